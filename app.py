@@ -1,0 +1,14 @@
+"""The Chalice app: creates it, registers middleware and blueprints. Nothing else."""
+
+from chalice import Chalice
+
+from chalicelib.handlers import capture, imports, leads, meta, schedules, streams
+from chalicelib.handlers.http import rewrite_framework_errors
+from chalicelib.observability import http_correlation
+
+app = Chalice(app_name="loan-leads")
+app.register_middleware(rewrite_framework_errors, "http")
+app.register_middleware(http_correlation, "http")
+
+for blueprint in (meta.bp, capture.bp, leads.bp, streams.bp, schedules.bp, imports.bp):
+    app.register_blueprint(blueprint)

@@ -1,0 +1,49 @@
+"""The lead lifecycle: one `status` field and the transitions allowed between its values."""
+
+from __future__ import annotations
+
+from chalicelib.errors import Conflict
+
+STATUS_LABELS: dict[str, str] = {
+    "new": "新线索",
+    "invalid": "无效线索",
+    "duplicate": "重复线索",
+    "pool": "公海",
+    "assigned": "已分配",
+    "contacted": "初步接触",
+    "observing": "待观察",
+    "intent": "意向明确",
+    "qualifying": "资质审核",
+    "won": "签约放款",
+    "lost": "流失",
+}
+
+_WORKING = {"contacted", "observing", "intent", "qualifying"}
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "new": frozenset({"invalid", "duplicate", "pool", "assigned"}),
+    "pool": frozenset({"assigned", "invalid"}),
+    "assigned": frozenset(_WORKING | {"pool", "invalid", "lost"}),
+    "contacted": frozenset((_WORKING - {"contacted"}) | {"pool", "invalid", "lost"}),
+    "observing": frozenset((_WORKING - {"observing"}) | {"pool", "invalid", "lost"}),
+    "intent": frozenset({"observing", "qualifying", "won", "lost", "pool"}),
+    "qualifying": frozenset({"intent", "observing", "won", "lost"}),
+    "won": frozenset(),
+    "lost": frozenset({"pool"}),
+    "invalid": frozenset({"pool"}),
+    "duplicate": frozenset(),
+}
+
+CLOSED = frozenset({"won", "lost", "invalid"})
+ACTIVE = frozenset(STATUS_LABELS) - CLOSED - {"duplicate"}
+
+
+def check_transition(current: str, target: str) -> None:
+    """Raise Conflict (409) with a Chinese message when current → target is not allowed."""
+    if target not in STATUS_LABELS:
+        raise Conflict(f"未知状态：{target}", code="UNKNOWN_STATUS")
+    if target not in TRANSITIONS.get(current, frozenset()):
+        raise Conflict(
+            f"不允许从「{STATUS_LABELS.get(current, current)}」变更为「{STATUS_LABELS[target]}」",
+            code="ILLEGAL_TRANSITION",
+        )

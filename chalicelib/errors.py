@@ -1,0 +1,81 @@
+"""Domain errors. Each carries a stable code, a Chinese message and per-field messages; the HTTP
+layer turns them into `{"error": {"code", "message", "fields"}}` with the status below."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    status = 400
+    code = "BAD_REQUEST"
+    message = "请求无效"
+
+    def __init__(self, message: str | None = None, fields: dict[str, str] | None = None,
+                 code: str | None = None) -> None:
+        self.message = message or type(self).message
+        self.fields = fields or {}
+        if code:
+            self.code = code
+        super().__init__(self.message)
+
+    def to_body(self) -> dict[str, object]:
+        return {"error": {"code": self.code, "message": self.message, "fields": self.fields}}
+
+
+class BadRequest(DomainError):
+    status = 400
+    code = "BAD_REQUEST"
+    message = "请求格式错误"
+
+
+class ValidationFailed(DomainError):
+    status = 422
+    code = "VALIDATION_FAILED"
+    message = "提交的数据未通过校验"
+
+
+class Unauthorized(DomainError):
+    status = 401
+    code = "UNAUTHORIZED"
+    message = "未登录或登录已过期"
+
+
+class Forbidden(DomainError):
+    status = 403
+    code = "FORBIDDEN"
+    message = "没有权限执行此操作"
+
+
+class NotFound(DomainError):
+    status = 404
+    code = "NOT_FOUND"
+    message = "资源不存在"
+
+
+class Conflict(DomainError):
+    status = 409
+    code = "CONFLICT"
+    message = "数据已被修改，请刷新后重试"
+
+
+class PayloadTooLarge(DomainError):
+    status = 413
+    code = "PAYLOAD_TOO_LARGE"
+    message = "请求内容过大"
+
+
+class UnsupportedMediaType(DomainError):
+    status = 415
+    code = "UNSUPPORTED_MEDIA_TYPE"
+    message = "不支持的内容类型"
+
+
+class StoreUnavailable(DomainError):
+    status = 503
+    code = "STORE_UNAVAILABLE"
+    message = "服务暂时不可用，请稍后重试"
+
+
+class InternalError(DomainError):
+    status = 500
+    code = "INTERNAL_ERROR"
+    message = "服务器内部错误，请稍后重试"

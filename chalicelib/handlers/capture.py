@@ -1,0 +1,87 @@
+"""Public capture: forms (JSON or urlencoded) and the partner API."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from chalice import Blueprint, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from chalicelib.errors import BadRequest, Forbidden, Unauthorized, ValidationFailed
+from chalicelib.handlers import http
+from chalicelib.services.capture import CaptureContext, capture, capture_batch
+from chalicelib.settings import get_settings
+from chalicelib.store import directory
+
+bp = Blueprint(__name__)
+_TYPES = [http.JSON, http.FORM]
+
+
+def _redirect_target(value: object) -> str:
+    target = str(value)
+    parts = urlsplit(target)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    if parts.scheme not in ("http", "https") or origin not in get_settings().redirect_origins:
+        raise ValidationFailed(fields={"redirect_to": "跳转地址不在允许列表中"})
+    return target
+
+
+@bp.route("/capture", methods=["POST"], content_types=_TYPES)
+@http.endpoint
+def capture_public() -> Response:
+    request = bp.current_request
+    cors = http.cors_headers(request)
+    data = http.read_body(request, allow_form=True)
+    redirect = _redirect_target(data.pop("redirect_to")) if "redirect_to" in data else None
+    key = http.idempotency_key(request)
+    ctx = CaptureContext("public", http.received_at(request), f"capture#{key}" if key else None,
+                         client_ip=http.client_ip(request))
+    done = capture(data, ctx)
+    if redirect:
+        return Response(body="", status_code=303, headers={"Location": redirect, **cors})
+    return Response(body={"lead_id": done.lead_id, "status": "received"}, status_code=202,
+                    headers={**cors, "Content-Type": http.JSON})
+
+
+@bp.route("/capture", methods=["OPTIONS"])
+def capture_preflight() -> Response:
+    cors = http.cors_headers(bp.current_request)
+    if cors:
+        cors.update({
+            "Access-Control-Allow-Methods": "POST, OPTIONS",
+            "Access-Control-Allow-Headers": "Content-Type, Idempotency-Key",
+            "Access-Control-Max-Age": "600",
+        })
+    return Response(body="", status_code=204, headers=cors)
+
+
+class PartnerBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    leads: list[object] = Field(min_length=1, max_length=100)
+
+
+@bp.route("/partner/leads", methods=["POST"], content_types=[http.JSON])
+@http.endpoint
+def partner_leads() -> Response:
+    request = bp.current_request
+    api_key = request.headers.get("x-api-key")
+    if not api_key:
+        raise Unauthorized("缺少 X-Api-Key", code="API_KEY_MISSING")
+    partner = directory.find_partner_key(api_key)
+    if partner is None:
+        raise Unauthorized("API Key 无效", code="API_KEY_INVALID")
+    if partner.status != "active" or not partner.partner_active:
+        raise Forbidden("API Key 已被吊销或合作方已停用", code="API_KEY_REVOKED")
+    try:
+        batch = PartnerBatch.model_validate(http.read_body(request))
+    except ValidationError as exc:
+        raise BadRequest("请求体须为 {\"leads\": [...]}，包含 1–100 条线索",
+                         fields={"leads": "须包含 1–100 条线索"}) from exc
+    key = http.idempotency_key(request)
+    ctx = CaptureContext("partner", http.received_at(request),
+                         f"partner#{partner.partner_id}#{key}" if key else None,
+                         partner_id=partner.partner_id, client_ip=http.client_ip(request))
+    results = capture_batch(batch.leads, ctx)
+    accepted = sum(1 for r in results if r["status"] == "accepted")
+    return Response(body={"accepted": accepted, "rejected": len(results) - accepted, "results": results},
+                    status_code=202, headers={"Content-Type": http.JSON})

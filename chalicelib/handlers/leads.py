@@ -1,0 +1,69 @@
+"""Signed-in users: read leads in scope, list them, enter one by hand."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from chalice import Blueprint, Response
+
+from chalicelib.domain.timeutil import shanghai_day
+from chalicelib.errors import BadRequest
+from chalicelib.handlers import http
+from chalicelib.services import leads as lead_service
+from chalicelib.services.capture import CaptureContext, capture
+
+bp = Blueprint(__name__)
+
+
+def _date(params: dict[str, str], name: str) -> date | None:
+    value = params.get(name)
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise BadRequest("日期格式应为 YYYY-MM-DD", fields={name: "格式无效"}) from exc
+
+
+def _limit(params: dict[str, str]) -> int:
+    try:
+        limit = int(params.get("limit", "20"))
+    except ValueError as exc:
+        raise BadRequest("limit 须为 1–100 的整数", fields={"limit": "无效"}) from exc
+    if not 1 <= limit <= 100:
+        raise BadRequest("limit 须为 1–100 的整数", fields={"limit": "无效"})
+    return limit
+
+
+@bp.route("/leads/{lead_id}", methods=["GET"])
+@http.endpoint
+def get_lead(lead_id: str) -> dict[str, object]:
+    who = http.principal(bp.current_request)
+    return lead_service.get_lead(lead_id, who)
+
+
+@bp.route("/leads", methods=["GET"])
+@http.endpoint
+def list_leads() -> dict[str, object]:
+    request = bp.current_request
+    who = http.principal(request)
+    params = dict(request.query_params or {})
+    return lead_service.list_leads(
+        who, today=shanghai_day(http.received_at(request)), status=params.get("status"),
+        owner=params.get("owner"), source=params.get("source"), date_from=_date(params, "from"),
+        date_to=_date(params, "to"), limit=_limit(params), cursor=params.get("cursor"),
+    )
+
+
+@bp.route("/leads", methods=["POST"], content_types=[http.JSON])
+@http.endpoint
+def create_lead() -> Response:
+    request = bp.current_request
+    who = http.principal(request)
+    data = http.read_body(request)
+    key = http.idempotency_key(request)
+    ctx = CaptureContext("manual", http.received_at(request), f"manual#{who.user_id}#{key}" if key else None,
+                         actor=who, client_ip=http.client_ip(request))
+    done = capture(data, ctx)
+    return Response(body={"lead_id": done.lead_id, "status": "received"}, status_code=202,
+                    headers={"Content-Type": http.JSON})

@@ -1,0 +1,45 @@
+"""DynamoDB stream consumers. Powertools' BatchProcessor reports failed records one by one, so a
+poison record never blocks its shard or loses its neighbours (ReportBatchItemFailures)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from chalice import Blueprint
+from chalice.app import DynamoDBEvent
+
+from chalicelib.domain.timeutil import iso_utc
+from chalicelib.observability import logger
+from chalicelib.services.leads import advance_new_lead
+from chalicelib.settings import get_settings
+
+bp = Blueprint(__name__)
+
+
+def _handle_lead_record(record: Any) -> None:
+    logger.append_keys(correlation_id=record.event_id)
+    if record.event_name.name != "INSERT":
+        return
+    image = record.dynamodb.new_image
+    lead_id = image["lead_id"]
+    logger.append_keys(lead_id=lead_id)
+    # The record's own time (epoch seconds, may carry milliseconds), never the clock.
+    at = iso_utc(datetime.fromtimestamp(float(record.raw_event["dynamodb"]["ApproximateCreationDateTime"]),
+                                        tz=timezone.utc))
+    moved = advance_new_lead(image, record.event_id, at)
+    logger.info("lead placed" if moved else "lead already placed")
+
+
+@bp.on_dynamodb_record(stream_arn=get_settings().leads_stream_arn, batch_size=100,
+                       starting_position="TRIM_HORIZON", name="lead_stream")
+def lead_stream(event: DynamoDBEvent) -> dict[str, Any]:
+    # Deferred import: only the stream function pays for the batch utility.
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+    processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+    try:
+        return process_partial_response(event=event.to_dict(), record_handler=_handle_lead_record,
+                                        processor=processor, context=event.context)
+    finally:
+        logger.remove_keys(["correlation_id", "lead_id"])

@@ -1,0 +1,68 @@
+"""The OpenAPI document served at /api/openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.domain.lead import LeadSubmission
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _responses(ok: str, *codes: int) -> dict[str, Any]:
+    out: dict[str, Any] = {ok: {"description": "成功"}}
+    for code in codes:
+        out[str(code)] = {"description": "错误", "content": {"application/json": {"schema": _ERROR}}}
+    return out
+
+
+def document() -> dict[str, Any]:
+    lead_in = LeadSubmission.model_json_schema()
+    bearer = [{"bearer": []}]
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "贷款线索管理 API", "version": "1.0.0"},
+        "servers": [{"url": "/api"}],
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "partnerKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
+            },
+            "schemas": {
+                "LeadSubmission": lead_in,
+                "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
+                    "code": {"type": "string"}, "message": {"type": "string"},
+                    "fields": {"type": "object", "additionalProperties": {"type": "string"}}}}}},
+            },
+        },
+        "paths": {
+            "/health": {"get": {"summary": "健康检查", "responses": _responses("200")}},
+            "/capture": {"post": {
+                "summary": "公开表单提交线索（JSON 或表单编码）",
+                "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"}}],
+                "requestBody": {"content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/LeadSubmission"}},
+                    "application/x-www-form-urlencoded": {"schema": {"$ref": "#/components/schemas/LeadSubmission"}}}},
+                "responses": _responses("202", 400, 409, 413, 415, 422)}},
+            "/partner/leads": {"post": {
+                "summary": "合作方批量推送线索（1–100 条）", "security": [{"partnerKey": []}],
+                "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"}}],
+                "requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {
+                    "leads": {"type": "array", "minItems": 1, "maxItems": 100,
+                              "items": {"$ref": "#/components/schemas/LeadSubmission"}}}}}}},
+                "responses": _responses("202", 400, 401, 403, 413, 415)}},
+            "/leads": {
+                "get": {"summary": "按权限范围列出线索", "security": bearer, "parameters": [
+                    {"name": n, "in": "query", "schema": {"type": "string"}}
+                    for n in ("status", "owner", "source", "from", "to", "limit", "cursor")],
+                    "responses": _responses("200", 400, 401, 403)},
+                "post": {"summary": "手工录入线索", "security": bearer,
+                         "requestBody": {"content": {"application/json": {
+                             "schema": {"$ref": "#/components/schemas/LeadSubmission"}}}},
+                         "responses": _responses("202", 400, 401, 403, 422)}},
+            "/leads/{lead_id}": {"get": {
+                "summary": "线索详情", "security": bearer,
+                "parameters": [{"name": "lead_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": _responses("200", 401, 403, 404)}},
+        },
+    }

@@ -1,0 +1,87 @@
+"""The lead profile as configuration data: option lists, custom fields, bounds.
+
+Admins change it through the API (versioned in the config table); the defaults ship in
+`defaults/lead_profile.json`. Domain validation takes a `LeadProfile`, never a hard-coded enum.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+OPTION_FIELDS = ("loan_type", "purpose", "credit_status", "source", "customer_type")
+Channel = Literal["public", "partner", "manual", "import"]
+_KEY = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+
+
+class OptionItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    value: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")
+    label: str = Field(min_length=1, max_length=30)
+    active: bool = True
+
+
+class CustomField(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    key: str
+    label: str = Field(min_length=1, max_length=30)
+    type: Literal["text", "number", "option", "date"]
+    required: bool = False
+    max_length: int = Field(default=200, ge=1, le=2000)
+    options: list[OptionItem] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check(self) -> CustomField:
+        if not _KEY.match(self.key):
+            raise ValueError(f"自定义字段标识无效: {self.key}")
+        if self.type == "option" and not self.options:
+            raise ValueError(f"选项类型的自定义字段 {self.key} 需要至少一个选项")
+        return self
+
+
+class LeadProfile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int = 1
+    amount_max: float = Field(default=100000, gt=0)
+    consent_text_version: str = "2024-01"
+    options: dict[str, list[OptionItem]]
+    channel_sources: dict[str, list[str]]
+    custom_fields: list[CustomField] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check(self) -> LeadProfile:
+        missing = [name for name in OPTION_FIELDS if not self.options.get(name)]
+        if missing:
+            raise ValueError(f"缺少选项列表: {', '.join(missing)}")
+        sources = {item.value for item in self.options["source"]}
+        for channel, allowed in self.channel_sources.items():
+            unknown = set(allowed) - sources
+            if unknown:
+                raise ValueError(f"渠道 {channel} 引用了未知来源: {', '.join(sorted(unknown))}")
+        keys = [field.key for field in self.custom_fields]
+        if len(keys) != len(set(keys)):
+            raise ValueError("自定义字段标识重复")
+        return self
+
+    def option_values(self, field: str) -> set[str]:
+        return {item.value for item in self.options.get(field, []) if item.active}
+
+    def option_label(self, field: str, value: str) -> str:
+        for item in self.options.get(field, []):
+            if item.value == value:
+                return item.label
+        return value
+
+    def custom_field(self, key: str) -> CustomField | None:
+        return next((field for field in self.custom_fields if field.key == key), None)
+
+
+@lru_cache(maxsize=1)
+def default_profile() -> LeadProfile:
+    path = Path(__file__).with_name("defaults") / "lead_profile.json"
+    return LeadProfile.model_validate(json.loads(path.read_text(encoding="utf-8")))

@@ -1,0 +1,86 @@
+"""Capture from every channel: validate, number, write a `new` lead. Nothing else synchronously."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from chalicelib.domain.access import Principal
+from chalicelib.domain.lead import build_lead, validate_submission
+from chalicelib.domain.lead_number import BlockAllocator, format_lead_id
+from chalicelib.domain.timeutil import iso_utc, shanghai_day
+from chalicelib.errors import DomainError
+from chalicelib.rules.profile import Channel
+from chalicelib.settings import get_settings
+from chalicelib.store import config, leads, sequences
+from chalicelib.store.leads import IdempotencyClaim
+
+
+@dataclass(frozen=True)
+class CaptureContext:
+    channel: Channel
+    received_at: datetime
+    idempotency_key: str | None = None  # already scoped to the channel / partner
+    partner_id: str | None = None
+    actor: Principal | None = None
+    client_ip: str | None = None
+
+
+@dataclass(frozen=True)
+class Captured:
+    lead_id: str
+    created: bool
+
+
+@lru_cache(maxsize=1)
+def _allocator() -> BlockAllocator:
+    return BlockAllocator(sequences.reserve_block, get_settings().lead_sequence_block)
+
+
+def request_hash(raw: dict[str, Any]) -> str:
+    canonical = json.dumps(raw, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def capture(raw: dict[str, Any], ctx: CaptureContext) -> Captured:
+    profile = config.lead_profile()
+    submission = validate_submission(raw, profile, ctx.channel)
+    day = shanghai_day(ctx.received_at)
+    lead_id = format_lead_id(day, _allocator().next(day))
+    created_at = iso_utc(ctx.received_at)
+    owner = team = None
+    if ctx.actor is not None and ctx.actor.role == "rep":
+        owner, team = ctx.actor.user_id, ctx.actor.team
+    lead = build_lead(
+        submission, lead_id=lead_id, channel=ctx.channel, created_at=created_at, day=day.isoformat(),
+        profile=profile, partner_id=ctx.partner_id, owner=owner, team=team,
+        created_by=ctx.actor.user_id if ctx.actor else None, client_ip=ctx.client_ip,
+    )
+    claim = None
+    if ctx.idempotency_key:
+        ttl = get_settings().idempotency_ttl_s
+        claim = IdempotencyClaim(ctx.idempotency_key, request_hash(raw), created_at,
+                                 int(ctx.received_at.timestamp()) + ttl)
+    lead_id, created = leads.insert(lead, claim)
+    return Captured(lead_id, created)
+
+
+def capture_batch(items: list[Any], ctx: CaptureContext) -> list[dict[str, Any]]:
+    """One result per item; a bad item never blocks the good ones beside it."""
+    results: list[dict[str, Any]] = []
+    for index, raw in enumerate(items):
+        item_ctx = ctx
+        if ctx.idempotency_key:
+            item_ctx = CaptureContext(**{**ctx.__dict__, "idempotency_key": f"{ctx.idempotency_key}#{index}"})
+        try:
+            if not isinstance(raw, dict):
+                raise DomainError("每条线索必须是 JSON 对象", code="VALIDATION_FAILED")
+            done = capture(raw, item_ctx)
+            results.append({"index": index, "status": "accepted", "lead_id": done.lead_id})
+        except DomainError as exc:
+            results.append({"index": index, "status": "rejected", **exc.to_body()})
+    return results

@@ -1,0 +1,93 @@
+"""Reading leads within the caller's scope, and moving a new lead on from the stream."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from chalicelib.domain.access import Principal, can_read_lead, sees_full_phone
+from chalicelib.domain.intake import place_new_lead
+from chalicelib.domain.lifecycle import STATUS_LABELS
+from chalicelib.domain.phone import mask_phone
+from chalicelib.domain.timeutil import day_bounds_utc
+from chalicelib.errors import BadRequest, Forbidden, NotFound
+from chalicelib.rules.profile import OPTION_FIELDS
+from chalicelib.store import config, leads
+
+_HIDDEN = ("client_ip", "day", "spam_flags")
+MAX_RANGE_DAYS = 366
+
+
+def lead_view(lead: dict[str, Any], who: Principal) -> dict[str, Any]:
+    view = {k: v for k, v in lead.items() if k not in _HIDDEN}
+    if not sees_full_phone(who, lead.get("owner"), lead.get("team")):
+        view["phone"] = mask_phone(lead["phone"])
+        view["phone_masked"] = True
+    else:
+        view["phone_masked"] = False
+    profile = config.lead_profile()
+    labels = {f: profile.option_label(f, lead[f]) for f in OPTION_FIELDS if lead.get(f)}
+    labels["status"] = STATUS_LABELS.get(lead["status"], lead["status"])
+    view["labels"] = labels
+    return view
+
+
+def get_lead(lead_id: str, who: Principal) -> dict[str, Any]:
+    lead = leads.get(lead_id)
+    # Out of scope answers like missing: a rep cannot probe which lead numbers exist.
+    if lead is None or not can_read_lead(who, lead.get("owner"), lead.get("team"), lead["status"]):
+        raise NotFound("线索不存在或无权查看")
+    view = lead_view(lead, who)
+    view["history"] = leads.history(lead_id)
+    return view
+
+
+def list_leads(who: Principal, *, today: date, status: str | None = None, owner: str | None = None,
+               source: str | None = None, date_from: date | None = None, date_to: date | None = None,
+               limit: int = 20, cursor: str | None = None) -> dict[str, Any]:
+    last = date_to or today
+    first = date_from or (last - timedelta(days=29))
+    if first > last or (last - first).days >= MAX_RANGE_DAYS:
+        raise BadRequest("日期范围无效（最长 366 天）", fields={"from": "无效", "to": "无效"})
+    if status is not None and status not in STATUS_LABELS:
+        raise BadRequest("未知状态", fields={"status": "无效的状态"})
+    start, end = day_bounds_utc(first, last)
+    filters = {k: v for k, v in {"status": status, "source": source}.items() if v}
+    state = leads.decode_cursor(cursor) if cursor else {}
+    if who.role == "rep":
+        if owner not in (None, who.user_id):
+            raise Forbidden("只能查看自己的线索")
+        partitions = [("by_owner", who.user_id)]
+    elif who.role == "supervisor":
+        if who.team is None:
+            raise Forbidden("未加入任何团队")
+        if owner:
+            filters["owner"] = owner
+        partitions = [("by_team", who.team)]
+    elif owner:
+        partitions = [("by_owner", owner)]
+    else:
+        days = [(last - timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+        partitions = [("by_day", day) for day in days]
+    condition = leads.filter_condition(filters)
+    position = int(state.get("p", 0))
+    last_key = state.get("k")
+    items: list[dict[str, Any]] = []
+    while position < len(partitions) and len(items) < limit:
+        index, partition = partitions[position]
+        page, last_key = leads.query_partition(index, partition, start, end, condition, limit - len(items), last_key)
+        items.extend(page)
+        if last_key is None:
+            position += 1
+    more = position < len(partitions)
+    next_cursor = leads.encode_cursor({"p": position, "k": last_key}) if more else None
+    return {"items": [lead_view(item, who) for item in items], "cursor": next_cursor}
+
+
+def advance_new_lead(image: dict[str, Any], event_id: str, at: str) -> bool:
+    """Stream step for an INSERTed lead: place it. False when it had already moved on."""
+    if image.get("status") != "new":
+        return False
+    placement = place_new_lead(image)
+    return leads.move_status(image["lead_id"], "new", placement.status, at, "system", placement.reason,
+                             event_id, placement.set_fields)

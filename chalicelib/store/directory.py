@@ -1,0 +1,80 @@
+"""Users, teams, partners and partner API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from pynamodb.exceptions import GetError, PutError
+
+from chalicelib.errors import StoreUnavailable
+from chalicelib.store.schema import ApiKeyModel, PartnerModel, TeamModel, UserModel
+
+
+@dataclass(frozen=True)
+class User:
+    user_id: str
+    name: str
+    role: str
+    team: str | None
+    active: bool
+
+
+@dataclass(frozen=True)
+class PartnerKey:
+    partner_id: str
+    status: str
+    partner_active: bool
+
+
+def hash_key(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode("utf-8")).hexdigest()
+
+
+def get_user(user_id: str) -> User | None:
+    try:
+        row = UserModel.get(user_id)
+    except UserModel.DoesNotExist:
+        return None
+    except GetError as exc:
+        raise StoreUnavailable() from exc
+    return User(row.user_id, row.name, row.role, row.team, bool(row.active))
+
+
+def put_user(user_id: str, name: str, role: str, team: str | None) -> None:
+    UserModel(user_id, name=name, role=role, team=team).save()
+
+
+def put_team(team_id: str, label: str, region: str | None, supervisor: str | None) -> None:
+    TeamModel(team_id, label=label, region=region, supervisor=supervisor).save()
+
+
+def put_partner(partner_id: str, label: str) -> None:
+    PartnerModel(partner_id, label=label).save()
+
+
+def create_api_key(partner_id: str, created_at: str) -> str:
+    """A new key for the partner; only its hash is stored, so this is the one time it is seen."""
+    api_key = "pk_" + secrets.token_urlsafe(30)
+    ApiKeyModel(hash_key(api_key), partner_id=partner_id, key_prefix=api_key[:8], created_at=created_at).save()
+    return api_key
+
+
+def revoke_api_key(api_key: str, at: str) -> None:
+    row = ApiKeyModel.get(hash_key(api_key))
+    row.update(actions=[ApiKeyModel.status.set("revoked"), ApiKeyModel.revoked_at.set(at)])
+
+
+def find_partner_key(api_key: str) -> PartnerKey | None:
+    try:
+        row = ApiKeyModel.get(hash_key(api_key))
+    except ApiKeyModel.DoesNotExist:
+        return None
+    except (GetError, PutError) as exc:
+        raise StoreUnavailable() from exc
+    try:
+        partner_active = bool(PartnerModel.get(row.partner_id).active)
+    except PartnerModel.DoesNotExist:
+        partner_active = False
+    return PartnerKey(row.partner_id, row.status, partner_active)

@@ -1,0 +1,186 @@
+"""Lead persistence: the only module that reads or writes lead items and their history."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import (
+    GetError,
+    PutError,
+    QueryError,
+    TransactWriteError,
+    UpdateError,
+)
+from pynamodb.expressions.condition import Condition
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.errors import BadRequest, Conflict, StoreUnavailable
+from chalicelib.store.schema import IdempotencyModel, LeadEventModel, LeadModel
+
+_UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+
+
+@dataclass(frozen=True)
+class IdempotencyClaim:
+    key: str
+    request_hash: str
+    created_at: str
+    expires_at_epoch: int
+
+
+@dataclass(frozen=True)
+class LeadPage:
+    items: list[dict[str, Any]]
+    cursor: str | None
+
+
+def _to_model(lead: dict[str, Any]) -> LeadModel:
+    data = {k: v for k, v in lead.items() if k not in _UTM and v is not None}
+    utm = {k: lead[k] for k in _UTM if lead.get(k)}
+    if utm:
+        data["utm"] = utm
+    return LeadModel(**data)
+
+
+def to_dict(model: LeadModel) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for name in LeadModel.get_attributes():
+        value = getattr(model, name)
+        if value is None:
+            continue
+        if name == "utm":
+            data.update(value.as_dict())
+        elif name in ("consent", "route"):
+            data[name] = value.as_dict()
+        elif name == "custom":
+            data[name] = {k: v for k, v in value.attribute_values.items()}
+        elif isinstance(value, float) and value.is_integer():
+            data[name] = int(value)
+        else:
+            data[name] = value
+    return data
+
+
+def insert(lead: dict[str, Any], claim: IdempotencyClaim | None) -> tuple[str, bool]:
+    """Write a new lead. Returns (lead_id, created). With an Idempotency-Key already used for the
+    same request, returns the first lead's id and writes nothing; for a different request, 422."""
+    model = _to_model(lead)
+    try:
+        if claim is None:
+            model.save(condition=LeadModel.lead_id.does_not_exist())
+            return model.lead_id, True
+        record = IdempotencyModel(
+            claim.key,
+            lead_id=model.lead_id,
+            request_hash=claim.request_hash,
+            created_at=claim.created_at,
+            expires_at=claim.expires_at_epoch,
+        )
+        with TransactWrite(connection=Connection()) as tx:
+            tx.save(model, condition=LeadModel.lead_id.does_not_exist())
+            tx.save(record, condition=IdempotencyModel.key.does_not_exist())
+        return model.lead_id, True
+    except TransactWriteError as exc:
+        reasons = exc.cancellation_reasons or []
+        if len(reasons) > 1 and reasons[1] is not None and reasons[1].code == "ConditionalCheckFailed":
+            return _replay(claim), False  # type: ignore[arg-type]
+        raise StoreUnavailable() from exc
+    except PutError as exc:
+        raise StoreUnavailable() from exc
+
+
+def _replay(claim: IdempotencyClaim) -> str:
+    try:
+        first = IdempotencyModel.get(claim.key, consistent_read=True)
+    except (GetError, IdempotencyModel.DoesNotExist) as exc:
+        raise StoreUnavailable() from exc
+    if first.request_hash != claim.request_hash:
+        raise Conflict("该 Idempotency-Key 已用于另一份不同的提交", code="IDEMPOTENCY_KEY_REUSED")
+    return first.lead_id
+
+
+def get(lead_id: str) -> dict[str, Any] | None:
+    try:
+        return to_dict(LeadModel.get(lead_id))
+    except LeadModel.DoesNotExist:
+        return None
+    except GetError as exc:
+        raise StoreUnavailable() from exc
+
+
+def move_status(lead_id: str, expected: str, target: str, at: str, actor: str, reason: str,
+                event_key: str, set_fields: dict[str, Any] | None = None) -> bool:
+    """Conditionally move a lead from `expected` to `target` and record it in its history, in one
+    transaction keyed on `event_key` (e.g. the stream eventID). False when the lead is no longer in
+    `expected` or the event was already applied: replays change nothing."""
+    actions = [LeadModel.status.set(target), LeadModel.updated_at.set(at), LeadModel.version.add(1)]
+    for name, value in (set_fields or {}).items():
+        attribute = getattr(LeadModel, name)
+        actions.append(attribute.set(value) if value is not None else attribute.remove())
+    history = LeadEventModel(lead_id, f"{at}#status#{event_key}", kind="status", at=at, actor=actor,
+                             from_status=expected, to_status=target, reason=reason)
+    try:
+        with TransactWrite(connection=Connection()) as tx:
+            tx.update(LeadModel(lead_id), actions=actions,
+                      condition=LeadModel.status == expected)
+            tx.save(history, condition=LeadEventModel.sk.does_not_exist())
+        return True
+    except TransactWriteError as exc:
+        reasons = exc.cancellation_reasons or []
+        if any(r is not None and r.code == "ConditionalCheckFailed" for r in reasons):
+            return False
+        raise StoreUnavailable() from exc
+    except UpdateError as exc:
+        raise StoreUnavailable() from exc
+
+
+def history(lead_id: str, limit: int = 50) -> list[dict[str, Any]]:
+    rows = LeadEventModel.query(lead_id, scan_index_forward=False, limit=limit)
+    return [{k: v for k, v in row.attribute_values.items() if k not in ("lead_id", "sk")} for row in rows]
+
+
+def encode_cursor(state: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(state, separators=(",", ":")).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> dict[str, Any]:
+    try:
+        state = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest("分页游标无效", fields={"cursor": "无效"}) from exc
+    if not isinstance(state, dict):
+        raise BadRequest("分页游标无效", fields={"cursor": "无效"})
+    return state
+
+
+def query_partition(index: str, partition: str, start: str, end: str, condition: Condition | None,
+                    limit: int, last_key: dict[str, Any] | None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Newest-first page of one index partition between two created_at bounds."""
+    idx = {"by_day": LeadModel.by_day, "by_owner": LeadModel.by_owner, "by_team": LeadModel.by_team}[index]
+    try:
+        rows = idx.query(partition, LeadModel.created_at.between(start, end), filter_condition=condition,
+                         scan_index_forward=False, limit=limit, last_evaluated_key=last_key)
+        items = [to_dict(row) for row in _take(rows, limit)]
+        return items, rows.last_evaluated_key
+    except QueryError as exc:
+        raise StoreUnavailable() from exc
+
+
+def _take(rows: Iterator[LeadModel], limit: int) -> Iterator[LeadModel]:
+    for count, row in enumerate(rows, start=1):
+        yield row
+        if count >= limit:
+            return
+
+
+def filter_condition(filters: dict[str, str]) -> Condition | None:
+    condition: Condition | None = None
+    for name, value in filters.items():
+        clause = getattr(LeadModel, name) == value
+        condition = clause if condition is None else condition & clause
+    return condition

@@ -1,0 +1,266 @@
+"""The one declaration of every table: pynamodb models, their keys, indexes, streams and TTLs.
+
+`table_definitions()` turns them into CreateTable requests; the local stack and the tests create
+tables from it, and `infra/tables.yaml` is generated from it (`make infra`) and checked against it
+by a test, so the three cannot drift.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    DynamicMapAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from chalicelib.settings import get_settings
+
+PREFIX = get_settings().table_prefix
+
+
+class _Meta:
+    billing_mode = "PAY_PER_REQUEST"
+
+
+class LeadsByDay(GlobalSecondaryIndex["LeadModel"]):
+    """Admin lists and exports by date: one partition per Asia/Shanghai day."""
+
+    class Meta:
+        index_name = "by_day"
+        projection = AllProjection()
+
+    day = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class LeadsByOwner(GlobalSecondaryIndex["LeadModel"]):
+    """A rep's leads, newest first."""
+
+    class Meta:
+        index_name = "by_owner"
+        projection = AllProjection()
+
+    owner = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class LeadsByTeam(GlobalSecondaryIndex["LeadModel"]):
+    """A supervisor's team, newest first."""
+
+    class Meta:
+        index_name = "by_team"
+        projection = AllProjection()
+
+    team = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class LeadModel(Model):
+    class Meta(_Meta):
+        table_name = f"{PREFIX}leads"
+        stream_view_type = "NEW_AND_OLD_IMAGES"
+
+    lead_id = UnicodeAttribute(hash_key=True)
+    version = NumberAttribute(default=1)
+    status = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    day = UnicodeAttribute()
+    phone = UnicodeAttribute()
+    name = UnicodeAttribute(null=True)
+    loan_type = UnicodeAttribute(null=True)
+    amount = NumberAttribute(null=True)
+    purpose = UnicodeAttribute(null=True)
+    credit_status = UnicodeAttribute(null=True)
+    source = UnicodeAttribute()
+    channel = UnicodeAttribute()
+    owner = UnicodeAttribute(null=True)
+    team = UnicodeAttribute(null=True)
+    next_follow_up = UnicodeAttribute(null=True)
+    city = UnicodeAttribute(null=True)
+    province = UnicodeAttribute(null=True)
+    region = UnicodeAttribute(null=True)
+    customer_type = UnicodeAttribute(null=True)
+    consent = MapAttribute[str, Any](null=True)
+    partner_id = UnicodeAttribute(null=True)
+    campaign = UnicodeAttribute(null=True)
+    utm = MapAttribute[str, Any](null=True)
+    page_url = UnicodeAttribute(null=True)
+    remark = UnicodeAttribute(null=True)
+    duplicate_of = UnicodeAttribute(null=True)
+    custom = DynamicMapAttribute(null=True)
+    spam_flags = ListAttribute[str](null=True)
+    invalid_reasons = ListAttribute[str](null=True)
+    created_by = UnicodeAttribute(null=True)
+    client_ip = UnicodeAttribute(null=True)
+    route = MapAttribute[str, Any](null=True)
+
+    by_day = LeadsByDay()
+    by_owner = LeadsByOwner()
+    by_team = LeadsByTeam()
+
+
+class LeadEventModel(Model):
+    """A lead's history, activities and tasks, newest first (sort key starts with the time)."""
+
+    class Meta(_Meta):
+        table_name = f"{PREFIX}lead_events"
+
+    lead_id = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    kind = UnicodeAttribute()
+    at = UnicodeAttribute()
+    actor = UnicodeAttribute()
+    from_status = UnicodeAttribute(null=True)
+    to_status = UnicodeAttribute(null=True)
+    reason = UnicodeAttribute(null=True)
+
+
+class IdempotencyModel(Model):
+    """One item per client Idempotency-Key (scoped by channel/partner); expires by TTL."""
+
+    class Meta(_Meta):
+        table_name = f"{PREFIX}idempotency"
+
+    key = UnicodeAttribute(hash_key=True)
+    lead_id = UnicodeAttribute()
+    request_hash = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    expires_at = TTLAttribute()
+
+
+class SequenceModel(Model):
+    """Per-day lead-number counters, advanced a block at a time."""
+
+    class Meta(_Meta):
+        table_name = f"{PREFIX}sequences"
+
+    name = UnicodeAttribute(hash_key=True)
+    last = NumberAttribute(default=0)
+
+
+class UserModel(Model):
+    class Meta(_Meta):
+        table_name = f"{PREFIX}users"
+
+    user_id = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute()
+    role = UnicodeAttribute()
+    team = UnicodeAttribute(null=True)
+    active = BooleanAttribute(default=True)
+    on_duty = BooleanAttribute(default=True)
+    daily_cap = NumberAttribute(default=50)
+    max_open = NumberAttribute(default=200)
+
+
+class TeamModel(Model):
+    class Meta(_Meta):
+        table_name = f"{PREFIX}teams"
+
+    team_id = UnicodeAttribute(hash_key=True)
+    label = UnicodeAttribute()
+    region = UnicodeAttribute(null=True)
+    supervisor = UnicodeAttribute(null=True)
+
+
+class PartnerModel(Model):
+    class Meta(_Meta):
+        table_name = f"{PREFIX}partners"
+
+    partner_id = UnicodeAttribute(hash_key=True)
+    label = UnicodeAttribute()
+    active = BooleanAttribute(default=True)
+
+
+class ApiKeyModel(Model):
+    """Partner API keys, stored only as SHA-256 hashes; the key decides `partner_id`."""
+
+    class Meta(_Meta):
+        table_name = f"{PREFIX}api_keys"
+
+    key_hash = UnicodeAttribute(hash_key=True)
+    partner_id = UnicodeAttribute()
+    key_prefix = UnicodeAttribute()
+    status = UnicodeAttribute(default="active")
+    created_at = UnicodeAttribute()
+    revoked_at = UnicodeAttribute(null=True)
+
+
+class ConfigModel(Model):
+    """Versioned configuration documents (lead profile, rules, policies). Version 0 is the head:
+    it names the current version."""
+
+    class Meta(_Meta):
+        table_name = f"{PREFIX}config"
+
+    name = UnicodeAttribute(hash_key=True)
+    version = NumberAttribute(range_key=True)
+    current = NumberAttribute(null=True)
+    body = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute(null=True)
+    author = UnicodeAttribute(null=True)
+
+
+MODELS: tuple[type[Model], ...] = (
+    LeadModel,
+    LeadEventModel,
+    IdempotencyModel,
+    SequenceModel,
+    UserModel,
+    TeamModel,
+    PartnerModel,
+    ApiKeyModel,
+    ConfigModel,
+)
+
+
+def logical_name(model: type[Model]) -> str:
+    """`loanleads-local-lead_events` → `lead_events` (the stage-independent name)."""
+    return model.Meta.table_name[len(PREFIX):]
+
+
+def _keys(key_schema: list[dict[str, str]]) -> list[dict[str, str]]:
+    keys = [{"AttributeName": k["AttributeName"], "KeyType": k["KeyType"]} for k in key_schema]
+    return sorted(keys, key=lambda k: k["KeyType"])  # HASH before RANGE
+
+
+def table_definition(model: type[Model]) -> dict[str, Any]:
+    """CreateTable parameters (boto3 / CloudFormation property names) for one model."""
+    schema: Any = model._get_schema()
+    definition: dict[str, Any] = {
+        "TableName": model.Meta.table_name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "KeySchema": _keys(schema["key_schema"]),
+    }
+    attributes = {a["AttributeName"]: a["AttributeType"] for a in schema["attribute_definitions"]}
+    indexes = []
+    for index in schema["global_secondary_indexes"]:
+        indexes.append({
+            "IndexName": index["index_name"],
+            "KeySchema": _keys(index["key_schema"]),
+            "Projection": {"ProjectionType": index["projection"]["ProjectionType"]},
+        })
+    definition["AttributeDefinitions"] = [
+        {"AttributeName": name, "AttributeType": kind} for name, kind in sorted(attributes.items())
+    ]
+    if indexes:
+        definition["GlobalSecondaryIndexes"] = indexes
+    stream = getattr(model.Meta, "stream_view_type", None)
+    if stream:
+        definition["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream}
+    ttl = [attr.attr_name for attr in model.get_attributes().values() if isinstance(attr, TTLAttribute)]
+    if ttl:
+        definition["TimeToLiveAttribute"] = ttl[0]
+    return definition
+
+
+def table_definitions() -> list[dict[str, Any]]:
+    return [table_definition(model) for model in MODELS]

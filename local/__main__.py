@@ -1,0 +1,112 @@
+"""`python -m local run | token USER | tick AT`: the local conventions of SPEC.md."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import urllib.error
+import urllib.request
+from datetime import datetime, timezone
+
+from local.env import STATE_DIR, configure
+
+
+def run() -> int:
+    port = int(os.environ.get("PORT", "8000"))
+    configure(None, port)
+    from local.aws import LocalAws
+    from local.devsigner import ensure_key
+
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    ensure_key()
+    aws = LocalAws(STATE_DIR)
+    configure(aws.start(), port)
+
+    import app as app_module
+    from chalicelib.domain.timeutil import iso_utc
+    from local.gateway import Server
+    from local.pump import TriggerPump
+    from local.seed import partner_key_file, seed_demo_org
+
+    first_start = not aws.has_saved_state
+    pending = aws.create_resources()
+    lock = threading.RLock()
+    pump = TriggerPump(aws, app_module.app, lock, pending)
+    if first_start:
+        seed_demo_org(iso_utc(datetime.now(timezone.utc)))
+        pump.skip_existing()
+        pump.save()
+    try:
+        server = Server(app_module.app, pump, lock, port)
+    except OSError as exc:
+        print(f"无法监听 127.0.0.1:{port}：{exc}（可用 PORT=... 换一个端口）", file=sys.stderr)
+        aws.stop()
+        return 1
+    pump.start()
+    server.start()
+    key = partner_key_file().read_text(encoding="utf-8").strip()
+    print(f"""
+贷款线索管理 — local stack is up{' (demo org seeded)' if first_start else ''}
+  SPA          http://127.0.0.1:{port}/
+  API          http://127.0.0.1:{port}/api   (health: /api/health, OpenAPI: /api/openapi.json)
+  AWS (moto)   {aws.endpoint}
+  data         {STATE_DIR}
+  partner key  demo_partner: {key}
+  token        make token USER=admin     tick: make tick AT=2024-05-20T10:00:00+08:00
+Ctrl-C stops everything.
+""", flush=True)
+    stopped = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopped.set())
+    stopped.wait()
+    print("stopping: finishing pending triggers and saving .local/ ...", flush=True)
+    server.stop()
+    pump.stop()
+    aws.stop()
+    print("stopped.", flush=True)
+    return 0
+
+
+def token(username: str) -> int:
+    from local.devsigner import mint
+    from local.seed import USERS
+
+    if username not in USERS:
+        print(f"未知的演示用户：{username}；可用：{', '.join(USERS)}", file=sys.stderr)
+        return 2
+    print(mint(username, USERS[username][1]))
+    return 0
+
+
+def tick(at: str) -> int:
+    port = int(os.environ.get("PORT", "8000"))
+    url = f"http://127.0.0.1:{port}/_local/tick?at={urllib.parse.quote(at)}"
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="POST", data=b""), timeout=60) as resp:
+            print(json.dumps(json.loads(resp.read()), ensure_ascii=False, indent=2))
+            return 0
+    except urllib.error.HTTPError as exc:
+        print(exc.read().decode("utf-8"), file=sys.stderr)
+    except urllib.error.URLError as exc:
+        print(f"本地服务未运行（先执行 make run）：{exc.reason}", file=sys.stderr)
+    return 1
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) >= 1 and argv[0] == "run":
+        return run()
+    if len(argv) == 2 and argv[0] == "token":
+        return token(argv[1])
+    if len(argv) == 2 and argv[0] == "tick":
+        return tick(argv[1])
+    print("usage: python -m local run | token USER | tick AT", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    import urllib.parse
+
+    sys.exit(main(sys.argv[1:]))

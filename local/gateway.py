@@ -1,0 +1,155 @@
+"""One loopback HTTP server: the API under /api (through Chalice's local API Gateway emulation),
+the SPA at /, and the local stack's own /_local endpoints (status, tick)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import mimetypes
+import threading
+import time
+import uuid
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from chalice.config import Config
+from chalice.local import ForbiddenError, LocalGateway
+
+from local.env import ROOT
+
+WEB = ROOT / "web"
+MAX_BODY = 10 * 1024 * 1024  # API Gateway's own limit
+
+
+class StageGateway(LocalGateway):
+    """Adds what API Gateway puts in every event and chalice local leaves out."""
+
+    client_ip = "127.0.0.1"
+
+    def _generate_lambda_event(self, method: str, path: str, headers: Any, body: Any) -> Any:
+        event = super()._generate_lambda_event(method, path, headers, body)
+        context = event["requestContext"]
+        context.update({"requestId": str(uuid.uuid4()), "requestTimeEpoch": int(time.time() * 1000),
+                        "stage": "api"})
+        context["identity"] = {"sourceIp": self.client_ip}
+        return event
+
+
+class Server:
+    def __init__(self, app: Any, pump: Any, lock: threading.RLock, port: int) -> None:
+        self.gateway = StageGateway(app, Config.create(chalice_app=app, lambda_timeout=60,
+                                                       lambda_memory_size=512, function_name="api_handler"))
+        self.pump = pump
+        self.lock = lock
+        handler = self._handler_class()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True, name="http")
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def api(self, method: str, path: str, headers: dict[str, str], body: bytes | None,
+            client_ip: str) -> dict[str, Any]:
+        with self.lock:
+            self.gateway.client_ip = client_ip
+            try:
+                response: dict[str, Any] = self.gateway.handle_request(method, path, headers, body)
+            except ForbiddenError:
+                response = {"statusCode": 404, "headers": {"Content-Type": "application/json"},
+                            "body": json.dumps({"error": {"code": "NOT_FOUND", "message": "接口不存在",
+                                                          "fields": {}}}, ensure_ascii=False)}
+            if method not in ("GET", "HEAD", "OPTIONS"):
+                self.pump.dirty = True
+            return response
+
+    def local(self, method: str, path: str, query: dict[str, list[str]]) -> tuple[int, Any]:
+        if path == "/_local/status" and method == "GET":
+            return 200, {"pump": self.pump.stats}
+        if path == "/_local/tick" and method == "POST":
+            raw = (query.get("at") or [""])[0]
+            try:
+                at = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+                if at.tzinfo is None:
+                    raise ValueError
+            except ValueError:
+                return 400, {"error": {"code": "BAD_TIME", "message": "AT 须为带时区的 ISO 8601 时间", "fields": {}}}
+            with self.lock:
+                return 200, {"at": at.isoformat(), "results": self.pump.fire_schedules(at)}
+        return 404, {"error": {"code": "NOT_FOUND", "message": "接口不存在", "fields": {}}}
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+                pass  # request lines could carry personal data in query strings
+
+            def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
+                self.send_response(status)
+                for key, value in headers.items():
+                    if key.lower() not in ("content-length", "connection"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            def _json(self, status: int, data: Any) -> None:
+                self._send(status, {"Content-Type": "application/json; charset=utf-8"},
+                           json.dumps(data, ensure_ascii=False).encode("utf-8"))
+
+            def _dispatch(self) -> None:
+                url = urlsplit(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                if length > MAX_BODY:
+                    self.close_connection = True
+                    return self._json(413, {"error": {"code": "PAYLOAD_TOO_LARGE", "message": "请求内容过大",
+                                                      "fields": {}}})
+                body = self.rfile.read(length) if length else None
+                if url.path == "/api" or url.path.startswith("/api/"):
+                    path = url.path[4:] or "/"
+                    if url.query:
+                        path += "?" + url.query
+                    headers = {k: v for k, v in self.headers.items()}
+                    response = server.api(self.command, path, headers, body, self.client_address[0])
+                    out_headers = dict(response.get("headers") or {})
+                    for key, values in (response.get("multiValueHeaders") or {}).items():
+                        out_headers[key] = ", ".join(values)
+                    payload = response.get("body") or b""
+                    if isinstance(payload, str):
+                        payload = (base64.b64decode(payload) if response.get("isBase64Encoded")
+                                   else payload.encode("utf-8"))
+                    return self._send(response["statusCode"], out_headers, payload)
+                if url.path.startswith("/_local/"):
+                    status, data = server.local(self.command, url.path, parse_qs(url.query))
+                    return self._json(status, data)
+                return self._static(url.path)
+
+            def _static(self, path: str) -> None:
+                if self.command not in ("GET", "HEAD"):
+                    return self._json(405, {"error": {"code": "METHOD_NOT_ALLOWED", "message": "不支持该请求方法",
+                                                      "fields": {}}})
+                target = (WEB / path.lstrip("/")).resolve()
+                if path.endswith("/") or target == WEB.resolve():
+                    target = target / "index.html"
+                if not target.is_relative_to(WEB.resolve()) or not target.is_file():
+                    target = WEB / "index.html"  # SPA fallback: the client router owns other paths
+                content_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+                if content_type.startswith("text/") or content_type.endswith("javascript"):
+                    content_type += "; charset=utf-8"
+                self._send(200, {"Content-Type": content_type, "Cache-Control": "no-cache"}, target.read_bytes())
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _dispatch
+
+        return Handler
+

@@ -1,0 +1,74 @@
+"""Test wiring: the local stage's environment, moto in-process, tables from the one schema."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+TEST_STATE = ROOT / ".local" / "test-oidc"
+os.environ["LOCAL_STATE_DIR"] = str(TEST_STATE)
+os.environ.pop("AWS_ENDPOINT_URL", None)
+os.environ["CORS_ORIGINS"] = "https://www.example-lender.cn"
+os.environ["REDIRECT_ORIGINS"] = "https://www.example-lender.cn"
+
+import moto  # noqa: E402  (moto before any pynamodb connection exists)
+
+from local.env import configure  # noqa: E402
+
+configure(None, 8000, TEST_STATE)
+
+from local.devsigner import ensure_key  # noqa: E402
+
+ensure_key(TEST_STATE)
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    """A fresh in-process AWS with every table of the schema, the demo org seeded."""
+    import boto3
+
+    from chalicelib.store import config as config_store
+    from chalicelib.store.schema import table_definitions
+
+    with moto.mock_aws():
+        ddb = boto3.client("dynamodb")
+        for definition in table_definitions():
+            ddb.create_table(**{k: v for k, v in definition.items() if k != "TimeToLiveAttribute"})
+        config_store.clear_cache()
+        yield
+        config_store.clear_cache()
+
+
+@pytest.fixture
+def demo_org(aws: None) -> str:
+    from local.seed import seed_demo_org
+
+    return seed_demo_org("2026-11-28T00:00:00.000Z", TEST_STATE)
+
+
+@pytest.fixture
+def client(demo_org: str) -> Iterator[Any]:
+    from chalice.test import Client
+
+    import app
+
+    with Client(app.app) as test_client:
+        yield test_client
+
+
+def token(user: str) -> str:
+    from local.devsigner import mint
+    from local.seed import USERS
+
+    return mint(user, USERS[user][1], TEST_STATE)
+
+
+def auth(user: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(user)}"}

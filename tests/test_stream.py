@@ -1,0 +1,40 @@
+"""The lead stream in-process: capture → moto stream → Lambda-shaped event → the real handler."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+
+from local.streams import StreamReader, lambda_event
+from tests.conftest import auth
+
+JSON = {"Content-Type": "application/json"}
+
+
+def leads_stream() -> StreamReader:
+    from chalicelib.store.schema import LeadModel
+
+    arn = boto3.client("dynamodb").describe_table(TableName=LeadModel.Meta.table_name)["Table"]["LatestStreamArn"]
+    return StreamReader(boto3.client("dynamodbstreams"), arn)
+
+
+def deliver(client: Any, reader: StreamReader) -> dict[str, Any]:
+    records = reader.read()
+    event = lambda_event(records, reader.stream_arn)
+    if records:
+        reader.advance(records[-1])
+    result: dict[str, Any] = client.lambda_.invoke("lead_stream", event).payload
+    return result
+
+
+def test_captured_lead_leaves_new_through_the_stream(client: Any) -> None:
+    body = {"name": "张三", "phone": "13812345678", "consent": True, "loan_type": "mortgage"}
+    lead_id = json.loads(client.http.post("/capture", headers=JSON, body=json.dumps(body)).body)["lead_id"]
+    reader = leads_stream()
+    result = deliver(client, reader)
+    assert result == {"batchItemFailures": []}
+    lead = json.loads(client.http.get(f"/leads/{lead_id}", headers=auth("admin")).body)
+    assert lead["status"] == "pool"
+    assert lead["history"][0]["to_status"] == "pool"
