@@ -61,7 +61,9 @@ Ctrl-C stops everything.
     stopped = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopped.set())
-    stopped.wait()
+    # Wait with a timeout: a signal delivered to another thread does not wake a blocked wait().
+    while not stopped.wait(0.5):
+        pass
     print("stopping: finishing pending triggers and saving .local/ ...", flush=True)
     server.stop()
     pump.stop()

@@ -125,6 +125,8 @@ class Server:
                     out_headers = dict(response.get("headers") or {})
                     for key, values in (response.get("multiValueHeaders") or {}).items():
                         out_headers[key] = ", ".join(values)
+                    if not any(k.lower() == "content-type" for k in out_headers):
+                        out_headers["Content-Type"] = "application/json"  # API Gateway's default
                     payload = response.get("body") or b""
                     if isinstance(payload, str):
                         payload = (base64.b64decode(payload) if response.get("isBase64Encoded")

@@ -6,6 +6,7 @@ import base64
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from pynamodb.connection import Connection
@@ -79,7 +80,7 @@ def insert(lead: dict[str, Any], claim: IdempotencyClaim | None) -> tuple[str, b
             lead_id=model.lead_id,
             request_hash=claim.request_hash,
             created_at=claim.created_at,
-            expires_at=claim.expires_at_epoch,
+            expires_at=datetime.fromtimestamp(claim.expires_at_epoch, tz=timezone.utc),
         )
         with TransactWrite(connection=Connection()) as tx:
             tx.save(model, condition=LeadModel.lead_id.does_not_exist())

@@ -1,0 +1,131 @@
+"""Pure domain rules: phones, lifecycle, lead numbers, the profile as data, custom fields."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date, datetime, timezone
+from typing import Any
+
+import pytest
+
+from chalicelib.domain.lead import validate_submission
+from chalicelib.domain.lead_number import LEAD_ID, BlockAllocator, format_lead_id
+from chalicelib.domain.lifecycle import STATUS_LABELS, TRANSITIONS, check_transition
+from chalicelib.domain.phone import mask_phone, normalise_cn_phone
+from chalicelib.domain.timeutil import iso_utc, shanghai_day
+from chalicelib.errors import Conflict, ValidationFailed
+from chalicelib.rules.profile import LeadProfile, default_profile
+
+
+@pytest.mark.parametrize("raw", ["13812345678", "138 1234 5678", "+86 13812345678", "0086-138-1234-5678",
+                                 "13812345678.0", "１３８１２３４５６７８", " 138-1234-5678 "])
+def test_phone_forms_normalise_to_e164(raw: str) -> None:
+    assert normalise_cn_phone(raw) == "+8613812345678"
+
+
+@pytest.mark.parametrize("raw", ["12345", "", "abc", "1381234567", "+12025550143", "99999999999"])
+def test_invalid_phones(raw: str) -> None:
+    with pytest.raises(ValueError):
+        normalise_cn_phone(raw)
+
+
+def test_landline_and_masks() -> None:
+    assert normalise_cn_phone("021-6234 5678") == "+862162345678"
+    assert mask_phone("+8613812345678") == "138****5678"
+    assert mask_phone("+862162345678") == "021****5678"
+    assert mask_phone("+867552345678") == "0755****5678"
+
+
+def test_every_status_has_a_label_and_transitions() -> None:
+    assert set(TRANSITIONS) == set(STATUS_LABELS)
+    check_transition("new", "pool")
+    check_transition("intent", "won")
+    with pytest.raises(Conflict) as err:
+        check_transition("won", "pool")
+    assert "签约放款" in err.value.message and err.value.code == "ILLEGAL_TRANSITION"
+    with pytest.raises(Conflict):
+        check_transition("duplicate", "assigned")
+
+
+def test_lead_number_format_and_shanghai_day() -> None:
+    late_utc = datetime(2024, 5, 19, 17, 30, tzinfo=timezone.utc)  # 01:30 on the 20th in Shanghai
+    assert shanghai_day(late_utc) == date(2024, 5, 20)
+    assert format_lead_id(date(2024, 5, 20), 1) == "L20240520001"
+    assert format_lead_id(date(2024, 5, 20), 12345) == "L2024052012345"
+    assert LEAD_ID.match("L20240520001")
+    assert iso_utc(late_utc) == "2024-05-19T17:30:00.000Z"
+
+
+def test_block_allocator_reserves_once_per_block_and_never_repeats() -> None:
+    counter = {"value": 0, "calls": 0}
+    lock = threading.Lock()
+
+    def reserve(day_key: str, size: int) -> int:
+        with lock:
+            counter["value"] += size
+            counter["calls"] += 1
+            return counter["value"]
+
+    # Two containers sharing one counter, many threads each.
+    containers = [BlockAllocator(reserve, 50), BlockAllocator(reserve, 50)]
+    seen: list[int] = []
+
+    def work(alloc: BlockAllocator) -> None:
+        for _ in range(100):
+            seen.append(alloc.next(date(2024, 5, 20)))
+
+    threads = [threading.Thread(target=work, args=(c,)) for c in containers for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(seen) == 600 and len(set(seen)) == 600
+    assert counter["calls"] <= 14  # 600 numbers, blocks of 50: the counter is no hot item
+
+
+def test_sequence_blocks_in_dynamodb_are_disjoint(aws: None) -> None:
+    from chalicelib.store.sequences import reserve_block
+
+    ends = [reserve_block("20240520", 200) for _ in range(3)]
+    assert ends == [200, 400, 600]
+    assert reserve_block("20240521", 200) == 200
+
+
+def profile_with_custom() -> LeadProfile:
+    data: dict[str, Any] = default_profile().model_dump()
+    data["custom_fields"] = [
+        {"key": "house_area", "label": "房产面积", "type": "number"},
+        {"key": "wechat_id", "label": "微信号", "type": "text", "max_length": 20, "required": True},
+        {"key": "channel_level", "label": "渠道等级", "type": "option",
+         "options": [{"value": "a", "label": "A级"}, {"value": "b", "label": "B级"}]},
+        {"key": "visit_date", "label": "到访日期", "type": "date"},
+    ]
+    return LeadProfile.model_validate(data)
+
+
+def test_custom_fields_are_validated_from_configuration() -> None:
+    profile = profile_with_custom()
+    ok = validate_submission({"phone": "13812345678", "house_area": "120.5", "wechat_id": "zs_01",
+                              "custom": {"channel_level": "a", "visit_date": "2024-05-20"}}, profile, "partner")
+    assert ok.custom == {"house_area": 120.5, "wechat_id": "zs_01", "channel_level": "a", "visit_date": "2024-05-20"}
+    with pytest.raises(ValidationFailed) as err:
+        validate_submission({"phone": "13812345678", "house_area": "大", "channel_level": "z",
+                             "visit_date": "20/05/2024", "custom": {"nope": 1}}, profile, "partner")
+    assert set(err.value.fields) == {"custom.house_area", "custom.channel_level", "custom.visit_date",
+                                     "custom.nope", "custom.wechat_id"}
+
+
+def test_option_lists_are_data_not_enums() -> None:
+    data: dict[str, Any] = default_profile().model_dump()
+    data["options"]["loan_type"].append({"value": "education_loan", "label": "助学贷"})
+    profile = LeadProfile.model_validate(data)
+    assert validate_submission({"phone": "13812345678", "loan_type": "education_loan"}, profile, "partner")
+    with pytest.raises(ValidationFailed):
+        validate_submission({"phone": "13812345678", "loan_type": "education_loan"}, default_profile(), "partner")
+
+
+def test_a_broken_profile_is_refused() -> None:
+    data: dict[str, Any] = default_profile().model_dump()
+    data["channel_sources"]["public"].append("carrier_pigeon")
+    with pytest.raises(ValueError):
+        LeadProfile.model_validate(data)

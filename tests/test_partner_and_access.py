@@ -1,0 +1,155 @@
+"""Partner API keys, bearer tokens, lead scope and listing."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+
+from tests.conftest import TEST_STATE, auth
+from tests.test_capture import GOOD, JSON, body_of, lead_count
+from tests.test_stream import deliver, leads_stream
+
+
+def partner_post(client: Any, key: str | None, body: Any, extra: dict[str, str] | None = None) -> Any:
+    headers = {**JSON, **({"X-Api-Key": key} if key else {}), **(extra or {})}
+    return client.http.post("/partner/leads", headers=headers, body=json.dumps(body, ensure_ascii=False))
+
+
+def test_partner_batch_results_per_item_and_partner_from_key(client: Any, demo_org: str) -> None:
+    items = [
+        {"name": "赵六", "phone": "13700001111", "loan_type": "credit", "city": "广州"},
+        {"name": "坏数据", "phone": "12345"},
+        {"name": "冒名", "phone": "13700002222", "partner_id": "someone_else"},
+        "not an object",
+        {"name": "钱七", "phone": "13700003333", "consent": True},
+    ]
+    response = partner_post(client, demo_org, {"leads": items})
+    assert response.status_code == 202
+    data = body_of(response)
+    assert (data["accepted"], data["rejected"]) == (2, 3)
+    statuses = [r["status"] for r in data["results"]]
+    assert statuses == ["accepted", "rejected", "rejected", "rejected", "accepted"]
+    assert "phone" in data["results"][1]["error"]["fields"]
+    assert "partner_id" in data["results"][2]["error"]["fields"]  # the key decides partner_id
+    lead = body_of(client.http.get(f"/leads/{data['results'][0]['lead_id']}", headers=auth("admin")))
+    assert lead["partner_id"] == "demo_partner" and lead["source"] == "partner"
+    assert lead_count() == 2
+
+
+def test_partner_batch_retry_with_idempotency_key(client: Any, demo_org: str) -> None:
+    body = {"leads": [{"phone": "13700001111"}, {"phone": "13700002222"}]}
+    first = body_of(partner_post(client, demo_org, body, {"Idempotency-Key": "batch-7"}))
+    again = body_of(partner_post(client, demo_org, body, {"Idempotency-Key": "batch-7"}))
+    assert [r["lead_id"] for r in first["results"]] == [r["lead_id"] for r in again["results"]]
+    assert lead_count() == 2
+
+
+def test_partner_batch_bounds(client: Any, demo_org: str) -> None:
+    assert partner_post(client, demo_org, {"leads": []}).status_code == 400
+    assert partner_post(client, demo_org, {"leads": [{"phone": "13700001111"}] * 101}).status_code == 400
+    assert partner_post(client, demo_org, {"rows": []}).status_code == 400
+    assert lead_count() == 0
+
+
+def test_partner_keys(client: Any, demo_org: str) -> None:
+    from chalicelib.store import directory
+
+    body = {"leads": [{"phone": "13700001111"}]}
+    missing = partner_post(client, None, body)
+    assert missing.status_code == 401 and body_of(missing)["error"]["code"] == "API_KEY_MISSING"
+    wrong = partner_post(client, "pk_wrong", body)
+    assert wrong.status_code == 401 and body_of(wrong)["error"]["code"] == "API_KEY_INVALID"
+    directory.revoke_api_key(demo_org, "2026-11-28T01:00:00.000Z")
+    revoked = partner_post(client, demo_org, body)
+    assert revoked.status_code == 403 and body_of(revoked)["error"]["code"] == "API_KEY_REVOKED"
+    assert lead_count() == 0
+
+
+def test_key_is_stored_hashed(client: Any, demo_org: str) -> None:
+    from chalicelib.store.schema import ApiKeyModel
+
+    items = boto3.client("dynamodb").scan(TableName=ApiKeyModel.Meta.table_name)["Items"]
+    assert demo_org not in json.dumps(items)
+
+
+def test_tokens_are_required_and_verified(client: Any) -> None:
+    from local.devsigner import mint
+
+    lead_id = body_of(client.http.post("/capture", headers=JSON, body=json.dumps(GOOD)))["lead_id"]
+    assert client.http.get(f"/leads/{lead_id}").status_code == 401
+    assert client.http.get(f"/leads/{lead_id}", headers={"Authorization": "Bearer nonsense"}).status_code == 401
+    expired = mint("admin", "admin", TEST_STATE, now=1_000_000)
+    response = client.http.get(f"/leads/{lead_id}", headers={"Authorization": f"Bearer {expired}"})
+    assert response.status_code == 401 and "过期" in body_of(response)["error"]["message"]
+    ghost = mint("nobody", "admin", TEST_STATE)
+    assert client.http.get(f"/leads/{lead_id}", headers={"Authorization": f"Bearer {ghost}"}).status_code == 403
+
+
+def test_token_signed_by_another_key_is_refused(client: Any, tmp_path: Any) -> None:
+    from local.devsigner import mint
+
+    forged = mint("admin", "admin", tmp_path)  # a fresh key pair the API has never seen
+    lead_id = body_of(client.http.post("/capture", headers=JSON, body=json.dumps(GOOD)))["lead_id"]
+    assert client.http.get(f"/leads/{lead_id}", headers={"Authorization": f"Bearer {forged}"}).status_code == 401
+
+
+def test_scope_of_reps_and_supervisors(client: Any) -> None:
+    manual = client.http.post("/leads", headers={**JSON, **auth("sh_rep1")},
+                              body=json.dumps({"name": "手工客户", "phone": "13611112222", "loan_type": "mortgage"}))
+    assert manual.status_code == 202, manual.body
+    mine = body_of(manual)["lead_id"]
+    public = body_of(client.http.post("/capture", headers=JSON, body=json.dumps(GOOD)))["lead_id"]
+    deliver(client, leads_stream())  # mine → assigned (entered by its owner), public → pool
+
+    own = body_of(client.http.get(f"/leads/{mine}", headers=auth("sh_rep1")))
+    assert own["status"] == "assigned" and own["owner"] == "sh_rep1" and own["source"] == "manual"
+    assert own["phone"] == "+8613611112222"  # the owner sees the full number
+    assert client.http.get(f"/leads/{mine}", headers=auth("sh_rep2")).status_code == 404
+    assert client.http.get(f"/leads/{mine}", headers=auth("gz_rep1")).status_code == 404
+    assert client.http.get(f"/leads/{mine}", headers=auth("gz_lead")).status_code == 404
+    supervisor = body_of(client.http.get(f"/leads/{mine}", headers=auth("sh_lead")))
+    assert supervisor["phone"] == "+8613611112222"
+    pooled = body_of(client.http.get(f"/leads/{public}", headers=auth("sh_rep2")))
+    assert pooled["status"] == "pool" and pooled["phone_masked"] is True
+    assert client.http.get("/leads/L20990101001", headers=auth("admin")).status_code == 404
+
+    def listed(user: str, query: str = "") -> list[str]:
+        page = body_of(client.http.get(f"/leads{query}", headers=auth(user)))
+        return [item["lead_id"] for item in page["items"]]
+
+    assert listed("sh_rep1") == [mine]
+    assert listed("sh_rep2") == []
+    assert listed("sh_lead") == [mine]
+    assert listed("gz_lead") == []
+    assert set(listed("admin")) == {mine, public}
+    assert listed("admin", "?status=pool") == [public]
+    assert listed("admin", "?source=manual") == [mine]
+    assert listed("admin", "?owner=sh_rep1") == [mine]
+    assert client.http.get("/leads?owner=sh_rep2", headers=auth("sh_rep1")).status_code == 403
+    assert client.http.get("/leads", headers={}).status_code == 401
+
+
+def test_listing_pages_with_a_cursor(client: Any) -> None:
+    for n in range(7):
+        client.http.post("/capture", headers=JSON, body=json.dumps({**GOOD, "phone": f"1371234{n:04d}"}))
+    seen: list[str] = []
+    cursor = None
+    for _ in range(10):
+        query = "?limit=3" + (f"&cursor={cursor}" if cursor else "")
+        page = body_of(client.http.get(f"/leads{query}", headers=auth("admin")))
+        seen += [item["lead_id"] for item in page["items"]]
+        cursor = page["cursor"]
+        if not cursor:
+            break
+    assert len(seen) == 7 and len(set(seen)) == 7
+    assert seen == sorted(seen, reverse=True)  # newest first
+
+
+def test_listing_bad_parameters(client: Any) -> None:
+    for query in ("?limit=0", "?limit=abc", "?from=2024-13-01", "?from=2024-05-02&to=2024-05-01",
+                  "?cursor=%%%", "?status=bogus"):
+        response = client.http.get(f"/leads{query}", headers=auth("admin"))
+        assert response.status_code == 400, query
+        assert body_of(response)["error"]["message"]
