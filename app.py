@@ -1,6 +1,6 @@
 """The Chalice app: creates it, registers middleware and blueprints. Nothing else."""
 
-from chalice import Chalice
+from chalice.app import Chalice
 
 from chalicelib.handlers import capture, imports, leads, meta, schedules, streams
 from chalicelib.handlers.http import rewrite_framework_errors

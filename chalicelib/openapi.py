@@ -18,7 +18,7 @@ def _responses(ok: str, *codes: int) -> dict[str, Any]:
 
 def document() -> dict[str, Any]:
     lead_in = LeadSubmission.model_json_schema()
-    bearer = [{"bearer": []}]
+    bearer: list[dict[str, list[str]]] = [{"bearer": []}]
     return {
         "openapi": "3.0.3",
         "info": {"title": "贷款线索管理 API", "version": "1.0.0"},

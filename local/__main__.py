@@ -9,7 +9,7 @@ import sys
 import threading
 import urllib.error
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from local.env import STATE_DIR, configure
 
@@ -36,7 +36,7 @@ def run() -> int:
     lock = threading.RLock()
     pump = TriggerPump(aws, app_module.app, lock, pending)
     if first_start:
-        seed_demo_org(iso_utc(datetime.now(timezone.utc)))
+        seed_demo_org(iso_utc(datetime.now(UTC)))
         pump.skip_existing()
         pump.save()
     try:

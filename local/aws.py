@@ -79,7 +79,8 @@ class LocalAws:
         self._restore_objects(s3, settings.import_bucket)
         sqs = self.client("sqs")
         self.queue_url = sqs.create_queue(QueueName=IMPORT_QUEUE)["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        attributes = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]
+        queue_arn = attributes["QueueArn"]
         s3.put_bucket_notification_configuration(Bucket=settings.import_bucket, NotificationConfiguration={
             "QueueConfigurations": [{"QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"],
                                      "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "imports/"}]}}}]})

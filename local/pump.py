@@ -13,7 +13,7 @@ import json
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from local.aws import LocalAws
@@ -42,7 +42,7 @@ def _resolve(handler_string: str) -> Any:
 
 
 def iso_z(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def scheduled_event(name: str, at: datetime) -> dict[str, Any]:
@@ -56,7 +56,7 @@ def s3_eventbridge_event(record: dict[str, Any]) -> dict[str, Any]:
     bucket = record["s3"]["bucket"]["name"]
     obj = record["s3"]["object"]
     return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Object Created", "source": "aws.s3",
-            "account": ACCOUNT, "time": record.get("eventTime", iso_z(datetime.now(timezone.utc)))[:19] + "Z",
+            "account": ACCOUNT, "time": record.get("eventTime", iso_z(datetime.now(UTC)))[:19] + "Z",
             "region": REGION, "resources": [f"arn:aws:s3:::{bucket}"],
             "detail": {"version": "0", "bucket": {"name": bucket},
                        "object": {"key": obj["key"], "size": obj.get("size", 0), "etag": obj.get("eTag", ""),
@@ -240,7 +240,7 @@ class TriggerPump:
             for name, _, seconds in self.schedules:
                 if time.monotonic() >= due[name]:
                     due[name] = time.monotonic() + seconds
-                    self._guarded(lambda n=name: self.fire_schedules(datetime.now(timezone.utc), only=n))
+                    self._guarded(lambda n=name: self.fire_schedules(datetime.now(UTC), only=n))
 
     def _snapshot_loop(self) -> None:
         while not self._stop.wait(2.0):

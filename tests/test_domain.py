@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -48,7 +48,7 @@ def test_every_status_has_a_label_and_transitions() -> None:
 
 
 def test_lead_number_format_and_shanghai_day() -> None:
-    late_utc = datetime(2024, 5, 19, 17, 30, tzinfo=timezone.utc)  # 01:30 on the 20th in Shanghai
+    late_utc = datetime(2024, 5, 19, 17, 30, tzinfo=UTC)  # 01:30 on the 20th in Shanghai
     assert shanghai_day(late_utc) == date(2024, 5, 20)
     assert format_lead_id(date(2024, 5, 20), 1) == "L20240520001"
     assert format_lead_id(date(2024, 5, 20), 12345) == "L2024052012345"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -10,7 +10,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 def iso_utc(moment: datetime) -> str:
     """`2024-05-20T01:02:03.456Z`: fixed width, so string order is time order."""
-    utc = moment.astimezone(timezone.utc)
+    utc = moment.astimezone(UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 

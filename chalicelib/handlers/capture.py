@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from chalice import Blueprint, Response
+from chalice.app import Blueprint, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chalicelib.errors import BadRequest, Forbidden, Unauthorized, ValidationFailed

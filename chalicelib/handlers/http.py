@@ -6,12 +6,11 @@ import functools
 import json
 import re
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
-from chalice import Response
-from chalice.app import Request
+from chalice.app import Request, Response
 
 from chalicelib.domain.access import Principal
 from chalicelib.errors import (
@@ -73,8 +72,8 @@ def received_at(request: Request) -> datetime:
     """The request's time as API Gateway stamped it (the clock is read at the edge only)."""
     epoch_ms = (request.context or {}).get("requestTimeEpoch")
     if isinstance(epoch_ms, (int, float)) and epoch_ms > 0:
-        return datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc)
-    return datetime.now(timezone.utc)
+        return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
+    return datetime.now(UTC)
 
 
 def client_ip(request: Request) -> str | None:
@@ -90,6 +89,8 @@ def media_type(request: Request) -> str:
 def read_body(request: Request, allow_form: bool = False) -> dict[str, Any]:
     """The request body as a mapping: JSON object, or (when allowed) an urlencoded form."""
     raw = request.raw_body or b""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8")
     if len(raw) > get_settings().max_body_bytes:
         raise PayloadTooLarge(f"请求内容不能超过 {get_settings().max_body_bytes // 1024} KB")
     kind = media_type(request)
@@ -117,10 +118,10 @@ def idempotency_key(request: Request) -> str | None:
         return None
     if not _IDEMPOTENCY_KEY.match(key):
         raise BadRequest("Idempotency-Key 须为 1–128 个可见 ASCII 字符", fields={"Idempotency-Key": "格式无效"})
-    return key
+    return str(key)
 
 
-def cors_headers(request: Request) -> dict[str, str]:
+def cors_headers(request: Request) -> dict[str, str | list[str]]:
     origin = request.headers.get("origin")
     if origin and origin in get_settings().cors_origins:
         return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from chalice import Blueprint, Response
+from chalice.app import Blueprint, Response
 
 from chalicelib.domain.timeutil import shanghai_day
 from chalicelib.errors import BadRequest

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Blueprint, Rate
-from chalice.app import CloudWatchEvent
+from chalice.app import Blueprint, CloudWatchEvent, Rate
 
 from chalicelib.observability import logger
 

@@ -3,11 +3,10 @@ poison record never blocks its shard or loses its neighbours (ReportBatchItemFai
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-from chalice import Blueprint
-from chalice.app import DynamoDBEvent
+from chalice.app import Blueprint, DynamoDBEvent
 
 from chalicelib.domain.timeutil import iso_utc
 from chalicelib.observability import logger
@@ -26,7 +25,7 @@ def _handle_lead_record(record: Any) -> None:
     logger.append_keys(lead_id=lead_id)
     # The record's own time (epoch seconds, may carry milliseconds), never the clock.
     at = iso_utc(datetime.fromtimestamp(float(record.raw_event["dynamodb"]["ApproximateCreationDateTime"]),
-                                        tz=timezone.utc))
+                                        tz=UTC))
     moved = advance_new_lead(image, record.event_id, at)
     logger.info("lead placed" if moved else "lead already placed")
 
@@ -39,7 +38,8 @@ def lead_stream(event: DynamoDBEvent) -> dict[str, Any]:
 
     processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
     try:
-        return process_partial_response(event=event.to_dict(), record_handler=_handle_lead_record,
-                                        processor=processor, context=event.context)
+        response = process_partial_response(event=event.to_dict(), record_handler=_handle_lead_record,
+                                            processor=processor, context=event.context)  # type: ignore[arg-type]
+        return dict(response)
     finally:
         logger.remove_keys(["correlation_id", "lead_id"])

@@ -6,7 +6,7 @@ import base64
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pynamodb.connection import Connection
@@ -18,6 +18,7 @@ from pynamodb.exceptions import (
     UpdateError,
 )
 from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.errors import BadRequest, Conflict, StoreUnavailable
@@ -80,7 +81,7 @@ def insert(lead: dict[str, Any], claim: IdempotencyClaim | None) -> tuple[str, b
             lead_id=model.lead_id,
             request_hash=claim.request_hash,
             created_at=claim.created_at,
-            expires_at=datetime.fromtimestamp(claim.expires_at_epoch, tz=timezone.utc),
+            expires_at=datetime.fromtimestamp(claim.expires_at_epoch, tz=UTC),
         )
         with TransactWrite(connection=Connection()) as tx:
             tx.save(model, condition=LeadModel.lead_id.does_not_exist())
@@ -119,7 +120,7 @@ def move_status(lead_id: str, expected: str, target: str, at: str, actor: str, r
     """Conditionally move a lead from `expected` to `target` and record it in its history, in one
     transaction keyed on `event_key` (e.g. the stream eventID). False when the lead is no longer in
     `expected` or the event was already applied: replays change nothing."""
-    actions = [LeadModel.status.set(target), LeadModel.updated_at.set(at), LeadModel.version.add(1)]
+    actions: list[Action] = [LeadModel.status.set(target), LeadModel.updated_at.set(at), LeadModel.version.add(1)]
     for name, value in (set_fields or {}).items():
         attribute = getattr(LeadModel, name)
         actions.append(attribute.set(value) if value is not None else attribute.remove())
