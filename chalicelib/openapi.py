@@ -60,6 +60,11 @@ def document() -> dict[str, Any]:
                          "requestBody": {"content": {"application/json": {
                              "schema": {"$ref": "#/components/schemas/LeadSubmission"}}}},
                          "responses": _responses("202", 400, 401, 403, 422)}},
+            "/config/lead-profile": {
+                "get": {"summary": "当前线索字段配置（选项、自定义字段）及版本", "security": bearer,
+                        "responses": _responses("200", 401)},
+                "put": {"summary": "发布新版本的线索字段配置（管理员）", "security": bearer,
+                        "responses": _responses("200", 401, 403, 422)}},
             "/leads/{lead_id}": {"get": {
                 "summary": "线索详情", "security": bearer,
                 "parameters": [{"name": "lead_id", "in": "path", "required": True, "schema": {"type": "string"}}],

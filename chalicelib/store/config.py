@@ -16,28 +16,35 @@ _TTL_S = 30.0
 _cache: dict[str, tuple[float, Any]] = {}
 
 
-def _current_body(name: str) -> str | None:
+def _current(name: str) -> tuple[int, str | None]:
+    """(version, body) of the current document; (0, None) when none was ever published."""
     try:
         head = ConfigModel.get(name, 0)
         if head.current is None:
-            return None
-        return ConfigModel.get(name, int(head.current)).body
+            return 0, None
+        version = int(head.current)
+        body: str | None = ConfigModel.get(name, version).body
+        return version, body
     except ConfigModel.DoesNotExist:
-        return None
+        return 0, None
     except GetError as exc:
         raise StoreUnavailable() from exc
 
 
 def lead_profile() -> LeadProfile:
     """The published lead profile, or the shipped default when none has been published."""
+    return lead_profile_with_version()[0]
+
+
+def lead_profile_with_version() -> tuple[LeadProfile, int]:
     hit = _cache.get("lead_profile")
     if hit and time.monotonic() - hit[0] < _TTL_S:
-        profile: LeadProfile = hit[1]
-        return profile
-    body = _current_body("lead_profile")
+        cached: tuple[LeadProfile, int] = hit[1]
+        return cached
+    version, body = _current("lead_profile")
     profile = LeadProfile.model_validate(json.loads(body)) if body else default_profile()
-    _cache["lead_profile"] = (time.monotonic(), profile)
-    return profile
+    _cache["lead_profile"] = (time.monotonic(), (profile, version))
+    return profile, version
 
 
 def publish(name: str, body: dict[str, Any], author: str, at: str) -> int:

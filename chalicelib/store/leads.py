@@ -7,6 +7,8 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from pynamodb.connection import Connection
@@ -41,6 +43,12 @@ class LeadPage:
     cursor: str | None
 
 
+@lru_cache(maxsize=1)
+def _connection() -> Connection:
+    """One connection (one botocore client) per container for transactions, created lazily."""
+    return Connection()
+
+
 def _to_model(lead: dict[str, Any]) -> LeadModel:
     data = {k: v for k, v in lead.items() if k not in _UTM and v is not None}
     utm = {k: lead[k] for k in _UTM if lead.get(k)}
@@ -57,15 +65,20 @@ def to_dict(model: LeadModel) -> dict[str, Any]:
             continue
         if name == "utm":
             data.update(value.as_dict())
-        elif name in ("consent", "route"):
-            data[name] = value.as_dict()
-        elif name == "custom":
-            data[name] = {k: v for k, v in value.attribute_values.items()}
-        elif isinstance(value, float) and value.is_integer():
-            data[name] = int(value)
+        elif name in ("consent", "route", "custom"):
+            data[name] = {k: _plain(v) for k, v in value.as_dict().items()}
         else:
-            data[name] = value
+            data[name] = _plain(value)
     return data
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB numbers come back as floats/Decimals; whole numbers read better as ints."""
+    if isinstance(value, (float, Decimal)) and value == int(value):
+        return int(value)
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
 
 
 def insert(lead: dict[str, Any], claim: IdempotencyClaim | None) -> tuple[str, bool]:
@@ -83,7 +96,7 @@ def insert(lead: dict[str, Any], claim: IdempotencyClaim | None) -> tuple[str, b
             created_at=claim.created_at,
             expires_at=datetime.fromtimestamp(claim.expires_at_epoch, tz=UTC),
         )
-        with TransactWrite(connection=Connection()) as tx:
+        with TransactWrite(connection=_connection()) as tx:
             tx.save(model, condition=LeadModel.lead_id.does_not_exist())
             tx.save(record, condition=IdempotencyModel.key.does_not_exist())
         return model.lead_id, True
@@ -127,7 +140,7 @@ def move_status(lead_id: str, expected: str, target: str, at: str, actor: str, r
     history = LeadEventModel(lead_id, f"{at}#status#{event_key}", kind="status", at=at, actor=actor,
                              from_status=expected, to_status=target, reason=reason)
     try:
-        with TransactWrite(connection=Connection()) as tx:
+        with TransactWrite(connection=_connection()) as tx:
             tx.update(LeadModel(lead_id), actions=actions,
                       condition=LeadModel.status == expected)
             tx.save(history, condition=LeadEventModel.sk.does_not_exist())

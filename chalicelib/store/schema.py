@@ -11,7 +11,6 @@ from typing import Any
 
 from pynamodb.attributes import (
     BooleanAttribute,
-    DynamicMapAttribute,
     ListAttribute,
     MapAttribute,
     NumberAttribute,
@@ -96,7 +95,7 @@ class LeadModel(Model):
     page_url = UnicodeAttribute(null=True)
     remark = UnicodeAttribute(null=True)
     duplicate_of = UnicodeAttribute(null=True)
-    custom = DynamicMapAttribute(null=True)
+    custom = MapAttribute[str, Any](null=True)
     spam_flags = ListAttribute[str](null=True)
     invalid_reasons = ListAttribute[str](null=True)
     created_by = UnicodeAttribute(null=True)
