@@ -1,0 +1,6 @@
+"""Benchmarks (not tests): each module's `run()` prints its figures and returns them by name.
+
+`python -m bench` (`make bench`) runs every module in BENCHMARKS and writes bench/results.json.
+"""
+
+BENCHMARKS = ("bench.cold_start", "bench.capture_cost")

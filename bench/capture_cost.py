@@ -1,0 +1,213 @@
+"""DynamoDB requests and capacity units per captured lead, counted at the client.
+
+An embedded moto server (a temporary state dir, nothing under .local/), the demo org seeded,
+N leads posted to POST /capture through API Gateway's event shape (half plain JSON, half with an
+Idempotency-Key), then the lead stream drained by calling the trigger pump synchronously. One
+container serves everything, so per-container caches (lead profile, lead-number block) are paid
+once, as in a warm Lambda.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.meter import DynamoMeter, Tally, probe_reported_capacity
+
+# us-east-1 on-demand, Standard table class (since the November 2024 price cut).
+USD_PER_MILLION_WRITE_UNITS = 0.625
+USD_PER_MILLION_READ_UNITS = 0.125
+
+Units = Callable[[Tally], float]
+
+_CITIES = [("上海", "上海"), ("广州", "广东"), ("深圳", "广东"), ("杭州", "浙江"), ("成都", "四川")]
+_LOAN_TYPES = ["mortgage", "credit", "business", "car"]
+_SURNAMES = "王李张刘陈杨黄赵周吴"
+_GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明"
+
+
+def lead_body(index: int, rng: random.Random) -> dict[str, Any]:
+    city, province = rng.choice(_CITIES)
+    return {
+        "name": rng.choice(_SURNAMES) + "".join(rng.choice(_GIVEN) for _ in range(rng.randint(1, 2))),
+        "phone": f"1{rng.choice(['38', '39', '58', '86'])}{index:08d}",
+        "loan_type": rng.choice(_LOAN_TYPES),
+        "amount": rng.choice([30, 50, 80, 120, 200]),
+        "city": city,
+        "province": province,
+        "source": "website_form",
+        "consent": True,
+        "utm_source": "baidu",
+        "utm_medium": "cpc",
+        "utm_campaign": "spring_mortgage",
+        "page_url": "https://www.example-lender.cn/loan/apply?from=bench",
+    }
+
+
+def _per_lead(tally: Tally, n: int) -> dict[str, float]:
+    return {key: count / n for key, count in sorted(tally.requests.items())}
+
+
+def _combine(*tallies: Tally) -> Tally:
+    total = Tally()
+    for tally in tallies:
+        total.requests.update(tally.requests)
+        total.write_units += tally.write_units
+        total.read_units += tally.read_units
+        total.reported_write_units += tally.reported_write_units
+        total.reported_read_units += tally.reported_read_units
+        total.failures += tally.failures
+        total.clients_created += tally.clients_created
+    return total
+
+
+def measure(n: int) -> dict[str, Any]:
+    """Run the scenario and return the raw tallies. Leaves the process as it found it: environment,
+    pynamodb's cached connections, botocore and the app's log level are restored."""
+    from local.aws import LocalAws, free_port
+    from local.env import REGION, configure
+
+    saved_env = dict(os.environ)
+    state = tempfile.TemporaryDirectory(prefix="bench-capture-")
+    aws = LocalAws(Path(state.name))
+    meter: DynamoMeter | None = None
+    models: tuple[Any, ...] = ()
+    quiet: Any = None  # the app logger, quietened while measuring
+    quiet_level = 0
+    try:
+        endpoint = aws.start()
+        configure(endpoint, free_port(), Path(state.name))
+        from chalicelib.settings import get_settings
+        from chalicelib.store.schema import MODELS
+
+        models = MODELS
+        _forget_connections(models)  # clients cached by an earlier run point elsewhere
+        meter = DynamoMeter(endpoint, REGION, get_settings().table_prefix)
+        meter.install()
+        pending = aws.create_resources()
+
+        from chalice.config import Config
+
+        import app as app_module
+        from chalicelib.observability import logger
+        from chalicelib.services import capture
+        from chalicelib.store import config
+        from local.gateway import StageGateway
+        from local.pump import TriggerPump
+        from local.seed import seed_demo_org
+
+        quiet = logger
+        quiet_level = logger.log_level
+        logger.setLevel("WARNING")  # one INFO line per placed lead would bury the figures
+        config.clear_cache()
+        capture._allocator.cache_clear()
+        seed_demo_org(datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"), Path(state.name))
+        pump = TriggerPump(aws, app_module.app, threading.RLock(), pending)
+        pump.skip_existing()
+        gateway = StageGateway(app_module.app, Config.create(chalice_app=app_module.app, lambda_timeout=60,
+                                                             lambda_memory_size=512, function_name="api_handler"))
+        rng = random.Random(20240520)
+        statuses: dict[int, int] = {}
+        for i in range(n):
+            meter.phase = "capture_keyed" if i % 2 else "capture_plain"
+            headers = {"Content-Type": "application/json"}
+            if i % 2:
+                headers["Idempotency-Key"] = f"bench-{i:06d}"
+            body = json.dumps(lead_body(i, rng), ensure_ascii=False).encode("utf-8")
+            status = int(gateway.handle_request("POST", "/capture", headers, body)["statusCode"])
+            statuses[status] = statuses.get(status, 0) + 1
+        meter.phase = "stream"
+        while pump.pump_streams():
+            pass
+        meter.phase = "after"
+        reported, expected = probe_reported_capacity(meter.raw)
+        return {"tallies": meter.tallies, "statuses": statuses, "pump": dict(pump.stats),
+                "probe_reported": reported, "probe_expected": expected}
+    finally:
+        if quiet is not None:
+            quiet.setLevel(quiet_level)
+        if meter is not None:
+            meter.uninstall()
+        aws.stop()
+        _forget_connections(models)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        state.cleanup()
+
+
+def _forget_connections(models: tuple[Any, ...]) -> None:
+    for model in models:
+        model._connection = None
+
+
+def run(n: int = 300, verbose: bool = True) -> dict[str, float]:
+    raw = measure(n)
+    tallies: dict[str, Tally] = raw["tallies"]
+    plain, keyed = tallies.get("capture_plain", Tally()), tallies.get("capture_keyed", Tally())
+    capture, stream = _combine(plain, keyed), tallies.get("stream", Tally())
+    total = _combine(capture, stream)
+    faithful = abs(raw["probe_reported"] - raw["probe_expected"]) < 1e-9
+
+    def wcu(tally: Tally) -> float:
+        return tally.reported_write_units if faithful else tally.write_units
+
+    def rcu(tally: Tally) -> float:
+        return tally.reported_read_units if faithful else tally.read_units
+
+    usd = (wcu(total) * USD_PER_MILLION_WRITE_UNITS + rcu(total) * USD_PER_MILLION_READ_UNITS) / n
+    figures = {
+        "capture_requests_per_lead": capture.total_requests / n,
+        "stream_requests_per_lead": stream.total_requests / n,
+        "write_units_per_lead": wcu(total) / n,
+        "read_units_per_lead": rcu(total) / n,
+        "capture_write_units_per_lead": wcu(capture) / n,
+        "capture_read_units_per_lead": rcu(capture) / n,
+        "stream_write_units_per_lead": wcu(stream) / n,
+        "stream_read_units_per_lead": rcu(stream) / n,
+        "botocore_clients_per_lead": (capture.clients_created + stream.clients_created) / n,
+        "scans": float(total.count("Scan")),
+        "usd_per_million_leads": usd,
+    }
+    checks = {
+        "http_202": raw["statuses"].get(202, 0) == n,
+        "no_failed_calls": total.failures == 0,
+        "stream_delivered": raw["pump"]["stream_failures"] == 0 and raw["pump"]["dead_letters"] == 0,
+    }
+    if verbose:
+        _print(n, raw, figures, faithful, checks, {"capture (plain JSON)": (plain, n - n // 2),
+                                                   "capture (Idempotency-Key)": (keyed, n // 2),
+                                                   "capture (all)": (capture, n),
+                                                   "stream": (stream, n), "total": (total, n)}, wcu, rcu)
+    if not all(checks.values()):
+        raise RuntimeError(f"capture benchmark did not run cleanly: {checks} {raw['statuses']} {raw['pump']}")
+    return figures
+
+
+def _print(n: int, raw: dict[str, Any], figures: dict[str, float], faithful: bool, checks: dict[str, bool],
+           rows: dict[str, tuple[Tally, int]], wcu: Units, rcu: Units) -> None:
+    source = ("moto's ConsumedCapacity" if faithful else
+              f"computed from item sizes (moto reported {raw['probe_reported']:g} unit(s) for a ~3 KB PutItem "
+              f"that DynamoDB charges {raw['probe_expected']} for, so its ConsumedCapacity is not used)")
+    print(f"capture cost: {n} leads via POST /capture ({n - n // 2} plain JSON, {n // 2} with Idempotency-Key), "
+          "then the lead stream drained")
+    print(f"  units: {source}")
+    print(f"  {'phase':<27}{'requests/lead':>14}{'WCU/lead':>10}{'RCU/lead':>10}{'clients/lead':>13}"
+          "  requests per lead by operation")
+    for label, (tally, count) in rows.items():
+        count = max(count, 1)
+        ops = ", ".join(f"{key} {value:.3g}" for key, value in _per_lead(tally, count).items()) or "-"
+        print(f"  {label:<27}{tally.total_requests / count:>14.3f}{wcu(tally) / count:>10.3f}"
+              f"{rcu(tally) / count:>10.3f}{tally.clients_created / count:>13.3f}  {ops}")
+    print(f"  scans in the measured window: {figures['scans']:g}; clients/lead = botocore clients the app created")
+    print(f"  prices: us-east-1 on-demand ${USD_PER_MILLION_WRITE_UNITS} per million write request units, "
+          f"${USD_PER_MILLION_READ_UNITS} per million read request units (Lambda, API Gateway, storage and "
+          "stream reads by Lambda, which are free, not included)")
+    print(f"  => ${figures['usd_per_million_leads']:.3f} of DynamoDB requests per million leads")
+    print(f"  checks: {', '.join(f'{k}={v}' for k, v in checks.items())}")
