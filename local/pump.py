@@ -15,6 +15,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote_plus
 
 from local.aws import LocalAws
 from local.env import REGION
@@ -59,7 +60,9 @@ def s3_eventbridge_event(record: dict[str, Any]) -> dict[str, Any]:
             "account": ACCOUNT, "time": record.get("eventTime", iso_z(datetime.now(UTC)))[:19] + "Z",
             "region": REGION, "resources": [f"arn:aws:s3:::{bucket}"],
             "detail": {"version": "0", "bucket": {"name": bucket},
-                       "object": {"key": obj["key"], "size": obj.get("size", 0), "etag": obj.get("eTag", ""),
+                       # S3 notifications URL-encode the key; EventBridge events carry it plain.
+                       "object": {"key": unquote_plus(obj["key"]), "size": obj.get("size", 0),
+                                  "etag": obj.get("eTag", ""),
                                   "version-id": obj.get("versionId"), "sequencer": obj.get("sequencer", "")},
                        "request-id": str(uuid.uuid4()), "requester": ACCOUNT, "reason": "PutObject"}}
 

@@ -146,6 +146,28 @@ def test_tick_runs_every_schedule_at_the_given_time(stack: Stack) -> None:
     assert result["results"]["sla_sweep"]["time"] == "2024-05-20T02:00:00Z"
 
 
+def test_file_dropped_in_imports_reaches_the_import_handler(stack: Stack) -> None:
+    import re
+
+    import boto3
+
+    endpoint = re.search(r"AWS \(moto\)\s+(\S+)", stack.output).group(1)  # type: ignore[union-attr]
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="local",
+                      aws_secret_access_key="local")
+    s3.put_object(Bucket="loanleads-local-imports", Key="imports/demo_partner/leads.csv",
+                  Body="客户姓名,联系方式\n张三,13812345678\n".encode(), ContentType="text/csv")
+    s3.put_object(Bucket="loanleads-local-imports", Key="exports/not-an-import.csv", Body=b"x",
+                  ContentType="text/csv")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if stack.request("GET", "/_local/status")[1]["pump"]["import_events"] >= 1:
+            break
+        time.sleep(0.1)
+    time.sleep(0.5)
+    assert stack.request("GET", "/_local/status")[1]["pump"]["import_events"] == 1  # only imports/ counts
+    assert "imports/demo_partner/leads.csv" in stack.output  # the handler logged the key it got
+
+
 def test_restart_keeps_leads_and_reprocesses_nothing(stack: Stack) -> None:
     token = stack.token("admin")
     body = json.dumps({"phone": "13611112222", "consent": True}).encode()
