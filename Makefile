@@ -33,7 +33,7 @@ bench: $(STAMP)
 	@$(PY) -m bench
 
 lint: $(STAMP)
-	@$(PY) -m ruff check . && $(PY) -m mypy app.py chalicelib local bench
+	@$(PY) -m ruff check . && $(PY) -m mypy app.py chalicelib local bench infra
 
 infra: $(STAMP)
 	@$(PY) -m infra.generate

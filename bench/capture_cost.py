@@ -143,8 +143,9 @@ def measure(n: int) -> dict[str, Any]:
 
 
 def _forget_connections(models: tuple[Any, ...]) -> None:
-    for model in models:
-        model._connection = None
+    from chalicelib.store import connection
+
+    connection.reset()
 
 
 def run(n: int = 300, verbose: bool = True) -> dict[str, float]:

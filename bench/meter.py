@@ -199,13 +199,13 @@ class DynamoMeter:
 
         botocore.session.Session.create_client = create_client
         shared = botocore.session.get_session()
-        self._original_get_session = pynamodb_base.get_session
-        pynamodb_base.get_session = lambda: shared
+        self._original_get_session = pynamodb_base.get_session  # type: ignore[attr-defined]
+        pynamodb_base.get_session = lambda: shared  # type: ignore[attr-defined]
 
     def uninstall(self) -> None:
         if self._original is not None:
             botocore.session.Session.create_client = self._original
-            pynamodb_base.get_session = self._original_get_session
+            pynamodb_base.get_session = self._original_get_session  # type: ignore[attr-defined]
             self._original = None
 
     def attach(self, events: Any) -> None:

@@ -34,16 +34,26 @@ def aws() -> Iterator[None]:
     """A fresh in-process AWS with every table of the schema, the demo org seeded."""
     import boto3
 
-    from chalicelib.store import config as config_store
     from chalicelib.store.schema import table_definitions
 
     with moto.mock_aws():
         ddb = boto3.client("dynamodb")
         for definition in table_definitions():
             ddb.create_table(**{k: v for k, v in definition.items() if k != "TimeToLiveAttribute"})
-        config_store.clear_cache()
+        fresh_caches()
         yield
-        config_store.clear_cache()
+        fresh_caches()
+
+
+def fresh_caches() -> None:
+    """Each test's AWS is new: forget clients, config and lead-number blocks of the last one."""
+    from chalicelib.services import capture
+    from chalicelib.store import config as config_store
+    from chalicelib.store import connection
+
+    connection.reset()
+    config_store.clear_cache()
+    capture._allocator.cache_clear()
 
 
 @pytest.fixture
@@ -59,7 +69,7 @@ def client(demo_org: str) -> Iterator[Any]:
 
     import app
 
-    with Client(app.app) as test_client:
+    with Client(app.app, stage_name="local") as test_client:
         yield test_client
 
 

@@ -255,8 +255,9 @@ def build_lead(sub: LeadSubmission, *, lead_id: str, channel: Channel, created_a
             "at": created_at,
             "channel": sub.source or channel,
             "text_version": sub.consent_version or profile.consent_text_version,
-            "page_url": sub.page_url,
         }
+        if sub.page_url:
+            lead["consent"]["page_url"] = sub.page_url
     if sub.honeypot_filled:
         lead["spam_flags"] = ["honeypot"]
     return {k: v for k, v in lead.items() if v is not None}

@@ -8,10 +8,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import (
     GetError,
     PutError,
@@ -24,6 +22,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.errors import BadRequest, Conflict, StoreUnavailable
+from chalicelib.store.connection import transaction_connection
 from chalicelib.store.schema import IdempotencyModel, LeadEventModel, LeadModel
 
 _UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
@@ -41,12 +40,6 @@ class IdempotencyClaim:
 class LeadPage:
     items: list[dict[str, Any]]
     cursor: str | None
-
-
-@lru_cache(maxsize=1)
-def _connection() -> Connection:
-    """One connection (one botocore client) per container for transactions, created lazily."""
-    return Connection()
 
 
 def _to_model(lead: dict[str, Any]) -> LeadModel:
@@ -96,7 +89,7 @@ def insert(lead: dict[str, Any], claim: IdempotencyClaim | None) -> tuple[str, b
             created_at=claim.created_at,
             expires_at=datetime.fromtimestamp(claim.expires_at_epoch, tz=UTC),
         )
-        with TransactWrite(connection=_connection()) as tx:
+        with TransactWrite(connection=transaction_connection()) as tx:
             tx.save(model, condition=LeadModel.lead_id.does_not_exist())
             tx.save(record, condition=IdempotencyModel.key.does_not_exist())
         return model.lead_id, True
@@ -140,7 +133,7 @@ def move_status(lead_id: str, expected: str, target: str, at: str, actor: str, r
     history = LeadEventModel(lead_id, f"{at}#status#{event_key}", kind="status", at=at, actor=actor,
                              from_status=expected, to_status=target, reason=reason)
     try:
-        with TransactWrite(connection=_connection()) as tx:
+        with TransactWrite(connection=transaction_connection()) as tx:
             tx.update(LeadModel(lead_id), actions=actions,
                       condition=LeadModel.status == expected)
             tx.save(history, condition=LeadEventModel.sk.does_not_exist())

@@ -1,0 +1,22 @@
+"""Cached DynamoDB connections: created lazily, once per container."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pynamodb.connection import Connection
+
+from chalicelib.store.schema import MODELS
+
+
+@lru_cache(maxsize=1)
+def transaction_connection() -> Connection:
+    """The connection transactions run on (models keep their own, also cached)."""
+    return Connection()
+
+
+def reset() -> None:
+    """Forget every cached connection, for when the endpoint changes (tests, local tooling)."""
+    transaction_connection.cache_clear()
+    for model in MODELS:
+        model._connection = None

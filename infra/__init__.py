@@ -1,0 +1,1 @@
+"""CloudFormation merged into `chalice package` output; `infra/tables.yaml` is generated here."""
