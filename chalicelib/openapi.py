@@ -60,10 +60,10 @@ def document() -> dict[str, Any]:
                          "requestBody": {"content": {"application/json": {
                              "schema": {"$ref": "#/components/schemas/LeadSubmission"}}}},
                          "responses": _responses("202", 400, 401, 403, 422)}},
-            "/config/lead-profile": {
-                "get": {"summary": "当前线索字段配置（选项、自定义字段）及版本", "security": bearer,
+            "/config/{name}": {
+                "get": {"summary": "当前配置文档及版本（lead-profile 线索字段，cleaning 清洗规则）", "security": bearer,
                         "responses": _responses("200", 401)},
-                "put": {"summary": "发布新版本的线索字段配置（管理员）", "security": bearer,
+                "put": {"summary": "发布新版本的配置（管理员）", "security": bearer,
                         "responses": _responses("200", 401, 403, 422)}},
             "/leads/{lead_id}": {"get": {
                 "summary": "线索详情", "security": bearer,

@@ -12,6 +12,7 @@ from typing import Any
 
 import boto3
 
+from local.atomic import make_dynamodb_atomic
 from local.env import REGION
 
 IMPORT_QUEUE = "loanleads-local-import-events"
@@ -38,6 +39,7 @@ class LocalAws:
         from moto.server import ThreadedMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no per-request lines from moto
+        make_dynamodb_atomic()
         port = free_port()
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self.server.start()

@@ -20,7 +20,10 @@ os.environ["REDIRECT_ORIGINS"] = "https://www.example-lender.cn"
 
 import moto  # noqa: E402  (moto before any pynamodb connection exists)
 
+from local.atomic import make_dynamodb_atomic  # noqa: E402
 from local.env import configure  # noqa: E402
+
+make_dynamodb_atomic()  # DynamoDB's per-request atomicity, which moto lacks under threads
 
 configure(None, 8000, TEST_STATE)
 

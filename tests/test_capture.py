@@ -13,7 +13,7 @@ from tests.conftest import auth
 
 JSON = {"Content-Type": "application/json"}
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
-GOOD = {"name": "张三", "phone": "138 1234 5678", "consent": True, "loan_type": "mortgage", "city": "上海",
+GOOD = {"name": "张三", "phone": "138 1620 4573", "consent": True, "loan_type": "mortgage", "city": "上海",
         "amount": 300}
 
 
@@ -40,14 +40,14 @@ def test_json_capture_answers_202_and_stores_a_new_lead(client: Any) -> None:
     assert data["lead_id"].startswith("L") and len(data["lead_id"]) >= 12
     lead = body_of(client.http.get(f"/leads/{data['lead_id']}", headers=auth("admin")))
     assert lead["status"] == "new"
-    assert lead["phone"] == "138****5678" and lead["phone_masked"] is True  # admin is not the owner
+    assert lead["phone"] == "138****4573" and lead["phone_masked"] is True  # admin is not the owner
     assert lead["source"] == "website_form" and lead["channel"] == "public"
     assert lead["consent"]["granted"] is True and lead["consent"]["text_version"]
     assert lead["labels"]["loan_type"] == "房产抵押贷"
 
 
 def test_form_encoded_capture(client: Any) -> None:
-    form = urlencode({"name": "李四", "phone": "１３９１２３４５６７８", "consent": "on", "source": "loan_calculator",
+    form = urlencode({"name": "李四", "phone": "１３９１７３２６６８５", "consent": "on", "source": "loan_calculator",
                       "amount": "50"})
     response = client.http.post("/capture", headers=FORM, body=form)
     assert response.status_code == 202, response.body
@@ -140,7 +140,7 @@ def test_honeypot_is_accepted_quietly_and_invalidated_by_the_stream(client: Any)
 def test_cors_allow_list(client: Any) -> None:
     allowed = post(client, GOOD, {"Origin": "https://www.example-lender.cn"})
     assert allowed.headers.get("Access-Control-Allow-Origin") == "https://www.example-lender.cn"
-    other = post(client, {**GOOD, "phone": "13912345678"}, {"Origin": "https://evil.example"})
+    other = post(client, {**GOOD, "phone": "13917326685"}, {"Origin": "https://evil.example"})
     assert "Access-Control-Allow-Origin" not in other.headers
     preflight = client.http.request("OPTIONS", "/capture", headers={"Origin": "https://www.example-lender.cn"})
     assert preflight.status_code == 204

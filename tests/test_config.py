@@ -11,8 +11,8 @@ from tests.test_capture import GOOD, JSON, body_of, lead_count
 
 def test_admin_publishes_a_custom_field_and_capture_validates_it(client: Any) -> None:
     current = body_of(client.http.get("/config/lead-profile", headers=auth("sh_rep1")))
-    assert current["version"] == 1 and current["profile"]["options"]["loan_type"][0]["value"] == "mortgage"
-    profile = current["profile"]
+    assert current["version"] == 1 and current["document"]["options"]["loan_type"][0]["value"] == "mortgage"
+    profile = current["document"]
     profile["custom_fields"] = [{"key": "house_area", "label": "房产面积", "type": "number"}]
     profile["options"]["loan_type"].append({"value": "education_loan", "label": "助学贷"})
     published = client.http.put("/config/lead-profile", headers={**JSON, **auth("admin")}, body=json.dumps(profile))
@@ -29,7 +29,7 @@ def test_admin_publishes_a_custom_field_and_capture_validates_it(client: Any) ->
 
 
 def test_only_admins_publish_and_bad_profiles_change_nothing(client: Any) -> None:
-    profile = body_of(client.http.get("/config/lead-profile", headers=auth("admin")))["profile"]
+    profile = body_of(client.http.get("/config/lead-profile", headers=auth("admin")))["document"]
     denied = client.http.put("/config/lead-profile", headers={**JSON, **auth("sh_lead")}, body=json.dumps(profile))
     assert denied.status_code == 403
     broken = {**profile, "options": {**profile["options"], "source": []}}

@@ -118,10 +118,10 @@ def test_health_page_and_openapi(stack: Stack) -> None:
 
 def test_json_and_form_leads_leave_new_within_five_seconds(stack: Stack) -> None:
     token = stack.token("admin")
-    json_body = json.dumps({"name": "张三", "phone": "13812345678", "consent": True, "loan_type": "mortgage"})
+    json_body = json.dumps({"name": "张三", "phone": "13816204573", "consent": True, "loan_type": "mortgage"})
     status, first, _ = stack.request("POST", "/api/capture", json_body.encode(), {"Content-Type": "application/json"})
     assert status == 202
-    form = urlencode({"name": "李四", "phone": "13912345678", "consent": "on"}).encode()
+    form = urlencode({"name": "李四", "phone": "13917326685", "consent": "on"}).encode()
     status, second, _ = stack.request("POST", "/api/capture", form,
                                       {"Content-Type": "application/x-www-form-urlencoded"})
     assert status == 202
@@ -155,7 +155,7 @@ def test_file_dropped_in_imports_reaches_the_import_handler(stack: Stack) -> Non
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="local",
                       aws_secret_access_key="local")
     s3.put_object(Bucket="loanleads-local-imports", Key="imports/demo_partner/leads.csv",
-                  Body="客户姓名,联系方式\n张三,13812345678\n".encode(), ContentType="text/csv")
+                  Body="客户姓名,联系方式\n张三,13816204573\n".encode(), ContentType="text/csv")
     s3.put_object(Bucket="loanleads-local-imports", Key="exports/not-an-import.csv", Body=b"x",
                   ContentType="text/csv")
     deadline = time.monotonic() + 5

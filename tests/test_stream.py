@@ -30,7 +30,7 @@ def deliver(client: Any, reader: StreamReader) -> dict[str, Any]:
 
 
 def test_captured_lead_leaves_new_through_the_stream(client: Any) -> None:
-    body = {"name": "张三", "phone": "13812345678", "consent": True, "loan_type": "mortgage"}
+    body = {"name": "张三", "phone": "13816204573", "consent": True, "loan_type": "mortgage"}
     lead_id = json.loads(client.http.post("/capture", headers=JSON, body=json.dumps(body)).body)["lead_id"]
     reader = leads_stream()
     result = deliver(client, reader)
@@ -58,7 +58,7 @@ def test_logs_carry_ids_but_never_personal_data(client: Any) -> None:
     collect.setFormatter(logger.registered_formatter)
     logger.addHandler(collect)
     try:
-        body = {"name": "欧阳娜娜", "phone": "139 8765 4321", "consent": True}
+        body = {"name": "欧阳娜娜", "phone": "139 8627 5314", "consent": True}
         lead_id = json.loads(client.http.post("/capture", headers=JSON, body=json.dumps(body)).body)["lead_id"]
         client.http.post("/capture", headers=JSON, body=json.dumps({**body, "phone": "12345"}))  # refused
         deliver(client, leads_stream())
@@ -67,5 +67,5 @@ def test_logs_carry_ids_but_never_personal_data(client: Any) -> None:
     lines = [json.loads(line) for line in collect.lines]
     assert any(line.get("lead_id") == lead_id and line.get("correlation_id") for line in lines)
     logged = json.dumps(lines, ensure_ascii=False)  # decoded, so escaped Chinese cannot hide
-    for secret in ("欧阳娜娜", "13987654321", "139 8765 4321", "8765"):
+    for secret in ("欧阳娜娜", "13986275314", "139 8627 5314", "8627", "5314"):
         assert secret not in logged

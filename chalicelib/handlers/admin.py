@@ -1,4 +1,4 @@
-"""Admin configuration: the lead profile (option lists, custom fields, bounds) as versioned data."""
+"""Admin configuration documents (lead profile, cleaning rules) as versioned data."""
 
 from __future__ import annotations
 
@@ -12,15 +12,15 @@ from chalicelib.services import admin
 bp = Blueprint(__name__)
 
 
-@bp.route("/config/lead-profile", methods=["GET"])
+@bp.route("/config/{name}", methods=["GET"])
 @http.endpoint
-def get_lead_profile() -> dict[str, Any]:
-    return admin.get_lead_profile(http.principal(bp.current_request))
+def get_config(name: str) -> dict[str, Any]:
+    return admin.get_document(http.principal(bp.current_request), name)
 
 
-@bp.route("/config/lead-profile", methods=["PUT"], content_types=[http.JSON])
+@bp.route("/config/{name}", methods=["PUT"], content_types=[http.JSON])
 @http.endpoint
-def put_lead_profile() -> dict[str, Any]:
+def put_config(name: str) -> dict[str, Any]:
     request = bp.current_request
     who = http.principal(request)
-    return admin.publish_lead_profile(who, http.read_body(request), http.received_at(request))
+    return admin.publish_document(who, name, http.read_body(request), http.received_at(request))

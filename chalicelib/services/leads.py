@@ -6,7 +6,6 @@ from datetime import date, timedelta
 from typing import Any
 
 from chalicelib.domain.access import Principal, can_read_lead, sees_full_phone
-from chalicelib.domain.intake import place_new_lead
 from chalicelib.domain.lifecycle import STATUS_LABELS
 from chalicelib.domain.phone import mask_phone
 from chalicelib.domain.timeutil import day_bounds_utc
@@ -82,12 +81,3 @@ def list_leads(who: Principal, *, today: date, status: str | None = None, owner:
     more = position < len(partitions)
     next_cursor = leads.encode_cursor({"p": position, "k": last_key}) if more else None
     return {"items": [lead_view(item, who) for item in items], "cursor": next_cursor}
-
-
-def advance_new_lead(image: dict[str, Any], event_id: str, at: str) -> bool:
-    """Stream step for an INSERTed lead: place it. False when it had already moved on."""
-    if image.get("status") != "new":
-        return False
-    placement = place_new_lead(image)
-    return leads.move_status(image["lead_id"], "new", placement.status, at, "system", placement.reason,
-                             event_id, placement.set_fields)

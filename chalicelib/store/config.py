@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+from pydantic import BaseModel
 from pynamodb.exceptions import GetError
 
 from chalicelib.errors import StoreUnavailable
+from chalicelib.rules.cleaning import CleaningRules, default_cleaning_rules
 from chalicelib.rules.profile import LeadProfile, default_profile
 from chalicelib.store.schema import ConfigModel
 
 _TTL_S = 30.0
 _cache: dict[str, tuple[float, Any]] = {}
+Doc = TypeVar("Doc", bound=BaseModel)
 
 
 def _current(name: str) -> tuple[int, str | None]:
@@ -31,20 +35,24 @@ def _current(name: str) -> tuple[int, str | None]:
         raise StoreUnavailable() from exc
 
 
-def lead_profile() -> LeadProfile:
-    """The published lead profile, or the shipped default when none has been published."""
-    return lead_profile_with_version()[0]
-
-
-def lead_profile_with_version() -> tuple[LeadProfile, int]:
-    hit = _cache.get("lead_profile")
+def document(name: str, model: type[Doc], default: Callable[[], Doc]) -> tuple[Doc, int]:
+    """The published document and its version, or the shipped default (version 0)."""
+    hit = _cache.get(name)
     if hit and time.monotonic() - hit[0] < _TTL_S:
-        cached: tuple[LeadProfile, int] = hit[1]
+        cached: tuple[Doc, int] = hit[1]
         return cached
-    version, body = _current("lead_profile")
-    profile = LeadProfile.model_validate(json.loads(body)) if body else default_profile()
-    _cache["lead_profile"] = (time.monotonic(), (profile, version))
-    return profile, version
+    version, body = _current(name)
+    value = model.model_validate(json.loads(body)) if body else default()
+    _cache[name] = (time.monotonic(), (value, version))
+    return value, version
+
+
+def lead_profile() -> LeadProfile:
+    return document("lead_profile", LeadProfile, default_profile)[0]
+
+
+def cleaning_rules() -> CleaningRules:
+    return document("cleaning", CleaningRules, default_cleaning_rules)[0]
 
 
 def publish(name: str, body: dict[str, Any], author: str, at: str) -> int:

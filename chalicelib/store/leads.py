@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from pynamodb.attributes import MapAttribute
 from pynamodb.exceptions import (
     GetError,
     PutError,
@@ -58,8 +59,8 @@ def to_dict(model: LeadModel) -> dict[str, Any]:
             continue
         if name == "utm":
             data.update(value.as_dict())
-        elif name in ("consent", "route", "custom"):
-            data[name] = {k: _plain(v) for k, v in value.as_dict().items()}
+        elif isinstance(value, MapAttribute):
+            data[name] = _plain_map(value)
         else:
             data[name] = _plain(value)
     return data
@@ -149,7 +150,23 @@ def move_status(lead_id: str, expected: str, target: str, at: str, actor: str, r
 
 def history(lead_id: str, limit: int = 50) -> list[dict[str, Any]]:
     rows = LeadEventModel.query(lead_id, scan_index_forward=False, limit=limit)
-    return [{k: v for k, v in row.attribute_values.items() if k not in ("lead_id", "sk")} for row in rows]
+    out = []
+    for row in rows:
+        item = {k: v for k, v in row.attribute_values.items() if k not in ("lead_id", "sk", "detail")}
+        if row.detail is not None:
+            item["detail"] = _plain_map(row.detail.as_dict())
+        out.append(item)
+    return out
+
+
+def _plain_map(value: Any) -> Any:
+    if isinstance(value, MapAttribute):
+        value = value.as_dict()
+    if isinstance(value, dict):
+        return {k: _plain_map(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain_map(v) for v in value]
+    return _plain(value)
 
 
 def encode_cursor(state: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ from pynamodb.attributes import (
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
 )
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
@@ -101,6 +102,9 @@ class LeadModel(Model):
     created_by = UnicodeAttribute(null=True)
     client_ip = UnicodeAttribute(null=True)
     route = MapAttribute[str, Any](null=True)
+    previous_leads = ListAttribute[str](null=True)  # closed leads of the same phone, oldest first
+    merged_leads = ListAttribute[str](null=True)  # leads merged into this one by hand
+    merge_snapshot = MapAttribute[str, Any](null=True)  # what unmerge restores on a merged lead
 
     by_day = LeadsByDay()
     by_owner = LeadsByOwner()
@@ -121,6 +125,51 @@ class LeadEventModel(Model):
     from_status = UnicodeAttribute(null=True)
     to_status = UnicodeAttribute(null=True)
     reason = UnicodeAttribute(null=True)
+    activity_type = UnicodeAttribute(null=True)
+    channel = UnicodeAttribute(null=True)
+    related_lead = UnicodeAttribute(null=True)
+    detail = MapAttribute[str, Any](null=True)
+
+
+class PhoneKeyModel(Model):
+    """One item per normalised phone: the person's active lead, if any, and their closed leads.
+    Written only under conditions, so two channels racing on one phone have one winner."""
+
+    class Meta(_Meta):
+        table_name = f"{PREFIX}phone_keys"
+
+    phone = UnicodeAttribute(hash_key=True)
+    active_lead = UnicodeAttribute(null=True)
+    history = ListAttribute[str](null=True)
+    updated_at = UnicodeAttribute(null=True)
+
+
+class CounterModel(Model):
+    """Burst windows: the set of leads seen per phone or IP in one window. A set, so a replayed
+    stream record is counted once; expires by TTL."""
+
+    class Meta(_Meta):
+        table_name = f"{PREFIX}counters"
+
+    key = UnicodeAttribute(hash_key=True)
+    members = UnicodeSetAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+
+
+class NotificationModel(Model):
+    """A user's in-app inbox, newest first."""
+
+    class Meta(_Meta):
+        table_name = f"{PREFIX}notifications"
+
+    user_id = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    kind = UnicodeAttribute()
+    title = UnicodeAttribute()
+    body = UnicodeAttribute(null=True)
+    lead_id = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    read = BooleanAttribute(default=False)
 
 
 class IdempotencyModel(Model):
@@ -211,6 +260,9 @@ class ConfigModel(Model):
 MODELS: tuple[type[Model], ...] = (
     LeadModel,
     LeadEventModel,
+    PhoneKeyModel,
+    CounterModel,
+    NotificationModel,
     IdempotencyModel,
     SequenceModel,
     UserModel,

@@ -1,0 +1,104 @@
+"""The lead stream's work on a captured lead: clean it, then de-duplicate it on the phone, race-free.
+
+INSERT of a `new` lead → `invalid` (with every reason), or the phone's active lead (placed in the
+pool or with its owner), or a `duplicate` merged into the phone's active lead. MODIFY into a closed
+status → the lead gives its phone up, so the person's next inquiry starts a new lead.
+Every step is conditional and keyed on the stream record, so a replay changes nothing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from chalicelib.domain.cleaning import clean_lead, differences, fillable
+from chalicelib.domain.intake import place_new_lead
+from chalicelib.domain.lifecycle import CLOSED
+from chalicelib.domain.timeutil import parse_iso
+from chalicelib.geo import home_of
+from chalicelib.store import config, counters, dedup, leads
+
+MAX_ATTEMPTS = 8
+
+
+class Contention(RuntimeError):
+    """The phone item kept changing: let the stream deliver the record again."""
+
+
+def _window_key(kind: str, value: str, at: str, window_s: int) -> tuple[str, Any]:
+    moment = parse_iso(at)
+    start = int(moment.timestamp()) // window_s * window_s
+    return f"{kind}#{value}#{start}", moment + timedelta(seconds=2 * window_s)
+
+
+def _over(kind: str, value: str, lead_id: str, at: str, window_s: int, limit: int) -> bool:
+    key, expires = _window_key(kind, value, at, window_s)
+    return counters.count_in_window(key, lead_id, limit + 1, expires) > limit
+
+
+def process_new_lead(image: dict[str, Any], event_id: str, at: str) -> str:
+    """Returns what became of the lead: invalid, duplicate, pool, assigned, or already."""
+    if image.get("status") != "new":
+        return "already"
+    lead_id = image["lead_id"]
+    rules, profile = config.cleaning_rules(), config.lead_profile()
+    burst = rules.burst
+    ip = image.get("client_ip")
+    ip_burst = bool(ip and image.get("channel") in burst.ip_channels and not burst.ip_exempt(ip)
+                    and _over("ip", ip, lead_id, image["created_at"], burst.ip_window_s, burst.ip_max))
+    cleaned = clean_lead(image, rules, profile, home_of, ip_burst=ip_burst)
+    if not cleaned.valid:
+        moved = leads.move_status(lead_id, "new", "invalid", at, "system", "；".join(cleaned.reasons), event_id,
+                                  {**cleaned.updates, "invalid_reasons": cleaned.reasons})
+        return "invalid" if moved else "already"
+    lead = {**image, **cleaned.updates}
+    phone = lead["phone"]
+    phone_burst = _over("phone", phone, lead_id, image["created_at"], burst.phone_window_s, burst.phone_max)
+    for _ in range(MAX_ATTEMPTS):
+        key = dedup.get_phone_key(phone)
+        if key is not None and key.active_lead and key.active_lead != lead_id:
+            outcome = _merge_into(lead, key.active_lead, cleaned.updates, event_id, at, quiet=phone_burst)
+            result = "duplicate"
+        else:
+            placement = place_new_lead(lead)
+            fields = dict(cleaned.updates)
+            if key is not None and key.history:
+                fields["previous_leads"] = key.history
+            reason = placement.reason + (f"（该号码曾有线索 {'、'.join(key.history)}）" if key and key.history else "")
+            outcome = dedup.activate(lead_id, phone, placement.status, at, event_id, reason,
+                                     {**fields, **placement.set_fields})
+            result = placement.status
+        if outcome is dedup.Outcome.DONE:
+            return result
+        if outcome is dedup.Outcome.ALREADY:
+            return "already"
+    raise Contention(f"phone item of {lead_id} kept changing")
+
+
+def _merge_into(lead: dict[str, Any], active_id: str, updates: dict[str, Any], event_id: str, at: str,
+                quiet: bool) -> dedup.Outcome:
+    active = leads.get(active_id)
+    if active is None or active["status"] in CLOSED:
+        # The phone item points at a lead that is gone or closed: free it and read again.
+        dedup.release_phone(lead["phone"], active_id, at)
+        return dedup.Outcome.RACE
+    profile = config.lead_profile()
+    source_label = profile.option_label("source", lead["source"])
+    activity = {"channel": lead["source"], "reason": f"客户通过「{source_label}」再次咨询",
+                "detail": {"lead_id": lead["lead_id"], "captured_at": lead["created_at"],
+                           "differences": differences(active, lead)}}
+    notice = None
+    if active.get("owner") and not quiet:  # a burst from one phone notifies once per window
+        notice = dedup.Notice(active["owner"], "re_inquiry", f"客户再次咨询：{active_id}",
+                              f"您负责的线索 {active_id} 的客户通过「{source_label}」再次咨询，请及时跟进。")
+    fields = {**updates}
+    if quiet:
+        fields["spam_flags"] = sorted({*(lead.get("spam_flags") or []), "phone_burst"})
+    return dedup.mark_duplicate(lead["lead_id"], active_id, lead["phone"], at, event_id, fields,
+                                fillable(active, lead), activity, notice)
+
+
+def process_lead_change(old: dict[str, Any], new: dict[str, Any], at: str) -> bool:
+    """A lead entering a closed status releases its phone (idempotent: conditional on the item)."""
+    if new.get("status") in CLOSED and old.get("status") not in CLOSED and new.get("phone"):
+        return dedup.release_phone(new["phone"], new["lead_id"], at)
+    return False

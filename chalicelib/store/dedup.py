@@ -1,0 +1,159 @@
+"""The phone uniqueness item and the transactions that make de-duplication race-free.
+
+Each function is one DynamoDB transaction with conditions; it reports what happened instead of
+raising on a lost race, so the caller can read again and retry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from pynamodb.exceptions import GetError, TransactWriteError, UpdateError
+from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.domain.lifecycle import ACTIVE
+from chalicelib.errors import StoreUnavailable
+from chalicelib.store.connection import transaction_connection
+from chalicelib.store.schema import LeadEventModel, LeadModel, NotificationModel, PhoneKeyModel
+
+
+class Outcome(Enum):
+    DONE = "done"
+    ALREADY = "already"  # the lead had left `new`: a replay, nothing to do
+    RACE = "race"  # the phone item or the active lead changed underneath: read again
+
+
+@dataclass(frozen=True)
+class PhoneKey:
+    phone: str
+    active_lead: str | None
+    history: list[str]
+
+
+@dataclass(frozen=True)
+class Notice:
+    user_id: str
+    kind: str
+    title: str
+    body: str
+
+
+def get_phone_key(phone: str) -> PhoneKey | None:
+    try:
+        row = PhoneKeyModel.get(phone, consistent_read=True)
+    except PhoneKeyModel.DoesNotExist:
+        return None
+    except GetError as exc:
+        raise StoreUnavailable() from exc
+    return PhoneKey(row.phone, row.active_lead, list(row.history or []))
+
+
+def _set_actions(fields: dict[str, Any]) -> list[Action]:
+    actions: list[Action] = []
+    for name, value in fields.items():
+        attribute = getattr(LeadModel, name)
+        actions.append(attribute.set(value) if value is not None else attribute.remove())
+    return actions
+
+
+def _status_update(lead_id: str, target: str, at: str, fields: dict[str, Any]) -> tuple[LeadModel, list[Action]]:
+    actions = [LeadModel.status.set(target), LeadModel.updated_at.set(at), LeadModel.version.add(1)]
+    return LeadModel(lead_id), actions + _set_actions(fields)
+
+
+def _history(lead_id: str, at: str, event_key: str, before: str, after: str, reason: str,
+             related: str | None = None) -> LeadEventModel:
+    return LeadEventModel(lead_id, f"{at}#status#{event_key}", kind="status", at=at, actor="system",
+                          from_status=before, to_status=after, reason=reason, related_lead=related)
+
+
+def _outcome(exc: TransactWriteError, lead_id: str) -> Outcome:
+    """Why a transaction was cancelled. pynamodb groups items by kind, so reasons are not in call
+    order: read the lead instead (one read, only on the unhappy path)."""
+    codes = {r.code for r in exc.cancellation_reasons or [] if r is not None}
+    if not codes & {"ConditionalCheckFailed", "TransactionConflict"}:
+        raise StoreUnavailable() from exc
+    try:
+        status = LeadModel.get(lead_id, consistent_read=True, attributes_to_get=["status"]).status
+    except (LeadModel.DoesNotExist, GetError) as error:
+        raise StoreUnavailable() from error
+    return Outcome.ALREADY if status != "new" else Outcome.RACE
+
+
+def activate(lead_id: str, phone: str, target: str, at: str, event_key: str, reason: str,
+             fields: dict[str, Any]) -> Outcome:
+    """Make the lead the phone's active lead and move it out of `new`, or learn who won."""
+    model, actions = _status_update(lead_id, target, at, fields)
+    try:
+        with TransactWrite(connection=transaction_connection()) as tx:
+            tx.update(PhoneKeyModel(phone), actions=[PhoneKeyModel.active_lead.set(lead_id),
+                                                      PhoneKeyModel.updated_at.set(at)],
+                      condition=PhoneKeyModel.active_lead.does_not_exist())
+            tx.update(model, actions=actions, condition=LeadModel.status == "new")
+            tx.save(_history(lead_id, at, event_key, "new", target, reason),
+                    condition=LeadEventModel.sk.does_not_exist())
+        return Outcome.DONE
+    except TransactWriteError as exc:
+        return _outcome(exc, lead_id)
+
+
+def mark_duplicate(lead_id: str, active_id: str, phone: str, at: str, event_key: str,
+                   fields: dict[str, Any], fill: dict[str, Any], activity: dict[str, Any],
+                   notice: Notice | None) -> Outcome:
+    """Merge a new submission into the phone's active lead: the submission becomes `duplicate`,
+    the active lead gets a 再次咨询 activity, its empty fields filled (never overwritten), and its
+    owner a notification. All or nothing, keyed on the submission, so a replay adds nothing."""
+    model, actions = _status_update(lead_id, "duplicate", at, {**fields, "duplicate_of": active_id})
+    fills: list[Action] = [getattr(LeadModel, k).set(getattr(LeadModel, k) | v) for k, v in fill.items()]
+    fills += [LeadModel.updated_at.set(at), LeadModel.version.add(1)]
+    try:
+        with TransactWrite(connection=transaction_connection()) as tx:
+            tx.condition_check(PhoneKeyModel, phone, condition=PhoneKeyModel.active_lead == active_id)
+            tx.update(model, actions=actions, condition=LeadModel.status == "new")
+            tx.save(_history(lead_id, at, event_key, "new", "duplicate", f"与 {active_id} 为同一客户，已合并",
+                             related=active_id), condition=LeadEventModel.sk.does_not_exist())
+            tx.update(LeadModel(active_id), actions=fills, condition=LeadModel.status.is_in(*ACTIVE))
+            tx.save(LeadEventModel(active_id, f"{at}#activity#{lead_id}", kind="activity", at=at, actor="system",
+                                   activity_type="re_inquiry", related_lead=lead_id, **activity),
+                    condition=LeadEventModel.sk.does_not_exist())
+            if notice is not None:
+                tx.save(NotificationModel(notice.user_id, f"{at}#{notice.kind}#{lead_id}", kind=notice.kind,
+                                          title=notice.title, body=notice.body, lead_id=active_id, created_at=at),
+                        condition=NotificationModel.sk.does_not_exist())
+        return Outcome.DONE
+    except TransactWriteError as exc:
+        return _outcome(exc, lead_id)
+
+
+def release_phone(phone: str, lead_id: str, at: str) -> bool:
+    """A closed lead gives up its phone: the next inquiry starts a new lead linked to it."""
+    key = get_phone_key(phone)
+    if key is None or key.active_lead != lead_id:
+        return False
+    # Only the active lead can release, so the history read above cannot change before this write.
+    try:
+        PhoneKeyModel(phone).update(
+            actions=[PhoneKeyModel.active_lead.remove(), PhoneKeyModel.history.set([*key.history, lead_id]),
+                     PhoneKeyModel.updated_at.set(at)],
+            condition=PhoneKeyModel.active_lead == lead_id)
+        return True
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise StoreUnavailable() from exc
+
+
+def point_phone(phone: str, expected: str | None, lead_id: str | None, at: str) -> bool:
+    """Move a phone's active lead from `expected` to `lead_id` (manual merge and unmerge)."""
+    condition = (PhoneKeyModel.active_lead.does_not_exist() if expected is None
+                 else PhoneKeyModel.active_lead == expected)
+    action = PhoneKeyModel.active_lead.set(lead_id) if lead_id else PhoneKeyModel.active_lead.remove()
+    try:
+        PhoneKeyModel(phone).update(actions=[action, PhoneKeyModel.updated_at.set(at)], condition=condition)
+        return True
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise StoreUnavailable() from exc

@@ -1,0 +1,258 @@
+"""Cleaning and race-free de-duplication on the lead stream (in-process moto)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.conftest import auth
+from tests.test_capture import JSON, body_of
+from tests.test_stream import deliver, leads_stream
+
+PHONE = "13816204573"
+
+
+def capture(client: Any, phone: str, **fields: Any) -> str:
+    body = {"phone": phone, "consent": True, **fields}
+    response = client.http.post("/capture", headers=JSON, body=json.dumps(body, ensure_ascii=False))
+    assert response.status_code == 202, response.body
+    return str(body_of(response)["lead_id"])
+
+
+def lead(client: Any, lead_id: str) -> dict[str, Any]:
+    return dict(body_of(client.http.get(f"/leads/{lead_id}", headers=auth("admin"))))
+
+
+def activities(lead_id: str) -> list[dict[str, Any]]:
+    from chalicelib.store import leads
+
+    return [e for e in leads.history(lead_id, limit=500) if e["kind"] == "activity"]
+
+
+def inbox(user: str) -> list[Any]:
+    from chalicelib.store.schema import NotificationModel
+
+    return list(NotificationModel.query(user))
+
+
+def test_cleaning_places_the_lead_and_keeps_it(client: Any) -> None:
+    lead_id = capture(client, "１３８ １６２０ ４５７３", name="  王　小明  ", city="沪", loan_type="mortgage")
+    deliver(client, leads_stream())
+    item = lead(client, lead_id)
+    assert item["status"] == "pool"
+    assert (item["city"], item["province"], item["region"]) == ("上海", "上海", "华东")
+    assert item["name"] == "王 小明"
+    no_city = capture(client, "13912876540")  # 江苏 by its number's home location
+    deliver(client, leads_stream())
+    assert lead(client, no_city)["region"] == "华东"
+
+
+@pytest.mark.parametrize("phone", ["12345", "1381234567", "23812345678"])
+def test_impossible_numbers_are_refused_at_capture(client: Any, phone: str) -> None:
+    response = client.http.post("/capture", headers=JSON, body=json.dumps({"phone": phone, "consent": True}))
+    assert response.status_code == 422 and "phone" in body_of(response)["error"]["fields"]
+
+
+@pytest.mark.parametrize(("phone", "name", "reason"), [
+    ("13800138000", "李雷", "测试号码"),
+    ("13888888888", "李雷", "重复数字"),
+    ("13812345678", "李雷", "连续数字"),
+    ("13816204573", "测试", "测试姓名"),
+    ("13816204573", "aaa", "测试姓名"),
+])
+def test_test_data_becomes_invalid_with_reasons_and_is_kept(client: Any, phone: str, name: str,
+                                                           reason: str) -> None:
+    lead_id = capture(client, phone, name=name)
+    deliver(client, leads_stream())
+    item = lead(client, lead_id)
+    assert item["status"] == "invalid"
+    assert any(reason in r for r in item["invalid_reasons"])
+    assert item["history"][0]["to_status"] == "invalid"
+
+
+def test_blocklist_is_data(client: Any) -> None:
+    rules = body_of(client.http.get("/config/cleaning", headers=auth("admin")))["document"]
+    rules["phone_blocklist"] = ["+8613816204573"]
+    assert client.http.put("/config/cleaning", headers={**JSON, **auth("admin")},
+                           body=json.dumps(rules, ensure_ascii=False)).status_code == 200
+    lead_id = capture(client, PHONE)
+    deliver(client, leads_stream())
+    assert "号码在黑名单中" in lead(client, lead_id)["invalid_reasons"]
+
+
+def test_second_channel_is_a_duplicate_with_a_re_inquiry(client: Any, demo_org: str) -> None:
+    first = capture(client, PHONE, name="王小明", source="wechat", loan_type="mortgage")
+    deliver(client, leads_stream())
+    partner = client.http.post("/partner/leads", headers={**JSON, "X-Api-Key": demo_org},
+                               body=json.dumps({"leads": [{"phone": "+86 138-1620-4573", "name": "王晓明",
+                                                           "amount": 200, "loan_type": "credit"}]}))
+    second = body_of(partner)["results"][0]["lead_id"]
+    deliver(client, leads_stream())
+    dup = lead(client, second)
+    assert dup["status"] == "duplicate" and dup["duplicate_of"] == first
+    active = lead(client, first)
+    assert active["status"] == "pool"
+    assert active["name"] == "王小明" and active["loan_type"] == "mortgage"  # never overwritten
+    assert active["amount"] == 200  # an empty field filled from the inquiry
+    [activity] = activities(first)
+    assert activity["activity_type"] == "re_inquiry" and activity["channel"] == "partner"
+    assert activity["related_lead"] == second
+    assert set(activity["detail"]["differences"]) >= {"name", "loan_type", "amount"}
+
+
+def test_owner_is_notified_of_a_re_inquiry(client: Any) -> None:
+    manual = client.http.post("/leads", headers={**JSON, **auth("sh_rep1")},
+                              body=json.dumps({"name": "赵敏", "phone": PHONE}))
+    owned = body_of(manual)["lead_id"]
+    deliver(client, leads_stream())
+    capture(client, PHONE, source="douyin")
+    deliver(client, leads_stream())
+    [notice] = inbox("sh_rep1")
+    assert notice.kind == "re_inquiry" and notice.lead_id == owned and "抖音" in notice.body
+    assert PHONE not in notice.body and "赵敏" not in notice.body
+
+
+def test_closed_history_starts_a_new_linked_lead(client: Any) -> None:
+    from chalicelib.store import leads
+
+    first = capture(client, PHONE)
+    deliver(client, leads_stream())
+    leads.move_status(first, "pool", "assigned", "2026-11-28T01:00:00.000Z", "sh_lead", "分配", "t1",
+                      {"owner": "sh_rep1", "team": "sh_mortgage"})
+    leads.move_status(first, "assigned", "lost", "2026-11-28T02:00:00.000Z", "sh_rep1", "客户已在他行办理", "t2")
+    deliver(client, leads_stream())  # the MODIFY into `lost` releases the phone
+    second = capture(client, PHONE, source="zhihu")
+    deliver(client, leads_stream())
+    item = lead(client, second)
+    assert item["status"] == "pool" and item["previous_leads"] == [first]
+    assert first in item["history"][0]["reason"]
+
+
+def test_replaying_processed_batches_changes_nothing(client: Any) -> None:
+    from chalicelib.store.schema import LeadEventModel, NotificationModel
+
+    reader = leads_stream()
+    manual = client.http.post("/leads", headers={**JSON, **auth("sh_rep1")}, body=json.dumps({"phone": PHONE}))
+    active = body_of(manual)["lead_id"]
+    for source in ("website_form", "wechat", "douyin"):
+        capture(client, PHONE, source=source)
+    records = reader.read()
+    event = {"Records": [r for r in _lambda(records, reader.stream_arn)]}
+    assert client.lambda_.invoke("lead_stream", event).payload == {"batchItemFailures": []}
+
+    def state() -> Any:
+        ddb = boto3.client("dynamodb")
+        return [ddb.scan(TableName=m.Meta.table_name)["Items"] for m in (LeadEventModel, NotificationModel)] + \
+               [[(i["lead_id"], i["status"], i.get("duplicate_of")) for i in _all_leads()]]
+
+    before = state()
+    for _ in range(2):
+        assert client.lambda_.invoke("lead_stream", event).payload == {"batchItemFailures": []}
+    assert state() == before
+    assert len(activities(active)) == 3 and len(inbox("sh_rep1")) == 3
+
+
+def _lambda(records: list[dict[str, Any]], arn: str) -> list[dict[str, Any]]:
+    from local.streams import lambda_record
+
+    return [lambda_record(r, arn) for r in records]
+
+
+def _all_leads() -> list[dict[str, Any]]:
+    from chalicelib.store import leads
+    from chalicelib.store.schema import LeadModel
+
+    items = boto3.client("dynamodb").scan(TableName=LeadModel.Meta.table_name)["Items"]
+    return sorted((leads.get(i["lead_id"]["S"]) or {} for i in items), key=lambda x: x["lead_id"])
+
+
+def test_one_poison_record_among_a_hundred(client: Any) -> None:
+    reader = leads_stream()
+    for n in range(99):
+        capture(client, f"1370{n:03d}6{n:03d}"[:11])
+    records = _lambda(reader.read(limit=100), reader.stream_arn)
+    assert len(records) == 99
+    poison = json.loads(json.dumps(records[0]))
+    poison["eventID"] = "poison"
+    poison["dynamodb"]["SequenceNumber"] = "999"
+    del poison["dynamodb"]["NewImage"]["phone"]
+    batch = records[:50] + [poison] + records[50:]
+    payload = client.lambda_.invoke("lead_stream", {"Records": batch}).payload
+    assert payload == {"batchItemFailures": [{"itemIdentifier": "999"}]}
+    statuses = [i["status"] for i in _all_leads()]
+    assert len(statuses) == 99 and set(statuses) == {"pool"}
+    assert all(len(lead(client, i["lead_id"])["history"]) == 1 for i in _all_leads())
+
+
+def test_concurrent_submissions_of_one_phone_have_one_winner(client: Any) -> None:
+    """Twenty new leads of one phone processed at once, in threads: exactly one becomes active."""
+    from chalicelib.services.intake import process_new_lead
+    from chalicelib.store import leads
+
+    ids = [capture(client, PHONE, source=s) for s in ("website_form", "wechat", "douyin", "zhihu") * 5]
+    images = [leads.get(i) for i in ids]
+    results: list[str] = []
+    barrier = threading.Barrier(len(images))
+
+    def work(image: dict[str, Any]) -> None:
+        barrier.wait()
+        results.append(process_new_lead(image, f"evt-{image['lead_id']}", "2026-11-28T03:00:00.000Z"))
+
+    threads = [threading.Thread(target=work, args=(img,)) for img in images]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results).count("duplicate") == 19 and results.count("pool") == 1
+    final = _all_leads()
+    [winner] = [i for i in final if i["status"] == "pool"]
+    assert all(i["duplicate_of"] == winner["lead_id"] for i in final if i["status"] == "duplicate")
+    assert len(activities(winner["lead_id"])) == 19
+
+
+def test_a_burst_from_one_ip_is_invalid(client: Any) -> None:
+    rules = body_of(client.http.get("/config/cleaning", headers=auth("admin")))["document"]
+    rules["burst"].update({"ip_max": 3, "ip_allowlist": []})
+    client.http.put("/config/cleaning", headers={**JSON, **auth("admin")}, body=json.dumps(rules, ensure_ascii=False))
+    ids = [capture(client, f"1391287{n:04d}") for n in range(5)]
+    deliver(client, leads_stream())
+    statuses = [lead(client, i)["status"] for i in ids]
+    assert statuses == ["pool", "pool", "pool", "invalid", "invalid"]
+    assert "同一 IP" in lead(client, ids[-1])["invalid_reasons"][0]
+
+
+def test_a_burst_from_one_phone_is_merged_but_notifies_once(client: Any) -> None:
+    client.http.post("/leads", headers={**JSON, **auth("sh_rep1")}, body=json.dumps({"phone": PHONE}))
+    for _ in range(8):
+        capture(client, PHONE)
+    deliver(client, leads_stream())
+    leads_ = _all_leads()
+    assert [i["status"] for i in leads_].count("duplicate") == 8  # nothing lost
+    assert len(inbox("sh_rep1")) == 4  # the owner's lead is 1 of 5 allowed; 4 more notify, the rest do not
+    assert sum("phone_burst" in (i.get("spam_flags") or []) for i in leads_) == 4
+
+
+def test_no_scan_on_the_capture_and_stream_path(client: Any, demo_org: str) -> None:
+    import botocore.client
+
+    calls: list[str] = []
+    original = botocore.client.BaseClient._make_api_call
+
+    def counting(self: Any, operation: str, params: Any) -> Any:
+        calls.append(operation)
+        return original(self, operation, params)
+
+    botocore.client.BaseClient._make_api_call = counting  # type: ignore[method-assign]
+    try:
+        capture(client, PHONE)
+        capture(client, "13912876540", source="wechat")
+        client.http.post("/partner/leads", headers={**JSON, "X-Api-Key": demo_org},
+                         body=json.dumps({"leads": [{"phone": PHONE}]}))
+        deliver(client, leads_stream())
+    finally:
+        botocore.client.BaseClient._make_api_call = original  # type: ignore[method-assign]
+    assert "TransactWriteItems" in calls and "Scan" not in calls
