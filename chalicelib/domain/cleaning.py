@@ -124,10 +124,10 @@ def clean_lead(lead: dict[str, Any], rules: CleaningRules, profile: LeadProfile,
                home_of: Callable[[str], str | None], ip_burst: bool = False) -> Cleaned:
     """What to change on a `new` lead and, if it is not a lead, every reason why."""
     result = Cleaned()
-    for name in TEXT_FIELDS:
-        value = lead.get(name)
+    for text_field in TEXT_FIELDS:
+        value = lead.get(text_field)
         if isinstance(value, str) and clean_text(value) != value:
-            result.updates[name] = clean_text(value) or None
+            result.updates[text_field] = clean_text(value) or None
     phone: str | None
     try:
         phone = normalise_cn_phone(lead.get("phone", ""))
