@@ -6,10 +6,11 @@ from datetime import date
 
 from chalice.app import Blueprint, Response
 
-from chalicelib.domain.timeutil import shanghai_day
+from chalicelib.domain.timeutil import iso_utc, shanghai_day
 from chalicelib.errors import BadRequest
 from chalicelib.handlers import http
 from chalicelib.services import leads as lead_service
+from chalicelib.services import merge
 from chalicelib.services.capture import CaptureContext, capture
 
 bp = Blueprint(__name__)
@@ -67,3 +68,19 @@ def create_lead() -> Response:
     done = capture(data, ctx)
     return Response(body={"lead_id": done.lead_id, "status": "received"}, status_code=202,
                     headers={"Content-Type": http.JSON})
+
+
+@bp.route("/leads/{lead_id}/merge", methods=["POST"], content_types=[http.JSON])
+@http.endpoint
+def merge_lead(lead_id: str) -> dict[str, object]:
+    request = bp.current_request
+    who = http.principal(request)
+    return merge.merge_leads(who, lead_id, http.read_body(request), iso_utc(http.received_at(request)))
+
+
+@bp.route("/leads/{lead_id}/unmerge", methods=["POST"], content_types=[http.JSON])
+@http.endpoint
+def unmerge_lead(lead_id: str) -> dict[str, object]:
+    request = bp.current_request
+    who = http.principal(request)
+    return merge.unmerge_lead(who, lead_id, http.read_body(request), iso_utc(http.received_at(request)))

@@ -38,6 +38,11 @@ def get_lead(lead_id: str, who: Principal) -> dict[str, Any]:
         raise NotFound("线索不存在或无权查看")
     view = lead_view(lead, who)
     view["history"] = leads.history(lead_id)
+    # A lead merged by hand keeps both histories: the kept lead shows the merged ones' too.
+    merged = [{**event, "lead_id": other} for other in lead.get("merged_leads") or []
+              for event in leads.history(other)]
+    if merged:
+        view["merged_history"] = sorted(merged, key=lambda event: event["at"], reverse=True)
     return view
 
 

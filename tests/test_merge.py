@@ -1,0 +1,77 @@
+"""Manual merge and unmerge of two leads the phone key missed."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.conftest import auth
+from tests.test_capture import JSON, body_of
+from tests.test_dedup import capture, lead
+from tests.test_stream import deliver, leads_stream
+
+SKIP = {"version", "updated_at", "history", "merged_history"}
+
+
+def manual(client: Any, user: str, phone: str, name: str) -> str:
+    response = client.http.post("/leads", headers={**JSON, **auth(user)},
+                                body=json.dumps({"phone": phone, "name": name}, ensure_ascii=False))
+    return str(body_of(response)["lead_id"])
+
+
+def post(client: Any, user: str, path: str, body: dict[str, Any]) -> Any:
+    return client.http.post(path, headers={**JSON, **auth(user)}, body=json.dumps(body, ensure_ascii=False))
+
+
+def fields(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if k not in SKIP}
+
+
+def test_merge_then_unmerge_restores_both_exactly(client: Any) -> None:
+    kept = manual(client, "sh_rep1", "13816204573", "周芷若")
+    other = capture(client, "13917326685", name="周芷若", loan_type="mortgage", city="上海")
+    deliver(client, leads_stream())
+    before_kept, before_other = lead(client, kept), lead(client, other)
+
+    response = post(client, "admin", f"/leads/{kept}/merge", {"source": other, "reason": "同一客户的两个号码"})
+    assert response.status_code == 200, response.body
+    merged_other, merged_kept = lead(client, other), lead(client, kept)
+    assert merged_other["status"] == "duplicate" and merged_other["duplicate_of"] == kept
+    assert merged_kept["merged_leads"] == [other]
+    assert {e["lead_id"] for e in merged_kept["merged_history"]} == {other}  # both histories on the kept lead
+
+    later = capture(client, "13917326685", source="wechat")  # the second number now leads to the kept lead
+    deliver(client, leads_stream())
+    assert lead(client, later)["duplicate_of"] == kept
+
+    response = post(client, "sh_lead", f"/leads/{other}/unmerge", {"reason": "误合并"})
+    assert response.status_code == 404  # the pooled lead is not in the supervisor's team
+    response = post(client, "admin", f"/leads/{other}/unmerge", {"reason": "误合并"})
+    assert response.status_code == 200, response.body
+    after_kept, after_other = lead(client, kept), lead(client, other)
+    assert fields(after_other) == fields(before_other)
+    assert fields(after_kept) == fields(before_kept)  # the re-inquiry while merged only added an activity
+    for before, after in ((before_kept, after_kept), (before_other, after_other)):
+        kept_events = [(e["at"], e["kind"], e.get("to_status")) for e in after["history"]]
+        assert all((e["at"], e["kind"], e.get("to_status")) in kept_events for e in before["history"])
+        assert {e["kind"] for e in after["history"]} >= {"merge", "unmerge"}
+
+    again = capture(client, "13917326685", source="douyin")  # and the number belongs to its own lead again
+    deliver(client, leads_stream())
+    assert lead(client, again)["duplicate_of"] == other
+
+
+def test_merge_rules(client: Any) -> None:
+    one = manual(client, "sh_rep1", "13816204573", "甲")
+    two = manual(client, "sh_rep2", "13917326685", "乙")
+    gz = manual(client, "gz_rep1", "13712876540", "丙")
+    deliver(client, leads_stream())
+    assert post(client, "sh_rep1", f"/leads/{one}/merge", {"source": two, "reason": "x"}).status_code == 403
+    assert post(client, "sh_lead", f"/leads/{one}/merge", {"source": gz, "reason": "x"}).status_code == 404
+    assert post(client, "sh_lead", f"/leads/{one}/merge", {"source": one, "reason": "x"}).status_code == 422
+    assert post(client, "sh_lead", f"/leads/{one}/merge", {"source": two}).status_code == 422
+    assert post(client, "sh_lead", f"/leads/{one}/unmerge", {"reason": "x"}).status_code == 409
+    ok = post(client, "sh_lead", f"/leads/{one}/merge", {"source": two, "reason": "同一人"})
+    assert ok.status_code == 200
+    again = post(client, "sh_lead", f"/leads/{one}/merge", {"source": two, "reason": "同一人"})
+    assert again.status_code == 409 and body_of(again)["error"]["code"] == "NOT_MERGEABLE"
