@@ -37,6 +37,11 @@ class StageGateway(LocalGateway):
         return event
 
 
+class _HTTPServer(ThreadingHTTPServer):
+    request_queue_size = 128  # a burst of form posts must queue, not be reset
+    daemon_threads = True
+
+
 class Server:
     def __init__(self, app: Any, pump: Any, lock: threading.RLock, port: int) -> None:
         self.gateway = StageGateway(app, Config.create(chalice_app=app, lambda_timeout=60,
@@ -44,8 +49,7 @@ class Server:
         self.pump = pump
         self.lock = lock
         handler = self._handler_class()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _HTTPServer(("127.0.0.1", port), handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True, name="http")
 
     def start(self) -> None:

@@ -168,6 +168,43 @@ def test_file_dropped_in_imports_reaches_the_import_handler(stack: Stack) -> Non
     assert "imports/demo_partner/leads.csv" in stack.output  # the handler logged the key it got
 
 
+def test_thirty_concurrent_submissions_of_one_person_make_one_lead(stack: Stack) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    token = stack.token("admin")
+    key = (stack.state_dir / "demo_partner_key").read_text().strip()
+    spellings = ["13725814690", "137 2581 4690", "+86 13725814690", "0086-137-2581-4690", "13725814690.0",
+                 "１３７２５８１４６９０"]
+    channels = ["website_form", "online_chat", "loan_calculator", "wechat", "douyin", "partner"]
+
+    def submit(n: int) -> str:
+        phone, channel = spellings[n % 6], channels[(n // 6) % 6]
+        if channel == "partner":
+            body = json.dumps({"leads": [{"phone": phone, "name": "孙悟空"}]}).encode()
+            status, data, _ = stack.request("POST", "/api/partner/leads", body,
+                                            {"Content-Type": "application/json", "X-Api-Key": key})
+            assert status == 202, data
+            return str(data["results"][0]["lead_id"])
+        body = json.dumps({"phone": phone, "consent": True, "source": channel}, ensure_ascii=False).encode()
+        status, data, _ = stack.request("POST", "/api/capture", body, {"Content-Type": "application/json"})
+        assert status == 202, data
+        return str(data["lead_id"])
+
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        ids = list(pool.map(submit, range(30)))
+    assert len(set(ids)) == 30
+    leads = [wait_status(stack, lead_id, token, timeout=30) for lead_id in ids]
+    active = [lead for lead in leads if lead["status"] == "pool"]
+    assert len(active) == 1, [lead["status"] for lead in leads]
+    winner = active[0]["lead_id"]
+    duplicates = [lead for lead in leads if lead["status"] == "duplicate"]
+    assert len(duplicates) == 29 and all(lead["duplicate_of"] == winner for lead in duplicates)
+    _, detail, _ = stack.request("GET", f"/api/leads/{winner}", headers={"Authorization": f"Bearer {token}"})
+    re_inquiries = [e for e in detail["history"] if e.get("activity_type") == "re_inquiry"]
+    assert len(re_inquiries) == 29
+    assert {e["related_lead"] for e in re_inquiries} == {lead["lead_id"] for lead in duplicates}
+
+
 def test_restart_keeps_leads_and_reprocesses_nothing(stack: Stack) -> None:
     token = stack.token("admin")
     body = json.dumps({"phone": "13611112222", "consent": True}).encode()
