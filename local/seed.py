@@ -29,7 +29,10 @@ def partner_key_file(state_dir: Path = STATE_DIR) -> Path:
 
 def seed_demo_org(created_at: str, state_dir: Path = STATE_DIR) -> str:
     """Write the demo org; returns the demo partner's API key (also kept in .local/)."""
+    from chalicelib.rules.cleaning import default_cleaning_rules
+    from chalicelib.rules.pool import default_pool_policy
     from chalicelib.rules.profile import default_profile
+    from chalicelib.rules.routing import default_rule_set
     from chalicelib.store import config, directory
 
     for team_id, label, region, supervisor in TEAMS:
@@ -38,7 +41,10 @@ def seed_demo_org(created_at: str, state_dir: Path = STATE_DIR) -> str:
         directory.put_user(user_id, name, role, team)
     directory.put_partner(*PARTNER)
     api_key = directory.create_api_key(PARTNER[0], created_at)
-    config.publish("lead_profile", default_profile().model_dump(), "system", created_at)
+    # The shipped defaults as version 1 of each document, so admins see, edit and roll back to them.
+    for name, document in (("lead_profile", default_profile()), ("cleaning", default_cleaning_rules()),
+                           ("routing", default_rule_set()), ("pool", default_pool_policy())):
+        config.publish(name, document.model_dump(mode="json"), "system", created_at)
     key_file = partner_key_file(state_dir)
     key_file.parent.mkdir(parents=True, exist_ok=True)
     key_file.write_text(api_key, encoding="utf-8")

@@ -13,7 +13,8 @@ from tests.conftest import auth
 
 JSON = {"Content-Type": "application/json"}
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
-GOOD = {"name": "张三", "phone": "138 1620 4573", "consent": True, "loan_type": "mortgage", "city": "上海",
+# A Shanghai credit lead: valid, and no demo routing rule matches it, so it lands in the pool.
+GOOD = {"name": "张三", "phone": "138 1620 4573", "consent": True, "loan_type": "credit", "city": "上海",
         "amount": 300}
 
 
@@ -43,7 +44,7 @@ def test_json_capture_answers_202_and_stores_a_new_lead(client: Any) -> None:
     assert lead["phone"] == "138****4573" and lead["phone_masked"] is True  # admin is not the owner
     assert lead["source"] == "website_form" and lead["channel"] == "public"
     assert lead["consent"]["granted"] is True and lead["consent"]["text_version"]
-    assert lead["labels"]["loan_type"] == "房产抵押贷"
+    assert lead["labels"]["loan_type"] == "个人信用贷"
 
 
 def test_form_encoded_capture(client: Any) -> None:

@@ -40,7 +40,7 @@ def inbox(user: str) -> list[Any]:
 
 
 def test_cleaning_places_the_lead_and_keeps_it(client: Any) -> None:
-    lead_id = capture(client, "１３８ １６２０ ４５７３", name="  王　小明  ", city="沪", loan_type="mortgage")
+    lead_id = capture(client, "１３８ １６２０ ４５７３", name="  王　小明  ", city="沪", loan_type="car")
     deliver(client, leads_stream())
     item = lead(client, lead_id)
     assert item["status"] == "pool"
@@ -85,7 +85,7 @@ def test_blocklist_is_data(client: Any) -> None:
 
 
 def test_second_channel_is_a_duplicate_with_a_re_inquiry(client: Any, demo_org: str) -> None:
-    first = capture(client, PHONE, name="王小明", source="wechat", loan_type="mortgage")
+    first = capture(client, PHONE, name="王小明", source="wechat", loan_type="car")
     deliver(client, leads_stream())
     partner = client.http.post("/partner/leads", headers={**JSON, "X-Api-Key": demo_org},
                                body=json.dumps({"leads": [{"phone": "+86 138-1620-4573", "name": "王晓明",
@@ -96,7 +96,7 @@ def test_second_channel_is_a_duplicate_with_a_re_inquiry(client: Any, demo_org: 
     assert dup["status"] == "duplicate" and dup["duplicate_of"] == first
     active = lead(client, first)
     assert active["status"] == "pool"
-    assert active["name"] == "王小明" and active["loan_type"] == "mortgage"  # never overwritten
+    assert active["name"] == "王小明" and active["loan_type"] == "car"  # never overwritten
     assert active["amount"] == 200  # an empty field filled from the inquiry
     [activity] = activities(first)
     assert activity["activity_type"] == "re_inquiry" and activity["channel"] == "partner"

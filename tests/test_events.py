@@ -108,7 +108,8 @@ def test_insert_sample_places_the_lead_once(client: Any) -> None:
     put_images(event)
     assert invoke(client, "lead_stream", event) == {"batchItemFailures": []}
     placed = stored_lead(lead_id)
-    assert placed["status"] == {"S": "pool"}
+    assert placed["status"] == {"S": "assigned"}  # a Shanghai mortgage lead: demo rule r1 → sh_mortgage
+    assert placed["team"] == {"S": "sh_mortgage"} and placed["owner"]["S"].startswith("sh_rep")
     assert len(history(lead_id)) == 1
 
     # At-least-once delivery: the same record again changes nothing.
@@ -149,7 +150,7 @@ def test_poison_record_fails_alone_and_its_neighbours_are_placed(client: Any) ->
     assert result == {"batchItemFailures": [{"itemIdentifier": poison["dynamodb"]["SequenceNumber"]}]}
     for record in (first, last):
         lead_id = record["dynamodb"]["Keys"]["lead_id"]["S"]
-        assert stored_lead(lead_id)["status"] == {"S": "pool"}
+        assert stored_lead(lead_id)["status"] == {"S": "assigned"}
         assert len(history(lead_id)) == 1
 
 

@@ -30,7 +30,7 @@ def deliver(client: Any, reader: StreamReader) -> dict[str, Any]:
 
 
 def test_captured_lead_leaves_new_through_the_stream(client: Any) -> None:
-    body = {"name": "张三", "phone": "13816204573", "consent": True, "loan_type": "mortgage"}
+    body = {"name": "张三", "phone": "13816204573", "consent": True, "loan_type": "car"}
     lead_id = json.loads(client.http.post("/capture", headers=JSON, body=json.dumps(body)).body)["lead_id"]
     reader = leads_stream()
     result = deliver(client, reader)

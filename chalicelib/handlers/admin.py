@@ -1,4 +1,4 @@
-"""Admin configuration documents (lead profile, cleaning rules) as versioned data."""
+"""Admin configuration documents (lead profile, cleaning, routing, pool policy) as versioned data."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any
 
 from chalice.app import Blueprint
 
+from chalicelib.errors import ValidationFailed
 from chalicelib.handlers import http
 from chalicelib.services import admin
 
@@ -24,3 +25,22 @@ def put_config(name: str) -> dict[str, Any]:
     request = bp.current_request
     who = http.principal(request)
     return admin.publish_document(who, name, http.read_body(request), http.received_at(request))
+
+
+@bp.route("/config/{name}/rollback", methods=["POST"], content_types=[http.JSON])
+@http.endpoint
+def rollback_config(name: str) -> dict[str, Any]:
+    request = bp.current_request
+    who = http.principal(request)
+    version = http.read_body(request).get("version")
+    if not isinstance(version, int):
+        raise ValidationFailed(fields={"version": "须为整数版本号"})
+    return admin.rollback_document(who, name, version, http.received_at(request))
+
+
+@bp.route("/config/routing/dry-run", methods=["POST"], content_types=[http.JSON])
+@http.endpoint
+def dry_run_routing() -> dict[str, Any]:
+    request = bp.current_request
+    who = http.principal(request)
+    return admin.dry_run_routing(who, http.read_body(request), http.received_at(request))

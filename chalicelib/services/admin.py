@@ -3,46 +3,150 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from chalicelib.domain.access import Principal, require_role
-from chalicelib.domain.timeutil import iso_utc
+from chalicelib.domain.timeutil import day_bounds_utc, iso_utc, shanghai_day
 from chalicelib.errors import NotFound, ValidationFailed
 from chalicelib.rules.cleaning import CleaningRules, default_cleaning_rules
+from chalicelib.rules.pool import PoolPolicy, default_pool_policy
 from chalicelib.rules.profile import LeadProfile, default_profile
-from chalicelib.store import config
+from chalicelib.rules.routing import (
+    RuleSet,
+    RuleSetInvalid,
+    check_references,
+    compile_rules,
+    default_rule_set,
+    dry_run,
+    load_rule_set,
+)
+from chalicelib.services import routing
+from chalicelib.store import config, directory, leads, ownership
 
-# URL name → (stored name, model, shipped default, who may read it)
-DOCUMENTS: dict[str, tuple[str, type[BaseModel], Callable[[], BaseModel], tuple[str, ...]]] = {
-    "lead-profile": ("lead_profile", LeadProfile, default_profile, ("admin", "supervisor", "rep")),
-    "cleaning": ("cleaning", CleaningRules, default_cleaning_rules, ("admin", "supervisor")),
+
+def _check_routing(rule_set: BaseModel) -> None:
+    assert isinstance(rule_set, RuleSet)
+    try:
+        compile_rules(rule_set, routing.known_fields())
+    except RuleSetInvalid as exc:
+        raise ValidationFailed("路由规则无效，未发布", fields=exc.errors) from exc
+    teams = {rule.action.team for rule in rule_set.rules if rule.action.team}
+    roster = {team: [m for m in ownership.team_members(team) if m["role"] == "rep"]
+              for team in teams if directory.team_exists(team)}
+    members = {team: [m["user_id"] for m in reps] for team, reps in roster.items()}
+    reps = {rule.action.rep for rule in rule_set.rules if rule.action.rep}
+    active = {rep for rep in reps if (user := ownership.user_record(rep)) and user["active"]}
+    active |= {m["user_id"] for team_reps in roster.values() for m in team_reps if m["active"]}
+    errors = check_references(rule_set, members, active)
+    if errors:
+        raise ValidationFailed("路由规则引用了不存在的团队或人员，未发布", fields=errors)
+
+
+@dataclass(frozen=True)
+class Document:
+    stored: str
+    model: type[BaseModel]
+    default: Callable[[], BaseModel]
+    readers: tuple[str, ...]
+    check: Callable[[BaseModel], None] | None = None
+    parse: Callable[[dict[str, Any]], BaseModel] | None = None  # when the model has its own error names
+
+
+def _parse_routing(body: dict[str, Any]) -> BaseModel:
+    try:
+        return load_rule_set(body)
+    except RuleSetInvalid as exc:
+        raise ValidationFailed("路由规则无效，未发布", fields=exc.errors) from exc
+
+
+DOCUMENTS: dict[str, Document] = {
+    "lead-profile": Document("lead_profile", LeadProfile, default_profile, ("admin", "supervisor", "rep")),
+    "cleaning": Document("cleaning", CleaningRules, default_cleaning_rules, ("admin", "supervisor")),
+    "routing": Document("routing", RuleSet, default_rule_set, ("admin", "supervisor"), _check_routing,
+                        _parse_routing),
+    "pool": Document("pool", PoolPolicy, default_pool_policy, ("admin", "supervisor", "rep")),
 }
 
 
-def _spec(name: str) -> tuple[str, type[BaseModel], Callable[[], BaseModel], tuple[str, ...]]:
+def _spec(name: str) -> Document:
     if name not in DOCUMENTS:
         raise NotFound(f"未知的配置：{name}")
     return DOCUMENTS[name]
 
 
-def get_document(who: Principal, name: str) -> dict[str, Any]:
-    stored, model, default, readers = _spec(name)
-    require_role(who, *readers)  # type: ignore[arg-type]
-    value, version = config.document(stored, model, default)
-    return {"name": name, "version": version, "document": value.model_dump()}
-
-
-def publish_document(who: Principal, name: str, body: dict[str, Any], at: datetime) -> dict[str, Any]:
-    stored, model, _, _ = _spec(name)
-    require_role(who, "admin")
+def _validate(spec: Document, body: dict[str, Any]) -> BaseModel:
     try:
-        value = model.model_validate(body)
+        value = spec.parse(body) if spec.parse else spec.model.model_validate(body)
     except ValidationError as exc:
         fields = {".".join(str(p) for p in e["loc"]) or "body": str(e["msg"]).removeprefix("Value error, ")
                   for e in exc.errors()}
         raise ValidationFailed("配置无效，未发布", fields=fields) from exc
-    version = config.publish(stored, value.model_dump(), who.user_id, iso_utc(at))
-    return {"name": name, "version": version, "document": value.model_dump()}
+    if spec.check is not None:
+        spec.check(value)
+    return value
+
+
+def get_document(who: Principal, name: str) -> dict[str, Any]:
+    spec = _spec(name)
+    require_role(who, *spec.readers)  # type: ignore[arg-type]
+    value, version = config.document(spec.stored, spec.model, spec.default)
+    return {"name": name, "version": version, "document": value.model_dump(mode="json")}
+
+
+def publish_document(who: Principal, name: str, body: dict[str, Any], at: datetime) -> dict[str, Any]:
+    spec = _spec(name)
+    require_role(who, "admin")
+    value = _validate(spec, body)
+    version = config.publish(spec.stored, value.model_dump(mode="json"), who.user_id, iso_utc(at))
+    return {"name": name, "version": version, "document": value.model_dump(mode="json")}
+
+
+def rollback_document(who: Principal, name: str, version: int, at: datetime) -> dict[str, Any]:
+    """Publish an earlier version again (as a new version: history is never rewritten)."""
+    spec = _spec(name)
+    require_role(who, "admin")
+    body = config.version_body(spec.stored, version)
+    if body is None:
+        raise NotFound(f"版本 {version} 不存在")
+    return publish_document(who, name, body, at)
+
+
+def dry_run_routing(who: Principal, body: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """Where would these leads go under the draft, and why; and how that differs from live."""
+    require_role(who, "admin", "supervisor")
+    draft = _validate(DOCUMENTS["routing"], body.get("draft") or {})
+    assert isinstance(draft, RuleSet)
+    compiled = routing.compile_document(draft.model_copy(update={"version": 0}))
+    sample = _sample(body, now)
+    results = dry_run(routing.live_rules(), compiled, sample, now)
+    return {"leads": len(results), "changed": sum(1 for r in results if r["changed"]), "results": results}
+
+
+def _sample(body: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
+    ids = body.get("lead_ids")
+    if ids is not None:
+        if not isinstance(ids, list) or not 1 <= len(ids) <= 200:
+            raise ValidationFailed(fields={"lead_ids": "须为 1–200 个线索编号"})
+        return [lead for i in ids if (lead := leads.get(str(i)))]
+    if "lead" in body:
+        if not isinstance(body["lead"], dict):
+            raise ValidationFailed(fields={"lead": "须为对象"})
+        return [{"lead_id": "draft", **body["lead"]}]
+    days = body.get("days", 7)
+    if not isinstance(days, int) or not 1 <= days <= 31:
+        raise ValidationFailed(fields={"days": "须为 1–31 的整数"})
+    last = shanghai_day(now)
+    first: date = last - timedelta(days=days - 1)
+    start, end = day_bounds_utc(first, last)
+    out: list[dict[str, Any]] = []
+    for n in range(days):
+        day = (last - timedelta(days=n)).isoformat()
+        page, _ = leads.query_partition("by_day", day, start, end, None, 1000 - len(out), None)
+        out += [lead for lead in page if lead["status"] not in ("invalid", "duplicate")]
+        if len(out) >= 1000:
+            break
+    return out

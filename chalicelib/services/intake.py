@@ -11,11 +11,12 @@ from datetime import timedelta
 from typing import Any
 
 from chalicelib.domain.cleaning import clean_lead, differences, fillable
-from chalicelib.domain.intake import place_new_lead
 from chalicelib.domain.lifecycle import CLOSED
+from chalicelib.domain.ownership import OwnershipChange, pool_key
 from chalicelib.domain.timeutil import parse_iso
 from chalicelib.geo import home_of
-from chalicelib.store import config, counters, dedup, leads
+from chalicelib.services import routing
+from chalicelib.store import config, counters, dedup, directory, leads
 
 MAX_ATTEMPTS = 8
 
@@ -59,19 +60,33 @@ def process_new_lead(image: dict[str, Any], event_id: str, at: str) -> str:
             outcome = _merge_into(lead, key.active_lead, cleaned.updates, event_id, at, quiet=phone_burst)
             result = "duplicate"
         else:
-            placement = place_new_lead(lead)
-            fields = dict(cleaned.updates)
-            if key is not None and key.history:
-                fields["previous_leads"] = key.history
-            reason = placement.reason + (f"（该号码曾有线索 {'、'.join(key.history)}）" if key and key.history else "")
-            outcome = dedup.activate(lead_id, phone, placement.status, at, event_id, reason,
-                                     {**fields, **placement.set_fields})
-            result = placement.status
+            outcome, result = _activate(lead, key, cleaned.updates, event_id, at)
         if outcome is dedup.Outcome.DONE:
             return result
         if outcome is dedup.Outcome.ALREADY:
             return "already"
     raise Contention(f"phone item of {lead_id} kept changing")
+
+
+def _activate(lead: dict[str, Any], key: dedup.PhoneKey | None, updates: dict[str, Any], event_id: str,
+              at: str) -> tuple[dedup.Outcome, str]:
+    route = routing.route(lead, parse_iso(at))
+    fields: dict[str, Any] = {**updates, "route": route.record}
+    reason = route.reason
+    if key is not None and key.history:
+        fields["previous_leads"] = key.history
+        reason += f"（该号码曾有线索 {'、'.join(key.history)}）"
+    change = OwnershipChange("route", lead["lead_id"], at, "system", reason, expected_status="new",
+                             expected_owner=lead.get("owner"), new_status=route.status, new_owner=route.owner,
+                             new_team=route.team, pool_key=pool_key(lead) if route.status == "pool" else None,
+                             caps=route.caps)
+    notices = []
+    supervisor = directory.supervisor_of(route.unstaffed_team) if route.unstaffed_team else None
+    if supervisor:
+        notices.append(dedup.Notice(supervisor, "unstaffed", f"无人可分配：{lead['lead_id']}",
+                                    f"线索 {lead['lead_id']} 命中团队 {route.unstaffed_team}，但无在岗且未满额的销售，"
+                                    "已进入公海，请安排处理。"))
+    return dedup.activate(change, lead["phone"], event_id, fields, notices), route.status
 
 
 def _merge_into(lead: dict[str, Any], active_id: str, updates: dict[str, Any], event_id: str, at: str,

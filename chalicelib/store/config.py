@@ -55,6 +55,18 @@ def cleaning_rules() -> CleaningRules:
     return document("cleaning", CleaningRules, default_cleaning_rules)[0]
 
 
+def version_body(name: str, version: int) -> dict[str, Any] | None:
+    if version < 1:
+        return None
+    try:
+        body = ConfigModel.get(name, version).body
+    except ConfigModel.DoesNotExist:
+        return None
+    except GetError as exc:
+        raise StoreUnavailable() from exc
+    return json.loads(body) if body else None
+
+
 def publish(name: str, body: dict[str, Any], author: str, at: str) -> int:
     """Store a new version and make it current. Returns the version number."""
     try:

@@ -14,7 +14,9 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.lifecycle import ACTIVE
+from chalicelib.domain.ownership import OwnershipChange
 from chalicelib.errors import StoreUnavailable
+from chalicelib.store import ownership
 from chalicelib.store.connection import transaction_connection
 from chalicelib.store.schema import LeadEventModel, LeadModel, NotificationModel, PhoneKeyModel
 
@@ -82,18 +84,28 @@ def _outcome(exc: TransactWriteError, lead_id: str) -> Outcome:
     return Outcome.ALREADY if status != "new" else Outcome.RACE
 
 
-def activate(lead_id: str, phone: str, target: str, at: str, event_key: str, reason: str,
-             fields: dict[str, Any]) -> Outcome:
-    """Make the lead the phone's active lead and move it out of `new`, or learn who won."""
-    model, actions = _status_update(lead_id, target, at, fields)
+def _notice_item(notice: Notice, at: str, key: str, lead_id: str) -> NotificationModel:
+    return NotificationModel(notice.user_id, f"{at}#{notice.kind}#{key}", kind=notice.kind, title=notice.title,
+                             body=notice.body, lead_id=lead_id, created_at=at)
+
+
+def activate(change: OwnershipChange, phone: str, event_key: str, fields: dict[str, Any],
+             notices: list[Notice]) -> Outcome:
+    """Make the lead the phone's active lead and place it (pool or an owner, with the owner's caps
+    and load counters), or learn that another lead won the phone or a cap was hit meanwhile."""
+    lead_id, at = change.lead_id, change.at
     try:
         with TransactWrite(connection=transaction_connection()) as tx:
             tx.update(PhoneKeyModel(phone), actions=[PhoneKeyModel.active_lead.set(lead_id),
                                                       PhoneKeyModel.updated_at.set(at)],
                       condition=PhoneKeyModel.active_lead.does_not_exist())
-            tx.update(model, actions=actions, condition=LeadModel.status == "new")
-            tx.save(_history(lead_id, at, event_key, "new", target, reason),
+            tx.update(LeadModel(lead_id), actions=ownership.lead_actions(change) + _set_actions(fields),
+                      condition=ownership.lead_condition(change))
+            tx.save(_history(lead_id, at, event_key, "new", change.new_status, change.reason),
                     condition=LeadEventModel.sk.does_not_exist())
+            ownership.add_load_ops(tx, change)
+            for notice in notices:
+                tx.save(_notice_item(notice, at, lead_id, lead_id), condition=NotificationModel.sk.does_not_exist())
         return Outcome.DONE
     except TransactWriteError as exc:
         return _outcome(exc, lead_id)
@@ -119,9 +131,7 @@ def mark_duplicate(lead_id: str, active_id: str, phone: str, at: str, event_key:
                                    activity_type="re_inquiry", related_lead=lead_id, **activity),
                     condition=LeadEventModel.sk.does_not_exist())
             if notice is not None:
-                tx.save(NotificationModel(notice.user_id, f"{at}#{notice.kind}#{lead_id}", kind=notice.kind,
-                                          title=notice.title, body=notice.body, lead_id=active_id, created_at=at),
-                        condition=NotificationModel.sk.does_not_exist())
+                tx.save(_notice_item(notice, at, lead_id, active_id), condition=NotificationModel.sk.does_not_exist())
         return Outcome.DONE
     except TransactWriteError as exc:
         return _outcome(exc, lead_id)

@@ -78,3 +78,25 @@ def find_partner_key(api_key: str) -> PartnerKey | None:
     except PartnerModel.DoesNotExist:
         partner_active = False
     return PartnerKey(row.partner_id, row.status, partner_active)
+
+
+def supervisor_of(team_id: str) -> str | None:
+    try:
+        return TeamModel.get(team_id).supervisor
+    except TeamModel.DoesNotExist:
+        return None
+    except GetError as exc:
+        raise StoreUnavailable() from exc
+
+
+def team_exists(team_id: str) -> bool:
+    return _team(team_id) is not None
+
+
+def _team(team_id: str) -> TeamModel | None:
+    try:
+        return TeamModel.get(team_id)
+    except TeamModel.DoesNotExist:
+        return None
+    except GetError as exc:
+        raise StoreUnavailable() from exc

@@ -209,3 +209,18 @@ def filter_condition(filters: dict[str, str]) -> Condition | None:
         clause = getattr(LeadModel, name) == value
         condition = clause if condition is None else condition & clause
     return condition
+
+
+def query_pool(partition: str, after: str, before: str, filters: dict[str, Any], min_amount: float | None,
+               max_amount: float | None, limit: int) -> list[dict[str, Any]]:
+    """One region's pooled leads with after <= created_at <= before, newest first."""
+    condition = filter_condition(filters)
+    for clause in ([LeadModel.amount >= min_amount] if min_amount is not None else []) + \
+                  ([LeadModel.amount <= max_amount] if max_amount is not None else []):
+        condition = clause if condition is None else condition & clause
+    try:
+        rows = LeadModel.by_pool.query(partition, LeadModel.created_at.between(after, before),
+                                       filter_condition=condition, scan_index_forward=False, limit=limit)
+        return [to_dict(row) for row in _take(rows, limit)]
+    except QueryError as exc:
+        raise StoreUnavailable() from exc

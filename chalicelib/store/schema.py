@@ -63,6 +63,17 @@ class LeadsByTeam(GlobalSecondaryIndex["LeadModel"]):
     created_at = UnicodeAttribute(range_key=True)
 
 
+class LeadsInPool(GlobalSecondaryIndex["LeadModel"]):
+    """The pool, newest first, one partition per region (sparse: only pooled leads carry pool_key)."""
+
+    class Meta:
+        index_name = "by_pool"
+        projection = AllProjection()
+
+    pool_key = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
 class LeadModel(Model):
     class Meta(_Meta):
         table_name = f"{PREFIX}leads"
@@ -105,10 +116,15 @@ class LeadModel(Model):
     previous_leads = ListAttribute[str](null=True)  # closed leads of the same phone, oldest first
     merged_leads = ListAttribute[str](null=True)  # leads merged into this one by hand
     merge_snapshot = MapAttribute[str, Any](null=True)  # what unmerge restores on a merged lead
+    pool_key = UnicodeAttribute(null=True)  # set only while in the pool: the by_pool partition
+    assigned_at = UnicodeAttribute(null=True)
+    priority = UnicodeAttribute(null=True)
+    tags = ListAttribute[str](null=True)
 
     by_day = LeadsByDay()
     by_owner = LeadsByOwner()
     by_team = LeadsByTeam()
+    by_pool = LeadsInPool()
 
 
 class LeadEventModel(Model):
@@ -195,6 +211,15 @@ class SequenceModel(Model):
     last = NumberAttribute(default=0)
 
 
+class UsersByTeam(GlobalSecondaryIndex["UserModel"]):
+    class Meta:
+        index_name = "by_team"
+        projection = AllProjection()
+
+    team = UnicodeAttribute(hash_key=True)
+    user_id = UnicodeAttribute(range_key=True)
+
+
 class UserModel(Model):
     class Meta(_Meta):
         table_name = f"{PREFIX}users"
@@ -207,6 +232,22 @@ class UserModel(Model):
     on_duty = BooleanAttribute(default=True)
     daily_cap = NumberAttribute(default=50)
     max_open = NumberAttribute(default=200)
+    by_team = UsersByTeam()
+
+
+class RepLoadModel(Model):
+    """A rep's load, per rep (no shared hot item): `open` leads held, and per Shanghai day the
+    leads assigned (`assigned#2024-05-20`) and claimed (`claims#...`); `cooldown#<lead>` items
+    keep a rep from re-claiming a lead they released or lost, until `until`."""
+
+    class Meta(_Meta):
+        table_name = f"{PREFIX}rep_load"
+
+    user_id = UnicodeAttribute(hash_key=True)
+    key = UnicodeAttribute(range_key=True)
+    n = NumberAttribute(default=0)
+    until = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
 
 
 class TeamModel(Model):
@@ -266,6 +307,7 @@ MODELS: tuple[type[Model], ...] = (
     IdempotencyModel,
     SequenceModel,
     UserModel,
+    RepLoadModel,
     TeamModel,
     PartnerModel,
     ApiKeyModel,

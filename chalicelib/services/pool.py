@@ -1,0 +1,127 @@
+"""The pool (公海池) and every hand-made ownership move: claim, release, assign, reassign, transfer.
+All of them go through the ownership state machine (domain.ownership → store.ownership)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from chalicelib.domain.access import Principal, require_role
+from chalicelib.domain.ownership import Caps, Kind, OwnershipChange, plan
+from chalicelib.domain.timeutil import SHANGHAI, iso_utc
+from chalicelib.errors import BadRequest, DomainError, Forbidden, NotFound, ValidationFailed
+from chalicelib.rules.cleaning import REGIONS
+from chalicelib.rules.pool import PoolPolicy, default_pool_policy
+from chalicelib.services.leads import lead_view
+from chalicelib.store import config, leads, ownership
+
+POOL_PARTITIONS = (*REGIONS, "未知")
+MAX_BULK = 100
+
+
+def policy() -> PoolPolicy:
+    return config.document("pool", PoolPolicy, default_pool_policy)[0]
+
+
+def _caps(user_id: str, claims: bool = False) -> tuple[Caps, dict[str, Any]]:
+    user = ownership.user_record(user_id)
+    if user is None or not user["active"] or user["role"] != "rep":
+        raise ValidationFailed(fields={"to": "目标用户不存在、已停用或不是销售"})
+    return Caps(max_open=user["max_open"], daily=user["daily_cap"],
+                claims_per_day=policy().max_claims_per_day if claims else None), user
+
+
+def _lead(lead_id: str) -> dict[str, Any]:
+    lead = leads.get(lead_id)
+    if lead is None:
+        raise NotFound("线索不存在或无权操作")
+    return lead
+
+
+def list_pool(who: Principal, now: datetime, *, region: str | None = None, loan_type: str | None = None,
+              min_amount: float | None = None, max_amount: float | None = None, max_age_days: int | None = None,
+              limit: int = 20, cursor: str | None = None) -> dict[str, Any]:
+    if region is not None and region not in POOL_PARTITIONS:
+        raise BadRequest("未知大区", fields={"region": f"可选：{'、'.join(POOL_PARTITIONS)}"})
+    state = leads.decode_cursor(cursor) if cursor else {}
+    before = str(state.get("before") or iso_utc(now + timedelta(days=1)))
+    seen = set(state.get("seen") or [])
+    after = iso_utc(now - timedelta(days=max_age_days)) if max_age_days else "0"
+    filters: dict[str, Any] = {"loan_type": loan_type} if loan_type else {}
+    rows: list[dict[str, Any]] = []
+    for partition in [region] if region else POOL_PARTITIONS:
+        rows += leads.query_pool(partition, after, before, filters, min_amount, max_amount, limit + len(seen))
+    rows = sorted((r for r in rows if r["lead_id"] not in seen), key=lambda r: (r["created_at"], r["lead_id"]),
+                  reverse=True)[:limit]
+    next_cursor = None
+    if len(rows) == limit:
+        last = rows[-1]["created_at"]
+        same = [r["lead_id"] for r in rows if r["created_at"] == last]
+        next_cursor = leads.encode_cursor({"before": last, "seen": same + (list(seen) if last == before else [])})
+    return {"items": [lead_view(r, who) for r in rows], "cursor": next_cursor}
+
+
+def claim(who: Principal, lead_id: str, at: datetime) -> dict[str, Any]:
+    require_role(who, "rep")
+    caps, user = _caps(who.user_id, claims=True)
+    change = plan("claim", _lead(lead_id), actor=who.user_id, at=iso_utc(at), to_team=user.get("team"), caps=caps)
+    ownership.apply(change)
+    return {"lead_id": lead_id, "owner": who.user_id, "status": "assigned"}
+
+
+def release(who: Principal, lead_id: str, reason: str, at: datetime) -> dict[str, Any]:
+    require_role(who, "rep")
+    if not reason.strip():
+        raise ValidationFailed(fields={"reason": "请填写释放原因"})
+    change = plan("release", _lead(lead_id), actor=who.user_id, at=iso_utc(at), reason=reason.strip(),
+                  cooldown_hours=policy().cooldown_hours)
+    ownership.apply(change)
+    return {"lead_id": lead_id, "status": "pool"}
+
+
+def _assign_one(who: Principal, lead_id: str, to: str, reason: str, at: str) -> dict[str, Any]:
+    lead = _lead(lead_id)
+    caps, user = _caps(to)
+    if who.role == "supervisor":
+        in_scope = lead.get("team") in (None, who.team) if lead["status"] == "pool" else lead.get("team") == who.team
+        if not in_scope:
+            raise NotFound("线索不存在或无权操作")
+        if user.get("team") != who.team:
+            raise Forbidden("主管只能分配给本团队的销售")
+    if lead["status"] in ("new", "pool"):
+        change: OwnershipChange = plan("assign", lead, actor=who.user_id, at=at, reason=reason, to_owner=to,
+                                       to_team=user.get("team"), caps=caps)
+    else:
+        kind: Kind = "reassign" if user.get("team") == lead.get("team") else "transfer"
+        change = plan(kind, lead, actor=who.user_id, at=at, reason=reason, to_owner=to, to_team=user.get("team"),
+                      caps=caps)
+    ownership.apply(change)
+    return {"lead_id": lead_id, "status": "done", "owner": to, "kind": change.kind}
+
+
+def assign(who: Principal, lead_ids: list[str], to: str, reason: str, at: datetime) -> dict[str, Any]:
+    """Assign, reassign or transfer leads to one rep; a result per lead (one bad lead blocks none)."""
+    require_role(who, "admin", "supervisor")
+    if not lead_ids or len(lead_ids) > MAX_BULK:
+        raise ValidationFailed(fields={"lead_ids": f"须包含 1–{MAX_BULK} 条线索"})
+    results = []
+    for lead_id in dict.fromkeys(lead_ids):
+        try:
+            results.append(_assign_one(who, lead_id, to, reason, iso_utc(at)))
+        except DomainError as exc:
+            results.append({"lead_id": lead_id, "status": "refused", **exc.to_body()})
+    done = sum(1 for r in results if r["status"] == "done")
+    return {"done": done, "refused": len(results) - done, "results": results}
+
+
+def set_duty(who: Principal, user_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+    require_role(who, "admin", "supervisor")
+    user = ownership.user_record(user_id)
+    if user is None or (who.role == "supervisor" and user.get("team") != who.team):
+        raise NotFound("用户不存在或无权操作")
+    ownership.update_user(user_id, changes)
+    return {**(ownership.user_record(user_id) or {})}
+
+
+def today(at: datetime) -> date:
+    return at.astimezone(SHANGHAI).date()

@@ -1,0 +1,103 @@
+"""Where an active lead goes: the published rule set decides the team (or rep, or pool), the
+team's strategy picks the rep among those on duty and under their caps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from chalicelib.domain.lead import FIELD_LABELS, UTM_FIELDS
+from chalicelib.domain.ownership import Caps
+from chalicelib.domain.timeutil import shanghai_day
+from chalicelib.rules.routing import CompiledRules, Decision, RuleSet, compile_rules, default_rule_set
+from chalicelib.store import config, ownership, sequences
+
+_compiled: dict[int, CompiledRules] = {}
+
+
+@dataclass(frozen=True)
+class Route:
+    status: str  # "assigned" or "pool"
+    owner: str | None
+    team: str | None
+    reason: str
+    caps: Caps = Caps()
+    record: dict[str, Any] = field(default_factory=dict)  # stored on the lead as `route`
+    unstaffed_team: str | None = None  # a team with nobody available: its supervisor is told
+
+
+def known_fields() -> set[str]:
+    profile = config.lead_profile()
+    return (set(FIELD_LABELS) | set(UTM_FIELDS) | {"channel"}) | {f"custom.{c.key}" for c in profile.custom_fields}
+
+
+def compile_document(rule_set: RuleSet) -> CompiledRules:
+    profile = config.lead_profile()
+    return compile_rules(rule_set, known_fields(), labels=profile.option_label,
+                         field_labels={f"custom.{c.key}": c.label for c in profile.custom_fields})
+
+
+def live_rules() -> CompiledRules:
+    """The published rule set, compiled once per version per container."""
+    rule_set, version = config.document("routing", RuleSet, default_rule_set)
+    if version not in _compiled:
+        _compiled.clear()
+        _compiled[version] = compile_document(rule_set.model_copy(update={"version": version}))
+    return _compiled[version]
+
+
+def _eligible(members: list[dict[str, Any]], day: str) -> list[tuple[dict[str, Any], int, int]]:
+    reps = [m for m in members if m["role"] == "rep" and m["active"] and m["on_duty"]]
+    load = ownership.loads([m["user_id"] for m in reps], day) if reps else {}
+    out = []
+    for rep in sorted(reps, key=lambda m: m["user_id"]):
+        open_count, today = load[rep["user_id"]]
+        if open_count < rep["max_open"] and today < rep["daily_cap"]:
+            out.append((rep, open_count, today))
+    return out
+
+
+def _pick(decision: Decision, eligible: list[tuple[dict[str, Any], int, int]], team: str) -> dict[str, Any]:
+    if decision.strategy == "least_loaded":
+        return min(eligible, key=lambda e: (e[1], e[2], e[0]["user_id"]))[0]
+    turn = sequences.next_turn(f"rr#{team}")  # one atomic counter per team: fair under bursts
+    if decision.strategy == "weighted":
+        weighted = [(e[0], max(decision.weights.get(e[0]["user_id"], 1), 1)) for e in eligible]
+        slot = turn % sum(w for _, w in weighted)
+        for rep, weight in weighted:
+            if slot < weight:
+                return rep
+            slot -= weight
+    return eligible[turn % len(eligible)][0]
+
+
+def route(lead: dict[str, Any], at: datetime) -> Route:
+    record_base = {"decided_at": at.isoformat()}
+    if lead.get("owner"):
+        return Route("assigned", lead["owner"], lead.get("team"), "录入人即负责人",
+                     record={**record_base, "rule_id": None, "reason": "录入人即负责人"})
+    decision = live_rules().decide(lead, at)
+    record = {**record_base, "rule_id": decision.rule_id, "version": decision.version, "reason": decision.reason,
+              "priority": decision.priority, "tags": list(decision.tags)}
+    if decision.action == "pool":
+        return Route("pool", None, None, decision.reason, record=record)
+    day = shanghai_day(at).isoformat()
+    if decision.action == "assign_rep" and decision.rep:
+        user = ownership.user_record(decision.rep)
+        if user and _eligible([user], day):
+            caps = Caps(max_open=user["max_open"], daily=user["daily_cap"])
+            return Route("assigned", user["user_id"], user.get("team"), decision.reason, caps, record)
+        reason = f"{decision.reason}；但 {decision.rep} 不在岗或已达上限，进入公海"
+        return Route("pool", None, None, reason, record={**record, "reason": reason},
+                     unstaffed_team=user.get("team") if user else None)
+    team = decision.team or ""
+    eligible = _eligible(ownership.team_members(team), day)
+    if not eligible:
+        reason = f"{decision.reason}；但团队无在岗且未满额的销售，进入公海"
+        return Route("pool", None, None, reason, record={**record, "reason": reason}, unstaffed_team=team)
+    rep = _pick(decision, eligible, team)
+    caps = Caps(max_open=rep["max_open"], daily=rep["daily_cap"])
+    reason = f"{decision.reason} → {rep['user_id']}"
+    return Route("assigned", rep["user_id"], team, reason, caps, {**record, "reason": reason,
+                                                                    "strategy": decision.strategy})

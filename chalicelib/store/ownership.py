@@ -1,0 +1,165 @@
+"""Applying ownership changes: the lead, its history, the reps' load counters, caps and cooldowns,
+all in one DynamoDB transaction."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from pynamodb.exceptions import GetError, QueryError, TransactWriteError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.domain.ownership import OwnershipChange
+from chalicelib.domain.timeutil import parse_iso
+from chalicelib.errors import Conflict, StoreUnavailable
+from chalicelib.store.connection import transaction_connection
+from chalicelib.store.schema import LeadEventModel, LeadModel, RepLoadModel, UserModel
+
+
+def lead_actions(change: OwnershipChange) -> list[Action]:
+    """The lead's side of the change (status, owner, team, pool partition)."""
+    actions: list[Action] = [LeadModel.status.set(change.new_status), LeadModel.updated_at.set(change.at),
+                             LeadModel.version.add(1)]
+    for attribute, value in ((LeadModel.owner, change.new_owner), (LeadModel.team, change.new_team),
+                             (LeadModel.pool_key, change.pool_key)):
+        actions.append(attribute.set(value) if value else attribute.remove())
+    if change.new_owner and (change.new_owner != change.expected_owner or change.kind == "route"):
+        actions.append(LeadModel.assigned_at.set(change.at))
+    for name, value in change.extra.items():
+        attribute = getattr(LeadModel, name)
+        actions.append(attribute.set(value) if value is not None else attribute.remove())
+    return actions
+
+
+def lead_condition(change: OwnershipChange) -> Condition:
+    owner: Condition = (LeadModel.owner == change.expected_owner if change.expected_owner
+                        else LeadModel.owner.does_not_exist())
+    status: Condition = LeadModel.status == change.expected_status
+    combined: Condition = status & owner
+    return combined
+
+
+def _bounded_add(tx: TransactWrite, user: str, key: str, cap: int | None, expires: Any = None) -> None:
+    actions: list[Action] = [RepLoadModel.n.add(1)]
+    if expires is not None:
+        actions.append(RepLoadModel.expires_at.set(expires))
+    condition = None
+    if cap is not None:
+        condition = RepLoadModel.n.does_not_exist() | (RepLoadModel.n < cap)
+    tx.update(RepLoadModel(user, key), actions=actions, condition=condition)
+
+
+def add_load_ops(tx: TransactWrite, change: OwnershipChange) -> None:
+    """The reps' side: counters (bounded by the caps), cooldowns."""
+    expires = parse_iso(change.at) + timedelta(days=3)
+    # A routed lead counts for its owner even when the owner entered it (owner set at capture).
+    if change.new_owner and (change.new_owner != change.expected_owner or change.kind == "route"):
+        _bounded_add(tx, change.new_owner, "open", change.caps.max_open)
+        _bounded_add(tx, change.new_owner, f"assigned#{change.day}", change.caps.daily, expires)
+    if change.kind == "claim":
+        _bounded_add(tx, change.actor, f"claims#{change.day}", change.caps.claims_per_day, expires)
+    if change.check_cooldown:
+        tx.condition_check(RepLoadModel, change.actor, f"cooldown#{change.lead_id}",
+                           condition=RepLoadModel.until.does_not_exist() | (RepLoadModel.until < change.at))
+    if change.expected_owner and change.expected_owner != change.new_owner:
+        tx.update(RepLoadModel(change.expected_owner, "open"), actions=[RepLoadModel.n.add(-1)])
+        if change.cooldown_until:
+            tx.update(RepLoadModel(change.expected_owner, f"cooldown#{change.lead_id}"),
+                      actions=[RepLoadModel.until.set(change.cooldown_until),
+                               RepLoadModel.expires_at.set(parse_iso(change.cooldown_until))])
+
+
+def history_item(change: OwnershipChange) -> LeadEventModel:
+    return LeadEventModel(change.lead_id, f"{change.at}#owner#{change.kind}#{change.new_owner or '-'}",
+                          kind="ownership", at=change.at, actor=change.actor, from_status=change.expected_status,
+                          to_status=change.new_status, reason=change.history_reason,
+                          detail={"kind": change.kind, "from_owner": change.expected_owner,
+                                  "to_owner": change.new_owner, "to_team": change.new_team})
+
+
+def apply(change: OwnershipChange) -> None:
+    """Apply one change; a refused condition becomes a precise Chinese 409."""
+    try:
+        with TransactWrite(connection=transaction_connection()) as tx:
+            tx.update(LeadModel(change.lead_id), actions=lead_actions(change), condition=lead_condition(change))
+            tx.save(history_item(change), condition=LeadEventModel.sk.does_not_exist())
+            add_load_ops(tx, change)
+    except TransactWriteError as exc:
+        if exc.cause_response_code != "TransactionCanceledException":
+            raise StoreUnavailable() from exc
+        raise explain_refusal(change) from exc
+
+
+def explain_refusal(change: OwnershipChange) -> Conflict:
+    """Which condition refused the change, read back on the unhappy path only."""
+    lead = LeadModel.get(change.lead_id, consistent_read=True)
+    if lead.status != change.expected_status or (lead.owner or None) != change.expected_owner:
+        if change.kind == "claim":
+            return Conflict("该线索已被他人领取", code="ALREADY_CLAIMED")
+        return Conflict("线索已被他人修改，请刷新后重试")
+    if change.check_cooldown:
+        cooldown = counter(change.actor, f"cooldown#{change.lead_id}")
+        if cooldown.until and cooldown.until >= change.at:
+            return Conflict(f"您释放或被收回的线索在 {cooldown.until} 之前不能再次领取", code="CLAIM_COOLDOWN")
+    owner = change.new_owner or change.actor
+    if change.caps.max_open is not None and counter(owner, "open").n >= change.caps.max_open:
+        return Conflict(f"持有线索已达上限（{change.caps.max_open} 条）", code="MAX_OPEN_REACHED")
+    if change.caps.daily is not None and counter(owner, f"assigned#{change.day}").n >= change.caps.daily:
+        return Conflict(f"今日分配已达上限（{change.caps.daily} 条）", code="DAILY_CAP_REACHED")
+    if change.kind == "claim" and change.caps.claims_per_day is not None and \
+            counter(change.actor, f"claims#{change.day}").n >= change.caps.claims_per_day:
+        return Conflict(f"今日领取已达上限（{change.caps.claims_per_day} 条）", code="CLAIM_CAP_REACHED")
+    return Conflict("操作冲突，请重试")
+
+
+class Load:
+    def __init__(self, count: int = 0, until: str | None = None) -> None:
+        self.n = count
+        self.until = until
+
+
+def counter(user: str, key: str) -> Load:
+    try:
+        row = RepLoadModel.get(user, key, consistent_read=True)
+    except RepLoadModel.DoesNotExist:
+        return Load()
+    except GetError as exc:
+        raise StoreUnavailable() from exc
+    return Load(int(row.n or 0), row.until)
+
+
+def loads(users: list[str], day: str) -> dict[str, tuple[int, int]]:
+    """(open, assigned today) per rep, in one batch read."""
+    keys = [(u, "open") for u in users] + [(u, f"assigned#{day}") for u in users]
+    found: dict[tuple[str, str], int] = {}
+    for row in RepLoadModel.batch_get(keys):
+        found[(row.user_id, row.key)] = int(row.n or 0)
+    return {u: (found.get((u, "open"), 0), found.get((u, f"assigned#{day}"), 0)) for u in users}
+
+
+def team_members(team: str) -> list[dict[str, Any]]:
+    try:
+        rows = UserModel.by_team.query(team)
+        return [{"user_id": r.user_id, "name": r.name, "role": r.role, "active": bool(r.active),
+                 "on_duty": bool(r.on_duty), "daily_cap": int(r.daily_cap), "max_open": int(r.max_open)}
+                for r in rows]
+    except QueryError as exc:
+        raise StoreUnavailable() from exc
+
+
+def user_record(user_id: str) -> dict[str, Any] | None:
+    try:
+        r = UserModel.get(user_id)
+    except UserModel.DoesNotExist:
+        return None
+    except GetError as exc:
+        raise StoreUnavailable() from exc
+    return {"user_id": r.user_id, "name": r.name, "role": r.role, "team": r.team, "active": bool(r.active),
+            "on_duty": bool(r.on_duty), "daily_cap": int(r.daily_cap), "max_open": int(r.max_open)}
+
+
+def update_user(user_id: str, changes: dict[str, Any]) -> None:
+    actions: list[Action] = [getattr(UserModel, name).set(value) for name, value in changes.items()]
+    UserModel(user_id).update(actions=actions, condition=UserModel.user_id.exists())
