@@ -1,0 +1,256 @@
+"""Routing on the stream, strategies, duty and caps, the pool, and rule-set publishing (in-process)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from typing import Any
+
+from tests.conftest import auth
+from tests.test_capture import JSON, body_of
+from tests.test_dedup import capture, lead
+from tests.test_stream import deliver, leads_stream
+
+SH_PHONES = ["13816204573", "13917326685", "13725814690", "13612876540", "13512345098", "13798762310"]
+
+
+def phone(n: int) -> str:
+    return f"139{(17326685 + n * 7919) % 100000000:08d}"
+
+
+def call(client: Any, method: str, path: str, user: str, body: Any = None) -> Any:
+    return client.http.request(method, path, headers={**JSON, **auth(user)},
+                               body=json.dumps(body, ensure_ascii=False) if body is not None else b"")
+
+
+def test_demo_rules_route_by_region_product_and_load(client: Any) -> None:
+    sh = [capture(client, p, city="上海", loan_type="mortgage") for p in SH_PHONES]
+    deliver(client, leads_stream())
+    owners = Counter(lead(client, i)["owner"] for i in sh)
+    assert owners == {"sh_rep1": 2, "sh_rep2": 2, "sh_rep3": 2}
+    first = lead(client, sh[0])
+    assert first["team"] == "sh_mortgage" and first["route"]["rule_id"] == "r1"
+    assert "上海房贷" in first["route"]["reason"] and first["route"]["version"] == 1
+
+    # gz_rep1 already holds two leads, so the least-loaded rule sends the next one to gz_rep2
+    for p in (phone(1), phone(2)):
+        call(client, "POST", "/leads", "gz_rep1", {"phone": p})
+    gz = capture(client, phone(3), city="广州", loan_type="credit")
+    chengdu = capture(client, phone(4), city="成都", loan_type="car")
+    deliver(client, leads_stream())
+    assert (lead(client, gz)["owner"], lead(client, gz)["team"]) == ("gz_rep2", "south_credit")
+    pooled = lead(client, chengdu)
+    assert pooled["status"] == "pool" and "owner" not in pooled and pooled["route"]["rule_id"] == "r3"
+
+
+def test_round_robin_is_fair_under_a_burst(client: Any) -> None:
+    from chalicelib.services.intake import process_new_lead
+    from chalicelib.store import leads
+
+    ids = [capture(client, phone(n), city="上海", loan_type="mortgage") for n in range(60)]
+    images = [leads.get(i) for i in ids]
+    barrier = threading.Barrier(6)
+
+    def work(chunk: list[dict[str, Any]]) -> None:
+        barrier.wait()
+        for image in chunk:
+            process_new_lead(image, f"evt-{image['lead_id']}", "2026-11-28T03:00:00.000Z")
+
+    threads = [threading.Thread(target=work, args=(images[k::6],)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    owners = Counter(leads.get(i)["owner"] for i in ids)  # type: ignore[index]
+    assert sorted(owners.values()) == [20, 20, 20]
+
+
+def test_a_rep_off_duty_receives_nothing_until_back(client: Any) -> None:
+    assert call(client, "PATCH", "/users/sh_rep2", "sh_lead", {"on_duty": False}).status_code == 200
+    first = [capture(client, phone(n), city="上海", loan_type="mortgage") for n in range(6)]
+    deliver(client, leads_stream())
+    assert "sh_rep2" not in {lead(client, i)["owner"] for i in first}
+    assert call(client, "PATCH", "/users/sh_rep2", "sh_rep1", {"on_duty": True}).status_code == 403
+    assert call(client, "PATCH", "/users/gz_rep1", "sh_lead", {"on_duty": False}).status_code == 404
+    assert call(client, "PATCH", "/users/sh_rep2", "sh_lead", {"on_duty": True}).status_code == 200
+    later = [capture(client, phone(n), city="上海", loan_type="mortgage") for n in range(6, 12)]
+    deliver(client, leads_stream())
+    assert "sh_rep2" in {lead(client, i)["owner"] for i in later}
+
+
+def test_a_team_with_nobody_available_pools_and_tells_the_supervisor(client: Any) -> None:
+    from chalicelib.store.schema import NotificationModel
+
+    for rep in ("sh_rep1", "sh_rep2", "sh_rep3"):
+        call(client, "PATCH", f"/users/{rep}", "admin", {"on_duty": False})
+    lead_id = capture(client, phone(1), city="上海", loan_type="mortgage")
+    deliver(client, leads_stream())
+    item = lead(client, lead_id)
+    assert item["status"] == "pool" and "无在岗" in item["route"]["reason"]
+    [notice] = list(NotificationModel.query("sh_lead"))
+    assert notice.kind == "unstaffed" and notice.lead_id == lead_id
+
+
+def test_daily_cap_is_honoured_by_routing(client: Any) -> None:
+    for rep in ("sh_rep1", "sh_rep2", "sh_rep3"):
+        call(client, "PATCH", f"/users/{rep}", "admin", {"daily_cap": 1})
+    ids = [capture(client, phone(n), city="上海", loan_type="mortgage") for n in range(4)]
+    deliver(client, leads_stream())
+    statuses = Counter(lead(client, i)["status"] for i in ids)
+    assert statuses == {"assigned": 3, "pool": 1}
+
+
+def pooled_lead(client: Any, n: int = 0) -> str:
+    lead_id = capture(client, phone(100 + n), city="成都", loan_type="car")
+    deliver(client, leads_stream())
+    return lead_id
+
+
+def test_two_reps_claiming_at_once_have_exactly_one_winner(client: Any) -> None:
+    for n in range(20):
+        lead_id = pooled_lead(client, n)
+        results: dict[str, int] = {}
+        barrier = threading.Barrier(2)
+
+        def claim(rep: str, lead_id: str = lead_id) -> None:
+            barrier.wait()
+            results[rep] = call(client, "POST", f"/leads/{lead_id}/claim", rep).status_code
+
+        threads = [threading.Thread(target=claim, args=(rep,)) for rep in ("sh_rep1", "gz_rep1")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(results.values()) == [200, 409], results
+        winner = next(rep for rep, status in results.items() if status == 200)
+        assert lead(client, lead_id)["owner"] == winner
+
+
+def test_claim_caps_cooldown_and_release(client: Any) -> None:
+    policy = body_of(call(client, "GET", "/config/pool", "admin"))["document"]
+    policy["max_claims_per_day"] = 2
+    assert call(client, "PUT", "/config/pool", "admin", policy).status_code == 200
+    a, b, c = (pooled_lead(client, n) for n in range(3))
+    assert call(client, "POST", f"/leads/{a}/claim", "sh_rep1").status_code == 200
+    mine = lead(client, a)
+    assert mine["owner"] == "sh_rep1" and mine["team"] == "sh_mortgage" and mine["status"] == "assigned"
+    assert any(e["kind"] == "ownership" for e in mine["history"])
+    assert call(client, "POST", f"/leads/{b}/claim", "sh_rep1").status_code == 200
+    refused = call(client, "POST", f"/leads/{c}/claim", "sh_rep1")
+    assert refused.status_code == 409 and body_of(refused)["error"]["code"] == "CLAIM_CAP_REACHED"
+    assert "上限" in body_of(refused)["error"]["message"]
+
+    assert call(client, "POST", f"/leads/{a}/release", "sh_rep2", {"reason": "x"}).status_code == 403
+    assert call(client, "POST", f"/leads/{a}/release", "sh_rep1", {}).status_code == 422
+    assert call(client, "POST", f"/leads/{a}/release", "sh_rep1", {"reason": "客户暂无需求"}).status_code == 200
+    assert lead(client, a)["status"] == "pool"
+    again = call(client, "POST", f"/leads/{a}/claim", "sh_rep2")  # another rep may take it at once
+    assert again.status_code == 200
+    call(client, "POST", f"/leads/{a}/release", "sh_rep2", {"reason": "转介"})
+    policy["max_claims_per_day"] = 20
+    call(client, "PUT", "/config/pool", "admin", policy)
+    cooldown = call(client, "POST", f"/leads/{a}/claim", "sh_rep1")  # but not the rep who let it go
+    assert cooldown.status_code == 409 and body_of(cooldown)["error"]["code"] == "CLAIM_COOLDOWN"
+    assert call(client, "POST", f"/leads/{a}/claim", "sh_lead").status_code == 403  # supervisors assign
+
+
+def test_max_open_caps_claims(client: Any) -> None:
+    call(client, "PATCH", "/users/sh_rep1", "admin", {"max_open": 1})
+    a, b = pooled_lead(client, 0), pooled_lead(client, 1)
+    assert call(client, "POST", f"/leads/{a}/claim", "sh_rep1").status_code == 200
+    refused = call(client, "POST", f"/leads/{b}/claim", "sh_rep1")
+    assert refused.status_code == 409 and body_of(refused)["error"]["code"] == "MAX_OPEN_REACHED"
+
+
+def test_pool_list_filters_and_masks(client: Any) -> None:
+    chengdu = [pooled_lead(client, n) for n in range(3)]
+    sh_credit = capture(client, phone(50), city="上海", loan_type="credit", amount=80)
+    deliver(client, leads_stream())
+    page = body_of(call(client, "GET", "/pool", "sh_rep1"))
+    ids = [i["lead_id"] for i in page["items"]]
+    assert set(ids) == {*chengdu, sh_credit} and ids == sorted(ids, reverse=True)
+    assert all(i["phone_masked"] for i in page["items"])
+    west = body_of(call(client, "GET", "/pool?region=西南", "sh_rep1"))["items"]
+    assert {i["lead_id"] for i in west} == set(chengdu)
+    assert [i["lead_id"] for i in body_of(call(client, "GET", "/pool?loan_type=credit&min_amount=50", "gz_rep1"))
+            ["items"]] == [sh_credit]
+    first = body_of(call(client, "GET", "/pool?limit=2", "sh_rep1"))
+    second = body_of(call(client, "GET", f"/pool?limit=2&cursor={first['cursor']}", "sh_rep1"))
+    assert [i["lead_id"] for i in first["items"] + second["items"]] == ids
+    assert call(client, "GET", "/pool?region=火星", "sh_rep1").status_code == 400
+
+
+def test_supervisor_bulk_assign_reassign_and_transfer(client: Any) -> None:
+    a, b = pooled_lead(client, 0), pooled_lead(client, 1)
+    result = body_of(call(client, "POST", "/leads/assign", "sh_lead",
+                          {"lead_ids": [a, b, "L20990101001"], "to": "sh_rep3", "reason": "主管分配"}))
+    assert (result["done"], result["refused"]) == (2, 1)
+    assert lead(client, a)["owner"] == "sh_rep3"
+    assert body_of(call(client, "POST", "/leads/assign", "sh_lead",
+                        {"lead_ids": [a], "to": "gz_rep1"}))["refused"] == 1  # not their team's rep
+    moved = body_of(call(client, "POST", "/leads/assign", "sh_lead", {"lead_ids": [a], "to": "sh_rep1"}))
+    assert moved["results"][0]["kind"] == "reassign" and lead(client, a)["owner"] == "sh_rep1"
+    moved = body_of(call(client, "POST", "/leads/assign", "admin", {"lead_ids": [b], "to": "gz_rep1"}))
+    assert moved["results"][0]["kind"] == "transfer"
+    assert (lead(client, b)["owner"], lead(client, b)["team"]) == ("gz_rep1", "south_credit")
+    assert call(client, "POST", "/leads/assign", "sh_rep1", {"lead_ids": [a], "to": "sh_rep2"}).status_code == 403
+    assert call(client, "POST", "/leads/assign", "admin", {"lead_ids": [], "to": "sh_rep2"}).status_code == 422
+
+
+def test_dry_run_publish_and_roll_back(client: Any) -> None:
+    sh = [capture(client, p, city="上海", loan_type="mortgage") for p in SH_PHONES[:2]]
+    other = capture(client, phone(9), city="成都", loan_type="car")
+    deliver(client, leads_stream())
+    live = body_of(call(client, "GET", "/config/routing", "admin"))
+    draft = json.loads(json.dumps(live["document"]))
+    draft["rules"][0]["action"] = {"type": "assign_team", "team": "south_credit", "strategy": "round_robin"}
+    dry = body_of(call(client, "POST", "/config/routing/dry-run", "sh_lead", {"draft": draft, "days": 1}))
+    changed = {r["lead_id"]: r for r in dry["results"] if r["changed"]}
+    assert set(changed) == set(sh) and other in {r["lead_id"] for r in dry["results"]}
+    assert changed[sh[0]]["draft"]["team"] == "south_credit" and changed[sh[0]]["live"]["team"] == "sh_mortgage"
+    assert changed[sh[0]]["draft"]["reason"]
+    published = call(client, "PUT", "/config/routing", "admin", draft)
+    assert published.status_code == 200 and body_of(published)["version"] == live["version"] + 1
+    moved = capture(client, phone(10), city="上海", loan_type="mortgage")
+    deliver(client, leads_stream())
+    assert lead(client, moved)["team"] == "south_credit"
+    back = call(client, "POST", "/config/routing/rollback", "admin", {"version": live["version"]})
+    assert back.status_code == 200
+    restored = capture(client, phone(11), city="上海", loan_type="mortgage")
+    deliver(client, leads_stream())
+    assert lead(client, restored)["team"] == "sh_mortgage"
+
+
+def test_invalid_rule_sets_are_refused_naming_the_rule(client: Any) -> None:
+    live = body_of(call(client, "GET", "/config/routing", "admin"))["document"]
+
+    def refused(mutate: Any) -> dict[str, str]:
+        draft = json.loads(json.dumps(live))
+        mutate(draft)
+        response = call(client, "PUT", "/config/routing", "admin", draft)
+        assert response.status_code == 422, response.body
+        return dict(body_of(response)["error"]["fields"])
+
+    def unknown_field(d: Any) -> None:
+        d["rules"][0]["when"] = {"field": "favourite_colour", "op": "eq", "value": "red"}
+
+    def bad_operator(d: Any) -> None:
+        d["rules"][0]["when"] = {"field": "city", "op": "looks_like", "value": "上海"}
+
+    def after_catch_all(d: Any) -> None:
+        d["rules"].append({"id": "r9", "name": "永远不会命中", "when": {"field": "city", "op": "eq", "value": "北京"},
+                           "action": {"type": "pool"}})
+
+    def missing_team(d: Any) -> None:
+        d["rules"][0]["action"]["team"] = "mars_team"
+
+    def no_members(d: Any) -> None:
+        for rep in ("sh_rep1", "sh_rep2", "sh_rep3"):
+            call(client, "PATCH", f"/users/{rep}", "admin", {"active": False})
+
+    for mutate, rule in ((unknown_field, "r1"), (bad_operator, "r1"), (after_catch_all, "r9"),
+                         (missing_team, "r1"), (no_members, "r1")):
+        errors = refused(mutate)
+        assert any(rule in key for key in errors), (mutate.__name__, errors)
+    assert body_of(call(client, "GET", "/config/routing", "admin"))["version"] == 1
