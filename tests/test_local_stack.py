@@ -118,7 +118,7 @@ def test_health_page_and_openapi(stack: Stack) -> None:
 
 def test_json_and_form_leads_leave_new_within_five_seconds(stack: Stack) -> None:
     token = stack.token("admin")
-    json_body = json.dumps({"name": "张三", "phone": "13816204573", "consent": True, "loan_type": "mortgage"})
+    json_body = json.dumps({"name": "张三", "phone": "13816204573", "consent": True, "loan_type": "car"})
     status, first, _ = stack.request("POST", "/api/capture", json_body.encode(), {"Content-Type": "application/json"})
     assert status == 202
     form = urlencode({"name": "李四", "phone": "13917326685", "consent": "on"}).encode()
@@ -166,6 +166,25 @@ def test_file_dropped_in_imports_reaches_the_import_handler(stack: Stack) -> Non
     time.sleep(0.5)
     assert stack.request("GET", "/_local/status")[1]["pump"]["import_events"] == 1  # only imports/ counts
     assert "imports/demo_partner/leads.csv" in stack.output  # the handler logged the key it got
+
+
+def test_demo_rules_route_leads_in_the_local_stack(stack: Stack) -> None:
+    token = stack.token("admin")
+
+    def post(phone: str, city: str, loan_type: str) -> str:
+        body = json.dumps({"phone": phone, "consent": True, "city": city, "loan_type": loan_type}).encode()
+        status, data, _ = stack.request("POST", "/api/capture", body, {"Content-Type": "application/json"})
+        assert status == 202, data
+        return str(data["lead_id"])
+
+    sh = [post(f"1591234{n:04d}", "上海", "mortgage") for n in range(1, 7)]
+    gz = post("15912348888", "广州", "credit")
+    chengdu = post("15912349999", "成都", "car")
+    owners = [wait_status(stack, i, token)["owner"] for i in sh]
+    assert sorted(owners) == ["sh_rep1", "sh_rep1", "sh_rep2", "sh_rep2", "sh_rep3", "sh_rep3"]
+    assert wait_status(stack, gz, token)["owner"] in ("gz_rep1", "gz_rep2")
+    pooled = wait_status(stack, chengdu, token)
+    assert pooled["status"] == "pool" and "owner" not in pooled
 
 
 def test_thirty_concurrent_submissions_of_one_person_make_one_lead(stack: Stack) -> None:
