@@ -16,6 +16,11 @@ def _responses(ok: str, *codes: int) -> dict[str, Any]:
     return out
 
 
+def _op(summary: str, *codes: int) -> dict[str, Any]:
+    """A signed-in operation: 401/403 always possible, plus its own error codes."""
+    return {"summary": summary, "security": [{"bearer": []}], "responses": _responses("200", 401, 403, *codes)}
+
+
 def document() -> dict[str, Any]:
     lead_in = LeadSubmission.model_json_schema()
     bearer: list[dict[str, list[str]]] = [{"bearer": []}]
@@ -65,6 +70,18 @@ def document() -> dict[str, Any]:
                         "responses": _responses("200", 401)},
                 "put": {"summary": "发布新版本的配置（管理员）", "security": bearer,
                         "responses": _responses("200", 401, 403, 422)}},
+            "/config/{name}/rollback": {"post": _op("回滚到指定版本（作为新版本发布，管理员）", 404, 422)},
+            "/config/routing/dry-run": {"post": _op(
+                "试运行草稿路由规则（lead、lead_ids 或最近 days 天），列出与现行规则的差异", 422)},
+            "/pool": {"get": {**_op("公海池，最新在前", 400), "parameters": [
+                {"name": n, "in": "query", "schema": {"type": "string"}}
+                for n in ("region", "loan_type", "min_amount", "max_amount", "max_age_days", "limit", "cursor")]}},
+            "/leads/{lead_id}/claim": {"post": _op("销售从公海领取（每日上限、持有上限、冷却期）", 404, 409)},
+            "/leads/{lead_id}/release": {"post": _op("释放回公海（须填写原因）", 404, 409, 422)},
+            "/leads/assign": {"post": _op("主管/管理员批量分配、重新分配、转移（逐条返回结果）", 422)},
+            "/leads/{lead_id}/merge": {"post": _op("手工合并（source 并入此线索）", 404, 409, 422)},
+            "/leads/{lead_id}/unmerge": {"post": _op("撤销手工合并", 404, 409, 422)},
+            "/users/{user_id}": {"patch": _op("设置销售在岗、停用、每日上限、持有上限", 404, 422)},
             "/leads/{lead_id}": {"get": {
                 "summary": "线索详情", "security": bearer,
                 "parameters": [{"name": "lead_id", "in": "path", "required": True, "schema": {"type": "string"}}],
