@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.meter import DynamoMeter, Tally, probe_reported_capacity
+from bench.phones import valid_mobiles
 
 # us-east-1 on-demand, Standard table class (since the November 2024 price cut).
 USD_PER_MILLION_WRITE_UNITS = 0.625
@@ -33,11 +34,12 @@ _SURNAMES = "王李张刘陈杨黄赵周吴"
 _GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明"
 
 
-def lead_body(index: int, rng: random.Random) -> dict[str, Any]:
+def lead_body(phone: str, rng: random.Random) -> dict[str, Any]:
+    """A plausible public-form lead; `phone` from `bench.phones.valid_mobiles`, so it is kept."""
     city, province = rng.choice(_CITIES)
     return {
         "name": rng.choice(_SURNAMES) + "".join(rng.choice(_GIVEN) for _ in range(rng.randint(1, 2))),
-        "phone": f"1{rng.choice(['38', '39', '58', '86'])}{index:08d}",
+        "phone": phone,
         "loan_type": rng.choice(_LOAN_TYPES),
         "amount": rng.choice([30, 50, 80, 120, 200]),
         "city": city,
@@ -114,13 +116,14 @@ def measure(n: int) -> dict[str, Any]:
         gateway = StageGateway(app_module.app, Config.create(chalice_app=app_module.app, lambda_timeout=60,
                                                              lambda_memory_size=512, function_name="api_handler"))
         rng = random.Random(20240520)
+        phones = valid_mobiles(rng, n)
         statuses: dict[int, int] = {}
         for i in range(n):
             meter.phase = "capture_keyed" if i % 2 else "capture_plain"
             headers = {"Content-Type": "application/json"}
             if i % 2:
                 headers["Idempotency-Key"] = f"bench-{i:06d}"
-            body = json.dumps(lead_body(i, rng), ensure_ascii=False).encode("utf-8")
+            body = json.dumps(lead_body(phones[i], rng), ensure_ascii=False).encode("utf-8")
             status = int(gateway.handle_request("POST", "/capture", headers, body)["statusCode"])
             statuses[status] = statuses.get(status, 0) + 1
         meter.phase = "stream"
@@ -129,7 +132,7 @@ def measure(n: int) -> dict[str, Any]:
         meter.phase = "after"
         reported, expected = probe_reported_capacity(meter.raw)
         return {"tallies": meter.tallies, "statuses": statuses, "pump": dict(pump.stats),
-                "probe_reported": reported, "probe_expected": expected}
+                "lead_statuses": _lead_statuses(meter.raw), "probe_reported": reported, "probe_expected": expected}
     finally:
         if quiet is not None:
             quiet.setLevel(quiet_level)
@@ -140,6 +143,20 @@ def measure(n: int) -> dict[str, Any]:
         os.environ.clear()
         os.environ.update(saved_env)
         state.cleanup()
+
+
+def _lead_statuses(raw: Any) -> dict[str, int]:
+    """Leads by status after the stream (the meter's own, unmetered client)."""
+    from chalicelib.store.schema import LeadModel
+
+    counts: dict[str, int] = {}
+    pages = raw.get_paginator("scan").paginate(TableName=LeadModel.Meta.table_name, ProjectionExpression="#s",
+                                               ExpressionAttributeNames={"#s": "status"})
+    for page in pages:
+        for item in page["Items"]:
+            status = item.get("status", {}).get("S", "?")
+            counts[status] = counts.get(status, 0) + 1
+    return counts
 
 
 def _forget_connections(models: tuple[Any, ...]) -> None:
@@ -180,6 +197,9 @@ def run(n: int = 300, verbose: bool = True) -> dict[str, float]:
         "http_202": raw["statuses"].get(202, 0) == n,
         "no_failed_calls": total.failures == 0,
         "stream_delivered": raw["pump"]["stream_failures"] == 0 and raw["pump"]["dead_letters"] == 0,
+        # The normal path: every lead cleaned and kept, none rejected as test data or merged.
+        "all_kept": sum(raw["lead_statuses"].values()) == n
+        and not {"new", "invalid", "duplicate"} & set(raw["lead_statuses"]),
     }
     if verbose:
         _print(n, raw, figures, faithful, checks, {"capture (plain JSON)": (plain, n - n // 2),
@@ -187,7 +207,8 @@ def run(n: int = 300, verbose: bool = True) -> dict[str, float]:
                                                    "capture (all)": (capture, n),
                                                    "stream": (stream, n), "total": (total, n)}, wcu, rcu)
     if not all(checks.values()):
-        raise RuntimeError(f"capture benchmark did not run cleanly: {checks} {raw['statuses']} {raw['pump']}")
+        raise RuntimeError(f"capture benchmark did not run cleanly: {checks} {raw['statuses']} {raw['pump']} "
+                           f"{raw['lead_statuses']}")
     return figures
 
 
@@ -211,4 +232,6 @@ def _print(n: int, raw: dict[str, Any], figures: dict[str, float], faithful: boo
           f"${USD_PER_MILLION_READ_UNITS} per million read request units (Lambda, API Gateway, storage and "
           "stream reads by Lambda, which are free, not included)")
     print(f"  => ${figures['usd_per_million_leads']:.3f} of DynamoDB requests per million leads")
+    kept = ", ".join(f"{status} {count}" for status, count in sorted(raw["lead_statuses"].items()))
+    print(f"  leads by status after the stream: {kept}")
     print(f"  checks: {', '.join(f'{k}={v}' for k, v in checks.items())}")

@@ -46,6 +46,19 @@ def statement_ms(lines: list[ImportLine], startup: set[str]) -> float:
     return sum(line.cumulative_us for line in lines if line.depth == 0 and line.name not in startup) / 1000
 
 
+def startup_modules() -> set[str]:
+    """What interpreter start-up imports by itself (not charged to any statement)."""
+    return {line.name for line in importtime("pass")}
+
+
+def median_ms(statement: str, startup: set[str], runs: int = RUNS) -> tuple[float, list[list[ImportLine]]]:
+    """Median cost of `statement` over `runs` fresh interpreters (after one unmeasured, warming run),
+    and every run's lines."""
+    importtime(statement)  # warm: .pyc files, page cache
+    all_lines = [importtime(statement) for _ in range(runs)]
+    return statistics.median(statement_ms(lines, startup) for lines in all_lines), all_lines
+
+
 def heaviest_packages(lines: list[ImportLine], startup: set[str], count: int = 5) -> list[tuple[str, float]]:
     """Top-level packages by the summed self time of all their modules (ms)."""
     per_package: Counter[str] = Counter()
@@ -56,12 +69,9 @@ def heaviest_packages(lines: list[ImportLine], startup: set[str], count: int = 5
 
 
 def run(verbose: bool = True) -> dict[str, float]:
-    startup = {line.name for line in importtime("pass")}
-    importtime(APP)  # warm: .pyc files, page cache
-    app_runs = [importtime(APP) for _ in range(RUNS)]
-    base_runs = [importtime(BASELINE) for _ in range(RUNS)]
-    app_ms = statistics.median(statement_ms(lines, startup) for lines in app_runs)
-    base_ms = statistics.median(statement_ms(lines, startup) for lines in base_runs)
+    startup = startup_modules()
+    app_ms, app_runs = median_ms(APP, startup)
+    base_ms, _ = median_ms(BASELINE, startup)
     median_run = sorted(app_runs, key=lambda lines: statement_ms(lines, startup))[RUNS // 2]
     heavy = heaviest_packages(median_run, startup)
     figures = {"cold_start_app_ms": app_ms, "cold_start_boto3_pydantic_ms": base_ms,

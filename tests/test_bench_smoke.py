@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib
+from typing import Any
+
+import pytest
 
 from bench import BENCHMARKS, capture_cost
 
@@ -20,3 +23,95 @@ def test_capture_cost_counts_requests_and_units_per_lead() -> None:
     assert figures["capture_requests_per_lead"] >= 1
     assert figures["stream_requests_per_lead"] >= 1
     assert figures["write_units_per_lead"] > 0
+
+
+def test_dedup_throughput_runs_the_mix_through_the_lead_stream() -> None:
+    from bench import dedup_throughput
+
+    figures = dedup_throughput.run(n=30, import_runs=1, verbose=False)
+    assert {"dedup_leads_per_s", "cleaning_leads_per_s", "dedup_outcome_pool", "dedup_outcome_duplicate",
+            "dedup_outcome_invalid", "cleaning_import_ms", "intake_import_ms", "geocoder_import_ms",
+            "app_imports_geocoder"} <= set(figures)
+    assert figures["dedup_outcome_pool"] > 0  # 21 distinct phones: placed (the pool, or assigned by routing)
+    assert figures["dedup_outcome_pool"] + figures.get("dedup_outcome_assigned", 0) == 21
+    assert figures["dedup_outcome_duplicate"] == 6 and figures["dedup_outcome_invalid"] == 3
+    assert figures["dedup_leads_per_s"] > 0 and figures["cleaning_leads_per_s"] > 0
+    assert figures["app_imports_geocoder"] == 0  # the capture function's cold start never loads the geocoder
+
+
+def test_benchmark_phones_are_kept_by_cleaning_in_every_spelling() -> None:
+    import random
+
+    from bench.phones import spellings, valid_mobiles
+    from chalicelib.domain.cleaning import phone_reasons
+    from chalicelib.domain.phone import normalise_cn_phone
+    from chalicelib.rules.cleaning import default_cleaning_rules
+
+    phones = valid_mobiles(random.Random(1), 200)
+    assert len(set(phones)) == 200
+    for phone in phones:
+        assert not phone_reasons(f"+86{phone}", default_cleaning_rules())
+        assert {normalise_cn_phone(s) for s in spellings(phone)} == {f"+86{phone}"}
+
+
+def test_item_level_rollback_leaves_moto_as_its_own_backup_would() -> None:
+    """A cancelled transaction (update, nested append, puts, delete) then a committed one: same tables and
+    stream with bench.moto_rollback as with moto's whole-table deep copy."""
+    import json
+
+    import boto3
+    import moto
+
+    from bench.moto_rollback import item_level_rollback
+
+    def key(pk: str, sk: str) -> dict[str, Any]:
+        return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+    def scenario() -> list[Any]:
+        with moto.mock_aws():
+            ddb = boto3.client("dynamodb")
+            ddb.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
+                             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                        {"AttributeName": "sk", "KeyType": "RANGE"}],
+                             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                                   {"AttributeName": "sk", "AttributeType": "S"}],
+                             StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+            ddb.create_table(TableName="u", BillingMode="PAY_PER_REQUEST",
+                             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+            ddb.put_item(TableName="t", Item={**key("a", "1"), "n": {"N": "1"}, "m": {"M": {"x": {"L": [{"S": "y"}]}}}})
+            ddb.put_item(TableName="t", Item=key("d", "1"))
+            ddb.put_item(TableName="u", Item={"pk": {"S": "a"}, "n": {"N": "1"}})
+            with pytest.raises(ddb.exceptions.TransactionCanceledException):
+                ddb.transact_write_items(TransactItems=[
+                    {"Update": {"TableName": "t", "Key": key("a", "1"),
+                                "UpdateExpression": "SET n = n + :one, m.x = list_append(m.x, :l)",
+                                "ExpressionAttributeValues": {":one": {"N": "1"}, ":l": {"L": [{"S": "z"}]}}}},
+                    {"Put": {"TableName": "t", "Item": key("b", "1")}},
+                    {"Put": {"TableName": "t", "Item": key("a", "2")}},
+                    {"Delete": {"TableName": "t", "Key": key("d", "1")}},
+                    {"Update": {"TableName": "u", "Key": {"pk": {"S": "a"}}, "UpdateExpression": "SET n = :two",
+                                "ExpressionAttributeValues": {":two": {"N": "2"}}}},
+                    {"ConditionCheck": {"TableName": "u", "Key": {"pk": {"S": "zz"}},
+                                        "ConditionExpression": "attribute_exists(pk)"}},
+                ])
+            ddb.transact_write_items(TransactItems=[
+                {"Update": {"TableName": "t", "Key": key("a", "1"), "UpdateExpression": "SET n = n + :ten",
+                            "ExpressionAttributeValues": {":ten": {"N": "10"}}}},
+                {"Put": {"TableName": "u", "Item": {"pk": {"S": "c"}}}}])
+            arn = ddb.describe_table(TableName="t")["Table"]["LatestStreamArn"]
+            streams = boto3.client("dynamodbstreams")
+            shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+            iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard,
+                                                  ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+            records = streams.get_records(ShardIterator=iterator)["Records"]
+            return [sorted(json.dumps(i, sort_keys=True) for i in ddb.scan(TableName=name)["Items"])
+                    for name in ("t", "u")] + [[(r["eventName"], r["dynamodb"]["SequenceNumber"],
+                                                 json.dumps(r["dynamodb"].get("NewImage"), sort_keys=True))
+                                                for r in records]]
+
+    own = scenario()
+    with item_level_rollback():
+        item_level = scenario()
+    assert item_level == own
+    assert len(own[2]) == 3 and '"N": "11"' in own[0][0]  # the cancelled one left no trace

@@ -113,11 +113,12 @@ def test_two_reps_claiming_at_once_have_exactly_one_winner(client: Any) -> None:
         results: dict[str, int] = {}
         barrier = threading.Barrier(2)
 
-        def claim(rep: str, lead_id: str = lead_id) -> None:
+        def claim(rep: str, lead_id: str, barrier: threading.Barrier, results: dict[str, int]) -> None:
             barrier.wait()
             results[rep] = call(client, "POST", f"/leads/{lead_id}/claim", rep).status_code
 
-        threads = [threading.Thread(target=claim, args=(rep,)) for rep in ("sh_rep1", "gz_rep1")]
+        threads = [threading.Thread(target=claim, args=(rep, lead_id, barrier, results))
+                   for rep in ("sh_rep1", "gz_rep1")]
         for t in threads:
             t.start()
         for t in threads:
