@@ -70,6 +70,7 @@ def document() -> dict[str, Any]:
                         "responses": _responses("200", 401)},
                 "put": {"summary": "发布新版本的配置（管理员）", "security": bearer,
                         "responses": _responses("200", 401, 403, 422)}},
+            "/config/{name}/validate": {"post": _op("校验草稿配置（不发布）", 404, 422)},
             "/config/{name}/rollback": {"post": _op("回滚到指定版本（作为新版本发布，管理员）", 404, 422)},
             "/config/routing/dry-run": {"post": _op(
                 "试运行草稿路由规则（lead、lead_ids 或最近 days 天），列出与现行规则的差异", 422)},

@@ -32,6 +32,7 @@ def test_demo_rules_route_by_region_product_and_load(client: Any) -> None:
     first = lead(client, sh[0])
     assert first["team"] == "sh_mortgage" and first["route"]["rule_id"] == "r1"
     assert "上海房贷" in first["route"]["reason"] and first["route"]["version"] == 1
+    assert first["priority"] == "normal"
 
     # gz_rep1 already holds two leads, so the least-loaded rule sends the next one to gz_rep2
     for p in (phone(1), phone(2)):
@@ -255,4 +256,8 @@ def test_invalid_rule_sets_are_refused_naming_the_rule(client: Any) -> None:
                          (missing_team, "r1"), (no_members, "r1")):
         errors = refused(mutate)
         assert any(rule in key for key in errors), (mutate.__name__, errors)
+    draft = json.loads(json.dumps(live))
+    unknown_field(draft)
+    checked = call(client, "POST", "/config/routing/validate", "sh_lead", draft)
+    assert checked.status_code == 422 and any("r1" in k for k in body_of(checked)["error"]["fields"])
     assert body_of(call(client, "GET", "/config/routing", "admin"))["version"] == 1

@@ -27,6 +27,13 @@ def put_config(name: str) -> dict[str, Any]:
     return admin.publish_document(who, name, http.read_body(request), http.received_at(request))
 
 
+@bp.route("/config/{name}/validate", methods=["POST"], content_types=[http.JSON])
+@http.endpoint
+def validate_config(name: str) -> dict[str, Any]:
+    request = bp.current_request
+    return admin.validate_document(http.principal(request), name, http.read_body(request))
+
+
 @bp.route("/config/{name}/rollback", methods=["POST"], content_types=[http.JSON])
 @http.endpoint
 def rollback_config(name: str) -> dict[str, Any]:

@@ -105,6 +105,14 @@ def publish_document(who: Principal, name: str, body: dict[str, Any], at: dateti
     return {"name": name, "version": version, "document": value.model_dump(mode="json")}
 
 
+def validate_document(who: Principal, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Check a draft exactly as publishing would, without publishing it."""
+    spec = _spec(name)
+    require_role(who, "admin", "supervisor")
+    value = _validate(spec, body)
+    return {"name": name, "valid": True, "document": value.model_dump(mode="json")}
+
+
 def rollback_document(who: Principal, name: str, version: int, at: datetime) -> dict[str, Any]:
     """Publish an earlier version again (as a new version: history is never rewritten)."""
     spec = _spec(name)

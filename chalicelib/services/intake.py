@@ -72,6 +72,10 @@ def _activate(lead: dict[str, Any], key: dedup.PhoneKey | None, updates: dict[st
               at: str) -> tuple[dedup.Outcome, str]:
     route = routing.route(lead, parse_iso(at))
     fields: dict[str, Any] = {**updates, "route": route.record}
+    if route.record.get("priority"):
+        fields["priority"] = route.record["priority"]
+    if route.record.get("tags"):
+        fields["tags"] = route.record["tags"]
     reason = route.reason
     if key is not None and key.history:
         fields["previous_leads"] = key.history
