@@ -26,7 +26,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -126,17 +125,6 @@ def submissions(n: int, seed: int = SEED) -> list[Submission]:
     return out
 
 
-def _plain(value: Any) -> Any:
-    """A stream image as the handler hands it to the domain: plain JSON, numbers as int/float."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, set, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    return value
-
-
 def _fresh_caches() -> None:
     from chalicelib.geo import home_of
     from chalicelib.services import capture
@@ -203,6 +191,7 @@ def measure(n: int, item_level: bool = True) -> dict[str, Any]:
             from chalicelib.errors import DomainError
             from chalicelib.geo import home_of
             from chalicelib.observability import logger
+            from chalicelib.plain import plain
             from chalicelib.services.capture import CaptureContext, capture
             from chalicelib.store import config
             from chalicelib.store.schema import LeadModel, table_definitions
@@ -239,7 +228,7 @@ def measure(n: int, item_level: bool = True) -> dict[str, Any]:
                     reader.advance(records[-1])
                     if any(r["eventName"] != "INSERT" for r in records):
                         raise RuntimeError("expected only the captured leads' INSERT records on the stream")
-                    images += [_plain({k: deserialize(v) for k, v in r["dynamodb"]["NewImage"].items()})
+                    images += [plain({k: deserialize(v) for k, v in r["dynamodb"]["NewImage"].items()})
                                for r in records]
                     event = lambda_event(records, arn)
                     requests.counting, started = True, time.perf_counter()

@@ -4,28 +4,17 @@ poison record never blocks its shard or loses its neighbours (ReportBatchItemFai
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from chalice.app import Blueprint, DynamoDBEvent
 
 from chalicelib.domain.timeutil import iso_utc
 from chalicelib.observability import logger
+from chalicelib.plain import plain
 from chalicelib.services.intake import process_lead_change, process_new_lead
 from chalicelib.settings import get_settings
 
 bp = Blueprint(__name__)
-
-
-def _plain(value: Any) -> Any:
-    """Stream images carry numbers as Decimal and sets as sets; the domain speaks plain JSON."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, set, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    return value
 
 
 def _handle_lead_record(record: Any) -> None:
@@ -37,12 +26,12 @@ def _handle_lead_record(record: Any) -> None:
                                         tz=UTC))
     kind = record.event_name.name
     if kind == "INSERT":
-        image = _plain(record.dynamodb.new_image)
+        image = plain(record.dynamodb.new_image)
         if "lead_id" not in image or "phone" not in image:
             raise ValueError("lead image without lead_id or phone")
         logger.info("lead cleaned", extra={"outcome": process_new_lead(image, record.event_id, at)})
-    elif kind == "MODIFY" and process_lead_change(_plain(record.dynamodb.old_image),
-                                                  _plain(record.dynamodb.new_image), at):
+    elif kind == "MODIFY" and process_lead_change(plain(record.dynamodb.old_image),
+                                                  plain(record.dynamodb.new_image), at):
         logger.info("phone released")
 
 

@@ -7,7 +7,6 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from pynamodb.attributes import MapAttribute
@@ -23,6 +22,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.errors import BadRequest, Conflict, StoreUnavailable
+from chalicelib.plain import plain
 from chalicelib.store.connection import transaction_connection
 from chalicelib.store.schema import IdempotencyModel, LeadEventModel, LeadModel
 
@@ -62,17 +62,8 @@ def to_dict(model: LeadModel) -> dict[str, Any]:
         elif isinstance(value, MapAttribute):
             data[name] = _plain_map(value)
         else:
-            data[name] = _plain(value)
+            data[name] = plain(value)
     return data
-
-
-def _plain(value: Any) -> Any:
-    """DynamoDB numbers come back as floats/Decimals; whole numbers read better as ints."""
-    if isinstance(value, (float, Decimal)) and value == int(value):
-        return int(value)
-    if isinstance(value, Decimal):
-        return float(value)
-    return value
 
 
 def insert(lead: dict[str, Any], claim: IdempotencyClaim | None) -> tuple[str, bool]:
@@ -166,7 +157,7 @@ def _plain_map(value: Any) -> Any:
         return {k: _plain_map(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain_map(v) for v in value]
-    return _plain(value)
+    return plain(value)
 
 
 def encode_cursor(state: dict[str, Any]) -> str:
