@@ -82,6 +82,10 @@ def document() -> dict[str, Any]:
             "/leads/assign": {"post": _op("主管/管理员批量分配、重新分配、转移（逐条返回结果）", 422)},
             "/leads/{lead_id}/merge": {"post": _op("手工合并（source 并入此线索）", 404, 409, 422)},
             "/leads/{lead_id}/unmerge": {"post": _op("撤销手工合并", 404, 409, 422)},
+            "/leads/{lead_id}/activities": {"post": _op("记录跟进（电话、短信、微信、邮件、面谈、备注等）", 404, 422)},
+            "/leads/{lead_id}/status": {"post": _op("变更状态（version 乐观锁）", 404, 409, 422)},
+            "/inbox": {"get": _op("我的消息（unread=1 仅未读；含未读数）", 400)},
+            "/inbox/read": {"post": _op("标记已读", 422)},
             "/users/{user_id}": {"patch": _op("设置销售在岗、停用、每日上限、持有上限", 404, 422)},
             "/leads/{lead_id}": {"get": {
                 "summary": "线索详情", "security": bearer,

@@ -120,6 +120,11 @@ class LeadModel(Model):
     assigned_at = UnicodeAttribute(null=True)
     priority = UnicodeAttribute(null=True)
     tags = ListAttribute[str](null=True)
+    first_contact_at = UnicodeAttribute(null=True)  # stops the first-contact SLA clock
+    last_activity_at = UnicodeAttribute(null=True)
+    won_amount = NumberAttribute(null=True)
+    won_date = UnicodeAttribute(null=True)
+    close_reason = UnicodeAttribute(null=True)
 
     by_day = LeadsByDay()
     by_owner = LeadsByOwner()
@@ -145,6 +150,10 @@ class LeadEventModel(Model):
     channel = UnicodeAttribute(null=True)
     related_lead = UnicodeAttribute(null=True)
     detail = MapAttribute[str, Any](null=True)
+    outcome = UnicodeAttribute(null=True)
+    content = UnicodeAttribute(null=True)
+    duration_s = NumberAttribute(null=True)
+    next_step = UnicodeAttribute(null=True)
 
 
 class PhoneKeyModel(Model):

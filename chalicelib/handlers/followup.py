@@ -1,0 +1,66 @@
+"""Activities, status changes and the inbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice.app import Blueprint
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from chalicelib.domain.followup import ActivityIn, StatusChange
+from chalicelib.errors import ValidationFailed
+from chalicelib.handlers import http
+from chalicelib.services import followup
+
+bp = Blueprint(__name__)
+
+
+class ReadIds(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ids: list[str] = Field(min_length=1, max_length=100)
+
+
+def _parse(model: type[BaseModel], data: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(fields={".".join(map(str, e["loc"])) or "body": "格式无效" for e in exc.errors()}) \
+            from exc
+
+
+@bp.route("/leads/{lead_id}/activities", methods=["POST"], content_types=[http.JSON])
+@http.endpoint
+def log_activity(lead_id: str) -> dict[str, Any]:
+    request = bp.current_request
+    who = http.principal(request)
+    return followup.log_activity(who, lead_id, _parse(ActivityIn, http.read_body(request)), http.received_at(request))
+
+
+@bp.route("/leads/{lead_id}/status", methods=["POST"], content_types=[http.JSON])
+@http.endpoint
+def change_status(lead_id: str) -> dict[str, Any]:
+    request = bp.current_request
+    who = http.principal(request)
+    return followup.change_status(who, lead_id, _parse(StatusChange, http.read_body(request)),
+                                  http.received_at(request))
+
+
+@bp.route("/inbox", methods=["GET"])
+@http.endpoint
+def inbox() -> dict[str, Any]:
+    request = bp.current_request
+    params = dict(request.query_params or {})
+    try:
+        limit = int(params.get("limit", "20"))
+    except ValueError:
+        limit = 0
+    return followup.my_inbox(http.principal(request), params.get("unread") in ("1", "true"), limit,
+                             params.get("cursor"))
+
+
+@bp.route("/inbox/read", methods=["POST"], content_types=[http.JSON])
+@http.endpoint
+def mark_read() -> dict[str, Any]:
+    request = bp.current_request
+    body: ReadIds = _parse(ReadIds, http.read_body(request))
+    return followup.mark_read(http.principal(request), body.ids)

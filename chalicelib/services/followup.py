@@ -1,0 +1,57 @@
+"""Following a lead up: log an activity, change its status, read one's inbox."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from chalicelib.domain.access import Principal
+from chalicelib.domain.followup import ACTIVITY_LABELS, ActivityIn, StatusChange, check_status_change
+from chalicelib.domain.timeutil import iso_utc
+from chalicelib.errors import BadRequest, NotFound
+from chalicelib.store import followup, inbox, leads
+
+
+def _workable(lead_id: str, who: Principal) -> dict[str, Any]:
+    """The owner, the owning team's supervisor and admins work a lead; to anyone else it is absent."""
+    lead = leads.get(lead_id)
+    allowed = lead is not None and (
+        who.role == "admin" or lead.get("owner") == who.user_id
+        or (who.role == "supervisor" and lead.get("team") == who.team and who.team is not None))
+    if lead is None or not allowed:
+        raise NotFound("线索不存在或无权操作")
+    return lead
+
+
+def log_activity(who: Principal, lead_id: str, activity: ActivityIn, at: datetime) -> dict[str, Any]:
+    lead = _workable(lead_id, who)
+    contact = lead.get("owner") == who.user_id  # only the owner's own contact stops the clock
+    event_id = followup.log_activity(lead, {"activity_type": activity.type, **activity.model_dump(
+        exclude={"type"}, exclude_none=True)}, who.user_id, iso_utc(at), contact)
+    return {"lead_id": lead_id, "activity_id": event_id, "label": ACTIVITY_LABELS[activity.type],
+            "counts_as_contact": contact}
+
+
+def change_status(who: Principal, lead_id: str, change: StatusChange, at: datetime) -> dict[str, Any]:
+    lead = _workable(lead_id, who)
+    check_status_change(lead, change)
+    fields: dict[str, Any] = {}
+    if change.status == "won":
+        fields = {"won_amount": change.won_amount, "won_date": change.won_date.isoformat() if change.won_date else None}
+    elif change.status in ("lost", "invalid"):
+        fields = {"close_reason": change.reason}
+    followup.set_status(lead, change.status, change.version, who.user_id, iso_utc(at), change.reason, fields)
+    return {"lead_id": lead_id, "status": change.status, "version": change.version + 1}
+
+
+def my_inbox(who: Principal, unread_only: bool, limit: int, cursor: str | None) -> dict[str, Any]:
+    if not 1 <= limit <= 100:
+        raise BadRequest("limit 须为 1–100", fields={"limit": "无效"})
+    last_key = leads.decode_cursor(cursor) if cursor else None
+    items, next_key = inbox.page(who.user_id, unread_only, limit, last_key)
+    return {"items": items, "unread": inbox.unread_count(who.user_id),
+            "cursor": leads.encode_cursor(next_key) if next_key else None}
+
+
+def mark_read(who: Principal, ids: list[str]) -> dict[str, Any]:
+    return {"marked": inbox.mark_read(who.user_id, ids), "unread": inbox.unread_count(who.user_id)}

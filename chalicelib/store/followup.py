@@ -1,0 +1,59 @@
+"""Activities and hand-made status changes, each one transaction with the lead's history."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.errors import Conflict, StoreUnavailable
+from chalicelib.store.connection import transaction_connection
+from chalicelib.store.schema import LeadEventModel, LeadModel
+
+
+def log_activity(lead: dict[str, Any], activity: dict[str, Any], actor: str, at: str, contact: bool) -> str:
+    """Record an activity. A contact by the owner stamps first contact (stopping the SLA clock) and
+    moves an `assigned` lead to `contacted`, in the same transaction."""
+    event_id = uuid.uuid4().hex[:12]
+    actions: list[Action] = [LeadModel.last_activity_at.set(at), LeadModel.updated_at.set(at),
+                             LeadModel.version.add(1)]
+    moves = contact and lead["status"] == "assigned"
+    if contact:
+        actions.append(LeadModel.first_contact_at.set(LeadModel.first_contact_at | at))
+    if moves:
+        actions.append(LeadModel.status.set("contacted"))
+    try:
+        with TransactWrite(connection=transaction_connection()) as tx:
+            tx.update(LeadModel(lead["lead_id"]), actions=actions,
+                      condition=(LeadModel.status == lead["status"]) & (LeadModel.version == lead["version"]))
+            tx.save(LeadEventModel(lead["lead_id"], f"{at}#activity#{event_id}", kind="activity", at=at,
+                                   actor=actor, **activity))
+            if moves:
+                tx.save(LeadEventModel(lead["lead_id"], f"{at}#status#{event_id}", kind="status", at=at, actor=actor,
+                                       from_status="assigned", to_status="contacted", reason="首次联系客户"))
+    except TransactWriteError as exc:
+        if exc.cause_response_code == "TransactionCanceledException":
+            raise Conflict("线索已被他人修改，请刷新后重试") from exc
+        raise StoreUnavailable() from exc
+    return event_id
+
+
+def set_status(lead: dict[str, Any], target: str, version: int, actor: str, at: str, reason: str | None,
+               fields: dict[str, Any]) -> None:
+    actions: list[Action] = [LeadModel.status.set(target), LeadModel.updated_at.set(at), LeadModel.version.add(1)]
+    actions += [getattr(LeadModel, k).set(v) for k, v in fields.items() if v is not None]
+    try:
+        with TransactWrite(connection=transaction_connection()) as tx:
+            tx.update(LeadModel(lead["lead_id"]), actions=actions,
+                      condition=(LeadModel.version == version) & (LeadModel.status == lead["status"]))
+            tx.save(LeadEventModel(lead["lead_id"], f"{at}#status#{uuid.uuid4().hex[:12]}", kind="status", at=at,
+                                   actor=actor, from_status=lead["status"], to_status=target, reason=reason))
+    except TransactWriteError as exc:
+        if exc.cause_response_code == "TransactionCanceledException":
+            current = LeadModel.get(lead["lead_id"], consistent_read=True)
+            raise Conflict("线索已被他人修改，请刷新后重试", fields={"version": str(int(current.version))},
+                           code="STALE_VERSION") from exc
+        raise StoreUnavailable() from exc
