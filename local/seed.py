@@ -33,6 +33,7 @@ def seed_demo_org(created_at: str, state_dir: Path = STATE_DIR) -> str:
     from chalicelib.rules.pool import default_pool_policy
     from chalicelib.rules.profile import default_profile
     from chalicelib.rules.routing import default_rule_set
+    from chalicelib.rules.sop import default_sop_policy
     from chalicelib.store import config, directory
 
     for team_id, label, region, supervisor in TEAMS:
@@ -43,7 +44,8 @@ def seed_demo_org(created_at: str, state_dir: Path = STATE_DIR) -> str:
     api_key = directory.create_api_key(PARTNER[0], created_at)
     # The shipped defaults as version 1 of each document, so admins see, edit and roll back to them.
     for name, document in (("lead_profile", default_profile()), ("cleaning", default_cleaning_rules()),
-                           ("routing", default_rule_set()), ("pool", default_pool_policy())):
+                           ("routing", default_rule_set()), ("pool", default_pool_policy()),
+                           ("sop", default_sop_policy())):
         config.publish(name, document.model_dump(mode="json"), "system", created_at)
     key_file = partner_key_file(state_dir)
     key_file.parent.mkdir(parents=True, exist_ok=True)

@@ -138,12 +138,39 @@ def test_partner_key_printed_at_startup_works(stack: Stack) -> None:
     assert status == 202 and data["accepted"] == 1
 
 
+def tick(stack: Stack, at: str) -> dict[str, Any]:
+    out = subprocess.run(["make", "--no-print-directory", "-s", "tick", f"AT={at}", f"PORT={stack.port}"], cwd=ROOT,
+                         env=stack.env(), capture_output=True, text=True, check=True).stdout
+    result: dict[str, Any] = json.loads(out)["results"]["sla_sweep"]
+    return result
+
+
 def test_tick_runs_every_schedule_at_the_given_time(stack: Stack) -> None:
-    out = subprocess.run(["make", "--no-print-directory", "-s", "tick", "AT=2024-05-20T10:00:00+08:00",
-                          f"PORT={stack.port}"], cwd=ROOT, env=stack.env(), capture_output=True, text=True,
-                         check=True).stdout
-    result = json.loads(out)
-    assert result["results"]["sla_sweep"]["time"] == "2024-05-20T02:00:00Z"
+    assert tick(stack, "2024-05-20T10:00:00+08:00")["time"] == "2024-05-20T02:00:00Z"
+
+
+def test_first_contact_sla_with_make_tick(stack: Stack) -> None:
+    from datetime import datetime, timedelta
+
+    rep = {"Authorization": f"Bearer {stack.token('sh_rep2')}", "Content-Type": "application/json"}
+    status, made, _ = stack.request("POST", "/api/leads", json.dumps({"phone": "15987654012"}).encode(), rep)
+    assert status == 202, made
+    lead = wait_status(stack, made["lead_id"], stack.token("admin"))
+    assert lead["status"] == "assigned"
+    t = datetime.fromisoformat(lead["assigned_at"].replace("Z", "+00:00"))
+
+    def at(**delta: float) -> str:
+        return (t + timedelta(**delta)).isoformat()
+
+    time.sleep(0.5)  # the assignment's own stream record creates the 首次联系 task
+    assert tick(stack, at(hours=1))["due_notified"] == 0
+    assert tick(stack, at(hours=2, minutes=5))["due_notified"] >= 1
+    assert tick(stack, at(hours=24, minutes=5))["reclaimed"] >= 1
+    assert tick(stack, at(hours=24, minutes=5)) == {"time": at(hours=24, minutes=5)[:19] + "Z", "reclaimed": 0,
+                                                    "due_notified": 0, "overdue_escalated": 0}
+    _, back, _ = stack.request("GET", f"/api/leads/{made['lead_id']}",
+                               headers={"Authorization": f"Bearer {stack.token('admin')}"})
+    assert back["status"] == "pool" and "owner" not in back
 
 
 def test_file_dropped_in_imports_reaches_the_import_handler(stack: Stack) -> None:

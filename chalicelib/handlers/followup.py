@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from chalicelib.domain.followup import ActivityIn, StatusChange
 from chalicelib.errors import ValidationFailed
 from chalicelib.handlers import http
-from chalicelib.services import followup
+from chalicelib.services import followup, tasks
 
 bp = Blueprint(__name__)
 
@@ -64,3 +64,44 @@ def mark_read() -> dict[str, Any]:
     request = bp.current_request
     body: ReadIds = _parse(ReadIds, http.read_body(request))
     return followup.mark_read(http.principal(request), body.ids)
+
+
+class TaskIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    title: str = Field(min_length=1, max_length=50)
+    due_at: str = Field(min_length=10, max_length=40)
+
+
+class Snooze(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    until: str = Field(min_length=10, max_length=40)
+
+
+@bp.route("/tasks", methods=["GET"])
+@http.endpoint
+def my_tasks() -> dict[str, Any]:
+    request = bp.current_request
+    return tasks.my_tasks(http.principal(request), http.received_at(request))
+
+
+@bp.route("/leads/{lead_id}/tasks", methods=["POST"], content_types=[http.JSON])
+@http.endpoint
+def add_task(lead_id: str) -> dict[str, Any]:
+    request = bp.current_request
+    body: TaskIn = _parse(TaskIn, http.read_body(request))
+    return tasks.add_task(http.principal(request), lead_id, body.title, body.due_at, http.received_at(request))
+
+
+@bp.route("/leads/{lead_id}/tasks/{task_id}/complete", methods=["POST"])
+@http.endpoint
+def complete_task(lead_id: str, task_id: str) -> dict[str, Any]:
+    request = bp.current_request
+    return tasks.close_task(http.principal(request), lead_id, task_id, http.received_at(request))
+
+
+@bp.route("/leads/{lead_id}/tasks/{task_id}/snooze", methods=["POST"], content_types=[http.JSON])
+@http.endpoint
+def snooze_task(lead_id: str, task_id: str) -> dict[str, Any]:
+    request = bp.current_request
+    body: Snooze = _parse(Snooze, http.read_body(request))
+    return tasks.snooze_task(http.principal(request), lead_id, task_id, body.until)

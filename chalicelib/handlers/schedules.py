@@ -7,6 +7,7 @@ from typing import Any
 
 from chalice.app import Blueprint, CloudWatchEvent, Rate
 
+from chalicelib.domain.timeutil import parse_iso
 from chalicelib.observability import logger
 
 bp = Blueprint(__name__)
@@ -14,7 +15,8 @@ bp = Blueprint(__name__)
 
 @bp.schedule(Rate(5, unit=Rate.MINUTES), name="sla_sweep")
 def sla_sweep(event: CloudWatchEvent) -> dict[str, Any]:
-    # The follow-up capability (SLA reclaim, due and overdue tasks) fills this sweep in; the
-    # schedule, its wiring and its clock are in place.
-    logger.info("sla sweep", extra={"tick_time": event.time, "event_id": event.to_dict().get("id")})
-    return {"time": event.time, "reclaimed": 0}
+    from chalicelib.services.sop import sweep
+
+    counts = sweep(parse_iso(event.time))
+    logger.info("sla sweep", extra={"tick_time": event.time, **counts})
+    return {"time": event.time, **counts}

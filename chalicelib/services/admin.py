@@ -24,6 +24,7 @@ from chalicelib.rules.routing import (
     dry_run,
     load_rule_set,
 )
+from chalicelib.rules.sop import SopPolicy, default_sop_policy
 from chalicelib.services import routing
 from chalicelib.store import config, directory, leads, ownership
 
@@ -69,6 +70,7 @@ DOCUMENTS: dict[str, Document] = {
     "routing": Document("routing", RuleSet, default_rule_set, ("admin", "supervisor"), _check_routing,
                         _parse_routing),
     "pool": Document("pool", PoolPolicy, default_pool_policy, ("admin", "supervisor", "rep")),
+    "sop": Document("sop", SopPolicy, default_sop_policy, ("admin", "supervisor", "rep")),
 }
 
 

@@ -15,7 +15,7 @@ from chalicelib.domain.lifecycle import CLOSED
 from chalicelib.domain.ownership import OwnershipChange, pool_key
 from chalicelib.domain.timeutil import parse_iso
 from chalicelib.geo import home_of
-from chalicelib.services import routing
+from chalicelib.services import routing, sop
 from chalicelib.store import config, counters, dedup, directory, leads
 
 MAX_ATTEMPTS = 8
@@ -83,7 +83,7 @@ def _activate(lead: dict[str, Any], key: dedup.PhoneKey | None, updates: dict[st
     change = OwnershipChange("route", lead["lead_id"], at, "system", reason, expected_status="new",
                              expected_owner=lead.get("owner"), new_status=route.status, new_owner=route.owner,
                              new_team=route.team, pool_key=pool_key(lead) if route.status == "pool" else None,
-                             caps=route.caps)
+                             caps=route.caps, sla_at=sop.sla_deadline(at) if route.status == "assigned" else None)
     notices = []
     supervisor = directory.supervisor_of(route.unstaffed_team) if route.unstaffed_team else None
     if supervisor:
@@ -117,7 +117,9 @@ def _merge_into(lead: dict[str, Any], active_id: str, updates: dict[str, Any], e
 
 
 def process_lead_change(old: dict[str, Any], new: dict[str, Any], at: str) -> bool:
-    """A lead entering a closed status releases its phone (idempotent: conditional on the item)."""
+    """A lead entering a closed status releases its phone (idempotent: conditional on the item);
+    every change may call for SOP tasks."""
+    changed = sop.on_lead_change(old, new, at) > 0
     if new.get("status") in CLOSED and old.get("status") not in CLOSED and new.get("phone"):
-        return dedup.release_phone(new["phone"], new["lead_id"], at)
-    return False
+        changed = dedup.release_phone(new["phone"], new["lead_id"], at) or changed
+    return changed

@@ -11,7 +11,7 @@ from chalicelib.domain.phone import mask_phone
 from chalicelib.domain.timeutil import day_bounds_utc
 from chalicelib.errors import BadRequest, Forbidden, NotFound
 from chalicelib.rules.profile import OPTION_FIELDS
-from chalicelib.store import config, leads
+from chalicelib.store import config, leads, tasks
 
 _HIDDEN = ("client_ip", "day", "spam_flags")
 MAX_RANGE_DAYS = 366
@@ -38,6 +38,7 @@ def get_lead(lead_id: str, who: Principal) -> dict[str, Any]:
         raise NotFound("线索不存在或无权查看")
     view = lead_view(lead, who)
     view["history"] = leads.history(lead_id)
+    view["tasks"] = tasks.of_lead(lead_id)
     # A lead merged by hand keeps both histories: the kept lead shows the merged ones' too.
     merged = [{**event, "lead_id": other} for other in lead.get("merged_leads") or []
               for event in leads.history(other)]

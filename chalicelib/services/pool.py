@@ -12,6 +12,7 @@ from chalicelib.domain.timeutil import SHANGHAI, iso_utc
 from chalicelib.errors import BadRequest, DomainError, Forbidden, NotFound, ValidationFailed
 from chalicelib.rules.cleaning import REGIONS
 from chalicelib.rules.pool import PoolPolicy, default_pool_policy
+from chalicelib.services import sop
 from chalicelib.services.leads import lead_view
 from chalicelib.store import config, leads, ownership
 
@@ -64,7 +65,8 @@ def list_pool(who: Principal, now: datetime, *, region: str | None = None, loan_
 def claim(who: Principal, lead_id: str, at: datetime) -> dict[str, Any]:
     require_role(who, "rep")
     caps, user = _caps(who.user_id, claims=True)
-    change = plan("claim", _lead(lead_id), actor=who.user_id, at=iso_utc(at), to_team=user.get("team"), caps=caps)
+    change = plan("claim", _lead(lead_id), actor=who.user_id, at=iso_utc(at), to_team=user.get("team"), caps=caps,
+                  sla_at=sop.sla_deadline(iso_utc(at)))
     ownership.apply(change)
     return {"lead_id": lead_id, "owner": who.user_id, "status": "assigned"}
 
@@ -90,11 +92,11 @@ def _assign_one(who: Principal, lead_id: str, to: str, reason: str, at: str) -> 
             raise Forbidden("主管只能分配给本团队的销售")
     if lead["status"] in ("new", "pool"):
         change: OwnershipChange = plan("assign", lead, actor=who.user_id, at=at, reason=reason, to_owner=to,
-                                       to_team=user.get("team"), caps=caps)
+                                       to_team=user.get("team"), caps=caps, sla_at=sop.sla_deadline(at))
     else:
         kind: Kind = "reassign" if user.get("team") == lead.get("team") else "transfer"
         change = plan(kind, lead, actor=who.user_id, at=at, reason=reason, to_owner=to, to_team=user.get("team"),
-                      caps=caps)
+                      caps=caps, sla_at=sop.sla_deadline(at))
     ownership.apply(change)
     return {"lead_id": lead_id, "status": "done", "owner": to, "kind": change.kind}
 

@@ -21,8 +21,10 @@ def log_activity(lead: dict[str, Any], activity: dict[str, Any], actor: str, at:
     actions: list[Action] = [LeadModel.last_activity_at.set(at), LeadModel.updated_at.set(at),
                              LeadModel.version.add(1)]
     moves = contact and lead["status"] == "assigned"
+    actions.append(LeadModel.last_activity_type.set(activity["activity_type"]))
     if contact:
-        actions.append(LeadModel.first_contact_at.set(LeadModel.first_contact_at | at))
+        actions += [LeadModel.first_contact_at.set(LeadModel.first_contact_at | at), LeadModel.sla_at.remove(),
+                    LeadModel.sla_shard.remove()]
     if moves:
         actions.append(LeadModel.status.set("contacted"))
     try:
@@ -43,7 +45,8 @@ def log_activity(lead: dict[str, Any], activity: dict[str, Any], actor: str, at:
 
 def set_status(lead: dict[str, Any], target: str, version: int, actor: str, at: str, reason: str | None,
                fields: dict[str, Any]) -> None:
-    actions: list[Action] = [LeadModel.status.set(target), LeadModel.updated_at.set(at), LeadModel.version.add(1)]
+    actions: list[Action] = [LeadModel.status.set(target), LeadModel.updated_at.set(at), LeadModel.version.add(1),
+                             LeadModel.sla_at.remove(), LeadModel.sla_shard.remove()]
     actions += [getattr(LeadModel, k).set(v) for k, v in fields.items() if v is not None]
     try:
         with TransactWrite(connection=transaction_connection()) as tx:

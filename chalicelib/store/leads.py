@@ -215,3 +215,11 @@ def query_pool(partition: str, after: str, before: str, filters: dict[str, Any],
         return [to_dict(row) for row in _take(rows, limit)]
     except QueryError as exc:
         raise StoreUnavailable() from exc
+
+
+def sla_due(shard: str, now: str, limit: int = 500) -> list[dict[str, Any]]:
+    """Assigned leads whose first-contact deadline passed (a sparse index: only those are read)."""
+    try:
+        return [to_dict(row) for row in LeadModel.by_sla.query(shard, LeadModel.sla_at <= now, limit=limit)]
+    except QueryError as exc:
+        raise StoreUnavailable() from exc

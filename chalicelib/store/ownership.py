@@ -12,6 +12,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.ownership import OwnershipChange
+from chalicelib.domain.sop import shard_of
 from chalicelib.domain.timeutil import parse_iso
 from chalicelib.errors import Conflict, StoreUnavailable
 from chalicelib.store.connection import transaction_connection
@@ -27,6 +28,12 @@ def lead_actions(change: OwnershipChange) -> list[Action]:
         actions.append(attribute.set(value) if value else attribute.remove())
     if change.new_owner and (change.new_owner != change.expected_owner or change.kind == "route"):
         actions.append(LeadModel.assigned_at.set(change.at))
+    # The first-contact clock runs only while the lead is `assigned` to someone who has not called.
+    if change.sla_at:
+        actions += [LeadModel.sla_at.set(change.sla_at),
+                    LeadModel.sla_shard.set(shard_of(change.lead_id))]
+    else:
+        actions += [LeadModel.sla_at.remove(), LeadModel.sla_shard.remove()]
     for name, value in change.extra.items():
         attribute = getattr(LeadModel, name)
         actions.append(attribute.set(value) if value is not None else attribute.remove())

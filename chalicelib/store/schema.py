@@ -74,6 +74,17 @@ class LeadsInPool(GlobalSecondaryIndex["LeadModel"]):
     created_at = UnicodeAttribute(range_key=True)
 
 
+class LeadsBySla(GlobalSecondaryIndex["LeadModel"]):
+    """Assigned leads not yet contacted, by their first-contact deadline (sparse, sharded)."""
+
+    class Meta:
+        index_name = "by_sla"
+        projection = AllProjection()
+
+    sla_shard = UnicodeAttribute(hash_key=True)
+    sla_at = UnicodeAttribute(range_key=True)
+
+
 class LeadModel(Model):
     class Meta(_Meta):
         table_name = f"{PREFIX}leads"
@@ -122,6 +133,9 @@ class LeadModel(Model):
     tags = ListAttribute[str](null=True)
     first_contact_at = UnicodeAttribute(null=True)  # stops the first-contact SLA clock
     last_activity_at = UnicodeAttribute(null=True)
+    last_activity_type = UnicodeAttribute(null=True)
+    sla_shard = UnicodeAttribute(null=True)  # set only while the first-contact clock runs
+    sla_at = UnicodeAttribute(null=True)
     won_amount = NumberAttribute(null=True)
     won_date = UnicodeAttribute(null=True)
     close_reason = UnicodeAttribute(null=True)
@@ -130,6 +144,7 @@ class LeadModel(Model):
     by_owner = LeadsByOwner()
     by_team = LeadsByTeam()
     by_pool = LeadsInPool()
+    by_sla = LeadsBySla()
 
 
 class LeadEventModel(Model):
@@ -154,6 +169,49 @@ class LeadEventModel(Model):
     content = UnicodeAttribute(null=True)
     duration_s = NumberAttribute(null=True)
     next_step = UnicodeAttribute(null=True)
+
+
+class TasksByOwner(GlobalSecondaryIndex["TaskModel"]):
+    class Meta:
+        index_name = "by_owner"
+        projection = AllProjection()
+
+    owner = UnicodeAttribute(hash_key=True)
+    due_at = UnicodeAttribute(range_key=True)
+
+
+class TasksToAlert(GlobalSecondaryIndex["TaskModel"]):
+    """Open tasks by the next moment the sweep must look at them (sparse, sharded): the sweep
+    reads only what is due, whatever the number of open tasks."""
+
+    class Meta:
+        index_name = "by_alert"
+        projection = AllProjection()
+
+    alert_shard = UnicodeAttribute(hash_key=True)
+    alert_at = UnicodeAttribute(range_key=True)
+
+
+class TaskModel(Model):
+    class Meta(_Meta):
+        table_name = f"{PREFIX}tasks"
+
+    lead_id = UnicodeAttribute(hash_key=True)
+    task_id = UnicodeAttribute(range_key=True)
+    title = UnicodeAttribute()
+    rule_id = UnicodeAttribute(null=True)
+    owner = UnicodeAttribute()
+    team = UnicodeAttribute(null=True)
+    due_at = UnicodeAttribute()
+    status = UnicodeAttribute(default="open")  # open, done, cancelled
+    stage = UnicodeAttribute(null=True)  # due (owner not yet told), overdue (supervisor not yet told)
+    alert_shard = UnicodeAttribute(null=True)
+    alert_at = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    done_at = UnicodeAttribute(null=True)
+
+    by_owner = TasksByOwner()
+    by_alert = TasksToAlert()
 
 
 class PhoneKeyModel(Model):
@@ -311,6 +369,7 @@ MODELS: tuple[type[Model], ...] = (
     LeadModel,
     LeadEventModel,
     PhoneKeyModel,
+    TaskModel,
     CounterModel,
     NotificationModel,
     IdempotencyModel,

@@ -1,0 +1,61 @@
+"""What a change of a lead means for its tasks: pure, from the before and after images."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from chalicelib.domain.timeutil import iso_utc, parse_iso
+from chalicelib.rules.sop import SopPolicy
+
+SHARDS = 4  # the due-task and SLA indexes are spread so no single partition takes every write
+
+
+def shard_of(key: str) -> str:
+    return f"s{sum(key.encode()) % SHARDS}"
+
+
+@dataclass(frozen=True)
+class NewTask:
+    task_id: str  # deterministic from the trigger, so a replayed stream record creates nothing twice
+    title: str
+    rule_id: str
+    due_at: str
+    owner: str
+
+
+def triggers(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, str]]:
+    """(trigger, the moment it happened) for one MODIFY of a lead."""
+    out: list[tuple[str, str]] = []
+    owner = new.get("owner")
+    if owner and new.get("status") == "assigned" and new.get("assigned_at") and \
+            (old.get("status") != "assigned" or old.get("owner") != owner):
+        out.append(("assigned", new["assigned_at"]))
+    if new.get("first_contact_at") and not old.get("first_contact_at"):
+        out.append(("first_contact", new["first_contact_at"]))
+    if new.get("last_activity_at") and new.get("last_activity_at") != old.get("last_activity_at") and \
+            new.get("last_activity_type"):
+        out.append((f"activity:{new['last_activity_type']}", new["last_activity_at"]))
+    if new.get("status") != old.get("status") and new.get("status"):
+        out.append((f"status:{new['status']}", new.get("updated_at") or ""))
+    return out
+
+
+def tasks_for(old: dict[str, Any], new: dict[str, Any], policy: SopPolicy) -> list[NewTask]:
+    owner = new.get("owner")
+    if not owner:
+        return []
+    tasks = []
+    for trigger, at in triggers(old, new):
+        for rule in policy.rules_for(trigger):
+            due = iso_utc(parse_iso(at) + timedelta(minutes=rule.due_minutes))
+            stamp = "".join(ch for ch in at if ch.isalnum())  # URL-safe: the id travels in paths
+            tasks.append(NewTask(f"{rule.id}-{stamp}", rule.title, rule.id, due, owner))
+    return tasks
+
+
+def reclaim_deadline(at: str, policy: SopPolicy) -> str | None:
+    if policy.reclaim_uncontacted_minutes is None:
+        return None
+    return iso_utc(parse_iso(at) + timedelta(minutes=policy.reclaim_uncontacted_minutes))

@@ -1,0 +1,57 @@
+"""SOP policies as data: which event creates which task when, the first-contact reclaim, escalation."""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from chalicelib.domain.lifecycle import STATUS_LABELS
+
+_ACTIVITIES = ("call", "sms", "wechat", "email", "visit", "note", "materials_sent")
+
+
+class TaskRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]{1,39}$")
+    on: str  # assigned | first_contact | activity:<type> | status:<status>
+    title: str = Field(min_length=1, max_length=50)
+    due_minutes: int = Field(ge=1, le=60 * 24 * 90)
+
+    @field_validator("on")
+    @classmethod
+    def _trigger(cls, value: str) -> str:
+        kind, _, arg = value.partition(":")
+        ok = (value in ("assigned", "first_contact") or (kind == "activity" and arg in _ACTIVITIES)
+              or (kind == "status" and arg in STATUS_LABELS))
+        if not ok or not re.fullmatch(r"[a-z_:]+", value):
+            raise ValueError(f"未知触发条件：{value}（可用 assigned、first_contact、activity:<类型>、status:<状态>）")
+        return value
+
+
+class SopPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int = 1
+    tasks: list[TaskRule] = Field(default_factory=list)
+    reclaim_uncontacted_minutes: int | None = Field(default=1440, ge=10, le=60 * 24 * 30)
+    escalate_overdue_after_minutes: int = Field(default=60, ge=0, le=60 * 24 * 30)
+
+    @field_validator("tasks")
+    @classmethod
+    def _unique(cls, value: list[TaskRule]) -> list[TaskRule]:
+        ids = [rule.id for rule in value]
+        if len(ids) != len(set(ids)):
+            raise ValueError("任务规则标识重复")
+        return value
+
+    def rules_for(self, trigger: str) -> list[TaskRule]:
+        return [rule for rule in self.tasks if rule.on == trigger]
+
+
+@lru_cache(maxsize=1)
+def default_sop_policy() -> SopPolicy:
+    path = Path(__file__).with_name("defaults") / "sop.json"
+    return SopPolicy.model_validate(json.loads(path.read_text(encoding="utf-8")))

@@ -1,0 +1,152 @@
+"""SOP tasks from what happens to a lead, and the scheduled sweep: due, overdue, first-contact reclaim."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from chalicelib.domain.timeutil import iso_utc, parse_iso
+from tests.conftest import ROOT
+from tests.test_capture import body_of
+from tests.test_dedup import lead
+from tests.test_routing import call
+from tests.test_stream import deliver, leads_stream
+
+
+def tick(client: Any, at: str) -> dict[str, Any]:
+    event = json.loads((ROOT / "events" / "schedule.json").read_text(encoding="utf-8"))
+    event["time"] = at
+    payload: dict[str, Any] = client.lambda_.invoke("sla_sweep", event).payload
+    return payload
+
+
+def later(at: str, **delta: float) -> str:
+    return iso_utc(parse_iso(at) + timedelta(**delta)).replace(".000Z", "Z")
+
+
+def assigned_lead(client: Any, rep: str = "sh_rep1") -> tuple[str, str]:
+    lead_id = str(body_of(call(client, "POST", "/leads", rep, {"phone": "13816204573"}))["lead_id"])
+    reader = leads_stream()
+    deliver(client, reader)  # INSERT: routed to its owner
+    deliver(client, reader)  # MODIFY: the assignment creates 首次联系
+    item = lead(client, lead_id)
+    assert item["status"] == "assigned"
+    return lead_id, str(item["assigned_at"])
+
+
+def inbox_kinds(client: Any, user: str) -> list[str]:
+    return [i["kind"] for i in body_of(call(client, "GET", "/inbox", user))["items"]]
+
+
+def test_first_contact_due_then_reclaimed_once(client: Any) -> None:
+    lead_id, t = assigned_lead(client)
+    [task] = lead(client, lead_id)["tasks"]
+    assert task["title"] == "首次联系" and task["due_at"] == iso_utc(parse_iso(t) + timedelta(hours=2))
+    assert tick(client, later(t, hours=1))["due_notified"] == 0
+    assert inbox_kinds(client, "sh_rep1") == []
+    assert tick(client, later(t, hours=2, minutes=5))["due_notified"] == 1
+    assert inbox_kinds(client, "sh_rep1") == ["task_due"]
+    result = tick(client, later(t, hours=24, minutes=5))
+    assert result["reclaimed"] == 1
+    item = lead(client, lead_id)
+    assert item["status"] == "pool" and "owner" not in item
+    reclaim = next(e for e in item["history"] if e["kind"] == "ownership")
+    assert "超时收回公海" in reclaim["reason"] and "未在规定时间内首次联系" in reclaim["reason"]
+    assert "reclaimed" in inbox_kinds(client, "sh_lead")
+    before = (inbox_kinds(client, "sh_lead"), inbox_kinds(client, "sh_rep1"))
+    assert tick(client, later(t, hours=24, minutes=5)) == {"time": later(t, hours=24, minutes=5), "reclaimed": 0,
+                                                           "due_notified": 0, "overdue_escalated": 0}
+    assert (inbox_kinds(client, "sh_lead"), inbox_kinds(client, "sh_rep1")) == before
+    deliver(client, leads_stream())  # the reclaim's MODIFY cancels the old owner's open task
+    assert {t["status"] for t in lead(client, lead_id)["tasks"]} == {"cancelled"}
+
+
+def test_a_call_stops_the_clock_and_schedules_the_follow_up(client: Any) -> None:
+    lead_id, t = assigned_lead(client)
+    call(client, "POST", f"/leads/{lead_id}/activities", "sh_rep1", {"type": "call", "outcome": "接通"})
+    deliver(client, leads_stream())
+    assert tick(client, later(t, hours=25))["reclaimed"] == 0
+    item = lead(client, lead_id)
+    assert item["owner"] == "sh_rep1" and item["status"] == "contacted"
+    follow = [x for x in item["tasks"] if x["title"] == "跟进客户"]
+    assert len(follow) == 1
+    assert follow[0]["due_at"] == iso_utc(parse_iso(item["first_contact_at"]) + timedelta(hours=24))
+
+
+def test_materials_intent_and_observing_tasks(client: Any) -> None:
+    lead_id, _ = assigned_lead(client)
+    call(client, "POST", f"/leads/{lead_id}/activities", "sh_rep1", {"type": "materials_sent"})
+    deliver(client, leads_stream())
+    version = lead(client, lead_id)["version"]
+    call(client, "POST", f"/leads/{lead_id}/status", "sh_rep1", {"status": "intent", "version": version})
+    deliver(client, leads_stream())
+    call(client, "POST", f"/leads/{lead_id}/status", "sh_rep1", {"status": "observing", "version": version + 1})
+    deliver(client, leads_stream())
+    item = lead(client, lead_id)
+    due = {x["title"]: parse_iso(x["due_at"]) for x in item["tasks"]}
+    last = parse_iso(item["last_activity_at"])
+    assert due["跟进资料反馈"] - last == timedelta(days=3)
+    assert "收集资质材料" in due and "待观察客户回访" in due
+    assert due["待观察客户回访"] - parse_iso(item["updated_at"]) == timedelta(days=7)
+
+
+def test_policy_change_takes_effect_on_the_next_lead(client: Any) -> None:
+    policy = body_of(call(client, "GET", "/config/sop", "admin"))["document"]
+    policy["tasks"][0]["due_minutes"] = 30
+    assert call(client, "PUT", "/config/sop", "admin", policy).status_code == 200
+    lead_id, t = assigned_lead(client)
+    [task] = lead(client, lead_id)["tasks"]
+    assert task["due_at"] == iso_utc(parse_iso(t) + timedelta(minutes=30))
+    bad = dict(policy, tasks=[{**policy["tasks"][0], "on": "sunrise"}])
+    refused = call(client, "PUT", "/config/sop", "admin", bad)
+    assert refused.status_code == 422 and "未知触发条件" in json.dumps(body_of(refused), ensure_ascii=False)
+
+
+def test_manual_task_complete_snooze_and_my_tasks(client: Any) -> None:
+    lead_id, t = assigned_lead(client)
+    made = call(client, "POST", f"/leads/{lead_id}/tasks", "sh_rep1", {"title": "约面签", "due_at": later(t, days=2)})
+    assert made.status_code == 200
+    task_id = body_of(made)["task_id"]
+    mine = body_of(call(client, "GET", "/tasks", "sh_rep1"))
+    assert {x["title"] for x in mine["today"] + mine["upcoming"]} >= {"首次联系", "约面签"}
+    snoozed = call(client, "POST", f"/leads/{lead_id}/tasks/{task_id}/snooze", "sh_rep1", {"until": later(t, days=3)})
+    assert body_of(snoozed)["due_at"].startswith(later(t, days=3)[:16])
+    done = call(client, "POST", f"/leads/{lead_id}/tasks/{task_id}/complete", "sh_rep1")
+    assert body_of(done)["status"] == "done"
+    assert call(client, "POST", f"/leads/{lead_id}/tasks/{task_id}/snooze", "sh_rep1",
+                {"until": later(t, days=4)}).status_code == 409
+    assert call(client, "POST", f"/leads/{lead_id}/tasks", "sh_rep2", {"title": "x", "due_at": t}).status_code == 404
+    bad_time = call(client, "POST", f"/leads/{lead_id}/tasks", "sh_rep1", {"title": "x", "due_at": "明天是个好日子"})
+    assert bad_time.status_code == 422
+
+
+def test_sweep_reads_only_due_tasks(client: Any) -> None:
+    import botocore.client
+
+    from chalicelib.domain.sop import NewTask
+    from chalicelib.store import tasks
+
+    base = "2026-12-01T00:00:00.000Z"
+    for n in range(2000):  # open tasks, due far later
+        tasks.create(f"L2026120{n % 9}{n:04d}", NewTask(f"t{n}", "跟进", "manual", later(base, days=30), "sh_rep1"),
+                     "sh_mortgage", base)
+    for n in range(20):
+        tasks.create(f"L20261201{n:04d}", NewTask(f"due{n}", "跟进", "manual", later(base, hours=1), "sh_rep1"),
+                     "sh_mortgage", base)
+    scanned: list[int] = []
+    original = botocore.client.BaseClient._make_api_call
+
+    def counting(self: Any, operation: str, params: Any) -> Any:
+        response = original(self, operation, params)
+        if operation == "Query" and params.get("TableName", "").endswith("tasks"):
+            scanned.append(int(response.get("ScannedCount", 0)))
+        return response
+
+    botocore.client.BaseClient._make_api_call = counting  # type: ignore[method-assign]
+    try:
+        result = tick(client, later(base, hours=2))
+    finally:
+        botocore.client.BaseClient._make_api_call = original  # type: ignore[method-assign]
+    assert result["due_notified"] == 20
+    assert sum(scanned) == 20, scanned  # task items read by the sweep, of 2,020 open
