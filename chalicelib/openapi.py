@@ -90,6 +90,7 @@ def document() -> dict[str, Any]:
             "/leads/{lead_id}/tasks/{task_id}/snooze": {"post": _op("推迟任务（until）", 404, 409, 422)},
             "/inbox": {"get": _op("我的消息（unread=1 仅未读；含未读数）", 400)},
             "/inbox/read": {"post": _op("标记已读", 422)},
+            "/teams/{team_id}/webhook": {"put": _op("设置团队机器人（企业微信 wecom / 钉钉 dingtalk）", 404, 422)},
             "/users/{user_id}": {"patch": _op("设置销售在岗、停用、每日上限、持有上限", 404, 422)},
             "/leads/{lead_id}": {"get": {
                 "summary": "线索详情", "security": bearer,

@@ -43,6 +43,7 @@ def aws() -> Iterator[None]:
         ddb = boto3.client("dynamodb")
         for definition in table_definitions():
             ddb.create_table(**{k: v for k, v in definition.items() if k != "TimeToLiveAttribute"})
+        boto3.client("events").create_event_bus(Name=os.environ["EVENT_BUS"])
         fresh_caches()
         yield
         fresh_caches()

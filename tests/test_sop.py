@@ -25,8 +25,8 @@ def later(at: str, **delta: float) -> str:
     return iso_utc(parse_iso(at) + timedelta(**delta)).replace(".000Z", "Z")
 
 
-def assigned_lead(client: Any, rep: str = "sh_rep1") -> tuple[str, str]:
-    lead_id = str(body_of(call(client, "POST", "/leads", rep, {"phone": "13816204573"}))["lead_id"])
+def assigned_lead(client: Any, rep: str = "sh_rep1", phone: str = "13816204573") -> tuple[str, str]:
+    lead_id = str(body_of(call(client, "POST", "/leads", rep, {"phone": phone}))["lead_id"])
     reader = leads_stream()
     deliver(client, reader)  # INSERT: routed to its owner
     deliver(client, reader)  # MODIFY: the assignment creates 首次联系

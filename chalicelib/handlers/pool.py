@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from chalice.app import Blueprint
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -89,6 +89,20 @@ def assign() -> dict[str, Any]:
     who = http.principal(request)
     body: Assign = _model(Assign, http.read_body(request))
     return pool.assign(who, body.lead_ids, body.to, body.reason, http.received_at(request))
+
+
+class Webhook(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str | None = Field(default=None, max_length=500)
+    kind: Literal["wecom", "dingtalk"] = "wecom"
+
+
+@bp.route("/teams/{team_id}/webhook", methods=["PUT"], content_types=[http.JSON])
+@http.endpoint
+def set_webhook(team_id: str) -> dict[str, Any]:
+    request = bp.current_request
+    body: Webhook = _model(Webhook, http.read_body(request))
+    return pool.set_webhook(http.principal(request), team_id, body.url, body.kind)
 
 
 @bp.route("/users/{user_id}", methods=["PATCH"], content_types=[http.JSON])

@@ -10,8 +10,9 @@ from chalice.app import Blueprint, DynamoDBEvent
 
 from chalicelib.domain.timeutil import iso_utc
 from chalicelib.observability import logger
+from chalicelib.outbound import publish
 from chalicelib.plain import plain
-from chalicelib.services.intake import process_lead_change, process_new_lead
+from chalicelib.services.intake import lead_events, process_lead_change, process_new_lead
 from chalicelib.settings import get_settings
 
 bp = Blueprint(__name__)
@@ -30,9 +31,12 @@ def _handle_lead_record(record: Any) -> None:
         if "lead_id" not in image or "phone" not in image:
             raise ValueError("lead image without lead_id or phone")
         logger.info("lead cleaned", extra={"outcome": process_new_lead(image, record.event_id, at)})
-    elif kind == "MODIFY" and process_lead_change(plain(record.dynamodb.old_image),
-                                                  plain(record.dynamodb.new_image), at):
-        logger.info("phone released")
+        publish(lead_events(None, image, at))
+    elif kind == "MODIFY":
+        old, new = plain(record.dynamodb.old_image), plain(record.dynamodb.new_image)
+        if process_lead_change(old, new, at):
+            logger.info("lead change handled")
+        publish(lead_events(old, new, at))
 
 
 @bp.on_dynamodb_record(stream_arn=get_settings().leads_stream_arn, batch_size=100,

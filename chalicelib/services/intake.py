@@ -116,6 +116,21 @@ def _merge_into(lead: dict[str, Any], active_id: str, updates: dict[str, Any], e
                                 fillable(active, lead), activity, notice)
 
 
+def lead_events(old: dict[str, Any] | None, new: dict[str, Any], at: str) -> list[tuple[str, dict[str, Any]]]:
+    """The domain events one stream record stands for (ids, codes and times only: no personal data)."""
+    base = {"lead_id": new["lead_id"], "at": at}
+    if old is None:
+        return [("lead.captured", {**base, "source": new.get("source"), "channel": new.get("channel"),
+                                   "partner_id": new.get("partner_id"), "created_at": new.get("created_at")})]
+    out: list[tuple[str, dict[str, Any]]] = []
+    if new.get("owner") and (new.get("owner") != old.get("owner") or old.get("status") == "new"):
+        out.append(("lead.assigned", {**base, "owner": new["owner"], "team": new.get("team"),
+                                      "rule_id": (new.get("route") or {}).get("rule_id")}))
+    if new.get("status") != old.get("status"):
+        out.append(("lead.status_changed", {**base, "from": old.get("status"), "to": new.get("status")}))
+    return out
+
+
 def process_lead_change(old: dict[str, Any], new: dict[str, Any], at: str) -> bool:
     """A lead entering a closed status releases its phone (idempotent: conditional on the item);
     every change may call for SOP tasks."""

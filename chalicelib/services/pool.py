@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from chalicelib.domain.access import Principal, require_role
 from chalicelib.domain.ownership import Caps, Kind, OwnershipChange, plan
@@ -14,7 +15,8 @@ from chalicelib.rules.cleaning import REGIONS
 from chalicelib.rules.pool import PoolPolicy, default_pool_policy
 from chalicelib.services import sop
 from chalicelib.services.leads import lead_view
-from chalicelib.store import config, leads, ownership
+from chalicelib.settings import get_settings
+from chalicelib.store import config, directory, leads, ownership
 
 POOL_PARTITIONS = (*REGIONS, "未知")
 MAX_BULK = 100
@@ -123,6 +125,22 @@ def set_duty(who: Principal, user_id: str, changes: dict[str, Any]) -> dict[str,
         raise NotFound("用户不存在或无权操作")
     ownership.update_user(user_id, changes)
     return {**(ownership.user_record(user_id) or {})}
+
+
+def set_webhook(who: Principal, team_id: str, url: str | None, kind: str) -> dict[str, Any]:
+    """A team's robot. https only (a plain-http loopback URL is allowed on the local stage)."""
+    require_role(who, "admin", "supervisor")
+    if who.role == "supervisor" and who.team != team_id:
+        raise NotFound("团队不存在或无权操作")
+    if not directory.team_exists(team_id):
+        raise NotFound("团队不存在")
+    if url:
+        parts = urlsplit(url)
+        local = get_settings().stage == "local" and parts.hostname in ("127.0.0.1", "localhost")
+        if parts.scheme != "https" and not (local and parts.scheme == "http"):
+            raise ValidationFailed(fields={"url": "机器人地址须为 https 地址"})
+    directory.set_team_webhook(team_id, url, kind if url else None)
+    return {"team_id": team_id, "webhook_url": url, "webhook_kind": kind if url else None}
 
 
 def today(at: datetime) -> date:

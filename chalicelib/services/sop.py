@@ -10,6 +10,7 @@ from chalicelib.domain.ownership import plan
 from chalicelib.domain.sop import SHARDS, reclaim_deadline, tasks_for
 from chalicelib.domain.timeutil import iso_utc, parse_iso
 from chalicelib.errors import Conflict
+from chalicelib.outbound import post_webhook, publish
 from chalicelib.rules.pool import PoolPolicy, default_pool_policy
 from chalicelib.rules.sop import SopPolicy, default_sop_policy
 from chalicelib.store import config, directory, leads, ownership, tasks
@@ -52,6 +53,8 @@ def sweep(now: datetime) -> dict[str, int]:
     overdue ones. Reads only what is due (sparse indexes); the same tick twice does nothing more."""
     at = iso_utc(now)
     counts = {"reclaimed": 0, "due_notified": 0, "overdue_escalated": 0}
+    events: list[tuple[str, dict[str, Any]]] = []
+    robots: list[tuple[str | None, str, str]] = []
     cooldown = config.document("pool", PoolPolicy, default_pool_policy)[0].cooldown_hours
     for shard in range(SHARDS):
         for lead in leads.sla_due(f"s{shard}", at):
@@ -63,6 +66,10 @@ def sweep(now: datetime) -> dict[str, int]:
             except Conflict:
                 continue  # it moved meanwhile (contacted, reassigned, or this tick already ran)
             counts["reclaimed"] += 1
+            events.append(("lead.reclaimed", {"lead_id": lead["lead_id"], "at": at, "from_owner": lead.get("owner"),
+                                              "team": lead.get("team"), "reason": "first_contact_sla"}))
+            robots.append((lead.get("team"), f"线索已收回公海：{lead['lead_id']}",
+                           f"{lead.get('owner')} 未在规定时间内首次联系，线索已自动收回公海。"))
             supervisor = directory.supervisor_of(lead["team"]) if lead.get("team") else None
             _notify(supervisor, "reclaimed", f"{lead['lead_id']}#{lead.get('sla_at')}",
                     f"线索已收回公海：{lead['lead_id']}",
@@ -77,6 +84,7 @@ def sweep(now: datetime) -> dict[str, int]:
             later = iso_utc(parse_iso(task["due_at"]) + timedelta(minutes=escalate)) if escalate else None
             if tasks.advance_alert(task, "overdue" if later else None, later, notice, at):
                 counts["due_notified"] += 1
+                events.append(("task.due", _task_detail(task, at)))
         elif task["stage"] == "overdue":
             supervisor = directory.supervisor_of(task["team"]) if task.get("team") else None
             notice = Notice(supervisor, "task_overdue", f"任务逾期：{task['title']}",
@@ -84,4 +92,18 @@ def sweep(now: datetime) -> dict[str, int]:
                 if supervisor else None
             if tasks.advance_alert(task, None, None, notice, at):
                 counts["overdue_escalated"] += 1
+                events.append(("task.overdue", _task_detail(task, at)))
+                robots.append((task.get("team"), f"任务逾期：{task['title']}",
+                               f"{task['owner']} 负责的线索 {task['lead_id']} 的任务已逾期。"))
+    # After the work is done: neither the bus nor a robot can hold it up.
+    publish(events)
+    for team, title, text in robots:
+        hook = directory.team_webhook(team) if team else None
+        if hook:
+            post_webhook(hook[0], hook[1], title, text)
     return counts
+
+
+def _task_detail(task: dict[str, Any], at: str) -> dict[str, Any]:
+    return {"lead_id": task["lead_id"], "task_id": task["task_id"], "title": task["title"], "owner": task["owner"],
+            "team": task.get("team"), "due_at": task["due_at"], "at": at}

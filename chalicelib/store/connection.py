@@ -18,5 +18,8 @@ def transaction_connection() -> Connection:
 def reset() -> None:
     """Forget every cached connection, for when the endpoint changes (tests, local tooling)."""
     transaction_connection.cache_clear()
+    from chalicelib.outbound import events_client
+
+    events_client.cache_clear()
     for model in MODELS:
         model._connection = None

@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass
 
 from pynamodb.exceptions import GetError, PutError
+from pynamodb.expressions.update import Action
 
 from chalicelib.errors import StoreUnavailable
 from chalicelib.store.schema import ApiKeyModel, PartnerModel, TeamModel, UserModel
@@ -100,3 +101,16 @@ def _team(team_id: str) -> TeamModel | None:
         return None
     except GetError as exc:
         raise StoreUnavailable() from exc
+
+
+def team_webhook(team_id: str) -> tuple[str, str] | None:
+    team = _team(team_id)
+    if team is None or not team.webhook_url:
+        return None
+    return team.webhook_url, team.webhook_kind or "wecom"
+
+
+def set_team_webhook(team_id: str, url: str | None, kind: str | None) -> None:
+    actions: list[Action] = [TeamModel.webhook_url.set(url) if url else TeamModel.webhook_url.remove(),
+               TeamModel.webhook_kind.set(kind) if kind else TeamModel.webhook_kind.remove()]
+    TeamModel(team_id).update(actions=actions, condition=TeamModel.team_id.exists())

@@ -325,6 +325,8 @@ class TeamModel(Model):
     label = UnicodeAttribute()
     region = UnicodeAttribute(null=True)
     supervisor = UnicodeAttribute(null=True)
+    webhook_url = UnicodeAttribute(null=True)  # optional team robot (企业微信 / 钉钉)
+    webhook_kind = UnicodeAttribute(null=True)
 
 
 class PartnerModel(Model):
