@@ -124,13 +124,17 @@ def test_manual_task_complete_snooze_and_my_tasks(client: Any) -> None:
 def test_sweep_reads_only_due_tasks(client: Any) -> None:
     import botocore.client
 
-    from chalicelib.domain.sop import NewTask
+    from chalicelib.domain.sop import NewTask, shard_of
     from chalicelib.store import tasks
+    from chalicelib.store.schema import TaskModel
 
     base = "2026-12-01T00:00:00.000Z"
-    for n in range(2000):  # open tasks, due far later
-        tasks.create(f"L2026120{n % 9}{n:04d}", NewTask(f"t{n}", "跟进", "manual", later(base, days=30), "sh_rep1"),
-                     "sh_mortgage", base)
+    with TaskModel.batch_write() as batch:  # 10,000 open tasks, due a month later
+        for n in range(10_000):
+            lead_id, due = f"L20261201{n:05d}", later(base, days=30)
+            batch.save(TaskModel(lead_id, f"t{n}", title="跟进", rule_id="manual", owner="sh_rep1", team="sh_mortgage",
+                                 due_at=due, stage="due", alert_shard=shard_of(lead_id + f"t{n}"), alert_at=due,
+                                 created_at=base))
     for n in range(20):
         tasks.create(f"L20261201{n:04d}", NewTask(f"due{n}", "跟进", "manual", later(base, hours=1), "sh_rep1"),
                      "sh_mortgage", base)
@@ -149,4 +153,4 @@ def test_sweep_reads_only_due_tasks(client: Any) -> None:
     finally:
         botocore.client.BaseClient._make_api_call = original  # type: ignore[method-assign]
     assert result["due_notified"] == 20
-    assert sum(scanned) == 20, scanned  # task items read by the sweep, of 2,020 open
+    assert sum(scanned) == 20, scanned  # task items read by the sweep, of 10,020 open
