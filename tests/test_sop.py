@@ -56,7 +56,7 @@ def test_first_contact_due_then_reclaimed_once(client: Any) -> None:
     assert "reclaimed" in inbox_kinds(client, "sh_lead")
     before = (inbox_kinds(client, "sh_lead"), inbox_kinds(client, "sh_rep1"))
     assert tick(client, later(t, hours=24, minutes=5)) == {"time": later(t, hours=24, minutes=5), "reclaimed": 0,
-                                                           "due_notified": 0, "overdue_escalated": 0}
+                                                           "due_notified": 0, "overdue_escalated": 0, "idle_tasks": 0}
     assert (inbox_kinds(client, "sh_lead"), inbox_kinds(client, "sh_rep1")) == before
     deliver(client, leads_stream())  # the reclaim's MODIFY cancels the old owner's open task
     assert {t["status"] for t in lead(client, lead_id)["tasks"]} == {"cancelled"}
@@ -154,3 +154,15 @@ def test_sweep_reads_only_due_tasks(client: Any) -> None:
         botocore.client.BaseClient._make_api_call = original  # type: ignore[method-assign]
     assert result["due_notified"] == 20
     assert sum(scanned) == 20, scanned  # task items read by the sweep, of 10,020 open
+
+
+def test_no_activity_for_days_makes_a_task_once(client: Any) -> None:
+    lead_id, t = assigned_lead(client)
+    call(client, "POST", f"/leads/{lead_id}/activities", "sh_rep1", {"type": "call"})  # contacted: no reclaim
+    deliver(client, leads_stream())
+    contacted = lead(client, lead_id)["last_activity_at"]
+    assert tick(client, later(contacted, days=6))["idle_tasks"] == 0
+    assert tick(client, later(contacted, days=7, minutes=5))["idle_tasks"] == 1
+    assert tick(client, later(contacted, days=7, minutes=5))["idle_tasks"] == 0  # the same tick twice
+    idle = [x for x in lead(client, lead_id)["tasks"] if x["rule_id"] == "no_activity"]
+    assert len(idle) == 1 and idle[0]["title"] == "长时间未跟进，请联系客户"

@@ -45,6 +45,7 @@ class OwnershipChange:
     cooldown_until: str | None = None  # the previous owner may not claim it back before this
     check_cooldown: bool = False
     sla_at: str | None = None  # first-contact deadline, when the lead becomes `assigned`
+    idle_at: str | None = None  # "no activity" deadline, while someone owns the lead
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -62,7 +63,7 @@ def pool_key(lead: dict[str, Any]) -> str:
 
 def plan(kind: Kind, lead: dict[str, Any], *, actor: str, at: str, reason: str = "",
          to_owner: str | None = None, to_team: str | None = None, caps: Caps = Caps(),
-         cooldown_hours: int = 0, sla_at: str | None = None) -> OwnershipChange:
+         cooldown_hours: int = 0, sla_at: str | None = None, idle_at: str | None = None) -> OwnershipChange:
     """Check the move is legal for the lead as it is now; raise a Chinese 409 if not."""
     status, owner = lead["status"], lead.get("owner")
     common: dict[str, Any] = {"lead_id": lead["lead_id"], "at": at, "actor": actor, "reason": reason,
@@ -72,12 +73,12 @@ def plan(kind: Kind, lead: dict[str, Any], *, actor: str, at: str, reason: str =
         if status not in ("new", "pool") or owner and status == "pool":
             raise Conflict("只能分配新线索或公海中的线索", code="NOT_ASSIGNABLE")
         return OwnershipChange(kind, new_status="assigned", new_owner=to_owner, new_team=to_team, pool_key=None,
-                               caps=caps, sla_at=sla_at, **common)
+                               caps=caps, sla_at=sla_at, idle_at=idle_at, **common)
     if kind == "claim":
         if status != "pool" or owner:
             raise Conflict("该线索已不在公海中（可能已被他人领取）", code="NOT_IN_POOL")
         return OwnershipChange(kind, new_status="assigned", new_owner=actor, new_team=to_team, pool_key=None,
-                               caps=caps, check_cooldown=True, sla_at=sla_at, **common)
+                               caps=caps, check_cooldown=True, sla_at=sla_at, idle_at=idle_at, **common)
     if kind in ("release", "reclaim"):
         if status not in OWNED:
             raise Conflict("该线索当前不能退回公海", code="NOT_RELEASABLE")
@@ -91,5 +92,5 @@ def plan(kind: Kind, lead: dict[str, Any], *, actor: str, at: str, reason: str =
         if to_owner == owner:
             raise Conflict("新负责人与当前负责人相同", code="SAME_OWNER")
         return OwnershipChange(kind, new_status=status, new_owner=to_owner, new_team=to_team, pool_key=None,
-                               caps=caps, sla_at=sla_at if status == "assigned" else None, **common)
+                               caps=caps, sla_at=sla_at if status == "assigned" else None, idle_at=idle_at, **common)
     raise ValueError(kind)

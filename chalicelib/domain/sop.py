@@ -55,6 +55,12 @@ def tasks_for(old: dict[str, Any], new: dict[str, Any], policy: SopPolicy) -> li
     return tasks
 
 
+def idle_deadline(at: str, policy: SopPolicy) -> str | None:
+    if policy.no_activity_minutes is None:
+        return None
+    return iso_utc(parse_iso(at) + timedelta(minutes=policy.no_activity_minutes))
+
+
 def reclaim_deadline(at: str, policy: SopPolicy) -> str | None:
     if policy.reclaim_uncontacted_minutes is None:
         return None

@@ -37,6 +37,10 @@ class SopPolicy(BaseModel):
     version: int = 1
     tasks: list[TaskRule] = Field(default_factory=list)
     reclaim_uncontacted_minutes: int | None = Field(default=1440, ge=10, le=60 * 24 * 30)
+    # "no activity for N minutes" on a lead someone owns → the task `no_activity_task`
+    no_activity_minutes: int | None = Field(default=7 * 24 * 60, ge=60, le=60 * 24 * 90)
+    no_activity_task: str = Field(default="长时间未跟进，请联系客户", min_length=1, max_length=50)
+    no_activity_due_minutes: int = Field(default=24 * 60, ge=1, le=60 * 24 * 30)
     escalate_overdue_after_minutes: int = Field(default=60, ge=0, le=60 * 24 * 30)
 
     @field_validator("tasks")

@@ -9,6 +9,7 @@ from chalicelib.domain.access import Principal
 from chalicelib.domain.followup import ACTIVITY_LABELS, ActivityIn, StatusChange, check_status_change
 from chalicelib.domain.timeutil import iso_utc
 from chalicelib.errors import BadRequest, NotFound
+from chalicelib.services import sop
 from chalicelib.store import followup, inbox, leads
 
 
@@ -27,7 +28,7 @@ def log_activity(who: Principal, lead_id: str, activity: ActivityIn, at: datetim
     lead = _workable(lead_id, who)
     contact = lead.get("owner") == who.user_id  # only the owner's own contact stops the clock
     event_id = followup.log_activity(lead, {"activity_type": activity.type, **activity.model_dump(
-        exclude={"type"}, exclude_none=True)}, who.user_id, iso_utc(at), contact)
+        exclude={"type"}, exclude_none=True)}, who.user_id, iso_utc(at), contact, sop.idle_deadline(iso_utc(at)))
     return {"lead_id": lead_id, "activity_id": event_id, "label": ACTIVITY_LABELS[activity.type],
             "counts_as_contact": contact}
 

@@ -83,7 +83,8 @@ def _activate(lead: dict[str, Any], key: dedup.PhoneKey | None, updates: dict[st
     change = OwnershipChange("route", lead["lead_id"], at, "system", reason, expected_status="new",
                              expected_owner=lead.get("owner"), new_status=route.status, new_owner=route.owner,
                              new_team=route.team, pool_key=pool_key(lead) if route.status == "pool" else None,
-                             caps=route.caps, sla_at=sop.sla_deadline(at) if route.status == "assigned" else None)
+                             caps=route.caps, sla_at=sop.sla_deadline(at) if route.status == "assigned" else None,
+                             idle_at=sop.idle_deadline(at) if route.status == "assigned" else None)
     notices = []
     supervisor = directory.supervisor_of(route.unstaffed_team) if route.unstaffed_team else None
     if supervisor:

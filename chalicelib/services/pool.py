@@ -68,7 +68,7 @@ def claim(who: Principal, lead_id: str, at: datetime) -> dict[str, Any]:
     require_role(who, "rep")
     caps, user = _caps(who.user_id, claims=True)
     change = plan("claim", _lead(lead_id), actor=who.user_id, at=iso_utc(at), to_team=user.get("team"), caps=caps,
-                  sla_at=sop.sla_deadline(iso_utc(at)))
+                  sla_at=sop.sla_deadline(iso_utc(at)), idle_at=sop.idle_deadline(iso_utc(at)))
     ownership.apply(change)
     return {"lead_id": lead_id, "owner": who.user_id, "status": "assigned"}
 
@@ -94,11 +94,12 @@ def _assign_one(who: Principal, lead_id: str, to: str, reason: str, at: str) -> 
             raise Forbidden("主管只能分配给本团队的销售")
     if lead["status"] in ("new", "pool"):
         change: OwnershipChange = plan("assign", lead, actor=who.user_id, at=at, reason=reason, to_owner=to,
-                                       to_team=user.get("team"), caps=caps, sla_at=sop.sla_deadline(at))
+                                       to_team=user.get("team"), caps=caps, sla_at=sop.sla_deadline(at),
+                                       idle_at=sop.idle_deadline(at))
     else:
         kind: Kind = "reassign" if user.get("team") == lead.get("team") else "transfer"
         change = plan(kind, lead, actor=who.user_id, at=at, reason=reason, to_owner=to, to_team=user.get("team"),
-                      caps=caps, sla_at=sop.sla_deadline(at))
+                      caps=caps, sla_at=sop.sla_deadline(at), idle_at=sop.idle_deadline(at))
     ownership.apply(change)
     return {"lead_id": lead_id, "status": "done", "owner": to, "kind": change.kind}
 

@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.domain.ownership import plan
-from chalicelib.domain.sop import SHARDS, reclaim_deadline, tasks_for
+from chalicelib.domain.sop import SHARDS, NewTask, reclaim_deadline, tasks_for
+from chalicelib.domain.sop import idle_deadline as domain_idle_deadline
 from chalicelib.domain.timeutil import iso_utc, parse_iso
 from chalicelib.errors import Conflict
 from chalicelib.outbound import post_webhook, publish
@@ -24,6 +25,10 @@ def policy() -> SopPolicy:
 
 def sla_deadline(at: str) -> str | None:
     return reclaim_deadline(at, policy())
+
+
+def idle_deadline(at: str) -> str | None:
+    return domain_idle_deadline(at, policy())
 
 
 def on_lead_change(old: dict[str, Any], new: dict[str, Any], at: str) -> int:
@@ -75,6 +80,7 @@ def sweep(now: datetime) -> dict[str, int]:
                     f"线索已收回公海：{lead['lead_id']}",
                     f"{lead.get('owner')} 在分配后未按时首次联系线索 {lead['lead_id']}，已自动收回公海。",
                     lead["lead_id"], at)
+    counts["idle_tasks"] = _idle_tasks(at)
     escalate = policy().escalate_overdue_after_minutes
     for task in tasks.needing_alert(at):
         notice: Notice | None
@@ -102,6 +108,25 @@ def sweep(now: datetime) -> dict[str, int]:
         if hook:
             post_webhook(hook[0], hook[1], title, text)
     return counts
+
+
+def _idle_tasks(at: str) -> int:
+    """Owned leads untouched for `no_activity_minutes`: a task for the owner, and the clock restarts
+    (conditionally, so the same tick twice creates one task)."""
+    rules = policy()
+    if rules.no_activity_minutes is None:
+        return 0
+    made = 0
+    for shard in range(SHARDS):
+        for lead in leads.idle_due(f"s{shard}", at):
+            if not lead.get("owner"):
+                continue
+            stamp = "".join(ch for ch in lead["idle_at"] if ch.isalnum())
+            due = iso_utc(parse_iso(at) + timedelta(minutes=rules.no_activity_due_minutes))
+            task = NewTask(f"no_activity-{stamp}", rules.no_activity_task, "no_activity", due, lead["owner"])
+            if leads.push_idle(lead["lead_id"], lead["idle_at"], domain_idle_deadline(at, rules)):
+                made += tasks.create(lead["lead_id"], task, lead.get("team"), at)
+    return made
 
 
 def _task_detail(task: dict[str, Any], at: str) -> dict[str, Any]:

@@ -9,12 +9,14 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.domain.sop import shard_of
 from chalicelib.errors import Conflict, StoreUnavailable
 from chalicelib.store.connection import transaction_connection
 from chalicelib.store.schema import LeadEventModel, LeadModel
 
 
-def log_activity(lead: dict[str, Any], activity: dict[str, Any], actor: str, at: str, contact: bool) -> str:
+def log_activity(lead: dict[str, Any], activity: dict[str, Any], actor: str, at: str, contact: bool,
+                 idle_at: str | None = None) -> str:
     """Record an activity. A contact by the owner stamps first contact (stopping the SLA clock) and
     moves an `assigned` lead to `contacted`, in the same transaction."""
     event_id = uuid.uuid4().hex[:12]
@@ -22,6 +24,8 @@ def log_activity(lead: dict[str, Any], activity: dict[str, Any], actor: str, at:
                              LeadModel.version.add(1)]
     moves = contact and lead["status"] == "assigned"
     actions.append(LeadModel.last_activity_type.set(activity["activity_type"]))
+    if idle_at and lead.get("owner"):
+        actions += [LeadModel.idle_at.set(idle_at), LeadModel.idle_shard.set(shard_of(lead["lead_id"]))]
     if contact:
         actions += [LeadModel.first_contact_at.set(LeadModel.first_contact_at | at), LeadModel.sla_at.remove(),
                     LeadModel.sla_shard.remove()]
@@ -48,6 +52,8 @@ def set_status(lead: dict[str, Any], target: str, version: int, actor: str, at: 
     actions: list[Action] = [LeadModel.status.set(target), LeadModel.updated_at.set(at), LeadModel.version.add(1),
                              LeadModel.sla_at.remove(), LeadModel.sla_shard.remove()]
     actions += [getattr(LeadModel, k).set(v) for k, v in fields.items() if v is not None]
+    if target in ("won", "lost", "invalid"):
+        actions += [LeadModel.idle_at.remove(), LeadModel.idle_shard.remove()]
     try:
         with TransactWrite(connection=transaction_connection()) as tx:
             tx.update(LeadModel(lead["lead_id"]), actions=actions,

@@ -223,3 +223,24 @@ def sla_due(shard: str, now: str, limit: int = 500) -> list[dict[str, Any]]:
         return [to_dict(row) for row in LeadModel.by_sla.query(shard, LeadModel.sla_at <= now, limit=limit)]
     except QueryError as exc:
         raise StoreUnavailable() from exc
+
+
+def idle_due(shard: str, now: str, limit: int = 500) -> list[dict[str, Any]]:
+    """Owned leads with no activity until their idle deadline (a sparse index)."""
+    try:
+        return [to_dict(row) for row in LeadModel.by_idle.query(shard, LeadModel.idle_at <= now, limit=limit)]
+    except QueryError as exc:
+        raise StoreUnavailable() from exc
+
+
+def push_idle(lead_id: str, expected: str, next_at: str | None) -> bool:
+    """Restart the idle clock, once per deadline (conditional on the one that came due)."""
+    actions: list[Action] = ([LeadModel.idle_at.set(next_at)] if next_at
+                             else [LeadModel.idle_at.remove(), LeadModel.idle_shard.remove()])
+    try:
+        LeadModel(lead_id).update(actions=actions, condition=LeadModel.idle_at == expected)
+        return True
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise StoreUnavailable() from exc

@@ -34,6 +34,10 @@ def lead_actions(change: OwnershipChange) -> list[Action]:
                     LeadModel.sla_shard.set(shard_of(change.lead_id))]
     else:
         actions += [LeadModel.sla_at.remove(), LeadModel.sla_shard.remove()]
+    if change.new_owner and change.idle_at:
+        actions += [LeadModel.idle_at.set(change.idle_at), LeadModel.idle_shard.set(shard_of(change.lead_id))]
+    elif not change.new_owner:
+        actions += [LeadModel.idle_at.remove(), LeadModel.idle_shard.remove()]
     for name, value in change.extra.items():
         attribute = getattr(LeadModel, name)
         actions.append(attribute.set(value) if value is not None else attribute.remove())

@@ -85,6 +85,17 @@ class LeadsBySla(GlobalSecondaryIndex["LeadModel"]):
     sla_at = UnicodeAttribute(range_key=True)
 
 
+class LeadsByIdle(GlobalSecondaryIndex["LeadModel"]):
+    """Owned leads by the moment they count as untouched ("no activity for N days"); sparse."""
+
+    class Meta:
+        index_name = "by_idle"
+        projection = AllProjection()
+
+    idle_shard = UnicodeAttribute(hash_key=True)
+    idle_at = UnicodeAttribute(range_key=True)
+
+
 class LeadModel(Model):
     class Meta(_Meta):
         table_name = f"{PREFIX}leads"
@@ -136,6 +147,8 @@ class LeadModel(Model):
     last_activity_type = UnicodeAttribute(null=True)
     sla_shard = UnicodeAttribute(null=True)  # set only while the first-contact clock runs
     sla_at = UnicodeAttribute(null=True)
+    idle_shard = UnicodeAttribute(null=True)  # set only while someone owns the lead
+    idle_at = UnicodeAttribute(null=True)
     won_amount = NumberAttribute(null=True)
     won_date = UnicodeAttribute(null=True)
     close_reason = UnicodeAttribute(null=True)
@@ -145,6 +158,7 @@ class LeadModel(Model):
     by_team = LeadsByTeam()
     by_pool = LeadsInPool()
     by_sla = LeadsBySla()
+    by_idle = LeadsByIdle()
 
 
 class LeadEventModel(Model):
