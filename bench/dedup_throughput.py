@@ -201,6 +201,7 @@ def measure(n: int, item_level: bool = True) -> dict[str, Any]:
             ddb = boto3.client("dynamodb")
             for definition in table_definitions():
                 ddb.create_table(**{k: v for k, v in definition.items() if k != "TimeToLiveAttribute"})
+            boto3.client("events").create_event_bus(Name=os.environ["EVENT_BUS"])  # the stream publishes to it
             _fresh_caches()
             quiet, quiet_level = logger, logger.log_level
             logger.setLevel("WARNING")  # one INFO line per lead would bury the figures
