@@ -31,6 +31,3 @@ def day_bounds_utc(first: date, last: date) -> tuple[str, str]:
     end = datetime.combine(last, time.max, SHANGHAI)
     return iso_utc(start), iso_utc(end)
 
-
-def to_shanghai_iso(value: str) -> str:
-    return parse_iso(value).astimezone(SHANGHAI).isoformat(timespec="seconds")

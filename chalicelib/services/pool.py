@@ -3,13 +3,13 @@ All of them go through the ownership state machine (domain.ownership → store.o
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from chalicelib.domain.access import Principal, require_role
 from chalicelib.domain.ownership import Caps, Kind, OwnershipChange, plan
-from chalicelib.domain.timeutil import SHANGHAI, iso_utc
+from chalicelib.domain.timeutil import iso_utc
 from chalicelib.errors import BadRequest, DomainError, Forbidden, NotFound, ValidationFailed
 from chalicelib.rules.cleaning import REGIONS
 from chalicelib.rules.pool import PoolPolicy, default_pool_policy
@@ -143,6 +143,3 @@ def set_webhook(who: Principal, team_id: str, url: str | None, kind: str) -> dic
     directory.set_team_webhook(team_id, url, kind if url else None)
     return {"team_id": team_id, "webhook_url": url, "webhook_kind": kind if url else None}
 
-
-def today(at: datetime) -> date:
-    return at.astimezone(SHANGHAI).date()

@@ -155,20 +155,6 @@ def release_phone(phone: str, lead_id: str, at: str) -> bool:
         raise StoreUnavailable() from exc
 
 
-def point_phone(phone: str, expected: str | None, lead_id: str | None, at: str) -> bool:
-    """Move a phone's active lead from `expected` to `lead_id` (manual merge and unmerge)."""
-    condition = (PhoneKeyModel.active_lead.does_not_exist() if expected is None
-                 else PhoneKeyModel.active_lead == expected)
-    action = PhoneKeyModel.active_lead.set(lead_id) if lead_id else PhoneKeyModel.active_lead.remove()
-    try:
-        PhoneKeyModel(phone).update(actions=[action, PhoneKeyModel.updated_at.set(at)], condition=condition)
-        return True
-    except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise StoreUnavailable() from exc
-
-
 def merge(source: dict[str, Any], target: dict[str, Any], at: str, actor: str, reason: str,
           phone_was_active: bool) -> bool:
     """Fold `source` into `target` by hand. False when either changed since they were read."""
