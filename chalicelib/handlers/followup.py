@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from chalice.app import Blueprint
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.domain.followup import ActivityIn, StatusChange
-from chalicelib.errors import ValidationFailed
 from chalicelib.handlers import http
 from chalicelib.services import followup, tasks
 
@@ -20,20 +19,13 @@ class ReadIds(BaseModel):
     ids: list[str] = Field(min_length=1, max_length=100)
 
 
-def _parse(model: type[BaseModel], data: dict[str, Any]) -> Any:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise ValidationFailed(fields={".".join(map(str, e["loc"])) or "body": "格式无效" for e in exc.errors()}) \
-            from exc
-
-
 @bp.route("/leads/{lead_id}/activities", methods=["POST"], content_types=[http.JSON])
 @http.endpoint
 def log_activity(lead_id: str) -> dict[str, Any]:
     request = bp.current_request
     who = http.principal(request)
-    return followup.log_activity(who, lead_id, _parse(ActivityIn, http.read_body(request)), http.received_at(request))
+    activity = http.parse_body_as(ActivityIn, http.read_body(request))
+    return followup.log_activity(who, lead_id, activity, http.received_at(request))
 
 
 @bp.route("/leads/{lead_id}/status", methods=["POST"], content_types=[http.JSON])
@@ -41,7 +33,7 @@ def log_activity(lead_id: str) -> dict[str, Any]:
 def change_status(lead_id: str) -> dict[str, Any]:
     request = bp.current_request
     who = http.principal(request)
-    return followup.change_status(who, lead_id, _parse(StatusChange, http.read_body(request)),
+    return followup.change_status(who, lead_id, http.parse_body_as(StatusChange, http.read_body(request)),
                                   http.received_at(request))
 
 
@@ -62,7 +54,7 @@ def inbox() -> dict[str, Any]:
 @http.endpoint
 def mark_read() -> dict[str, Any]:
     request = bp.current_request
-    body: ReadIds = _parse(ReadIds, http.read_body(request))
+    body: ReadIds = http.parse_body_as(ReadIds, http.read_body(request))
     return followup.mark_read(http.principal(request), body.ids)
 
 
@@ -88,7 +80,7 @@ def my_tasks() -> dict[str, Any]:
 @http.endpoint
 def add_task(lead_id: str) -> dict[str, Any]:
     request = bp.current_request
-    body: TaskIn = _parse(TaskIn, http.read_body(request))
+    body: TaskIn = http.parse_body_as(TaskIn, http.read_body(request))
     return tasks.add_task(http.principal(request), lead_id, body.title, body.due_at, http.received_at(request))
 
 
@@ -103,5 +95,5 @@ def complete_task(lead_id: str, task_id: str) -> dict[str, Any]:
 @http.endpoint
 def snooze_task(lead_id: str, task_id: str) -> dict[str, Any]:
     request = bp.current_request
-    body: Snooze = _parse(Snooze, http.read_body(request))
+    body: Snooze = http.parse_body_as(Snooze, http.read_body(request))
     return tasks.snooze_task(http.principal(request), lead_id, task_id, body.until)

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from chalice.app import Request, Response
+from pydantic import BaseModel, ValidationError
 
 from chalicelib.domain.access import Principal
 from chalicelib.errors import (
@@ -19,6 +20,7 @@ from chalicelib.errors import (
     InternalError,
     PayloadTooLarge,
     UnsupportedMediaType,
+    ValidationFailed,
 )
 from chalicelib.observability import logger
 from chalicelib.settings import get_settings
@@ -110,6 +112,15 @@ def read_body(request: Request, allow_form: bool = False) -> dict[str, Any]:
         pairs = parse_qs(text, keep_blank_values=True, max_num_fields=200)
         return {key: values[0] for key, values in pairs.items()}
     raise UnsupportedMediaType()
+
+
+def parse_body_as(model: type[BaseModel], data: dict[str, Any]) -> Any:
+    """Validate a request body with a pydantic model; every bad field becomes a Chinese 422 entry."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(fields={".".join(map(str, e["loc"])) or "body": "格式无效" for e in exc.errors()}) \
+            from exc
 
 
 def idempotency_key(request: Request) -> str | None:

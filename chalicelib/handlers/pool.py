@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from chalice.app import Blueprint
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from chalicelib.errors import BadRequest, ValidationFailed
+from chalicelib.errors import BadRequest
 from chalicelib.handlers import http
 from chalicelib.services import pool
 
@@ -21,14 +21,6 @@ def _number(params: dict[str, str], name: str, kind: type = float) -> Any:
         return kind(params[name])
     except ValueError as exc:
         raise BadRequest(f"{name} 须为数字", fields={name: "格式无效"}) from exc
-
-
-def _model(model: type[BaseModel], data: dict[str, Any]) -> Any:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise ValidationFailed(fields={".".join(map(str, e["loc"])) or "body": "格式无效" for e in exc.errors()}) \
-            from exc
 
 
 class Release(BaseModel):
@@ -78,7 +70,7 @@ def claim(lead_id: str) -> dict[str, Any]:
 def release(lead_id: str) -> dict[str, Any]:
     request = bp.current_request
     who = http.principal(request)
-    body: Release = _model(Release, http.read_body(request))
+    body: Release = http.parse_body_as(Release, http.read_body(request))
     return pool.release(who, lead_id, body.reason, http.received_at(request))
 
 
@@ -87,7 +79,7 @@ def release(lead_id: str) -> dict[str, Any]:
 def assign() -> dict[str, Any]:
     request = bp.current_request
     who = http.principal(request)
-    body: Assign = _model(Assign, http.read_body(request))
+    body: Assign = http.parse_body_as(Assign, http.read_body(request))
     return pool.assign(who, body.lead_ids, body.to, body.reason, http.received_at(request))
 
 
@@ -101,7 +93,7 @@ class Webhook(BaseModel):
 @http.endpoint
 def set_webhook(team_id: str) -> dict[str, Any]:
     request = bp.current_request
-    body: Webhook = _model(Webhook, http.read_body(request))
+    body: Webhook = http.parse_body_as(Webhook, http.read_body(request))
     return pool.set_webhook(http.principal(request), team_id, body.url, body.kind)
 
 
@@ -110,5 +102,5 @@ def set_webhook(team_id: str) -> dict[str, Any]:
 def update_user(user_id: str) -> dict[str, Any]:
     request = bp.current_request
     who = http.principal(request)
-    body: Duty = _model(Duty, http.read_body(request))
+    body: Duty = http.parse_body_as(Duty, http.read_body(request))
     return pool.set_duty(who, user_id, body.model_dump(exclude_none=True))
