@@ -16,6 +16,7 @@ from local.atomic import make_dynamodb_atomic
 from local.env import REGION
 
 IMPORT_QUEUE = "loanleads-local-import-events"
+CONTINUE_QUEUE = "loanleads-local-import-continued"
 
 
 def free_port() -> int:
@@ -33,6 +34,7 @@ class LocalAws:
         self.endpoint = ""
         self.stream_arns: dict[str, str] = {}
         self.queue_url = ""
+        self.continue_queue_url = ""
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> str:
@@ -87,6 +89,14 @@ class LocalAws:
             "QueueConfigurations": [{"QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"],
                                      "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "imports/"}]}}}]})
         self.client("events").create_event_bus(Name=settings.event_bus)
+        # A long import hands over to itself with an event on the default bus (as in AWS, where
+        # the import function's rule matches it); here a rule forwards it to a queue the pump reads.
+        self.continue_queue_url = sqs.create_queue(QueueName=CONTINUE_QUEUE)["QueueUrl"]
+        continue_arn = sqs.get_queue_attributes(QueueUrl=self.continue_queue_url,
+                                                AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events = self.client("events")
+        events.put_rule(Name="import-continued", EventPattern=json.dumps({"source": ["loanleads.imports"]}))
+        events.put_targets(Rule="import-continued", Targets=[{"Id": "pump", "Arn": continue_arn}])
         pending: dict[str, list[dict[str, Any]]] = saved.get("pending", {})
         return pending
 

@@ -26,15 +26,15 @@ ACCOUNT = "123456789012"
 
 
 class FakeContext:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, deadline_s: float = 60) -> None:
         self.function_name = name
         self.memory_limit_in_mb = 512
         self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
         self.aws_request_id = str(uuid.uuid4())
+        self._deadline = time.monotonic() + deadline_s
 
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 60_000
+    def get_remaining_time_in_millis(self) -> int:
+        return max(int((self._deadline - time.monotonic()) * 1000), 0)
 
 
 def _resolve(handler_string: str) -> Any:
@@ -184,20 +184,28 @@ class TriggerPump:
 
     # -- S3 → EventBridge ------------------------------------------------------------------------
     def pump_imports(self) -> bool:
-        messages = self.sqs.receive_message(QueueUrl=self.aws.queue_url, MaxNumberOfMessages=10,
-                                            WaitTimeSeconds=0).get("Messages", [])
-        for message in messages:
-            body = json.loads(message["Body"])
-            for record in body.get("Records", []):  # s3:TestEvent has none
-                event = s3_eventbridge_event(record)
-                for pattern, handler, name in self.event_rules:
-                    if _matches(pattern, event):
-                        handler(event, FakeContext(name))
-                        self.stats["import_events"] += 1
-            self.sqs.delete_message(QueueUrl=self.aws.queue_url, ReceiptHandle=message["ReceiptHandle"])
-        if messages:
+        """S3 notifications (as the EventBridge events the deployed stack gets) and the import
+        function's own "Import Continued" events, to the functions whose rules match them."""
+        busy = False
+        for queue_url in (self.aws.queue_url, self.aws.continue_queue_url):
+            messages = self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
+                                                WaitTimeSeconds=0).get("Messages", [])
+            for message in messages:
+                body = json.loads(message["Body"])
+                if "Records" in body or "Event" in body:  # S3 notification (s3:TestEvent has no records)
+                    events = [s3_eventbridge_event(record) for record in body.get("Records", [])]
+                else:  # moto's SQS target leaves out fields EventBridge always sends
+                    events = [{"account": ACCOUNT, "region": REGION, "resources": [], **body}]
+                for event in events:
+                    for pattern, handler, name in self.event_rules:
+                        if _matches(pattern, event):
+                            handler(event, FakeContext(name, deadline_s=900))
+                            self.stats["import_events"] += 1
+                self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+            busy = busy or bool(messages)
+        if busy:
             self.dirty = True
-        return bool(messages)
+        return busy
 
     # -- schedules -------------------------------------------------------------------------------
     def fire_schedules(self, at: datetime, only: str | None = None) -> dict[str, Any]:
@@ -217,7 +225,7 @@ class TriggerPump:
         self.stats["snapshots"] += 1
 
     def start(self) -> None:
-        for target in (self._stream_loop, self._schedule_loop, self._snapshot_loop):
+        for target in (self._stream_loop, self._import_loop, self._schedule_loop, self._snapshot_loop):
             thread = threading.Thread(target=target, daemon=True, name=target.__name__)
             thread.start()
             self._threads.append(thread)
@@ -232,10 +240,21 @@ class TriggerPump:
 
     def _stream_loop(self) -> None:
         while not self._stop.is_set():
-            busy = self._guarded(self.pump_streams)
-            busy = self._guarded(self.pump_imports) or busy
-            if not busy:
+            if not self._guarded(self.pump_streams):
                 self._stop.wait(0.1)
+
+    def _import_loop(self) -> None:
+        """Imports run beside the streams, as separate functions do in AWS: a long file must not
+        hold back the leads it writes (nor anyone else's). A snapshot taken meanwhile holds a
+        checkpointed job, which is what a crashed invocation leaves behind too."""
+        while not self._stop.is_set():
+            try:
+                busy = self.pump_imports()
+            except Exception as exc:  # keep pumping, as _guarded does
+                print(f"[pump] pump_imports failed: {exc!r}", flush=True)
+                busy = False
+            if not busy:
+                self._stop.wait(0.2)
 
     def _schedule_loop(self) -> None:
         due = {name: time.monotonic() + seconds for name, _, seconds in self.schedules}

@@ -30,6 +30,7 @@ def partner_key_file(state_dir: Path = STATE_DIR) -> Path:
 def seed_demo_org(created_at: str, state_dir: Path = STATE_DIR) -> str:
     """Write the demo org; returns the demo partner's API key (also kept in .local/)."""
     from chalicelib.rules.cleaning import default_cleaning_rules
+    from chalicelib.rules.imports import default_import_policy
     from chalicelib.rules.pool import default_pool_policy
     from chalicelib.rules.profile import default_profile
     from chalicelib.rules.routing import default_rule_set
@@ -45,7 +46,7 @@ def seed_demo_org(created_at: str, state_dir: Path = STATE_DIR) -> str:
     # The shipped defaults as version 1 of each document, so admins see, edit and roll back to them.
     for name, document in (("lead_profile", default_profile()), ("cleaning", default_cleaning_rules()),
                            ("routing", default_rule_set()), ("pool", default_pool_policy()),
-                           ("sop", default_sop_policy())):
+                           ("sop", default_sop_policy()), ("imports", default_import_policy())):
         config.publish(name, document.model_dump(mode="json"), "system", created_at)
     key_file = partner_key_file(state_dir)
     key_file.parent.mkdir(parents=True, exist_ok=True)

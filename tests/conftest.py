@@ -44,6 +44,7 @@ def aws() -> Iterator[None]:
         for definition in table_definitions():
             ddb.create_table(**{k: v for k, v in definition.items() if k != "TimeToLiveAttribute"})
         boto3.client("events").create_event_bus(Name=os.environ["EVENT_BUS"])
+        boto3.client("s3").create_bucket(Bucket=os.environ["IMPORT_BUCKET"])
         fresh_caches()
         yield
         fresh_caches()

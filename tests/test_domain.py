@@ -129,3 +129,31 @@ def test_a_broken_profile_is_refused() -> None:
     data["channel_sources"]["public"].append("carrier_pigeon")
     with pytest.raises(ValueError):
         LeadProfile.model_validate(data)
+
+
+def test_mobile_fast_path_agrees_with_phonenumbers() -> None:
+    """The plain-mobile shortcut in normalise_cn_phone must give exactly phonenumbers' answer."""
+    import random
+
+    import phonenumbers
+
+    def slow(text: str) -> str | None:
+        try:
+            number = phonenumbers.parse(text, "CN")
+        except phonenumbers.NumberParseException:
+            return None
+        if number.country_code != 86 or not phonenumbers.is_valid_number(number):
+            return None
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+    def fast(text: str) -> str | None:
+        try:
+            return normalise_cn_phone(text)
+        except ValueError:
+            return None
+
+    rng = random.Random(7)
+    for _ in range(20000):
+        national = "1" + "".join(rng.choice("0123456789") for _ in range(10))
+        for text in (national, "+86" + national, "86" + national):
+            assert fast(text) == slow(text), text

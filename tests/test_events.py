@@ -158,7 +158,13 @@ def test_poison_record_fails_alone_and_its_neighbours_are_placed(client: Any) ->
 
 def test_s3_object_created_sample_reaches_the_importer(client: Any) -> None:
     event = sample("s3_object_created_eventbridge.json")
-    assert invoke(client, "import_object", event) == {"received": event["detail"]["object"]["key"]}
+    key = event["detail"]["object"]["key"]
+    put = boto3.client("s3").put_object(Bucket=event["detail"]["bucket"]["name"], Key=key,
+                                        Body="客户姓名,联系方式\n张三,13816204573\n".encode())
+    event["detail"]["object"]["etag"] = put["ETag"].strip('"')
+    result = invoke(client, "import_object", event)
+    assert result["status"] == "done"
+    assert invoke(client, "import_object", event)["skipped"]  # delivered twice: imported once
 
 
 def test_schedule_sample_runs_the_sweep_at_the_event_time(client: Any) -> None:

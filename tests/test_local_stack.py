@@ -173,7 +173,18 @@ def test_first_contact_sla_with_make_tick(stack: Stack) -> None:
     assert back["status"] == "pool" and "owner" not in back
 
 
-def test_file_dropped_in_imports_reaches_the_import_handler(stack: Stack) -> None:
+def wait_import(stack: Stack, import_id: str, token: str, timeout: float = 30.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        status, job, _ = stack.request("GET", f"/api/imports/{import_id}",
+                                       headers={"Authorization": f"Bearer {token}"})
+        assert status == 200, job
+        if job["status"] in ("done", "failed") or time.monotonic() > deadline:
+            return dict(job)
+        time.sleep(0.2)
+
+
+def test_partner_file_dropped_in_the_bucket_is_imported(stack: Stack) -> None:
     import re
 
     import boto3
@@ -181,18 +192,50 @@ def test_file_dropped_in_imports_reaches_the_import_handler(stack: Stack) -> Non
     endpoint = re.search(r"AWS \(moto\)\s+(\S+)", stack.output).group(1)  # type: ignore[union-attr]
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="local",
                       aws_secret_access_key="local")
-    s3.put_object(Bucket="loanleads-local-imports", Key="imports/demo_partner/leads.csv",
+    before = stack.request("GET", "/_local/status")[1]["pump"]["import_events"]
+    s3.put_object(Bucket="loanleads-local-imports", Key="imports/partners/demo_partner/leads.csv",
                   Body="客户姓名,联系方式\n张三,13816204573\n".encode(), ContentType="text/csv")
     s3.put_object(Bucket="loanleads-local-imports", Key="exports/not-an-import.csv", Body=b"x",
                   ContentType="text/csv")
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        if stack.request("GET", "/_local/status")[1]["pump"]["import_events"] >= 1:
+        if stack.request("GET", "/_local/status")[1]["pump"]["import_events"] > before:
             break
         time.sleep(0.1)
     time.sleep(0.5)
-    assert stack.request("GET", "/_local/status")[1]["pump"]["import_events"] == 1  # only imports/ counts
-    assert "imports/demo_partner/leads.csv" in stack.output  # the handler logged the key it got
+    assert stack.request("GET", "/_local/status")[1]["pump"]["import_events"] == before + 1  # only imports/
+    token = stack.token("admin")
+    jobs = stack.request("GET", "/api/imports", headers={"Authorization": f"Bearer {token}"})[1]["items"]
+    job = next(item for item in jobs if item["uploaded_by"] == "partner:demo_partner")
+    assert wait_import(stack, job["import_id"], token)["counts"]["imported"] == 1
+
+
+def test_gbk_and_utf8_bom_csv_import_identically_through_the_upload_url(stack: Stack) -> None:
+    rows = ["客户姓名,联系方式,贷款类型,贷款金额（万元）,城市",
+            "陈一,13917326685,房产抵押贷,80,上海",
+            "林二,139 1732 9941,个人信用贷,\"1,200\",广州",
+            "黄三,12345,房产抵押贷,10,北京",
+            "吴四,13917326685,车辆抵押贷,5,上海"]
+    text = "\r\n".join(rows) + "\r\n"
+    token = stack.token("sh_lead")
+    auth = {"Authorization": f"Bearer {token}"}
+    results = []
+    for encoding in ("gbk", "utf-8-sig"):
+        status, started, _ = stack.request("POST", "/api/imports", json.dumps({"filename": f"{encoding}.csv"}).encode(),
+                                           {**auth, "Content-Type": "application/json"})
+        assert status == 201, started
+        put = urllib.request.Request(started["upload_url"], data=text.encode(encoding), method="PUT",
+                                     headers={"Content-Type": "text/csv"})
+        with urllib.request.urlopen(put, timeout=10) as response:
+            assert response.status == 200
+        job = wait_import(stack, started["import_id"], token)
+        assert job["status"] == "done", job
+        with urllib.request.urlopen(job["error_report_url"], timeout=10) as response:
+            report = response.read()
+        results.append((job["counts"], job["columns"], report[:2]))
+        assert job["counts"] == {"rows": 4, "imported": 2, "duplicate": 1, "rejected": 1}
+    assert results[0][:2] == results[1][:2]
+    assert results[0][2] == b"PK"  # the report downloads as an .xlsx through its presigned URL
 
 
 def test_demo_rules_route_leads_in_the_local_stack(stack: Stack) -> None:

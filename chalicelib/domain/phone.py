@@ -8,6 +8,18 @@ import unicodedata
 import phonenumbers
 
 _NOISE = re.compile(r"[\s\-()（）.]")
+_PLAIN_MOBILE = re.compile(r"(?:\+?86)?(1\d{10})")
+# phonenumbers' own pattern for Chinese mobiles: a plain 11-digit mobile that matches it is valid
+# without the general parser, which costs ~80 µs a number (it matters for 100,000-row imports).
+
+
+def _cn_mobile_pattern() -> re.Pattern[str]:
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region("CN")
+    pattern = metadata.mobile.national_number_pattern if metadata and metadata.mobile else None
+    return re.compile(str(pattern or r"(?!)"))
+
+
+_CN_MOBILE = _cn_mobile_pattern()
 
 
 def normalise_cn_phone(raw: str) -> str:
@@ -20,6 +32,9 @@ def normalise_cn_phone(raw: str) -> str:
     if re.fullmatch(r"\d+\.0+", text):
         text = text.split(".", 1)[0]
     text = _NOISE.sub("", text)
+    plain = _PLAIN_MOBILE.fullmatch(text)
+    if plain and _CN_MOBILE.fullmatch(plain.group(1)):
+        return "+86" + plain.group(1)
     if text.startswith("00"):
         text = "+" + text[2:]
     if not text or not re.fullmatch(r"\+?\d{5,20}", text):

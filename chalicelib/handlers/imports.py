@@ -1,27 +1,100 @@
-"""Files dropped under `imports/` of the import bucket, delivered as S3 → EventBridge events
-(`chalice package` refuses on_s3_event on a bucket the stack does not create itself)."""
+"""File imports and exports: the upload handshake and job pages (API), the import template, the
+lead export, and the function that imports each file dropped under `imports/` of the bucket.
+
+Objects arrive as S3 → EventBridge "Object Created" events (`chalice package` refuses on_s3_event
+on a bucket the stack does not create itself); a run that needs more than one invocation hands
+over to itself with an "Import Continued" event on the default bus, which the same rule matches.
+"""
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
 
-from chalice.app import Blueprint, CloudWatchEvent
+from chalice.app import Blueprint, CloudWatchEvent, Response
 
+from chalicelib.domain.timeutil import parse_iso, shanghai_day
+from chalicelib.handlers import http
+from chalicelib.handlers.leads import list_filters
 from chalicelib.observability import logger
 
 bp = Blueprint(__name__)
 
-IMPORT_PATTERN = {"source": ["aws.s3"], "detail-type": ["Object Created"],
+IMPORT_PATTERN = {"source": ["aws.s3", "loanleads.imports"], "detail-type": ["Object Created", "Import Continued"],
                   "detail": {"object": {"key": [{"prefix": "imports/"}]}}}
+
+
+@bp.route("/imports", methods=["POST"], content_types=[http.JSON])
+@http.endpoint
+def start_import() -> Response:
+    from chalicelib.services.imports import start_upload
+
+    request = bp.current_request
+    body = start_upload(http.principal(request), http.read_body(request), http.received_at(request))
+    return Response(body=body, status_code=201, headers={"Content-Type": http.JSON})
+
+
+@bp.route("/imports", methods=["GET"])
+@http.endpoint
+def list_imports() -> dict[str, Any]:
+    from chalicelib.services.imports import list_jobs
+
+    request = bp.current_request
+    return list_jobs(http.principal(request), shanghai_day(http.received_at(request)))
+
+
+@bp.route("/imports/template", methods=["GET"])
+@http.endpoint
+def import_template() -> dict[str, Any]:
+    from chalicelib.services.imports import template_url
+
+    return template_url(http.principal(bp.current_request))
+
+
+@bp.route("/imports/{import_id}", methods=["GET"])
+@http.endpoint
+def get_import(import_id: str) -> dict[str, Any]:
+    from chalicelib.services.imports import get_job
+
+    return get_job(http.principal(bp.current_request), import_id)
+
+
+@bp.route("/exports/leads", methods=["GET"])
+@http.endpoint
+def export_leads() -> dict[str, Any]:
+    from chalicelib.services.exports import export_leads as export
+
+    request = bp.current_request
+    params = dict(request.query_params or {})
+    scope = params.get("scope", "leads")
+    filters = {"region": params.get("region"), "loan_type": params.get("loan_type")} if scope == "pool" \
+        else list_filters(params)
+    return export(http.principal(request), http.received_at(request), filters, scope)
 
 
 @bp.on_cw_event(IMPORT_PATTERN, name="import_object")
 def import_object(event: CloudWatchEvent) -> dict[str, Any]:
+    from chalicelib.services.imports import StoredObject, object_created
+
     detail = event.detail or {}
-    bucket = detail.get("bucket", {}).get("name")
-    key = detail.get("object", {}).get("key", "")
-    if not key.startswith("imports/"):
-        return {"ignored": key}
-    # The import capability parses the file into leads; the trigger and its event shape are wired.
-    logger.info("import object received", extra={"bucket": bucket, "key": key})
-    return {"received": key}
+    obj = detail.get("object") or {}
+    stored = StoredObject(str(obj.get("key", "")), str(obj.get("etag", "")), int(obj.get("size") or 0),
+                          parse_iso(event.time))
+    context: Any = event.context
+    remaining = context.get_remaining_time_in_millis if context is not None else (lambda: 900_000)
+    result = object_created(stored, remaining, time.time, _continue_later)
+    logger.info("import object", extra={"key": stored.key, **{k: v for k, v in result.items() if k != "ignored"}})
+    return result
+
+
+def _continue_later(detail: dict[str, Any]) -> None:
+    """Hand the rest of a long import to the next invocation (the same rule matches this event)."""
+    from chalicelib.outbound import events_client
+
+    entry = {"Source": "loanleads.imports", "DetailType": "Import Continued", "Detail": json.dumps({
+        "import_id": detail["import_id"],
+        "object": {"key": detail["key"], "etag": detail["etag"], "size": detail["size"]}})}
+    result = events_client().put_events(Entries=[entry])
+    if result.get("FailedEntryCount"):
+        raise RuntimeError("could not hand over the import")  # the invocation is retried and resumes

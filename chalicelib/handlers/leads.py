@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from chalice.app import Blueprint, Response
 
@@ -43,17 +44,20 @@ def get_lead(lead_id: str) -> dict[str, object]:
     return lead_service.get_lead(lead_id, who)
 
 
+def list_filters(params: dict[str, str]) -> dict[str, Any]:
+    """The lead-list filters of a query string (shared by the list and the export)."""
+    return {"status": params.get("status"), "owner": params.get("owner"), "source": params.get("source"),
+            "date_from": _date(params, "from"), "date_to": _date(params, "to")}
+
+
 @bp.route("/leads", methods=["GET"])
 @http.endpoint
 def list_leads() -> dict[str, object]:
     request = bp.current_request
     who = http.principal(request)
     params = dict(request.query_params or {})
-    return lead_service.list_leads(
-        who, today=shanghai_day(http.received_at(request)), status=params.get("status"),
-        owner=params.get("owner"), source=params.get("source"), date_from=_date(params, "from"),
-        date_to=_date(params, "to"), limit=_limit(params), cursor=params.get("cursor"),
-    )
+    return lead_service.list_leads(who, today=shanghai_day(http.received_at(request)), limit=_limit(params),
+                                   cursor=params.get("cursor"), **list_filters(params))
 
 
 @bp.route("/leads", methods=["POST"], content_types=[http.JSON])

@@ -13,6 +13,7 @@ from chalicelib.domain.access import Principal, require_role
 from chalicelib.domain.timeutil import day_bounds_utc, iso_utc, shanghai_day
 from chalicelib.errors import NotFound, ValidationFailed
 from chalicelib.rules.cleaning import CleaningRules, default_cleaning_rules
+from chalicelib.rules.imports import ImportPolicy, default_import_policy
 from chalicelib.rules.pool import PoolPolicy, default_pool_policy
 from chalicelib.rules.profile import LeadProfile, default_profile
 from chalicelib.rules.routing import (
@@ -71,6 +72,7 @@ DOCUMENTS: dict[str, Document] = {
                         _parse_routing),
     "pool": Document("pool", PoolPolicy, default_pool_policy, ("admin", "supervisor", "rep")),
     "sop": Document("sop", SopPolicy, default_sop_policy, ("admin", "supervisor", "rep")),
+    "imports": Document("imports", ImportPolicy, default_import_policy, ("admin", "supervisor", "rep")),
 }
 
 

@@ -12,6 +12,7 @@ from pynamodb.exceptions import GetError
 
 from chalicelib.errors import StoreUnavailable
 from chalicelib.rules.cleaning import CleaningRules, default_cleaning_rules
+from chalicelib.rules.imports import ImportPolicy, default_import_policy
 from chalicelib.rules.profile import LeadProfile, default_profile
 from chalicelib.store.schema import ConfigModel
 
@@ -53,6 +54,10 @@ def lead_profile() -> LeadProfile:
 
 def cleaning_rules() -> CleaningRules:
     return document("cleaning", CleaningRules, default_cleaning_rules)[0]
+
+
+def import_policy() -> ImportPolicy:
+    return document("imports", ImportPolicy, default_import_policy)[0]
 
 
 def version_body(name: str, version: int) -> dict[str, Any] | None:

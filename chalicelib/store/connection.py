@@ -21,5 +21,8 @@ def reset() -> None:
     from chalicelib.outbound import events_client
 
     events_client.cache_clear()
+    from chalicelib.store.files import s3
+
+    s3.cache_clear()
     for model in MODELS:
         model._connection = None

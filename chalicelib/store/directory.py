@@ -55,6 +55,15 @@ def put_partner(partner_id: str, label: str) -> None:
     PartnerModel(partner_id, label=label).save()
 
 
+def partner_active(partner_id: str) -> bool:
+    try:
+        return bool(PartnerModel.get(partner_id).active)
+    except PartnerModel.DoesNotExist:
+        return False
+    except GetError as exc:
+        raise StoreUnavailable() from exc
+
+
 def create_api_key(partner_id: str, created_at: str) -> str:
     """A new key for the partner; only its hash is stored, so this is the one time it is seen."""
     api_key = "pk_" + secrets.token_urlsafe(30)

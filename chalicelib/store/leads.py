@@ -94,6 +94,25 @@ def insert(lead: dict[str, Any], claim: IdempotencyClaim | None) -> tuple[str, b
         raise StoreUnavailable() from exc
 
 
+def insert_batch(batch: list[dict[str, Any]]) -> None:
+    """Write new leads in BatchWriteItem requests of 25 (pynamodb retries unprocessed items).
+    Unconditional: callers write only lead numbers they reserved and checked with `existing`."""
+    try:
+        with LeadModel.batch_write() as writer:
+            for lead in batch:
+                writer.save(_to_model(lead))
+    except PutError as exc:
+        raise StoreUnavailable() from exc
+
+
+def existing(lead_ids: list[str]) -> set[str]:
+    """Which of these lead numbers are already written (BatchGetItem, keys only)."""
+    try:
+        return {row.lead_id for row in LeadModel.batch_get(lead_ids, attributes_to_get=["lead_id"])}
+    except GetError as exc:
+        raise StoreUnavailable() from exc
+
+
 def _replay(claim: IdempotencyClaim) -> str:
     try:
         first = IdempotencyModel.get(claim.key, consistent_read=True)

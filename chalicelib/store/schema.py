@@ -152,6 +152,8 @@ class LeadModel(Model):
     won_amount = NumberAttribute(null=True)
     won_date = UnicodeAttribute(null=True)
     close_reason = UnicodeAttribute(null=True)
+    import_id = UnicodeAttribute(null=True)  # the import job a lead came from, with its row number
+    import_row = NumberAttribute(null=True)
 
     by_day = LeadsByDay()
     by_owner = LeadsByOwner()
@@ -381,6 +383,76 @@ class ConfigModel(Model):
     author = UnicodeAttribute(null=True)
 
 
+class ImportsByUploader(GlobalSecondaryIndex["ImportJobModel"]):
+    """A user's (or a partner's, `partner:<id>`) import jobs, newest first."""
+
+    class Meta:
+        index_name = "by_uploader"
+        projection = AllProjection()
+
+    uploaded_by = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class ImportsByTeam(GlobalSecondaryIndex["ImportJobModel"]):
+    class Meta:
+        index_name = "by_team"
+        projection = AllProjection()
+
+    team = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class ImportsByMonth(GlobalSecondaryIndex["ImportJobModel"]):
+    """Every import job of a month (Asia/Shanghai), for admins."""
+
+    class Meta:
+        index_name = "by_month"
+        projection = AllProjection()
+
+    month = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class ImportJobModel(Model):
+    """An import of one file: its state, counts and the checkpoint a resumed run continues from.
+
+    `written` counts the file's new leads already written; `chunk` holds the lead numbers reserved
+    for the chunk being written, so a run that dies mid-chunk is resumed with the same numbers
+    (and no duplicates). `lease_until` keeps a second delivery of the same object from running
+    beside the first."""
+
+    class Meta(_Meta):
+        table_name = f"{PREFIX}imports"
+
+    import_id = UnicodeAttribute(hash_key=True)
+    status = UnicodeAttribute()  # queued | running | done | failed
+    filename = UnicodeAttribute()
+    object_key = UnicodeAttribute()
+    object_etag = UnicodeAttribute(null=True)
+    uploaded_by = UnicodeAttribute()
+    team = UnicodeAttribute(null=True)
+    partner_id = UnicodeAttribute(null=True)
+    month = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    started_at = UnicodeAttribute(null=True)
+    finished_at = UnicodeAttribute(null=True)
+    counts = MapAttribute[str, Any](null=True)  # rows, imported, duplicate, rejected
+    progress = MapAttribute[str, Any](null=True)  # processed, total
+    columns = MapAttribute[str, Any](null=True)  # mapped {header: field}, ignored [header]
+    written = NumberAttribute(default=0)
+    chunk = MapAttribute[str, Any](null=True)  # first, count, day, last_seq
+    lease_until = NumberAttribute(null=True)
+    runs = NumberAttribute(default=0)
+    report_key = UnicodeAttribute(null=True)
+    error = MapAttribute[str, Any](null=True)  # code, message
+
+    by_uploader = ImportsByUploader()
+    by_team = ImportsByTeam()
+    by_month = ImportsByMonth()
+
+
 MODELS: tuple[type[Model], ...] = (
     LeadModel,
     LeadEventModel,
@@ -396,6 +468,7 @@ MODELS: tuple[type[Model], ...] = (
     PartnerModel,
     ApiKeyModel,
     ConfigModel,
+    ImportJobModel,
 )
 
 

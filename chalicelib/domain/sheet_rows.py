@@ -1,0 +1,227 @@
+"""Spreadsheet rows → lead submissions: header mapping and Excel's quirks. Pure.
+
+Files come from partners and offices with Chinese or English headers, a title row or two above
+the header, numbers stored as floats (`13812345678.0`, `1.3812345678E10`), dates as serials and
+option fields written as their Chinese labels. This module turns one row of cells into the raw
+mapping every channel hands to `validate_submission`, so imported rows are validated exactly like
+any other lead.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from chalicelib.domain.lead import FIELD_LABELS
+from chalicelib.rules.imports import IMPORTABLE_FIELDS, ImportPolicy
+from chalicelib.rules.profile import OPTION_FIELDS, LeadProfile
+
+HEADER_SCAN_ROWS = 10
+_HEADER_NOISE = re.compile(r"[\s*＊:：]")
+_SCIENTIFIC = re.compile(r"^\d(\.\d+)?[eE]\+?\d+$")
+_EXCEL_EPOCH = date(1899, 12, 30)
+_TRUE = {"是", "同意", "已同意", "true", "yes", "y", "1", "√"}
+_FALSE = {"否", "不同意", "false", "no", "n", "0"}
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def normalise_header(text: Any) -> str:
+    return _HEADER_NOISE.sub("", unicodedata.normalize("NFKC", str(text))).lower()
+
+
+def _norm(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).strip().lower()
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Where each field sits in the file: column index → field (`custom.<key>` for custom fields)."""
+
+    fields: dict[int, str]
+    header_row: int  # 0-based index of the header among the rows read
+    headers: list[str]
+    ignored: list[str] = field(default_factory=list)
+
+    def mapped(self) -> dict[str, str]:
+        return {self.headers[index]: name for index, name in self.fields.items()}
+
+
+def header_lookup(profile: LeadProfile, policy: ImportPolicy, partner_id: str | None) -> dict[str, str]:
+    """Normalised header text → field, from the most general to the most specific source."""
+    lookup: dict[str, str] = {}
+    for name in IMPORTABLE_FIELDS:
+        lookup[normalise_header(name)] = name
+        lookup[normalise_header(FIELD_LABELS.get(name, name))] = name
+    for spec in profile.custom_fields:
+        lookup[normalise_header(spec.key)] = f"custom.{spec.key}"
+        lookup[normalise_header(spec.label)] = f"custom.{spec.key}"
+    for source in (policy.aliases, policy.partner_mappings.get(partner_id or "", {})):
+        lookup.update({normalise_header(header): name for header, name in source.items()})
+    return lookup
+
+
+def find_columns(head: list[list[Any]], lookup: dict[str, str]) -> Columns | None:
+    """The first of the leading rows that names the phone column and at least one other field."""
+    for index, row in enumerate(head[:HEADER_SCAN_ROWS]):
+        fields: dict[int, str] = {}
+        for column, cell in enumerate(row):
+            name = lookup.get(normalise_header(cell)) if cell not in (None, "") else None
+            if name and name not in fields.values():
+                fields[column] = name
+        if "phone" in fields.values() and len(fields) >= 2:
+            headers = ["" if cell is None else str(cell).strip() for cell in row]
+            ignored = [text for column, text in enumerate(headers) if text and column not in fields]
+            return Columns(fields, index, headers, ignored)
+    return None
+
+
+def is_blank(row: list[Any]) -> bool:
+    return all(cell is None or (isinstance(cell, str) and not cell.strip()) for cell in row)
+
+
+def _text(cell: Any) -> str | None:
+    if cell is None:
+        return None
+    if isinstance(cell, bool):
+        return "是" if cell else "否"
+    if isinstance(cell, float) and cell.is_integer():
+        return str(int(cell))
+    if isinstance(cell, datetime):
+        return cell.isoformat(sep=" ")
+    text = str(cell).strip()
+    return text or None
+
+
+def _phone(cell: Any) -> str | None:
+    text = _text(cell)
+    if text and _SCIENTIFIC.match(text):  # a phone typed into a number cell: 1.3812345678E10
+        number = float(text)
+        if number.is_integer():
+            return str(int(number))
+    return text
+
+
+def _amount(cell: Any) -> Any:
+    if isinstance(cell, (int, float)) and not isinstance(cell, bool):
+        return cell
+    text = _text(cell)
+    if text is None:
+        return None
+    compact = unicodedata.normalize("NFKC", text).replace(",", "").replace(" ", "")
+    return compact.removesuffix("万元").removesuffix("万") or text
+
+
+def _option(cell: Any, labels: dict[str, str]) -> str | None:
+    text = _text(cell)
+    if text is None:
+        return None
+    return labels.get(_norm(text), text)
+
+
+def _flag(cell: Any) -> Any:
+    if isinstance(cell, bool):
+        return cell
+    text = _text(cell)
+    if text is None:
+        return None
+    key = _norm(text)
+    return True if key in _TRUE else False if key in _FALSE else text
+
+
+def _date(cell: Any) -> str | None:
+    if isinstance(cell, datetime):
+        return cell.date().isoformat()
+    if isinstance(cell, date):
+        return cell.isoformat()
+    if isinstance(cell, (int, float)) and not isinstance(cell, bool) and 1 <= cell < 2958466:
+        return (_EXCEL_EPOCH + timedelta(days=int(cell))).isoformat()  # an Excel date serial
+    text = _text(cell)
+    if text is None:
+        return None
+    for pattern in ("%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日"):
+        try:
+            return datetime.strptime(text, pattern).date().isoformat()
+        except ValueError:
+            continue
+    return text
+
+
+class RowReader:
+    """Turns rows of one file into raw submissions, with the profile's labels resolved once."""
+
+    def __init__(self, columns: Columns, profile: LeadProfile) -> None:
+        self.columns = columns
+        self._option_labels = {
+            name: {**{_norm(item.label): item.value for item in profile.options.get(name, [])},
+                   **{_norm(item.value): item.value for item in profile.options.get(name, [])}}
+            for name in OPTION_FIELDS
+        }
+        self._custom = {spec.key: spec for spec in profile.custom_fields}
+        self._custom_labels = {
+            spec.key: {_norm(item.label): item.value for item in spec.options} for spec in profile.custom_fields
+        }
+
+    def raw(self, row: list[Any]) -> dict[str, Any]:
+        raw: dict[str, Any] = {}
+        custom: dict[str, Any] = {}
+        for column, name in self.columns.fields.items():
+            cell = row[column] if column < len(row) else None
+            if cell is None or cell == "":
+                continue
+            if name.startswith("custom."):
+                key = name[7:]
+                value = self._custom_value(key, cell)
+                if value is not None:
+                    custom[key] = value
+                continue
+            value = self._value(name, cell)
+            if value is not None:
+                raw[name] = value
+        if custom:
+            raw["custom"] = custom
+        return raw
+
+    def _value(self, name: str, cell: Any) -> Any:
+        if name == "phone":
+            return _phone(cell)
+        if name == "amount":
+            return _amount(cell)
+        if name == "consent":
+            return _flag(cell)
+        if name in self._option_labels:
+            return _option(cell, self._option_labels[name])
+        return _text(cell)
+
+    def _custom_value(self, key: str, cell: Any) -> Any:
+        spec = self._custom[key]
+        if spec.type == "date":
+            return _date(cell)
+        if spec.type == "number":
+            return _amount(cell)
+        if spec.type == "option":
+            return _option(cell, self._custom_labels[key])
+        return _text(cell)
+
+    def original(self, row: list[Any]) -> list[str]:
+        """The row's cells as text, for the error report."""
+        return ["" if (text := _text(cell)) is None else text for cell in row]
+
+
+def field_label(name: str, profile: LeadProfile) -> str:
+    if name.startswith("custom."):
+        spec = profile.custom_field(name[7:])
+        return spec.label if spec else name
+    return FIELD_LABELS.get(name, name)
+
+
+def reason_text(fields: dict[str, str], profile: LeadProfile) -> str:
+    """`{"phone": "号码格式无效"}` → `联系方式：号码格式无效` (several joined by `；`)."""
+    return "；".join(f"{field_label(name, profile)}：{message}" for name, message in fields.items())
+
+
+def neutralise(text: str) -> str:
+    """A cell a spreadsheet would read as a formula gets a leading apostrophe (CSV/formula injection)."""
+    return "'" + text if text.startswith(_FORMULA_START) else text

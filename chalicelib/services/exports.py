@@ -1,0 +1,98 @@
+"""Export a filtered lead list to .xlsx: the caller's scope and masking, safe against formulas.
+
+The rows are exactly what `GET /api/leads` returns for the same filters (same scope rules, same
+masking: a rep sees the full phone only of leads they own), paged through to the export cap. The
+file goes to the bucket and the caller gets a short-lived download link: API Gateway's payload limit
+and binary handling stay out of the way, and big exports cost the API function no memory twice.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Any
+
+from chalicelib.domain.access import Principal
+from chalicelib.domain.lead import FIELD_LABELS
+from chalicelib.domain.timeutil import iso_utc, parse_iso, shanghai_day
+from chalicelib.errors import BadRequest
+from chalicelib.rules.profile import OPTION_FIELDS, LeadProfile
+from chalicelib.services import leads as lead_service
+from chalicelib.services import pool
+from chalicelib.store import config, files
+
+EXPORT_MAX_ROWS = 50_000
+_PAGE = 500
+_COLUMNS = ("lead_id", "name", "phone", "status", "loan_type", "amount", "purpose", "credit_status", "source",
+            "customer_type", "city", "province", "region", "owner", "team", "partner_id", "campaign",
+            "created_at", "next_follow_up", "remark")
+_TIMES = ("created_at", "next_follow_up")
+
+
+def _shanghai(value: str | None) -> str | None:
+    if not value:
+        return None
+    from zoneinfo import ZoneInfo
+
+    return parse_iso(value).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+
+
+def export_leads(who: Principal, at: datetime, filters: dict[str, Any], scope: str = "leads") -> dict[str, Any]:
+    """`scope=leads`: the lead list with `GET /api/leads` filters; `scope=pool`: the pool with its
+    region / loan_type filters (what a rep may see of leads they do not own, masked)."""
+    if scope not in ("leads", "pool"):
+        raise BadRequest("scope 只能是 leads 或 pool", fields={"scope": "无效"})
+    profile = config.lead_profile()
+    views: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        if scope == "pool":
+            page = pool.list_pool(who, at, region=filters.get("region"), loan_type=filters.get("loan_type"),
+                                  limit=_PAGE, cursor=cursor)
+        else:
+            page = lead_service.list_leads(who, today=shanghai_day(at), limit=_PAGE, cursor=cursor, **filters)
+        views.extend(page["items"])
+        cursor = page["cursor"]
+        if len(views) > EXPORT_MAX_ROWS or not cursor:
+            break
+    truncated = len(views) > EXPORT_MAX_ROWS
+    content = workbook(views[:EXPORT_MAX_ROWS], profile)
+    stamp = iso_utc(at).replace(":", "").replace("-", "")[:15]
+    key = f"exports/{who.user_id}/{stamp}-{secrets.token_hex(4)}.xlsx"
+    filename = f"线索导出_{shanghai_day(at):%Y%m%d}.xlsx"
+    files.write(key, content)
+    return {"url": files.download_url(key, filename), "filename": filename, "rows": min(len(views), EXPORT_MAX_ROWS),
+            "truncated": truncated, "max_rows": EXPORT_MAX_ROWS}
+
+
+def _phone_cell(value: str | None) -> str | None:
+    """Full numbers as Chinese users write them (13812345678, 02162345678); masked ones as shown."""
+    if value and value.startswith("+86"):
+        national = value[3:]
+        return national if national.startswith("1") else "0" + national
+    return value
+
+
+def workbook(views: list[dict[str, Any]], profile: LeadProfile) -> bytes:
+    """The .xlsx of lead views (already scoped and masked by the lead service)."""
+    from chalicelib.spreadsheets import ExportColumn, export
+
+    rows: list[list[Any]] = []
+    for lead in views:
+        labels = lead.get("labels", {})
+        row: list[Any] = []
+        for name in _COLUMNS:
+            value = lead.get(name)
+            if name in OPTION_FIELDS or name == "status":
+                value = labels.get(name, value)
+            elif name in _TIMES:
+                value = _shanghai(value)
+            elif name == "phone":
+                value = _phone_cell(value)
+            row.append(value)
+        row.extend((lead.get("custom") or {}).get(spec.key) for spec in profile.custom_fields)
+        rows.append(row)
+    columns = [ExportColumn(FIELD_LABELS[name], "number" if name == "amount" else "text") for name in _COLUMNS]
+    columns += [ExportColumn(spec.label, "number" if spec.type == "number" else "text")
+                for spec in profile.custom_fields]
+    return export(columns, rows)

@@ -1,0 +1,373 @@
+"""File imports as jobs: a presigned upload, then one run (or several) per uploaded object.
+
+Object keys say who brought the file:
+- `imports/uploads/<import_id>/<filename>`: uploaded through `POST /api/imports` (the job exists);
+- `imports/partners/<partner_id>/<any name>`: dropped by a partner (the job is created here, its id
+  derived from the key and ETag, so the same object delivered twice is one job).
+
+A run parses and validates the whole file (cheap, deterministic), then writes the file's new leads
+in chunks from the job's checkpoint on. Each chunk's lead numbers are reserved and recorded in the
+job before the chunk is written, so a run that dies mid-chunk is resumed with the same numbers and
+writes only what is missing: every row becomes at most one lead. A run that nears the Lambda
+deadline hands over to a continuation event. Rows become `new` leads; cleaning, de-duplication
+across the whole database and routing happen on the lead stream, as for every channel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from itertools import chain, islice
+from typing import Any
+
+from chalicelib.domain.access import Principal
+from chalicelib.domain.lead import FIELD_LABELS, LeadSubmission, build_lead, validate_submission
+from chalicelib.domain.lead_number import format_lead_id
+from chalicelib.domain.sheet_rows import HEADER_SCAN_ROWS, RowReader, find_columns, header_lookup, is_blank, reason_text
+from chalicelib.domain.timeutil import iso_utc, parse_iso, shanghai_day
+from chalicelib.errors import BadRequest, DomainError, NotFound, StoreUnavailable, ValidationFailed
+from chalicelib.observability import logger
+from chalicelib.rules.profile import OPTION_FIELDS, LeadProfile, default_profile
+from chalicelib.store import config, directory, files, leads, sequences
+from chalicelib.store import imports as jobs
+
+UPLOADS = "imports/uploads/"
+PARTNER_DROPS = "imports/partners/"
+CHUNK_ROWS = 500
+LEASE_S = 300
+HANDOVER_MS = 90_000  # stop and hand over when less than this is left of the invocation
+CONTINUE_SOURCE = "loanleads.imports"
+CONTINUE_TYPE = "Import Continued"
+_FILENAME = re.compile(r"^[^/\\\x00-\x1f]{1,120}\.(xlsx|xls|csv)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    etag: str
+    size: int
+    event_time: datetime
+
+
+class _LostLease(Exception):
+    """Another run moved the checkpoint: this one stops without writing."""
+
+
+# -- the API side ------------------------------------------------------------------------------------
+
+def start_upload(who: Principal, body: dict[str, Any], at: datetime) -> dict[str, Any]:
+    filename = unicodedata.normalize("NFKC", str(body.get("filename") or "")).strip()
+    if not _FILENAME.match(filename):
+        raise BadRequest("文件名无效：须为 .xlsx、.xls 或 .csv 文件", fields={"filename": "无效的文件名"})
+    created_at = iso_utc(at)
+    import_id = f"I{shanghai_day(at):%Y%m%d}{secrets.token_hex(5)}"
+    key = f"{UPLOADS}{import_id}/{filename}"
+    jobs.create(_new_job(import_id, filename, key, who.user_id, who.team, None, at))
+    expires = 900
+    return {"import_id": import_id, "upload_url": files.upload_url(key, expires), "object_key": key,
+            "expires_in": expires, "status": "queued", "created_at": created_at}
+
+
+def _new_job(import_id: str, filename: str, key: str, uploaded_by: str, team: str | None,
+             partner_id: str | None, at: datetime) -> dict[str, Any]:
+    stamp = iso_utc(at)
+    return {"import_id": import_id, "status": "queued", "filename": filename, "object_key": key,
+            "uploaded_by": uploaded_by, "team": team, "partner_id": partner_id,
+            "month": f"{shanghai_day(at):%Y-%m}", "created_at": stamp, "updated_at": stamp}
+
+
+def _readable(who: Principal, job: dict[str, Any]) -> bool:
+    if who.role == "admin":
+        return True
+    if who.role == "supervisor":
+        return job.get("team") is not None and job.get("team") == who.team
+    return bool(job["uploaded_by"] == who.user_id)
+
+
+def job_view(job: dict[str, Any]) -> dict[str, Any]:
+    counts = {"rows": 0, "imported": 0, "duplicate": 0, "rejected": 0, **(job.get("counts") or {})}
+    view: dict[str, Any] = {
+        "import_id": job["import_id"], "status": job["status"], "filename": job["filename"],
+        "uploaded_by": job["uploaded_by"], "partner_id": job.get("partner_id"),
+        "created_at": job["created_at"], "started_at": job.get("started_at"),
+        "finished_at": job.get("finished_at"), "counts": counts,
+        "progress": job.get("progress") or {"processed": 0, "total": 0},
+        "columns": job.get("columns"), "error": job.get("error"), "error_report_url": None,
+    }
+    if job.get("report_key"):
+        view["error_report_url"] = files.download_url(job["report_key"], f"导入错误报告_{job['import_id']}.xlsx")
+    return view
+
+
+def get_job(who: Principal, import_id: str) -> dict[str, Any]:
+    job = jobs.get(import_id)
+    if job is None or not _readable(who, job):
+        raise NotFound("导入任务不存在或无权查看")
+    return job_view(job)
+
+
+def list_jobs(who: Principal, today: date, limit: int = 20) -> dict[str, Any]:
+    if who.role == "admin":
+        months = [f"{today:%Y-%m}", f"{today.replace(day=1) - timedelta(days=1):%Y-%m}"]
+        rows = [row for month in months for row in jobs.recent("by_month", month, limit)][:limit]
+    elif who.role == "supervisor" and who.team:
+        rows = jobs.recent("by_team", who.team, limit)
+    else:
+        rows = jobs.recent("by_uploader", who.user_id, limit)
+    return {"items": [job_view(row) for row in rows]}
+
+
+# -- the template --------------------------------------------------------------------------------------
+
+TEMPLATE_FIELDS = ("name", "phone", "loan_type", "amount", "purpose", "credit_status", "city",
+                   "customer_type", "campaign", "remark")
+_EXAMPLE: dict[str, Any] = {"name": "张三", "phone": "13816204573", "amount": 50, "city": "上海",
+                            "campaign": "2024春季活动", "remark": "客户希望下午联系"}
+
+
+def template_url(who: Principal) -> dict[str, Any]:
+    """The current profile's template (built once per profile version, kept in the bucket)."""
+    from chalicelib.spreadsheets import TemplateColumn, template
+
+    profile, version = config.document("lead_profile", LeadProfile, default_profile)
+    key = f"templates/lead-import-v{version}.xlsx"
+    filename = "线索导入模板.xlsx"
+    if not files.exists(key):
+        columns = [_template_column(name, profile) for name in TEMPLATE_FIELDS]
+        for spec in profile.custom_fields:
+            choices = [item.label for item in spec.options if item.active]
+            columns.append(TemplateColumn(spec.label, None, choices, spec.required,
+                                          {"date": "日期，如 2024-05-20", "number": "数字"}.get(spec.type, "")))
+        files.write(key, template(columns))
+    return {"url": files.download_url(key, filename), "filename": filename}
+
+
+def _template_column(name: str, profile: LeadProfile) -> Any:
+    from chalicelib.spreadsheets import TemplateColumn
+
+    choices: list[str] = []
+    example = _EXAMPLE.get(name)
+    if name in OPTION_FIELDS:
+        choices = [item.label for item in profile.options[name] if item.active]
+        example = choices[0] if choices else None
+    notes = {"phone": "必填：中国大陆手机或固话，如 13816204573", "amount": f"单位万元，0–{profile.amount_max:g}"}
+    return TemplateColumn(FIELD_LABELS[name], example, choices, name == "phone", notes.get(name, ""))
+
+
+# -- the run -------------------------------------------------------------------------------------------
+
+@dataclass
+class _Pass:
+    """What one pass over the file found: the counts and the rows for the report."""
+
+    rows: int = 0
+    processed: int = 0
+    new: int = 0
+    rejected: list[tuple[int, str, list[str]]] = field(default_factory=list)
+    duplicates: list[tuple[int, int, list[str]]] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {"rows": self.rows, "imported": self.new, "duplicate": len(self.duplicates),
+                "rejected": len(self.rejected)}
+
+
+def object_created(obj: StoredObject, remaining_ms: Callable[[], int], now_s: Callable[[], float],
+                   continue_later: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """Run (or resume) the import of one uploaded object. Safe to deliver any number of times."""
+    job = _job_for(obj)
+    if job is None:
+        return {"ignored": obj.key}
+    import_id = job["import_id"]
+    at = iso_utc(obj.event_time)
+    running = jobs.take_lease(import_id, obj.etag, int(now_s()), LEASE_S, at)
+    if running is None:
+        return {"import_id": import_id, "skipped": "already running, finished or bound to another file"}
+    try:
+        finished = _run(running, obj, remaining_ms, now_s)
+    except DomainError as exc:
+        if isinstance(exc, StoreUnavailable):
+            jobs.release(import_id, running.get("progress") or {}, at)
+            raise  # transient: the invocation is retried and resumes from the checkpoint
+        jobs.finish(import_id, "failed", _stamp(now_s), error={"code": exc.code, "message": exc.message})
+        logger.info("import rejected", extra={"import_id": import_id, "code": exc.code})
+        return {"import_id": import_id, "status": "failed"}
+    except _LostLease:
+        return {"import_id": import_id, "skipped": "another run took over"}
+    except Exception:
+        logger.exception("import failed", extra={"import_id": import_id})
+        jobs.finish(import_id, "failed", _stamp(now_s),
+                    error={"code": "INTERNAL_ERROR", "message": "导入时发生内部错误，请联系管理员"})
+        return {"import_id": import_id, "status": "failed"}
+    if not finished:
+        continue_later({"import_id": import_id, "key": obj.key, "etag": obj.etag, "size": obj.size})
+        return {"import_id": import_id, "status": "continued"}
+    return {"import_id": import_id, "status": "done"}
+
+
+def _job_for(obj: StoredObject) -> dict[str, Any] | None:
+    if obj.key.startswith(UPLOADS):
+        import_id = obj.key[len(UPLOADS):].split("/", 1)[0]
+        job = jobs.get(import_id)
+        if job is None or job["object_key"] != obj.key:
+            logger.warning("upload without a job", extra={"import_id": import_id})
+            return None
+        return job
+    import_id = "D" + hashlib.sha256(f"{obj.key}\n{obj.etag}".encode()).hexdigest()[:24]
+    partner_id = obj.key[len(PARTNER_DROPS):].split("/", 1)[0] if obj.key.startswith(PARTNER_DROPS) else ""
+    filename = obj.key.rsplit("/", 1)[-1] or obj.key
+    fresh = _new_job(import_id, filename[:120], obj.key, f"partner:{partner_id}" if partner_id else "system",
+                     None, partner_id or None, obj.event_time)
+    if jobs.create(fresh):
+        problem = ("文件路径不符合约定：合作方文件须放在 imports/partners/<合作方ID>/ 下" if not partner_id
+                   else None if directory.partner_active(partner_id) else f"未知或已停用的合作方：{partner_id}")
+        if problem:
+            jobs.finish(import_id, "failed", iso_utc(obj.event_time),
+                        error={"code": "UNKNOWN_SOURCE", "message": problem})
+            return None
+    return jobs.get(import_id)
+
+
+def _run(job: dict[str, Any], obj: StoredObject, remaining_ms: Callable[[], int], now_s: Callable[[], float]) -> bool:
+    """One invocation's share of the job; True when the job is done."""
+    from chalicelib.spreadsheets import FileRejected, check_safe, file_kind, read_sheet
+
+    policy = config.import_policy()
+    profile = config.lead_profile()
+    data = files.read(obj.key, int(policy.max_file_mb * 1024 * 1024))
+    if data is None:
+        raise FileRejected(f"文件过大，上限为 {policy.max_file_mb:g} MB")
+    kind = file_kind(data, job["filename"])
+    check_safe(data, kind, policy)
+    sheet = read_sheet(data, kind)
+    del data
+    head = list(islice(sheet.rows, HEADER_SCAN_ROWS))
+    columns = find_columns(head, header_lookup(profile, policy, job.get("partner_id")))
+    if columns is None:
+        raise FileRejected("未找到表头：表头行须包含“联系方式”（或“手机号”）列及至少一个其他字段，如“客户姓名”")
+    total = max(sheet.total_rows - columns.header_row - 1, 0)
+    if total > policy.max_rows:
+        raise FileRejected(f"文件共 {total} 行，超过单次导入上限 {policy.max_rows} 行，请拆分后再导入")
+    column_info = {"mapped": columns.mapped(), "ignored": columns.ignored}
+    rows = chain(head[columns.header_row + 1:], sheet.rows)
+    first_row_number = columns.header_row + 2  # spreadsheet row numbers start at 1, after the header
+    writer = _ChunkWriter(job, profile, total, now_s)
+    found = _Pass()
+    reader = RowReader(columns, profile)
+    seen: dict[str, int] = {}
+    for row_number, row in enumerate(rows, start=first_row_number):
+        found.processed += 1
+        if is_blank(row):
+            continue
+        found.rows += 1
+        raw = reader.raw(row)
+        problems = {name: "必填" for name in policy.required_fields if name not in raw}
+        try:
+            submission = validate_submission(raw, profile, "import")
+        except ValidationFailed as exc:
+            problems.update(exc.fields)
+        if problems:
+            found.rejected.append((row_number, reason_text(problems, profile), reader.original(row)))
+            continue
+        first = seen.get(submission.phone)
+        if first is not None:
+            found.duplicates.append((row_number, first, reader.original(row)))
+            continue
+        seen[submission.phone] = row_number
+        found.new += 1
+        if writer.take(found.new, row_number, submission, found.processed) and remaining_ms() < HANDOVER_MS:
+            jobs.release(job["import_id"], writer.progress(found.processed), _stamp(now_s))
+            return False
+    writer.flush(found.processed)
+    report_key = _report(job["import_id"], columns.headers, found) if found.rejected or found.duplicates else None
+    at = _stamp(now_s)
+    jobs.record_plan(job["import_id"], found.counts(), column_info, report_key, at)
+    jobs.finish(job["import_id"], "done", at, counts=found.counts(), progress=writer.progress(found.processed))
+    logger.info("import done", extra={"import_id": job["import_id"], **found.counts()})
+    return True
+
+
+def _stamp(now_s: Callable[[], float]) -> str:
+    """Job bookkeeping times (started, finished) are the run's own clock, injected by the handler."""
+    return iso_utc(datetime.fromtimestamp(now_s(), tz=UTC))
+
+
+def _report(import_id: str, headers: list[str], found: _Pass) -> str:
+    from chalicelib.spreadsheets import error_report
+
+    key = f"reports/{import_id}.xlsx"
+    files.write(key, error_report(headers, found.rejected, found.duplicates))
+    return key
+
+
+class _ChunkWriter:
+    """Writes the file's new leads from the job's checkpoint on, a chunk at a time."""
+
+    def __init__(self, job: dict[str, Any], profile: LeadProfile, total: int, now_s: Callable[[], float]) -> None:
+        self.job = job
+        self.profile = profile
+        self.total = total
+        self.now_s = now_s
+        self.written = int(job.get("written") or 0)
+        self.pending = job.get("chunk") if (job.get("chunk") or {}).get("first") == self.written else None
+        received = parse_iso(job["started_at"])
+        self.created_at = iso_utc(received)
+        self.day = shanghai_day(received)
+        self.buffer: list[tuple[int, LeadSubmission]] = []
+
+    def progress(self, processed: int) -> dict[str, int]:
+        return {"processed": min(processed, self.total), "total": self.total}
+
+    def take(self, ordinal: int, row_number: int, submission: LeadSubmission, processed: int) -> bool:
+        """Queue the file's `ordinal`-th new lead; True when a chunk was written."""
+        if ordinal <= self.written:
+            return False  # written by an earlier run
+        self.buffer.append((row_number, submission))
+        target = int(self.pending["count"]) if self.pending else CHUNK_ROWS
+        if len(self.buffer) < target:
+            return False
+        self._write(processed)
+        return True
+
+    def flush(self, processed: int) -> None:
+        if self.buffer:
+            self._write(processed)
+
+    def _write(self, processed: int) -> None:
+        import_id = self.job["import_id"]
+        count = len(self.buffer)
+        if self.pending:  # a run died inside this chunk: same numbers, write what is missing
+            last, day_key = int(self.pending["last_seq"]), str(self.pending["day"])
+        else:
+            day_key = f"{self.day:%Y%m%d}"
+            last = sequences.reserve_block(day_key, count)
+            chunk = {"first": self.written, "count": count, "day": day_key, "last_seq": last}
+            if not jobs.begin_chunk(import_id, self.written, chunk):
+                raise _LostLease()
+        day = datetime.strptime(day_key, "%Y%m%d").date()
+        ids = [format_lead_id(day, last - count + 1 + offset) for offset in range(count)]
+        present = leads.existing(ids) if self.pending else set()
+        batch = []
+        for lead_id, (row_number, submission) in zip(ids, self.buffer, strict=True):
+            if lead_id in present:
+                continue
+            lead = build_lead(submission, lead_id=lead_id, channel="import", created_at=self.created_at,
+                              day=day.isoformat(), profile=self.profile, partner_id=self.job.get("partner_id"),
+                              created_by=self._creator())
+            lead["import_id"], lead["import_row"] = import_id, row_number
+            batch.append(lead)
+        leads.insert_batch(batch)
+        self.written += count
+        self.pending = None
+        self.buffer = []
+        jobs.end_chunk(import_id, self.written, self.progress(processed), int(self.now_s()) + LEASE_S,
+                       _stamp(self.now_s))
+
+    def _creator(self) -> str | None:
+        uploader = str(self.job["uploaded_by"])
+        return None if uploader.startswith("partner:") or uploader == "system" else uploader
+

@@ -1,0 +1,227 @@
+"""Reading and writing spreadsheet files: the safety checks before parsing, the readers
+(python-calamine for .xlsx/.xls, the csv module for .csv in UTF-8, UTF-8 with BOM or GBK/GB18030),
+and the .xlsx writers (xlsxwriter) for error reports, the import template and exports.
+
+calamine and xlsxwriter are imported inside the functions that use them: only the import and
+export paths pay for them, not every function's cold start. Formulas are never evaluated:
+calamine returns a formula cell's cached value, and everything written is written as a value.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.domain.sheet_rows import neutralise
+from chalicelib.errors import DomainError
+from chalicelib.rules.imports import ImportPolicy
+
+_XLSX_MAGIC = b"PK\x03\x04"
+_XLS_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_MB = 1024 * 1024
+
+
+class FileRejected(DomainError):
+    status = 422
+    code = "FILE_REJECTED"
+    message = "文件无法导入"
+
+
+@dataclass(frozen=True)
+class Sheet:
+    rows: Iterator[list[Any]]
+    total_rows: int  # including the header and title rows, before skipping blank rows
+
+
+def file_kind(data: bytes, filename: str) -> str:
+    """`xlsx`, `xls` or `csv`, by content first (a renamed file is still read right)."""
+    if data.startswith(_XLSX_MAGIC):
+        return "xlsx"
+    if data.startswith(_XLS_MAGIC):
+        return "xls"
+    if filename.lower().endswith((".csv", ".txt")) or not filename.lower().endswith((".xlsx", ".xls")):
+        return "csv"
+    raise FileRejected("文件内容与扩展名不符，无法识别为 Excel 文件")
+
+
+def check_safe(data: bytes, kind: str, policy: ImportPolicy) -> None:
+    """Refuse before parsing: too big, or (for zip-based .xlsx) inflating past the limits. Only
+    the zip directory is read, so a zip bomb costs nothing."""
+    if len(data) > policy.max_file_mb * _MB:
+        raise FileRejected(f"文件过大（{len(data) / _MB:.1f} MB），上限为 {policy.max_file_mb:g} MB")
+    if kind != "xlsx":
+        return
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            infos = archive.infolist()
+    except zipfile.BadZipFile as exc:
+        raise FileRejected("Excel 文件已损坏，无法读取") from exc
+    inflated = sum(info.file_size for info in infos)
+    if inflated > policy.max_uncompressed_mb * _MB:
+        raise FileRejected(f"文件解压后过大（{inflated / _MB:.0f} MB），上限为 {policy.max_uncompressed_mb:g} MB，"
+                           "疑似压缩炸弹，已拒绝")
+    for info in infos:
+        if info.compress_size and info.file_size / info.compress_size > policy.max_compression_ratio:
+            raise FileRejected(f"文件压缩比异常（{info.file_size // info.compress_size}:1），疑似压缩炸弹，已拒绝")
+
+
+def read_sheet(data: bytes, kind: str) -> Sheet:
+    if kind == "csv":
+        return _read_csv(data)
+    from python_calamine import CalamineError, CalamineWorkbook
+
+    try:
+        book = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        visible = [meta.name for meta in book.sheets_metadata if str(meta.visible).endswith("Visible")]
+        sheet = book.get_sheet_by_name(visible[0] if visible else book.sheet_names[0])
+        return Sheet(sheet.iter_rows(), sheet.height)
+    except (CalamineError, IndexError, ValueError) as exc:
+        raise FileRejected("Excel 文件无法读取（已损坏、加密或不是工作簿）") from exc
+
+
+def decode_text(data: bytes) -> str:
+    """UTF-8 (with or without BOM), else GB18030 (a superset of GBK, what Chinese Excel saves)."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("gb18030")
+    except UnicodeDecodeError as exc:
+        raise FileRejected("无法识别文件编码，请另存为 UTF-8 或 GBK 编码的 CSV") from exc
+
+
+def _read_csv(data: bytes) -> Sheet:
+    text = decode_text(data)
+    first_line = text[:4096].split("\n", 1)[0]
+    delimiter = max(",\t;", key=first_line.count)
+    lines = text.splitlines()
+    rows = csv.reader(lines, delimiter=delimiter)
+    return Sheet((list(row) for row in rows), len(lines))
+
+
+def _workbook(target: io.BytesIO) -> Any:
+    import xlsxwriter
+
+    # Strings stay strings: nothing a user typed becomes a formula, a number or a link.
+    return xlsxwriter.Workbook(target, {"in_memory": True, "strings_to_formulas": False,
+                                        "strings_to_numbers": False, "strings_to_urls": False})
+
+
+def _text_cell(value: Any) -> str:
+    return neutralise("" if value is None else str(value))
+
+
+def error_report(headers: Sequence[str], rejected: Sequence[tuple[int, str, Sequence[str]]],
+                 duplicates: Sequence[tuple[int, int, Sequence[str]]]) -> bytes:
+    """错误行: every rejected row with its row number, reason and original values;
+    重复行: rows whose phone appeared earlier in the same file."""
+    target = io.BytesIO()
+    book = _workbook(target)
+    bold = book.add_format({"bold": True, "bg_color": "#F2F2F2"})
+    sheet = book.add_worksheet("错误行")
+    sheet.write_row(0, 0, ["行号", "原因", *[_text_cell(h) for h in headers]], bold)
+    for line, (row_number, reason, values) in enumerate(rejected, start=1):
+        sheet.write_number(line, 0, row_number)
+        sheet.write_string(line, 1, reason)
+        for column, value in enumerate(values, start=2):
+            sheet.write_string(line, column, _text_cell(value))
+    sheet.set_column(1, 1, 48)
+    sheet.freeze_panes(1, 0)
+    if duplicates:
+        dup = book.add_worksheet("重复行")
+        dup.write_row(0, 0, ["行号", "与第几行重复", *[_text_cell(h) for h in headers]], bold)
+        for line, (row_number, first_row, values) in enumerate(duplicates, start=1):
+            dup.write_number(line, 0, row_number)
+            dup.write_number(line, 1, first_row)
+            for column, value in enumerate(values, start=2):
+                dup.write_string(line, column, _text_cell(value))
+        dup.freeze_panes(1, 0)
+    book.close()
+    return target.getvalue()
+
+
+@dataclass(frozen=True)
+class TemplateColumn:
+    header: str
+    example: Any
+    choices: Sequence[str] = ()
+    required: bool = False
+    note: str = ""
+
+
+def template(columns: Sequence[TemplateColumn]) -> bytes:
+    """The import template: Chinese headers, one example row, drop-downs for every option field
+    (lists kept on a hidden sheet, so long lists are not cut at Excel's 255-character limit)."""
+    target = io.BytesIO()
+    book = _workbook(target)
+    header = book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
+    required = book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "font_color": "#C00000"})
+    text = book.add_format({"num_format": "@"})
+    sheet = book.add_worksheet("线索导入")
+    lists = book.add_worksheet("选项")
+    for column, spec in enumerate(columns):
+        sheet.write_string(0, column, spec.header, required if spec.required else header)
+        sheet.set_column(column, column, max(12, len(spec.header) * 2 + 2), text)
+        if spec.note:
+            sheet.write_comment(0, column, spec.note)
+        if isinstance(spec.example, (int, float)):
+            sheet.write_number(1, column, spec.example)
+        else:
+            sheet.write_string(1, column, "" if spec.example is None else str(spec.example))
+        if spec.choices:
+            lists.write_string(0, column, spec.header)
+            for line, choice in enumerate(spec.choices, start=1):
+                lists.write_string(line, column, choice)
+            letter = _column_letter(column)
+            sheet.data_validation(1, column, 10000, column, {
+                "validate": "list", "source": f"=选项!${letter}$2:${letter}${len(spec.choices) + 1}",
+                "error_title": "无效的选项", "error_message": f"请从下拉列表中选择{spec.header}",
+            })
+    sheet.freeze_panes(1, 0)
+    lists.hide()
+    book.close()
+    return target.getvalue()
+
+
+def _column_letter(index: int) -> str:
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+@dataclass(frozen=True)
+class ExportColumn:
+    header: str
+    kind: str = "text"  # text | number
+
+
+def export(columns: Sequence[ExportColumn], rows: Sequence[Sequence[Any]]) -> bytes:
+    """A lead list: every text cell written as text and neutralised (a leading `=`, `+`, `-`, `@`
+    or tab gets an apostrophe), phones as text, amounts as numbers."""
+    target = io.BytesIO()
+    book = _workbook(target)
+    bold = book.add_format({"bold": True, "bg_color": "#F2F2F2"})
+    sheet = book.add_worksheet("线索")
+    sheet.write_row(0, 0, [c.header for c in columns], bold)
+    for line, row in enumerate(rows, start=1):
+        for column, (spec, value) in enumerate(zip(columns, row, strict=True)):
+            if value is None or value == "":
+                continue
+            if spec.kind == "number" and isinstance(value, (int, float)):
+                sheet.write_number(line, column, value)
+            else:
+                sheet.write_string(line, column, _text_cell(value))
+    for column, spec in enumerate(columns):
+        sheet.set_column(column, column, max(10, len(spec.header) * 2 + 2))
+    sheet.freeze_panes(1, 0)
+    sheet.autofilter(0, 0, max(len(rows), 1), len(columns) - 1)
+    book.close()
+    return target.getvalue()

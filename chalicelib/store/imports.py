@@ -1,0 +1,119 @@
+"""Import jobs: state, lease, checkpoints, and the lists an import page shows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.exceptions import GetError, PutError, QueryError, UpdateError
+from pynamodb.expressions.update import Action
+
+from chalicelib.errors import StoreUnavailable
+from chalicelib.plain import plain
+from chalicelib.store.schema import ImportJobModel
+
+_MAPS = ("counts", "progress", "columns", "chunk", "error")
+
+
+def to_dict(row: ImportJobModel) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for name in ImportJobModel.get_attributes():
+        value = getattr(row, name)
+        if value is None:
+            continue
+        data[name] = plain(value.as_dict()) if name in _MAPS else plain(value)
+    return data
+
+
+def create(job: dict[str, Any]) -> bool:
+    """Write a new job; False when a job with this id already exists (a second delivery)."""
+    try:
+        ImportJobModel(**job).save(condition=ImportJobModel.import_id.does_not_exist())
+        return True
+    except PutError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise StoreUnavailable() from exc
+
+
+def get(import_id: str) -> dict[str, Any] | None:
+    try:
+        return to_dict(ImportJobModel.get(import_id, consistent_read=True))
+    except ImportJobModel.DoesNotExist:
+        return None
+    except GetError as exc:
+        raise StoreUnavailable() from exc
+
+
+def _update(import_id: str, actions: list[Action], condition: Any = None) -> dict[str, Any] | None:
+    """Apply the update; None when its condition does not hold."""
+    row = ImportJobModel(import_id)
+    try:
+        row.update(actions=actions, condition=condition)
+        return to_dict(row)
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return None
+        raise StoreUnavailable() from exc
+
+
+def take_lease(import_id: str, etag: str, now_s: int, lease_s: int, at: str) -> dict[str, Any] | None:
+    """Start or resume the job for this object, unless another run holds it, it has finished, or
+    it is already bound to another version of the object."""
+    job = ImportJobModel
+    condition = (job.status.is_in("queued", "running")
+                 & (job.lease_until.does_not_exist() | (job.lease_until < now_s))
+                 & (job.object_etag.does_not_exist() | (job.object_etag == etag)))
+    return _update(import_id, [
+        job.status.set("running"), job.lease_until.set(now_s + lease_s), job.object_etag.set(etag),
+        job.started_at.set(job.started_at | at), job.updated_at.set(at), job.runs.add(1),
+    ], condition)
+
+
+def record_plan(import_id: str, counts: dict[str, int], columns: dict[str, Any], report_key: str | None,
+                at: str) -> None:
+    job = ImportJobModel
+    actions: list[Action] = [job.counts.set(counts), job.columns.set(columns), job.updated_at.set(at)]
+    if report_key:
+        actions.append(job.report_key.set(report_key))
+    _update(import_id, actions)
+
+
+def begin_chunk(import_id: str, written: int, chunk: dict[str, Any]) -> bool:
+    """Reserve the numbers of the next chunk, only if nobody moved the checkpoint meanwhile."""
+    job = ImportJobModel
+    return _update(import_id, [job.chunk.set(chunk)], job.written == written) is not None
+
+
+def end_chunk(import_id: str, written: int, progress: dict[str, int], lease_until: int, at: str) -> None:
+    job = ImportJobModel
+    _update(import_id, [job.written.set(written), job.chunk.remove(), job.progress.set(progress),
+                        job.lease_until.set(lease_until), job.updated_at.set(at)])
+
+
+def release(import_id: str, progress: dict[str, int], at: str) -> None:
+    """Give the job back to whoever continues it (the next invocation)."""
+    job = ImportJobModel
+    _update(import_id, [job.lease_until.set(0), job.progress.set(progress), job.updated_at.set(at)])
+
+
+def finish(import_id: str, status: str, at: str, counts: dict[str, int] | None = None,
+           progress: dict[str, int] | None = None, error: dict[str, str] | None = None) -> None:
+    job = ImportJobModel
+    actions: list[Action] = [job.status.set(status), job.finished_at.set(at), job.updated_at.set(at),
+                             job.lease_until.remove(), job.chunk.remove()]
+    if counts is not None:
+        actions.append(job.counts.set(counts))
+    if progress is not None:
+        actions.append(job.progress.set(progress))
+    if error is not None:
+        actions.append(job.error.set(error))
+    _update(import_id, actions, job.status.is_in("queued", "running"))
+
+
+def recent(index: str, partition: str, limit: int) -> list[dict[str, Any]]:
+    idx = {"by_uploader": ImportJobModel.by_uploader, "by_team": ImportJobModel.by_team,
+           "by_month": ImportJobModel.by_month}[index]
+    try:
+        return [to_dict(row) for row in idx.query(partition, scan_index_forward=False, limit=limit)]
+    except QueryError as exc:
+        raise StoreUnavailable() from exc
