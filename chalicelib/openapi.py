@@ -92,6 +92,21 @@ def document() -> dict[str, Any]:
             "/inbox/read": {"post": _op("标记已读", 422)},
             "/teams/{team_id}/webhook": {"put": _op("设置团队机器人（企业微信 wecom / 钉钉 dingtalk）", 404, 422)},
             "/users/{user_id}": {"patch": _op("设置销售在岗、停用、每日上限、持有上限", 404, 422)},
+            "/imports": {
+                "post": {"summary": "新建导入任务：返回 import_id 与上传地址 upload_url", "security": bearer,
+                         "requestBody": {"content": {"application/json": {"schema": {
+                             "type": "object", "required": ["filename"],
+                             "properties": {"filename": {"type": "string", "pattern": r"\.(xlsx|xls|csv)$"}}}}}},
+                         "responses": _responses("201", 400, 401, 415)},
+                "get": _op("最近的导入任务（销售：本人；主管：本团队；管理员：全部）")},
+            "/imports/template": {"get": _op("下载导入模板（.xlsx，含中文表头、示例行和下拉选项）")},
+            "/imports/{import_id}": {"get": {
+                **_op("导入任务：status、counts（rows/imported/duplicate/rejected）、progress、error_report_url", 404),
+                "parameters": [{"name": "import_id", "in": "path", "required": True, "schema": {"type": "string"}}]}},
+            "/exports/leads": {"get": {
+                **_op("导出线索为 .xlsx（按权限范围与脱敏规则；scope=leads 同线索列表筛选，scope=pool 公海）", 400),
+                "parameters": [{"name": n, "in": "query", "schema": {"type": "string"}}
+                               for n in ("scope", "status", "owner", "source", "from", "to", "region", "loan_type")]}},
             "/leads/{lead_id}": {"get": {
                 "summary": "线索详情", "security": bearer,
                 "parameters": [{"name": "lead_id", "in": "path", "required": True, "schema": {"type": "string"}}],

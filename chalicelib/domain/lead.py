@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from chalicelib.domain.phone import normalise_cn_phone
 from chalicelib.errors import ValidationFailed
@@ -56,10 +57,18 @@ UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_conte
 _SPACES = re.compile(r"\s+")
 
 
+@lru_cache(maxsize=4096)
+def _clean_str(value: str) -> str:
+    if not unicodedata.is_normalized("NFKC", value):
+        value = unicodedata.normalize("NFKC", value)
+    return _SPACES.sub(" ", value).strip()
+
+
 def clean_text(value: Any) -> Any:
-    """Trim, full-width → half-width (NFKC), collapse runs of spaces."""
+    """Trim, full-width → half-width (NFKC), collapse runs of spaces. Cached: option labels,
+    cities and campaigns repeat on every row of an imported file."""
     if isinstance(value, str):
-        return _SPACES.sub(" ", unicodedata.normalize("NFKC", value)).strip()
+        return _clean_str(value)
     return value
 
 
@@ -92,11 +101,20 @@ class LeadSubmission(BaseModel):
     website: str | None = Field(default=None, max_length=2000)  # honeypot: humans never see it
     custom: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("*", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _clean(cls, value: Any) -> Any:
-        value = clean_text(value)
-        return None if value == "" else value
+    def _clean(cls, data: Any) -> Any:
+        """Every text cleaned the same way, an empty one treated as absent (one call per lead)."""
+        if not isinstance(data, dict):
+            return data
+        cleaned = {}
+        for key, value in data.items():
+            if isinstance(value, str):
+                value = clean_text(value)
+                if value == "":
+                    value = None
+            cleaned[key] = value
+        return cleaned
 
     @field_validator("phone")
     @classmethod

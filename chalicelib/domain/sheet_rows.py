@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from chalicelib.domain.lead import FIELD_LABELS
+from chalicelib.domain.lead import FIELD_LABELS, LeadSubmission, validate_submission
+from chalicelib.errors import ValidationFailed
 from chalicelib.rules.imports import IMPORTABLE_FIELDS, ImportPolicy
 from chalicelib.rules.profile import OPTION_FIELDS, LeadProfile
 
 HEADER_SCAN_ROWS = 10
+_MEMO_LIMIT = 2048
 _HEADER_NOISE = re.compile(r"[\s*＊:：]")
 _SCIENTIFIC = re.compile(r"^\d(\.\d+)?[eE]\+?\d+$")
 _EXCEL_EPOCH = date(1899, 12, 30)
@@ -163,6 +166,9 @@ class RowReader:
         self._custom_labels = {
             spec.key: {_norm(item.label): item.value for item in spec.options} for spec in profile.custom_fields
         }
+        # Columns such as 贷款类型 or 城市 repeat a few values down the file: convert each once.
+        self._memo: dict[int, dict[Any, Any]] = {column: {} for column, name in columns.fields.items()
+                                                 if name not in ("name", "phone")}
 
     def raw(self, row: list[Any]) -> dict[str, Any]:
         raw: dict[str, Any] = {}
@@ -171,14 +177,18 @@ class RowReader:
             cell = row[column] if column < len(row) else None
             if cell is None or cell == "":
                 continue
-            if name.startswith("custom."):
-                key = name[7:]
-                value = self._custom_value(key, cell)
-                if value is not None:
-                    custom[key] = value
+            memo = self._memo.get(column)
+            if memo is not None and cell in memo:
+                value = memo[cell]
+            else:
+                value = self._custom_value(name[7:], cell) if name.startswith("custom.") else self._value(name, cell)
+                if memo is not None and len(memo) < _MEMO_LIMIT:
+                    memo[cell] = value
+            if value is None:
                 continue
-            value = self._value(name, cell)
-            if value is not None:
+            if name.startswith("custom."):
+                custom[name[7:]] = value
+            else:
                 raw[name] = value
         if custom:
             raw["custom"] = custom
@@ -225,3 +235,48 @@ def reason_text(fields: dict[str, str], profile: LeadProfile) -> str:
 def neutralise(text: str) -> str:
     """A cell a spreadsheet would read as a formula gets a leading apostrophe (CSV/formula injection)."""
     return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+@dataclass
+class ImportTally:
+    """What a pass over a file found: its counts, and the rows the error report lists."""
+
+    rows: int = 0
+    processed: int = 0
+    new: int = 0
+    rejected: list[tuple[int, str, list[str]]] = field(default_factory=list)
+    duplicates: list[tuple[int, int, list[str]]] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {"rows": self.rows, "imported": self.new, "duplicate": len(self.duplicates),
+                "rejected": len(self.rejected)}
+
+
+def new_leads(rows: Iterable[tuple[int, list[Any]]], columns: Columns, profile: LeadProfile,
+              required: list[str], tally: ImportTally) -> Iterator[tuple[int, LeadSubmission]]:
+    """Validate every row as any channel's submission; yield the file's new leads in order (the
+    first row of each phone) and note the rejected rows and in-file repeats in `tally`."""
+    reader = RowReader(columns, profile)
+    seen: dict[str, int] = {}
+    for row_number, row in rows:
+        tally.processed += 1
+        if is_blank(row):
+            continue
+        tally.rows += 1
+        raw = reader.raw(row)
+        problems = {name: "必填" for name in required if name not in raw}
+        submission = None
+        try:
+            submission = validate_submission(raw, profile, "import")
+        except ValidationFailed as exc:
+            problems.update(exc.fields)
+        if problems or submission is None:
+            tally.rejected.append((row_number, reason_text(problems, profile), reader.original(row)))
+            continue
+        first = seen.get(submission.phone)
+        if first is not None:
+            tally.duplicates.append((row_number, first, reader.original(row)))
+            continue
+        seen[submission.phone] = row_number
+        tally.new += 1
+        yield row_number, submission

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -68,8 +68,18 @@ class LeadProfile(BaseModel):
             raise ValueError("自定义字段标识重复")
         return self
 
+    # Computed once per profile (a plain instance attribute after the first use): validation asks
+    # these for every lead, and for every row of a 100,000-row file.
+    @cached_property
+    def _option_sets(self) -> dict[str, set[str]]:
+        return {name: {item.value for item in items if item.active} for name, items in self.options.items()}
+
+    @cached_property
+    def _custom_by_key(self) -> dict[str, CustomField]:
+        return {field.key: field for field in self.custom_fields}
+
     def option_values(self, field: str) -> set[str]:
-        return {item.value for item in self.options.get(field, []) if item.active}
+        return self._option_sets.get(field, set())
 
     def option_label(self, field: str, value: str) -> str:
         for item in self.options.get(field, []):
@@ -78,7 +88,7 @@ class LeadProfile(BaseModel):
         return value
 
     def custom_field(self, key: str) -> CustomField | None:
-        return next((field for field in self.custom_fields if field.key == key), None)
+        return self._custom_by_key.get(key)
 
 
 @lru_cache(maxsize=1)

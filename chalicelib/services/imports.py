@@ -19,19 +19,27 @@ import hashlib
 import re
 import secrets
 import unicodedata
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import chain, islice
 from typing import Any
 
 from chalicelib.domain.access import Principal
-from chalicelib.domain.lead import FIELD_LABELS, LeadSubmission, build_lead, validate_submission
+from chalicelib.domain.lead import FIELD_LABELS, LeadSubmission, build_lead
 from chalicelib.domain.lead_number import format_lead_id
-from chalicelib.domain.sheet_rows import HEADER_SCAN_ROWS, RowReader, find_columns, header_lookup, is_blank, reason_text
+from chalicelib.domain.sheet_rows import (
+    HEADER_SCAN_ROWS,
+    Columns,
+    ImportTally,
+    find_columns,
+    header_lookup,
+    new_leads,
+)
 from chalicelib.domain.timeutil import iso_utc, parse_iso, shanghai_day
-from chalicelib.errors import BadRequest, DomainError, NotFound, StoreUnavailable, ValidationFailed
+from chalicelib.errors import BadRequest, DomainError, NotFound, StoreUnavailable
 from chalicelib.observability import logger
+from chalicelib.rules.imports import ImportPolicy
 from chalicelib.rules.profile import OPTION_FIELDS, LeadProfile, default_profile
 from chalicelib.store import config, directory, files, leads, sequences
 from chalicelib.store import imports as jobs
@@ -161,21 +169,6 @@ def _template_column(name: str, profile: LeadProfile) -> Any:
 
 # -- the run -------------------------------------------------------------------------------------------
 
-@dataclass
-class _Pass:
-    """What one pass over the file found: the counts and the rows for the report."""
-
-    rows: int = 0
-    processed: int = 0
-    new: int = 0
-    rejected: list[tuple[int, str, list[str]]] = field(default_factory=list)
-    duplicates: list[tuple[int, int, list[str]]] = field(default_factory=list)
-
-    def counts(self) -> dict[str, int]:
-        return {"rows": self.rows, "imported": self.new, "duplicate": len(self.duplicates),
-                "rejected": len(self.rejected)}
-
-
 def object_created(obj: StoredObject, remaining_ms: Callable[[], int], now_s: Callable[[], float],
                    continue_later: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
     """Run (or resume) the import of one uploaded object. Safe to deliver any number of times."""
@@ -232,62 +225,58 @@ def _job_for(obj: StoredObject) -> dict[str, Any] | None:
     return jobs.get(import_id)
 
 
+@dataclass(frozen=True)
+class OpenedFile:
+    columns: Columns
+    total: int  # data rows after the header, blank ones included
+    rows: Iterator[tuple[int, list[Any]]]  # (spreadsheet row number, cells)
+
+
+def open_file(data: bytes, filename: str, policy: ImportPolicy, profile: LeadProfile,
+              partner_id: str | None) -> OpenedFile:
+    """Check, read and find the header of a file; FileRejected says why it cannot be imported."""
+    from chalicelib.spreadsheets import FileRejected, check_safe, file_kind, read_sheet
+
+    kind = file_kind(data, filename)
+    check_safe(data, kind, policy)
+    sheet = read_sheet(data, kind)
+    head = list(islice(sheet.rows, HEADER_SCAN_ROWS))
+    columns = find_columns(head, header_lookup(profile, policy, partner_id))
+    if columns is None:
+        raise FileRejected("未找到表头：表头行须包含“联系方式”（或“手机号”）列及至少一个其他字段，如“客户姓名”")
+    total = max(sheet.total_rows - columns.header_row - 1, 0)
+    if total > policy.max_rows:
+        raise FileRejected(f"文件共 {total} 行，超过单次导入上限 {policy.max_rows} 行，请拆分后再导入")
+    rows = chain(head[columns.header_row + 1:], sheet.rows)
+    # spreadsheet row numbers start at 1; the first data row follows the header
+    return OpenedFile(columns, total, enumerate(rows, start=columns.header_row + 2))
+
+
 def _run(job: dict[str, Any], obj: StoredObject, remaining_ms: Callable[[], int], now_s: Callable[[], float]) -> bool:
     """One invocation's share of the job; True when the job is done."""
-    from chalicelib.spreadsheets import FileRejected, check_safe, file_kind, read_sheet
+    from chalicelib.spreadsheets import FileRejected
 
     policy = config.import_policy()
     profile = config.lead_profile()
     data = files.read(obj.key, int(policy.max_file_mb * 1024 * 1024))
     if data is None:
         raise FileRejected(f"文件过大，上限为 {policy.max_file_mb:g} MB")
-    kind = file_kind(data, job["filename"])
-    check_safe(data, kind, policy)
-    sheet = read_sheet(data, kind)
+    opened = open_file(data, job["filename"], policy, profile, job.get("partner_id"))
     del data
-    head = list(islice(sheet.rows, HEADER_SCAN_ROWS))
-    columns = find_columns(head, header_lookup(profile, policy, job.get("partner_id")))
-    if columns is None:
-        raise FileRejected("未找到表头：表头行须包含“联系方式”（或“手机号”）列及至少一个其他字段，如“客户姓名”")
-    total = max(sheet.total_rows - columns.header_row - 1, 0)
-    if total > policy.max_rows:
-        raise FileRejected(f"文件共 {total} 行，超过单次导入上限 {policy.max_rows} 行，请拆分后再导入")
-    column_info = {"mapped": columns.mapped(), "ignored": columns.ignored}
-    rows = chain(head[columns.header_row + 1:], sheet.rows)
-    first_row_number = columns.header_row + 2  # spreadsheet row numbers start at 1, after the header
-    writer = _ChunkWriter(job, profile, total, now_s)
-    found = _Pass()
-    reader = RowReader(columns, profile)
-    seen: dict[str, int] = {}
-    for row_number, row in enumerate(rows, start=first_row_number):
-        found.processed += 1
-        if is_blank(row):
-            continue
-        found.rows += 1
-        raw = reader.raw(row)
-        problems = {name: "必填" for name in policy.required_fields if name not in raw}
-        try:
-            submission = validate_submission(raw, profile, "import")
-        except ValidationFailed as exc:
-            problems.update(exc.fields)
-        if problems:
-            found.rejected.append((row_number, reason_text(problems, profile), reader.original(row)))
-            continue
-        first = seen.get(submission.phone)
-        if first is not None:
-            found.duplicates.append((row_number, first, reader.original(row)))
-            continue
-        seen[submission.phone] = row_number
-        found.new += 1
-        if writer.take(found.new, row_number, submission, found.processed) and remaining_ms() < HANDOVER_MS:
-            jobs.release(job["import_id"], writer.progress(found.processed), _stamp(now_s))
+    writer = _ChunkWriter(job, profile, opened.total, now_s)
+    tally = ImportTally()
+    for row_number, submission in new_leads(opened.rows, opened.columns, profile, policy.required_fields, tally):
+        if writer.take(tally.new, row_number, submission, tally.processed) and remaining_ms() < HANDOVER_MS:
+            jobs.release(job["import_id"], writer.progress(tally.processed), _stamp(now_s))
             return False
-    writer.flush(found.processed)
-    report_key = _report(job["import_id"], columns.headers, found) if found.rejected or found.duplicates else None
+    writer.flush(tally.processed)
+    columns = opened.columns
+    report_key = _report(job["import_id"], columns.headers, tally) if tally.rejected or tally.duplicates else None
     at = _stamp(now_s)
-    jobs.record_plan(job["import_id"], found.counts(), column_info, report_key, at)
-    jobs.finish(job["import_id"], "done", at, counts=found.counts(), progress=writer.progress(found.processed))
-    logger.info("import done", extra={"import_id": job["import_id"], **found.counts()})
+    column_info = {"mapped": columns.mapped(), "ignored": columns.ignored}
+    jobs.record_plan(job["import_id"], tally.counts(), column_info, report_key, at)
+    jobs.finish(job["import_id"], "done", at, counts=tally.counts(), progress=writer.progress(tally.processed))
+    logger.info("import done", extra={"import_id": job["import_id"], **tally.counts()})
     return True
 
 
@@ -296,7 +285,7 @@ def _stamp(now_s: Callable[[], float]) -> str:
     return iso_utc(datetime.fromtimestamp(now_s(), tz=UTC))
 
 
-def _report(import_id: str, headers: list[str], found: _Pass) -> str:
+def _report(import_id: str, headers: list[str], found: ImportTally) -> str:
     from chalicelib.spreadsheets import error_report
 
     key = f"reports/{import_id}.xlsx"
