@@ -92,6 +92,9 @@ def document() -> dict[str, Any]:
             "/inbox/read": {"post": _op("标记已读", 422)},
             "/teams/{team_id}/webhook": {"put": _op("设置团队机器人（企业微信 wecom / 钉钉 dingtalk）", 404, 422)},
             "/users/{user_id}": {"patch": _op("设置销售在岗、停用、每日上限、持有上限", 404, 422)},
+            "/me": {"get": _op("当前登录用户（编号、姓名、角色、团队）")},
+            "/users": {"get": _op("用户列表：管理员看全部，主管看本团队；销售含持有线索数和今日分配数")},
+            "/teams": {"get": _op("团队列表：管理员看全部，其他人看本团队")},
             "/leads/{lead_id}": {"get": {
                 "summary": "线索详情", "security": bearer,
                 "parameters": [{"name": "lead_id", "in": "path", "required": True, "schema": {"type": "string"}}],
