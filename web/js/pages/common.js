@@ -1,0 +1,20 @@
+// Pieces shared by the lead lists.
+import { fmtTime, h, leadLink, statusTag } from "../ui.js";
+
+export function amount(value) {
+  return value === undefined || value === null ? null : `${value} 万元`;
+}
+
+export function leadCard(lead, { select, extra, nextFollowUp } = {}) {
+  const labels = lead.labels || {};
+  return h("li", { dataset: { lead: lead.lead_id } },
+    h("div", { class: "row" },
+      select || null,
+      h("span", { class: "lead-name grow" }, leadLink(lead.lead_id, lead.name || "（未留姓名）")),
+      statusTag(lead.status)),
+    h("div", { class: "muted" },
+      [lead.phone, labels.loan_type, amount(lead.amount), lead.city].filter(Boolean).join(" · ")),
+    h("div", { class: "muted" }, `${lead.lead_id} · 创建 ${fmtTime(lead.created_at, true)}`,
+      nextFollowUp ? ` · 下次跟进 ${fmtTime(nextFollowUp, true)}` : ""),
+    extra || null);
+}
