@@ -76,10 +76,13 @@ async function route() {
     return;
   }
   document.title = `${spec.label} · 贷款线索管理`;
-  mount(view, loading());
+  // Each navigation renders into its own container: a slow page left behind writes into a detached one.
+  const target = h("div", { class: "page" }, loading());
+  mount(view, target);
   const module = await spec.load();
-  await module.render(view, { me, args, query });
+  if (view.firstChild !== target) return;
   view.focus({ preventScroll: true });
+  await module.render(target, { me, args, query });
 }
 
 async function start() {

@@ -2,7 +2,7 @@
 // requires, tasks, the timeline of activities and history; claim / release.
 import { get, post } from "../api.js";
 import { ACTIVITY, busy, errorBox, fmtTime, h, loading, mount, statusTag, STATUS, TRANSITIONS, toast } from "../ui.js";
-import { amount } from "./common.js";
+import { amount, localPhone } from "./common.js";
 
 const OUTCOMES = ["已接通", "未接通", "有意向", "无意向", "稍后再联系"];
 const KIND = { activity: "跟进", status: "状态", ownership: "归属", merge: "合并", unmerge: "撤销合并" };
@@ -36,7 +36,7 @@ export async function render(view, ctx) {
 function profile(lead) {
   const labels = lead.labels || {};
   const rows = [
-    ["手机", h("span", {}, lead.phone, lead.phone_masked ? h("span", { class: "muted" }, "（已脱敏：完整号码仅负责人及本组主管可见）") : null)],
+    ["手机", h("span", {}, lead.phone_masked ? lead.phone : h("a", { href: `tel:${lead.phone}` }, localPhone(lead.phone)), lead.phone_masked ? h("span", { class: "muted" }, "（已脱敏：完整号码仅负责人及本组主管可见）") : null)],
     ["贷款类型", labels.loan_type], ["贷款金额", amount(lead.amount)], ["贷款用途", labels.purpose],
     ["客户类型", labels.customer_type], ["征信情况", labels.credit_status],
     ["城市", [lead.city, lead.province, lead.region].filter(Boolean).join(" / ")],

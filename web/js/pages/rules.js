@@ -41,8 +41,9 @@ function condition(c) {
 
 function action(a) {
   if (!a) return "";
-  if (a.type === "assign_team") return `分配到团队 ${a.team}（${STRATEGY[a.strategy] || a.strategy || ""}）`;
-  if (a.type === "assign_rep") return `分配给 ${a.rep}`;
+  const type = a.type || a.action;  // a rule's action, or a dry-run decision
+  if (type === "assign_team") return `分配到团队 ${a.team}（${STRATEGY[a.strategy] || a.strategy || ""}）`;
+  if (type === "assign_rep") return `分配给 ${a.rep}`;
   return "进入公海";
 }
 
