@@ -24,7 +24,7 @@ SHOTS = ROOT / "build" / "screenshots"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 860}
 # The screenshots the user guide shows (`make docs-images` copies them to docs/images/).
-GUIDE = {"signin-phone", "leads-sh_rep1-phone", "lead-phone", "tasks-phone", "pool-phone", "inbox-sh_rep1-phone",
+GUIDE = {"signin-phone", "leads-sh_rep1-phone", "lead-phone", "tasks-phone", "pool-phone", "inbox-phone",
          "leads-sh_lead-desktop", "team-sh_lead-desktop", "rules-dry-run-desktop", "rules-profile-admin-desktop"}
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="make test installs playwright from requirements-dev.txt")
@@ -149,6 +149,20 @@ def test_rep_works_a_new_lead_from_assignment_to_intent(browser: Any, stack: Sta
     rep.go(f"lead/{lead['lead_id']}")
     rep.page.wait_for_selector("#task-list >> text=收集资质材料")
     rep.shot("lead-phone")
+    # The same person asks again: the owner's inbox gets it, with the unread badge in the menu.
+    again = captured(stack, name="王小明", phone="138 1620 4573", city="上海市")
+    assert again["status"] == "duplicate", again
+    rep.go("inbox")
+    badge = rep.page.locator("#unread")
+    rep.page.wait_for_function("document.getElementById('unread') && !document.getElementById('unread').hidden")
+    unread = int(badge.inner_text())
+    message = rep.page.locator("#inbox-list li.unread", has_text="客户再次咨询")
+    assert unread >= 1 and lead["lead_id"] in message.inner_text()
+    rep.shot("inbox-phone")
+    message.locator("a", has_text="查看线索").click()
+    rep.page.wait_for_selector("text=记录跟进")
+    rep.page.wait_for_function(f"(document.getElementById('unread').hidden ? 0 : +document.getElementById('unread')"
+                               f".textContent) === {unread - 1}")
     rep.close()
 
 
