@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from playwright import sync_api
 
 from tests.conftest import ROOT
 from tests.test_local_stack import Stack
@@ -27,7 +28,6 @@ DESKTOP = {"width": 1280, "height": 860}
 GUIDE = {"signin-phone", "leads-sh_rep1-phone", "lead-phone", "tasks-phone", "pool-phone", "inbox-phone",
          "leads-sh_lead-desktop", "team-sh_lead-desktop", "rules-dry-run-desktop", "rules-profile-admin-desktop"}
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="make test installs playwright from requirements-dev.txt")
 
 
 @pytest.fixture(scope="module")
@@ -279,3 +279,15 @@ def test_every_page_fits_a_phone_and_renders_on_desktop(browser: Any, stack: Sta
     assert width <= inner
     session.shot("lead-sh_lead-phone")
     session.close()
+
+
+def test_stage_config_and_demo_tokens_exist_only_in_the_local_gateway(stack: Stack) -> None:
+    status, config, _ = stack.request("GET", "/config.json")
+    assert status == 200 and config["auth"] == {"mode": "local"} and config["api"] == "/api"
+    status, error, _ = stack.request("POST", "/_local/token?user=nobody")
+    assert status == 404 and error["error"]["message"] == "未知的演示用户"
+    good = token(stack, "gz_rep1")
+    assert api(stack, "GET", "/me", "gz_rep1")["user_id"] == "gz_rep1" and good
+    assert "/_local/token" not in json.dumps(api(stack, "GET", "/openapi.json")["paths"])
+    status, _, _ = stack.request("POST", "/api/_local/token?user=admin")
+    assert status in (403, 404)

@@ -11,7 +11,7 @@ export function localPhone(phone) {
   return m ? `${m[1]} ${m[2]} ${m[3]}` : phone;
 }
 
-export function leadCard(lead, { select, extra, nextFollowUp } = {}) {
+export function leadCard(lead, { select, extra, nextFollowUp, showOwner = true } = {}) {
   const labels = lead.labels || {};
   return h("li", { dataset: { lead: lead.lead_id } },
     h("div", { class: "row" },
@@ -20,7 +20,7 @@ export function leadCard(lead, { select, extra, nextFollowUp } = {}) {
       statusTag(lead.status)),
     h("div", { class: "muted" },
       [localPhone(lead.phone), labels.loan_type, amount(lead.amount), lead.city,
-        lead.owner ? `负责人 ${lead.owner}` : null].filter(Boolean).join(" · ")),
+        showOwner && lead.owner ? `负责人 ${lead.owner}` : null].filter(Boolean).join(" · ")),
     h("div", { class: "muted" }, `${lead.lead_id} · 创建 ${fmtTime(lead.created_at, true)}`,
       nextFollowUp ? ` · 下次跟进 ${fmtTime(nextFollowUp, true)}` : ""),
     extra || null);

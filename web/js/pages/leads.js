@@ -59,7 +59,7 @@ export async function render(view, { me, query: q }) {
       : follow(a).localeCompare(follow(b)) || b.created_at.localeCompare(a.created_at));
     more.hidden = !state.cursor;
     if (!items.length) { mount(list, empty(term ? "没有匹配的线索" : "暂无线索")); return; }
-    mount(list, items.map((lead) => leadCard(lead, {
+    mount(list, items.map((lead) => leadCard(lead, { showOwner: me.role !== "rep",
       nextFollowUp: lead.next_follow_up || followUps.get(lead.lead_id),
       select: canAssign ? h("input", { type: "checkbox", "aria-label": `选择 ${lead.name || lead.lead_id}`,
         checked: selected.has(lead.lead_id),
