@@ -291,3 +291,43 @@ def test_stage_config_and_demo_tokens_exist_only_in_the_local_gateway(stack: Sta
     assert "/_local/token" not in json.dumps(api(stack, "GET", "/openapi.json")["paths"])
     status, _, _ = stack.request("POST", "/api/_local/token?user=admin")
     assert status in (403, 404)
+
+
+def test_oidc_sign_in_with_pkce_against_a_stand_in_provider(browser: Any, stack: Stack) -> None:
+    """An AWS stage's /config.json names an OIDC provider: the SPA sends a S256 challenge, gets a
+    code back on its own origin, and redeems it with the verifier for the ID token it then uses."""
+    import base64
+    import hashlib
+    from urllib.parse import parse_qs, urlencode, urlsplit
+
+    idp = stack.base + "/stand-in-idp"
+    config = {"stage": "prod", "api": "/api", "auth": {"mode": "oidc", "client_id": "spa-client",
+              "authorization_endpoint": idp + "/authorize", "token_endpoint": idp + "/token"}}
+    seen: dict[str, Any] = {}
+    session = Session(browser, stack, PHONE)
+    page = session.page
+    page.route("**/config.json", lambda route: route.fulfill(json=config))
+
+    def authorize(route: Any) -> None:
+        params = {k: v[0] for k, v in parse_qs(urlsplit(route.request.url).query).items()}
+        seen["authorize"] = params
+        back = params["redirect_uri"] + "?" + urlencode({"code": "code-1", "state": params["state"]})
+        route.fulfill(content_type="text/html", body=f"<script>location.replace({json.dumps(back)})</script>")
+
+    def redeem(route: Any) -> None:
+        form = {k: v[0] for k, v in parse_qs(route.request.post_data).items()}
+        seen["token"] = form
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(form["code_verifier"].encode()).digest()).rstrip(b"=")
+        ok = form["code"] == "code-1" and challenge.decode() == seen["authorize"]["code_challenge"]
+        route.fulfill(status=200 if ok else 400, json={"id_token": token(stack, "sh_lead"), "token_type": "Bearer"}
+                      if ok else {"error": "invalid_grant"})
+
+    page.route(idp + "/authorize**", authorize)
+    page.route(idp + "/token", redeem)
+    page.goto(stack.base + "/#/signin")
+    page.locator("button", has_text="使用企业账号登录").click()
+    page.wait_for_selector("#nav a[aria-current='page']")
+    assert seen["authorize"]["code_challenge_method"] == "S256" and seen["authorize"]["client_id"] == "spa-client"
+    assert seen["token"]["grant_type"] == "authorization_code" and seen["token"]["redirect_uri"] == stack.base + "/"
+    assert "code=" not in page.url and "上海房贷组主管" in page.inner_text("#who")
+    session.close()
