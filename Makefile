@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PORT   ?= 8000
 STAGE  ?= dev
 
-.PHONY: run test reset token tick bench lint infra package deploy
+.PHONY: run test reset token tick bench lint infra package deploy browser-deps docs-images
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) >&2
@@ -16,8 +16,23 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 run: $(STAMP)
 	@PORT=$(PORT) $(PY) -m local run
 
-test: $(STAMP)
+test: $(STAMP) browser-deps
 	@$(PY) -m pytest
+
+# The browser tests drive Debian's Chromium (Playwright cannot download its own browsers here) and
+# need a CJK font, or Chinese renders as empty boxes. Installed once, as root, only when missing.
+BROWSER_PKGS := chromium fonts-noto-cjk
+browser-deps:
+	@missing=$$(for p in $(BROWSER_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then echo "installing $$missing" >&2; apt-get update -qq >&2 && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >&2; \
+	  else echo "the browser tests need: sudo apt-get install -y $$missing" >&2; exit 1; fi; \
+	fi
+
+# Regenerates the user guide's screenshots (docs/images/) from the browser tests.
+docs-images: $(STAMP) browser-deps
+	@DOCS_IMAGES=docs/images $(PY) -m pytest tests/test_browser.py -o addopts="" -q
 
 reset:
 	rm -rf .local

@@ -107,6 +107,9 @@ def document() -> dict[str, Any]:
                 **_op("导出线索为 .xlsx（按权限范围与脱敏规则；scope=leads 同线索列表筛选，scope=pool 公海）", 400),
                 "parameters": [{"name": n, "in": "query", "schema": {"type": "string"}}
                                for n in ("scope", "status", "owner", "source", "from", "to", "region", "loan_type")]}},
+            "/me": {"get": _op("当前登录用户（编号、姓名、角色、团队）")},
+            "/users": {"get": _op("用户列表：管理员看全部，主管看本团队；销售含持有线索数和今日分配数")},
+            "/teams": {"get": _op("团队列表：管理员看全部，其他人看本团队")},
             "/leads/{lead_id}": {"get": {
                 "summary": "线索详情", "security": bearer,
                 "parameters": [{"name": "lead_id", "in": "path", "required": True, "schema": {"type": "string"}}],

@@ -1,5 +1,6 @@
 """One loopback HTTP server: the API under /api (through Chalice's local API Gateway emulation),
-the SPA at /, and the local stack's own /_local endpoints (status, tick)."""
+the SPA at / with its /config.json, and the local stack's own /_local endpoints (status, tick, and
+demo users' tokens for the SPA's sign-in picker: local only, never part of the Chalice app)."""
 
 from __future__ import annotations
 
@@ -86,6 +87,18 @@ class Server:
                 return 400, {"error": {"code": "BAD_TIME", "message": "AT 须为带时区的 ISO 8601 时间", "fields": {}}}
             with self.lock:
                 return 200, {"at": at.isoformat(), "results": self.pump.fire_schedules(at)}
+        if path == "/_local/users" and method == "GET":
+            from local.seed import USERS
+
+            return 200, {"items": [{"user_id": u, "name": n, "role": r, "team": t} for u, (n, r, t) in USERS.items()]}
+        if path == "/_local/token" and method == "POST":
+            from local.devsigner import mint
+            from local.seed import USERS
+
+            user = (query.get("user") or [""])[0]
+            if user not in USERS:
+                return 404, {"error": {"code": "UNKNOWN_USER", "message": "未知的演示用户", "fields": {"user": "未知"}}}
+            return 200, {"token": mint(user, USERS[user][1]), "user_id": user}
         return 404, {"error": {"code": "NOT_FOUND", "message": "接口不存在", "fields": {}}}
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -135,6 +148,8 @@ class Server:
                         payload = (base64.b64decode(payload) if response.get("isBase64Encoded")
                                    else payload.encode("utf-8"))
                     return self._send(response["statusCode"], out_headers, payload)
+                if url.path == "/config.json":  # the SPA's stage settings (a file in the bucket in AWS)
+                    return self._json(200, {"stage": "local", "api": "/api", "auth": {"mode": "local"}})
                 if url.path.startswith("/_local/"):
                     status, data = server.local(self.command, url.path, parse_qs(url.query))
                     return self._json(status, data)

@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from pynamodb.exceptions import GetError, PutError
+from pynamodb.exceptions import GetError, PutError, QueryError
 from pynamodb.expressions.update import Action
 
 from chalicelib.errors import StoreUnavailable
@@ -123,3 +123,33 @@ def set_team_webhook(team_id: str, url: str | None, kind: str | None) -> None:
     actions: list[Action] = [TeamModel.webhook_url.set(url) if url else TeamModel.webhook_url.remove(),
                TeamModel.webhook_kind.set(kind) if kind else TeamModel.webhook_kind.remove()]
     TeamModel(team_id).update(actions=actions, condition=TeamModel.team_id.exists())
+
+
+def _user_row(r: UserModel) -> dict[str, object]:
+    return {"user_id": r.user_id, "name": r.name, "role": r.role, "team": r.team, "active": bool(r.active),
+            "on_duty": bool(r.on_duty), "daily_cap": int(r.daily_cap), "max_open": int(r.max_open)}
+
+
+def users_by_role(role: str) -> list[dict[str, object]]:
+    try:
+        return [_user_row(r) for r in UserModel.by_role.query(role)]
+    except QueryError as exc:
+        raise StoreUnavailable() from exc
+
+
+def users_of_team(team_id: str) -> list[dict[str, object]]:
+    try:
+        return [_user_row(r) for r in UserModel.by_team.query(team_id)]
+    except QueryError as exc:
+        raise StoreUnavailable() from exc
+
+
+def teams(team_ids: list[str]) -> list[dict[str, object]]:
+    """The named teams, in one batch read (webhook URLs left out: they may carry a robot's secret)."""
+    try:
+        rows = list(TeamModel.batch_get(sorted(set(team_ids))))
+    except GetError as exc:
+        raise StoreUnavailable() from exc
+    return sorted(({"team_id": r.team_id, "label": r.label, "region": r.region, "supervisor": r.supervisor,
+                    "webhook_kind": r.webhook_kind if r.webhook_url else None} for r in rows),
+                  key=lambda t: str(t["team_id"]))

@@ -303,6 +303,17 @@ class UsersByTeam(GlobalSecondaryIndex["UserModel"]):
     user_id = UnicodeAttribute(range_key=True)
 
 
+class UsersByRole(GlobalSecondaryIndex["UserModel"]):
+    """The directory page: every user of a role (three partitions, read only by admins)."""
+
+    class Meta:
+        index_name = "by_role"
+        projection = AllProjection()
+
+    role = UnicodeAttribute(hash_key=True)
+    user_id = UnicodeAttribute(range_key=True)
+
+
 class UserModel(Model):
     class Meta(_Meta):
         table_name = f"{PREFIX}users"
@@ -316,6 +327,7 @@ class UserModel(Model):
     daily_cap = NumberAttribute(default=50)
     max_open = NumberAttribute(default=200)
     by_team = UsersByTeam()
+    by_role = UsersByRole()
 
 
 class RepLoadModel(Model):

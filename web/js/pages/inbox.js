@@ -1,0 +1,58 @@
+// 消息: the inbox, newest first; opening a message marks it read; the badge in the menu follows.
+import { get, post, query } from "../api.js";
+import { refreshUnread } from "../app.js";
+import { busy, empty, errorBox, fmtTime, h, loading, mount } from "../ui.js";
+
+export async function render(view) {
+  let unreadOnly = false;
+  let cursor = null;
+  const list = h("ul", { class: "list", id: "inbox-list" });
+  const slot = h("div");
+  const count = h("span", { class: "muted", id: "unread-count" });
+  const more = h("button", { type: "button", hidden: true, onclick: () => load(false) }, "加载更多");
+  const markAll = h("button", { type: "button", onclick: () => busy(markAll, async () => {
+    const ids = [...list.querySelectorAll("li.unread")].map((li) => li.dataset.id).slice(0, 100);
+    if (ids.length) await post("/inbox/read", { ids });
+    await load(true);
+  }, slot) }, "本页全部已读");
+  mount(view, h("h1", {}, "消息"),
+    h("div", { class: "card row" }, h("label", { class: "inline" },
+      h("input", { type: "checkbox", onchange: (e) => { unreadOnly = e.target.checked; load(true); } }), "只看未读"),
+    count, h("span", { class: "grow" }), markAll),
+    slot, list, more);
+  await load(true);
+
+  async function load(reset) {
+    if (reset) { cursor = null; mount(list, loading()); }
+    slot.replaceChildren();
+    try {
+      const page = await get("/inbox" + query({ unread: unreadOnly ? 1 : "", limit: 30, cursor }));
+      cursor = page.cursor;
+      more.hidden = !cursor;
+      count.textContent = `未读 ${page.unread} 条`;
+      const items = page.items.map(item);
+      if (reset) mount(list, items.length ? items : empty("暂无消息")); else list.append(...items);
+      refreshUnread();
+    } catch (err) {
+      mount(list);
+      slot.replaceChildren(errorBox(err));
+    }
+  }
+
+  function item(n) {
+    const open = async (event) => {
+      if (!n.read) {
+        event.preventDefault();
+        await post("/inbox/read", { ids: [n.id] }).catch(() => null);
+        refreshUnread();
+        if (n.lead_id) location.hash = `#/lead/${encodeURIComponent(n.lead_id)}`; else load(true);
+      }
+    };
+    return h("li", { class: n.read ? "" : "unread", dataset: { id: n.id } },
+      h("div", { class: "row" }, h("strong", { class: "grow" }, n.title), n.read ? null : h("span", { class: "tag" }, "未读")),
+      n.body ? h("div", {}, n.body) : null,
+      h("div", { class: "row muted" }, h("span", { class: "grow" }, fmtTime(n.created_at)),
+        n.lead_id ? h("a", { href: `#/lead/${encodeURIComponent(n.lead_id)}`, onclick: open }, "查看线索")
+          : n.read ? null : h("button", { type: "button", class: "link", onclick: open }, "标为已读")));
+  }
+}

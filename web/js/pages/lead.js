@@ -1,0 +1,176 @@
+// 线索详情: profile (masked phone), log an activity in two taps, status change with the fields it
+// requires, tasks, the timeline of activities and history; claim / release.
+import { get, post } from "../api.js";
+import { ACTIVITY, busy, errorBox, fmtTime, h, loading, mount, statusTag, STATUS, TRANSITIONS, toast } from "../ui.js";
+import { amount, localPhone } from "./common.js";
+
+const OUTCOMES = ["已接通", "未接通", "有意向", "无意向", "稍后再联系"];
+const KIND = { activity: "跟进", status: "状态", ownership: "归属", merge: "合并", unmerge: "撤销合并" };
+const OWNERSHIP = { route: "自动分配", claim: "领取", release: "释放", assign: "分配", reassign: "重新分配",
+  transfer: "转移", reclaim: "超时收回" };
+
+export async function render(view, ctx) {
+  const id = ctx.args[0];
+  mount(view, loading());
+  let lead;
+  try {
+    lead = await get(`/leads/${encodeURIComponent(id)}`);
+  } catch (err) {
+    mount(view, h("h1", {}, "线索详情"), errorBox(err), h("a", { href: "#/leads" }, "返回我的线索"));
+    return;
+  }
+  const again = () => render(view, ctx);
+  const mine = lead.owner === ctx.me.user_id;
+  const works = mine || ctx.me.role === "admin" || (ctx.me.role === "supervisor" && lead.team === ctx.me.team);
+  mount(view,
+    h("div", { class: "row" }, h("h1", { class: "grow" }, lead.name || "（未留姓名）"), statusTag(lead.status)),
+    h("p", { class: "muted" }, lead.lead_id),
+    ownershipBar(lead, ctx.me, again),
+    profile(lead),
+    works ? quickLog(lead, again) : null,
+    works && TRANSITIONS[lead.status] ? statusForm(lead, again) : null,
+    taskSection(lead, works, again),
+    timeline(lead));
+}
+
+function profile(lead) {
+  const labels = lead.labels || {};
+  const rows = [
+    ["手机", h("span", {}, lead.phone_masked ? lead.phone : h("a", { href: `tel:${lead.phone}` }, localPhone(lead.phone)), lead.phone_masked ? h("span", { class: "muted" }, "（已脱敏：完整号码仅负责人及本组主管可见）") : null)],
+    ["贷款类型", labels.loan_type], ["贷款金额", amount(lead.amount)], ["贷款用途", labels.purpose],
+    ["客户类型", labels.customer_type], ["征信情况", labels.credit_status],
+    ["城市", [lead.city, lead.province, lead.region].filter(Boolean).join(" / ")],
+    ["来源", labels.source || lead.source], ["负责人", lead.owner], ["团队", lead.team],
+    ["创建时间", fmtTime(lead.created_at)], ["首次联系", lead.first_contact_at ? fmtTime(lead.first_contact_at) : null],
+    ["分配依据", lead.route?.reason], ["签约金额", amount(lead.won_amount)], ["关闭原因", lead.close_reason],
+    ...Object.entries(lead.custom || {}).map(([k, v]) => [k, String(v)]),
+  ].filter(([, v]) => v !== undefined && v !== null && v !== "");
+  return h("section", { class: "card", "aria-label": "客户资料" },
+    h("dl", { class: "profile" }, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])));
+}
+
+function ownershipBar(lead, me, again) {
+  const slot = h("div");
+  if (lead.status === "pool" && !lead.owner) {
+    const button = h("button", { type: "button", class: "primary", onclick: () => busy(button, async () => {
+      await post(`/leads/${lead.lead_id}/claim`);
+      toast("已领取");
+      again();
+    }, slot) }, "领取这条线索");
+    return h("div", { class: "row" }, button, slot);
+  }
+  if (lead.owner === me.user_id && !["won", "lost", "invalid", "duplicate"].includes(lead.status)) {
+    const reason = h("input", { placeholder: "释放原因", "aria-label": "释放原因", required: true });
+    const button = h("button", { type: "button", onclick: () => busy(button, async () => {
+      await post(`/leads/${lead.lead_id}/release`, { reason: reason.value.trim() });
+      toast("已释放回公海");
+      again();
+    }, slot) }, "释放回公海");
+    return h("details", { class: "card" }, h("summary", {}, "释放回公海"), h("div", { class: "row" }, reason, button), slot);
+  }
+  return null;
+}
+
+function quickLog(lead, again) {
+  const slot = h("div");
+  const note = h("input", { placeholder: "备注（可选）", "aria-label": "跟进备注", class: "grow" });
+  const outcomes = h("div", { class: "chips", hidden: true, role: "group", "aria-label": "结果" });
+  const types = h("div", { class: "chips", role: "group", "aria-label": "跟进方式" },
+    Object.entries(ACTIVITY).map(([type, label]) => h("button", { type: "button", "data-activity": type,
+      "aria-pressed": "false", onclick: (e) => {
+        for (const b of types.querySelectorAll("button")) b.setAttribute("aria-pressed", String(b === e.currentTarget));
+        mount(outcomes, OUTCOMES.map((outcome) => {
+          const button = h("button", { type: "button", class: "primary", "data-outcome": outcome, onclick: () => busy(button, async () => {
+            await post(`/leads/${lead.lead_id}/activities`, { type, outcome, content: note.value.trim() || undefined });
+            toast(`已记录${label}：${outcome}`);
+            again();
+          }, slot) }, outcome);
+          return button;
+        }));
+        outcomes.hidden = false;
+        outcomes.querySelector("button").focus();
+      } }, label)));
+  return h("section", { class: "card", "aria-label": "记录跟进" }, h("h2", {}, "记录跟进"),
+    h("p", { class: "muted" }, "先选方式，再选结果即保存。"), types, h("div", { class: "row", style: "margin-top:8px" }, note),
+    h("div", { style: "margin-top:8px" }, outcomes), slot);
+}
+
+function statusForm(lead, again) {
+  const slot = h("div");
+  const extra = h("div", { class: "row" });
+  const target = h("select", { id: "status-target", "aria-label": "新状态", onchange: () => fields() },
+    h("option", { value: "" }, "变更为…"), TRANSITIONS[lead.status].map((s) => h("option", { value: s }, STATUS[s])));
+  const reason = h("input", { id: "status-reason", "aria-label": "原因", placeholder: "原因" });
+  const wonAmount = h("input", { type: "number", min: 0, step: "0.01", "aria-label": "放款金额（万元）", placeholder: "放款金额（万元）" });
+  const wonDate = h("input", { type: "date", "aria-label": "放款日期" });
+  function fields() {
+    const s = target.value;
+    reason.placeholder = ["lost", "invalid"].includes(s) ? "原因（必填）" : "原因（可选）";
+    mount(extra, s ? reason : null, s === "won" ? [wonAmount, wonDate] : null);
+  }
+  const button = h("button", { type: "button", class: "primary", id: "status-save", onclick: () => busy(button, async () => {
+    if (!target.value) { toast("请选择新状态"); return; }
+    const body = { status: target.value, version: lead.version, reason: reason.value.trim() || undefined };
+    if (target.value === "won") Object.assign(body, { won_amount: wonAmount.value ? Number(wonAmount.value) : undefined,
+      won_date: wonDate.value || undefined });
+    await post(`/leads/${lead.lead_id}/status`, body);
+    toast(`状态已变更为「${STATUS[target.value]}」`);
+    again();
+  }, slot) }, "保存状态");
+  return h("section", { class: "card", "aria-label": "变更状态" }, h("h2", {}, "变更状态"),
+    h("div", { class: "row" }, target, extra, button), slot);
+}
+
+function taskSection(lead, works, again) {
+  const slot = h("div");
+  const open = (lead.tasks || []).filter((t) => t.status === "open").sort((a, b) => a.due_at.localeCompare(b.due_at));
+  const done = (lead.tasks || []).filter((t) => t.status !== "open");
+  const now = new Date().toISOString();
+  const item = (t) => {
+    const actions = works && t.status === "open" ? [
+      h("button", { type: "button", onclick: (e) => busy(e.currentTarget, async () => {
+        await post(`/leads/${lead.lead_id}/tasks/${t.task_id}/complete`); toast("任务已完成"); again(); }, slot) }, "完成"),
+      h("button", { type: "button", onclick: (e) => busy(e.currentTarget, async () => {
+        const until = new Date(Math.max(Date.now(), Date.parse(t.due_at)) + 86400000).toISOString();
+        await post(`/leads/${lead.lead_id}/tasks/${t.task_id}/snooze`, { until }); toast("已推迟一天"); again(); }, slot) }, "推迟一天"),
+    ] : [];
+    return h("li", { dataset: { task: t.task_id } }, h("div", { class: "row" }, h("span", { class: "grow" }, t.title),
+      t.status === "open" && t.due_at < now ? h("span", { class: "tag s-lost" }, "已逾期") : null, ...actions),
+      h("div", { class: "muted" }, `到期 ${fmtTime(t.due_at)}${t.status !== "open" ? " · 已完成" : ""}`));
+  };
+  const title = h("input", { placeholder: "任务内容", "aria-label": "任务内容", maxlength: 50 });
+  const due = h("input", { type: "datetime-local", "aria-label": "到期时间（北京时间）" });
+  const add = h("button", { type: "button", onclick: () => busy(add, async () => {
+    await post(`/leads/${lead.lead_id}/tasks`, { title: title.value.trim(), due_at: due.value ? `${due.value}:00+08:00` : "" });
+    toast("任务已创建"); again();
+  }, slot) }, "新建任务");
+  return h("section", { class: "card", "aria-label": "任务" }, h("h2", {}, "任务"),
+    open.length || done.length ? h("ul", { class: "list", id: "task-list" }, open.map(item), done.slice(0, 5).map(item))
+      : h("p", { class: "muted" }, "暂无任务"),
+    works ? h("div", { class: "row" }, title, due, add) : null, slot);
+}
+
+function describe(event) {
+  if (event.kind === "activity") {
+    return [ACTIVITY[event.activity_type] || event.activity_type || "跟进", event.outcome, event.content, event.next_step,
+      event.channel ? `渠道 ${event.channel}` : null].filter(Boolean).join(" · ");
+  }
+  if (event.kind === "ownership") {
+    const d = event.detail || {};
+    return [OWNERSHIP[d.kind] || d.kind, d.to_owner ? `→ ${d.to_owner}` : d.to_team ? `→ ${d.to_team}` : "→ 公海",
+      event.reason].filter(Boolean).join(" · ");
+  }
+  if (event.kind === "status") {
+    return [`${STATUS[event.from_status] || event.from_status || ""} → ${STATUS[event.to_status] || event.to_status}`,
+      event.reason].filter(Boolean).join(" · ");
+  }
+  return [event.related_lead, event.reason].filter(Boolean).join(" · ");
+}
+
+function timeline(lead) {
+  const events = [...(lead.history || []), ...(lead.merged_history || [])].sort((a, b) => b.at.localeCompare(a.at));
+  return h("section", { class: "card", "aria-label": "跟进记录" }, h("h2", {}, "跟进记录与历史"),
+    events.length ? h("ul", { class: "timeline", id: "timeline" }, events.map((e) => h("li", {},
+      h("div", {}, h("span", { class: "tag" }, KIND[e.kind] || e.kind), describe(e)),
+      h("div", { class: "muted" }, `${fmtTime(e.at)} · ${e.actor === "system" ? "系统" : e.actor}`)))) : h("p", { class: "muted" }, "暂无记录"));
+}

@@ -1,0 +1,95 @@
+// 我的线索: reps their own, supervisors their team, admins everyone (by day). Filter by status,
+// search by name or phone tail, sort by next follow-up; supervisors assign in bulk.
+import { get, post, query } from "../api.js";
+import { busy, empty, errorBox, h, loading, mount, shanghaiDate, STATUS, toast } from "../ui.js";
+import { leadCard } from "./common.js";
+
+export async function render(view, { me, query: q }) {
+  const state = { status: q.status || "", source: q.source || "", search: "", sort: "follow", days: q.days || "30", items: [], cursor: null };
+  const canAssign = me.role !== "rep";
+  const list = h("ul", { class: "list", id: "lead-list" });
+  const more = h("button", { type: "button", hidden: true, onclick: () => load(false) }, "加载更多");
+  const slot = h("div");
+  const selected = new Set();
+  let followUps = new Map();
+
+  const statusSelect = h("select", { id: "f-status", "aria-label": "状态", onchange: (e) => { state.status = e.target.value; load(true); } },
+    h("option", { value: "" }, "全部状态"),
+    Object.entries(STATUS).map(([value, label]) => h("option", { value, selected: value === state.status }, label)));
+  const daysSelect = h("select", { "aria-label": "时间范围", onchange: (e) => { state.days = e.target.value; load(true); } },
+    [["7", "近 7 天"], ["30", "近 30 天"], ["90", "近 90 天"], ["365", "近一年"]].map(([v, t]) =>
+      h("option", { value: v, selected: v === state.days }, t)));
+  const search = h("input", { type: "search", id: "f-search", placeholder: "姓名或手机尾号", "aria-label": "搜索姓名或手机尾号",
+    oninput: (e) => { state.search = e.target.value.trim(); draw(); } });
+  const sort = h("select", { "aria-label": "排序", onchange: (e) => { state.sort = e.target.value; draw(); } },
+    h("option", { value: "follow" }, "按下次跟进"), h("option", { value: "new" }, "最新创建"));
+
+  const bulk = canAssign ? await bulkBar() : null;
+
+  mount(view, h("h1", {}, me.role === "rep" ? "我的线索" : me.role === "supervisor" ? "团队线索" : "全部线索"),
+    h("div", { class: "card row" }, statusSelect, daysSelect, search, sort), bulk, slot, list, more);
+  await load(true);
+
+  async function load(reset) {
+    if (reset) { state.items = []; state.cursor = null; selected.clear(); mount(list, loading()); }
+    slot.replaceChildren();
+    try {
+      const [page, tasks] = await Promise.all([
+        get("/leads" + query({ status: state.status, source: state.source, limit: 50, cursor: state.cursor,
+          from: shanghaiDate(-(Number(state.days) - 1)) })),
+        reset ? get("/tasks").catch(() => null) : null,
+      ]);
+      if (tasks) followUps = nextDue(tasks);
+      state.items.push(...page.items);
+      state.cursor = page.cursor;
+      draw();
+    } catch (err) {
+      mount(list);
+      slot.replaceChildren(errorBox(err));
+    }
+  }
+
+  function draw() {
+    const term = state.search;
+    const digits = /^\d+$/.test(term);
+    let items = state.items.filter((l) => !term || (digits ? String(l.phone || "").replace(/\D/g, "").endsWith(term)
+      : String(l.name || "").includes(term)));
+    const follow = (l) => l.next_follow_up || followUps.get(l.lead_id) || "~";
+    items = [...items].sort((a, b) => state.sort === "new" ? b.created_at.localeCompare(a.created_at)
+      : follow(a).localeCompare(follow(b)) || b.created_at.localeCompare(a.created_at));
+    more.hidden = !state.cursor;
+    if (!items.length) { mount(list, empty(term ? "没有匹配的线索" : "暂无线索")); return; }
+    mount(list, items.map((lead) => leadCard(lead, { showOwner: me.role !== "rep",
+      nextFollowUp: lead.next_follow_up || followUps.get(lead.lead_id),
+      select: canAssign ? h("input", { type: "checkbox", "aria-label": `选择 ${lead.name || lead.lead_id}`,
+        checked: selected.has(lead.lead_id),
+        onchange: (e) => { if (e.target.checked) selected.add(lead.lead_id); else selected.delete(lead.lead_id); } }) : null,
+    })));
+  }
+
+  async function bulkBar() {
+    const users = await get("/users").then((d) => d.items.filter((u) => u.role === "rep" && u.active)).catch(() => []);
+    const to = h("select", { "aria-label": "分配给" }, h("option", { value: "" }, "分配给…"),
+      users.map((u) => h("option", { value: u.user_id }, `${u.name}（${u.user_id}）`)));
+    const reason = h("input", { placeholder: "原因（可选）", "aria-label": "分配原因" });
+    const out = h("div");
+    const button = h("button", { type: "button", class: "primary", onclick: () => busy(button, async () => {
+      if (!selected.size || !to.value) { toast("请先勾选线索并选择销售"); return; }
+      const result = await post("/leads/assign", { lead_ids: [...selected], to: to.value, reason: reason.value });
+      const refused = result.results.filter((r) => r.status !== "done");
+      out.replaceChildren(h("div", { class: refused.length ? "error" : "ok", role: "status" },
+        `已分配 ${result.done} 条，未成功 ${result.refused} 条`,
+        refused.length ? h("ul", {}, refused.map((r) => h("li", {}, `${r.lead_id}：${r.error?.message || ""}`))) : null));
+      await load(true);
+    }, out) }, "批量分配");
+    return h("div", { class: "card" }, h("div", { class: "row" }, to, reason, button), out);
+  }
+}
+
+function nextDue(tasks) {
+  const due = new Map();
+  for (const task of [...tasks.overdue, ...tasks.today, ...tasks.upcoming]) {
+    if (!due.has(task.lead_id) || task.due_at < due.get(task.lead_id)) due.set(task.lead_id, task.due_at);
+  }
+  return due;
+}

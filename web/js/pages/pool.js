@@ -1,0 +1,52 @@
+// 公海池: the unowned leads, newest first (phones masked); claim one.
+import { get, post, query } from "../api.js";
+import { busy, empty, errorBox, h, loading, mount, toast } from "../ui.js";
+import { leadCard } from "./common.js";
+
+const REGIONS = ["华东", "华南", "华北", "华中", "西南", "西北", "东北"];
+
+export async function render(view) {
+  const profile = await get("/config/lead-profile").catch(() => null);
+  const loanTypes = profile?.document?.options?.loan_type || [];
+  const filters = { region: "", loan_type: "", min_amount: "", max_amount: "" };
+  let cursor = null;
+  const list = h("ul", { class: "list", id: "pool-list" });
+  const slot = h("div");
+  const more = h("button", { type: "button", hidden: true, onclick: () => load(false) }, "加载更多");
+  const set = (key) => (e) => { filters[key] = e.target.value.trim(); load(true); };
+  mount(view, h("h1", {}, "公海池"),
+    h("div", { class: "card row" },
+      h("select", { "aria-label": "大区", onchange: set("region") }, h("option", { value: "" }, "全部大区"),
+        REGIONS.map((r) => h("option", { value: r }, r))),
+      h("select", { "aria-label": "贷款类型", onchange: set("loan_type") }, h("option", { value: "" }, "全部类型"),
+        loanTypes.map((o) => h("option", { value: o.value }, o.label))),
+      h("input", { type: "number", min: 0, placeholder: "最低金额（万元）", "aria-label": "最低金额（万元）", onchange: set("min_amount") }),
+      h("input", { type: "number", min: 0, placeholder: "最高金额（万元）", "aria-label": "最高金额（万元）", onchange: set("max_amount") })),
+    slot, list, more);
+  await load(true);
+
+  async function load(reset) {
+    if (reset) { cursor = null; mount(list, loading()); }
+    slot.replaceChildren();
+    try {
+      const page = await get("/pool" + query({ ...filters, cursor }));
+      cursor = page.cursor;
+      more.hidden = !cursor;
+      const items = page.items.map((lead) => {
+        const out = h("div");
+        const button = h("button", { type: "button", class: "primary", onclick: () => busy(button, async () => {
+          await post(`/leads/${encodeURIComponent(lead.lead_id)}/claim`);
+          toast(`已领取 ${lead.name || lead.lead_id}`);
+          card.replaceWith(h("li", { class: "ok" }, "已领取：", h("a", { href: `#/lead/${lead.lead_id}` }, lead.name || lead.lead_id)));
+        }, out) }, "领取");
+        const card = leadCard(lead, { extra: h("div", { class: "row" }, button, out) });
+        return card;
+      });
+      if (reset) mount(list, items.length ? items : empty("公海池暂无线索"));
+      else list.append(...items);
+    } catch (err) {
+      mount(list);
+      slot.replaceChildren(errorBox(err));
+    }
+  }
+}
