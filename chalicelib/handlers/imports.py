@@ -7,6 +7,7 @@ from typing import Any
 
 from chalice.app import Blueprint, CloudWatchEvent
 
+from chalicelib import metrics
 from chalicelib.observability import logger
 
 bp = Blueprint(__name__)
@@ -16,6 +17,7 @@ IMPORT_PATTERN = {"source": ["aws.s3"], "detail-type": ["Object Created"],
 
 
 @bp.on_cw_event(IMPORT_PATTERN, name="import_object")
+@metrics.flushed
 def import_object(event: CloudWatchEvent) -> dict[str, Any]:
     detail = event.detail or {}
     bucket = detail.get("bucket", {}).get("name")
