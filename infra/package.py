@@ -223,12 +223,32 @@ def package(stage: str, out_root: Path = BUILD) -> Path:
     return path
 
 
+def lint(template: Path, stage: str) -> list[str]:
+    """cfn-lint errors and warnings of a packaged template, for the stage's own region."""
+    from cfnlint.api import lint as cfn_lint
+    from cfnlint.config import ManualArgs
+
+    matches = cfn_lint(template.read_text(encoding="utf-8"), config=ManualArgs(regions=[stages()[stage]["region"]]))
+    return [f"{m.rule.id} {m.message} ({template}:{m.linenumber})" for m in matches if m.rule.id[0] in "EW"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("stage", nargs="+")
+    parser.add_argument("stage", nargs="+", help="dev, staging, prod (or all)")
     parser.add_argument("--out", type=Path, default=BUILD)
-    for stage in parser.parse_args().stage:
-        print(f"{stage}: {package(stage, parser.parse_args().out)}")
+    parser.add_argument("--lint", action="store_true", help="run cfn-lint on each template, fail on any finding")
+    args = parser.parse_args()
+    failed = False
+    for stage in sorted(stages()) if args.stage == ["all"] else args.stage:
+        path = package(stage, args.out)
+        problems = lint(path, stage) if args.lint else []
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        failed = failed or bool(problems)
+        print(f"{stage} ({stages()[stage]['region']}): {path}" + (" — cfn-lint clean" if args.lint and not problems
+                                                                   else ""))
+    if failed:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":
