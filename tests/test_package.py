@@ -219,3 +219,15 @@ def test_deploy_points_the_template_at_the_uploaded_artefacts(template: dict[str
                                                                         "Key": "k/deployment.zip"}
     assert parse_parameters(["AlarmEmail=ops@example.cn"]) == [{"ParameterKey": "AlarmEmail",
                                                                 "ParameterValue": "ops@example.cn"}]
+
+
+def test_day_one_operations_create_the_first_admin_and_a_partner_key(aws: None) -> None:
+    from chalicelib.store import directory
+    from infra.ops import first_admin, onboard_partner
+
+    first_admin("ops_admin", "运维管理员")
+    user = directory.get_user("ops_admin")
+    assert user is not None and user.role == "admin" and user.active
+    key = onboard_partner("loan_mall", "某贷款超市", "2026-11-28T00:00:00+00:00")
+    found = directory.find_partner_key(key)
+    assert found is not None and found.partner_id == "loan_mall" and found.status == "active"
