@@ -95,13 +95,20 @@ def flush() -> None:
 
 
 def start_tracing() -> None:
-    """Creates the Tracer once, in Lambda only (it patches botocore: every AWS call becomes a subsegment)."""
+    """Creates the Tracer once, in Lambda only (it patches botocore: every AWS call becomes a subsegment).
+    Tracing is never worth a failed invocation: without the X-Ray SDK it logs once and stays off."""
     global _tracer
     if _tracer is not None or not os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
         return
-    from aws_lambda_powertools import Tracer
+    try:
+        from aws_lambda_powertools import Tracer
 
-    _tracer = Tracer(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "loan-leads"))
+        _tracer = Tracer(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "loan-leads"))
+    except ImportError:
+        from chalicelib.observability import logger
+
+        logger.warning("tracing off: aws-xray-sdk is not installed")
+        _tracer = False
 
 
 def flush_per_invocation(event: Any, get_response: Callable[[Any], Any]) -> Any:

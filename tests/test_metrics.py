@@ -114,3 +114,16 @@ def test_ownership_moves_count_assignments_by_how_and_reclaims(monkeypatch: pyte
         (metrics.LEADS_ASSIGNED, (("how", "claim"),)): 1, (metrics.LEADS_ASSIGNED, (("how", "assign"),)): 1,
         (metrics.LEADS_RECLAIMED, ()): 2, (metrics.LEADS_ASSIGNED, (("how", "route"),)): 1}
     metrics.flush()
+
+
+def test_tracing_starts_once_in_lambda_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(metrics, "_tracer", None)
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
+    metrics.start_tracing()
+    assert metrics._tracer is None  # outside Lambda (tests, the local stack): no X-Ray SDK loaded
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "loanleads-dev-api_handler")
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")  # no X-Ray daemon here: the Tracer stays inert
+    metrics.start_tracing()
+    first = metrics._tracer
+    metrics.start_tracing()
+    assert first is not None and first is not False and metrics._tracer is first
