@@ -49,6 +49,16 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	@$(PY) -m ruff check . && $(PY) -m mypy app.py chalicelib local bench infra
+	@$(PY) -m infra.package --lint all
 
 infra: $(STAMP)
 	@$(PY) -m infra.generate
+
+# build/<stage>/template.yaml + deployment.zip + layer-deployment.zip (see infra/package.py).
+package: $(STAMP)
+	@$(PY) -m infra.package $(STAGE)
+
+# Needs AWS credentials for the stage's account and DEPLOY_BUCKET (an existing bucket in the stage's
+# region for the artefacts); PARAMS="AlarmEmail=ops@example.cn OidcIssuer=..." overrides parameters.
+deploy: package
+	@$(PY) -m infra.deploy $(STAGE) $(PARAMS)

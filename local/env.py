@@ -32,6 +32,8 @@ def configure(moto_endpoint: str | None, port: int, state_dir: Path = STATE_DIR)
         "CORS_ORIGINS": f"{origin},http://localhost:{port}",
         "REDIRECT_ORIGINS": f"{origin},http://localhost:{port}",
         "POWERTOOLS_SERVICE_NAME": "loan-leads-local",
+        # Business metrics are EMF lines on stdout, for CloudWatch: not for the local console.
+        "POWERTOOLS_METRICS_DISABLED": "true",
     }
     for key, value in values.items():
         os.environ.setdefault(key, value)

@@ -164,6 +164,9 @@ def test_thousand_row_file_counts_report_and_second_delivery(client: Any) -> Non
     assert len(list(book["重复行"].iter_rows(values_only=True))) == 31
     assert done["error_report_url"]
 
+    listed_keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=BUCKET)["Contents"]]
+    assert key not in listed_keys and "processed/" + key.removeprefix("imports/") in listed_keys  # archived
+
     # The same object delivered again (EventBridge is at-least-once): nothing new.
     again = deliver(key, etag)
     assert again.get("skipped")

@@ -131,7 +131,7 @@ def test_chalice_config_names_the_app_and_the_api_prefix() -> None:
     assert config["version"] == "2.0"
     assert config["app_name"] == app.app.app_name
     assert config["api_gateway_stage"] == "api"  # SPEC: every path is under /api
-    assert config["automatic_layer"] is False
+    assert config["automatic_layer"] is True  # dependencies in a layer cached by requirements (infra/package.py)
     assert set(config["stages"]) == STAGES
 
 

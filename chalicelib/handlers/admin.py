@@ -8,7 +8,6 @@ from chalice.app import Blueprint
 
 from chalicelib.errors import ValidationFailed
 from chalicelib.handlers import http
-from chalicelib.services import admin
 
 bp = Blueprint(__name__)
 
@@ -16,12 +15,16 @@ bp = Blueprint(__name__)
 @bp.route("/config/{name}", methods=["GET"])
 @http.endpoint
 def get_config(name: str) -> dict[str, Any]:
+    from chalicelib.services import admin
+
     return admin.get_document(http.principal(bp.current_request), name)
 
 
 @bp.route("/config/{name}", methods=["PUT"], content_types=[http.JSON])
 @http.endpoint
 def put_config(name: str) -> dict[str, Any]:
+    from chalicelib.services import admin
+
     request = bp.current_request
     who = http.principal(request)
     return admin.publish_document(who, name, http.read_body(request), http.received_at(request))
@@ -30,6 +33,8 @@ def put_config(name: str) -> dict[str, Any]:
 @bp.route("/config/{name}/validate", methods=["POST"], content_types=[http.JSON])
 @http.endpoint
 def validate_config(name: str) -> dict[str, Any]:
+    from chalicelib.services import admin
+
     request = bp.current_request
     return admin.validate_document(http.principal(request), name, http.read_body(request))
 
@@ -37,6 +42,8 @@ def validate_config(name: str) -> dict[str, Any]:
 @bp.route("/config/{name}/rollback", methods=["POST"], content_types=[http.JSON])
 @http.endpoint
 def rollback_config(name: str) -> dict[str, Any]:
+    from chalicelib.services import admin
+
     request = bp.current_request
     who = http.principal(request)
     version = http.read_body(request).get("version")
@@ -48,6 +55,8 @@ def rollback_config(name: str) -> dict[str, Any]:
 @bp.route("/config/routing/dry-run", methods=["POST"], content_types=[http.JSON])
 @http.endpoint
 def dry_run_routing() -> dict[str, Any]:
+    from chalicelib.services import admin
+
     request = bp.current_request
     who = http.principal(request)
     return admin.dry_run_routing(who, http.read_body(request), http.received_at(request))

@@ -9,9 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chalicelib.errors import BadRequest, Forbidden, Unauthorized, ValidationFailed
 from chalicelib.handlers import http
-from chalicelib.services.capture import CaptureContext, capture, capture_batch
 from chalicelib.settings import get_settings
-from chalicelib.store import directory
 
 bp = Blueprint(__name__)
 _TYPES = [http.JSON, http.FORM]
@@ -29,6 +27,8 @@ def _redirect_target(value: object) -> str:
 @bp.route("/capture", methods=["POST"], content_types=_TYPES)
 @http.endpoint
 def capture_public() -> Response:
+    from chalicelib.services.capture import CaptureContext, capture
+
     request = bp.current_request
     cors = http.cors_headers(request)
     data = http.read_body(request, allow_form=True)
@@ -63,6 +63,9 @@ class PartnerBatch(BaseModel):
 @bp.route("/partner/leads", methods=["POST"], content_types=[http.JSON])
 @http.endpoint
 def partner_leads() -> Response:
+    from chalicelib.services.capture import CaptureContext, capture_batch
+    from chalicelib.store import directory
+
     request = bp.current_request
     api_key = request.headers.get("x-api-key")
     if not api_key:

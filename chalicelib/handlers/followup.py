@@ -9,7 +9,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.domain.followup import ActivityIn, StatusChange
 from chalicelib.handlers import http
-from chalicelib.services import followup, tasks
 
 bp = Blueprint(__name__)
 
@@ -22,6 +21,8 @@ class ReadIds(BaseModel):
 @bp.route("/leads/{lead_id}/activities", methods=["POST"], content_types=[http.JSON])
 @http.endpoint
 def log_activity(lead_id: str) -> dict[str, Any]:
+    from chalicelib.services import followup
+
     request = bp.current_request
     who = http.principal(request)
     activity = http.parse_body_as(ActivityIn, http.read_body(request))
@@ -31,6 +32,8 @@ def log_activity(lead_id: str) -> dict[str, Any]:
 @bp.route("/leads/{lead_id}/status", methods=["POST"], content_types=[http.JSON])
 @http.endpoint
 def change_status(lead_id: str) -> dict[str, Any]:
+    from chalicelib.services import followup
+
     request = bp.current_request
     who = http.principal(request)
     return followup.change_status(who, lead_id, http.parse_body_as(StatusChange, http.read_body(request)),
@@ -40,6 +43,8 @@ def change_status(lead_id: str) -> dict[str, Any]:
 @bp.route("/inbox", methods=["GET"])
 @http.endpoint
 def inbox() -> dict[str, Any]:
+    from chalicelib.services import followup
+
     request = bp.current_request
     params = dict(request.query_params or {})
     try:
@@ -53,6 +58,8 @@ def inbox() -> dict[str, Any]:
 @bp.route("/inbox/read", methods=["POST"], content_types=[http.JSON])
 @http.endpoint
 def mark_read() -> dict[str, Any]:
+    from chalicelib.services import followup
+
     request = bp.current_request
     body: ReadIds = http.parse_body_as(ReadIds, http.read_body(request))
     return followup.mark_read(http.principal(request), body.ids)
@@ -72,6 +79,8 @@ class Snooze(BaseModel):
 @bp.route("/tasks", methods=["GET"])
 @http.endpoint
 def my_tasks() -> dict[str, Any]:
+    from chalicelib.services import tasks
+
     request = bp.current_request
     return tasks.my_tasks(http.principal(request), http.received_at(request))
 
@@ -79,6 +88,8 @@ def my_tasks() -> dict[str, Any]:
 @bp.route("/leads/{lead_id}/tasks", methods=["POST"], content_types=[http.JSON])
 @http.endpoint
 def add_task(lead_id: str) -> dict[str, Any]:
+    from chalicelib.services import tasks
+
     request = bp.current_request
     body: TaskIn = http.parse_body_as(TaskIn, http.read_body(request))
     return tasks.add_task(http.principal(request), lead_id, body.title, body.due_at, http.received_at(request))
@@ -87,6 +98,8 @@ def add_task(lead_id: str) -> dict[str, Any]:
 @bp.route("/leads/{lead_id}/tasks/{task_id}/complete", methods=["POST"])
 @http.endpoint
 def complete_task(lead_id: str, task_id: str) -> dict[str, Any]:
+    from chalicelib.services import tasks
+
     request = bp.current_request
     return tasks.close_task(http.principal(request), lead_id, task_id, http.received_at(request))
 
@@ -94,6 +107,8 @@ def complete_task(lead_id: str, task_id: str) -> dict[str, Any]:
 @bp.route("/leads/{lead_id}/tasks/{task_id}/snooze", methods=["POST"], content_types=[http.JSON])
 @http.endpoint
 def snooze_task(lead_id: str, task_id: str) -> dict[str, Any]:
+    from chalicelib.services import tasks
+
     request = bp.current_request
     body: Snooze = http.parse_body_as(Snooze, http.read_body(request))
     return tasks.snooze_task(http.principal(request), lead_id, task_id, body.until)

@@ -14,6 +14,7 @@ from typing import Any
 
 from chalice.app import Blueprint, CloudWatchEvent, Response
 
+from chalicelib import metrics
 from chalicelib.domain.timeutil import parse_iso, shanghai_day
 from chalicelib.handlers import http
 from chalicelib.handlers.leads import list_filters
@@ -74,6 +75,7 @@ def export_leads() -> dict[str, Any]:
 
 
 @bp.on_cw_event(IMPORT_PATTERN, name="import_object")
+@metrics.flushed
 def import_object(event: CloudWatchEvent) -> dict[str, Any]:
     from chalicelib.services.imports import StoredObject, object_created
 

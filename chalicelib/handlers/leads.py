@@ -10,9 +10,6 @@ from chalice.app import Blueprint, Response
 from chalicelib.domain.timeutil import iso_utc, shanghai_day
 from chalicelib.errors import BadRequest
 from chalicelib.handlers import http
-from chalicelib.services import leads as lead_service
-from chalicelib.services import merge
-from chalicelib.services.capture import CaptureContext, capture
 
 bp = Blueprint(__name__)
 
@@ -40,6 +37,8 @@ def _limit(params: dict[str, str]) -> int:
 @bp.route("/leads/{lead_id}", methods=["GET"])
 @http.endpoint
 def get_lead(lead_id: str) -> dict[str, object]:
+    from chalicelib.services import leads as lead_service
+
     who = http.principal(bp.current_request)
     return lead_service.get_lead(lead_id, who)
 
@@ -53,6 +52,8 @@ def list_filters(params: dict[str, str]) -> dict[str, Any]:
 @bp.route("/leads", methods=["GET"])
 @http.endpoint
 def list_leads() -> dict[str, object]:
+    from chalicelib.services import leads as lead_service
+
     request = bp.current_request
     who = http.principal(request)
     params = dict(request.query_params or {})
@@ -63,6 +64,8 @@ def list_leads() -> dict[str, object]:
 @bp.route("/leads", methods=["POST"], content_types=[http.JSON])
 @http.endpoint
 def create_lead() -> Response:
+    from chalicelib.services.capture import CaptureContext, capture
+
     request = bp.current_request
     who = http.principal(request)
     data = http.read_body(request)
@@ -77,6 +80,8 @@ def create_lead() -> Response:
 @bp.route("/leads/{lead_id}/merge", methods=["POST"], content_types=[http.JSON])
 @http.endpoint
 def merge_lead(lead_id: str) -> dict[str, object]:
+    from chalicelib.services import merge
+
     request = bp.current_request
     who = http.principal(request)
     return merge.merge_leads(who, lead_id, http.read_body(request), iso_utc(http.received_at(request)))
@@ -85,6 +90,8 @@ def merge_lead(lead_id: str) -> dict[str, object]:
 @bp.route("/leads/{lead_id}/unmerge", methods=["POST"], content_types=[http.JSON])
 @http.endpoint
 def unmerge_lead(lead_id: str) -> dict[str, object]:
+    from chalicelib.services import merge
+
     request = bp.current_request
     who = http.principal(request)
     return merge.unmerge_lead(who, lead_id, http.read_body(request), iso_utc(http.received_at(request)))

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.errors import BadRequest
 from chalicelib.handlers import http
-from chalicelib.services import pool
+from chalicelib.rules.pool import MAX_BULK
 
 bp = Blueprint(__name__)
 
@@ -30,7 +30,7 @@ class Release(BaseModel):
 
 class Assign(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    lead_ids: list[str] = Field(min_length=1, max_length=pool.MAX_BULK)
+    lead_ids: list[str] = Field(min_length=1, max_length=MAX_BULK)
     to: str = Field(min_length=1, max_length=64)
     reason: str = Field(default="", max_length=200)
 
@@ -46,6 +46,8 @@ class Duty(BaseModel):
 @bp.route("/pool", methods=["GET"])
 @http.endpoint
 def list_pool() -> dict[str, Any]:
+    from chalicelib.services import pool
+
     request = bp.current_request
     who = http.principal(request)
     params = dict(request.query_params or {})
@@ -61,6 +63,8 @@ def list_pool() -> dict[str, Any]:
 @bp.route("/leads/{lead_id}/claim", methods=["POST"])
 @http.endpoint
 def claim(lead_id: str) -> dict[str, Any]:
+    from chalicelib.services import pool
+
     request = bp.current_request
     return pool.claim(http.principal(request), lead_id, http.received_at(request))
 
@@ -68,6 +72,8 @@ def claim(lead_id: str) -> dict[str, Any]:
 @bp.route("/leads/{lead_id}/release", methods=["POST"], content_types=[http.JSON])
 @http.endpoint
 def release(lead_id: str) -> dict[str, Any]:
+    from chalicelib.services import pool
+
     request = bp.current_request
     who = http.principal(request)
     body: Release = http.parse_body_as(Release, http.read_body(request))
@@ -77,6 +83,8 @@ def release(lead_id: str) -> dict[str, Any]:
 @bp.route("/leads/assign", methods=["POST"], content_types=[http.JSON])
 @http.endpoint
 def assign() -> dict[str, Any]:
+    from chalicelib.services import pool
+
     request = bp.current_request
     who = http.principal(request)
     body: Assign = http.parse_body_as(Assign, http.read_body(request))
@@ -92,6 +100,8 @@ class Webhook(BaseModel):
 @bp.route("/teams/{team_id}/webhook", methods=["PUT"], content_types=[http.JSON])
 @http.endpoint
 def set_webhook(team_id: str) -> dict[str, Any]:
+    from chalicelib.services import pool
+
     request = bp.current_request
     body: Webhook = http.parse_body_as(Webhook, http.read_body(request))
     return pool.set_webhook(http.principal(request), team_id, body.url, body.kind)
@@ -100,6 +110,8 @@ def set_webhook(team_id: str) -> dict[str, Any]:
 @bp.route("/users/{user_id}", methods=["PATCH"], content_types=[http.JSON])
 @http.endpoint
 def update_user(user_id: str) -> dict[str, Any]:
+    from chalicelib.services import pool
+
     request = bp.current_request
     who = http.principal(request)
     body: Duty = http.parse_body_as(Duty, http.read_body(request))

@@ -7,6 +7,7 @@ from typing import Any
 
 from chalice.app import Blueprint, CloudWatchEvent, Rate
 
+from chalicelib import metrics
 from chalicelib.domain.timeutil import parse_iso
 from chalicelib.observability import logger
 
@@ -14,6 +15,7 @@ bp = Blueprint(__name__)
 
 
 @bp.schedule(Rate(5, unit=Rate.MINUTES), name="sla_sweep")
+@metrics.flushed
 def sla_sweep(event: CloudWatchEvent) -> dict[str, Any]:
     from chalicelib.services.sop import sweep
 

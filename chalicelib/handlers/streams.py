@@ -8,17 +8,19 @@ from typing import Any
 
 from chalice.app import Blueprint, DynamoDBEvent
 
+from chalicelib import metrics
 from chalicelib.domain.timeutil import iso_utc
 from chalicelib.observability import logger
-from chalicelib.outbound import publish
-from chalicelib.plain import plain
-from chalicelib.services.intake import lead_events, process_lead_change, process_new_lead
 from chalicelib.settings import get_settings
 
 bp = Blueprint(__name__)
 
 
 def _handle_lead_record(record: Any) -> None:
+    from chalicelib.outbound import publish
+    from chalicelib.plain import plain
+    from chalicelib.services.intake import lead_events, process_lead_change, process_new_lead
+
     logger.append_keys(correlation_id=record.event_id)
     keys = record.dynamodb.keys or {}
     logger.append_keys(lead_id=keys.get("lead_id"))
@@ -30,7 +32,9 @@ def _handle_lead_record(record: Any) -> None:
         image = plain(record.dynamodb.new_image)
         if "lead_id" not in image or "phone" not in image:
             raise ValueError("lead image without lead_id or phone")
-        logger.info("lead cleaned", extra={"outcome": process_new_lead(image, record.event_id, at)})
+        outcome = process_new_lead(image, record.event_id, at)
+        logger.info("lead cleaned", extra={"outcome": outcome})
+        metrics.lead_outcome(outcome, image.get("source"))
         publish(lead_events(None, image, at))
     elif kind == "MODIFY":
         old, new = plain(record.dynamodb.old_image), plain(record.dynamodb.new_image)
@@ -41,6 +45,7 @@ def _handle_lead_record(record: Any) -> None:
 
 @bp.on_dynamodb_record(stream_arn=get_settings().leads_stream_arn, batch_size=100,
                        starting_position="TRIM_HORIZON", name="lead_stream")
+@metrics.flushed
 def lead_stream(event: DynamoDBEvent) -> dict[str, Any]:
     # Deferred import: only the stream function pays for the batch utility.
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+MAX_BULK = 100  # lead ids in one (bulk) assign
+
 
 class PoolPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")

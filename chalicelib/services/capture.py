@@ -9,6 +9,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+from chalicelib import metrics
 from chalicelib.domain.access import Principal
 from chalicelib.domain.lead import build_lead, validate_submission
 from chalicelib.domain.lead_number import BlockAllocator, format_lead_id
@@ -66,6 +67,8 @@ def capture(raw: dict[str, Any], ctx: CaptureContext) -> Captured:
         claim = IdempotencyClaim(ctx.idempotency_key, request_hash(raw), created_at,
                                  int(ctx.received_at.timestamp()) + ttl)
     lead_id, created = leads.insert(lead, claim)
+    if created:  # an idempotent retry captured nothing new
+        metrics.count(metrics.LEADS_CAPTURED, source=str(lead.get("source") or "unknown"))
     return Captured(lead_id, created)
 
 

@@ -25,6 +25,7 @@ from datetime import UTC, date, datetime, timedelta
 from itertools import chain, islice
 from typing import Any
 
+from chalicelib import metrics
 from chalicelib.domain.access import Principal
 from chalicelib.domain.lead import FIELD_LABELS, LeadSubmission, build_lead
 from chalicelib.domain.lead_number import format_lead_id
@@ -188,6 +189,8 @@ def object_created(obj: StoredObject, remaining_ms: Callable[[], int], now_s: Ca
             raise  # transient: the invocation is retried and resumes from the checkpoint
         jobs.finish(import_id, "failed", _stamp(now_s), error={"code": exc.code, "message": exc.message})
         logger.info("import rejected", extra={"import_id": import_id, "code": exc.code})
+        metrics.count(metrics.IMPORT_FAILED, reason=exc.code)
+        _archive(obj.key)
         return {"import_id": import_id, "status": "failed"}
     except _LostLease:
         return {"import_id": import_id, "skipped": "another run took over"}
@@ -195,6 +198,7 @@ def object_created(obj: StoredObject, remaining_ms: Callable[[], int], now_s: Ca
         logger.exception("import failed", extra={"import_id": import_id})
         jobs.finish(import_id, "failed", _stamp(now_s),
                     error={"code": "INTERNAL_ERROR", "message": "导入时发生内部错误，请联系管理员"})
+        metrics.count(metrics.IMPORT_FAILED, reason="INTERNAL_ERROR")
         return {"import_id": import_id, "status": "failed"}
     if not finished:
         continue_later({"import_id": import_id, "key": obj.key, "etag": obj.etag, "size": obj.size})
@@ -221,6 +225,8 @@ def _job_for(obj: StoredObject) -> dict[str, Any] | None:
         if problem:
             jobs.finish(import_id, "failed", iso_utc(obj.event_time),
                         error={"code": "UNKNOWN_SOURCE", "message": problem})
+            metrics.count(metrics.IMPORT_FAILED, reason="UNKNOWN_SOURCE")
+            _archive(obj.key)
             return None
     return jobs.get(import_id)
 
@@ -277,7 +283,20 @@ def _run(job: dict[str, Any], obj: StoredObject, remaining_ms: Callable[[], int]
     jobs.record_plan(job["import_id"], tally.counts(), column_info, report_key, at)
     jobs.finish(job["import_id"], "done", at, counts=tally.counts(), progress=writer.progress(tally.processed))
     logger.info("import done", extra={"import_id": job["import_id"], **tally.counts()})
+    for outcome in ("imported", "duplicate", "rejected"):
+        metrics.count(metrics.IMPORT_ROWS, tally.counts()[outcome], outcome=outcome)
+    _archive(obj.key)
     return True
+
+
+def _archive(key: str) -> None:
+    """The processed file leaves `imports/` for `processed/`, which expires by lifecycle: customer
+    data in partner files is not kept longer than the audit window. A re-delivery finds the job
+    finished and never needs the file again."""
+    try:
+        files.move(key, "processed/" + key.removeprefix("imports/"))
+    except StoreUnavailable:
+        logger.warning("processed import not archived", extra={"key": key})
 
 
 def _stamp(now_s: Callable[[], float]) -> str:

@@ -12,14 +12,13 @@ from chalicelib.domain.ownership import Caps, Kind, OwnershipChange, plan
 from chalicelib.domain.timeutil import iso_utc
 from chalicelib.errors import BadRequest, DomainError, Forbidden, NotFound, ValidationFailed
 from chalicelib.rules.cleaning import REGIONS
-from chalicelib.rules.pool import PoolPolicy, default_pool_policy
+from chalicelib.rules.pool import MAX_BULK, PoolPolicy, default_pool_policy
 from chalicelib.services import sop
 from chalicelib.services.leads import lead_view
 from chalicelib.settings import get_settings
 from chalicelib.store import config, directory, leads, ownership
 
 POOL_PARTITIONS = (*REGIONS, "未知")
-MAX_BULK = 100
 
 
 def policy() -> PoolPolicy:

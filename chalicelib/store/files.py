@@ -60,6 +60,17 @@ def write(key: str, data: bytes, content_type: str = XLSX) -> None:
         raise StoreUnavailable() from exc
 
 
+def move(key: str, to: str) -> None:
+    from botocore.exceptions import ClientError
+
+    try:
+        s3().copy_object(Bucket=_bucket(), Key=to, CopySource={"Bucket": _bucket(), "Key": key},
+                         ServerSideEncryption="AES256")
+        s3().delete_object(Bucket=_bucket(), Key=key)
+    except ClientError as exc:
+        raise StoreUnavailable() from exc
+
+
 def upload_url(key: str, expires_s: int = 900) -> str:
     url: str = s3().generate_presigned_url("put_object", Params={"Bucket": _bucket(), "Key": key},
                                            ExpiresIn=expires_s)

@@ -11,6 +11,7 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
+from chalicelib import metrics
 from chalicelib.domain.ownership import OwnershipChange
 from chalicelib.domain.sop import shard_of
 from chalicelib.domain.timeutil import parse_iso
@@ -101,6 +102,7 @@ def apply(change: OwnershipChange) -> None:
         if exc.cause_response_code != "TransactionCanceledException":
             raise StoreUnavailable() from exc
         raise explain_refusal(change) from exc
+    metrics.ownership_change(change.kind)  # every move but routing (counted by the stream) passes here
 
 
 def explain_refusal(change: OwnershipChange) -> Conflict:

@@ -1,0 +1,255 @@
+"""`make package STAGE=<stage>`: the stage's deployable CloudFormation template and artefact in `build/<stage>/`.
+
+1. The merge template: `infra/tables.yaml` (generated from the one schema) + `infra/stack.yaml` (bucket,
+   bus, failure queue, alarm topic, usage plan, SPA bucket and optional CloudFront) + `infra/cognito.yaml`
+   where the stage's region has Cognito user pools (`infra/stages.json`).
+2. `chalice package --stage <stage> --merge-template ...` in the stage's region: `build/<stage>/chalice/`
+   (the deployment zip of dependencies is cached by Chalice in `.chalice/deployments/`, so only the first
+   stage pays for downloading wheels).
+3. What Chalice cannot express, added here for every function it packaged (so a new function is covered
+   without touching this file): a role of its own with only the tables its code reaches, stream mappings
+   with ReportBatchItemFailures, bisect, bounded retries and record age and an on-failure queue, the
+   stream ARN from the table, alarms (errors, throttles, iterator age, failure queue depth, import
+   failures) and a dashboard. The result is `build/<stage>/template.yaml` next to `deployment.zip`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from infra.access import function_policy_statements
+from infra.generate import logical_id
+from infra.observe import alarms_for, dashboard, stack_alarms
+
+ROOT = Path(__file__).resolve().parent.parent
+INFRA = ROOT / "infra"
+STAGES_FILE = INFRA / "stages.json"
+BUILD = ROOT / "build"
+
+# Stream mappings: what Chalice cannot set (DESIGN: "merge them in and test the packaged output").
+STREAM_FAILURE_SETTINGS: dict[str, Any] = {
+    "FunctionResponseTypes": ["ReportBatchItemFailures"],
+    "BisectBatchOnFunctionError": True,
+    "MaximumRetryAttempts": 5,
+    "MaximumRecordAgeInSeconds": 6 * 3600,
+}
+FAILURE_QUEUE = "StreamFailureQueue"
+# `arn:aws:dynamodb:REGION:ACCOUNT:table/loanleads-dev-leads/stream/REPLACE-ME` in .chalice/config.json.
+_PLACEHOLDER_STREAM = re.compile(r"^arn:[^:]+:dynamodb:[^:]*:[^:]*:table/(?P<table>[^/]+)/stream/")
+
+
+def stages() -> dict[str, dict[str, Any]]:
+    data: dict[str, dict[str, Any]] = json.loads(STAGES_FILE.read_text(encoding="utf-8"))
+    return data
+
+
+class _Loader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no type stubs
+    """Reads short-form intrinsic tags (`!Sub x`) into their long form."""
+
+
+def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+_Loader.add_multi_constructor("!", _intrinsic)
+
+
+def load_cfn(path: Path) -> dict[str, Any]:
+    document: dict[str, Any] = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+    return document
+
+
+def merge_template(stage: str) -> dict[str, Any]:
+    """tables + stack (+ Cognito): one document, every section merged key by key."""
+    settings = stages()[stage]
+    parts = ["tables.yaml", "stack.yaml"] + (["cognito.yaml"] if settings["user_pool"] else []) \
+        + (["cdn.yaml"] if settings["cdn"] else [])
+    merged: dict[str, Any] = {}
+    for part in parts:
+        for section, body in load_cfn(INFRA / part).items():
+            clash = set(merged.get(section, {})) & set(body)
+            if clash:
+                raise ValueError(f"{part} redefines {section} {sorted(clash)}")
+            merged.setdefault(section, {}).update(body)
+    # The packaged template is for one stage: its Stage parameter can only be that stage.
+    merged["Parameters"]["Stage"].update({"AllowedValues": [stage], "Default": stage})
+    if not settings["user_pool"]:
+        merged["Parameters"].update(_oidc_parameters(stage))
+    return merged
+
+
+def _oidc_parameters(stage: str) -> dict[str, Any]:
+    env = _stage_environment(stage)
+    return {
+        "OidcIssuer": {"Type": "String", "Default": env["OIDC_ISSUER"],
+                       "Description": "The company's OIDC issuer (iss of the tokens)"},
+        "OidcAudience": {"Type": "String", "Default": env["OIDC_AUDIENCE"],
+                         "Description": "The SPA's client id at the issuer (aud / client_id)"},
+        "OidcJwksUrl": {"Type": "String", "Default": env["OIDC_JWKS_URL"],
+                        "Description": "The issuer's JWKS URL"},
+    }
+
+
+def _stage_environment(stage: str) -> dict[str, str]:
+    from chalice.config import Config
+
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text(encoding="utf-8"))
+    env: dict[str, str] = Config(chalice_stage=stage, config_from_disk=config).environment_variables
+    return env
+
+
+def run_chalice(stage: str, merge_file: Path, out: Path) -> None:
+    if out.exists():
+        shutil.rmtree(out)
+    env = {**os.environ, "AWS_DEFAULT_REGION": stages()[stage]["region"]}
+    chalice = Path(sys.executable).with_name("chalice")
+    subprocess.run([str(chalice), "package", "--stage", stage, "--merge-template", str(merge_file), str(out)],
+                   cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+def function_name(resource: dict[str, Any]) -> str:
+    """Chalice's name of a packaged function: `app.app` is the API handler, else the handler's name."""
+    handler: str = resource["Properties"]["Handler"]
+    return "api_handler" if handler == "app.app" else handler.rsplit(".", 1)[1]
+
+
+def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {rid: res for rid, res in template["Resources"].items() if res["Type"] == "AWS::Serverless::Function"}
+
+
+def _stream_source(value: object, prefix: str) -> dict[str, Any] | None:
+    """The table's StreamArn for a placeholder stream ARN of one of our tables."""
+    match = _PLACEHOLDER_STREAM.match(value) if isinstance(value, str) else None
+    if match is None or not match["table"].startswith(prefix):
+        return None
+    return {"Fn::GetAtt": [logical_id(match["table"][len(prefix):]), "StreamArn"]}
+
+
+def _oidc_environment(stage: str) -> dict[str, Any]:
+    if stages()[stage]["user_pool"]:
+        issuer = "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}/${UserPool}"
+        return {"OIDC_ISSUER": {"Fn::Sub": issuer}, "OIDC_AUDIENCE": {"Ref": "UserPoolClient"},
+                "OIDC_JWKS_URL": {"Fn::Sub": issuer + "/.well-known/jwks.json"},
+                "OIDC_ROLES_CLAIM": "cognito:groups"}
+    return {"OIDC_ISSUER": {"Ref": "OidcIssuer"}, "OIDC_AUDIENCE": {"Ref": "OidcAudience"},
+            "OIDC_JWKS_URL": {"Ref": "OidcJwksUrl"}}
+
+
+def finish(template: dict[str, Any], stage: str) -> dict[str, Any]:
+    """Adds to Chalice's template what it cannot express; see the module docstring."""
+    resources = template["Resources"]
+    env = _stage_environment(stage)
+    prefix = env["TABLE_PREFIX"]
+    fns = functions(template)
+    for rid, resource in fns.items():
+        name = function_name(resource)
+        props = resource["Properties"]
+        props["FunctionName"] = {"Fn::Sub": f"${{AppName}}-${{Stage}}-{name}"}
+        variables = props["Environment"]["Variables"]
+        for key, value in list(variables.items()):
+            source = _stream_source(value, prefix)
+            if source is not None:
+                variables[key] = source
+        variables.update(_oidc_environment(stage))
+        variables["IMPORT_BUCKET"] = {"Ref": "ImportBucket"}
+        variables["EVENT_BUS"] = {"Ref": "EventBus"}
+        streams = []
+        for event in (props.get("Events") or {}).values():
+            if event["Type"] != "DynamoDB":
+                continue
+            source = _stream_source(event["Properties"]["Stream"], prefix)
+            if source is None:
+                raise ValueError(f"{rid}: stream {event['Properties']['Stream']!r} is not one of the stage's tables")
+            event["Properties"]["Stream"] = source
+            event["Properties"].update(STREAM_FAILURE_SETTINGS)
+            event["Properties"]["DestinationConfig"] = {
+                "OnFailure": {"Type": "SQS", "Destination": {"Fn::GetAtt": [FAILURE_QUEUE, "Arn"]}}}
+            streams.append(source)
+        role = f"{rid}Role"
+        resources[role] = {"Type": "AWS::IAM::Role", "Properties": {
+            "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
+            "Policies": [{"PolicyName": "least-privilege", "PolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": function_policy_statements(name, props["Handler"], streams, FAILURE_QUEUE)}}],
+        }}
+        props["Role"] = {"Fn::GetAtt": [role, "Arn"]}
+        resources.update(alarms_for(rid, name, resource))
+    # Chalice's shared role (autogen policy, `Resource: "*"` for streams) is replaced by the roles above.
+    resources.pop("DefaultRole", None)
+    namespace, service = env["POWERTOOLS_METRICS_NAMESPACE"], env["POWERTOOLS_SERVICE_NAME"]
+    resources.update(stack_alarms(namespace, service))
+    resources["Dashboard"] = dashboard(fns, namespace, service)
+    template.setdefault("Outputs", {}).update(
+        {f"{rid}Name": {"Value": {"Ref": rid}} for rid in fns})
+    return template
+
+
+def package(stage: str, out_root: Path = BUILD) -> Path:
+    """Builds `<out_root>/<stage>/template.yaml` and `deployment.zip`; returns the template's path."""
+    if stage not in stages():
+        raise SystemExit(f"unknown stage {stage!r}; one of {sorted(stages())}")
+    out = out_root / stage
+    out.mkdir(parents=True, exist_ok=True)
+    merge_file = out / "merge.yaml"
+    merge_file.write_text(yaml.safe_dump(merge_template(stage), sort_keys=False, allow_unicode=True),
+                          encoding="utf-8")
+    run_chalice(stage, merge_file, out / "chalice")
+    template = finish(load_cfn(out / "chalice" / "sam.yaml"), stage)
+    for artefact in (out / "chalice").glob("*.zip"):  # the app and the dependencies layer
+        shutil.copyfile(artefact, out / artefact.name)
+    path = out / "template.yaml"
+    path.write_text(yaml.safe_dump(template, sort_keys=False, allow_unicode=True, width=120), encoding="utf-8")
+    return path
+
+
+def lint(template: Path, stage: str) -> list[str]:
+    """cfn-lint errors and warnings of a packaged template, for the stage's own region."""
+    from cfnlint.api import lint as cfn_lint
+    from cfnlint.config import ManualArgs
+
+    matches = cfn_lint(template.read_text(encoding="utf-8"), config=ManualArgs(regions=[stages()[stage]["region"]]))
+    return [f"{m.rule.id} {m.message} ({template}:{m.linenumber})" for m in matches if m.rule.id[0] in "EW"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("stage", nargs="+", help="dev, staging, prod (or all)")
+    parser.add_argument("--out", type=Path, default=BUILD)
+    parser.add_argument("--lint", action="store_true", help="run cfn-lint on each template, fail on any finding")
+    args = parser.parse_args()
+    failed = False
+    for stage in sorted(stages()) if args.stage == ["all"] else args.stage:
+        path = package(stage, args.out)
+        problems = lint(path, stage) if args.lint else []
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        failed = failed or bool(problems)
+        print(f"{stage} ({stages()[stage]['region']}): {path}" + (" — cfn-lint clean" if args.lint and not problems
+                                                                   else ""))
+    if failed:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""docs/capture-form.html, the README's marketing-form example, works against the capture endpoint."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import urlencode
+
+from tests.conftest import ROOT
+
+FORM = ROOT / "docs" / "capture-form.html"
+
+
+class _Fields(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: dict[str, str] = {}
+        self.action = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        if tag == "form":
+            self.action = attributes.get("action") or ""
+        name = attributes.get("name")
+        if tag in ("input", "select") and name and name not in self.fields:
+            self.fields[name] = attributes.get("value") or ""
+
+
+def test_the_example_form_posts_a_lead_and_redirects(client: Any) -> None:
+    parser = _Fields()
+    parser.feed(FORM.read_text(encoding="utf-8"))
+    assert parser.action.endswith("/api/capture")
+    assert {"phone", "consent", "website", "redirect_to", "source"} <= set(parser.fields)
+    form = {**parser.fields, "name": "张三", "phone": "138 1620 4573", "city": "上海", "amount": "80",
+            "loan_type": "mortgage", "consent": "on", "website": ""}
+    response = client.http.post("/capture", headers={"Content-Type": "application/x-www-form-urlencoded"},
+                                body=urlencode(form))
+    assert response.status_code == 303, response.body
+    assert response.headers["Location"] == parser.fields["redirect_to"]

@@ -1,0 +1,234 @@
+"""The packaged stacks (`make package STAGE=...`): what Chalice cannot set is there for every function and
+table, cfn-lint passes for each stage's own region, and nothing grants more than the code needs.
+
+Every stage is packaged once per session (the dependencies layer is cached by Chalice in
+.chalice/deployments/, so only a changed requirements.txt downloads wheels again).
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from infra.package import functions, package, stages
+
+STAGES = sorted(stages())
+
+
+@pytest.fixture(scope="session")
+def packaged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("build")
+    return {stage: package(stage, out) for stage in STAGES}
+
+
+@pytest.fixture(params=STAGES)
+def stage(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def template(packaged: dict[str, Path], stage: str) -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load(packaged[stage].read_text(encoding="utf-8"))
+    return document
+
+
+def of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {rid: res for rid, res in template["Resources"].items() if res["Type"] == kind}
+
+
+def strings(node: Any) -> Iterator[str]:
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for value in node.values():
+            yield from strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from strings(value)
+
+
+def stream_mappings(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [(rid, event["Properties"]) for rid, fn in functions(template).items()
+            for event in (fn["Properties"].get("Events") or {}).values() if event["Type"] == "DynamoDB"]
+
+
+def test_stages_target_their_partitions() -> None:
+    assert stages()["prod"]["region"] == "cn-northwest-1"  # SPEC: customer data stays in China
+    assert not stages()["dev"]["region"].startswith("cn-")
+
+
+def test_template_passes_cfn_lint_for_its_region(packaged: dict[str, Path], stage: str) -> None:
+    from infra.package import lint
+
+    problems = lint(packaged[stage], stage)
+    assert not problems, "\n".join(problems)
+
+
+def test_every_app_function_is_packaged(template: dict[str, Any]) -> None:
+    import app
+
+    expected = {"api_handler"} | {source.name for source in app.app.event_sources} \
+        | set(app.app.pure_lambda_functions)
+    from infra.package import function_name
+
+    assert {function_name(fn) for fn in functions(template).values()} == expected
+
+
+def test_every_stream_mapping_has_the_failure_settings(template: dict[str, Any]) -> None:
+    import app
+
+    mappings = stream_mappings(template)
+    dynamodb_sources = [s for s in app.app.event_sources if type(s).__name__ == "DynamoDBEventConfig"]
+    assert len(mappings) == len(dynamodb_sources) >= 1
+    queues = of_type(template, "AWS::SQS::Queue")
+    tables = of_type(template, "AWS::DynamoDB::Table")
+    for rid, props in mappings:
+        assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"], rid
+        assert props["BisectBatchOnFunctionError"] is True, rid
+        assert 0 <= props["MaximumRetryAttempts"] <= 10, rid  # -1 (the default) retries until the record expires
+        assert 60 <= props["MaximumRecordAgeInSeconds"] <= 24 * 3600, rid
+        destination = props["DestinationConfig"]["OnFailure"]
+        assert destination["Type"] == "SQS" and destination["Destination"]["Fn::GetAtt"][0] in queues, rid
+        table, attribute = props["Stream"]["Fn::GetAtt"]
+        assert attribute == "StreamArn" and "StreamSpecification" in tables[table]["Properties"], rid
+
+
+def test_every_function_has_error_and_throttle_alarms_and_streams_an_iterator_age_alarm(
+        template: dict[str, Any]) -> None:
+    alarms = of_type(template, "AWS::CloudWatch::Alarm").values()
+
+    def alarmed(rid: str, metric: str) -> bool:
+        return any(a["Properties"]["Namespace"] == "AWS/Lambda" and a["Properties"]["MetricName"] == metric
+                   and {"Name": "FunctionName", "Value": {"Ref": rid}} in a["Properties"]["Dimensions"]
+                   and a["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms)
+
+    streaming = {rid for rid, _ in stream_mappings(template)}
+    for rid in functions(template):
+        assert alarmed(rid, "Errors") and alarmed(rid, "Throttles"), rid
+        assert alarmed(rid, "IteratorAge") == (rid in streaming), rid
+    metrics = {a["Properties"]["MetricName"] for a in alarms}
+    assert {"ApproximateNumberOfMessagesVisible", "ImportFailed"} <= metrics  # destination depth, import failures
+    assert of_type(template, "AWS::CloudWatch::Dashboard")
+
+
+def test_each_function_has_its_own_role_without_wildcard_actions(template: dict[str, Any]) -> None:
+    roles = of_type(template, "AWS::IAM::Role")
+    assert "DefaultRole" not in roles  # Chalice's shared role (streams on Resource "*") is replaced
+    used = [fn["Properties"]["Role"]["Fn::GetAtt"][0] for fn in functions(template).values()]
+    assert len(set(used)) == len(used) and set(used) <= set(roles)
+    for rid, role in roles.items():
+        for policy in role["Properties"]["Policies"]:
+            for statement in policy["PolicyDocument"]["Statement"]:
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                assert statement["Effect"] == "Allow", rid
+                assert not any("*" in action for action in actions), (rid, actions)
+                assert "dynamodb:Scan" not in actions, rid  # no request, stream or schedule path scans
+                if statement["Resource"] == "*":
+                    assert all(a.startswith("xray:") for a in actions), (rid, actions)  # X-Ray takes "*" only
+
+
+def test_roles_follow_the_code(template: dict[str, Any]) -> None:
+    from infra.access import tables_used
+
+    assert {"leads", "phone_keys"} <= tables_used("chalicelib.handlers.streams.lead_stream")
+    assert tables_used("chalicelib.handlers.schedules.sla_sweep") >= {"tasks", "leads"}
+
+    def statements(rid: str) -> dict[str, dict[str, Any]]:
+        role = template["Resources"][functions(template)[rid]["Properties"]["Role"]["Fn::GetAtt"][0]]
+        return {s.get("Sid", str(i)): s for i, s in enumerate(role["Properties"]["Policies"][0]["PolicyDocument"]
+                                                             ["Statement"])}
+
+    stream_fn = stream_mappings(template)[0][0]
+    assert statements(stream_fn)["Streams"]["Resource"] == [{"Fn::GetAtt": ["LeadsTable", "StreamArn"]}]
+    for rid in functions(template):
+        if rid != stream_fn:
+            assert "Streams" not in statements(rid), rid
+
+
+def test_tables_match_the_models(template: dict[str, Any], stage: str) -> None:
+    from chalicelib.store.schema import MODELS, logical_name, table_definition
+    from infra.generate import logical_id
+
+    tables = of_type(template, "AWS::DynamoDB::Table")
+    assert set(tables) == {logical_id(logical_name(model)) for model in MODELS}
+    assert template["Parameters"]["Stage"]["AllowedValues"] == [stage] == [template["Parameters"]["Stage"]["Default"]]
+    prefix = next(iter(functions(template).values()))["Properties"]["Environment"]["Variables"]["TABLE_PREFIX"]
+    for model in MODELS:
+        name, definition = logical_name(model), table_definition(model)
+        props = tables[logical_id(name)]["Properties"]
+        resolved = props["TableName"]["Fn::Sub"].replace("${AppName}", template["Parameters"]["AppName"]["Default"]) \
+            .replace("${Stage}", stage)
+        assert resolved == f"{prefix}{name}"  # what the functions' TABLE_PREFIX makes of the model
+        assert props["KeySchema"] == definition["KeySchema"], name
+        assert props.get("GlobalSecondaryIndexes") == definition.get("GlobalSecondaryIndexes"), name
+        assert props["BillingMode"] == "PAY_PER_REQUEST" and props["PointInTimeRecoverySpecification"] == {
+            "PointInTimeRecoveryEnabled": True}, name
+
+
+def test_arns_use_the_partition_and_no_placeholder_is_deployed(template: dict[str, Any]) -> None:
+    every = list(strings(template["Resources"]))
+    assert not [s for s in every if "arn:aws:" in s or "arn:aws-cn:" in s]
+    variables = [fn["Properties"]["Environment"]["Variables"] for fn in functions(template).values()]
+    assert not [v for env in variables for v in strings(env) if "REGION:ACCOUNT" in v or "REPLACE-ME" in v]
+    for env in variables:
+        assert env["EVENT_BUS"] == {"Ref": "EventBus"} and env["IMPORT_BUCKET"] == {"Ref": "ImportBucket"}
+
+
+def test_sign_in_and_cdn_follow_the_region(template: dict[str, Any], stage: str) -> None:
+    settings = stages()[stage]
+    env = functions(template)["APIHandler"]["Properties"]["Environment"]["Variables"]
+    assert bool(of_type(template, "AWS::Cognito::UserPool")) == settings["user_pool"]
+    assert bool(of_type(template, "AWS::CloudFront::Distribution")) == settings["cdn"]
+    if settings["user_pool"]:
+        assert env["OIDC_AUDIENCE"] == {"Ref": "UserPoolClient"}
+    else:
+        assert env["OIDC_ISSUER"] == {"Ref": "OidcIssuer"} and "OidcIssuer" in template["Parameters"]
+    bucket = template["Resources"]["ImportBucket"]["Properties"]
+    assert bucket["NotificationConfiguration"]["EventBridgeConfiguration"]["EventBridgeEnabled"] is True
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert {r.get("Prefix") for r in bucket["LifecycleConfiguration"]["Rules"]} >= {"processed/", "reports/"}
+    plan = template["Resources"]["PartnerUsagePlan"]["Properties"]
+    assert plan["ApiStages"] == [{"ApiId": {"Ref": "RestAPI"}, "Stage": "api"}]
+
+
+def test_artefacts_hold_the_app_and_a_lean_dependency_layer(packaged: dict[str, Path], stage: str) -> None:
+    out = packaged[stage].parent
+    with zipfile.ZipFile(out / "deployment.zip") as app_zip:
+        names = set(app_zip.namelist())
+    assert {"app.py", "chalice/app.py", "chalicelib/handlers/streams.py"} <= names
+    with zipfile.ZipFile(out / "layer-deployment.zip") as layer:
+        # python/lib/python3.11/site-packages/<package>/...
+        top = {name.split("/")[4] for name in layer.namelist() if name.count("/") >= 5}
+    # aws_xray_sdk: the Tracer that metrics.start_tracing creates on the first invocation needs it.
+    assert {"pydantic", "pynamodb", "aws_lambda_powertools", "aws_xray_sdk", "phonenumbers", "jwt"} <= top
+    assert not top & {"pip", "setuptools", "click", "inquirer", "moto"}  # no build tools, no dev packages
+
+
+def test_deploy_points_the_template_at_the_uploaded_artefacts(template: dict[str, Any]) -> None:
+    from infra.deploy import artefacts, parse_parameters, with_s3_artefacts
+
+    local = artefacts(template)
+    assert local == {"./deployment.zip", "./layer-deployment.zip"}
+    moved = with_s3_artefacts(template, {name: ("artefacts", f"k/{name[2:]}") for name in local})
+    assert not artefacts(moved)
+    assert functions(moved)["APIHandler"]["Properties"]["CodeUri"] == {"Bucket": "artefacts",
+                                                                        "Key": "k/deployment.zip"}
+    assert parse_parameters(["AlarmEmail=ops@example.cn"]) == [{"ParameterKey": "AlarmEmail",
+                                                                "ParameterValue": "ops@example.cn"}]
+
+
+def test_day_one_operations_create_the_first_admin_and_a_partner_key(aws: None) -> None:
+    from chalicelib.store import directory
+    from infra.ops import first_admin, onboard_partner
+
+    first_admin("ops_admin", "运维管理员")
+    user = directory.get_user("ops_admin")
+    assert user is not None and user.role == "admin" and user.active
+    key = onboard_partner("loan_mall", "某贷款超市", "2026-11-28T00:00:00+00:00")
+    found = directory.find_partner_key(key)
+    assert found is not None and found.partner_id == "loan_mall" and found.status == "active"
