@@ -86,6 +86,16 @@ class Server:
                 return 400, {"error": {"code": "BAD_TIME", "message": "AT 须为带时区的 ISO 8601 时间", "fields": {}}}
             with self.lock:
                 return 200, {"at": at.isoformat(), "results": self.pump.fire_schedules(at)}
+        if path == "/_local/aggregates" and method == "POST":
+            from chalicelib.services.aggregates import verify
+
+            with self.lock:  # the pump is idle while we hold the lock: counters and leads agree
+                for _ in range(1000):  # drain what is pending first (bounded)
+                    if not self.pump.pump_streams():
+                        break
+                report = verify(fix=(query.get("fix") or [""])[0] == "1")
+                self.pump.dirty = True
+                return 200, report
         return 404, {"error": {"code": "NOT_FOUND", "message": "接口不存在", "fields": {}}}
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:

@@ -52,7 +52,8 @@ def list_leads() -> dict[str, object]:
     return lead_service.list_leads(
         who, today=shanghai_day(http.received_at(request)), status=params.get("status"),
         owner=params.get("owner"), source=params.get("source"), date_from=_date(params, "from"),
-        date_to=_date(params, "to"), limit=_limit(params), cursor=params.get("cursor"),
+        date_to=_date(params, "to"), limit=_limit(params), cursor=params.get("cursor"), team=params.get("team"),
+        extra={k: params[k] for k in lead_service.EXTRA_FILTERS if params.get(k)},
     )
 
 
