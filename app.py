@@ -2,7 +2,19 @@
 
 from chalice.app import Chalice
 
-from chalicelib.handlers import admin, capture, directory, followup, imports, leads, meta, pool, schedules, streams
+from chalicelib.handlers import (
+    admin,
+    capture,
+    dashboard,
+    directory,
+    followup,
+    imports,
+    leads,
+    meta,
+    pool,
+    schedules,
+    streams,
+)
 from chalicelib.handlers.http import rewrite_framework_errors
 from chalicelib.observability import http_correlation
 
@@ -11,5 +23,5 @@ app.register_middleware(rewrite_framework_errors, "http")
 app.register_middleware(http_correlation, "http")
 
 for blueprint in (meta.bp, capture.bp, leads.bp, pool.bp, followup.bp, admin.bp, streams.bp, schedules.bp,
-                  imports.bp, directory.bp):
+                  imports.bp, directory.bp, dashboard.bp):
     app.register_blueprint(blueprint)

@@ -12,6 +12,7 @@ from chalicelib.domain.timeutil import iso_utc
 from chalicelib.observability import logger
 from chalicelib.outbound import publish
 from chalicelib.plain import plain
+from chalicelib.services.aggregates import on_lead_record
 from chalicelib.services.intake import lead_events, process_lead_change, process_new_lead
 from chalicelib.settings import get_settings
 
@@ -26,14 +27,16 @@ def _handle_lead_record(record: Any) -> None:
     at = iso_utc(datetime.fromtimestamp(float(record.raw_event["dynamodb"]["ApproximateCreationDateTime"]),
                                         tz=UTC))
     kind = record.event_name.name
+    old = plain(record.dynamodb.old_image) if kind != "INSERT" else None
+    new = plain(record.dynamodb.new_image) if kind != "REMOVE" else None
+    on_lead_record(old, new, record.event_id, at)  # dashboard counters, once per eventID
     if kind == "INSERT":
-        image = plain(record.dynamodb.new_image)
+        image = new or {}
         if "lead_id" not in image or "phone" not in image:
             raise ValueError("lead image without lead_id or phone")
         logger.info("lead cleaned", extra={"outcome": process_new_lead(image, record.event_id, at)})
         publish(lead_events(None, image, at))
-    elif kind == "MODIFY":
-        old, new = plain(record.dynamodb.old_image), plain(record.dynamodb.new_image)
+    elif kind == "MODIFY" and old is not None and new is not None:
         if process_lead_change(old, new, at):
             logger.info("lead change handled")
         publish(lead_events(old, new, at))
