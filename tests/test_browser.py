@@ -143,6 +143,7 @@ def test_rep_works_a_new_lead_from_assignment_to_intent(browser: Any, stack: Sta
     rep.page.wait_for_selector(".tag.s-intent")
     assert api(stack, "GET", f"/leads/{lead['lead_id']}", "admin")["status"] == "intent"
     # The SOP's task for entering 意向明确 is created by the stream: it shows up in the rep's tasks.
+    rep.go("tasks")
     deadline = time.monotonic() + 20
     while "收集资质材料" not in (text := rep.page.inner_text("main")) and time.monotonic() < deadline:
         rep.page.wait_for_timeout(500)
