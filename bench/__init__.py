@@ -3,4 +3,4 @@
 `python -m bench` (`make bench`) runs every module in BENCHMARKS and writes bench/results.json.
 """
 
-BENCHMARKS = ("bench.cold_start", "bench.capture_cost", "bench.dedup_throughput", "bench.routing")
+BENCHMARKS = ("bench.cold_start", "bench.capture_cost", "bench.dedup_throughput", "bench.routing", "bench.dashboard")
