@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PORT   ?= 8000
 STAGE  ?= dev
 
-.PHONY: run test reset token tick bench lint infra package deploy browser-deps docs-images
+.PHONY: run test reset token tick bench lint infra package deploy browser-deps docs-images aggregates
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) >&2
@@ -43,6 +43,10 @@ token: $(STAMP)
 tick: $(STAMP)
 	@test -n "$(AT)" || { echo "usage: make tick AT=2024-05-20T10:00:00+08:00" >&2; exit 2; }
 	@PORT=$(PORT) $(PY) -m local tick "$(AT)"
+
+# Recompute the dashboard counters from the leads of the running stack; FIX=1 repairs differences.
+aggregates: $(STAMP)
+	@PORT=$(PORT) $(PY) -m local rebuild-aggregates $(if $(FIX),--fix)
 
 bench: $(STAMP)
 	@$(PY) -m bench

@@ -3,7 +3,19 @@
 from chalice.app import Chalice
 
 from chalicelib import metrics
-from chalicelib.handlers import admin, capture, directory, followup, imports, leads, meta, pool, schedules, streams
+from chalicelib.handlers import (
+    admin,
+    capture,
+    dashboard,
+    directory,
+    followup,
+    imports,
+    leads,
+    meta,
+    pool,
+    schedules,
+    streams,
+)
 from chalicelib.handlers.http import rewrite_framework_errors
 from chalicelib.observability import http_correlation
 
@@ -13,5 +25,5 @@ app.register_middleware(http_correlation, "http")
 app.register_middleware(metrics.flush_per_invocation, "http")
 
 for blueprint in (meta.bp, capture.bp, leads.bp, pool.bp, followup.bp, admin.bp, streams.bp, schedules.bp,
-                  imports.bp, directory.bp):
+                  imports.bp, directory.bp, dashboard.bp):
     app.register_blueprint(blueprint)

@@ -59,7 +59,8 @@ def document() -> dict[str, Any]:
             "/leads": {
                 "get": {"summary": "按权限范围列出线索", "security": bearer, "parameters": [
                     {"name": n, "in": "query", "schema": {"type": "string"}}
-                    for n in ("status", "owner", "source", "from", "to", "limit", "cursor")],
+                    for n in ("status", "owner", "source", "from", "to", "limit", "cursor", "team", "partner_id",
+                              "loan_type", "region", "customer_type", "stage")],
                     "responses": _responses("200", 400, 401, 403)},
                 "post": {"summary": "手工录入线索", "security": bearer,
                          "requestBody": {"content": {"application/json": {
@@ -77,6 +78,12 @@ def document() -> dict[str, Any]:
             "/pool": {"get": {**_op("公海池，最新在前", 400), "parameters": [
                 {"name": n, "in": "query", "schema": {"type": "string"}}
                 for n in ("region", "loan_type", "min_amount", "max_amount", "max_age_days", "limit", "cursor")]}},
+            "/dashboard": {"get": {**_op(
+                "看板：所选日期内创建的线索的漏斗、渠道、产品、排行榜、转化周期与分布（主管仅本团队，管理员全部）；"
+                "每个数字附 drill：列出这些线索的 GET /leads 查询参数", 400), "parameters": [
+                {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}},
+                {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}},
+                {"name": "team", "in": "query", "schema": {"type": "string"}}]}},
             "/leads/{lead_id}/claim": {"post": _op("销售从公海领取（每日上限、持有上限、冷却期）", 404, 409)},
             "/leads/{lead_id}/release": {"post": _op("释放回公海（须填写原因）", 404, 409, 422)},
             "/leads/assign": {"post": _op("主管/管理员批量分配、重新分配、转移（逐条返回结果）", 422)},

@@ -97,6 +97,21 @@ def tick(at: str) -> int:
     return 1
 
 
+def aggregates(fix: bool) -> int:
+    """Recompute the dashboard counters from the leads of the running stack and print the
+    differences (exit 1 when there are any and they were not fixed)."""
+    port = int(os.environ.get("PORT", "8000"))
+    url = f"http://127.0.0.1:{port}/_local/aggregates?fix={int(fix)}"
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="POST", data=b""), timeout=600) as resp:
+            report = json.loads(resp.read())
+    except urllib.error.URLError as exc:
+        print(f"本地服务未运行（先执行 make run）：{exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(report, ensure_ascii=False, indent=2))
+    return 0 if not report["differences"] or report["fixed"] else 1
+
+
 def main(argv: list[str]) -> int:
     if len(argv) >= 1 and argv[0] == "run":
         return run()
@@ -104,7 +119,9 @@ def main(argv: list[str]) -> int:
         return token(argv[1])
     if len(argv) == 2 and argv[0] == "tick":
         return tick(argv[1])
-    print("usage: python -m local run | token USER | tick AT", file=sys.stderr)
+    if argv and argv[0] == "rebuild-aggregates":
+        return aggregates(fix="--fix" in argv[1:])
+    print("usage: python -m local run | token USER | tick AT | rebuild-aggregates [--fix]", file=sys.stderr)
     return 2
 
 

@@ -45,8 +45,11 @@ def get_lead(lead_id: str) -> dict[str, object]:
 
 def list_filters(params: dict[str, str]) -> dict[str, Any]:
     """The lead-list filters of a query string (shared by the list and the export)."""
+    from chalicelib.services import leads as lead_service
+
     return {"status": params.get("status"), "owner": params.get("owner"), "source": params.get("source"),
-            "date_from": _date(params, "from"), "date_to": _date(params, "to")}
+            "date_from": _date(params, "from"), "date_to": _date(params, "to"), "team": params.get("team"),
+            "extra": {k: params[k] for k in lead_service.EXTRA_FILTERS if params.get(k)}}
 
 
 @bp.route("/leads", methods=["GET"])

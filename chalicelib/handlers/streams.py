@@ -19,6 +19,7 @@ bp = Blueprint(__name__)
 def _handle_lead_record(record: Any) -> None:
     from chalicelib.outbound import publish
     from chalicelib.plain import plain
+    from chalicelib.services.aggregates import on_lead_record
     from chalicelib.services.intake import lead_events, process_lead_change, process_new_lead
 
     logger.append_keys(correlation_id=record.event_id)
@@ -28,16 +29,18 @@ def _handle_lead_record(record: Any) -> None:
     at = iso_utc(datetime.fromtimestamp(float(record.raw_event["dynamodb"]["ApproximateCreationDateTime"]),
                                         tz=UTC))
     kind = record.event_name.name
+    old = plain(record.dynamodb.old_image) if kind != "INSERT" else None
+    new = plain(record.dynamodb.new_image) if kind != "REMOVE" else None
+    on_lead_record(old, new, record.event_id, at)  # dashboard counters, once per eventID
     if kind == "INSERT":
-        image = plain(record.dynamodb.new_image)
+        image = new or {}
         if "lead_id" not in image or "phone" not in image:
             raise ValueError("lead image without lead_id or phone")
         outcome = process_new_lead(image, record.event_id, at)
         logger.info("lead cleaned", extra={"outcome": outcome})
         metrics.lead_outcome(outcome, image.get("source"))
         publish(lead_events(None, image, at))
-    elif kind == "MODIFY":
-        old, new = plain(record.dynamodb.old_image), plain(record.dynamodb.new_image)
+    elif kind == "MODIFY" and old is not None and new is not None:
         if process_lead_change(old, new, at):
             logger.info("lead change handled")
         publish(lead_events(old, new, at))

@@ -15,6 +15,10 @@ from chalicelib.store import config, leads, tasks
 
 _HIDDEN = ("client_ip", "day", "spam_flags")
 MAX_RANGE_DAYS = 366
+# Filters beyond status/owner/source: what the dashboard's drill-downs ask for. A value of `_none`
+# means the field is absent; `stage` is one of the funnel stages (valid, intent, won, first_contact).
+EXTRA_FILTERS = ("partner_id", "loan_type", "region", "customer_type", "stage")
+STAGES = ("valid", "intent", "won", "first_contact")
 
 
 def lead_view(lead: dict[str, Any], who: Principal) -> dict[str, Any]:
@@ -49,7 +53,8 @@ def get_lead(lead_id: str, who: Principal) -> dict[str, Any]:
 
 def list_leads(who: Principal, *, today: date, status: str | None = None, owner: str | None = None,
                source: str | None = None, date_from: date | None = None, date_to: date | None = None,
-               limit: int = 20, cursor: str | None = None) -> dict[str, Any]:
+               limit: int = 20, cursor: str | None = None, team: str | None = None,
+               extra: dict[str, str] | None = None) -> dict[str, Any]:
     last = date_to or today
     first = date_from or (last - timedelta(days=29))
     if first > last or (last - first).days >= MAX_RANGE_DAYS:
@@ -57,20 +62,31 @@ def list_leads(who: Principal, *, today: date, status: str | None = None, owner:
     if status is not None and status not in STATUS_LABELS:
         raise BadRequest("未知状态", fields={"status": "无效的状态"})
     start, end = day_bounds_utc(first, last)
-    filters = {k: v for k, v in {"status": status, "source": source}.items() if v}
+    if extra and extra.get("stage") and extra["stage"] not in STAGES:
+        raise BadRequest("未知的漏斗阶段", fields={"stage": "可选 valid、intent、won、first_contact"})
+    filters = {k: v for k, v in {"status": status, "source": source, **(extra or {})}.items()
+               if v and k in ("status", "source", *EXTRA_FILTERS)}
     state = leads.decode_cursor(cursor) if cursor else {}
     if who.role == "rep":
         if owner not in (None, who.user_id):
             raise Forbidden("只能查看自己的线索")
+        if team:
+            filters["team"] = team
         partitions = [("by_owner", who.user_id)]
     elif who.role == "supervisor":
         if who.team is None:
             raise Forbidden("未加入任何团队")
+        if team not in (None, who.team):
+            raise Forbidden("只能查看本团队的线索")
         if owner:
             filters["owner"] = owner
         partitions = [("by_team", who.team)]
     elif owner:
+        if team:
+            filters["team"] = team
         partitions = [("by_owner", owner)]
+    elif team:
+        partitions = [("by_team", team)]
     else:
         days = [(last - timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
         partitions = [("by_day", day) for day in days]

@@ -112,6 +112,11 @@ def _team(team_id: str) -> TeamModel | None:
         raise StoreUnavailable() from exc
 
 
+def team_label(team_id: str) -> str | None:
+    team = _team(team_id)
+    return team.label if team else None
+
+
 def team_webhook(team_id: str) -> tuple[str, str] | None:
     team = _team(team_id)
     if team is None or not team.webhook_url:

@@ -21,7 +21,7 @@ def log_activity(lead: dict[str, Any], activity: dict[str, Any], actor: str, at:
     moves an `assigned` lead to `contacted`, in the same transaction."""
     event_id = uuid.uuid4().hex[:12]
     actions: list[Action] = [LeadModel.last_activity_at.set(at), LeadModel.updated_at.set(at),
-                             LeadModel.version.add(1)]
+                             LeadModel.version.add(1), LeadModel.activity_count.add(1)]
     moves = contact and lead["status"] == "assigned"
     actions.append(LeadModel.last_activity_type.set(activity["activity_type"]))
     if idle_at and lead.get("owner"):
@@ -54,6 +54,8 @@ def set_status(lead: dict[str, Any], target: str, version: int, actor: str, at: 
     actions += [getattr(LeadModel, k).set(v) for k, v in fields.items() if v is not None]
     if target in ("won", "lost", "invalid"):
         actions += [LeadModel.idle_at.remove(), LeadModel.idle_shard.remove()]
+    if target in ("intent", "qualifying", "won"):  # the funnel's 意向: reached once, kept on the way back
+        actions.append(LeadModel.intent_at.set(LeadModel.intent_at | at))
     try:
         with TransactWrite(connection=transaction_connection()) as tx:
             tx.update(LeadModel(lead["lead_id"]), actions=actions,

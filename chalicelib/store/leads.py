@@ -213,10 +213,35 @@ def _take(rows: Iterator[LeadModel], limit: int) -> Iterator[LeadModel]:
             return
 
 
+NONE = "_none"  # a filter value meaning "the lead has no such field" (the dashboard's 未知 / 未分配)
+_NOT_VALID = ("invalid", "duplicate")
+_INTENT = ("intent", "qualifying", "won")
+
+
+def _stage(stage: str) -> Condition:
+    """The dashboard's funnel stages as conditions (the same rules as domain/analytics.py)."""
+    valid: Condition = ~LeadModel.status.is_in(*_NOT_VALID)
+    if stage == "valid":
+        return valid
+    if stage == "intent":
+        reached: Condition = LeadModel.intent_at.exists() | LeadModel.status.is_in(*_INTENT)
+        both: Condition = valid & reached
+        return both
+    if stage == "won":
+        won: Condition = LeadModel.status == "won"
+        return won
+    return LeadModel.first_contact_at.exists()  # first_contact
+
+
 def filter_condition(filters: dict[str, str]) -> Condition | None:
     condition: Condition | None = None
     for name, value in filters.items():
-        clause = getattr(LeadModel, name) == value
+        if name == "stage":
+            clause = _stage(value)
+        elif value == NONE:
+            clause = getattr(LeadModel, name).does_not_exist()
+        else:
+            clause = getattr(LeadModel, name) == value
         condition = clause if condition is None else condition & clause
     return condition
 
@@ -262,4 +287,13 @@ def push_idle(lead_id: str, expected: str, next_at: str | None) -> bool:
     except UpdateError as exc:
         if exc.cause_response_code == "ConditionalCheckFailedException":
             return False
+        raise StoreUnavailable() from exc
+
+
+def scan_all() -> Iterator[dict[str, Any]]:
+    """Every lead. A Scan: only for offline ops (the aggregates rebuild), never a request path."""
+    try:
+        for row in LeadModel.scan():
+            yield to_dict(row)
+    except Exception as exc:  # pynamodb's ScanError and botocore's errors alike
         raise StoreUnavailable() from exc

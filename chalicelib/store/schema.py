@@ -154,6 +154,8 @@ class LeadModel(Model):
     close_reason = UnicodeAttribute(null=True)
     import_id = UnicodeAttribute(null=True)  # the import job a lead came from, with its row number
     import_row = NumberAttribute(null=True)
+    intent_at = UnicodeAttribute(null=True)  # first time it reached intent/qualifying/won (the funnel's 意向)
+    activity_count = NumberAttribute(null=True)  # activities logged on it (the leaderboard's 跟进次数)
 
     by_day = LeadsByDay()
     by_owner = LeadsByOwner()
@@ -465,6 +467,20 @@ class ImportJobModel(Model):
     by_month = ImportsByMonth()
 
 
+class AggregateModel(Model):
+    """Dashboard counters maintained from the lead stream: one item per scope (`all` or
+    `team:<id>`) × Shanghai day × shard (`pk`) × dimension (`sk`); the counters are attributes
+    named `<value>|<metric>` (see domain/analytics.py), so pynamodb declares only the keys. Items
+    `evt#<eventID>` mark the stream records already applied (expiring after the stream's retention)."""
+
+    class Meta(_Meta):
+        table_name = f"{PREFIX}aggregates"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    expires_at = TTLAttribute(null=True)
+
+
 MODELS: tuple[type[Model], ...] = (
     LeadModel,
     LeadEventModel,
@@ -481,6 +497,7 @@ MODELS: tuple[type[Model], ...] = (
     ApiKeyModel,
     ConfigModel,
     ImportJobModel,
+    AggregateModel,
 )
 
 

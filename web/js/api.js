@@ -47,12 +47,3 @@ export function query(params) {
   const pairs = Object.entries(params).filter(([, v]) => v !== undefined && v !== null && v !== "");
   return pairs.length ? "?" + new URLSearchParams(pairs).toString() : "";
 }
-
-let openapi = null;
-/** Whether the API offers an operation (read from /api/openapi.json), so a page for an API that
- * has not shipped yet says so instead of calling it and failing. */
-export async function offers(path, method = "get") {
-  openapi = openapi || fetch(base + "/openapi.json").then((r) => r.json()).catch(() => ({ paths: {} }));
-  const doc = await openapi;
-  return Boolean(doc.paths?.[path]?.[method]);
-}

@@ -114,6 +114,14 @@ export async function section(target, load, render) {
   }
 }
 
+/** Downloads a file from a (presigned) link the API returned: the link's Content-Disposition names it. */
+export function download(url, filename) {
+  const link = h("a", { href: url, download: filename || "", hidden: true });
+  document.body.append(link);
+  link.click();
+  link.remove();
+}
+
 export function leadLink(id, text) {
   return h("a", { href: `#/lead/${encodeURIComponent(id)}` }, text || id);
 }

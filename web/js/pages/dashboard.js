@@ -1,44 +1,120 @@
-// 数据看板 (supervisors, admins): GET /api/dashboard?from=&to=[&team=] (SPEC's external contract;
-// `funnel` has total, valid, intent, won). Until the API ships, the page says so. Every figure
-// links to the matching lead list.
-import { get, offers, query } from "../api.js";
-import { h, mount, section, shanghaiDate } from "../ui.js";
+// 数据看板 (supervisors: their team; admins: all teams or one): GET /api/dashboard?from=&to=[&team=].
+// Figures about the leads created in the date range (Asia/Shanghai days). Charts are plain HTML bars:
+// every bar and every number is a link that opens the lead list with that figure's `drill` filters,
+// so they work with the keyboard and on a phone, and nothing heavy is downloaded.
+import { get, query } from "../api.js";
+import { cardTable, h, mount, section, shanghaiDate } from "../ui.js";
 
-const FUNNEL = [["total", "线索总数", ""], ["valid", "有效线索", ""], ["intent", "意向明确", "intent"], ["won", "签约放款", "won"]];
+const STAGES = ["total", "valid", "intent", "won"];
+const STAGE_NAME = { leads: "线索", valid: "有效", intent: "意向", won: "签约", won_amount: "签约金额" };
 
 export async function render(view, { me, query: q }) {
-  const from = h("input", { type: "date", value: q.from || shanghaiDate(-29), "aria-label": "开始日期" });
-  const to = h("input", { type: "date", value: q.to || shanghaiDate(0), "aria-label": "结束日期" });
-  const team = h("select", { "aria-label": "团队" }, h("option", { value: "" }, me.role === "admin" ? "全部团队" : "本团队"));
-  if (me.role === "admin") {
+  const from = h("input", { type: "date", id: "d-from", value: q.from || shanghaiDate(-29), "aria-label": "开始日期" });
+  const to = h("input", { type: "date", id: "d-to", value: q.to || shanghaiDate(0), "aria-label": "结束日期" });
+  const team = me.role === "admin" ? h("select", { id: "d-team", "aria-label": "团队" }, h("option", { value: "" }, "全部团队")) : null;
+  if (team) {
     get("/teams").then((d) => team.append(...d.items.map((t) => h("option", { value: t.team_id, selected: t.team_id === q.team }, t.label))))
       .catch(() => null);
   }
+  const quick = (days) => h("button", { type: "button", onclick: () => { from.value = shanghaiDate(-(days - 1)); to.value = shanghaiDate(0); apply(); } },
+    `近 ${days} 天`);
   const body = h("div", { id: "dashboard-body" });
-  const apply = () => { location.hash = `#/dashboard${query({ from: from.value, to: to.value, team: team.value })}`; };
+  const apply = () => {
+    const hash = `#/dashboard${query({ from: from.value, to: to.value, team: team?.value })}`;
+    if (location.hash === hash) show(); else location.hash = hash;
+  };
   mount(view, h("h1", {}, "数据看板"),
-    h("div", { class: "card row" }, from, to, team, h("button", { type: "button", class: "primary", onclick: apply }, "查询")), body);
-  if (!(await offers("/dashboard"))) {
-    mount(body, h("div", { class: "card" }, h("p", {}, "数据看板接口尚未上线。"),
-      h("p", { class: "muted" }, "上线后此处显示：转化漏斗、渠道、排行榜、转化周期、地区与贷款类型分布，点击数字可查看对应线索。")));
-    return;
-  }
-  await section(body, () => get("/dashboard" + query({ from: from.value, to: to.value, team: team.value || q.team })),
-    (data) => [funnel(data.funnel || {}), ...Object.entries(data).filter(([k, v]) => k !== "funnel" && Array.isArray(v)).map(([k, v]) => table(k, v))]);
+    h("form", { class: "card row", onsubmit: (e) => { e.preventDefault(); apply(); } },
+      h("label", {}, "开始日期", from), h("label", {}, "结束日期", to), team ? h("label", {}, "团队", team) : null,
+      h("button", { type: "submit", class: "primary" }, "查询"), quick(7), quick(30), quick(90)),
+    body);
+  const show = () => section(body, () => get("/dashboard" + query({ from: from.value, to: to.value, team: team?.value || q.team })), draw);
+  await show();
+}
+
+function draw(d) {
+  const scope = `${d.range.team_label} · ${d.range.from} 至 ${d.range.to}（${d.range.days} 天，按线索创建日期）`;
+  return [
+    h("p", { class: "muted", id: "dashboard-range" }, scope),
+    funnel(d.funnel),
+    h("div", { class: "grid2" },
+      chart("渠道", "channels", d.channels, "leads", "线索数"),
+      chart("贷款类型分布", "dist-loan_type", d.distributions.loan_type, "leads", "线索数"),
+      chart("地区分布", "dist-region", d.distributions.region, "leads", "线索数"),
+      chart("客户类型分布", "dist-customer_type", d.distributions.customer_type, "leads", "线索数")),
+    funnelTable("渠道转化", "channel-table", "渠道", d.channels),
+    d.partners.length ? funnelTable("合作方", "partner-table", "合作方", d.partners) : null,
+    funnelTable("产品转化", "product-table", "贷款类型", d.products),
+    d.teams.length > 1 ? funnelTable("团队", "team-table", "团队", d.teams) : null,
+    leaderboard(d.leaderboard),
+    cycle(d.cycle),
+  ];
+}
+
+/** A link to the lead list with a figure's drill filters; the title names the figure there. */
+function drillLink(drill, text, title, attrs = {}) {
+  return h("a", { href: `#/leads${query({ ...drill, title })}`, title: `查看线索：${title}`, ...attrs }, text);
+}
+
+const pct = (r) => (r === null || r === undefined ? "—" : `${(r * 100).toFixed(1)}%`);
+const wan = (v) => `${Number(v || 0).toLocaleString("zh-CN", { maximumFractionDigits: 2 })} 万元`;
+const days = (v) => (v === null || v === undefined ? "—" : `${Number(v).toFixed(1)} 天`);
+function minutes(v) {
+  if (v === null || v === undefined) return "—";
+  return v < 120 ? `${Math.round(v)} 分钟` : `${(v / 60).toFixed(1)} 小时`;
 }
 
 function funnel(f) {
-  const max = Math.max(1, ...FUNNEL.map(([k]) => Number(f[k] || 0)));
-  return h("section", { class: "card", "aria-label": "转化漏斗" }, h("h2", {}, "转化漏斗"),
-    h("div", { class: "bars", id: "funnel" }, FUNNEL.map(([key, label, status]) => h("button", { type: "button", dataset: { figure: key },
-      onclick: () => { location.hash = `#/leads${query({ status })}`; } },
-      h("span", {}, label), h("div", { class: "bar", style: `width:${(100 * Number(f[key] || 0)) / max}%` }), h("strong", {}, String(f[key] ?? 0))))));
+  const top = Math.max(1, f.total);
+  const rateTo = { valid: ["有效率", f.rates.valid_rate], intent: ["意向率", f.rates.intent_rate], won: ["签约率", f.rates.won_rate] };
+  return h("section", { class: "card", "aria-labelledby": "h-funnel" }, h("h2", { id: "h-funnel" }, "转化漏斗"),
+    h("ol", { class: "funnel", id: "funnel" }, STAGES.map((stage) => h("li", {},
+      rateTo[stage] ? h("div", { class: "muted step" }, `↓ ${rateTo[stage][0]} ${pct(rateTo[stage][1])}`) : null,
+      drillLink(f.drill[stage], h("span", { class: "fbar", style: `width:${Math.max(8, (100 * f[stage]) / top)}%` },
+        h("span", {}, f.labels[stage]), h("strong", { dataset: { figure: stage } }, String(f[stage]))), f.labels[stage],
+      { class: `stage st-${stage}` })))),
+    h("div", { class: "row kpis" },
+      h("span", {}, "总转化率 ", h("strong", {}, pct(f.rates.conversion))),
+      h("span", {}, "签约金额 ", drillLink(f.drill.won_amount, h("strong", {}, wan(f.won_amount)), "签约金额"))));
 }
 
-function table(name, rows) {
-  const keys = rows.length ? Object.keys(rows[0]) : [];
-  return h("section", { class: "card", "aria-label": name }, h("h2", {}, name),
-    h("div", { class: "scroll-x" }, h("table", {}, h("thead", {}, h("tr", {}, keys.map((k) => h("th", {}, k)))),
-      h("tbody", {}, rows.map((r) => h("tr", {}, keys.map((k) => h("td", {},
-        k === "source" || k === "channel" ? h("a", { href: `#/leads${query({ source: r[k] })}` }, String(r[k])) : String(r[k] ?? "")))))))));
+/** A bar chart of one figure per row (each bar opens the row's leads). */
+function chart(title, id, rows, key, unit) {
+  const max = Math.max(1, ...rows.map((r) => r[key]));
+  return h("section", { class: "card", id, "aria-label": title }, h("h2", {}, title),
+    rows.length ? h("ul", { class: "hbars" }, rows.map((r) => h("li", { dataset: { value: r.value } },
+      drillLink(r.drill[key] || r.drill, [h("span", { class: "lbl" }, r.label),
+        h("span", { class: "track" }, h("span", { class: "bar", style: `width:${(100 * r[key]) / max}%` })),
+        h("strong", {}, String(r[key]))], `${title} ${r.label} · ${unit}`))))
+      : h("p", { class: "empty" }, "暂无数据"));
+}
+
+function funnelTable(title, id, name, rows) {
+  const cell = (r, key, text) => drillLink(r.drill[key], text, `${title} ${r.label} · ${STAGE_NAME[key]}`, { dataset: { figure: key } });
+  return h("section", { class: "card", "aria-label": title }, h("h2", {}, title),
+    rows.length ? cardTable([name, "线索", "有效", "有效率", "意向", "签约", "转化率", "签约金额"], rows.map((r) => ({
+      attrs: { dataset: { value: r.value } },
+      cells: [r.label, cell(r, "leads", String(r.leads)), cell(r, "valid", String(r.valid)), pct(r.valid_rate),
+        cell(r, "intent", String(r.intent)), cell(r, "won", String(r.won)), pct(r.conversion), cell(r, "won_amount", wan(r.won_amount))],
+    })), { id }) : h("p", { class: "empty" }, "暂无数据"));
+}
+
+function leaderboard(rows) {
+  const cell = (r, key, text, what) => drillLink(r.drill[key], text, `${r.label} · ${what}`);
+  return h("section", { class: "card", "aria-label": "排行榜" }, h("h2", {}, "排行榜"),
+    rows.length ? cardTable(["#", "销售", "线索", "跟进次数", "签约", "签约金额", "首次联系（中位）"], rows.map((r, i) => ({
+      attrs: { dataset: { owner: r.owner } },
+      cells: [String(i + 1), r.label, cell(r, "leads", String(r.leads), "线索"), cell(r, "activities", String(r.activities), "跟进"),
+        cell(r, "won", String(r.won), "签约"), cell(r, "won_amount", wan(r.won_amount), "签约金额"),
+        cell(r, "first_contact", minutes(r.first_contact_median_minutes), "已首次联系")],
+    })), { id: "leaderboard" }) : h("p", { class: "empty" }, "暂无数据"));
+}
+
+function cycle(c) {
+  const rows = (title, list) => list.length ? cardTable([title, "签约数", "平均", "中位"], list.map((r) =>
+    [r.label, drillLink(r.drill, String(r.won), `${r.label} · 签约`), days(r.avg_days), days(r.median_days)])) : null;
+  return h("section", { class: "card", id: "cycle", "aria-label": "转化周期" }, h("h2", {}, "转化周期"),
+    h("p", {}, "从创建到签约：平均 ", h("strong", {}, days(c.overall.avg_days)), "，中位 ", h("strong", {}, days(c.overall.median_days)),
+      "（", drillLink(c.overall.drill, `${c.overall.won} 笔签约`, "签约客户"), "）"),
+    rows("贷款类型", c.by_product), c.by_team.length > 1 ? rows("团队", c.by_team) : null);
 }

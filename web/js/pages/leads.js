@@ -1,11 +1,19 @@
 // 我的线索: reps their own, supervisors their team, admins everyone (by day). Filter by status,
-// search by name or phone tail, sort by next follow-up; supervisors assign in bulk.
+// search by name or phone tail, sort by next follow-up; supervisors assign in bulk; export to Excel.
+// The dashboard's figures open this page with their `drill` filters (from, to, team, owner, source,
+// partner_id, loan_type, region, customer_type, stage), shown as a removable filter line.
 import { get, post, query } from "../api.js";
-import { busy, empty, errorBox, h, loading, mount, shanghaiDate, STATUS, toast } from "../ui.js";
+import { busy, download, empty, errorBox, h, loading, mount, shanghaiDate, STATUS, toast } from "../ui.js";
 import { leadCard } from "./common.js";
 
+export const DRILL = ["team", "owner", "source", "partner_id", "loan_type", "region", "customer_type", "stage"];
+const STAGE = { valid: "有效线索", intent: "意向客户", won: "签约客户", first_contact: "已首次联系" };
+
 export async function render(view, { me, query: q }) {
-  const state = { status: q.status || "", source: q.source || "", search: "", sort: "follow", days: q.days || "30", items: [], cursor: null };
+  const custom = Boolean(q.from || q.to);
+  const state = { status: q.status || "", search: "", sort: "follow", days: custom ? "custom" : q.days || "30",
+    items: [], cursor: null };
+  const drill = Object.fromEntries(DRILL.filter((k) => q[k]).map((k) => [k, q[k]]));
   const canAssign = me.role !== "rep";
   const list = h("ul", { class: "list", id: "lead-list" });
   const more = h("button", { type: "button", hidden: true, onclick: () => load(false) }, "加载更多");
@@ -17,26 +25,41 @@ export async function render(view, { me, query: q }) {
     h("option", { value: "" }, "全部状态"),
     Object.entries(STATUS).map(([value, label]) => h("option", { value, selected: value === state.status }, label)));
   const daysSelect = h("select", { "aria-label": "时间范围", onchange: (e) => { state.days = e.target.value; load(true); } },
+    custom ? h("option", { value: "custom", selected: true }, `${q.from || "…"} 至 ${q.to || "今天"}`) : null,
     [["7", "近 7 天"], ["30", "近 30 天"], ["90", "近 90 天"], ["365", "近一年"]].map(([v, t]) =>
       h("option", { value: v, selected: v === state.days }, t)));
   const search = h("input", { type: "search", id: "f-search", placeholder: "姓名或手机尾号", "aria-label": "搜索姓名或手机尾号",
     oninput: (e) => { state.search = e.target.value.trim(); draw(); } });
   const sort = h("select", { "aria-label": "排序", onchange: (e) => { state.sort = e.target.value; draw(); } },
     h("option", { value: "follow" }, "按下次跟进"), h("option", { value: "new" }, "最新创建"));
+  const exportOut = h("div");
+  const exportButton = h("button", { type: "button", id: "export-leads", onclick: () => busy(exportButton, async () => {
+    const file = await get("/exports/leads" + query(filters()));
+    download(file.url, file.filename);
+    exportOut.replaceChildren(h("div", { class: "ok", role: "status" },
+      `已导出 ${file.rows} 条${file.truncated ? `（超过上限，仅导出前 ${file.rows} 条）` : ""}：`,
+      h("a", { href: file.url, download: file.filename }, file.filename)));
+  }, exportOut) }, "导出Excel");
 
   const bulk = canAssign ? await bulkBar() : null;
 
-  mount(view, h("h1", {}, me.role === "rep" ? "我的线索" : me.role === "supervisor" ? "团队线索" : "全部线索"),
-    h("div", { class: "card row" }, statusSelect, daysSelect, search, sort), bulk, slot, list, more);
+  mount(view, h("h1", {}, q.title ? `看板明细：${q.title}` : me.role === "rep" ? "我的线索" : me.role === "supervisor" ? "团队线索" : "全部线索"),
+    Object.keys(drill).length ? drillLine(drill) : null,
+    h("div", { class: "card row" }, statusSelect, daysSelect, search, sort, exportButton), exportOut, bulk, slot, list, more);
   await load(true);
+
+  /** The server-side filters (the list and the export share them). */
+  function filters() {
+    const range = state.days === "custom" ? { from: q.from, to: q.to } : { from: shanghaiDate(-(Number(state.days) - 1)) };
+    return { status: state.status, ...drill, ...range };
+  }
 
   async function load(reset) {
     if (reset) { state.items = []; state.cursor = null; selected.clear(); mount(list, loading()); }
     slot.replaceChildren();
     try {
       const [page, tasks] = await Promise.all([
-        get("/leads" + query({ status: state.status, source: state.source, limit: 50, cursor: state.cursor,
-          from: shanghaiDate(-(Number(state.days) - 1)) })),
+        get("/leads" + query({ ...filters(), limit: 50, cursor: state.cursor })),
         reset ? get("/tasks").catch(() => null) : null,
       ]);
       if (tasks) followUps = nextDue(tasks);
@@ -84,6 +107,15 @@ export async function render(view, { me, query: q }) {
     }, out) }, "批量分配");
     return h("div", { class: "card" }, h("div", { class: "row" }, to, reason, button), out);
   }
+}
+
+function drillLine(drill) {
+  const names = { team: "团队", owner: "负责人", source: "渠道", partner_id: "合作方", loan_type: "贷款类型", region: "大区",
+    customer_type: "客户类型", stage: "阶段" };
+  const value = (k, v) => (v === "_none" ? "未填写" : k === "stage" ? STAGE[v] || v : v);
+  return h("div", { class: "card row", id: "drill-filters" }, h("span", { class: "muted" }, "筛选："),
+    Object.entries(drill).map(([k, v]) => h("span", { class: "tag", dataset: { filter: k } }, `${names[k]}：${value(k, v)}`)),
+    h("a", { href: "#/leads" }, "清除筛选"));
 }
 
 function nextDue(tasks) {

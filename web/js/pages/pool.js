@@ -1,6 +1,6 @@
-// 公海池: the unowned leads, newest first (phones masked); claim one.
+// 公海池: the unowned leads, newest first (phones masked); claim one; export the filtered pool to Excel.
 import { get, post, query } from "../api.js";
-import { busy, empty, errorBox, h, loading, mount, toast } from "../ui.js";
+import { busy, download, empty, errorBox, h, loading, mount, toast } from "../ui.js";
 import { leadCard } from "./common.js";
 
 const REGIONS = ["华东", "华南", "华北", "华中", "西南", "西北", "东北"];
@@ -14,6 +14,13 @@ export async function render(view) {
   const slot = h("div");
   const more = h("button", { type: "button", hidden: true, onclick: () => load(false) }, "加载更多");
   const set = (key) => (e) => { filters[key] = e.target.value.trim(); load(true); };
+  const exportOut = h("div");
+  const exportButton = h("button", { type: "button", id: "export-pool", onclick: () => busy(exportButton, async () => {
+    const file = await get("/exports/leads" + query({ scope: "pool", region: filters.region, loan_type: filters.loan_type }));
+    download(file.url, file.filename);
+    exportOut.replaceChildren(h("div", { class: "ok", role: "status" }, `已导出 ${file.rows} 条（按大区、贷款类型筛选）：`,
+      h("a", { href: file.url, download: file.filename }, file.filename)));
+  }, exportOut) }, "导出Excel");
   mount(view, h("h1", {}, "公海池"),
     h("div", { class: "card row" },
       h("select", { "aria-label": "大区", onchange: set("region") }, h("option", { value: "" }, "全部大区"),
@@ -21,8 +28,9 @@ export async function render(view) {
       h("select", { "aria-label": "贷款类型", onchange: set("loan_type") }, h("option", { value: "" }, "全部类型"),
         loanTypes.map((o) => h("option", { value: o.value }, o.label))),
       h("input", { type: "number", min: 0, placeholder: "最低金额（万元）", "aria-label": "最低金额（万元）", onchange: set("min_amount") }),
-      h("input", { type: "number", min: 0, placeholder: "最高金额（万元）", "aria-label": "最高金额（万元）", onchange: set("max_amount") })),
-    slot, list, more);
+      h("input", { type: "number", min: 0, placeholder: "最高金额（万元）", "aria-label": "最高金额（万元）", onchange: set("max_amount") }),
+      exportButton),
+    exportOut, slot, list, more);
   await load(true);
 
   async function load(reset) {

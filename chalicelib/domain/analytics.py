@@ -1,0 +1,212 @@
+"""Dashboard arithmetic, pure: what one lead contributes to the aggregates, and the figures
+(funnel, rates, averages, medians) read back from them.
+
+A lead's contribution is a function of its current image only. The stream applies, for every
+record, `contribution(new) - contribution(old)`; the deltas of one lead telescope, so the
+aggregates always equal the sum of the contributions of the leads as they are now, whatever the
+order of the records, as long as each record is applied exactly once (keyed on its eventID).
+
+Counting rules (the lead's current image decides):
+- total: every lead, on its creation day (Asia/Shanghai);
+- valid: not `invalid`, not `duplicate` now (a lead a rep later finds invalid stops counting);
+- intent: valid, and has reached 意向明确 at least once (`intent_at`, set once, when it first
+  enters intent, qualifying or won): moving back and forth counts once;
+- won: `won` (final);
+- cycle: whole days from the Shanghai creation day to `won_date`;
+- first contact: whole minutes from `created_at` to `first_contact_at`.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from chalicelib.domain.timeutil import parse_iso
+
+SHARDS = 4  # every lead's counters live in one of SHARDS items per day and dimension
+NONE = "_none"  # the value of a field the lead does not have (also a GET /api/leads filter value)
+ALL = "all"
+DIMENSIONS = ("total", "source", "partner_id", "loan_type", "region", "customer_type", "team", "owner")
+INTENT_STAGES = frozenset({"intent", "qualifying", "won"})
+NOT_VALID = frozenset({"invalid", "duplicate"})
+COUNTS = ("n", "valid", "intent", "won", "won_amt", "act")
+# Histograms are kept only where a median is asked for.
+HISTOGRAMS: dict[str, frozenset[str]] = {
+    "fc": frozenset({"total", "owner"}),  # minutes to first contact: leaderboard
+    "cy": frozenset({"total", "loan_type", "team"}),  # days created → won: conversion cycle
+}
+STAGES = ("valid", "intent", "won", "first_contact")
+
+Key = tuple[str, str, str, str]  # (scope, day, shard, dimension)
+Contribution = dict[Key, dict[str, Decimal]]
+
+
+def shard_of(lead_id: str) -> str:
+    return str(zlib.crc32(lead_id.encode()) % SHARDS)
+
+
+def scope_of(team: str | None) -> str:
+    return f"team:{team}" if team else ALL
+
+
+def _value(image: Mapping[str, Any], dimension: str) -> str:
+    if dimension == "total":
+        return ALL
+    raw = image.get(dimension)
+    return str(raw).replace("|", "_") if raw not in (None, "") else NONE
+
+
+def is_valid(image: Mapping[str, Any]) -> bool:
+    return image.get("status") not in NOT_VALID
+
+
+def reached_intent(image: Mapping[str, Any]) -> bool:
+    return is_valid(image) and (bool(image.get("intent_at")) or image.get("status") in INTENT_STAGES)
+
+
+def is_won(image: Mapping[str, Any]) -> bool:
+    return image.get("status") == "won"
+
+
+def first_contact_minutes(image: Mapping[str, Any]) -> int | None:
+    if not image.get("first_contact_at") or not image.get("created_at"):
+        return None
+    seconds = (parse_iso(image["first_contact_at"]) - parse_iso(image["created_at"])).total_seconds()
+    return max(0, int(seconds // 60))
+
+
+def cycle_days(image: Mapping[str, Any]) -> int | None:
+    if not is_won(image) or not image.get("won_date") or not image.get("day"):
+        return None
+    return max(0, (date.fromisoformat(str(image["won_date"])[:10]) - date.fromisoformat(image["day"])).days)
+
+
+def metrics(image: Mapping[str, Any]) -> dict[str, Decimal]:
+    """The lead's own figures, before they are spread over dimensions."""
+    won = is_won(image)
+    out = {"n": Decimal(1), "valid": Decimal(int(is_valid(image))), "intent": Decimal(int(reached_intent(image))),
+           "won": Decimal(int(won)), "act": Decimal(int(image.get("activity_count") or 0)),
+           "won_amt": Decimal(str(image.get("won_amount") or 0)) if won else Decimal(0)}
+    return {k: v for k, v in out.items() if v}
+
+
+def contribution(image: Mapping[str, Any] | None) -> Contribution:
+    """Attribute `<value>|<metric>` → amount, per aggregate item, for one lead image."""
+    if not image or not image.get("lead_id") or not image.get("day"):
+        return {}
+    base = metrics(image)
+    minutes, days = first_contact_minutes(image), cycle_days(image)
+    shard = shard_of(image["lead_id"])
+    scopes = [ALL] + ([scope_of(image["team"])] if image.get("team") else [])
+    out: Contribution = {}
+    for scope in scopes:
+        for dimension in DIMENSIONS:
+            if dimension == "team" and scope != ALL:
+                continue  # within a team's scope the team is the total
+            value = _value(image, dimension)
+            attrs = {f"{value}|{k}": v for k, v in base.items()}
+            if minutes is not None and dimension in HISTOGRAMS["fc"]:
+                attrs.update({f"{value}|fc_n": Decimal(1), f"{value}|fc_sum": Decimal(minutes),
+                              f"{value}|fc#{minutes}": Decimal(1)})
+            if days is not None and dimension in HISTOGRAMS["cy"]:
+                attrs.update({f"{value}|cy_n": Decimal(1), f"{value}|cy_sum": Decimal(days),
+                              f"{value}|cy#{days}": Decimal(1)})
+            out[(scope, image["day"], shard, dimension)] = attrs
+    return out
+
+
+def delta(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> Contribution:
+    """What one stream record changes: contribution(new) - contribution(old), zeros dropped."""
+    before, after = contribution(old), contribution(new)
+    out: Contribution = {}
+    for key in before.keys() | after.keys():
+        b, a = before.get(key, {}), after.get(key, {})
+        changes = {name: a.get(name, Decimal(0)) - b.get(name, Decimal(0)) for name in b.keys() | a.keys()}
+        changes = {name: amount for name, amount in changes.items() if amount}
+        if changes:
+            out[key] = changes
+    return out
+
+
+def add_into(total: Contribution, part: Contribution) -> None:
+    for key, attrs in part.items():
+        into = total.setdefault(key, {})
+        for name, amount in attrs.items():
+            into[name] = into.get(name, Decimal(0)) + amount
+
+
+# -- reading back -------------------------------------------------------------------------------
+
+@dataclass
+class Figures:
+    """One dimension value's sums over a date range and the shards."""
+
+    n: int = 0
+    valid: int = 0
+    intent: int = 0
+    won: int = 0
+    won_amt: Decimal = Decimal(0)
+    act: int = 0
+    fc_n: int = 0
+    fc_sum: int = 0
+    cy_n: int = 0
+    cy_sum: int = 0
+    fc: dict[int, int] = field(default_factory=dict)  # minutes to first contact → leads
+    cy: dict[int, int] = field(default_factory=dict)  # days created → won → leads
+
+    def add(self, metric: str, amount: Decimal) -> None:
+        if "#" in metric:
+            kind, _, bucket = metric.partition("#")
+            histogram = self.fc if kind == "fc" else self.cy
+            histogram[int(bucket)] = histogram.get(int(bucket), 0) + int(amount)
+        elif metric == "won_amt":
+            self.won_amt += amount
+        elif metric in _SUMMED:
+            setattr(self, metric, getattr(self, metric) + int(amount))
+
+
+_SUMMED = frozenset({"n", "valid", "intent", "won", "act", "fc_n", "fc_sum", "cy_n", "cy_sum"})
+
+
+def fold(items: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str, dict[str, Figures]]:
+    """(dimension, {"value|metric": amount}) items → dimension → value → summed figures."""
+    out: dict[str, dict[str, Figures]] = {}
+    for dimension, attrs in items:
+        values = out.setdefault(dimension, {})
+        for name, amount in attrs.items():
+            value, sep, metric = name.rpartition("|")
+            if not sep:
+                continue
+            values.setdefault(value, Figures()).add(metric, Decimal(str(amount)))
+    return out
+
+
+def rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def histogram_median(histogram: Mapping[int, int]) -> float | None:
+    """The median of the values a histogram of whole numbers holds (mean of the middle two)."""
+    count = sum(n for n in histogram.values() if n > 0)
+    if count == 0:
+        return None
+    wanted = [(count - 1) // 2, count // 2]
+    found: list[int] = []
+    seen = 0
+    for value in sorted(v for v, n in histogram.items() if n > 0):
+        seen += histogram[value]
+        while len(found) < 2 and seen > wanted[len(found)]:
+            found.append(value)
+    return (found[0] + found[1]) / 2
+
+
+def average(total: int, count: int) -> float | None:
+    return round(total / count, 2) if count else None
+
+
+def amount(value: Decimal) -> float:
+    return float(round(value, 2))

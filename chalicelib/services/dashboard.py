@@ -1,0 +1,137 @@
+"""The dashboard: figures for the leads created in a date range (Asia/Shanghai days), read from
+the stream-maintained aggregates (a fixed number of queries, whatever the number of leads).
+Every figure carries `drill`: the GET /api/leads query parameters listing exactly its leads."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from chalicelib.domain import analytics
+from chalicelib.domain.access import Principal
+from chalicelib.domain.analytics import Figures
+from chalicelib.errors import BadRequest, Forbidden
+from chalicelib.store import aggregates, config, directory
+
+MAX_DAYS = 366
+_DIMENSION_FIELD = {"source": "source", "partner_id": "partner_id", "loan_type": "loan_type", "region": "region",
+                    "customer_type": "customer_type", "team": "team", "owner": "owner"}
+FUNNEL_LABELS = {"total": "总线索", "valid": "有效线索", "intent": "意向客户", "won": "签约客户"}
+_UNKNOWN = {"partner_id": "无合作方", "team": "未分配团队", "owner": "未分配"}
+
+
+def check_range(first: date, last: date) -> None:
+    if first > last:
+        raise BadRequest("开始日期不能晚于结束日期", fields={"from": "晚于结束日期"})
+    if (last - first).days >= MAX_DAYS:
+        raise BadRequest(f"日期范围最长 {MAX_DAYS} 天", fields={"to": f"超过 {MAX_DAYS} 天"})
+
+
+def _scope_team(who: Principal, team: str | None) -> str | None:
+    if who.role == "admin":
+        return team or None
+    if who.role == "supervisor" and who.team:
+        if team not in (None, "", who.team):
+            raise Forbidden("主管只能查看本团队的看板")
+        return who.team
+    raise Forbidden("只有主管和管理员可以查看看板")
+
+
+class _Labels:
+    def __init__(self) -> None:
+        self.profile = config.lead_profile()
+        self.teams: dict[str, str] = {}
+        self.users: dict[str, directory.User | None] = {}
+
+    def of(self, dimension: str, value: str) -> str:
+        if value == analytics.NONE:
+            return _UNKNOWN.get(dimension, "未知")
+        if dimension in ("source", "loan_type", "customer_type"):
+            return self.profile.option_label(dimension, value)
+        if dimension == "team":
+            if value not in self.teams:
+                self.teams[value] = directory.team_label(value) or value
+            return self.teams[value]
+        if dimension == "owner":
+            user = self.user(value)
+            return user.name if user else value
+        return value
+
+    def user(self, user_id: str) -> directory.User | None:
+        if user_id not in self.users:
+            self.users[user_id] = directory.get_user(user_id)
+        return self.users[user_id]
+
+
+def dashboard(who: Principal, first: date, last: date, team: str | None) -> dict[str, Any]:
+    check_range(first, last)
+    scoped = _scope_team(who, team)
+    rows = aggregates.read(analytics.scope_of(scoped), first.isoformat(), last.isoformat(), analytics.SHARDS)
+    figures = analytics.fold(rows)
+    base = {"from": first.isoformat(), "to": last.isoformat(), **({"team": scoped} if scoped else {})}
+    labels = _Labels()
+
+    def drill(dimension: str | None = None, value: str | None = None, stage: str | None = None) -> dict[str, str]:
+        out = dict(base)
+        if dimension and value is not None:
+            out[_DIMENSION_FIELD[dimension]] = value
+        if stage:
+            out["stage"] = stage
+        return out
+
+    def funnel_row(dimension: str, value: str, f: Figures) -> dict[str, Any]:
+        return {"value": value, "label": labels.of(dimension, value), "leads": f.n, "valid": f.valid,
+                "valid_rate": analytics.rate(f.valid, f.n), "intent": f.intent, "won": f.won,
+                "conversion": analytics.rate(f.won, f.n), "won_amount": analytics.amount(f.won_amt),
+                "drill": {"leads": drill(dimension, value), "valid": drill(dimension, value, "valid"),
+                          "intent": drill(dimension, value, "intent"), "won": drill(dimension, value, "won"),
+                          "won_amount": drill(dimension, value, "won")}}
+
+    def cycle_row(dimension: str | None, value: str, f: Figures) -> dict[str, Any]:
+        row = {"avg_days": analytics.average(f.cy_sum, f.cy_n), "median_days": analytics.histogram_median(f.cy),
+               "won": f.cy_n, "drill": drill(dimension, value, "won")}
+        return {"value": value, "label": labels.of(dimension, value), **row} if dimension else row
+
+    def rows_of(dimension: str) -> list[tuple[str, Figures]]:
+        return sorted(figures.get(dimension, {}).items(), key=lambda kv: (-kv[1].n, kv[0]))
+
+    total = figures.get("total", {}).get(analytics.ALL, Figures())
+    funnel = {"total": total.n, "valid": total.valid, "intent": total.intent, "won": total.won,
+              "won_amount": analytics.amount(total.won_amt),
+              "rates": {"valid_rate": analytics.rate(total.valid, total.n),
+                        "intent_rate": analytics.rate(total.intent, total.valid),
+                        "won_rate": analytics.rate(total.won, total.intent),
+                        "conversion": analytics.rate(total.won, total.n)},
+              "labels": FUNNEL_LABELS,
+              "drill": {"total": drill(), "valid": drill(stage="valid"), "intent": drill(stage="intent"),
+                        "won": drill(stage="won"), "won_amount": drill(stage="won")}}
+    leaderboard: list[dict[str, Any]] = []
+    for owner, f in rows_of("owner"):
+        if owner == analytics.NONE:
+            continue
+        leaderboard.append({
+            "owner": owner, "label": labels.of("owner", owner), "team": getattr(labels.user(owner), "team", None),
+            "leads": f.n, "activities": f.act, "won": f.won, "won_amount": analytics.amount(f.won_amt),
+            "first_contact_median_minutes": analytics.histogram_median(f.fc),
+            "first_contact_avg_minutes": analytics.average(f.fc_sum, f.fc_n), "first_contacted": f.fc_n,
+            "drill": {"leads": drill("owner", owner), "activities": drill("owner", owner),
+                      "won": drill("owner", owner, "won"), "won_amount": drill("owner", owner, "won"),
+                      "first_contact": drill("owner", owner, "first_contact")}})
+    leaderboard.sort(key=lambda r: (-float(r["won_amount"]), -int(r["won"]), -int(r["leads"]), str(r["owner"])))
+    # Within one team's scope the team is the total.
+    teams = [(scoped, total)] if scoped else rows_of("team")
+    return {
+        "range": {**base, "days": (last - first).days + 1,
+                  "team_label": labels.of("team", scoped) if scoped else "全部团队"},
+        "funnel": funnel,
+        "channels": [funnel_row("source", v, f) for v, f in rows_of("source")],
+        "partners": [funnel_row("partner_id", v, f) for v, f in rows_of("partner_id") if v != analytics.NONE],
+        "products": [funnel_row("loan_type", v, f) for v, f in rows_of("loan_type")],
+        "teams": [funnel_row("team", v, f) for v, f in teams if f.n],
+        "leaderboard": leaderboard,
+        "cycle": {"overall": cycle_row(None, analytics.ALL, total),
+                  "by_product": [cycle_row("loan_type", v, f) for v, f in rows_of("loan_type") if f.cy_n],
+                  "by_team": [cycle_row("team", v, f) for v, f in teams if f.cy_n]},
+        "distributions": {d: [{"value": v, "label": labels.of(d, v), "leads": f.n, "drill": drill(d, v)}
+                              for v, f in rows_of(d)] for d in ("region", "loan_type", "customer_type")},
+    }

@@ -1,0 +1,134 @@
+"""Dashboard counters: the only code that reads or writes the aggregates table.
+
+Key: `pk = <scope>#<yyyy-mm>#<shard>`, `sk = <yyyy-mm-dd>#<dimension>`. A dashboard over a date
+range is one Query per month and shard (a 30-day range: at most 2 × SHARDS queries), whatever the
+number of leads. Writes spread over SHARDS partitions per scope and month, so no item takes every
+lead's writes. A stream record's changes are applied in one transaction with a marker item
+`evt#<eventID>`, so a replayed record changes nothing.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.domain.analytics import Contribution, Key
+from chalicelib.errors import StoreUnavailable
+from chalicelib.store.connection import transaction_connection
+from chalicelib.store.schema import AggregateModel
+
+_ATTEMPTS = 5  # transaction conflicts on a shared counter item are retried here, then by the stream
+
+
+def _table() -> str:
+    return AggregateModel.Meta.table_name
+
+
+def _client() -> Any:
+    return transaction_connection().client
+
+
+def item_key(key: Key) -> dict[str, dict[str, str]]:
+    scope, day, shard, dimension = key
+    return {"pk": {"S": f"{scope}#{day[:7]}#{shard}"}, "sk": {"S": f"{day}#{dimension}"}}
+
+
+def key_of(item: dict[str, Any]) -> Key:
+    scope, month, shard = item["pk"]["S"].rsplit("#", 2)
+    day, dimension = item["sk"]["S"].split("#", 1)
+    return scope, day, shard, dimension
+
+
+def _number(value: Decimal) -> dict[str, str]:
+    return {"N": format(value.normalize(), "f")}
+
+
+def _update(key: Key, changes: dict[str, Decimal]) -> dict[str, Any]:
+    names = {f"#a{i}": name for i, name in enumerate(changes)}
+    values = {f":v{i}": _number(amount) for i, amount in enumerate(changes.values())}
+    return {"Update": {"TableName": _table(), "Key": item_key(key),
+                       "UpdateExpression": "ADD " + ", ".join(f"#a{i} :v{i}" for i in range(len(changes))),
+                       "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}}
+
+
+def apply(event_id: str, changes: Contribution, expires_epoch: int) -> bool:
+    """Add one stream record's changes. False when the record was applied before."""
+    marker = {"Put": {"TableName": _table(),
+                      "Item": {"pk": {"S": f"evt#{event_id}"}, "sk": {"S": "-"},
+                               "expires_at": {"N": str(expires_epoch)}},
+                      "ConditionExpression": "attribute_not_exists(pk)"}}
+    items = [marker] + [_update(key, attrs) for key, attrs in sorted(changes.items())]
+    for attempt in range(_ATTEMPTS):
+        try:
+            _client().transact_write_items(TransactItems=items)
+            return True
+        except ClientError as exc:
+            reasons = exc.response.get("CancellationReasons") or []
+            if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+                return False
+            conflict = any(r.get("Code") == "TransactionConflict" for r in reasons)
+            if not conflict or attempt == _ATTEMPTS - 1:
+                raise StoreUnavailable() from exc
+            time.sleep(random.uniform(0, 0.05 * 2 ** attempt))  # noqa: S311 - jitter, not security
+    return False
+
+
+def _decode(item: dict[str, Any]) -> dict[str, Decimal]:
+    numbers = {name: Decimal(value["N"]) for name, value in item.items() if "N" in value and name != "expires_at"}
+    return {name: amount for name, amount in numbers.items() if amount}  # a counter back at 0 is absent
+
+
+def _months(first: str, last: str) -> list[str]:
+    months, year, month = [], int(first[:4]), int(first[5:7])
+    while f"{year:04d}-{month:02d}" <= last[:7]:
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
+
+
+def read(scope: str, first: str, last: str, shards: int) -> list[tuple[str, dict[str, Decimal]]]:
+    """(dimension, counters) of every item of `scope` for the Shanghai days first..last."""
+    out: list[tuple[str, dict[str, Decimal]]] = []
+    for month in _months(first, last):
+        for shard in range(shards):
+            params: dict[str, Any] = {
+                "TableName": _table(), "KeyConditionExpression": "pk = :pk AND sk BETWEEN :a AND :b",
+                "ExpressionAttributeValues": {":pk": {"S": f"{scope}#{month}#{shard}"}, ":a": {"S": f"{first}#"},
+                                              ":b": {"S": f"{last}#~"}}}
+            while True:
+                try:
+                    page = _client().query(**params)
+                except ClientError as exc:
+                    raise StoreUnavailable() from exc
+                out.extend((key_of(item)[3], _decode(item)) for item in page.get("Items", []))
+                if "LastEvaluatedKey" not in page:
+                    break
+                params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return out
+
+
+# -- offline only (ops: rebuild and verify) ----------------------------------------------------
+
+def scan_counters() -> Iterator[tuple[Key, dict[str, Decimal]]]:
+    """Every counter item (markers skipped). A Scan: for the offline rebuild/verify command only."""
+    for page in _client().get_paginator("scan").paginate(TableName=_table()):
+        for item in page.get("Items", []):
+            if not item["pk"]["S"].startswith("evt#"):
+                yield key_of(item), _decode(item)
+
+
+def replace(key: Key, attrs: dict[str, Decimal]) -> None:
+    """Overwrite one counter item with exactly `attrs` (deleted when empty). Offline rebuild only."""
+    try:
+        if attrs:
+            item = {**item_key(key), **{name: _number(amount) for name, amount in attrs.items()}}
+            _client().put_item(TableName=_table(), Item=item)
+        else:
+            _client().delete_item(TableName=_table(), Key=item_key(key))
+    except ClientError as exc:
+        raise StoreUnavailable() from exc

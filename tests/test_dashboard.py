@@ -1,0 +1,356 @@
+"""The dashboard: counters kept from the lead stream equal the figures computed from the leads
+themselves; replays change nothing; scope and drill-downs.
+
+Given 200 leads over 45 days (channels, partner, regions, duplicates, invalid), worked by the reps
+(contact, intent and back, won with amounts, lost, found invalid), when the stream has run, then
+every figure equals the one computed here directly from the lead items and their history."""
+
+from __future__ import annotations
+
+import random
+import statistics
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from bench.phones import valid_mobiles
+from local.streams import lambda_event
+from tests.conftest import auth
+from tests.test_capture import body_of
+from tests.test_routing import call
+from tests.test_stream import leads_stream
+
+INTENT = {"intent", "qualifying", "won"}
+SOURCES = ["website_form", "wechat", "douyin", "zhihu", "loan_calculator", "online_chat"]
+PLACES = [("上海", "mortgage"), ("上海", "mortgage"), ("广州", "credit"), ("深圳", "credit"), ("杭州", "car"),
+          ("成都", "business"), ("北京", "credit"), ("沈阳", "other"), ("上海", "credit")]
+CUSTOMERS = ["business_owner", "salaried", "self_employed", None]
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+def drain(client: Any, reader: Any, log: list[dict[str, Any]]) -> None:
+    """Deliver the lead stream until it is quiet, keeping every event for the replay."""
+    while True:
+        records = reader.read()
+        if not records:
+            return
+        event = lambda_event(records, reader.stream_arn)
+        reader.advance(records[-1])
+        assert client.lambda_.invoke("lead_stream", event).payload == {"batchItemFailures": []}
+        log.append(event)
+
+
+def capture_at(body: dict[str, Any], at: datetime, partner: bool = False) -> str:
+    from chalicelib.services.capture import CaptureContext, capture
+
+    ctx = CaptureContext("partner" if partner else "public", at, partner_id="demo_partner" if partner else None)
+    return capture({"consent": True, **body}, ctx).lead_id
+
+
+def set_status(client: Any, lead_id: str, user: str, status: str, **extra: Any) -> None:
+    from chalicelib.store import leads
+
+    version = leads.get(lead_id)["version"]  # type: ignore[index]
+    response = call(client, "POST", f"/leads/{lead_id}/status", user, {"status": status, "version": version, **extra})
+    assert response.status_code == 200, response.body
+
+
+def all_leads() -> list[dict[str, Any]]:
+    from chalicelib.plain import plain
+    from chalicelib.store.schema import LeadModel
+
+    pages = boto3.client("dynamodb").get_paginator("scan").paginate(TableName=LeadModel.Meta.table_name)
+    from boto3.dynamodb.types import TypeDeserializer
+
+    des = TypeDeserializer()
+    return [plain({k: des.deserialize(v) for k, v in item.items()}) for page in pages for item in page["Items"]]
+
+
+def history_facts(lead_id: str) -> tuple[bool, int]:
+    """(ever reached intent, activities logged) from the lead's history: independent of the counters."""
+    from chalicelib.store import leads
+
+    events = leads.history(lead_id, limit=500)
+    reached = any(e["kind"] == "status" and e.get("to_status") in INTENT for e in events)
+    acts = sum(1 for e in events if e["kind"] == "activity" and e.get("activity_type") != "re_inquiry")
+    return reached, acts
+
+
+def dashboard(client: Any, user: str, first: date, last: date, team: str | None = None) -> Any:
+    query = f"/dashboard?from={first}&to={last}" + (f"&team={team}" if team else "")
+    return client.http.get(query, headers=auth(user))
+
+
+def listed(client: Any, params: dict[str, str]) -> set[str]:
+    """Every lead GET /api/leads lists for a drill-down (all pages)."""
+    from urllib.parse import urlencode
+
+    found: set[str] = set()
+    cursor = None
+    while True:
+        query = {**params, "limit": "100", **({"cursor": cursor} if cursor else {})}
+        page = body_of(client.http.get(f"/leads?{urlencode(query)}", headers=auth("admin")))
+        found.update(item["lead_id"] for item in page["items"])
+        cursor = page["cursor"]
+        if not cursor:
+            return found
+
+
+# -- the oracle: figures straight from the leads -------------------------------------------------
+
+def expected(leads: list[dict[str, Any]], facts: dict[str, tuple[bool, int]], first: date, last: date,
+             team: str | None = None) -> dict[str, Any]:
+    chosen = [x for x in leads
+              if first.isoformat() <= x["day"] <= last.isoformat() and (not team or x.get("team") == team)]
+
+    def figures(group: list[dict[str, Any]]) -> dict[str, Any]:
+        valid = [x for x in group if x["status"] not in ("invalid", "duplicate")]
+        won = [x for x in group if x["status"] == "won"]
+        return {"leads": len(group), "valid": len(valid), "intent": sum(facts[x["lead_id"]][0] for x in valid),
+                "won": len(won), "won_amount": round(sum(x["won_amount"] for x in won), 2),
+                "ids": {x["lead_id"] for x in group}, "won_ids": {x["lead_id"] for x in won},
+                "intent_ids": {x["lead_id"] for x in valid if facts[x["lead_id"]][0]},
+                "valid_ids": {x["lead_id"] for x in valid}}
+
+    def by(field: str) -> dict[str, dict[str, Any]]:
+        groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for x in chosen:
+            groups[x.get(field) or "_none"].append(x)
+        return {k: figures(v) for k, v in groups.items()}
+
+    def cycle(group: list[dict[str, Any]]) -> dict[str, Any]:
+        days = [(date.fromisoformat(x["won_date"]) - date.fromisoformat(x["day"])).days
+                for x in group if x["status"] == "won"]
+        return {"won": len(days), "avg_days": round(sum(days) / len(days), 2) if days else None,
+                "median_days": statistics.median(days) if days else None}
+
+    owners: dict[str, dict[str, Any]] = {}
+    for owner, group in defaultdict(list, {k: [x for x in chosen if x.get("owner") == k]
+                                           for k in {x.get("owner") for x in chosen} if k}).items():
+        minutes = [int((datetime.fromisoformat(x["first_contact_at"].replace("Z", "+00:00"))
+                        - datetime.fromisoformat(x["created_at"].replace("Z", "+00:00"))).total_seconds() // 60)
+                   for x in group if x.get("first_contact_at")]
+        owners[owner] = {**figures(group), "activities": sum(facts[x["lead_id"]][1] for x in group),
+                         "fc_median": statistics.median(minutes) if minutes else None}
+    loan_groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    team_groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for x in chosen:
+        loan_groups[x.get("loan_type") or "_none"].append(x)
+        team_groups[x.get("team") or "_none"].append(x)
+    return {"funnel": figures(chosen), "source": by("source"), "partner_id": by("partner_id"),
+            "loan_type": by("loan_type"), "region": by("region"), "customer_type": by("customer_type"),
+            "team": by("team"), "owner": owners, "cycle": cycle(chosen),
+            "cycle_product": {k: cycle(v) for k, v in loan_groups.items() if cycle(v)["won"]},
+            "cycle_team": {k: cycle(v) for k, v in team_groups.items() if cycle(v)["won"]}}
+
+
+def assert_equal(got: dict[str, Any], want: dict[str, Any], team: str | None = None) -> None:
+    funnel = got["funnel"]
+    w = want["funnel"]
+    assert (funnel["total"], funnel["valid"], funnel["intent"], funnel["won"], funnel["won_amount"]) == \
+        (w["leads"], w["valid"], w["intent"], w["won"], w["won_amount"])
+    keys = ("leads", "valid", "intent", "won", "won_amount")
+    for section, dimension in (("channels", "source"), ("products", "loan_type"), ("partners", "partner_id"),
+                               ("teams", "team")):
+        rows = {r["value"]: tuple(r[k] for k in keys) for r in got[section]}
+        wanted = {v: tuple(f[k] for k in keys) for v, f in want[dimension].items()}
+        if section == "partners":
+            wanted.pop("_none", None)
+        if section == "teams":
+            wanted.pop("_none", None) if not team else None
+            rows.pop("_none", None)
+        assert rows == wanted, section
+    for dimension in ("region", "loan_type", "customer_type"):
+        rows = {r["value"]: r["leads"] for r in got["distributions"][dimension]}
+        assert rows == {v: f["leads"] for v, f in want[dimension].items()}, dimension
+    board = {r["owner"]: (r["leads"], r["activities"], r["won"], r["won_amount"], r["first_contact_median_minutes"])
+             for r in got["leaderboard"]}
+    assert board == {o: (f["leads"], f["activities"], f["won"], f["won_amount"], f["fc_median"])
+                     for o, f in want["owner"].items()}
+    overall = got["cycle"]["overall"]
+    assert (overall["won"], overall["avg_days"], overall["median_days"]) == \
+        (want["cycle"]["won"], want["cycle"]["avg_days"], want["cycle"]["median_days"])
+    assert {r["value"]: (r["won"], r["avg_days"], r["median_days"]) for r in got["cycle"]["by_product"]} == \
+        {k: (c["won"], c["avg_days"], c["median_days"]) for k, c in want["cycle_product"].items()}
+    assert {r["value"]: (r["won"], r["avg_days"], r["median_days"]) for r in got["cycle"]["by_team"]} == \
+        {k: (c["won"], c["avg_days"], c["median_days"]) for k, c in want["cycle_team"].items() if k != "_none"}
+
+
+# -- the scenario -------------------------------------------------------------------------------
+
+def run_scenario(client: Any) -> tuple[list[dict[str, Any]], datetime]:
+    rng = random.Random(7)
+    now = datetime.now(UTC)
+    phones = valid_mobiles(rng, 190, exclude=["13816204573"])
+    log: list[dict[str, Any]] = []
+    reader = leads_stream()
+    originals: list[tuple[str, datetime, str]] = []
+    for i, phone in enumerate(phones[:175]):
+        city, loan_type = PLACES[i % len(PLACES)]
+        at = now - timedelta(days=rng.randint(0, 44), hours=rng.randint(0, 20), minutes=rng.randint(0, 59))
+        body: dict[str, Any] = {"name": "测试" if i % 18 == 5 else "客户" + "甲乙丙丁戊己庚辛"[i % 8], "phone": phone,
+                                "city": city, "loan_type": loan_type, "amount": rng.choice([20, 50, 120])}
+        if CUSTOMERS[i % 4]:
+            body["customer_type"] = CUSTOMERS[i % 4]
+        partner = i % 12 == 3
+        if not partner:
+            body["source"] = SOURCES[i % len(SOURCES)]
+        originals.append((capture_at(body, at, partner), at, phone))
+    # 10 more new people, and 15 repeat inquiries from people already captured (duplicates)
+    for phone in phones[175:185]:
+        capture_at({"name": "新客户", "phone": phone, "source": "douyin", "city": "广州", "loan_type": "credit"},
+                   now - timedelta(hours=rng.randint(1, 30)))
+    drain(client, reader, log)
+    for _, at, phone in originals[:15]:
+        capture_at({"name": "再次", "phone": phone, "source": "zhihu"}, min(now, at + timedelta(hours=2)))
+    drain(client, reader, log)
+
+    from chalicelib.store import leads as store
+
+    owned = [x for x in all_leads() if x.get("owner") and x["status"] == "assigned"]
+    owned.sort(key=lambda x: x["lead_id"])
+    for n, lead in enumerate(owned):
+        lead_id, owner = lead["lead_id"], lead["owner"]
+        if n % 7 == 6:
+            continue  # never contacted
+        call(client, "POST", f"/leads/{lead_id}/activities", owner, {"type": "call", "outcome": "接通"})
+        if n % 3 == 0:
+            call(client, "POST", f"/leads/{lead_id}/activities", owner, {"type": "wechat"})
+        won_on = (date.fromisoformat(lead["day"]) + timedelta(days=n % 9)).isoformat()
+        path = n % 6
+        if path == 0:  # straight to won
+            for status in ("intent", "qualifying"):
+                set_status(client, lead_id, owner, status)
+            set_status(client, lead_id, owner, "won", won_amount=30 + n, won_date=won_on)
+        elif path == 1:  # intent, back to observing, intent again, won: intent counted once
+            for status in ("intent", "observing", "intent", "qualifying", "intent", "qualifying"):
+                set_status(client, lead_id, owner, status)
+            set_status(client, lead_id, owner, "won", won_amount=12.5 + n, won_date=won_on)
+        elif path == 2:  # intent, then back to observing: still reached intent once
+            set_status(client, lead_id, owner, "intent")
+            set_status(client, lead_id, owner, "observing")
+        elif path == 3:
+            set_status(client, lead_id, owner, "intent")
+            set_status(client, lead_id, owner, "lost", reason="利率不满意")
+        elif path == 4:
+            set_status(client, lead_id, owner, "invalid", reason="空号")
+    for lead in [x for x in all_leads() if x["status"] == "pool"][:4]:
+        set_status(client, lead["lead_id"], "admin", "invalid", reason="非本人")
+    drain(client, reader, log)
+    assert store.get(owned[1]["lead_id"])["intent_at"]  # type: ignore[index]
+    return log, now
+
+
+def test_dashboard_equals_the_leads_and_replays_change_nothing(client: Any) -> None:
+    from chalicelib.domain.timeutil import shanghai_day
+    from chalicelib.services import aggregates
+
+    log, now = run_scenario(client)
+    leads = all_leads()
+    assert len(leads) == 200
+    assert {x["status"] for x in leads} >= {"won", "lost", "invalid", "duplicate", "pool", "observing", "assigned"}
+    facts = {x["lead_id"]: history_facts(x["lead_id"]) for x in leads}
+    today = shanghai_day(now)
+    views = [("admin", today - timedelta(days=29), today, None), ("admin", today - timedelta(days=60), today, None),
+             ("sh_lead", today - timedelta(days=29), today, None), ("admin", today - timedelta(days=44), today,
+                                                                     "south_credit")]
+    answers = []
+    for user, first, last, team in views:
+        response = dashboard(client, user, first, last, team)
+        assert response.status_code == 200, response.body
+        got = body_of(response)
+        scoped = team or ("sh_mortgage" if user == "sh_lead" else None)
+        assert_equal(got, expected(leads, facts, first, last, scoped), scoped)
+        answers.append(got)
+    assert answers[0]["funnel"]["labels"]["intent"] == "意向客户"
+    assert any(r["label"] == "抖音" for r in answers[0]["channels"])
+
+    # Replaying every stream record again changes nothing.
+    for event in log:
+        assert client.lambda_.invoke("lead_stream", event).payload == {"batchItemFailures": []}
+    assert [body_of(dashboard(client, u, f, t, team)) for u, f, t, team in views] == answers
+    report = aggregates.verify()
+    assert report["leads"] == 200 and report["differences"] == []
+
+    # Every funnel figure and every channel's figures drill down to exactly the leads they count.
+    first, last = today - timedelta(days=29), today
+    want = expected(leads, facts, first, last)
+    funnel = answers[0]["funnel"]
+    for name, ids in (("total", "ids"), ("valid", "valid_ids"), ("intent", "intent_ids"), ("won", "won_ids")):
+        assert listed(client, funnel["drill"][name]) == want["funnel"][ids], name
+    for row in answers[0]["channels"]:
+        assert listed(client, row["drill"]["won"]) == want["source"][row["value"]]["won_ids"]
+        assert listed(client, row["drill"]["leads"]) == want["source"][row["value"]]["ids"]
+
+
+def test_won_via_douyin_this_month_drills_down_to_exactly_those_leads(client: Any) -> None:
+    from chalicelib.domain.timeutil import shanghai_day
+
+    _, now = run_scenario(client)
+    today = shanghai_day(now)
+    month_start = today.replace(day=1)
+    got = body_of(dashboard(client, "admin", month_start, today))
+    douyin = next(r for r in got["channels"] if r["value"] == "douyin")
+    won = {x["lead_id"] for x in all_leads()
+           if x["source"] == "douyin" and x["status"] == "won" and month_start.isoformat() <= x["day"]}
+    assert douyin["label"] == "抖音" and douyin["won"] == len(won)
+    assert douyin["drill"]["won"] == {"from": month_start.isoformat(), "to": today.isoformat(), "source": "douyin",
+                                      "stage": "won"}
+    assert listed(client, douyin["drill"]["won"]) == won
+
+
+def _seed_one(client: Any) -> None:
+    capture_at({"name": "张三", "phone": "13816204573", "city": "上海", "loan_type": "mortgage"}, datetime.now(UTC))
+    drain(client, leads_stream(), [])
+
+
+def test_only_supervisors_of_the_team_and_admins_see_it(client: Any) -> None:
+    from chalicelib.domain.timeutil import shanghai_day
+
+    _seed_one(client)
+    today = shanghai_day(datetime.now(UTC))
+    first = today - timedelta(days=6)
+    rep = dashboard(client, "sh_rep1", first, today)
+    assert rep.status_code == 403 and body_of(rep)["error"]["code"] == "FORBIDDEN"
+    other = dashboard(client, "sh_lead", first, today, "south_credit")
+    assert other.status_code == 403 and "本团队" in body_of(other)["error"]["message"]
+    own = body_of(dashboard(client, "sh_lead", first, today))
+    assert own["range"]["team"] == "sh_mortgage" and own["range"]["team_label"] == "上海房贷组"
+    assert own["funnel"]["total"] == 1 and own["funnel"]["drill"]["total"]["team"] == "sh_mortgage"
+    assert body_of(dashboard(client, "gz_lead", first, today))["funnel"]["total"] == 0
+    assert body_of(dashboard(client, "admin", first, today, "south_credit"))["funnel"]["total"] == 0
+    assert body_of(dashboard(client, "admin", first, today))["funnel"]["total"] == 1
+
+
+@pytest.mark.parametrize("query, field", [("from=2026-01-01&to=2027-06-01", "to"),
+                                          ("from=2026-05-02&to=2026-05-01", "from"),
+                                          ("from=2026-13-01&to=2026-05-01", "from")])
+def test_bad_ranges_are_refused_in_chinese(client: Any, query: str, field: str) -> None:
+    response = client.http.get(f"/dashboard?{query}", headers=auth("admin"))
+    error = body_of(response)["error"]
+    assert response.status_code == 400 and field in error["fields"]
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in error["message"])
+
+
+def test_verify_reports_and_repairs_a_wrong_counter(client: Any) -> None:
+    from chalicelib.domain.analytics import ALL, SHARDS, shard_of
+    from chalicelib.services import aggregates
+    from chalicelib.store.schema import AggregateModel
+
+    _seed_one(client)
+    assert aggregates.verify()["differences"] == []
+    lead = all_leads()[0]
+    ddb = boto3.client("dynamodb")
+    key = {"pk": {"S": f"{ALL}#{lead['day'][:7]}#{shard_of(lead['lead_id'])}"}, "sk": {"S": f"{lead['day']}#source"}}
+    ddb.update_item(TableName=AggregateModel.Meta.table_name, Key=key, UpdateExpression="ADD #a :v",
+                    ExpressionAttributeNames={"#a": "website_form|n"}, ExpressionAttributeValues={":v": {"N": "5"}})
+    report = aggregates.verify()
+    assert report["differences"] == [{"scope": ALL, "day": lead["day"], "shard": shard_of(lead["lead_id"]),
+                                      "dimension": "source",
+                                      "counters": {"website_form|n": {"expected": 1, "actual": 6}}}]
+    assert SHARDS >= 2 and aggregates.verify(fix=True)["fixed"] is True
+    assert aggregates.verify()["differences"] == []
