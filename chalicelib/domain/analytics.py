@@ -27,7 +27,7 @@ from typing import Any
 
 from chalicelib.domain.timeutil import parse_iso
 
-SHARDS = 4  # every lead's counters live in one of SHARDS items per day and dimension
+SHARDS = 4  # every lead's counters live in one of SHARDS items per scope and day
 NONE = "_none"  # the value of a field the lead does not have (also a GET /api/leads filter value)
 ALL = "all"
 DIMENSIONS = ("total", "source", "partner_id", "loan_type", "region", "customer_type", "team", "owner")
@@ -41,7 +41,7 @@ HISTOGRAMS: dict[str, frozenset[str]] = {
 }
 STAGES = ("valid", "intent", "won", "first_contact")
 
-Key = tuple[str, str, str, str]  # (scope, day, shard, dimension)
+Key = tuple[str, str, str]  # (scope, day, shard); counters are attributes `<dimension>|<value>|<metric>`
 Contribution = dict[Key, dict[str, Decimal]]
 
 
@@ -95,7 +95,7 @@ def metrics(image: Mapping[str, Any]) -> dict[str, Decimal]:
 
 
 def contribution(image: Mapping[str, Any] | None) -> Contribution:
-    """Attribute `<value>|<metric>` → amount, per aggregate item, for one lead image."""
+    """Attribute `<dimension>|<value>|<metric>` → amount, per aggregate item, for one lead image."""
     if not image or not image.get("lead_id") or not image.get("day"):
         return {}
     base = metrics(image)
@@ -104,18 +104,18 @@ def contribution(image: Mapping[str, Any] | None) -> Contribution:
     scopes = [ALL] + ([scope_of(image["team"])] if image.get("team") else [])
     out: Contribution = {}
     for scope in scopes:
+        attrs: dict[str, Decimal] = {}
         for dimension in DIMENSIONS:
             if dimension == "team" and scope != ALL:
                 continue  # within a team's scope the team is the total
-            value = _value(image, dimension)
-            attrs = {f"{value}|{k}": v for k, v in base.items()}
+            at = f"{dimension}|{_value(image, dimension)}|"
+            attrs.update({at + k: v for k, v in base.items()})
             if minutes is not None and dimension in HISTOGRAMS["fc"]:
-                attrs.update({f"{value}|fc_n": Decimal(1), f"{value}|fc_sum": Decimal(minutes),
-                              f"{value}|fc#{minutes}": Decimal(1)})
+                attrs.update({at + "fc_n": Decimal(1), at + "fc_sum": Decimal(minutes),
+                              at + f"fc#{minutes}": Decimal(1)})
             if days is not None and dimension in HISTOGRAMS["cy"]:
-                attrs.update({f"{value}|cy_n": Decimal(1), f"{value}|cy_sum": Decimal(days),
-                              f"{value}|cy#{days}": Decimal(1)})
-            out[(scope, image["day"], shard, dimension)] = attrs
+                attrs.update({at + "cy_n": Decimal(1), at + "cy_sum": Decimal(days), at + f"cy#{days}": Decimal(1)})
+        out[(scope, image["day"], shard)] = attrs
     return out
 
 
@@ -172,16 +172,16 @@ class Figures:
 _SUMMED = frozenset({"n", "valid", "intent", "won", "act", "fc_n", "fc_sum", "cy_n", "cy_sum"})
 
 
-def fold(items: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str, dict[str, Figures]]:
-    """(dimension, {"value|metric": amount}) items → dimension → value → summed figures."""
+def fold(items: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Figures]]:
+    """Counter items ({"dimension|value|metric": amount}) → dimension → value → summed figures."""
     out: dict[str, dict[str, Figures]] = {}
-    for dimension, attrs in items:
-        values = out.setdefault(dimension, {})
+    for attrs in items:
         for name, amount in attrs.items():
-            value, sep, metric = name.rpartition("|")
-            if not sep:
+            parts = name.split("|")
+            if len(parts) != 3:
                 continue
-            values.setdefault(value, Figures()).add(metric, Decimal(str(amount)))
+            dimension, value, metric = parts
+            out.setdefault(dimension, {}).setdefault(value, Figures()).add(metric, Decimal(str(amount)))
     return out
 
 

@@ -37,8 +37,8 @@ def verify(fix: bool = False) -> dict[str, Any]:
             continue
         wrong = {name: {"expected": _num(want.get(name)), "actual": _num(have.get(name))}
                  for name in sorted(want.keys() | have.keys()) if want.get(name) != have.get(name)}
-        scope, day, shard, dimension = key
-        differences.append({"scope": scope, "day": day, "shard": shard, "dimension": dimension, "counters": wrong})
+        scope, day, shard = key
+        differences.append({"scope": scope, "day": day, "shard": shard, "counters": wrong})
         if fix:
             aggregates.replace(key, want)
     return {"leads": count, "items": len(expected), "differences": differences, "fixed": bool(fix and differences)}

@@ -1,10 +1,11 @@
 """Dashboard counters: the only code that reads or writes the aggregates table.
 
-Key: `pk = <scope>#<yyyy-mm>#<shard>`, `sk = <yyyy-mm-dd>#<dimension>`. A dashboard over a date
-range is one Query per month and shard (a 30-day range: at most 2 × SHARDS queries), whatever the
-number of leads. Writes spread over SHARDS partitions per scope and month, so no item takes every
-lead's writes. A stream record's changes are applied in one transaction with a marker item
-`evt#<eventID>`, so a replayed record changes nothing.
+Key: `pk = <scope>#<yyyy-mm>#<shard>`, `sk = <yyyy-mm-dd>`; the counters are attributes
+`<dimension>|<value>|<metric>`. A dashboard over a date range is one Query per month and shard
+(a 30-day range: at most 2 × SHARDS queries returning days × SHARDS items), whatever the number of
+leads; a stream record updates one item per scope it touches. Writes spread over SHARDS
+partitions per scope and month, so no item takes every lead's writes. A stream record's changes
+are applied in one transaction with a marker item `evt#<eventID>`, so a replay changes nothing.
 """
 
 from __future__ import annotations
@@ -34,14 +35,13 @@ def _client() -> Any:
 
 
 def item_key(key: Key) -> dict[str, dict[str, str]]:
-    scope, day, shard, dimension = key
-    return {"pk": {"S": f"{scope}#{day[:7]}#{shard}"}, "sk": {"S": f"{day}#{dimension}"}}
+    scope, day, shard = key
+    return {"pk": {"S": f"{scope}#{day[:7]}#{shard}"}, "sk": {"S": day}}
 
 
 def key_of(item: dict[str, Any]) -> Key:
-    scope, month, shard = item["pk"]["S"].rsplit("#", 2)
-    day, dimension = item["sk"]["S"].split("#", 1)
-    return scope, day, shard, dimension
+    scope, _, shard = item["pk"]["S"].rsplit("#", 2)
+    return scope, item["sk"]["S"], shard
 
 
 def _number(value: Decimal) -> dict[str, str]:
@@ -91,21 +91,21 @@ def _months(first: str, last: str) -> list[str]:
     return months
 
 
-def read(scope: str, first: str, last: str, shards: int) -> list[tuple[str, dict[str, Decimal]]]:
-    """(dimension, counters) of every item of `scope` for the Shanghai days first..last."""
-    out: list[tuple[str, dict[str, Decimal]]] = []
+def read(scope: str, first: str, last: str, shards: int) -> list[dict[str, Decimal]]:
+    """The counters of every item of `scope` for the Shanghai days first..last."""
+    out: list[dict[str, Decimal]] = []
     for month in _months(first, last):
         for shard in range(shards):
             params: dict[str, Any] = {
                 "TableName": _table(), "KeyConditionExpression": "pk = :pk AND sk BETWEEN :a AND :b",
-                "ExpressionAttributeValues": {":pk": {"S": f"{scope}#{month}#{shard}"}, ":a": {"S": f"{first}#"},
-                                              ":b": {"S": f"{last}#~"}}}
+                "ExpressionAttributeValues": {":pk": {"S": f"{scope}#{month}#{shard}"}, ":a": {"S": first},
+                                              ":b": {"S": last}}}
             while True:
                 try:
                     page = _client().query(**params)
                 except ClientError as exc:
                     raise StoreUnavailable() from exc
-                out.extend((key_of(item)[3], _decode(item)) for item in page.get("Items", []))
+                out.extend(_decode(item) for item in page.get("Items", []))
                 if "LastEvaluatedKey" not in page:
                     break
                 params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
