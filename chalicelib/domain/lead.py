@@ -164,8 +164,9 @@ def validate_submission(raw: dict[str, Any], profile: LeadProfile, channel: Chan
         errors["custom"] = "应为对象"
     elif custom_in:
         custom.update(custom_in)
-    for key in [k for k in data if profile.custom_field(k) is not None]:
-        custom[key] = data.pop(key)
+    if profile.custom_fields:
+        for key in [k for k in data if profile.custom_field(k) is not None]:
+            custom[key] = data.pop(key)
     try:
         lead = LeadSubmission.model_validate(data)
     except ValidationError as exc:

@@ -167,29 +167,28 @@ class RowReader:
             spec.key: {_norm(item.label): item.value for item in spec.options} for spec in profile.custom_fields
         }
         # Columns such as 贷款类型 or 城市 repeat a few values down the file: convert each once.
-        self._memo: dict[int, dict[Any, Any]] = {column: {} for column, name in columns.fields.items()
-                                                 if name not in ("name", "phone")}
+        self._plan: list[tuple[int, str, bool, dict[Any, Any] | None]] = []
+        for column, name in columns.fields.items():
+            is_custom = name.startswith("custom.")
+            memo: dict[Any, Any] | None = None if name in ("name", "phone") else {}
+            self._plan.append((column, name[7:] if is_custom else name, is_custom, memo))
 
     def raw(self, row: list[Any]) -> dict[str, Any]:
         raw: dict[str, Any] = {}
         custom: dict[str, Any] = {}
-        for column, name in self.columns.fields.items():
-            cell = row[column] if column < len(row) else None
+        width = len(row)
+        for column, name, is_custom, memo in self._plan:
+            cell = row[column] if column < width else None
             if cell is None or cell == "":
                 continue
-            memo = self._memo.get(column)
             if memo is not None and cell in memo:
                 value = memo[cell]
             else:
-                value = self._custom_value(name[7:], cell) if name.startswith("custom.") else self._value(name, cell)
+                value = self._custom_value(name, cell) if is_custom else self._value(name, cell)
                 if memo is not None and len(memo) < _MEMO_LIMIT:
                     memo[cell] = value
-            if value is None:
-                continue
-            if name.startswith("custom."):
-                custom[name[7:]] = value
-            else:
-                raw[name] = value
+            if value is not None:
+                (custom if is_custom else raw)[name] = value
         if custom:
             raw["custom"] = custom
         return raw
