@@ -72,6 +72,8 @@ def test_a_call_stops_the_clock_and_schedules_the_follow_up(client: Any) -> None
     follow = [x for x in item["tasks"] if x["title"] == "跟进客户"]
     assert len(follow) == 1
     assert follow[0]["due_at"] == iso_utc(parse_iso(item["first_contact_at"]) + timedelta(hours=24))
+    first = [x for x in item["tasks"] if x["title"] == "首次联系"]
+    assert [x["status"] for x in first] == ["done"]  # the contact did what the task asked for
 
 
 def test_materials_intent_and_observing_tasks(client: Any) -> None:

@@ -41,7 +41,15 @@ def on_lead_change(old: dict[str, Any], new: dict[str, Any], at: str) -> int:
         for existing in tasks.of_lead(new["lead_id"]):
             if existing["status"] == "open" and existing["owner"] == old.get("owner"):
                 changed += tasks.close(new["lead_id"], existing["task_id"], "cancelled", at)
-    for task in tasks_for(old, new, policy()):
+    current = policy()
+    if new.get("first_contact_at") and not old.get("first_contact_at") and not lost_owner:
+        # The first contact is what the assignment's tasks (首次联系) asked for: they are done, and
+        # must not come due or escalate afterwards.
+        on_assignment = {task.id for task in current.tasks if task.on == "assigned"}
+        for existing in tasks.of_lead(new["lead_id"]):
+            if existing["status"] == "open" and existing["rule_id"] in on_assignment:
+                changed += tasks.close(new["lead_id"], existing["task_id"], "done", at)
+    for task in tasks_for(old, new, current):
         changed += tasks.create(new["lead_id"], task, new.get("team"), at)
     return changed
 
