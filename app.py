@@ -2,7 +2,7 @@
 
 from chalice.app import Chalice
 
-from chalicelib.handlers import admin, capture, followup, imports, leads, meta, pool, schedules, streams
+from chalicelib.handlers import admin, capture, followup, imports, leads, meta, pool, privacy, schedules, streams
 from chalicelib.handlers.http import rewrite_framework_errors
 from chalicelib.observability import http_correlation
 
@@ -11,5 +11,5 @@ app.register_middleware(rewrite_framework_errors, "http")
 app.register_middleware(http_correlation, "http")
 
 for blueprint in (meta.bp, capture.bp, leads.bp, pool.bp, followup.bp, admin.bp, streams.bp, schedules.bp,
-                  imports.bp):
+                  imports.bp, privacy.bp):
     app.register_blueprint(blueprint)

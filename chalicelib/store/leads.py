@@ -74,6 +74,7 @@ def insert(lead: dict[str, Any], claim: IdempotencyClaim | None) -> tuple[str, b
         if claim is None:
             model.save(condition=LeadModel.lead_id.does_not_exist())
             return model.lead_id, True
+        model.idempotency_key = claim.key  # so erasing the person finds the key item too
         record = IdempotencyModel(
             claim.key,
             lead_id=model.lead_id,

@@ -18,7 +18,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UnicodeSetAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from chalicelib.settings import get_settings
@@ -96,6 +96,18 @@ class LeadsByIdle(GlobalSecondaryIndex["LeadModel"]):
     idle_at = UnicodeAttribute(range_key=True)
 
 
+class LeadsByPhone(GlobalSecondaryIndex["LeadModel"]):
+    """Every lead of one person (PIPL: find and erase all of a person's data). Keys only, so it is
+    written once per lead, not on every update."""
+
+    class Meta:
+        index_name = "by_phone"
+        projection = KeysOnlyProjection()
+
+    phone = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
 class LeadModel(Model):
     class Meta(_Meta):
         table_name = f"{PREFIX}leads"
@@ -152,6 +164,8 @@ class LeadModel(Model):
     won_amount = NumberAttribute(null=True)
     won_date = UnicodeAttribute(null=True)
     close_reason = UnicodeAttribute(null=True)
+    idempotency_key = UnicodeAttribute(null=True)  # the client key it was captured under (erase finds it)
+    expires_at = TTLAttribute(null=True)  # retention: set when the lead becomes invalid or lost
 
     by_day = LeadsByDay()
     by_owner = LeadsByOwner()
@@ -159,6 +173,7 @@ class LeadModel(Model):
     by_pool = LeadsInPool()
     by_sla = LeadsBySla()
     by_idle = LeadsByIdle()
+    by_phone = LeadsByPhone()
 
 
 class LeadEventModel(Model):
@@ -250,6 +265,7 @@ class CounterModel(Model):
 
     key = UnicodeAttribute(hash_key=True)
     members = UnicodeSetAttribute(null=True)
+    n = NumberAttribute(null=True)  # rate windows (requests per key, IP or hashed phone)
     expires_at = TTLAttribute(null=True)
 
 
@@ -350,6 +366,16 @@ class PartnerModel(Model):
     partner_id = UnicodeAttribute(hash_key=True)
     label = UnicodeAttribute()
     active = BooleanAttribute(default=True)
+    rate_per_minute = NumberAttribute(null=True)  # app-level limit per key; the stage default when unset
+
+
+class ApiKeysByPartner(GlobalSecondaryIndex["ApiKeyModel"]):
+    class Meta:
+        index_name = "by_partner"
+        projection = AllProjection()
+
+    partner_id = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
 
 
 class ApiKeyModel(Model):
@@ -364,6 +390,7 @@ class ApiKeyModel(Model):
     status = UnicodeAttribute(default="active")
     created_at = UnicodeAttribute()
     revoked_at = UnicodeAttribute(null=True)
+    by_partner = ApiKeysByPartner()
 
 
 class ConfigModel(Model):
@@ -381,6 +408,23 @@ class ConfigModel(Model):
     author = UnicodeAttribute(null=True)
 
 
+class AuditModel(Model):
+    """Who changed or looked at what: one item per write or reveal, per entity (`lead#L...`,
+    `partner#...`, `user#...`, `team#...`, `erasure#...`), oldest first by `sk` (time + id)."""
+
+    class Meta(_Meta):
+        table_name = f"{PREFIX}audit"
+
+    entity = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    at = UnicodeAttribute()
+    actor = UnicodeAttribute()
+    action = UnicodeAttribute()
+    reason = UnicodeAttribute(null=True)
+    before = MapAttribute[str, Any](null=True)
+    after = MapAttribute[str, Any](null=True)
+
+
 MODELS: tuple[type[Model], ...] = (
     LeadModel,
     LeadEventModel,
@@ -396,6 +440,7 @@ MODELS: tuple[type[Model], ...] = (
     PartnerModel,
     ApiKeyModel,
     ConfigModel,
+    AuditModel,
 )
 
 
