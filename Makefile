@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PORT   ?= 8000
 STAGE  ?= dev
 
-.PHONY: run test reset token tick bench lint infra package deploy
+.PHONY: run test fuzz reset token tick bench lint infra package deploy
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) >&2
@@ -18,6 +18,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	@$(PY) -m pytest
+
+# The schemathesis and hypothesis runs of `make test`, ten times longer (about 10 minutes).
+fuzz: $(STAMP)
+	@FUZZ_CASES_PER_OPERATION=600 PROPERTY_EXAMPLES=5000 $(PY) -m pytest tests/test_fuzz.py tests/test_properties.py -s
 
 reset:
 	rm -rf .local

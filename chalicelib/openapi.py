@@ -29,7 +29,7 @@ def _document() -> dict[str, Any]:
     lead_in = LeadSubmission.model_json_schema()
     bearer: list[dict[str, list[str]]] = [{"bearer": []}]
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {"title": "贷款线索管理 API", "version": "1.0.0"},
         "servers": [{"url": "/api"}],
         "components": {
@@ -101,7 +101,8 @@ def _document() -> dict[str, Any]:
                         "parameters": [{"name": "lead_id", "in": "path", "required": True,
                                         "schema": {"type": "string"}}],
                         "responses": _responses("200", 401, 403, 404)},
-                "patch": _op("编辑线索（仅限业务字段；负责人、状态、版本、授权、合作方等系统字段一律拒绝）", 404, 409, 422)},
+                "patch": _op("编辑线索（仅限业务字段；负责人、状态、版本、授权、合作方等系统字段一律拒绝）",
+                             404, 409, 422)},
             "/openapi.json": {"get": {"summary": "本 OpenAPI 文档", "responses": _responses("200")}},
             **_security_paths(),
         },

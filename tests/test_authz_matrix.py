@@ -15,7 +15,7 @@ import pytest
 
 from tests.authz_matrix import CALLER, KINDS, PATH_DEFAULTS, ROWS, Case, Row
 from tests.conftest import auth
-from tests.test_capture import JSON, body_of
+from tests.test_capture import JSON
 
 _numbers = itertools.count(1)
 
@@ -105,7 +105,8 @@ def test_the_matrix_has_a_row_for_every_documented_route_and_every_kind() -> Non
     missing = sorted(documented_routes() - set(rows))
     assert not missing, f"routes without a row in tests/authz_matrix.py: {missing}"
     assert not set(rows) - documented_routes(), "rows for routes the OpenAPI document does not have"
-    incomplete = {key: sorted(set(KINDS) - set(row.expect)) for key, row in rows.items() if set(row.expect) != set(KINDS)}
+    incomplete = {key: sorted(set(KINDS) - set(row.expect)) for key, row in rows.items()
+                  if set(row.expect) != set(KINDS)}
     assert not incomplete, f"rows without every kind: {incomplete}"
     assert len(rows) == len(ROWS), "two rows for one route"
 
@@ -152,7 +153,7 @@ def test_matrix(world: tuple[Any, str], row: Row) -> None:
         if row.prepare is not None:
             row.prepare(client, case)
         params = {**PATH_DEFAULTS, "lead_id": case.lead, "key_id": key_id, **case.extra}
-        path = re.sub(r"{(\w+)}", lambda m: params[m.group(1)], row.path)
+        path = re.sub(r"{(\w+)}", lambda m, values=params: values[m.group(1)], row.path)
         body = row.body(case) if callable(row.body) else row.body
         user = CALLER[kind]
         headers = {**JSON, **(auth(user) if user else {}), **({"X-Api-Key": demo_org} if kind == "partner" else {})}

@@ -7,6 +7,7 @@ from collections import Counter
 from typing import Any
 
 from pynamodb.exceptions import DeleteError, QueryError, TransactWriteError, UpdateError
+from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.errors import Conflict, StoreUnavailable
@@ -49,7 +50,7 @@ def people_involved(lead_id: str) -> tuple[set[str], set[str]]:
 def update_lead(lead_id: str, version: int, changes: dict[str, Any], at: str, actor: str,
                 before: dict[str, Any], after: dict[str, Any]) -> None:
     """Edit a lead's fields and record the audit item (before/after) in one transaction."""
-    actions = [LeadModel.updated_at.set(at), LeadModel.version.add(1)]
+    actions: list[Action] = [LeadModel.updated_at.set(at), LeadModel.version.add(1)]
     for name, value in changes.items():
         attribute = getattr(LeadModel, name)
         actions.append(attribute.set(value) if value is not None else attribute.remove())
