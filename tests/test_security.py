@@ -139,3 +139,9 @@ def test_captcha_hook_when_enabled(client: Any, captcha_server: str) -> None:
     assert _post(client, "13761524980", captcha_token="good-token").status_code == 202
     assert _Captcha.seen[-1]["remoteip"] == ["127.0.0.1"]
     assert lead_count() == 2
+
+
+def test_an_empty_duty_change_is_refused_not_a_500(client: Any) -> None:
+    """Found by the fuzzer: PATCH /users/{id} with {} used to reach DynamoDB with no update."""
+    response = call(client, "PATCH", "/users/sh_rep3", "admin", {})
+    assert response.status_code == 422 and body_of(response)["error"]["message"]

@@ -59,6 +59,8 @@ def to_dict(model: LeadModel) -> dict[str, Any]:
             continue
         if name == "utm":
             data.update(value.as_dict())
+        elif isinstance(value, datetime):  # the retention TTL
+            data[name] = value.astimezone(UTC).isoformat().replace("+00:00", "Z")
         elif isinstance(value, MapAttribute):
             data[name] = _plain_map(value)
         else:
