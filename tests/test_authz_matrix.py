@@ -30,21 +30,20 @@ AT = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
 
 
 def owned_lead(client: Any, phone: str, reader: Any = None) -> tuple[str, int]:
-    """A lead assigned to sh_rep1 in team sh_mortgage, through the ownership state machine (fast:
-    no stream round trip, which the routing tests cover)."""
+    """A lead assigned to sh_rep1 in team sh_mortgage, through the ownership state machine (one
+    transaction, no stream round trip: the routing tests cover those)."""
     from chalicelib.domain.access import Principal
-    from chalicelib.services import pool
+    from chalicelib.domain.ownership import plan
     from chalicelib.services.capture import CaptureContext, capture
-    from chalicelib.store import leads
+    from chalicelib.store import leads, ownership
 
-    admin = Principal("admin", "admin")
     lead_id = capture({"phone": phone, "loan_type": "mortgage", "city": "上海"},
-                      CaptureContext("manual", AT, actor=admin)).lead_id
-    result = pool.assign(admin, [lead_id], "sh_rep1", "", AT)
-    assert result["done"] == 1, result
+                      CaptureContext("manual", AT, actor=Principal("admin", "admin"))).lead_id
     lead = leads.get(lead_id)
-    assert lead is not None and (lead["status"], lead["owner"], lead["team"]) == ("assigned", "sh_rep1", "sh_mortgage")
-    return lead_id, int(lead["version"])
+    assert lead is not None
+    ownership.apply(plan("assign", lead, actor="admin", at="2026-11-28T03:00:00.000Z", to_owner="sh_rep1",
+                         to_team="sh_mortgage"))
+    return lead_id, int(lead["version"]) + 1
 
 
 def pooled_lead(client: Any, phone: str, reader: Any = None) -> str:

@@ -145,3 +145,31 @@ def test_an_empty_duty_change_is_refused_not_a_500(client: Any) -> None:
     """Found by the fuzzer: PATCH /users/{id} with {} used to reach DynamoDB with no update."""
     response = call(client, "PATCH", "/users/sh_rep3", "admin", {})
     assert response.status_code == 422 and body_of(response)["error"]["message"]
+
+
+def test_in_app_token_checks_issuer_audience_expiry_algorithm_and_roles(client: Any) -> None:
+    import time
+
+    import jwt
+
+    from local.devsigner import KID, ensure_key
+    from local.env import AUDIENCE, ISSUER
+    from tests.conftest import TEST_STATE
+
+    private = ensure_key(TEST_STATE).read_bytes()
+    now = int(time.time())
+    good = {"iss": ISSUER, "aud": AUDIENCE, "sub": "admin", "preferred_username": "admin", "groups": ["admin"],
+            "iat": now, "exp": now + 600}
+
+    def status(claims: dict[str, Any], algorithm: str = "RS256", key: Any = private) -> int:
+        token = jwt.encode(claims, key, algorithm=algorithm, headers={"kid": KID})
+        return int(client.http.get("/partners/demo_partner/keys", headers={"Authorization": f"Bearer {token}"})
+                   .status_code)
+
+    assert status(good) == 200
+    assert status({**good, "aud": "another-app"}) == 401
+    assert status({**good, "iss": "https://evil.example.com"}) == 401
+    assert status({k: v for k, v in good.items() if k != "exp"}) == 401
+    assert status(good, "HS256", "a-shared-secret-of-thirty-two-bytes!") == 401
+    assert status({**good, "groups": ["rep"]}) == 403  # the roles claim decides the role
+    assert status({**good, "groups": ["superuser"]}) == 200  # unknown groups ignored: the directory's role
