@@ -211,8 +211,8 @@ def measure(n: int, item_level: bool = True) -> dict[str, Any]:
             from chalicelib.rules.capture_guard import default_capture_guard
 
             never_refuse = {"ip_max": 100000, "phone_max": 10000}
-            config.publish("capture_guard", default_capture_guard().model_copy(update=never_refuse).model_dump(mode="json"),
-                           "bench", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"))
+            guard = default_capture_guard().model_copy(update=never_refuse).model_dump(mode="json")
+            config.publish("capture_guard", guard, "bench", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"))
 
             capture_started = time.perf_counter()
             for sub in mix:
