@@ -32,7 +32,7 @@ class CaptureGuard(BaseModel):
     version: int = 1
     ip_max: int = Field(default=120, ge=1, le=100000)
     ip_window_s: int = Field(default=60, ge=1, le=86400)
-    phone_max: int = Field(default=10, ge=1, le=10000)
+    phone_max: int = Field(default=30, ge=1, le=10000)
     phone_window_s: int = Field(default=3600, ge=1, le=86400)
     exempt_networks: list[str] = Field(default_factory=list)
     captcha: Captcha = Field(default_factory=Captcha)
