@@ -99,7 +99,9 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     for section, text in report.sections:
         if "log" in section or "stdout" in section or "stderr" in section:
             for match in MOBILE.finditer(text):
-                _LEAKS.append(f"{report.nodeid} [{section}]: …{text[max(0, match.start() - 80):match.end() + 20]}…")
+                leak = f"{report.nodeid} [{section}]: …{text[max(0, match.start() - 80):match.end() + 20]}…"
+                if leak not in _LEAKS:  # later phases' reports repeat earlier sections
+                    _LEAKS.append(leak)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
