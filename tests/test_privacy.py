@@ -154,6 +154,7 @@ def test_retention_ttl_for_invalid_and_lost_leads(client: Any, monkeypatch: Any)
 
     monkeypatch.setenv("RETENTION_LOST_DAYS", "30")
     get_settings.cache_clear()
+    assert get_settings().retention_lost_days == 30  # read now: the test client patches the stage's variables
     try:
         reader = leads_stream()
         invalid = capture(client, "13800138000")  # a test number: cleaning marks it invalid

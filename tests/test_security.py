@@ -120,6 +120,8 @@ def captcha_server(monkeypatch: Any) -> Iterator[str]:
 
     monkeypatch.setenv("CAPTCHA_SECRET", "s3cret")
     get_settings.cache_clear()
+    # Read now: the test client patches the stage's variables (an empty secret) around each request.
+    assert get_settings().captcha_secret == "s3cret"
     server = HTTPServer(("127.0.0.1", 0), _Captcha)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
