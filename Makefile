@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PORT   ?= 8000
 STAGE  ?= dev
 
-.PHONY: run test reset token tick bench lint infra package deploy browser-deps docs-images aggregates
+.PHONY: run test fuzz reset token tick bench lint infra package deploy browser-deps docs-images aggregates
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) >&2
@@ -33,6 +33,9 @@ browser-deps:
 # Regenerates the user guide's screenshots (docs/images/) from the browser tests.
 docs-images: $(STAMP) browser-deps
 	@DOCS_IMAGES=docs/images $(PY) -m pytest tests/test_browser.py -o addopts="" -q
+# The schemathesis and hypothesis runs of `make test`, ten times longer (about 10 minutes).
+fuzz: $(STAMP)
+	@FUZZ_CASES_PER_OPERATION=600 PROPERTY_EXAMPLES=5000 $(PY) -m pytest tests/test_fuzz.py tests/test_properties.py -s
 
 reset:
 	rm -rf .local

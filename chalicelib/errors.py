@@ -79,3 +79,13 @@ class InternalError(DomainError):
     status = 500
     code = "INTERNAL_ERROR"
     message = "服务器内部错误，请稍后重试"
+
+
+class TooManyRequests(DomainError):
+    status = 429
+    code = "RATE_LIMITED"
+    message = "请求过于频繁，请稍后再试"
+
+    def __init__(self, message: str | None = None, retry_after_s: int = 60) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(max(1, retry_after_s))}

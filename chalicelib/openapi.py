@@ -22,10 +22,14 @@ def _op(summary: str, *codes: int) -> dict[str, Any]:
 
 
 def document() -> dict[str, Any]:
+    return complete(_document())
+
+
+def _document() -> dict[str, Any]:
     lead_in = LeadSubmission.model_json_schema()
     bearer: list[dict[str, list[str]]] = [{"bearer": []}]
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {"title": "贷款线索管理 API", "version": "1.0.0"},
         "servers": [{"url": "/api"}],
         "components": {
@@ -117,9 +121,71 @@ def document() -> dict[str, Any]:
             "/me": {"get": _op("当前登录用户（编号、姓名、角色、团队）")},
             "/users": {"get": _op("用户列表：管理员看全部，主管看本团队；销售含持有线索数和今日分配数")},
             "/teams": {"get": _op("团队列表：管理员看全部，其他人看本团队")},
-            "/leads/{lead_id}": {"get": {
-                "summary": "线索详情", "security": bearer,
-                "parameters": [{"name": "lead_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "responses": _responses("200", 401, 403, 404)}},
+            "/leads/{lead_id}": {
+                "get": {"summary": "线索详情", "security": bearer,
+                        "parameters": [{"name": "lead_id", "in": "path", "required": True,
+                                        "schema": {"type": "string"}}],
+                        "responses": _responses("200", 401, 403, 404)},
+                "patch": _op("编辑线索（仅限业务字段；负责人、状态、版本、授权、合作方等系统字段一律拒绝）",
+                             404, 409, 422)},
+            "/openapi.json": {"get": {"summary": "本 OpenAPI 文档", "responses": _responses("200")}},
+            **_security_paths(),
         },
     }
+
+
+def _security_paths() -> dict[str, Any]:
+    """PIPL and partner-key routes."""
+    return {
+        "/leads/{lead_id}/reveal": {"post": _op("查看完整号码（须填写原因，记录审计）", 404, 422)},
+        "/leads/{lead_id}/audit": {"get": _op("线索审计记录（主管、管理员）", 404)},
+        "/privacy/erase": {"post": _op("按号码或线索编号删除个人的全部数据并返回回执（管理员）", 404, 422)},
+        "/partners/{partner_id}/keys": {"get": _op("合作方 API Key 列表（管理员）", 404),
+                                        "post": _op("签发新的 API Key（仅显示一次，管理员）", 404)},
+        "/partners/{partner_id}/keys/{key_id}/rotate": {"post": _op("轮换 API Key（签发新 Key 并吊销旧 Key）", 404)},
+        "/partners/{partner_id}/keys/{key_id}/revoke": {"post": _op("吊销 API Key（下一次请求即被拒绝）", 404)},
+        "/partners/{partner_id}/rate": {"put": _op("设置每个 API Key 每分钟请求上限（管理员）", 404, 422)},
+    }
+
+
+_BODY_MODELS = {
+    ("/leads/{lead_id}/activities", "post"): ("chalicelib.domain.followup", "ActivityIn"),
+    ("/leads/{lead_id}/status", "post"): ("chalicelib.domain.followup", "StatusChange"),
+    ("/leads/{lead_id}/release", "post"): ("chalicelib.handlers.pool", "Release"),
+    ("/leads/assign", "post"): ("chalicelib.handlers.pool", "Assign"),
+    ("/teams/{team_id}/webhook", "put"): ("chalicelib.handlers.pool", "Webhook"),
+    ("/users/{user_id}", "patch"): ("chalicelib.handlers.pool", "Duty"),
+    ("/inbox/read", "post"): ("chalicelib.handlers.followup", "ReadIds"),
+    ("/leads/{lead_id}/tasks", "post"): ("chalicelib.handlers.followup", "TaskIn"),
+    ("/leads/{lead_id}/tasks/{task_id}/snooze", "post"): ("chalicelib.handlers.followup", "Snooze"),
+    ("/partners/{partner_id}/rate", "put"): ("chalicelib.handlers.privacy", "Rate"),
+}
+_FREE_BODY = {"application/json": {"schema": {"type": "object"}}}
+
+
+def complete(doc: dict[str, Any]) -> dict[str, Any]:
+    """Declare every path parameter, and a JSON body for every write, so clients and fuzzers can
+    call each operation: the body models the handlers validate with, else any JSON object."""
+    import importlib
+    import re
+
+    for path, operations in doc["paths"].items():
+        names = re.findall(r"{(\w+)}", path)
+        for method, operation in operations.items():
+            declared = {p["name"] for p in operation.get("parameters", []) if p.get("in") == "path"}
+            operation["parameters"] = [*operation.get("parameters", []), *(
+                {"name": n, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+                for n in names if n not in declared)]
+            if method in ("post", "put", "patch") and "requestBody" not in operation:
+                target = _BODY_MODELS.get((path, method))
+                if target is not None:
+                    model = getattr(importlib.import_module(target[0]), target[1])
+                    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                    for name, sub in schema.pop("$defs", {}).items():
+                        doc["components"]["schemas"].setdefault(name, sub)
+                    operation["requestBody"] = {"content": {"application/json": {"schema": schema}}}
+                else:
+                    operation["requestBody"] = {"required": False, "content": _FREE_BODY}
+            operation["responses"].setdefault(
+                "429", {"description": "请求过于频繁", "content": {"application/json": {"schema": _ERROR}}})
+    return doc

@@ -35,6 +35,11 @@ class Settings(BaseModel):
     lead_sequence_block: int = 200
     max_body_bytes: int = 64 * 1024
     idempotency_ttl_s: int = 7 * 24 * 3600
+    # PIPL retention: invalid and lost leads expire (DynamoDB TTL) this many days after closing.
+    retention_invalid_days: int = 180
+    retention_lost_days: int = 365
+    partner_rate_per_minute: int = 600  # app-level limit per partner key (a partner may have its own)
+    captcha_secret: str = ""  # shared secret for the capture-guard document's captcha verify URL
 
 
 @lru_cache(maxsize=1)
@@ -54,6 +59,10 @@ def get_settings() -> Settings:
         oidc_jwks=env.get("OIDC_JWKS", ""),
         oidc_roles_claim=env.get("OIDC_ROLES_CLAIM", "groups"),
         lead_sequence_block=int(env.get("LEAD_SEQUENCE_BLOCK", "200")),
+        retention_invalid_days=int(env.get("RETENTION_INVALID_DAYS", "180")),
+        retention_lost_days=int(env.get("RETENTION_LOST_DAYS", "365")),
+        partner_rate_per_minute=int(env.get("PARTNER_RATE_PER_MINUTE", "600")),
+        captcha_secret=env.get("CAPTCHA_SECRET", ""),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,3 +88,28 @@ def token(user: str) -> str:
 
 def auth(user: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token(user)}"}
+
+
+# PIPL: no personal data in logs. Every test's captured log records and output (Powertools prints
+# JSON lines to stdout) are scanned for a mainland mobile number; any match fails the session.
+MOBILE = re.compile(r"(?<![0-9A-Za-z])(?:\+?86[ -]?)?1[3-9]\d[ -]?\d{4}[ -]?\d{4}(?![0-9A-Za-z])")
+_LEAKS: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    for section, text in report.sections:
+        if "log" in section or "stdout" in section or "stderr" in section:
+            for match in MOBILE.finditer(text):
+                leak = f"{report.nodeid} [{section}]: …{text[max(0, match.start() - 80):match.end() + 20]}…"
+                if leak not in _LEAKS:  # later phases' reports repeat earlier sections
+                    _LEAKS.append(leak)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _LEAKS:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"PIPL: {len(_LEAKS)} mobile number(s) in captured logs:", red=True)
+            for leak in _LEAKS[:20]:
+                reporter.write_line("  " + leak, red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from chalice.app import Blueprint, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from chalicelib.errors import BadRequest, Forbidden, Unauthorized, ValidationFailed
+from chalicelib.errors import BadRequest, ValidationFailed
 from chalicelib.handlers import http
 from chalicelib.settings import get_settings
 
@@ -64,17 +64,10 @@ class PartnerBatch(BaseModel):
 @http.endpoint
 def partner_leads() -> Response:
     from chalicelib.services.capture import CaptureContext, capture_batch
-    from chalicelib.store import directory
+    from chalicelib.services.partners import authenticate
 
     request = bp.current_request
-    api_key = request.headers.get("x-api-key")
-    if not api_key:
-        raise Unauthorized("缺少 X-Api-Key", code="API_KEY_MISSING")
-    partner = directory.find_partner_key(api_key)
-    if partner is None:
-        raise Unauthorized("API Key 无效", code="API_KEY_INVALID")
-    if partner.status != "active" or not partner.partner_active:
-        raise Forbidden("API Key 已被吊销或合作方已停用", code="API_KEY_REVOKED")
+    partner = authenticate(request.headers.get("x-api-key"), http.received_at(request))
     try:
         batch = PartnerBatch.model_validate(http.read_body(request))
     except ValidationError as exc:

@@ -53,7 +53,7 @@ def endpoint(view: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return view(*args, **kwargs)
         except DomainError as exc:
-            return error_response(exc)
+            return error_response(exc, getattr(exc, "headers", None))
         except Exception:
             logger.exception("unhandled error")
             return error_response(InternalError())

@@ -44,6 +44,13 @@ def _handle_lead_record(record: Any) -> None:
         if process_lead_change(old, new, at):
             logger.info("lead change handled")
         publish(lead_events(old, new, at))
+    elif kind == "REMOVE":  # retention TTL or an erasure: purge whatever still names the lead
+        from chalicelib.services.privacy import purge_expired
+
+        gone = plain(record.dynamodb.old_image)
+        if "lead_id" in gone and "phone" in gone:
+            purge_expired(gone)
+            logger.info("removed lead purged")
 
 
 @bp.on_dynamodb_record(stream_arn=get_settings().leads_stream_arn, batch_size=100,

@@ -723,7 +723,8 @@ def _indexes(guards: list[dict[str, frozenset[Any]]], most: int = 8) -> tuple[Fi
         for i, guard in enumerate(guards):
             for value in guard.get(name, ()):
                 masks[value] |= 1 << i
-        pruned = sum(1 - len(guard[name]) / len(values) for guard in guards if name in guard)
+        # A contradictory guard (e.g. city = 上海 and city = 北京) has no values: such rules never match.
+        pruned = sum(1 - len(guard[name]) / len(values) if values else 1.0 for guard in guards if name in guard)
         if pruned >= 0.1 * len(guards):
             scored.append((pruned, (name, masks, unconstrained)))
     scored.sort(key=lambda item: -item[0])

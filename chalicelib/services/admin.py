@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 from chalicelib.domain.access import Principal, require_role
 from chalicelib.domain.timeutil import day_bounds_utc, iso_utc, shanghai_day
 from chalicelib.errors import NotFound, ValidationFailed
+from chalicelib.rules.capture_guard import CaptureGuard, default_capture_guard
 from chalicelib.rules.cleaning import CleaningRules, default_cleaning_rules
 from chalicelib.rules.imports import ImportPolicy, default_import_policy
 from chalicelib.rules.pool import PoolPolicy, default_pool_policy
@@ -73,6 +74,7 @@ DOCUMENTS: dict[str, Document] = {
     "pool": Document("pool", PoolPolicy, default_pool_policy, ("admin", "supervisor", "rep")),
     "sop": Document("sop", SopPolicy, default_sop_policy, ("admin", "supervisor", "rep")),
     "imports": Document("imports", ImportPolicy, default_import_policy, ("admin", "supervisor", "rep")),
+    "capture-guard": Document("capture_guard", CaptureGuard, default_capture_guard, ("admin",)),
 }
 
 

@@ -48,6 +48,10 @@ def request_hash(raw: dict[str, Any]) -> str:
 
 
 def capture(raw: dict[str, Any], ctx: CaptureContext) -> Captured:
+    if ctx.channel == "public":
+        from chalicelib.services.capture_guard import admit
+
+        raw = admit(raw, ctx.client_ip, ctx.received_at)
     profile = config.lead_profile()
     submission = validate_submission(raw, profile, ctx.channel)
     day = shanghai_day(ctx.received_at)

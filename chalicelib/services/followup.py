@@ -10,6 +10,7 @@ from chalicelib.domain.followup import ACTIVITY_LABELS, ActivityIn, StatusChange
 from chalicelib.domain.timeutil import iso_utc
 from chalicelib.errors import BadRequest, NotFound
 from chalicelib.services import sop
+from chalicelib.services.privacy import retention_expiry
 from chalicelib.store import followup, inbox, leads
 
 
@@ -40,7 +41,7 @@ def change_status(who: Principal, lead_id: str, change: StatusChange, at: dateti
     if change.status == "won":
         fields = {"won_amount": change.won_amount, "won_date": change.won_date.isoformat() if change.won_date else None}
     elif change.status in ("lost", "invalid"):
-        fields = {"close_reason": change.reason}
+        fields = {"close_reason": change.reason, "expires_at": retention_expiry(change.status, iso_utc(at))}
     followup.set_status(lead, change.status, change.version, who.user_id, iso_utc(at), change.reason, fields)
     return {"lead_id": lead_id, "status": change.status, "version": change.version + 1}
 

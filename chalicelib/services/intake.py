@@ -16,6 +16,7 @@ from chalicelib.domain.ownership import OwnershipChange, pool_key
 from chalicelib.domain.timeutil import parse_iso
 from chalicelib.geo import home_of
 from chalicelib.services import routing, sop
+from chalicelib.services.privacy import retention_expiry
 from chalicelib.store import config, counters, dedup, directory, leads
 
 MAX_ATTEMPTS = 8
@@ -49,7 +50,8 @@ def process_new_lead(image: dict[str, Any], event_id: str, at: str) -> str:
     cleaned = clean_lead(image, rules, profile, home_of, ip_burst=ip_burst)
     if not cleaned.valid:
         moved = leads.move_status(lead_id, "new", "invalid", at, "system", "；".join(cleaned.reasons), event_id,
-                                  {**cleaned.updates, "invalid_reasons": cleaned.reasons})
+                                  {**cleaned.updates, "invalid_reasons": cleaned.reasons,
+                                   "expires_at": retention_expiry("invalid", at)})
         return "invalid" if moved else "already"
     lead = {**image, **cleaned.updates}
     phone = lead["phone"]

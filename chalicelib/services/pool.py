@@ -120,6 +120,9 @@ def assign(who: Principal, lead_ids: list[str], to: str, reason: str, at: dateti
 
 def set_duty(who: Principal, user_id: str, changes: dict[str, Any]) -> dict[str, Any]:
     require_role(who, "admin", "supervisor")
+    if not changes:
+        raise ValidationFailed("没有要修改的字段",
+                               fields={"body": "至少填写 on_duty、active、daily_cap、max_open 之一"})
     user = ownership.user_record(user_id)
     if user is None or (who.role == "supervisor" and user.get("team") != who.team):
         raise NotFound("用户不存在或无权操作")

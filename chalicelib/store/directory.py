@@ -27,6 +27,13 @@ class PartnerKey:
     partner_id: str
     status: str
     partner_active: bool
+    key_id: str = ""
+    rate_per_minute: int | None = None
+
+
+def key_id_of(key_hash: str) -> str:
+    """A key's public id: the first 16 hex digits of its hash (names it without revealing it)."""
+    return key_hash[:16]
 
 
 def hash_key(api_key: str) -> str:
@@ -84,10 +91,49 @@ def find_partner_key(api_key: str) -> PartnerKey | None:
     except (GetError, PutError) as exc:
         raise StoreUnavailable() from exc
     try:
-        partner_active = bool(PartnerModel.get(row.partner_id).active)
+        partner = PartnerModel.get(row.partner_id)
+        partner_active, rate = bool(partner.active), partner.rate_per_minute
     except PartnerModel.DoesNotExist:
-        partner_active = False
-    return PartnerKey(row.partner_id, row.status, partner_active)
+        partner_active, rate = False, None
+    except GetError as exc:
+        raise StoreUnavailable() from exc
+    return PartnerKey(row.partner_id, row.status, partner_active, key_id_of(row.key_hash),
+                      int(rate) if rate is not None else None)
+
+
+def partner_exists(partner_id: str) -> bool:
+    try:
+        PartnerModel.get(partner_id)
+        return True
+    except PartnerModel.DoesNotExist:
+        return False
+    except GetError as exc:
+        raise StoreUnavailable() from exc
+
+
+def set_partner_rate(partner_id: str, rate_per_minute: int | None) -> None:
+    action = (PartnerModel.rate_per_minute.set(rate_per_minute) if rate_per_minute is not None
+              else PartnerModel.rate_per_minute.remove())
+    PartnerModel(partner_id).update(actions=[action], condition=PartnerModel.partner_id.exists())
+
+
+def partner_keys(partner_id: str) -> list[dict[str, str | None]]:
+    """A partner's keys (ids, prefixes, states; never the key), oldest first."""
+    return [{"key_id": key_id_of(row.key_hash), "key_prefix": row.key_prefix, "status": row.status,
+             "created_at": row.created_at, "revoked_at": row.revoked_at}
+            for row in ApiKeyModel.by_partner.query(partner_id)]
+
+
+def revoke_key_id(partner_id: str, key_id: str, at: str) -> bool:
+    """Revoke one of the partner's keys by its id; False when the partner has no such active key.
+    Every partner request reads its key item (no cache), so the next request is already refused."""
+    for row in ApiKeyModel.by_partner.query(partner_id):
+        if key_id_of(row.key_hash) == key_id and row.status == "active":
+            ApiKeyModel(row.key_hash).update(
+                actions=[ApiKeyModel.status.set("revoked"), ApiKeyModel.revoked_at.set(at)],
+                condition=ApiKeyModel.key_hash.exists())
+            return True
+    return False
 
 
 def supervisor_of(team_id: str) -> str | None:

@@ -52,6 +52,8 @@ def set_status(lead: dict[str, Any], target: str, version: int, actor: str, at: 
     actions: list[Action] = [LeadModel.status.set(target), LeadModel.updated_at.set(at), LeadModel.version.add(1),
                              LeadModel.sla_at.remove(), LeadModel.sla_shard.remove()]
     actions += [getattr(LeadModel, k).set(v) for k, v in fields.items() if v is not None]
+    if "expires_at" not in fields:  # retention runs only while a lead stays invalid or lost
+        actions.append(LeadModel.expires_at.remove())
     if target in ("won", "lost", "invalid"):
         actions += [LeadModel.idle_at.remove(), LeadModel.idle_shard.remove()]
     if target in ("intent", "qualifying", "won"):  # the funnel's 意向: reached once, kept on the way back

@@ -59,6 +59,8 @@ def to_dict(model: LeadModel) -> dict[str, Any]:
             continue
         if name == "utm":
             data.update(value.as_dict())
+        elif isinstance(value, datetime):  # the retention TTL
+            data[name] = value.astimezone(UTC).isoformat().replace("+00:00", "Z")
         elif isinstance(value, MapAttribute):
             data[name] = _plain_map(value)
         else:
@@ -74,6 +76,7 @@ def insert(lead: dict[str, Any], claim: IdempotencyClaim | None) -> tuple[str, b
         if claim is None:
             model.save(condition=LeadModel.lead_id.does_not_exist())
             return model.lead_id, True
+        model.idempotency_key = claim.key  # so erasing the person finds the key item too
         record = IdempotencyModel(
             claim.key,
             lead_id=model.lead_id,

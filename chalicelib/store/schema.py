@@ -18,7 +18,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UnicodeSetAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from chalicelib.settings import get_settings
@@ -96,6 +96,18 @@ class LeadsByIdle(GlobalSecondaryIndex["LeadModel"]):
     idle_at = UnicodeAttribute(range_key=True)
 
 
+class LeadsByPhone(GlobalSecondaryIndex["LeadModel"]):
+    """Every lead of one person (PIPL: find and erase all of a person's data). Keys only, so it is
+    written once per lead, not on every update."""
+
+    class Meta:
+        index_name = "by_phone"
+        projection = KeysOnlyProjection()
+
+    phone = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
 class LeadModel(Model):
     class Meta(_Meta):
         table_name = f"{PREFIX}leads"
@@ -156,6 +168,8 @@ class LeadModel(Model):
     import_row = NumberAttribute(null=True)
     intent_at = UnicodeAttribute(null=True)  # first time it reached intent/qualifying/won (the funnel's 意向)
     activity_count = NumberAttribute(null=True)  # activities logged on it (the leaderboard's 跟进次数)
+    idempotency_key = UnicodeAttribute(null=True)  # the client key it was captured under (erase finds it)
+    expires_at = TTLAttribute(null=True)  # retention: set when the lead becomes invalid or lost
 
     by_day = LeadsByDay()
     by_owner = LeadsByOwner()
@@ -163,6 +177,7 @@ class LeadModel(Model):
     by_pool = LeadsInPool()
     by_sla = LeadsBySla()
     by_idle = LeadsByIdle()
+    by_phone = LeadsByPhone()
 
 
 class LeadEventModel(Model):
@@ -254,6 +269,7 @@ class CounterModel(Model):
 
     key = UnicodeAttribute(hash_key=True)
     members = UnicodeSetAttribute(null=True)
+    n = NumberAttribute(null=True)  # rate windows (requests per key, IP or hashed phone)
     expires_at = TTLAttribute(null=True)
 
 
@@ -366,6 +382,16 @@ class PartnerModel(Model):
     partner_id = UnicodeAttribute(hash_key=True)
     label = UnicodeAttribute()
     active = BooleanAttribute(default=True)
+    rate_per_minute = NumberAttribute(null=True)  # app-level limit per key; the stage default when unset
+
+
+class ApiKeysByPartner(GlobalSecondaryIndex["ApiKeyModel"]):
+    class Meta:
+        index_name = "by_partner"
+        projection = AllProjection()
+
+    partner_id = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
 
 
 class ApiKeyModel(Model):
@@ -380,6 +406,7 @@ class ApiKeyModel(Model):
     status = UnicodeAttribute(default="active")
     created_at = UnicodeAttribute()
     revoked_at = UnicodeAttribute(null=True)
+    by_partner = ApiKeysByPartner()
 
 
 class ConfigModel(Model):
@@ -479,6 +506,21 @@ class AggregateModel(Model):
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
     expires_at = TTLAttribute(null=True)
+class AuditModel(Model):
+    """Who changed or looked at what: one item per write or reveal, per entity (`lead#L...`,
+    `partner#...`, `user#...`, `team#...`, `erasure#...`), oldest first by `sk` (time + id)."""
+
+    class Meta(_Meta):
+        table_name = f"{PREFIX}audit"
+
+    entity = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    at = UnicodeAttribute()
+    actor = UnicodeAttribute()
+    action = UnicodeAttribute()
+    reason = UnicodeAttribute(null=True)
+    before = MapAttribute[str, Any](null=True)
+    after = MapAttribute[str, Any](null=True)
 
 
 MODELS: tuple[type[Model], ...] = (
@@ -498,6 +540,7 @@ MODELS: tuple[type[Model], ...] = (
     ConfigModel,
     ImportJobModel,
     AggregateModel,
+    AuditModel,
 )
 
 

@@ -1,0 +1,154 @@
+"""PIPL use cases: reveal a full number (audited), edit a lead (mass assignment refused, audited),
+read a lead's audit trail, erase a person with a receipt, and purge what an expired lead leaves."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib.domain.access import Principal, can_read_lead, require_role, sees_full_phone
+from chalicelib.domain.lead import validate_submission
+from chalicelib.domain.phone import normalise_cn_phone
+from chalicelib.domain.timeutil import iso_utc
+from chalicelib.errors import Forbidden, NotFound, ValidationFailed
+from chalicelib.settings import get_settings
+from chalicelib.store import audit, config, directory, leads, privacy
+
+# What a generic edit may change. Everything else on a lead is the system's: who owns it, its
+# status and version, consent, partner, phone (the de-duplication key), numbers and timestamps.
+EDITABLE = ("name", "loan_type", "amount", "purpose", "credit_status", "city", "customer_type", "campaign",
+            "remark", "custom")
+
+
+def _reason(body: dict[str, Any]) -> str:
+    reason = body.get("reason")
+    if not isinstance(reason, str) or not 1 <= len(reason.strip()) <= 200:
+        raise ValidationFailed("请填写原因", fields={"reason": "请填写 1–200 字的原因"})
+    return reason.strip()
+
+
+def _works_on(who: Principal, lead: dict[str, Any]) -> bool:
+    return who.role == "admin" or sees_full_phone(who, lead.get("owner"), lead.get("team"))
+
+
+def reveal_phone(who: Principal, lead_id: str, body: dict[str, Any], at: datetime) -> dict[str, Any]:
+    """The full number, for the owner, the owning team's supervisor and admins; each reveal is audited."""
+    lead = leads.get(lead_id)
+    if lead is None or not can_read_lead(who, lead.get("owner"), lead.get("team"), lead["status"]):
+        raise NotFound("线索不存在或无权查看")
+    if not _works_on(who, lead):
+        raise Forbidden("只有负责人、所属团队主管和管理员可以查看完整号码；请先领取线索", code="REVEAL_FORBIDDEN")
+    reason = _reason(body)
+    audit.record(f"lead#{lead_id}", who.user_id, iso_utc(at), "phone.reveal", reason=reason)
+    return {"lead_id": lead_id, "phone": lead["phone"], "revealed_at": iso_utc(at)}
+
+
+def update_lead(who: Principal, lead_id: str, body: dict[str, Any], at: datetime) -> dict[str, Any]:
+    lead = leads.get(lead_id)
+    if lead is None or not _works_on(who, lead):
+        raise NotFound("线索不存在或无权操作")
+    refused = {key: "系统字段，不能通过编辑修改" for key in body if key not in EDITABLE}
+    if refused:
+        raise ValidationFailed("包含不允许修改的字段，未做任何修改", fields=refused, code="FIELD_NOT_EDITABLE")
+    if not body:
+        raise ValidationFailed(fields={"body": "没有要修改的字段"})
+    current = {k: lead.get(k) for k in EDITABLE if k != "custom" and lead.get(k) is not None}
+    candidate = {**current, **{k: v for k, v in body.items() if k != "custom"}, "phone": lead["phone"]}
+    candidate["custom"] = {**(lead.get("custom") or {}), **(body.get("custom") or {})} \
+        if isinstance(body.get("custom", {}), dict) else body["custom"]
+    clean = validate_submission(candidate, config.lead_profile(), "manual")
+    changes: dict[str, Any] = {}
+    for key in body:
+        value = getattr(clean, key)
+        if key == "custom":
+            value = value or None
+        if value != lead.get(key):
+            changes[key] = value
+    if changes:
+        before = {k: lead[k] for k in changes if lead.get(k) is not None}
+        after = {k: v for k, v in changes.items() if v is not None}
+        privacy.update_lead(lead_id, int(lead["version"]), changes, iso_utc(at), who.user_id, before, after)
+    return {"lead_id": lead_id, "changed": sorted(changes), "version": int(lead["version"]) + (1 if changes else 0)}
+
+
+def lead_audit(who: Principal, lead_id: str) -> dict[str, Any]:
+    """Every recorded write and reveal of one lead, for its team's supervisor and admins."""
+    require_role(who, "admin", "supervisor")
+    lead = leads.get(lead_id)
+    if lead is None or not can_read_lead(who, lead.get("owner"), lead.get("team"), lead["status"]):
+        raise NotFound("线索不存在或无权查看")
+    history = sorted(leads.history(lead_id, limit=500), key=lambda e: e["at"])
+    return {"lead_id": lead_id, "history": history, "audit": audit.of_entity(f"lead#{lead_id}")}
+
+
+def _window_keys(lead: dict[str, Any]) -> list[tuple[str, bool]]:
+    from chalicelib.services.intake import _window_key
+
+    burst = config.cleaning_rules().burst
+    keys = [(_window_key("phone", lead["phone"], lead["created_at"], burst.phone_window_s)[0], True)]
+    if lead.get("client_ip"):
+        keys.append((_window_key("ip", lead["client_ip"], lead["created_at"], burst.ip_window_s)[0], False))
+    return keys
+
+
+def _involved(lead: dict[str, Any]) -> set[str]:
+    users, teams = privacy.people_involved(lead["lead_id"])
+    teams |= {lead["team"]} if lead.get("team") else set()
+    users |= {lead["owner"]} if lead.get("owner") else set()
+    users |= {s for team in teams if (s := directory.supervisor_of(team))}
+    return users
+
+
+def erase_person(who: Principal, body: dict[str, Any], at: datetime) -> dict[str, Any]:
+    """Erase every lead of one person (by phone, or by one of their leads) and everything naming
+    them, from every table; return a receipt (kept, without personal data). Aggregates keep counts."""
+    require_role(who, "admin")
+    reason = _reason(body)
+    phone: str | None = None
+    if isinstance(body.get("lead_id"), str) and body["lead_id"]:
+        found = leads.get(body["lead_id"])
+        if found is None:
+            raise NotFound("线索不存在")
+        phone = found["phone"]
+    elif isinstance(body.get("phone"), (str, int)):
+        try:
+            phone = normalise_cn_phone(str(body["phone"]))
+        except ValueError as exc:
+            raise ValidationFailed(fields={"phone": str(exc)}) from exc
+    if phone is None:
+        raise ValidationFailed("请指定要删除的个人：phone 或 lead_id", fields={"phone": "须填写号码或线索编号"})
+    removed: Counter[str] = Counter()
+    ids = privacy.lead_ids_of_phone(phone)
+    for lead_id in ids:
+        lead = leads.get(lead_id)
+        if lead is not None:
+            removed += privacy.purge_lead(lead, _involved(lead), _window_keys(lead))
+    removed["phone_keys"] += privacy.delete_phone_key(phone)
+    receipt_id = f"E{uuid.uuid4().hex[:16]}"
+    counts = {_logical(table): n for table, n in sorted(removed.items())}
+    audit.record(f"erasure#{receipt_id}", who.user_id, iso_utc(at), "person.erase", reason=reason,
+                 after={"leads": len(ids), "items": counts})
+    return {"receipt_id": receipt_id, "erased_at": iso_utc(at), "leads": len(ids), "items": counts,
+            "note": "已删除该个人的全部线索、跟进记录、任务、消息与幂等记录；统计数据仅保留计数"}
+
+
+def _logical(table: str) -> str:
+    prefix = get_settings().table_prefix
+    return table[len(prefix):] if table.startswith(prefix) else table
+
+
+def purge_expired(lead: dict[str, Any]) -> None:
+    """A lead deleted by its retention TTL (or by an erasure): remove what still names it. Idempotent."""
+    privacy.purge_lead(lead, _involved(lead), _window_keys(lead))
+    privacy.forget_in_phone_key(lead["phone"], lead["lead_id"])
+
+
+def retention_expiry(status: str, at: str) -> datetime | None:
+    """When an `invalid` or `lost` lead expires (DynamoDB TTL), or None for other statuses."""
+    from chalicelib.domain.timeutil import parse_iso
+
+    settings = get_settings()
+    days = {"invalid": settings.retention_invalid_days, "lost": settings.retention_lost_days}.get(status)
+    return parse_iso(at) + timedelta(days=days) if days else None

@@ -1,0 +1,134 @@
+"""Erasing a person (PIPL) and purging what a deleted lead leaves behind. Every read is a key
+read or a Query on a key the lead names (no Scan); every delete is idempotent."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from pynamodb.exceptions import DeleteError, QueryError, TransactWriteError, UpdateError
+from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.errors import Conflict, StoreUnavailable
+from chalicelib.store.connection import transaction_connection
+from chalicelib.store.schema import (
+    AuditModel,
+    CounterModel,
+    IdempotencyModel,
+    LeadEventModel,
+    LeadModel,
+    NotificationModel,
+    PhoneKeyModel,
+    RepLoadModel,
+    TaskModel,
+)
+
+
+def lead_ids_of_phone(phone: str) -> list[str]:
+    """Every lead ever captured with this normalised phone (the keys-only `by_phone` index)."""
+    try:
+        return [row.lead_id for row in LeadModel.by_phone.query(phone)]
+    except QueryError as exc:
+        raise StoreUnavailable() from exc
+
+
+def people_involved(lead_id: str) -> tuple[set[str], set[str]]:
+    """(users, teams) a lead's history names: whose inboxes and load items may mention it."""
+    users: set[str] = set()
+    teams: set[str] = set()
+    for row in LeadEventModel.query(lead_id):
+        users.add(row.actor)
+        detail = row.detail.as_dict() if row.detail is not None else {}
+        users.update(str(v) for k, v in detail.items() if k in ("from_owner", "to_owner") and v)
+        if detail.get("to_team"):
+            teams.add(str(detail["to_team"]))
+    users.discard("system")
+    return users, teams
+
+
+def update_lead(lead_id: str, version: int, changes: dict[str, Any], at: str, actor: str,
+                before: dict[str, Any], after: dict[str, Any]) -> None:
+    """Edit a lead's fields and record the audit item (before/after) in one transaction."""
+    actions: list[Action] = [LeadModel.updated_at.set(at), LeadModel.version.add(1)]
+    for name, value in changes.items():
+        attribute = getattr(LeadModel, name)
+        actions.append(attribute.set(value) if value is not None else attribute.remove())
+    try:
+        with TransactWrite(connection=transaction_connection()) as tx:
+            tx.update(LeadModel(lead_id), actions=actions, condition=LeadModel.version == version)
+            tx.save(AuditModel(f"lead#{lead_id}", f"{at}#edit#{version}", at=at, actor=actor, action="lead.edit",
+                               before=before or None, after=after or None),
+                    condition=AuditModel.sk.does_not_exist())
+    except TransactWriteError as exc:
+        if exc.cause_response_code == "TransactionCanceledException":
+            raise Conflict("线索已被他人修改，请刷新后重试", code="STALE_VERSION") from exc
+        raise StoreUnavailable() from exc
+
+
+def purge_lead(lead: dict[str, Any], users: set[str], window_keys: list[tuple[str, bool]]) -> Counter[str]:
+    """Delete a lead and everything that names it: history, tasks, audit items, its idempotency
+    record, notifications and cooldowns of the users involved, burst-window entries. Returns the
+    number of items removed (or edited) per table."""
+    lead_id = lead["lead_id"]
+    removed: Counter[str] = Counter()
+    try:
+        for model, rows in ((LeadEventModel, LeadEventModel.query(lead_id)),
+                            (TaskModel, TaskModel.query(lead_id)),
+                            (AuditModel, AuditModel.query(f"lead#{lead_id}"))):
+            for row in rows:
+                row.delete()
+                removed[model.Meta.table_name] += 1
+        if lead.get("idempotency_key"):
+            IdempotencyModel(lead["idempotency_key"]).delete()
+            removed[IdempotencyModel.Meta.table_name] += 1
+        for user in users:
+            mentions = (NotificationModel.lead_id == lead_id) | NotificationModel.sk.contains(lead_id)
+            for note in NotificationModel.query(user, filter_condition=mentions):
+                note.delete()
+                removed[NotificationModel.Meta.table_name] += 1
+            RepLoadModel(user, f"cooldown#{lead_id}").delete()
+        for key, whole in window_keys:
+            if whole:  # a phone's window: only this person's leads are in it
+                CounterModel(key).delete()
+            else:  # an IP's window: take this lead out of the set, keep the count of the others
+                try:
+                    CounterModel(key).update(actions=[CounterModel.members.delete({lead_id})],
+                                             condition=CounterModel.members.contains(lead_id))
+                except UpdateError as exc:
+                    if exc.cause_response_code != "ConditionalCheckFailedException":
+                        raise
+                    continue
+            removed[CounterModel.Meta.table_name] += 1
+        LeadModel(lead_id).delete()
+        removed[LeadModel.Meta.table_name] += 1
+    except (QueryError, DeleteError, UpdateError) as exc:
+        raise StoreUnavailable() from exc
+    return removed
+
+
+def delete_phone_key(phone: str) -> int:
+    try:
+        PhoneKeyModel(phone).delete()
+    except DeleteError as exc:
+        raise StoreUnavailable() from exc
+    return 1
+
+
+def forget_in_phone_key(phone: str, lead_id: str) -> None:
+    """A lead that expired (retention TTL) leaves its phone's list of closed leads."""
+    try:
+        row = PhoneKeyModel.get(phone, consistent_read=True)
+    except PhoneKeyModel.DoesNotExist:
+        return
+    history = [x for x in (row.history or []) if x != lead_id]
+    if history == list(row.history or []) and row.active_lead != lead_id:
+        return
+    if not history and row.active_lead in (None, lead_id):
+        row.delete()
+        return
+    row.history = history
+    if row.active_lead == lead_id:
+        row.active_lead = None
+    row.save()
+

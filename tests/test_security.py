@@ -1,0 +1,177 @@
+"""Partner keys (create, rotate, revoke; rate limit per key) and public capture abuse limits
+(per IP, per phone, exempt networks, the captcha hook)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+import pytest
+
+from tests.test_capture import JSON, body_of, lead_count
+from tests.test_partner_and_access import partner_post
+from tests.test_routing import call
+
+ONE = {"leads": [{"phone": "13700001111"}]}
+
+
+def test_admin_creates_rotates_and_revokes_keys_refused_within_one_request(client: Any, demo_org: str) -> None:
+    assert call(client, "POST", "/partners/demo_partner/keys", "sh_lead").status_code == 403
+    assert call(client, "POST", "/partners/nobody/keys", "admin").status_code == 404
+    issued = body_of(call(client, "POST", "/partners/demo_partner/keys", "admin"))
+    new_key, key_id = issued["api_key"], issued["key_id"]
+    assert partner_post(client, new_key, ONE).status_code == 202
+    listed = body_of(call(client, "GET", "/partners/demo_partner/keys", "admin"))["keys"]
+    assert {k["key_id"] for k in listed} >= {key_id} and new_key not in json.dumps(listed)
+
+    rotated = body_of(call(client, "POST", f"/partners/demo_partner/keys/{key_id}/rotate", "admin"))
+    assert rotated["revoked_key_id"] == key_id and rotated["api_key"] != new_key
+    refused = partner_post(client, new_key, ONE)  # the very next request with the old key
+    assert refused.status_code == 403 and body_of(refused)["error"]["code"] == "API_KEY_REVOKED"
+    assert partner_post(client, rotated["api_key"], ONE).status_code == 202
+
+    revoked = call(client, "POST", f"/partners/demo_partner/keys/{rotated['key_id']}/revoke", "admin")
+    assert revoked.status_code == 200
+    assert partner_post(client, rotated["api_key"], ONE).status_code == 403
+    assert call(client, "POST", f"/partners/demo_partner/keys/{rotated['key_id']}/revoke", "admin").status_code == 404
+    assert partner_post(client, demo_org, ONE).status_code == 202  # the partner's other key still works
+    from chalicelib.store import audit
+
+    actions = [a["action"] for a in audit.of_entity("partner#demo_partner")]
+    assert actions.count("api_key.create") == 2 and actions.count("api_key.revoke") == 2
+
+
+def test_a_partner_over_its_rate_gets_429(client: Any, demo_org: str) -> None:
+    from chalicelib.errors import TooManyRequests
+    from chalicelib.services.partners import authenticate
+
+    assert call(client, "PUT", "/partners/demo_partner/rate", "admin", {"rate_per_minute": 3}).status_code == 200
+    at = datetime(2026, 11, 28, 3, 0, 10, tzinfo=UTC)
+    for _ in range(3):
+        authenticate(demo_org, at)
+    with pytest.raises(TooManyRequests) as refused:
+        authenticate(demo_org, at)
+    assert refused.value.headers["Retry-After"] == "50"
+    authenticate(demo_org, datetime(2026, 11, 28, 3, 1, 0, tzinfo=UTC))  # the next minute starts afresh
+
+    call(client, "PUT", "/partners/demo_partner/rate", "admin", {"rate_per_minute": 1})
+    statuses = [partner_post(client, demo_org, {"leads": [{"phone": f"1370000{n}111"}]}) for n in range(3)]
+    limited = [r for r in statuses if r.status_code == 429]
+    assert limited, [r.status_code for r in statuses]  # 3 requests, at most 2 minute windows, limit 1
+    error = body_of(limited[0])["error"]
+    assert error["code"] == "RATE_LIMITED" and error["message"] and int(limited[0].headers["Retry-After"]) >= 1
+    assert lead_count() == 3 - len(limited)  # a refused batch writes nothing
+
+
+def _publish_guard(client: Any, **changes: Any) -> None:
+    from chalicelib.rules.capture_guard import default_capture_guard
+
+    body = {**default_capture_guard().model_dump(mode="json"), **changes}
+    response = call(client, "PUT", "/config/capture-guard", "admin", body)
+    assert response.status_code == 200, response.body
+
+
+def _post(client: Any, phone: str, **extra: Any) -> Any:
+    return client.http.post("/capture", headers=JSON, body=json.dumps({"phone": phone, "consent": True, **extra}))
+
+
+def test_public_capture_is_limited_per_ip_and_per_phone(client: Any) -> None:
+    _publish_guard(client, ip_max=3, ip_window_s=3600)
+    statuses = [_post(client, f"1391287{n:04d}").status_code for n in range(4)]
+    assert statuses == [202, 202, 202, 429]
+    assert lead_count() == 3
+    _publish_guard(client, ip_max=100, phone_max=2, phone_window_s=3600)
+    assert [_post(client, "139 8627 5314").status_code for _ in range(3)] == [202, 202, 429]
+    refused = _post(client, "+8613986275314")  # any spelling of the same number counts
+    assert refused.status_code == 429 and body_of(refused)["error"]["code"] == "RATE_LIMITED"
+    assert _post(client, "13761524980").status_code == 202
+    _publish_guard(client, ip_max=1, phone_max=1, exempt_networks=["127.0.0.0/8"])
+    assert {_post(client, "13986275314").status_code for _ in range(3)} == {202}  # exempt network
+    bad = call(client, "PUT", "/config/capture-guard", "admin", {"exempt_networks": ["not a net"]})
+    assert bad.status_code == 422 and "exempt_networks" in json.dumps(body_of(bad)["error"]["fields"])
+
+
+class _Captcha(BaseHTTPRequestHandler):
+    seen: list[dict[str, list[str]]] = []
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        form = parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
+        _Captcha.seen.append(form)
+        ok = form.get("response") == ["good-token"] and form.get("secret") == ["s3cret"]
+        body = json.dumps({"success": ok}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def captcha_server(monkeypatch: Any) -> Iterator[str]:
+    from chalicelib.settings import get_settings
+
+    monkeypatch.setenv("CAPTCHA_SECRET", "s3cret")
+    get_settings.cache_clear()
+    # Read now: the test client patches the stage's variables (an empty secret) around each request.
+    assert get_settings().captcha_secret == "s3cret"
+    server = HTTPServer(("127.0.0.1", 0), _Captcha)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/verify"
+    server.shutdown()
+    server.server_close()
+    monkeypatch.delenv("CAPTCHA_SECRET")
+    get_settings.cache_clear()
+
+
+def test_captcha_hook_when_enabled(client: Any, captcha_server: str) -> None:
+    assert _post(client, "13986275314", captcha_token="anything").status_code == 202  # off: token ignored
+    _publish_guard(client, captcha={"enabled": True, "verify_url": captcha_server, "token_field": "captcha_token"})
+    missing = _post(client, "13761524980")
+    assert missing.status_code == 422 and "captcha_token" in body_of(missing)["error"]["fields"]
+    assert _post(client, "13761524980", captcha_token="forged").status_code == 422
+    assert _post(client, "13761524980", captcha_token="good-token").status_code == 202
+    assert _Captcha.seen[-1]["remoteip"] == ["127.0.0.1"]
+    assert lead_count() == 2
+
+
+def test_an_empty_duty_change_is_refused_not_a_500(client: Any) -> None:
+    """Found by the fuzzer: PATCH /users/{id} with {} used to reach DynamoDB with no update."""
+    response = call(client, "PATCH", "/users/sh_rep3", "admin", {})
+    assert response.status_code == 422 and body_of(response)["error"]["message"]
+
+
+def test_in_app_token_checks_issuer_audience_expiry_algorithm_and_roles(client: Any) -> None:
+    import time
+
+    import jwt
+
+    from local.devsigner import KID, ensure_key
+    from local.env import AUDIENCE, ISSUER
+    from tests.conftest import TEST_STATE
+
+    private = ensure_key(TEST_STATE).read_bytes()
+    now = int(time.time())
+    good = {"iss": ISSUER, "aud": AUDIENCE, "sub": "admin", "preferred_username": "admin", "groups": ["admin"],
+            "iat": now, "exp": now + 600}
+
+    def status(claims: dict[str, Any], algorithm: str = "RS256", key: Any = private) -> int:
+        token = jwt.encode(claims, key, algorithm=algorithm, headers={"kid": KID})
+        return int(client.http.get("/partners/demo_partner/keys", headers={"Authorization": f"Bearer {token}"})
+                   .status_code)
+
+    assert status(good) == 200
+    assert status({**good, "aud": "another-app"}) == 401
+    assert status({**good, "iss": "https://evil.example.com"}) == 401
+    assert status({k: v for k, v in good.items() if k != "exp"}) == 401
+    assert status(good, "HS256", "a-shared-secret-of-thirty-two-bytes!") == 401
+    assert status({**good, "groups": ["rep"]}) == 403  # the roles claim decides the role
+    assert status({**good, "groups": ["superuser"]}) == 200  # unknown groups ignored: the directory's role
