@@ -153,6 +153,17 @@ ROWS: list[Row] = [
     Row("POST", "/partners/{partner_id}/keys/{key_id}/rotate", ADMIN, prepare=lambda client, c: _spare_key(c)),
     Row("POST", "/partners/{partner_id}/keys/{key_id}/revoke", ADMIN, prepare=lambda client, c: _spare_key(c)),
     Row("PUT", "/partners/{partner_id}/rate", ADMIN, body={"rate_per_minute": 1000}),
+    Row("GET", "/me", ANY_USER),
+    Row("GET", "/users", _users("ok", "ok", "denied")),
+    Row("GET", "/teams", ANY_USER),
+    # A supervisor's dashboard is their own team's (another team → 403 is in tests/test_dashboard.py).
+    Row("GET", "/dashboard", _users("ok", "ok", "denied")),
+    Row("POST", "/imports", ANY_USER, body={"filename": "合作方线索.xlsx"}),
+    Row("GET", "/imports", ANY_USER),
+    Row("GET", "/imports/template", ANY_USER),
+    # sh_rep1's job (team sh_mortgage): the uploader, their supervisor and admins see it.
+    Row("GET", "/imports/{import_id}", {**WORK, "rep_pool": "ok"}, prepare=lambda client, c: _import_job(c)),
+    Row("GET", "/exports/leads", ANY_USER),
 ]
 
 # Path parameters other than lead_id (which the kind decides) and those a `prepare` hook sets.
@@ -187,6 +198,17 @@ def _task(case: Case) -> None:
     task = NewTask("manual-matrix", "回访", "manual", "2026-12-01T02:00:00.000Z", owner)
     tasks.create(case.lead, task, "sh_mortgage", "2026-11-28T03:00:00.000Z")
     case.extra["task_id"] = task.task_id
+
+
+def _import_job(case: Case) -> None:
+    from datetime import UTC, datetime
+
+    from chalicelib.domain.access import Principal
+    from chalicelib.services.imports import start_upload
+
+    started = start_upload(Principal("sh_rep1", "rep", "sh_mortgage"), {"filename": "a.csv"},
+                           datetime(2026, 11, 28, 3, tzinfo=UTC))
+    case.extra["import_id"] = started["import_id"]
 
 
 def _spare_key(case: Case) -> None:

@@ -75,6 +75,7 @@ def world() -> Iterator[tuple[Any, str]]:
         for definition in table_definitions():
             ddb.create_table(**{k: v for k, v in definition.items() if k != "TimeToLiveAttribute"})
         boto3.client("events").create_event_bus(Name=os.environ["EVENT_BUS"])
+        boto3.client("s3").create_bucket(Bucket=os.environ["IMPORT_BUCKET"])
         fresh_caches()
         api_key = seed_demo_org("2026-11-28T00:00:00.000Z", TEST_STATE)
         from chalicelib.store import ownership

@@ -4,6 +4,7 @@ fields and audited before/after, retention TTL for invalid and lost leads."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -75,6 +76,17 @@ def test_erase_removes_the_person_from_every_table(client: Any) -> None:
     assert kept["actor"] == "admin" and kept["after"]["leads"] == 2 and not MOBILE.search(json.dumps(kept))
     again = call(client, "POST", "/privacy/erase", "admin", {"phone": PHONE, "reason": "重复申请"})
     assert body_of(again)["leads"] == 0
+
+    # The dashboard still adds up: its counters (numbers only, no personal data) equal the leads
+    # that remain, and the funnel counts exactly them.
+    from chalicelib.domain.timeutil import shanghai_day
+    from chalicelib.services import aggregates
+
+    report = aggregates.verify()
+    assert report["differences"] == [] and report["leads"] == len(_lead_ids())
+    today = shanghai_day(datetime.now(UTC))
+    board = call(client, "GET", f"/dashboard?from={today - timedelta(days=1)}&to={today}", "admin")
+    assert body_of(board)["funnel"]["total"] == len(_lead_ids()) == 1
 
 
 def test_erase_needs_an_admin_a_reason_and_a_person(client: Any) -> None:
