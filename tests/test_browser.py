@@ -439,3 +439,22 @@ def test_oidc_sign_in_with_pkce_against_a_stand_in_provider(browser: Any, stack:
     assert seen["token"]["grant_type"] == "authorization_code" and seen["token"]["redirect_uri"] == stack.base + "/"
     assert "code=" not in page.url and "上海房贷组主管" in page.inner_text("#who")
     session.close()
+
+
+def test_admin_reveals_a_masked_phone_with_a_reason_and_it_is_audited(browser: Any, stack: Stack) -> None:
+    lead = captured(stack, name="周小红", phone="13917326685", city="上海", loan_type="mortgage", amount=60)
+    admin = Session(browser, stack, PHONE)
+    admin.sign_in("admin")
+    admin.go(f"lead/{lead['lead_id']}")
+    profile = admin.page.locator("dl.profile")
+    assert "139****6685" in profile.inner_text() and "13917326685" not in profile.inner_text()
+    admin.page.locator("button[data-test='reveal']").click()
+    admin.page.fill("form.reveal input[name='reason']", "客户来电核对号码")
+    admin.page.locator("form.reveal button[type='submit']").click()
+    admin.page.wait_for_selector("dl.profile a[href='tel:+8613917326685']")
+    assert "139 1732 6685" in profile.inner_text() and "已记录查看" in profile.inner_text()
+    admin.shot("lead-reveal-phone")
+    audit = api(stack, "GET", f"/leads/{lead['lead_id']}/audit", "admin")
+    assert any(item.get("action") == "phone.reveal" and item.get("actor") == "admin"
+               and item.get("reason") == "客户来电核对号码" for item in audit["audit"]), audit
+    admin.close()

@@ -33,10 +33,34 @@ export async function render(view, ctx) {
     timeline(lead));
 }
 
+// A masked number can be revealed by those who work the lead (admins, too); the API records who,
+// when and why, so the reason is asked for first.
+function phoneCell(lead) {
+  if (!lead.phone_masked) return h("a", { href: `tel:${lead.phone}` }, localPhone(lead.phone));
+  const cell = h("span", {}, lead.phone, " ");
+  const slot = h("span");
+  const form = h("form", { class: "inline reveal", hidden: true },
+    h("label", {}, "查看原因 ", h("input", { name: "reason", required: true, maxlength: 200, placeholder: "如：客户来电核对号码" })),
+    h("button", { type: "submit" }, "确认查看"));
+  const open = h("button", { type: "button", class: "link", "data-test": "reveal" }, "查看完整号码");
+  open.addEventListener("click", () => { form.hidden = false; open.hidden = true; form.reason.focus(); });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const reason = form.reason.value.trim();
+    const shown = await busy(form.querySelector("button"), () => post(`/leads/${lead.lead_id}/reveal`, { reason }), slot);
+    if (shown) {
+      cell.replaceChildren(h("a", { href: `tel:${shown.phone}` }, localPhone(shown.phone)),
+        h("span", { class: "muted" }, "（已记录查看：", fmtTime(shown.revealed_at), "）"));
+    }
+  });
+  cell.append(open, form, slot, h("span", { class: "muted" }, "（已脱敏：完整号码仅负责人、本组主管可见，查看会留痕）"));
+  return cell;
+}
+
 function profile(lead) {
   const labels = lead.labels || {};
   const rows = [
-    ["手机", h("span", {}, lead.phone_masked ? lead.phone : h("a", { href: `tel:${lead.phone}` }, localPhone(lead.phone)), lead.phone_masked ? h("span", { class: "muted" }, "（已脱敏：完整号码仅负责人及本组主管可见）") : null)],
+    ["手机", phoneCell(lead)],
     ["贷款类型", labels.loan_type], ["贷款金额", amount(lead.amount)], ["贷款用途", labels.purpose],
     ["客户类型", labels.customer_type], ["征信情况", labels.credit_status],
     ["城市", [lead.city, lead.province, lead.region].filter(Boolean).join(" / ")],
