@@ -33,20 +33,25 @@ from local.devsigner import ensure_key  # noqa: E402
 ensure_key(TEST_STATE)
 
 
-@pytest.fixture
-def aws() -> Iterator[None]:
-    """A fresh in-process AWS with every table of the schema, the demo org seeded."""
+def create_resources() -> None:
+    """Inside moto.mock_aws(): every table of the schema, the event bus, the import bucket."""
     import boto3
 
     from chalicelib.store.schema import table_definitions
 
+    ddb = boto3.client("dynamodb")
+    for definition in table_definitions():
+        ddb.create_table(**{k: v for k, v in definition.items() if k != "TimeToLiveAttribute"})
+    boto3.client("events").create_event_bus(Name=os.environ["EVENT_BUS"])
+    boto3.client("s3").create_bucket(Bucket=os.environ["IMPORT_BUCKET"])
+    fresh_caches()
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    """A fresh in-process AWS with every table of the schema (the demo org: `demo_org`)."""
     with moto.mock_aws():
-        ddb = boto3.client("dynamodb")
-        for definition in table_definitions():
-            ddb.create_table(**{k: v for k, v in definition.items() if k != "TimeToLiveAttribute"})
-        boto3.client("events").create_event_bus(Name=os.environ["EVENT_BUS"])
-        boto3.client("s3").create_bucket(Bucket=os.environ["IMPORT_BUCKET"])
-        fresh_caches()
+        create_resources()
         yield
         fresh_caches()
 

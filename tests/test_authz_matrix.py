@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -61,22 +60,15 @@ def pooled_lead(client: Any, phone: str, reader: Any = None) -> str:
 @pytest.fixture(scope="module")
 def world() -> Iterator[tuple[Any, str]]:
     """One AWS and demo org for the whole matrix (each cell still gets fresh leads)."""
-    import boto3
     import moto
     from chalice.test import Client
 
     import app
-    from chalicelib.store.schema import table_definitions
     from local.seed import seed_demo_org
-    from tests.conftest import TEST_STATE, fresh_caches
+    from tests.conftest import TEST_STATE, create_resources, fresh_caches
 
     with moto.mock_aws():
-        ddb = boto3.client("dynamodb")
-        for definition in table_definitions():
-            ddb.create_table(**{k: v for k, v in definition.items() if k != "TimeToLiveAttribute"})
-        boto3.client("events").create_event_bus(Name=os.environ["EVENT_BUS"])
-        boto3.client("s3").create_bucket(Bucket=os.environ["IMPORT_BUCKET"])
-        fresh_caches()
+        create_resources()
         api_key = seed_demo_org("2026-11-28T00:00:00.000Z", TEST_STATE)
         from chalicelib.store import ownership
 
