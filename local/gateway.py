@@ -48,7 +48,10 @@ class Server:
         self.gateway = StageGateway(app, Config.create(chalice_app=app, lambda_timeout=60,
                                                        lambda_memory_size=512, function_name="api_handler"))
         self.pump = pump
-        self.lock = lock
+        self.lock = lock  # the pump's: ticks and the aggregates check run while the pump is idle
+        # API requests take their own lock (chalice's LocalGateway is not thread-safe), not the
+        # pump's: in AWS a form's capture never waits for the stream consumer, nor does it here.
+        self.api_lock = threading.Lock()
         handler = self._handler_class()
         self.httpd = _HTTPServer(("127.0.0.1", port), handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True, name="http")
@@ -62,7 +65,7 @@ class Server:
 
     def api(self, method: str, path: str, headers: dict[str, str], body: bytes | None,
             client_ip: str) -> dict[str, Any]:
-        with self.lock:
+        with self.api_lock:
             self.gateway.client_ip = client_ip
             try:
                 response: dict[str, Any] = self.gateway.handle_request(method, path, headers, body)
