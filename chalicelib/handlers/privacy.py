@@ -9,7 +9,6 @@ from chalice.app import Blueprint
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.handlers import http
-from chalicelib.services import partners, privacy
 
 bp = Blueprint(__name__)
 
@@ -17,6 +16,8 @@ bp = Blueprint(__name__)
 @bp.route("/leads/{lead_id}/reveal", methods=["POST"], content_types=[http.JSON])
 @http.endpoint
 def reveal(lead_id: str) -> dict[str, Any]:
+    from chalicelib.services import privacy
+
     request = bp.current_request
     return privacy.reveal_phone(http.principal(request), lead_id, http.read_body(request), http.received_at(request))
 
@@ -24,6 +25,8 @@ def reveal(lead_id: str) -> dict[str, Any]:
 @bp.route("/leads/{lead_id}", methods=["PATCH"], content_types=[http.JSON])
 @http.endpoint
 def edit_lead(lead_id: str) -> dict[str, Any]:
+    from chalicelib.services import privacy
+
     request = bp.current_request
     return privacy.update_lead(http.principal(request), lead_id, http.read_body(request), http.received_at(request))
 
@@ -31,12 +34,16 @@ def edit_lead(lead_id: str) -> dict[str, Any]:
 @bp.route("/leads/{lead_id}/audit", methods=["GET"])
 @http.endpoint
 def lead_audit(lead_id: str) -> dict[str, Any]:
+    from chalicelib.services import privacy
+
     return privacy.lead_audit(http.principal(bp.current_request), lead_id)
 
 
 @bp.route("/privacy/erase", methods=["POST"], content_types=[http.JSON])
 @http.endpoint
 def erase() -> dict[str, Any]:
+    from chalicelib.services import privacy
+
     request = bp.current_request
     return privacy.erase_person(http.principal(request), http.read_body(request), http.received_at(request))
 
@@ -44,12 +51,16 @@ def erase() -> dict[str, Any]:
 @bp.route("/partners/{partner_id}/keys", methods=["GET"])
 @http.endpoint
 def list_keys(partner_id: str) -> dict[str, Any]:
+    from chalicelib.services import partners
+
     return partners.list_keys(http.principal(bp.current_request), partner_id)
 
 
 @bp.route("/partners/{partner_id}/keys", methods=["POST"])
 @http.endpoint
 def create_key(partner_id: str) -> dict[str, Any]:
+    from chalicelib.services import partners
+
     request = bp.current_request
     return partners.create_key(http.principal(request), partner_id, http.received_at(request))
 
@@ -57,6 +68,8 @@ def create_key(partner_id: str) -> dict[str, Any]:
 @bp.route("/partners/{partner_id}/keys/{key_id}/rotate", methods=["POST"])
 @http.endpoint
 def rotate_key(partner_id: str, key_id: str) -> dict[str, Any]:
+    from chalicelib.services import partners
+
     request = bp.current_request
     return partners.rotate_key(http.principal(request), partner_id, key_id, http.received_at(request))
 
@@ -64,6 +77,8 @@ def rotate_key(partner_id: str, key_id: str) -> dict[str, Any]:
 @bp.route("/partners/{partner_id}/keys/{key_id}/revoke", methods=["POST"])
 @http.endpoint
 def revoke_key(partner_id: str, key_id: str) -> dict[str, Any]:
+    from chalicelib.services import partners
+
     request = bp.current_request
     return partners.revoke_key(http.principal(request), partner_id, key_id, http.received_at(request))
 
@@ -76,6 +91,8 @@ class Rate(BaseModel):
 @bp.route("/partners/{partner_id}/rate", methods=["PUT"], content_types=[http.JSON])
 @http.endpoint
 def set_rate(partner_id: str) -> dict[str, Any]:
+    from chalicelib.services import partners
+
     request = bp.current_request
     body: Rate = http.parse_body_as(Rate, http.read_body(request))
     return partners.set_rate(http.principal(request), partner_id, body.rate_per_minute, http.received_at(request))
