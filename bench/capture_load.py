@@ -52,6 +52,22 @@ def _start_stack(state: Path) -> tuple[subprocess.Popen[str], str, str, list[str
     return proc, base, found.group(1), lines
 
 
+def _call(base: str, method: str, path: str, body: object = None, token: str | None = None) -> object:
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+    data = json.dumps(body).encode() if body is not None else None
+    with urllib.request.urlopen(urllib.request.Request(base + path, data=data, method=method, headers=headers),
+                                timeout=30) as response:
+        return json.loads(response.read() or b"null")
+
+
+def _never_refuse(base: str) -> None:
+    """Every benchmark lead comes from 127.0.0.1: the capture guard still counts (its cost is in the
+    figure) but must not refuse them."""
+    token = _call(base, "POST", "/_local/token?user=admin")["token"]  # type: ignore[index]
+    guard = _call(base, "GET", "/api/config/capture-guard", token=token)["document"]  # type: ignore[index]
+    _call(base, "PUT", "/api/config/capture-guard", {**guard, "ip_max": 100000, "phone_max": 10000}, token)
+
+
 def _run_clients(n: int, call: Callable[[int], None]) -> tuple[float, list[float]]:
     latencies: list[float] = []
     lock = threading.Lock()
@@ -91,6 +107,7 @@ def run() -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="bench-load-") as folder:
         proc, base, endpoint, _ = _start_stack(Path(folder))
         try:
+            _never_refuse(base)
             def capture(index: int) -> None:
                 request = urllib.request.Request(base + "/api/capture", data=bodies[index], method="POST",
                                                  headers={"Content-Type": "application/json"})
