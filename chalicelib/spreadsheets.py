@@ -123,26 +123,29 @@ def error_report(headers: Sequence[str], rejected: Sequence[tuple[int, str, Sequ
     target = io.BytesIO()
     book = _workbook(target)
     bold = book.add_format({"bold": True, "bg_color": "#F2F2F2"})
-    sheet = book.add_worksheet("错误行")
-    sheet.write_row(0, 0, ["行号", "原因", *[_text_cell(h) for h in headers]], bold)
-    for line, (row_number, reason, values) in enumerate(rejected, start=1):
-        sheet.write_number(line, 0, row_number)
-        sheet.write_string(line, 1, reason)
-        for column, value in enumerate(values, start=2):
-            sheet.write_string(line, column, _text_cell(value))
+    sheet = _row_sheet(book, "错误行", ["行号", "原因", *headers], rejected, bold)
     sheet.set_column(1, 1, 48)
-    sheet.freeze_panes(1, 0)
     if duplicates:
-        dup = book.add_worksheet("重复行")
-        dup.write_row(0, 0, ["行号", "与第几行重复", *[_text_cell(h) for h in headers]], bold)
-        for line, (row_number, first_row, values) in enumerate(duplicates, start=1):
-            dup.write_number(line, 0, row_number)
-            dup.write_number(line, 1, first_row)
-            for column, value in enumerate(values, start=2):
-                dup.write_string(line, column, _text_cell(value))
-        dup.freeze_panes(1, 0)
+        _row_sheet(book, "重复行", ["行号", "与第几行重复", *headers], duplicates, bold)
     book.close()
     return target.getvalue()
+
+
+def _row_sheet(book: Any, name: str, header: Sequence[str], rows: Sequence[tuple[int, Any, Sequence[str]]],
+               bold: Any) -> Any:
+    """A sheet of file rows: their row number, one fact about them, then their original cells."""
+    sheet = book.add_worksheet(name)
+    sheet.write_row(0, 0, [_text_cell(h) for h in header], bold)
+    for line, (row_number, fact, values) in enumerate(rows, start=1):
+        sheet.write_number(line, 0, row_number)
+        if isinstance(fact, int):
+            sheet.write_number(line, 1, fact)
+        else:
+            sheet.write_string(line, 1, fact)
+        for column, value in enumerate(values, start=2):
+            sheet.write_string(line, column, _text_cell(value))
+    sheet.freeze_panes(1, 0)
+    return sheet
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ import re
 from typing import Any
 
 import pytest
-import yaml
 
+from infra.package import load_cfn
 from tests.conftest import ROOT
 
 TABLES_YAML = ROOT / "infra" / "tables.yaml"
@@ -17,29 +17,8 @@ SETTINGS_PY = ROOT / "chalicelib" / "settings.py"
 STAGES = {"local", "dev", "staging", "prod"}
 
 
-class _CfnLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no type stubs
-    """Reads short-form intrinsic tags (`!Sub x`) as their long form (`{"Fn::Sub": x}`)."""
-
-
-def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-        if suffix == "GetAtt":
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {name: value}
-
-
-_CfnLoader.add_multi_constructor("!", _intrinsic)
-
-
 def load_tables() -> dict[str, Any]:
-    document: dict[str, Any] = yaml.load(TABLES_YAML.read_text(encoding="utf-8"), Loader=_CfnLoader)
+    document: dict[str, Any] = load_cfn(TABLES_YAML)
     return document
 
 

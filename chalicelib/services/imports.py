@@ -228,6 +228,7 @@ def _job_for(obj: StoredObject) -> dict[str, Any] | None:
             metrics.count(metrics.IMPORT_FAILED, reason="UNKNOWN_SOURCE")
             _archive(obj.key)
             return None
+        return fresh
     return jobs.get(import_id)
 
 
@@ -278,13 +279,12 @@ def _run(job: dict[str, Any], obj: StoredObject, remaining_ms: Callable[[], int]
     writer.flush(tally.processed)
     columns = opened.columns
     report_key = _report(job["import_id"], columns.headers, tally) if tally.rejected or tally.duplicates else None
-    at = _stamp(now_s)
-    column_info = {"mapped": columns.mapped(), "ignored": columns.ignored}
-    jobs.record_plan(job["import_id"], tally.counts(), column_info, report_key, at)
-    jobs.finish(job["import_id"], "done", at, counts=tally.counts(), progress=writer.progress(tally.processed))
-    logger.info("import done", extra={"import_id": job["import_id"], **tally.counts()})
+    counts = tally.counts()
+    jobs.finish(job["import_id"], "done", _stamp(now_s), counts=counts, progress=writer.progress(tally.processed),
+                columns={"mapped": columns.mapped(), "ignored": columns.ignored}, report_key=report_key)
+    logger.info("import done", extra={"import_id": job["import_id"], **counts})
     for outcome in ("imported", "duplicate", "rejected"):
-        metrics.count(metrics.IMPORT_ROWS, tally.counts()[outcome], outcome=outcome)
+        metrics.count(metrics.IMPORT_ROWS, counts[outcome], outcome=outcome)
     _archive(obj.key)
     return True
 

@@ -29,10 +29,11 @@ def read(key: str, max_bytes: int) -> bytes | None:
     from botocore.exceptions import ClientError
 
     try:
-        head = s3().head_object(Bucket=_bucket(), Key=key)
-        if head["ContentLength"] > max_bytes:
+        response = s3().get_object(Bucket=_bucket(), Key=key)
+        if response["ContentLength"] > max_bytes:  # the body stream is closed unread
+            response["Body"].close()
             return None
-        body: bytes = s3().get_object(Bucket=_bucket(), Key=key)["Body"].read()
+        body: bytes = response["Body"].read()
         return body
     except ClientError as exc:
         raise StoreUnavailable() from exc

@@ -69,15 +69,6 @@ def take_lease(import_id: str, etag: str, now_s: int, lease_s: int, at: str) -> 
     ], condition)
 
 
-def record_plan(import_id: str, counts: dict[str, int], columns: dict[str, Any], report_key: str | None,
-                at: str) -> None:
-    job = ImportJobModel
-    actions: list[Action] = [job.counts.set(counts), job.columns.set(columns), job.updated_at.set(at)]
-    if report_key:
-        actions.append(job.report_key.set(report_key))
-    _update(import_id, actions)
-
-
 def begin_chunk(import_id: str, written: int, chunk: dict[str, Any]) -> bool:
     """Reserve the numbers of the next chunk, only if nobody moved the checkpoint meanwhile."""
     job = ImportJobModel
@@ -97,7 +88,8 @@ def release(import_id: str, progress: dict[str, int], at: str) -> None:
 
 
 def finish(import_id: str, status: str, at: str, counts: dict[str, int] | None = None,
-           progress: dict[str, int] | None = None, error: dict[str, str] | None = None) -> None:
+           progress: dict[str, int] | None = None, error: dict[str, str] | None = None,
+           columns: dict[str, Any] | None = None, report_key: str | None = None) -> None:
     job = ImportJobModel
     actions: list[Action] = [job.status.set(status), job.finished_at.set(at), job.updated_at.set(at),
                              job.lease_until.remove(), job.chunk.remove()]
@@ -107,6 +99,10 @@ def finish(import_id: str, status: str, at: str, counts: dict[str, int] | None =
         actions.append(job.progress.set(progress))
     if error is not None:
         actions.append(job.error.set(error))
+    if columns is not None:
+        actions.append(job.columns.set(columns))
+    if report_key:
+        actions.append(job.report_key.set(report_key))
     _update(import_id, actions, job.status.is_in("queued", "running"))
 
 
