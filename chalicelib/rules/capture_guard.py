@@ -4,12 +4,13 @@ optional captcha verification hook (any provider that answers `{"success": true}
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from chalicelib.rules.networks import Networks, contains
 
 
 class Captcha(BaseModel):
@@ -34,27 +35,11 @@ class CaptureGuard(BaseModel):
     ip_window_s: int = Field(default=60, ge=1, le=86400)
     phone_max: int = Field(default=30, ge=1, le=10000)
     phone_window_s: int = Field(default=3600, ge=1, le=86400)
-    exempt_networks: list[str] = Field(default_factory=list)
+    exempt_networks: Networks = Field(default_factory=list)
     captcha: Captcha = Field(default_factory=Captcha)
 
-    @field_validator("exempt_networks")
-    @classmethod
-    def _networks(cls, value: list[str]) -> list[str]:
-        for item in value:
-            try:
-                ipaddress.ip_network(item, strict=False)
-            except ValueError as exc:
-                raise ValueError(f"无效的网段：{item}") from exc
-        return value
-
     def exempt(self, ip: str | None) -> bool:
-        if not ip:
-            return False
-        try:
-            address = ipaddress.ip_address(ip)
-        except ValueError:
-            return False
-        return any(address in ipaddress.ip_network(net, strict=False) for net in self.exempt_networks)
+        return contains(self.exempt_networks, ip)
 
 
 @lru_cache(maxsize=1)

@@ -6,12 +6,13 @@ The defaults ship in `defaults/cleaning.json`; admins publish new versions throu
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from chalicelib.rules.networks import Networks, contains
 
 REGIONS = ("华东", "华南", "华北", "华中", "西南", "西北", "东北")
 
@@ -21,26 +22,12 @@ class BurstLimits(BaseModel):
     ip_max: int = Field(default=20, ge=1)
     ip_window_s: int = Field(default=600, ge=10, le=86400)
     ip_channels: list[str] = Field(default_factory=lambda: ["public"])
-    ip_allowlist: list[str] = Field(default_factory=list)
+    ip_allowlist: Networks = Field(default_factory=list)
     phone_max: int = Field(default=5, ge=1)
     phone_window_s: int = Field(default=600, ge=10, le=86400)
 
-    @field_validator("ip_allowlist")
-    @classmethod
-    def _networks(cls, value: list[str]) -> list[str]:
-        for item in value:
-            try:
-                ipaddress.ip_network(item, strict=False)
-            except ValueError as exc:
-                raise ValueError(f"无效的网段：{item}") from exc
-        return value
-
     def ip_exempt(self, ip: str) -> bool:
-        try:
-            address = ipaddress.ip_address(ip)
-        except ValueError:
-            return False
-        return any(address in ipaddress.ip_network(net, strict=False) for net in self.ip_allowlist)
+        return contains(self.ip_allowlist, ip)
 
 
 class CleaningRules(BaseModel):
