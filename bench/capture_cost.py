@@ -14,7 +14,8 @@ import os
 import random
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,7 @@ def _combine(*tallies: Tally) -> Tally:
         total.reported_read_units += tally.reported_read_units
         total.failures += tally.failures
         total.clients_created += tally.clients_created
+        total.write_units_by.update(tally.write_units_by)
     return total
 
 
@@ -125,20 +127,27 @@ def measure(n: int) -> dict[str, Any]:
         rng = random.Random(20240520)
         phones = valid_mobiles(rng, n)
         statuses: dict[int, int] = {}
+        owners: dict[str, str] = {}  # request -> the lead it captured
         for i in range(n):
             meter.phase = "capture_keyed" if i % 2 else "capture_plain"
             headers = {"Content-Type": "application/json"}
             if i % 2:
                 headers["Idempotency-Key"] = f"bench-{i:06d}"
             body = json.dumps(lead_body(phones[i], rng), ensure_ascii=False).encode("utf-8")
-            status = int(gateway.handle_request("POST", "/capture", headers, body)["statusCode"])
+            meter.owner = f"request-{i}"
+            response = gateway.handle_request("POST", "/capture", headers, body)
+            status = int(response["statusCode"])
             statuses[status] = statuses.get(status, 0) + 1
-        meter.phase = "stream"
-        while pump.pump_streams():
-            pass
+            if status == 202:
+                owners[meter.owner] = json.loads(response["body"])["lead_id"]
+        meter.phase, meter.owner = "stream", None
+        with _owned_by_record(meter):
+            while pump.pump_streams():
+                pass
         meter.phase = "after"
+        writers = {item: {owners.get(o, o) for o in who} for item, who in meter.writers.items()}
         reported, expected = probe_reported_capacity(meter.raw)
-        return {"tallies": meter.tallies, "statuses": statuses, "pump": dict(pump.stats),
+        return {"tallies": meter.tallies, "writers": writers, "statuses": statuses, "pump": dict(pump.stats),
                 "lead_statuses": _lead_statuses(meter.raw), "probe_reported": reported, "probe_expected": expected}
     finally:
         if quiet is not None:
@@ -150,6 +159,27 @@ def measure(n: int) -> dict[str, Any]:
         os.environ.clear()
         os.environ.update(saved_env)
         state.cleanup()
+
+
+@contextmanager
+def _owned_by_record(meter: DynamoMeter) -> Iterator[None]:
+    """While the stream drains, every write is attributed to the lead of the record being handled."""
+    from chalicelib.handlers import streams
+
+    original = streams._handle_lead_record
+
+    def handle(record: Any) -> None:
+        meter.owner = (record.dynamodb.keys or {}).get("lead_id")
+        try:
+            original(record)
+        finally:
+            meter.owner = None
+
+    streams._handle_lead_record = handle
+    try:
+        yield
+    finally:
+        streams._handle_lead_record = original
 
 
 def _lead_statuses(raw: Any) -> dict[str, int]:

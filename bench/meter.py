@@ -148,6 +148,7 @@ class Tally:
     reported_read_units: float = 0.0
     failures: int = 0
     clients_created: int = 0
+    write_units_by: Counter[str] = field(default_factory=Counter)  # "Operation table" -> computed units
 
     @property
     def total_requests(self) -> int:
@@ -181,6 +182,9 @@ class DynamoMeter:
         self.prefix = table_prefix
         self.phase = "setup"
         self.tallies: dict[str, Tally] = {}
+        # Who wrote each item: "table key" -> the owners (leads) set in `owner` while it was written.
+        self.owner: str | None = None
+        self.writers: dict[str, set[str]] = {}
         self._tables: dict[str, Table] = {}
         self._original: Any = None
         self._original_get_session: Any = None
@@ -246,8 +250,12 @@ class DynamoMeter:
             for write in writes if ok else []:
                 new = self._lookup(write.table, write.key)
                 table = self._table(write.table)
-                tally.write_units += write_units(max(item_size(write.old), item_size(new))) * write.factor
-                tally.write_units += table.index_write_units(write.old, new)
+                units = write_units(max(item_size(write.old), item_size(new))) * write.factor
+                units += table.index_write_units(write.old, new)
+                tally.write_units += units
+                tally.write_units_by[f"{operation} {self._short(write.table)}"] += units
+                label = f"{self._short(write.table)} {json.dumps(write.key, sort_keys=True, ensure_ascii=False)}"
+                self.writers.setdefault(label, set()).add(self.owner or "-")
         elif operation in READ_OPS:
             tally.reported_read_units += _reported_units(parsed)
             if ok:
