@@ -9,6 +9,8 @@ once, as in a warm Lambda.
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import json
 import os
 import random
@@ -113,19 +115,13 @@ def measure(n: int) -> dict[str, Any]:
         config.clear_cache()
         capture._allocator.cache_clear()
         seed_demo_org(datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"), Path(state.name))
-        # One client address sends every benchmark lead: the capture guard still counts (its cost is
-        # measured) but never refuses.
-        from chalicelib.rules.capture_guard import default_capture_guard
-
-        never_refuse = {"ip_max": 100000, "phone_max": 10000}
-        config.publish("capture_guard", default_capture_guard().model_copy(update=never_refuse).model_dump(mode="json"),
-                       "bench", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"))
         pump = TriggerPump(aws, app_module.app, threading.RLock(), pending)
         pump.skip_existing()
         gateway = StageGateway(app_module.app, Config.create(chalice_app=app_module.app, lambda_timeout=60,
                                                              lambda_memory_size=512, function_name="api_handler"))
         rng = random.Random(20240520)
         phones = valid_mobiles(rng, n)
+        addresses = client_addresses(rng, n)
         statuses: dict[int, int] = {}
         owners: dict[str, str] = {}  # request -> the lead it captured
         for i in range(n):
@@ -135,6 +131,7 @@ def measure(n: int) -> dict[str, Any]:
                 headers["Idempotency-Key"] = f"bench-{i:06d}"
             body = json.dumps(lead_body(phones[i], rng), ensure_ascii=False).encode("utf-8")
             meter.owner = f"request-{i}"
+            gateway.client_ip = addresses[i]  # visitors of a public form: one address each
             response = gateway.handle_request("POST", "/capture", headers, body)
             status = int(response["statusCode"])
             statuses[status] = statuses.get(status, 0) + 1
@@ -142,13 +139,17 @@ def measure(n: int) -> dict[str, Any]:
                 owners[meter.owner] = json.loads(response["body"])["lead_id"]
         meter.phase, meter.owner = "stream", None
         with _owned_by_record(meter):
-            while pump.pump_streams():
-                pass
+            for invocation in itertools.count():
+                meter.owner = f"invocation-{invocation}"  # what a batch writes as a whole (the counters)
+                if not pump.pump_streams():
+                    break
         meter.phase = "after"
         writers = {item: {owners.get(o, o) for o in who} for item, who in meter.writers.items()}
         reported, expected = probe_reported_capacity(meter.raw)
-        return {"tallies": meter.tallies, "writers": writers, "statuses": statuses, "pump": dict(pump.stats),
-                "lead_statuses": _lead_statuses(meter.raw), "probe_reported": reported, "probe_expected": expected}
+        owned = _owned_tokens(set(owners.values()), phones, addresses)
+        return {"tallies": meter.tallies, "writers": writers, "owned": owned, "statuses": statuses,
+                "pump": dict(pump.stats), "lead_statuses": _lead_statuses(meter.raw), "probe_reported": reported,
+                "probe_expected": expected}
     finally:
         if quiet is not None:
             quiet.setLevel(quiet_level)
@@ -161,19 +162,49 @@ def measure(n: int) -> dict[str, Any]:
         state.cleanup()
 
 
+def client_addresses(rng: random.Random, n: int) -> list[str]:
+    """Distinct public IPv4 addresses (China Telecom's 36.0.0.0/10), none on the allow-lists."""
+    found: set[str] = set()
+    while len(found) < n:
+        found.add(f"36.{rng.randint(0, 63)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}")
+    return sorted(found, key=lambda _: rng.random())
+
+
+def _owned_tokens(lead_ids: set[str], phones: list[str], addresses: list[str]) -> set[str]:
+    """What names an item that belongs to one lead, phone (as stored, or hashed), rep, team or
+    visitor: an item whose key holds none of these is global."""
+    from chalicelib.domain.phone import normalise_cn_phone
+    from local.seed import TEAMS, USERS
+
+    tokens = set(lead_ids) | set(addresses) | set(USERS) | {team[0] for team in TEAMS}
+    for phone in phones:
+        e164 = normalise_cn_phone(phone)
+        tokens |= {phone, e164, hashlib.sha256(e164.encode("utf-8")).hexdigest()[:32]}
+    return tokens
+
+
+def hottest_global(writers: dict[str, set[str]], owned: set[str], n: int) -> list[tuple[float, str]]:
+    """Items no lead, phone, rep, team or visitor owns, by the share of leads (or stream invocations,
+    for what a batch writes as a whole) that wrote them, hottest first."""
+    shares = [(len(who - {"-"}) / n, item) for item, who in writers.items()
+              if who - {"-"} and not any(token in item for token in owned)]
+    return sorted(shares, reverse=True)
+
+
 @contextmanager
 def _owned_by_record(meter: DynamoMeter) -> Iterator[None]:
-    """While the stream drains, every write is attributed to the lead of the record being handled."""
+    """While the stream drains, a write is attributed to the lead of the record being handled, or
+    else to the invocation (a write on behalf of the whole batch)."""
     from chalicelib.handlers import streams
 
     original = streams._handle_lead_record
 
     def handle(record: Any) -> None:
-        meter.owner = (record.dynamodb.keys or {}).get("lead_id")
+        invocation, meter.owner = meter.owner, (record.dynamodb.keys or {}).get("lead_id")
         try:
             original(record)
         finally:
-            meter.owner = None
+            meter.owner = invocation
 
     streams._handle_lead_record = handle
     try:
@@ -230,6 +261,8 @@ def run(n: int = 300, verbose: bool = True) -> dict[str, float]:
         "scans": float(total.count("Scan")),
         "usd_per_million_leads": usd,
     }
+    hottest = hottest_global(raw["writers"], raw["owned"], n)
+    figures["hottest_global_item_share"] = hottest[0][0] if hottest else 0.0
     checks = {
         "http_202": raw["statuses"].get(202, 0) == n,
         "no_failed_calls": total.failures == 0,
@@ -239,6 +272,9 @@ def run(n: int = 300, verbose: bool = True) -> dict[str, float]:
         and not {"new", "invalid", "duplicate"} & set(raw["lead_statuses"]),
     }
     if verbose:
+        print("  hottest items no lead, phone, rep, team or visitor owns (share of leads that wrote each):")
+        for share, item in hottest[:5]:
+            print(f"    {share:7.2%}  {item}")
         _print(n, raw, figures, faithful, checks, {"capture (plain JSON)": (plain, n - n // 2),
                                                    "capture (Idempotency-Key)": (keyed, n // 2),
                                                    "capture (all)": (capture, n),
@@ -264,6 +300,9 @@ def _print(n: int, raw: dict[str, Any], figures: dict[str, float], faithful: boo
         ops = ", ".join(f"{key} {value:.3g}" for key, value in _per_lead(tally, count).items()) or "-"
         print(f"  {label:<27}{tally.total_requests / count:>14.3f}{wcu(tally) / count:>10.3f}"
               f"{rcu(tally) / count:>10.3f}{tally.clients_created / count:>13.3f}  {ops}")
+    total = rows["total"][0]
+    by_table = ", ".join(f"{key} {units / n:.2f}" for key, units in total.write_units_by.most_common())
+    print(f"  write units per lead by request (computed from item sizes): {by_table}")
     print(f"  scans in the measured window: {figures['scans']:g}; clients/lead = botocore clients the app created")
     print(f"  prices: us-east-1 on-demand ${USD_PER_MILLION_WRITE_UNITS} per million write request units, "
           f"${USD_PER_MILLION_READ_UNITS} per million read request units (Lambda, API Gateway, storage and "

@@ -100,14 +100,15 @@ class TriggerPump:
         self.attempts: dict[str, int] = {}
         self.streams_client = aws.client("dynamodbstreams")
         self.sqs = aws.client("sqs")
-        self.stream_handlers: dict[str, tuple[Any, StreamReader]] = {}
+        self.stream_handlers: dict[str, tuple[Any, StreamReader, int]] = {}
         self.event_rules: list[tuple[dict[str, Any], Any, str]] = []
         self.schedules: list[tuple[str, Any, float]] = []
         for source in app.event_sources:
             if isinstance(source, DynamoDBEventConfig):
                 table = source.stream_arn.split(":table/", 1)[1].split("/", 1)[0]
                 arn = aws.stream_arns[table]
-                self.stream_handlers[table] = (_resolve(source.handler_string), StreamReader(self.streams_client, arn))
+                reader = StreamReader(self.streams_client, arn)
+                self.stream_handlers[table] = (_resolve(source.handler_string), reader, source.batch_size)
             elif isinstance(source, CloudWatchEventConfig):
                 self.event_rules.append((source.event_pattern, _resolve(source.handler_string), source.name))
             elif isinstance(source, ScheduledEventConfig):
@@ -148,14 +149,14 @@ class TriggerPump:
 
     def pump_streams(self) -> bool:
         progressed = False
-        for table, (handler, reader) in self.stream_handlers.items():
+        for table, (handler, reader, batch_size) in self.stream_handlers.items():
             saved = self.pending.get(table) or []
             if saved:
-                done = self._deliver(table, handler, saved[:100])
+                done = self._deliver(table, handler, saved[:batch_size])
                 self.pending[table] = saved[done:]
                 progressed = progressed or done > 0
                 continue
-            raw = reader.read()
+            raw = reader.read(limit=batch_size)
             if not raw:
                 continue
             records = [lambda_record(r, reader.stream_arn) for r in raw]
@@ -169,7 +170,7 @@ class TriggerPump:
 
     def unprocessed(self) -> dict[str, list[dict[str, Any]]]:
         out: dict[str, list[dict[str, Any]]] = {}
-        for table, (_, reader) in self.stream_handlers.items():
+        for table, (_, reader, _size) in self.stream_handlers.items():
             records = list(self.pending.get(table) or [])
             records += [lambda_record(r, reader.stream_arn) for r in reader.read(limit=10_000)]
             if records:
@@ -178,7 +179,7 @@ class TriggerPump:
 
     def skip_existing(self) -> None:
         """Fast-forward every stream past what is in it now (records written by seeding)."""
-        for _, reader in self.stream_handlers.values():
+        for _, reader, _size in self.stream_handlers.values():
             while records := reader.read(limit=1000):
                 reader.advance(records[-1])
 

@@ -76,6 +76,20 @@ def test_same_idempotency_key_gives_same_lead_and_one_item(client: Any) -> None:
     assert lead_count() == 1
 
 
+def test_a_retry_writes_the_lead_a_failed_first_request_claimed_but_never_wrote(client: Any) -> None:
+    """The key is claimed before the lead is written (two writes, no transaction): when the first
+    request fails between the two, its retry writes the lead under the claimed number, once."""
+    from chalicelib.store.schema import LeadModel
+
+    first = body_of(post(client, GOOD, {"Idempotency-Key": "form-43"}))["lead_id"]
+    LeadModel(first).delete()  # as if the first request had stopped right after its claim
+    again = post(client, GOOD, {"Idempotency-Key": "form-43"})
+    assert again.status_code == 202 and body_of(again)["lead_id"] == first
+    assert lead_count() == 1 and LeadModel.get(first).idempotency_key
+    assert body_of(post(client, GOOD, {"Idempotency-Key": "form-43"}))["lead_id"] == first
+    assert lead_count() == 1
+
+
 def test_lead_numbers_are_unique_and_dated(client: Any) -> None:
     ids = [body_of(post(client, {**GOOD, "phone": f"1381234{n:04d}"}))["lead_id"] for n in range(20)]
     assert len(set(ids)) == 20

@@ -383,3 +383,53 @@ def test_a_lead_moving_back_and_forth_counts_once_per_stage_in_any_record_order(
     # Found invalid later: no longer valid, nor intent (the funnel stays a funnel).
     invalid = {**images[4], "status": "invalid"}
     assert analytics.metrics(invalid) == {"n": analytics.Decimal(1), "act": analytics.Decimal(2)}
+
+
+def test_each_record_is_counted_once_however_its_batch_is_cut_and_delivered_again(client: Any,
+                                                                                    monkeypatch: Any) -> None:
+    """A record that fails holds back the counters of itself and everything after it (the retry
+    starts there); a batch delivered again from the same record, cut shorter or longer, counts
+    nothing twice."""
+    from chalicelib.domain.analytics import SHARDS
+    from chalicelib.domain.timeutil import shanghai_day
+    from chalicelib.services import aggregates, intake
+    from chalicelib.store import aggregates as counters
+
+    now = datetime.now(UTC)
+    day = shanghai_day(now).isoformat()
+    for phone in valid_mobiles(random.Random(5), 5):
+        capture_at({"name": "测试", "phone": phone, "source": "wechat"}, now)
+    reader = leads_stream()
+    inserts = reader.read()
+    assert [r["eventName"] for r in inserts] == ["INSERT"] * 5
+    third = inserts[2]["dynamodb"]["Keys"]["lead_id"]["S"]
+    healthy = intake.process_new_lead
+
+    def fails_on_the_third(image: dict[str, Any], event_id: str, at: str) -> str:
+        if image["lead_id"] == third:
+            raise RuntimeError("store unavailable")
+        return healthy(image, event_id, at)
+
+    def deliver(records: list[dict[str, Any]]) -> list[str]:
+        payload = client.lambda_.invoke("lead_stream", lambda_event(records, reader.stream_arn)).payload
+        return [f["itemIdentifier"] for f in payload["batchItemFailures"]]
+
+    def counted() -> int:
+        return sum(int(item.get("total|all|n", 0)) for item in counters.read("all", day, day, SHARDS))
+
+    monkeypatch.setattr(intake, "process_new_lead", fails_on_the_third)
+    assert deliver(inserts) == [inserts[2]["dynamodb"]["SequenceNumber"]]
+    assert counted() == 2  # the first two; the rest wait for the retry that starts at the third
+    monkeypatch.setattr(intake, "process_new_lead", healthy)
+    assert deliver(inserts[2:4]) == [] and counted() == 4  # the retry, cut short
+    assert deliver(inserts[2:]) == [] and counted() == 5  # the same first record, one more after it
+    # Lambda never goes back before a failed record, but may deliver from it again, cut anyhow (a crash).
+    for again in (inserts[2:], inserts[2:4], inserts[2:3]):
+        assert deliver(again) == []
+    assert counted() == 5
+    reader.advance(inserts[-1])
+    while records := reader.read():  # the placements that followed
+        assert deliver(records) == []
+        reader.advance(records[-1])
+    report = aggregates.verify()
+    assert report["leads"] == 5 and report["differences"] == []

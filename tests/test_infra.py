@@ -135,7 +135,7 @@ def test_deployed_stage_table_prefix_matches_the_infra_table_names(stage: str) -
 
 @pytest.mark.parametrize("stage", sorted(STAGES))
 def test_per_function_limits(stage: str) -> None:
-    assert stage_config(stage, "lead_stream").lambda_timeout == 60
+    assert stage_config(stage, "lead_stream").lambda_timeout == 300  # batches of up to 500 records
     importer = stage_config(stage, "import_object")
     assert (importer.lambda_memory_size, importer.lambda_timeout) == (1024, 900)
     assert stage_config(stage, "sla_sweep").lambda_timeout == 300

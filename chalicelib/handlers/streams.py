@@ -19,19 +19,16 @@ bp = Blueprint(__name__)
 def _handle_lead_record(record: Any) -> None:
     from chalicelib.outbound import publish
     from chalicelib.plain import plain
-    from chalicelib.services.aggregates import on_lead_record
     from chalicelib.services.intake import lead_events, process_lead_change, process_new_lead
 
     logger.append_keys(correlation_id=record.event_id)
     keys = record.dynamodb.keys or {}
     logger.append_keys(lead_id=keys.get("lead_id"))
     # The record's own time (epoch seconds, may carry milliseconds), never the clock.
-    at = iso_utc(datetime.fromtimestamp(float(record.raw_event["dynamodb"]["ApproximateCreationDateTime"]),
-                                        tz=UTC))
+    at = _at(record.raw_event)
     kind = record.event_name.name
     old = plain(record.dynamodb.old_image) if kind != "INSERT" else None
     new = plain(record.dynamodb.new_image) if kind != "REMOVE" else None
-    on_lead_record(old, new, record.event_id, at)  # dashboard counters, once per eventID
     if kind == "INSERT":
         image = new or {}
         if "lead_id" not in image or "phone" not in image:
@@ -53,7 +50,8 @@ def _handle_lead_record(record: Any) -> None:
             logger.info("removed lead purged")
 
 
-@bp.on_dynamodb_record(stream_arn=get_settings().leads_stream_arn, batch_size=100,
+# Large batches: the dashboard counters take one write per batch, whatever the number of leads in it.
+@bp.on_dynamodb_record(stream_arn=get_settings().leads_stream_arn, batch_size=500,
                        starting_position="TRIM_HORIZON", name="lead_stream")
 @metrics.flushed
 def lead_stream(event: DynamoDBEvent) -> dict[str, Any]:
@@ -61,9 +59,40 @@ def lead_stream(event: DynamoDBEvent) -> dict[str, Any]:
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
     processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+    raw = event.to_dict()
     try:
-        response = process_partial_response(event=event.to_dict(), record_handler=_handle_lead_record,
-                                            processor=processor, context=event.context)  # type: ignore[arg-type]
-        return dict(response)
+        response = dict(process_partial_response(event=raw, record_handler=_handle_lead_record,
+                                                 processor=processor, context=event.context))  # type: ignore[arg-type]
     finally:
         logger.remove_keys(["correlation_id", "lead_id"])
+    return _count_for_dashboard(raw["Records"], response)
+
+
+def _count_for_dashboard(records: list[dict[str, Any]], response: dict[str, Any]) -> dict[str, Any]:
+    """Dashboard counters for the records before the first failed one (a retry starts there), once."""
+    from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+
+    from chalicelib.plain import plain
+    from chalicelib.services.aggregates import Change, on_lead_batch
+
+    failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+    done: list[Change] = []
+    for record in records:
+        if record["dynamodb"]["SequenceNumber"] in failed:
+            break
+        parsed = DynamoDBRecord(record)
+        stream = parsed.dynamodb
+        assert stream is not None and stream.sequence_number is not None
+        done.append(Change(record["eventID"], int(stream.sequence_number),
+                           plain(stream.old_image) if stream.old_image else None,
+                           plain(stream.new_image) if stream.new_image else None))
+    try:
+        on_lead_batch(done, _at(records[-1]) if records else "")
+    except Exception:
+        logger.exception("dashboard counters not applied; the batch is delivered again")
+        return {"batchItemFailures": [{"itemIdentifier": r["dynamodb"]["SequenceNumber"]} for r in records]}
+    return response
+
+
+def _at(record: dict[str, Any]) -> str:
+    return iso_utc(datetime.fromtimestamp(float(record["dynamodb"]["ApproximateCreationDateTime"]), tz=UTC))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -10,14 +11,46 @@ from chalicelib.domain.timeutil import parse_iso
 from chalicelib.store import aggregates, leads
 
 MARKER_TTL_S = 3 * 24 * 3600  # longer than the stream's 24 h retention: a replay always finds its marker
+MAX_ITEMS = 99  # a transaction holds 100 actions: the marker and up to 99 counter items
 
 
-def on_lead_record(old: dict[str, Any] | None, new: dict[str, Any] | None, event_id: str, at: str) -> bool:
-    """Apply what one lead stream record changes in the counters, once per eventID."""
-    changes = analytics.delta(old, new)
-    if not changes:
-        return False
-    return aggregates.apply(event_id, changes, int(parse_iso(at).timestamp()) + MARKER_TTL_S)
+@dataclass(frozen=True)
+class Change:
+    """One lead stream record as the counters see it."""
+
+    event_id: str
+    sequence: int
+    old: dict[str, Any] | None
+    new: dict[str, Any] | None
+
+
+def on_lead_batch(records: list[Change], at: str) -> int:
+    """Apply a batch's records (in stream order, the batch's first record first) exactly once, however
+    often and however cut the batch is delivered again: the marker is keyed on the first record and
+    holds the sequence number applied through. Returns how many records were applied now."""
+    if not records:
+        return 0
+    marker = records[0].event_id
+    expires = int(parse_iso(at).timestamp()) + MARKER_TTL_S
+    applied = aggregates.applied_through(marker)
+    pending = [r for r in records if applied is None or r.sequence > applied]
+    deltas = [analytics.delta(r.old, r.new) for r in pending]
+    chunk: analytics.Contribution = {}
+    for index, record in enumerate(pending):
+        analytics.add_into(chunk, deltas[index])
+        last = index + 1 == len(pending)
+        if last or len(chunk.keys() | deltas[index + 1].keys()) > MAX_ITEMS:
+            changes = _nonzero(chunk)
+            if changes:
+                aggregates.apply_batch(marker, applied, record.sequence, changes, expires)
+                applied = record.sequence
+            chunk = {}
+    return len(pending)
+
+
+def _nonzero(total: analytics.Contribution) -> analytics.Contribution:
+    out = {key: {name: amount for name, amount in attrs.items() if amount} for key, attrs in total.items()}
+    return {key: attrs for key, attrs in out.items() if attrs}
 
 
 def verify(fix: bool = False) -> dict[str, Any]:

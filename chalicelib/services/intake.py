@@ -55,11 +55,10 @@ def process_new_lead(image: dict[str, Any], event_id: str, at: str) -> str:
         return "invalid" if moved else "already"
     lead = {**image, **cleaned.updates}
     phone = lead["phone"]
-    phone_burst = _over("phone", phone, lead_id, image["created_at"], burst.phone_window_s, burst.phone_max)
     for _ in range(MAX_ATTEMPTS):
         key = dedup.get_phone_key(phone)
         if key is not None and key.active_lead and key.active_lead != lead_id:
-            outcome = _merge_into(lead, key.active_lead, cleaned.updates, event_id, at, quiet=phone_burst)
+            outcome = _merge_into(lead, key.active_lead, cleaned.updates, event_id, at)
             result = "duplicate"
         else:
             outcome, result = _activate(lead, key, cleaned.updates, event_id, at)
@@ -96,13 +95,26 @@ def _activate(lead: dict[str, Any], key: dedup.PhoneKey | None, updates: dict[st
     return dedup.activate(change, lead["phone"], event_id, fields, notices), route.status
 
 
-def _merge_into(lead: dict[str, Any], active_id: str, updates: dict[str, Any], event_id: str, at: str,
-                quiet: bool) -> dedup.Outcome:
+def _phone_burst(lead: dict[str, Any], active: dict[str, Any]) -> bool:
+    """More than `phone_max` leads of one phone within the window. Counted only when a submission
+    repeats the phone (with the active lead, when it came in the same window), so the first lead of
+    a phone, the usual case, writes no counter."""
+    burst = config.cleaning_rules().burst
+    key, expires = _window_key("phone", lead["phone"], lead["created_at"], burst.phone_window_s)
+    same_window = _window_key("phone", lead["phone"], active["created_at"], burst.phone_window_s)[0] == key
+    count = counters.count_in_window(key, lead["lead_id"], burst.phone_max + 1, expires,
+                                     also=frozenset({active["lead_id"]} if same_window else ()))
+    return count > burst.phone_max
+
+
+def _merge_into(lead: dict[str, Any], active_id: str, updates: dict[str, Any], event_id: str,
+                at: str) -> dedup.Outcome:
     active = leads.get(active_id)
     if active is None or active["status"] in CLOSED:
         # The phone item points at a lead that is gone or closed: free it and read again.
         dedup.release_phone(lead["phone"], active_id, at)
         return dedup.Outcome.RACE
+    quiet = _phone_burst(lead, active)
     profile = config.lead_profile()
     source_label = profile.option_label("source", lead["source"])
     activity = {"channel": lead["source"], "reason": f"客户通过「{source_label}」再次咨询",

@@ -3,9 +3,10 @@
 Key: `pk = <scope>#<yyyy-mm>#<shard>`, `sk = <yyyy-mm-dd>`; the counters are attributes
 `<dimension>|<value>|<metric>`. A dashboard over a date range is one Query per month and shard
 (a 30-day range: at most 2 × SHARDS queries returning days × SHARDS items), whatever the number of
-leads; a stream record updates one item per scope it touches. Writes spread over SHARDS
-partitions per scope and month, so no item takes every lead's writes. A stream record's changes
-are applied in one transaction with a marker item `evt#<eventID>`, so a replay changes nothing.
+leads. The stream applies a whole batch of records at once: their changes summed per item, in one
+transaction (per ≤ 99 items) with the batch's marker `batch#<first eventID>` holding the sequence
+number applied through, so a delivery of the same batch again changes nothing, and a counter item
+takes one write per batch, however many leads the batch carries.
 """
 
 from __future__ import annotations
@@ -56,26 +57,42 @@ def _update(key: Key, changes: dict[str, Decimal]) -> dict[str, Any]:
                        "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}}
 
 
-def apply(event_id: str, changes: Contribution, expires_epoch: int) -> bool:
-    """Add one stream record's changes. False when the record was applied before."""
-    marker = {"Put": {"TableName": _table(),
-                      "Item": {"pk": {"S": f"evt#{event_id}"}, "sk": {"S": "-"},
-                               "expires_at": {"N": str(expires_epoch)}},
-                      "ConditionExpression": "attribute_not_exists(pk)"}}
-    items = [marker] + [_update(key, attrs) for key, attrs in sorted(changes.items())]
+def applied_through(marker: str) -> int | None:
+    """The stream sequence number a batch starting with eventID `marker` was applied through."""
+    try:
+        item = _client().get_item(TableName=_table(), Key={"pk": {"S": f"batch#{marker}"}, "sk": {"S": "-"}},
+                                  ConsistentRead=True).get("Item")
+    except ClientError as exc:
+        raise StoreUnavailable() from exc
+    return int(item["seq"]["N"]) if item else None
+
+
+def apply_batch(marker: str, after: int | None, through: int, changes: Contribution, expires_epoch: int) -> None:
+    """Add the changes of a batch's records and move its marker from `after` to `through`, in one
+    transaction: a delivery of the same batch again finds the marker and skips what it covers."""
+    condition: dict[str, Any] = ({"ConditionExpression": "attribute_not_exists(pk)"} if after is None else
+                                 {"ConditionExpression": "seq = :after",
+                                  "ExpressionAttributeValues": {":after": {"N": str(after)}}})
+    marker_item = {"Put": {"TableName": _table(), **condition,
+                           "Item": {"pk": {"S": f"batch#{marker}"}, "sk": {"S": "-"}, "seq": {"N": str(through)},
+                                    "expires_at": {"N": str(expires_epoch)}}}}
+    items = [marker_item] + [_update(key, attrs) for key, attrs in sorted(changes.items())]
     for attempt in range(_ATTEMPTS):
         try:
             _client().transact_write_items(TransactItems=items)
-            return True
+            return
         except ClientError as exc:
             reasons = exc.response.get("CancellationReasons") or []
             if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
-                return False
+                raise MarkerMoved(marker) from exc
             conflict = any(r.get("Code") == "TransactionConflict" for r in reasons)
             if not conflict or attempt == _ATTEMPTS - 1:
                 raise StoreUnavailable() from exc
             time.sleep(random.uniform(0, 0.05 * 2 ** attempt))  # noqa: S311 - jitter, not security
-    return False
+
+
+class MarkerMoved(RuntimeError):
+    """Another delivery of the same batch applied records meanwhile: let the stream deliver again."""
 
 
 def _decode(item: dict[str, Any]) -> dict[str, Decimal]:
@@ -118,7 +135,7 @@ def scan_counters() -> Iterator[tuple[Key, dict[str, Decimal]]]:
     """Every counter item (markers skipped). A Scan: for the offline rebuild/verify command only."""
     for page in _client().get_paginator("scan").paginate(TableName=_table()):
         for item in page.get("Items", []):
-            if not item["pk"]["S"].startswith("evt#"):
+            if not item["pk"]["S"].startswith("batch#"):
                 yield key_of(item), _decode(item)
 
 

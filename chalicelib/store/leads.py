@@ -70,30 +70,48 @@ def to_dict(model: LeadModel) -> dict[str, Any]:
 
 def insert(lead: dict[str, Any], claim: IdempotencyClaim | None) -> tuple[str, bool]:
     """Write a new lead. Returns (lead_id, created). With an Idempotency-Key already used for the
-    same request, returns the first lead's id and writes nothing; for a different request, 422."""
+    same request, returns the first lead's id and writes nothing; for a different request, 409.
+
+    The key is claimed first (conditional put) and names the lead number; then the lead is written
+    (conditional put). A retry after a failure between the two finds the claim and writes the lead
+    under the claimed number: two single-item writes, no transaction (which would cost double)."""
     model = _to_model(lead)
-    try:
-        if claim is None:
-            model.save(condition=LeadModel.lead_id.does_not_exist())
-            return model.lead_id, True
-        model.idempotency_key = claim.key  # so erasing the person finds the key item too
-        record = IdempotencyModel(
-            claim.key,
-            lead_id=model.lead_id,
-            request_hash=claim.request_hash,
-            created_at=claim.created_at,
-            expires_at=datetime.fromtimestamp(claim.expires_at_epoch, tz=UTC),
-        )
-        with TransactWrite(connection=transaction_connection()) as tx:
-            tx.save(model, condition=LeadModel.lead_id.does_not_exist())
-            tx.save(record, condition=IdempotencyModel.key.does_not_exist())
+    if claim is None:
+        try:
+            _put_new(model)
+        except _Exists as exc:  # lead numbers are reserved in blocks: never reused
+            raise StoreUnavailable() from exc
         return model.lead_id, True
-    except TransactWriteError as exc:
-        reasons = exc.cancellation_reasons or []
-        if len(reasons) > 1 and reasons[1] is not None and reasons[1].code == "ConditionalCheckFailed":
-            return _replay(claim), False  # type: ignore[arg-type]
-        raise StoreUnavailable() from exc
+    model.idempotency_key = claim.key  # so erasing the person finds the key item too
+    record = IdempotencyModel(claim.key, lead_id=model.lead_id, request_hash=claim.request_hash,
+                              created_at=claim.created_at,
+                              expires_at=datetime.fromtimestamp(claim.expires_at_epoch, tz=UTC))
+    try:
+        record.save(condition=IdempotencyModel.key.does_not_exist())
     except PutError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise StoreUnavailable() from exc
+        first = _replay(claim)
+        if existing([first]):
+            return first, False
+        model.lead_id = first  # the first request claimed the key but its lead was never written
+    try:
+        _put_new(model)
+    except _Exists:  # a concurrent retry of the same request wrote it meanwhile
+        return model.lead_id, False
+    return model.lead_id, True
+
+
+class _Exists(Exception):
+    pass
+
+
+def _put_new(model: LeadModel) -> None:
+    try:
+        model.save(condition=LeadModel.lead_id.does_not_exist())
+    except PutError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            raise _Exists() from exc
         raise StoreUnavailable() from exc
 
 

@@ -498,7 +498,8 @@ class AggregateModel(Model):
     """Dashboard counters maintained from the lead stream: one item per scope (`all` or
     `team:<id>`) × Shanghai day × shard (`pk`) × dimension (`sk`); the counters are attributes
     named `<value>|<metric>` (see domain/analytics.py), so pynamodb declares only the keys. Items
-    `evt#<eventID>` mark the stream records already applied (expiring after the stream's retention)."""
+    `batch#<eventID>` mark how far a stream batch starting at that record was applied (`seq`,
+    expiring after the stream's retention)."""
 
     class Meta(_Meta):
         table_name = f"{PREFIX}aggregates"
