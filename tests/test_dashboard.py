@@ -287,6 +287,18 @@ def test_dashboard_equals_the_leads_replays_change_nothing_and_drills_down(clien
         assert listed(client, row["drill"]["won"]) == want["source"][row["value"]]["won_ids"]
         assert listed(client, row["drill"]["leads"]) == want["source"][row["value"]]["ids"]
 
+    # The admin's lists by day filter the leads they read (by_day_keys holds keys only) by the same
+    # rules as DynamoDB's filter on the team index.
+    span = {"from": first.isoformat(), "to": last.isoformat()}
+    by_team = {x["lead_id"]: x.get("team") for x in leads}
+    for filters in ({"customer_type": "_none"}, {"stage": "first_contact"}, {"stage": "intent", "loan_type": "credit"},
+                    {"status": "pool"}, {"partner_id": "_none", "stage": "valid"},
+                    {"region": "华南", "source": "douyin"}):
+        everyone = listed(client, {**span, **filters})
+        for team in ("sh_mortgage", "south_credit"):
+            assert {i for i in everyone if by_team[i] == team} == listed(client, {**span, **filters, "team": team})
+        assert everyone, filters
+
     # "Won via 抖音 this month" lists exactly the leads the figure counts (one scenario serves both:
     # it is the slowest test of the suite against moto).
     month_start = today.replace(day=1)

@@ -159,7 +159,7 @@ def _sample(body: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for n in range(days):
         day = (last - timedelta(days=n)).isoformat()
-        page, _ = leads.query_partition("by_day", day, start, end, None, 1000 - len(out), None)
+        page, _ = leads.query_partition("by_day", day, start, end, {}, 1000 - len(out), None)
         out += [lead for lead in page if lead["status"] not in ("invalid", "duplicate")]
         if len(out) >= 1000:
             break

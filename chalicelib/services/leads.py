@@ -90,13 +90,12 @@ def list_leads(who: Principal, *, today: date, status: str | None = None, owner:
     else:
         days = [(last - timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
         partitions = [("by_day", day) for day in days]
-    condition = leads.filter_condition(filters)
     position = int(state.get("p", 0))
     last_key = state.get("k")
     items: list[dict[str, Any]] = []
     while position < len(partitions) and len(items) < limit:
         index, partition = partitions[position]
-        page, last_key = leads.query_partition(index, partition, start, end, condition, limit - len(items), last_key)
+        page, last_key = leads.query_partition(index, partition, start, end, filters, limit - len(items), last_key)
         items.extend(page)
         if last_key is None:
             position += 1

@@ -214,17 +214,35 @@ def decode_cursor(cursor: str) -> dict[str, Any]:
     return state
 
 
-def query_partition(index: str, partition: str, start: str, end: str, condition: Condition | None,
+def query_partition(index: str, partition: str, start: str, end: str, filters: dict[str, str],
                     limit: int, last_key: dict[str, Any] | None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """Newest-first page of one index partition between two created_at bounds."""
-    idx = {"by_day": LeadModel.by_day, "by_owner": LeadModel.by_owner, "by_team": LeadModel.by_team}[index]
+    """Newest-first page of one index partition between two created_at bounds, `filters` applied
+    (a page may hold fewer than `limit` leads: go on from the returned key)."""
+    if index == "by_day":
+        return _query_days(partition, start, end, filters, limit, last_key)
+    idx = {"by_owner": LeadModel.by_owner, "by_team": LeadModel.by_team}[index]
     try:
-        rows = idx.query(partition, LeadModel.created_at.between(start, end), filter_condition=condition,
-                         scan_index_forward=False, limit=limit, last_evaluated_key=last_key)
+        rows = idx.query(partition, LeadModel.created_at.between(start, end),
+                         filter_condition=filter_condition(filters), scan_index_forward=False, limit=limit,
+                         last_evaluated_key=last_key)
         items = [to_dict(row) for row in _take(rows, limit)]
         return items, rows.last_evaluated_key
     except QueryError as exc:
         raise StoreUnavailable() from exc
+
+
+def _query_days(day: str, start: str, end: str, filters: dict[str, str], limit: int,
+                last_key: dict[str, Any] | None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """`by_day` holds keys only (so no lead update rewrites it): a page of keys, then the leads."""
+    try:
+        rows = LeadModel.by_day.query(day, LeadModel.created_at.between(start, end), scan_index_forward=False,
+                                      limit=limit, last_evaluated_key=last_key)
+        ids = [row.lead_id for row in _take(rows, limit)]
+        found = [to_dict(row) for row in LeadModel.batch_get(ids)] if ids else []
+    except (QueryError, GetError) as exc:
+        raise StoreUnavailable() from exc
+    found.sort(key=lambda lead: (lead["created_at"], lead["lead_id"]), reverse=True)
+    return [lead for lead in found if matches(lead, filters)], rows.last_evaluated_key
 
 
 def _take(rows: Iterator[LeadModel], limit: int) -> Iterator[LeadModel]:
@@ -265,6 +283,24 @@ def filter_condition(filters: dict[str, str]) -> Condition | None:
             clause = getattr(LeadModel, name) == value
         condition = clause if condition is None else condition & clause
     return condition
+
+
+def matches(lead: dict[str, Any], filters: dict[str, str]) -> bool:
+    """`filter_condition` evaluated on a lead already read (the same rules)."""
+    for name, value in filters.items():
+        if name == "stage":
+            valid = lead.get("status") not in _NOT_VALID
+            reached = {"valid": valid, "won": lead.get("status") == "won",
+                       "intent": valid and (lead.get("intent_at") is not None or lead.get("status") in _INTENT),
+                       "first_contact": lead.get("first_contact_at") is not None}
+            if not reached[value]:
+                return False
+        elif value == NONE:
+            if lead.get(name) is not None:
+                return False
+        elif lead.get(name) != value:
+            return False
+    return True
 
 
 def query_pool(partition: str, after: str, before: str, filters: dict[str, Any], min_amount: float | None,

@@ -31,11 +31,12 @@ class _Meta:
 
 
 class LeadsByDay(GlobalSecondaryIndex["LeadModel"]):
-    """Admin lists and exports by date: one partition per Asia/Shanghai day."""
+    """Admin lists and exports by date: one partition per Asia/Shanghai day. Keys only (the leads are
+    read by BatchGetItem), so no update of a lead rewrites it: written once per lead."""
 
     class Meta:
-        index_name = "by_day"
-        projection = AllProjection()
+        index_name = "by_day_keys"  # was `by_day` with every attribute: a projection change is a new index
+        projection = KeysOnlyProjection()
 
     day = UnicodeAttribute(hash_key=True)
     created_at = UnicodeAttribute(range_key=True)
