@@ -2,13 +2,12 @@
 
 Speed (the whole suite runs on 2 shared cores): every test's AWS is a fresh `moto.mock_aws()`, but
 its contents (the tables, bus and bucket; with `demo_org`, the seeded demo org) are deep copies of
-moto's backends built once per session, not rebuilt request by request; and every botocore session
-shares one data loader instead of parsing endpoints.json and the service models again."""
+moto's backends built once per session, not rebuilt request by request; tests/fast_moto.py removes
+two costs of botocore and moto that say nothing about our code."""
 
 from __future__ import annotations
 
 import copy
-import functools
 import os
 import re
 import sys
@@ -33,38 +32,16 @@ from local.env import configure  # noqa: E402
 
 make_dynamodb_atomic()  # DynamoDB's per-request atomicity, which moto lacks under threads
 
+from tests.fast_moto import share_botocore_loader, unsorted_query_candidates  # noqa: E402
+
+share_botocore_loader()
+unsorted_query_candidates()
+
 configure(None, 8000, TEST_STATE)
 
 from local.devsigner import ensure_key  # noqa: E402
 
 ensure_key(TEST_STATE)
-
-
-def _share_botocore_loader() -> None:
-    """botocore builds a data loader per session and each loader parses endpoints.json (~1 MB) and the
-    service models again; pynamodb opens a session per model and every test starts with none, so that
-    was most of a test's setup. One loader per data path, shared (botocore already shares a loader's
-    parsed files between the clients of a session; boto3 adds its resource path to it once)."""
-    import botocore.loaders
-    import botocore.session
-
-    @functools.cache
-    def shared_loader(data_path: str | None) -> botocore.loaders.Loader:
-        loader = botocore.loaders.create_loader(data_path)
-        paths = loader._search_paths
-
-        class OncePaths(list[str]):
-            def append(self, path: str) -> None:  # boto3.Session appends its data dir every time
-                if path not in self:
-                    super().append(path)
-
-        loader._search_paths = OncePaths(paths)
-        return loader
-
-    botocore.session.create_loader = shared_loader  # type: ignore[attr-defined]
-
-
-_share_botocore_loader()
 
 
 def create_resources() -> None:
