@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from functools import lru_cache
 from pathlib import Path
 
 import jwt
@@ -38,9 +39,18 @@ def ensure_key(state_dir: Path = STATE_DIR) -> Path:
     return private
 
 
+@lru_cache(maxsize=8)
+def _signing_key(private: Path, modified_ns: int) -> rsa.RSAPrivateKey:
+    """The parsed key (parsing checks the RSA key, ~0.1 s); a replaced key file has a new mtime."""
+    key = serialization.load_pem_private_key(private.read_bytes(), password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    return key
+
+
 def mint(username: str, role: str, state_dir: Path = STATE_DIR, ttl_s: int = 12 * 3600,
          now: float | None = None) -> str:
-    private = ensure_key(state_dir).read_bytes()
+    path = ensure_key(state_dir)
+    private = _signing_key(path, path.stat().st_mtime_ns)
     issued = int(now if now is not None else time.time())
     claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": username, "preferred_username": username,
               "groups": [role], "iat": issued, "exp": issued + ttl_s, "token_use": "id"}

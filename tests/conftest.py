@@ -1,7 +1,13 @@
-"""Test wiring: the local stage's environment, moto in-process, tables from the one schema."""
+"""Test wiring: the local stage's environment, moto in-process, tables from the one schema.
+
+Speed (the whole suite runs on 2 shared cores): every test's AWS is a fresh `moto.mock_aws()`, but
+its contents (the tables, bus and bucket; with `demo_org`, the seeded demo org) are deep copies of
+moto's backends built once per session, not rebuilt request by request; tests/fast_moto.py removes
+two costs of botocore and moto that say nothing about our code."""
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import sys
@@ -26,6 +32,11 @@ from local.env import configure  # noqa: E402
 
 make_dynamodb_atomic()  # DynamoDB's per-request atomicity, which moto lacks under threads
 
+from tests.fast_moto import share_botocore_loader, unsorted_query_candidates  # noqa: E402
+
+share_botocore_loader()
+unsorted_query_candidates()
+
 configure(None, 8000, TEST_STATE)
 
 from local.devsigner import ensure_key  # noqa: E402
@@ -47,11 +58,57 @@ def create_resources() -> None:
     fresh_caches()
 
 
+# moto keeps each service's state in a BackendDict (account -> region -> backend object); the ones in use
+# are listed in BackendDict._instances, and mock_aws() resets them all on entry and exit. A snapshot is a
+# deep copy of those, taken once per session; restoring one puts fresh deep copies back.
+Snapshot = list[tuple[Any, dict[str, Any]]]
+_SNAPSHOTS: dict[str, Snapshot] = {}
+_DEMO_KEY: list[str] = []  # the API key seed_demo_org made for the "demo_org" snapshot
+
+
+def _take_snapshot() -> Snapshot:
+    from moto.core.base_backend import BackendDict
+
+    return [(backends, copy.deepcopy(dict(backends))) for backends in BackendDict._instances]
+
+
+def _restore(snapshot: Snapshot) -> None:
+    from moto.core.base_backend import BackendDict
+
+    for backends, accounts in snapshot:
+        backends.clear()
+        backends.update(copy.deepcopy(accounts))
+        if backends not in BackendDict._instances:
+            BackendDict._instances.append(backends)
+
+
+def _untouched() -> bool:
+    """Nothing written since the tables were made: no DynamoDB item, no S3 object."""
+    from moto.core.base_backend import BackendDict
+
+    for backends in BackendDict._instances:
+        for _, _, backend in backends.iter_backends():
+            if backends.service_name == "dynamodb" and any(t.items for t in backend.tables.values()):
+                return False
+            if backends.service_name == "s3" and any(b.keys for b in backend.buckets.values()):
+                return False
+    return True
+
+
 @pytest.fixture
 def aws() -> Iterator[None]:
     """A fresh in-process AWS with every table of the schema (the demo org: `demo_org`)."""
+    from moto.core.base_backend import BackendDict
+
     with moto.mock_aws():
-        create_resources()
+        if BackendDict._instances:  # inside another mock_aws(): build on what is there, as moto would
+            create_resources()
+        elif "resources" in _SNAPSHOTS:
+            _restore(_SNAPSHOTS["resources"])
+        else:
+            create_resources()
+            _SNAPSHOTS["resources"] = _take_snapshot()
+        fresh_caches()
         yield
         fresh_caches()
 
@@ -69,9 +126,25 @@ def fresh_caches() -> None:
 
 @pytest.fixture
 def demo_org(aws: None) -> str:
-    from local.seed import seed_demo_org
+    """The demo org seeded at 2026-11-28T00:00:00Z; returns the demo partner's API key.
 
-    return seed_demo_org("2026-11-28T00:00:00.000Z", TEST_STATE)
+    Seeded once per session and restored from the snapshot when nothing was written yet (the usual
+    case); seeded for real on top of whatever an earlier fixture of the test wrote otherwise."""
+    from local.seed import partner_key_file, seed_demo_org
+
+    if not _untouched():
+        return seed_demo_org("2026-11-28T00:00:00.000Z", TEST_STATE)
+    if "demo_org" in _SNAPSHOTS:
+        _restore(_SNAPSHOTS["demo_org"])
+        fresh_caches()
+        api_key = _DEMO_KEY[0]
+        partner_key_file(TEST_STATE).write_text(api_key, encoding="utf-8")
+        return api_key
+    api_key = seed_demo_org("2026-11-28T00:00:00.000Z", TEST_STATE)
+    _SNAPSHOTS["demo_org"] = _take_snapshot()
+    _DEMO_KEY.append(api_key)
+    return api_key
+
 
 
 @pytest.fixture
