@@ -27,7 +27,7 @@ def _cache_service_names() -> None:
     from moto import backends
 
     names = tuple(backends.list_of_moto_modules())
-    backends.list_of_moto_modules = lambda: names  # type: ignore[assignment]
+    backends.list_of_moto_modules = lambda: names
 
 
 def serve(port: int) -> None:

@@ -22,9 +22,9 @@ def _handle_lead_record(record: Any) -> None:
     from chalicelib.services.aggregates import on_lead_record
     from chalicelib.services.intake import lead_events, process_lead_change, process_new_lead
 
-    logger.append_keys(correlation_id=record.event_id)
+    logger.thread_safe_append_keys(correlation_id=record.event_id)
     keys = record.dynamodb.keys or {}
-    logger.append_keys(lead_id=keys.get("lead_id"))
+    logger.thread_safe_append_keys(lead_id=keys.get("lead_id"))
     # The record's own time (epoch seconds, may carry milliseconds), never the clock.
     at = iso_utc(datetime.fromtimestamp(float(record.raw_event["dynamodb"]["ApproximateCreationDateTime"]),
                                         tz=UTC))
@@ -66,4 +66,4 @@ def lead_stream(event: DynamoDBEvent) -> dict[str, Any]:
                                             processor=processor, context=event.context)  # type: ignore[arg-type]
         return dict(response)
     finally:
-        logger.remove_keys(["correlation_id", "lead_id"])
+        logger.thread_safe_remove_keys(["correlation_id", "lead_id"])  # per thread: see observability
