@@ -24,6 +24,7 @@ def _app(inside: threading.Barrier) -> Chalice:
     def echo(name: str) -> dict[str, Any]:
         inside.wait(timeout=10)  # every request is in flight before any of them reads its request
         request = app.current_request
+        assert request is not None and request.json_body is not None
         return {"name": name, "body": request.json_body["n"], "ip": request.context["identity"]["sourceIp"],
                 "request_id": request.context["requestId"],
                 "correlation_id": logger.thread_safe_get_current_keys().get("correlation_id")}
