@@ -7,7 +7,7 @@ import json
 import threading
 from typing import Any
 
-from chalice import Chalice
+from chalice.app import Chalice
 from chalice.config import Config
 
 from chalicelib.observability import http_correlation, logger
