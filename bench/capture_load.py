@@ -48,8 +48,17 @@ def _start_stack(state: Path) -> tuple[subprocess.Popen[str], str, str, list[str
             time.sleep(0.2)
     found = re.search(r"AWS \(moto\)\s+(\S+)", "".join(lines))
     if not found:
+        _stop_stack(proc)  # never leave a half-started stack behind
         raise RuntimeError("stack did not start:\n" + "".join(lines)[-3000:])
     return proc, base, found.group(1), lines
+
+
+def _stop_stack(proc: subprocess.Popen[str]) -> None:
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def _call(base: str, method: str, path: str, body: object = None, token: str | None = None) -> object:
@@ -127,11 +136,7 @@ def run() -> dict[str, float]:
 
             raw_seconds, _ = _run_clients(N, raw_put)
         finally:
-            os.killpg(proc.pid, signal.SIGINT)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+            _stop_stack(proc)
     rps, raw_rps = N / seconds, N / raw_seconds
     p50 = latencies[len(latencies) // 2] * 1000
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000

@@ -14,10 +14,12 @@ logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "loan-leads"),
 
 
 def http_correlation(event: object, get_response: object) -> object:
-    """Chalice http middleware: every log line of a request carries its API Gateway request id."""
+    """Chalice http middleware: every log line of a request carries its API Gateway request id.
+    Kept per thread: the local stack serves requests (and the stream consumer) on several threads
+    of one process; in Lambda there is one thread and it is the same thing."""
     context = getattr(event, "context", None) or {}
-    logger.set_correlation_id(context.get("requestId"))
+    logger.thread_safe_append_keys(correlation_id=context.get("requestId"))
     try:
         return get_response(event)  # type: ignore[operator]
     finally:
-        logger.set_correlation_id(None)
+        logger.thread_safe_remove_keys(["correlation_id"])

@@ -4,16 +4,17 @@ schema, and their state saved to / restored from .local/ (moto keeps everything 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import boto3
 
-from local.atomic import make_dynamodb_atomic
-from local.env import REGION
+from local.env import REGION, ROOT
 
 IMPORT_QUEUE = "loanleads-local-import-events"
 CONTINUE_QUEUE = "loanleads-local-import-continued"
@@ -30,27 +31,41 @@ class LocalAws:
         self.state_dir = state_dir
         self.snapshot_file = state_dir / "state" / "aws.json"
         self.s3_dir = state_dir / "state" / "s3"
-        self.server: Any = None
+        self.server: subprocess.Popen[bytes] | None = None
         self.endpoint = ""
         self.stream_arns: dict[str, str] = {}
         self.queue_url = ""
         self.continue_queue_url = ""
 
     # -- lifecycle -------------------------------------------------------------------------------
-    def start(self) -> str:
-        from moto.server import ThreadedMotoServer
-
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no per-request lines from moto
-        make_dynamodb_atomic()
+    def start(self, timeout_s: float = 60) -> str:
+        """Start moto's server in its own process (`local/motoserver.py`) and wait until it listens."""
         port = free_port()
-        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-        self.server.start()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
+        self.server = subprocess.Popen([sys.executable, "-m", "local.motoserver", str(port)], cwd=ROOT, env=env)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if self.server.poll() is not None:
+                raise RuntimeError(f"moto's server exited with {self.server.returncode} before listening")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"moto's server did not listen on port {port}") from None
+                time.sleep(0.05)
         self.endpoint = f"http://127.0.0.1:{port}"
         return self.endpoint
 
     def stop(self) -> None:
         if self.server is not None:
-            self.server.stop()
+            self.server.terminate()
+            try:
+                self.server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.server.kill()
+                self.server.wait()
             self.server = None
 
     def client(self, service: str) -> Any:

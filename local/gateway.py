@@ -27,7 +27,17 @@ MAX_BODY = 10 * 1024 * 1024  # API Gateway's own limit
 class StageGateway(LocalGateway):
     """Adds what API Gateway puts in every event and chalice local leaves out."""
 
-    client_ip = "127.0.0.1"
+    def __init__(self, app: Any, config: Config) -> None:
+        super().__init__(app, config)
+        self._caller = threading.local()
+
+    @property
+    def client_ip(self) -> str:
+        return str(getattr(self._caller, "ip", "127.0.0.1"))
+
+    @client_ip.setter
+    def client_ip(self, value: str) -> None:
+        self._caller.ip = value
 
     def _generate_lambda_event(self, method: str, path: str, headers: Any, body: Any) -> Any:
         event = super()._generate_lambda_event(method, path, headers, body)
@@ -36,6 +46,25 @@ class StageGateway(LocalGateway):
                         "stage": "api"})
         context["identity"] = {"sourceIp": self.client_ip}
         return event
+
+
+def serve_concurrently(app: Any) -> None:
+    """Let one Chalice app serve requests on several threads at once, as API Gateway has several
+    Lambda containers serve them. Chalice keeps the request being served (and its Lambda context)
+    on the app object, one at a time as in a container; here each thread gets its own."""
+    state = threading.local()
+    base = type(app)
+    if getattr(base, "_per_thread_requests", False):
+        return
+
+    def slot(name: str) -> property:
+        return property(lambda self: getattr(state, name, None), lambda self, value: setattr(state, name, value))
+
+    app.__dict__.pop("current_request", None)
+    app.__dict__.pop("lambda_context", None)
+    app.__class__ = type(base.__name__, (base,), {"current_request": slot("current_request"),
+                                                 "lambda_context": slot("lambda_context"),
+                                                 "_per_thread_requests": True})
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -49,9 +78,9 @@ class Server:
                                                        lambda_memory_size=512, function_name="api_handler"))
         self.pump = pump
         self.lock = lock  # the pump's: ticks and the aggregates check run while the pump is idle
-        # API requests take their own lock (chalice's LocalGateway is not thread-safe), not the
-        # pump's: in AWS a form's capture never waits for the stream consumer, nor does it here.
-        self.api_lock = threading.Lock()
+        # API requests run concurrently, as on several Lambda containers, and never take the pump's
+        # lock: in AWS a form's capture never waits for the stream consumer, nor does it here.
+        serve_concurrently(app)
         handler = self._handler_class()
         self.httpd = _HTTPServer(("127.0.0.1", port), handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True, name="http")
@@ -65,17 +94,16 @@ class Server:
 
     def api(self, method: str, path: str, headers: dict[str, str], body: bytes | None,
             client_ip: str) -> dict[str, Any]:
-        with self.api_lock:
-            self.gateway.client_ip = client_ip
-            try:
-                response: dict[str, Any] = self.gateway.handle_request(method, path, headers, body)
-            except ForbiddenError:
-                response = {"statusCode": 404, "headers": {"Content-Type": "application/json"},
-                            "body": json.dumps({"error": {"code": "NOT_FOUND", "message": "接口不存在",
-                                                          "fields": {}}}, ensure_ascii=False)}
-            if method not in ("GET", "HEAD", "OPTIONS"):
-                self.pump.dirty = True
-            return response
+        self.gateway.client_ip = client_ip
+        try:
+            response: dict[str, Any] = self.gateway.handle_request(method, path, headers, body)
+        except ForbiddenError:
+            response = {"statusCode": 404, "headers": {"Content-Type": "application/json"},
+                        "body": json.dumps({"error": {"code": "NOT_FOUND", "message": "接口不存在",
+                                                      "fields": {}}}, ensure_ascii=False)}
+        if method not in ("GET", "HEAD", "OPTIONS"):
+            self.pump.dirty = True
+        return response
 
     def local(self, method: str, path: str, query: dict[str, list[str]]) -> tuple[int, Any]:
         if path == "/_local/status" and method == "GET":

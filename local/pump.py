@@ -22,6 +22,11 @@ from local.env import REGION
 from local.streams import StreamReader, lambda_record
 
 MAX_ATTEMPTS = 3
+SNAPSHOT_EVERY_S = 2.0
+# A snapshot reads every table and every pending stream record through moto, so its cost grows with
+# the data and the backlog: the pause after one is long enough that saving takes at most this share
+# of the time (Ctrl-C always saves last).
+SNAPSHOT_SHARE = 0.1
 ACCOUNT = "123456789012"
 
 
@@ -96,7 +101,8 @@ class TriggerPump:
         self.pending = pending
         self.dirty = False
         self.stats = {"stream_records": 0, "stream_failures": 0, "dead_letters": 0,
-                      "import_events": 0, "schedule_runs": 0, "snapshots": 0}
+                      "import_events": 0, "schedule_runs": 0, "snapshots": 0,
+                      "snapshot_ms": 0}
         self.attempts: dict[str, int] = {}
         self.streams_client = aws.client("dynamodbstreams")
         self.sqs = aws.client("sqs")
@@ -221,9 +227,15 @@ class TriggerPump:
 
     # -- loops -----------------------------------------------------------------------------------
     def save(self) -> None:
-        self.aws.save(self.unprocessed())
-        self.dirty = False
+        started = time.monotonic()
+        self.dirty = False  # a change made while saving marks it again
+        try:
+            self.aws.save(self.unprocessed())
+        except BaseException:
+            self.dirty = True
+            raise
         self.stats["snapshots"] += 1
+        self.stats["snapshot_ms"] = int((time.monotonic() - started) * 1000)
 
     def start(self) -> None:
         for target in (self._stream_loop, self._import_loop, self._schedule_loop, self._snapshot_loop):
@@ -266,9 +278,11 @@ class TriggerPump:
                     self._guarded(lambda n=name: self.fire_schedules(datetime.now(UTC), only=n))
 
     def _snapshot_loop(self) -> None:
-        while not self._stop.wait(2.0):
+        pause = SNAPSHOT_EVERY_S
+        while not self._stop.wait(pause):
             if self.dirty:
                 self._guarded(self.save)
+                pause = max(SNAPSHOT_EVERY_S, self.stats["snapshot_ms"] / 1000 / SNAPSHOT_SHARE)
 
     def stop(self) -> None:
         """Stop the loops, deliver what is still waiting (bounded), and save."""

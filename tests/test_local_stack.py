@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -294,14 +295,85 @@ def test_thirty_concurrent_submissions_of_one_person_make_one_lead(stack: Stack)
     assert {e["related_lead"] for e in re_inquiries} == {lead["lead_id"] for lead in duplicates}
 
 
+def descendants(pid: int) -> set[int]:
+    """Every process below `pid` (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def is_moto_server(pid: int) -> bool:
+    try:
+        return b"local.motoserver" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_moto_server_ignores_ctrl_c_stops_on_term_and_never_outlives_the_stack() -> None:
+    port = free_port()
+    # A stand-in for the stack: a parent that is killed outright, as a crash or `kill -9` would.
+    parent = subprocess.Popen([sys.executable, "-c", "import subprocess, sys, time; "
+                               f"subprocess.Popen([sys.executable, '-m', 'local.motoserver', '{port}']); "
+                               "time.sleep(600)"], cwd=ROOT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not (servers := [p for p in descendants(parent.pid) if is_moto_server(p)]):
+            assert time.monotonic() < deadline, "moto's server did not start"
+            time.sleep(0.1)
+        server = servers[0]
+        while True:  # listening
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=2).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "moto's server did not listen"
+                time.sleep(0.1)
+        os.killpg(parent.pid, signal.SIGINT)  # Ctrl-C reaches the whole group: the server stays up
+        time.sleep(0.5)
+        assert running(server)
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+        deadline = time.monotonic() + 10
+        while running(server):
+            assert time.monotonic() < deadline, "moto's server outlived the process that started it"
+            time.sleep(0.1)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(parent.pid, signal.SIGKILL)
+
+
 def test_restart_keeps_leads_and_reprocesses_nothing(stack: Stack) -> None:
     token = stack.token("admin")
     body = json.dumps({"phone": "13611112222", "consent": True}).encode()
     _, made, _ = stack.request("POST", "/api/capture", body, {"Content-Type": "application/json"})
     assert wait_status(stack, made["lead_id"], token)["status"] == "pool"
     _, before, _ = stack.request("GET", "/api/leads?limit=100", headers={"Authorization": f"Bearer {token}"})
+    assert stack.proc is not None
+    started = descendants(stack.proc.pid)
+    assert [pid for pid in started if is_moto_server(pid)], "moto's server runs in its own process"
     stack.stop()  # make reports the interrupt itself; the stack must have stopped cleanly
     assert "stopped." in stack.output
+    assert not [pid for pid in started if running(pid)], "Ctrl-C left a process of the stack behind"
     stack.start()
     try:
         _, after, _ = stack.request("GET", "/api/leads?limit=100", headers={"Authorization": f"Bearer {token}"})

@@ -21,9 +21,9 @@ def _handle_lead_record(record: Any) -> None:
     from chalicelib.plain import plain
     from chalicelib.services.intake import lead_events, process_lead_change, process_new_lead
 
-    logger.append_keys(correlation_id=record.event_id)
+    logger.thread_safe_append_keys(correlation_id=record.event_id)
     keys = record.dynamodb.keys or {}
-    logger.append_keys(lead_id=keys.get("lead_id"))
+    logger.thread_safe_append_keys(lead_id=keys.get("lead_id"))
     # The record's own time (epoch seconds, may carry milliseconds), never the clock.
     at = _at(record.raw_event)
     kind = record.event_name.name
@@ -64,7 +64,7 @@ def lead_stream(event: DynamoDBEvent) -> dict[str, Any]:
         response = dict(process_partial_response(event=raw, record_handler=_handle_lead_record,
                                                  processor=processor, context=event.context))  # type: ignore[arg-type]
     finally:
-        logger.remove_keys(["correlation_id", "lead_id"])
+        logger.thread_safe_remove_keys(["correlation_id", "lead_id"])  # per thread: see observability
     return _count_for_dashboard(raw["Records"], response)
 
 
