@@ -127,3 +127,14 @@ def test_tracing_starts_once_in_lambda_only(monkeypatch: pytest.MonkeyPatch) -> 
     first = metrics._tracer
     metrics.start_tracing()
     assert first is not None and first is not False and metrics._tracer is first
+
+
+def test_every_table_goes_through_one_botocore_client(client: Any) -> None:
+    """A cold container's first request pays for one botocore session, not one per table."""
+    from chalicelib.store.connection import transaction_connection
+    from chalicelib.store.schema import MODELS
+
+    capture(client, "13816204573")
+    deliver(client, leads_stream())
+    clients = {id(model._get_connection().connection.client) for model in MODELS}
+    assert clients == {id(transaction_connection().client)}

@@ -11,7 +11,7 @@ from chalicelib.store.schema import MODELS
 
 @lru_cache(maxsize=1)
 def transaction_connection() -> Connection:
-    """The connection transactions run on (models keep their own, also cached)."""
+    """The container's one connection: every model's requests and the transactions go through it."""
     return Connection()
 
 

@@ -18,6 +18,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UnicodeSetAttribute,
 )
+from pynamodb.connection.table import TableConnection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
@@ -28,6 +29,25 @@ PREFIX = get_settings().table_prefix
 
 class _Meta:
     billing_mode = "PAY_PER_REQUEST"
+
+
+class _Table(Model):
+    """A model whose requests go through the container's one pynamodb connection (one botocore
+    session and client), not one per model: pynamodb makes a session per model, and each session
+    parses botocore's endpoint and service data again, ~0.15 s per table on a cold container's
+    first request (pynamodb/PynamoDB#1245)."""
+
+    @classmethod
+    def _get_connection(cls) -> TableConnection:
+        made = cls._connection is None or cls._connection.table_name != cls.Meta.table_name
+        table = super()._get_connection()
+        if made:
+            from chalicelib.store.connection import transaction_connection
+
+            shared = transaction_connection()
+            shared.add_meta_table(table.get_meta_table())
+            table.connection = shared
+        return table
 
 
 class LeadsByDay(GlobalSecondaryIndex["LeadModel"]):
@@ -109,7 +129,7 @@ class LeadsByPhone(GlobalSecondaryIndex["LeadModel"]):
     created_at = UnicodeAttribute(range_key=True)
 
 
-class LeadModel(Model):
+class LeadModel(_Table):
     class Meta(_Meta):
         table_name = f"{PREFIX}leads"
         stream_view_type = "NEW_AND_OLD_IMAGES"
@@ -181,7 +201,7 @@ class LeadModel(Model):
     by_phone = LeadsByPhone()
 
 
-class LeadEventModel(Model):
+class LeadEventModel(_Table):
     """A lead's history, activities and tasks, newest first (sort key starts with the time)."""
 
     class Meta(_Meta):
@@ -226,7 +246,7 @@ class TasksToAlert(GlobalSecondaryIndex["TaskModel"]):
     alert_at = UnicodeAttribute(range_key=True)
 
 
-class TaskModel(Model):
+class TaskModel(_Table):
     class Meta(_Meta):
         table_name = f"{PREFIX}tasks"
 
@@ -248,7 +268,7 @@ class TaskModel(Model):
     by_alert = TasksToAlert()
 
 
-class PhoneKeyModel(Model):
+class PhoneKeyModel(_Table):
     """One item per normalised phone: the person's active lead, if any, and their closed leads.
     Written only under conditions, so two channels racing on one phone have one winner."""
 
@@ -261,7 +281,7 @@ class PhoneKeyModel(Model):
     updated_at = UnicodeAttribute(null=True)
 
 
-class CounterModel(Model):
+class CounterModel(_Table):
     """Burst windows: the set of leads seen per phone or IP in one window. A set, so a replayed
     stream record is counted once; expires by TTL."""
 
@@ -274,7 +294,7 @@ class CounterModel(Model):
     expires_at = TTLAttribute(null=True)
 
 
-class NotificationModel(Model):
+class NotificationModel(_Table):
     """A user's in-app inbox, newest first."""
 
     class Meta(_Meta):
@@ -290,7 +310,7 @@ class NotificationModel(Model):
     read = BooleanAttribute(default=False)
 
 
-class IdempotencyModel(Model):
+class IdempotencyModel(_Table):
     """One item per client Idempotency-Key (scoped by channel/partner); expires by TTL."""
 
     class Meta(_Meta):
@@ -303,7 +323,7 @@ class IdempotencyModel(Model):
     expires_at = TTLAttribute()
 
 
-class SequenceModel(Model):
+class SequenceModel(_Table):
     """Per-day lead-number counters, advanced a block at a time."""
 
     class Meta(_Meta):
@@ -333,7 +353,7 @@ class UsersByRole(GlobalSecondaryIndex["UserModel"]):
     user_id = UnicodeAttribute(range_key=True)
 
 
-class UserModel(Model):
+class UserModel(_Table):
     class Meta(_Meta):
         table_name = f"{PREFIX}users"
 
@@ -349,7 +369,7 @@ class UserModel(Model):
     by_role = UsersByRole()
 
 
-class RepLoadModel(Model):
+class RepLoadModel(_Table):
     """A rep's load, per rep (no shared hot item): `open` leads held, and per Shanghai day the
     leads assigned (`assigned#2024-05-20`) and claimed (`claims#...`); `cooldown#<lead>` items
     keep a rep from re-claiming a lead they released or lost, until `until`."""
@@ -364,7 +384,7 @@ class RepLoadModel(Model):
     expires_at = TTLAttribute(null=True)
 
 
-class TeamModel(Model):
+class TeamModel(_Table):
     class Meta(_Meta):
         table_name = f"{PREFIX}teams"
 
@@ -376,7 +396,7 @@ class TeamModel(Model):
     webhook_kind = UnicodeAttribute(null=True)
 
 
-class PartnerModel(Model):
+class PartnerModel(_Table):
     class Meta(_Meta):
         table_name = f"{PREFIX}partners"
 
@@ -395,7 +415,7 @@ class ApiKeysByPartner(GlobalSecondaryIndex["ApiKeyModel"]):
     created_at = UnicodeAttribute(range_key=True)
 
 
-class ApiKeyModel(Model):
+class ApiKeyModel(_Table):
     """Partner API keys, stored only as SHA-256 hashes; the key decides `partner_id`."""
 
     class Meta(_Meta):
@@ -410,7 +430,7 @@ class ApiKeyModel(Model):
     by_partner = ApiKeysByPartner()
 
 
-class ConfigModel(Model):
+class ConfigModel(_Table):
     """Versioned configuration documents (lead profile, rules, policies). Version 0 is the head:
     it names the current version."""
 
@@ -456,7 +476,7 @@ class ImportsByMonth(GlobalSecondaryIndex["ImportJobModel"]):
     created_at = UnicodeAttribute(range_key=True)
 
 
-class ImportJobModel(Model):
+class ImportJobModel(_Table):
     """An import of one file: its state, counts and the checkpoint a resumed run continues from.
 
     `written` counts the file's new leads already written; `chunk` holds the lead numbers reserved
@@ -495,7 +515,7 @@ class ImportJobModel(Model):
     by_month = ImportsByMonth()
 
 
-class AggregateModel(Model):
+class AggregateModel(_Table):
     """Dashboard counters maintained from the lead stream: one item per scope (`all` or
     `team:<id>`) × Shanghai day × shard (`pk`) × dimension (`sk`); the counters are attributes
     named `<value>|<metric>` (see domain/analytics.py), so pynamodb declares only the keys. Items
@@ -508,7 +528,7 @@ class AggregateModel(Model):
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
     expires_at = TTLAttribute(null=True)
-class AuditModel(Model):
+class AuditModel(_Table):
     """Who changed or looked at what: one item per write or reveal, per entity (`lead#L...`,
     `partner#...`, `user#...`, `team#...`, `erasure#...`), oldest first by `sk` (time + id)."""
 
