@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
-from chalicelib.domain.lead import FIELD_LABELS, LeadSubmission, validate_submission
+from chalicelib.domain.lead import FIELD_LABELS, LeadSubmission, SubmissionValidator
 from chalicelib.errors import ValidationFailed
 from chalicelib.rules.imports import IMPORTABLE_FIELDS, ImportPolicy
 from chalicelib.rules.profile import OPTION_FIELDS, LeadProfile
@@ -29,6 +30,8 @@ _EXCEL_EPOCH = date(1899, 12, 30)
 _TRUE = {"是", "同意", "已同意", "true", "yes", "y", "1", "√"}
 _FALSE = {"否", "不同意", "false", "no", "n", "0"}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_UNSEEN = object()
+_ABSENT = object()  # a cell that converts to no value
 
 
 def normalise_header(text: Any) -> str:
@@ -124,6 +127,10 @@ def _option(cell: Any, labels: dict[str, str]) -> str | None:
     return labels.get(_norm(text), text)
 
 
+def _option_of(labels: dict[str, str]) -> Callable[[Any], str | None]:
+    return lambda cell: _option(cell, labels)
+
+
 def _flag(cell: Any) -> Any:
     if isinstance(cell, bool):
         return cell
@@ -153,66 +160,91 @@ def _date(cell: Any) -> str | None:
 
 
 class RowReader:
-    """Turns rows of one file into raw submissions, with the profile's labels resolved once."""
+    """Turns rows of one file into submissions: each cell converted (Excel's quirks, the profile's
+    labels), then validated as its field by `validator.field`. Both steps are pure, so a column
+    that repeats a few values (贷款类型, 城市...) converts and validates each of them once."""
 
-    def __init__(self, columns: Columns, profile: LeadProfile) -> None:
+    def __init__(self, columns: Columns, profile: LeadProfile, validator: SubmissionValidator) -> None:
         self.columns = columns
-        self._option_labels = {
+        self.validator = validator
+        option_labels = {
             name: {**{_norm(item.label): item.value for item in profile.options.get(name, [])},
                    **{_norm(item.value): item.value for item in profile.options.get(name, [])}}
             for name in OPTION_FIELDS
         }
-        self._custom = {spec.key: spec for spec in profile.custom_fields}
-        self._custom_labels = {
-            spec.key: {_norm(item.label): item.value for item in spec.options} for spec in profile.custom_fields
-        }
-        # Columns such as 贷款类型 or 城市 repeat a few values down the file: convert each once.
-        self._plan: list[tuple[int, str, bool, dict[Any, Any] | None]] = []
+        # (column, field, converter, memo of cell → validated value): names and phones differ on
+        # every row, so they have no memo.
+        self._fields: list[tuple[int, str, Callable[[Any], Any], dict[Any, Any] | None]] = []
+        self._custom: list[tuple[int, str, Callable[[Any], Any]]] = []
+        specs = {spec.key: spec for spec in profile.custom_fields}
         for column, name in columns.fields.items():
-            is_custom = name.startswith("custom.")
-            memo: dict[Any, Any] | None = None if name in ("name", "phone") else {}
-            self._plan.append((column, name[7:] if is_custom else name, is_custom, memo))
+            if name.startswith("custom."):
+                spec = specs[name[7:]]
+                labels = {_norm(item.label): item.value for item in spec.options}
+                convert = {"date": _date, "number": _amount, "option": _option_of(labels)}.get(spec.type, _text)
+                self._custom.append((column, spec.key, convert))
+                continue
+            if name in option_labels:
+                convert = _option_of(option_labels[name])
+            else:
+                convert = {"phone": _phone, "amount": _amount, "consent": _flag}.get(name, _text)
+            self._fields.append((column, name, convert, None if name in ("name", "phone") else {}))
+        self._columns = [column for column, *_ in self._fields]
+        self._steps = [(name, convert, memo) for _, name, convert, memo in self._fields]
+        self._last = max(self._columns, default=-1)
+        self._cells: Callable[[list[Any]], Iterable[Any]] = (
+            itemgetter(*self._columns) if len(self._columns) > 1 else lambda row: [row[c] for c in self._columns])
 
-    def raw(self, row: list[Any]) -> dict[str, Any]:
-        raw: dict[str, Any] = {}
-        custom: dict[str, Any] = {}
-        width = len(row)
-        for column, name, is_custom, memo in self._plan:
-            cell = row[column] if column < width else None
+    def read(self, row: list[Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """`validator.field` of each of the row's fields (those with a value), and its custom fields
+        (converted, not validated: they are validated together)."""
+        fields: dict[str, Any] = {}
+        check = self.validator.check
+        if len(row) > self._last:
+            cells: Iterable[Any] = self._cells(row)
+        else:
+            cells = [row[column] if column < len(row) else None for column in self._columns]
+        for (name, convert, memo), cell in zip(self._steps, cells, strict=True):
             if cell is None or cell == "":
                 continue
-            if memo is not None and cell in memo:
-                value = memo[cell]
-            else:
-                value = self._custom_value(name, cell) if is_custom else self._value(name, cell)
-                if memo is not None and len(memo) < _MEMO_LIMIT:
-                    memo[cell] = value
-            if value is not None:
-                (custom if is_custom else raw)[name] = value
+            if memo is None:
+                value = convert(cell)
+                if value is not None:
+                    fields[name] = check(name, value)
+                continue
+            key = cell if type(cell) is str else (type(cell), cell)  # 1, 1.0 and True differ
+            outcome = memo.get(key, _UNSEEN)
+            if outcome is _UNSEEN:
+                value = convert(cell)
+                outcome = _ABSENT if value is None else check(name, value)
+                if len(memo) < _MEMO_LIMIT:
+                    memo[key] = outcome
+            if outcome is not _ABSENT:
+                fields[name] = outcome
+        custom = self._custom_values(row) if self._custom else {}
+        return fields, custom
+
+    def raw(self, row: list[Any]) -> dict[str, Any]:
+        """The row as the raw mapping every channel hands to `validate_submission`."""
+        raw: dict[str, Any] = {}
+        width = len(row)
+        for column, name, convert, _ in self._fields:
+            cell = row[column] if column < width else None
+            if cell is not None and cell != "" and (value := convert(cell)) is not None:
+                raw[name] = value
+        custom = self._custom_values(row) if self._custom else {}
         if custom:
             raw["custom"] = custom
         return raw
 
-    def _value(self, name: str, cell: Any) -> Any:
-        if name == "phone":
-            return _phone(cell)
-        if name == "amount":
-            return _amount(cell)
-        if name == "consent":
-            return _flag(cell)
-        if name in self._option_labels:
-            return _option(cell, self._option_labels[name])
-        return _text(cell)
-
-    def _custom_value(self, key: str, cell: Any) -> Any:
-        spec = self._custom[key]
-        if spec.type == "date":
-            return _date(cell)
-        if spec.type == "number":
-            return _amount(cell)
-        if spec.type == "option":
-            return _option(cell, self._custom_labels[key])
-        return _text(cell)
+    def _custom_values(self, row: list[Any]) -> dict[str, Any]:
+        custom: dict[str, Any] = {}
+        width = len(row)
+        for column, key, convert in self._custom:
+            cell = row[column] if column < width else None
+            if cell is not None and cell != "" and (value := convert(cell)) is not None:
+                custom[key] = value
+        return custom
 
     def original(self, row: list[Any]) -> list[str]:
         """The row's cells as text, for the error report."""
@@ -254,24 +286,31 @@ class ImportTally:
 def new_leads(rows: Iterable[tuple[int, list[Any]]], columns: Columns, profile: LeadProfile,
               required: list[str], tally: ImportTally) -> Iterator[tuple[int, LeadSubmission]]:
     """Validate every row as any channel's submission; yield the file's new leads in order (the
-    first row of each phone) and note the rejected rows and in-file repeats in `tally`."""
-    reader = RowReader(columns, profile)
+    first row of each phone) and note the rejected rows and in-file repeats in `tally`.
+
+    A row is validated field by field (`SubmissionValidator`, memoised by value); a row it does
+    not accept goes through `validate_submission` itself, which says why."""
+    validator = SubmissionValidator(profile, "import")
+    reader = RowReader(columns, profile, validator)
+    needed = frozenset(required)
     seen: dict[str, int] = {}
     for row_number, row in rows:
         tally.processed += 1
-        if is_blank(row):
+        fields, custom = reader.read(row)
+        if not fields and not custom and is_blank(row):  # a cell that gives a value is never blank
             continue
         tally.rows += 1
-        raw = reader.raw(row)
-        problems = {name: "必填" for name in required if name not in raw}
-        submission = None
-        try:
-            submission = validate_submission(raw, profile, "import")
-        except ValidationFailed as exc:
-            problems.update(exc.fields)
-        if problems or submission is None:
-            tally.rejected.append((row_number, reason_text(problems, profile), reader.original(row)))
-            continue
+        submission = validator.accept(fields, custom) if needed <= fields.keys() else None
+        if submission is None:
+            raw = reader.raw(row)
+            problems = {name: "必填" for name in required if name not in raw}
+            try:
+                submission = validator.validate(raw)
+            except ValidationFailed as exc:
+                problems.update(exc.fields)
+            if problems or submission is None:
+                tally.rejected.append((row_number, reason_text(problems, profile), reader.original(row)))
+                continue
         first = seen.get(submission.phone)
         if first is not None:
             tally.duplicates.append((row_number, first, reader.original(row)))
