@@ -54,7 +54,7 @@ VALUES: dict[str, list[Any]] = {
               "13816204573.0", "010-62345678", "01062345678", "12345", "", None, "abc", 13816204573,
               "19999999999", "+1 650 253 0000"],
     "loan_type": ["mortgage", "credit", "old", "房产抵押贷", "nope", "", None, "x" * 2001, 3],
-    "amount": [True, 1, 1.0, 50, 50.0, "50", " 80 ", "1e2", 0, -3, "abc", 499.5, 500, 501, "501", True, None, "nan", "inf"],
+    "amount": [True, 1, 1.0, 50, 50.0, "50", " 80 ", "1e2", 0, -3, "abc", 499.5, 500, 501, "501", None, "nan", "inf"],
     "purpose": ["business_turnover", "other", "企业经营周转", None],
     "credit_status": ["good", "unknown", "bad", None],
     "source": ["import", "partner", "manual", "website_form", "douyin", "carrier_pigeon", "", None],
