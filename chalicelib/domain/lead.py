@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from datetime import date
 from functools import lru_cache
 from typing import Any
@@ -227,6 +228,7 @@ _REQUIRED = tuple(name for name, info in LeadSubmission.model_fields.items() if 
 # every field in the model's order (a required one is always given before this is used)
 _DEFAULTS = {name: None if info.is_required() else info.default for name, info in LeadSubmission.model_fields.items()}
 _set = object.__setattr__
+_ASSIGNED = frozenset({"custom", "source"})  # set by validate_submission after the model's validation
 
 
 class SubmissionValidator:
@@ -248,8 +250,9 @@ class SubmissionValidator:
         self._custom_keys = frozenset(spec.key for spec in profile.custom_fields)
         # fields a submission cannot leave out: the model's required ones, and those the profile
         # refuses when absent (the consent on the public channel)
-        self._needed = frozenset(_REQUIRED) | {
-            name for name in PROFILE_RULE_FIELDS if not _profile_allows(name, None, profile, channel)}
+        self._needed = (*_REQUIRED, *sorted(
+            name for name in PROFILE_RULE_FIELDS if not _profile_allows(name, None, profile, channel)))
+        self._default_source: str | None = (profile.channel_sources.get(channel) or [None])[0]  # type: ignore[list-item]
 
     def field(self, name: str, value: Any) -> Any:
         """`name`'s validated value, REJECTED when the model or the profile refuses it (or `name`
@@ -270,14 +273,27 @@ class SubmissionValidator:
 
     def check(self, name: str, value: Any) -> Any:
         """`field` without the memo, for columns whose every value differs (names, phones)."""
+        return self.checker(name)(value)
+
+    def checker(self, name: str) -> Callable[[Any], Any]:
+        """`check` for one field, looked up once."""
         validator = (_FIELD_VALIDATORS or {}).get(name)
         if validator is None:
-            return REJECTED
-        try:
-            outcome = validator.validate_python(_clean_value(value))
-        except ValidationError:
-            return REJECTED
-        return outcome if _profile_allows(name, outcome, self.profile, self.channel) else REJECTED
+            return lambda value: REJECTED
+        validate = validator.validate_python
+        profile, channel = self.profile, self.channel
+        ruled = name in PROFILE_RULE_FIELDS
+
+        def check(value: Any) -> Any:
+            try:
+                outcome = validate(_clean_value(value))
+            except ValidationError:
+                return REJECTED
+            if ruled and not _profile_allows(name, outcome, profile, channel):
+                return REJECTED
+            return outcome
+
+        return check
 
     def validate(self, raw: dict[str, Any]) -> LeadSubmission:
         """validate_submission(raw, profile, channel)."""
@@ -300,11 +316,10 @@ class SubmissionValidator:
         """The submission validate_submission returns for the raw mapping whose fields gave
         `fields` (`field(key, value)` of each) and whose custom fields are `custom`; None when
         validate_submission may refuse it (run it then, for its errors)."""
-        if not self._needed <= fields.keys():
+        if not all(map(fields.__contains__, self._needed)):
             return None
-        for outcome in fields.values():
-            if outcome is REJECTED:
-                return None
+        if REJECTED in fields.values():  # (validated values are text, numbers, bools and None)
+            return None
         if self._custom_keys:
             if self._custom_keys & fields.keys():
                 return None  # a custom field named like a model field: validate_submission sorts it out
@@ -316,10 +331,12 @@ class SubmissionValidator:
         # validate_submission assigns: the coerced custom fields and the channel's default source.
         values = {**_DEFAULTS, **fields, "custom": _coerce_custom(custom, self.profile) if custom else {}}
         if values["source"] is None:
-            values["source"] = self.profile.channel_sources[self.channel][0]
+            if self._default_source is None:
+                return None  # a channel without sources: validate_submission fails on it
+            values["source"] = self._default_source
         lead = LeadSubmission.__new__(LeadSubmission)
         _set(lead, "__dict__", values)
-        _set(lead, "__pydantic_fields_set__", {*fields, "custom", "source"})
+        _set(lead, "__pydantic_fields_set__", fields.keys() | _ASSIGNED)
         _set(lead, "__pydantic_extra__", None)
         _set(lead, "__pydantic_private__", None)
         return lead

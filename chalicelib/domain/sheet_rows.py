@@ -103,7 +103,7 @@ def _text(cell: Any) -> str | None:
 
 def _phone(cell: Any) -> str | None:
     text = _text(cell)
-    if text and _SCIENTIFIC.match(text):  # a phone typed into a number cell: 1.3812345678E10
+    if text and ("E" in text or "e" in text) and _SCIENTIFIC.match(text):  # a number cell: 1.3812345678E10
         number = float(text)
         if number.is_integer():
             return str(int(number))
@@ -129,6 +129,13 @@ def _option(cell: Any, labels: dict[str, str]) -> str | None:
 
 def _option_of(labels: dict[str, str]) -> Callable[[Any], str | None]:
     return lambda cell: _option(cell, labels)
+
+
+def _cells_of(columns: list[int]) -> Callable[[list[Any]], Iterable[Any]]:
+    """The cells of `columns` in a row (one C call for two or more)."""
+    if len(columns) > 1:
+        return itemgetter(*columns)
+    return lambda row: [row[column] for column in columns]
 
 
 def _flag(cell: Any) -> Any:
@@ -172,10 +179,12 @@ class RowReader:
                    **{_norm(item.value): item.value for item in profile.options.get(name, [])}}
             for name in OPTION_FIELDS
         }
-        # (column, field, converter, memo of cell → validated value): names and phones differ on
-        # every row, so they have no memo.
-        self._fields: list[tuple[int, str, Callable[[Any], Any], dict[Any, Any] | None]] = []
+        # Each field's column, converter and validator; a column whose values repeat also has a
+        # memo of cell → validated value. Names and phones differ on every row: no memo.
+        self._fields: list[tuple[int, str, Callable[[Any], Any]]] = []
         self._custom: list[tuple[int, str, Callable[[Any], Any]]] = []
+        unique: list[tuple[int, tuple[str, Callable[[Any], Any], Callable[[Any], Any]]]] = []
+        repeated: list[tuple[int, tuple[str, Callable[[Any], Any], Callable[[Any], Any], dict[Any, Any]]]] = []
         specs = {spec.key: spec for spec in profile.custom_fields}
         for column, name in columns.fields.items():
             if name.startswith("custom."):
@@ -188,47 +197,64 @@ class RowReader:
                 convert = _option_of(option_labels[name])
             else:
                 convert = {"phone": _phone, "amount": _amount, "consent": _flag}.get(name, _text)
-            self._fields.append((column, name, convert, None if name in ("name", "phone") else {}))
-        self._columns = [column for column, *_ in self._fields]
-        self._steps = [(name, convert, memo) for _, name, convert, memo in self._fields]
-        self._last = max(self._columns, default=-1)
-        self._cells: Callable[[list[Any]], Iterable[Any]] = (
-            itemgetter(*self._columns) if len(self._columns) > 1 else lambda row: [row[c] for c in self._columns])
+            self._fields.append((column, name, convert))
+            check = validator.checker(name)
+            if name in ("name", "phone"):
+                unique.append((column, (name, convert, check)))
+            else:
+                repeated.append((column, (name, convert, check, {None: _ABSENT, "": _ABSENT})))
+        self._unique = [step for _, step in unique]
+        self._repeated = [step for _, step in repeated]
+        self._repeated_names = [name for name, *_ in self._repeated]
+        self._memos = [memo for *_, memo in self._repeated]
+        self._unique_cells = _cells_of([column for column, _ in unique])
+        self._repeated_cells = _cells_of([column for column, _ in repeated])
+        self._width = max((column for column, *_ in self._fields), default=-1) + 1
 
     def read(self, row: list[Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """`validator.field` of each of the row's fields (those with a value), and its custom fields
         (converted, not validated: they are validated together)."""
-        fields: dict[str, Any] = {}
-        check = self.validator.check
-        if len(row) > self._last:
-            cells: Iterable[Any] = self._cells(row)
-        else:
-            cells = [row[column] if column < len(row) else None for column in self._columns]
-        for (name, convert, memo), cell in zip(self._steps, cells, strict=True):
-            if cell is None or cell == "":
-                continue
-            if memo is None:
-                value = convert(cell)
-                if value is not None:
-                    fields[name] = check(name, value)
-                continue
-            key = cell if type(cell) is str else (type(cell), cell)  # 1, 1.0 and True differ
-            outcome = memo.get(key, _UNSEEN)
-            if outcome is _UNSEEN:
-                value = convert(cell)
-                outcome = _ABSENT if value is None else check(name, value)
-                if len(memo) < _MEMO_LIMIT:
-                    memo[key] = outcome
-            if outcome is not _ABSENT:
-                fields[name] = outcome
+        if len(row) < self._width:
+            row = [*row, *([None] * (self._width - len(row)))]  # a short CSV line
+        cells = self._repeated_cells(row)
+        outcomes = list(map(dict.get, self._memos, cells))  # the memos, looked up in one C loop
+        if None in outcomes:  # not memoised yet (or not memoisable, or validated to None)
+            outcomes = [self._lookup(step, cell) for step, cell in zip(self._repeated, cells, strict=True)]
+        fields = dict(zip(self._repeated_names, outcomes, strict=True))
+        if _ABSENT in outcomes:
+            fields = {name: outcome for name, outcome in fields.items() if outcome is not _ABSENT}
+        for (name, convert, check), cell in zip(self._unique, self._unique_cells(row), strict=True):
+            if cell is not None and cell != "" and (value := convert(cell)) is not None:
+                fields[name] = check(value)
         custom = self._custom_values(row) if self._custom else {}
         return fields, custom
+
+    def _lookup(self, step: tuple[str, Callable[[Any], Any], Callable[[Any], Any], dict[Any, Any]],
+                cell: Any) -> Any:
+        _, convert, check, memo = step
+        outcome = memo.get(cell)
+        if outcome is not None:
+            return outcome
+        outcome = self._outcome(convert, check, cell)
+        # Memoised by the cell itself, but for what a bool equals (True == 1 == 1.0, False == 0):
+        # those convert differently. An int and the equal float convert alike.
+        if outcome is not None and len(memo) < _MEMO_LIMIT and (type(cell) is str or (
+                type(cell) is not bool and cell != 0 and cell != 1)):
+            memo[cell] = outcome
+        return outcome
+
+    @staticmethod
+    def _outcome(convert: Callable[[Any], Any], check: Callable[[Any], Any], cell: Any) -> Any:
+        if cell == "":
+            return _ABSENT
+        value = convert(cell)
+        return _ABSENT if value is None else check(value)
 
     def raw(self, row: list[Any]) -> dict[str, Any]:
         """The row as the raw mapping every channel hands to `validate_submission`."""
         raw: dict[str, Any] = {}
         width = len(row)
-        for column, name, convert, _ in self._fields:
+        for column, name, convert in self._fields:
             cell = row[column] if column < width else None
             if cell is not None and cell != "" and (value := convert(cell)) is not None:
                 raw[name] = value
@@ -292,7 +318,6 @@ def new_leads(rows: Iterable[tuple[int, list[Any]]], columns: Columns, profile: 
     not accept goes through `validate_submission` itself, which says why."""
     validator = SubmissionValidator(profile, "import")
     reader = RowReader(columns, profile, validator)
-    needed = frozenset(required)
     seen: dict[str, int] = {}
     for row_number, row in rows:
         tally.processed += 1
@@ -300,7 +325,7 @@ def new_leads(rows: Iterable[tuple[int, list[Any]]], columns: Columns, profile: 
         if not fields and not custom and is_blank(row):  # a cell that gives a value is never blank
             continue
         tally.rows += 1
-        submission = validator.accept(fields, custom) if needed <= fields.keys() else None
+        submission = validator.accept(fields, custom) if all(map(fields.__contains__, required)) else None
         if submission is None:
             raw = reader.raw(row)
             problems = {name: "必填" for name in required if name not in raw}
