@@ -280,13 +280,15 @@ class SubmissionValidator:
         validator = (_FIELD_VALIDATORS or {}).get(name)
         if validator is None:
             return lambda value: REJECTED
-        validate = validator.validate_python
+        validate, is_normalized = validator.validate_python, unicodedata.is_normalized
         profile, channel = self.profile, self.channel
         ruled = name in PROFILE_RULE_FIELDS
 
         def check(value: Any) -> Any:
+            if isinstance(value, str) and not (value.isalnum() and is_normalized("NFKC", value)):
+                value = _clean_value(value)  # (an alphanumeric normalised text is clean already)
             try:
-                outcome = validate(_clean_value(value))
+                outcome = validate(value)
             except ValidationError:
                 return REJECTED
             if ruled and not _profile_allows(name, outcome, profile, channel):

@@ -102,6 +102,8 @@ def _text(cell: Any) -> str | None:
 
 
 def _phone(cell: Any) -> str | None:
+    if type(cell) is float and cell.is_integer():
+        return str(int(cell))  # _text's answer for it (a phone in a number cell)
     text = _text(cell)
     if text and ("E" in text or "e" in text) and _SCIENTIFIC.match(text):  # a number cell: 1.3812345678E10
         number = float(text)
