@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from datetime import date
 from functools import lru_cache
 from typing import Any
@@ -64,6 +65,16 @@ def _clean_str(value: str) -> str:
     return _SPACES.sub(" ", value).strip()
 
 
+def _clean_value(value: Any) -> Any:
+    """A submitted value as every field sees it: text cleaned, empty text treated as absent."""
+    if isinstance(value, str):
+        if value.isalnum() and unicodedata.is_normalized("NFKC", value):
+            return value  # what _clean_str returns for it (no whitespace), without filling its cache
+        value = _clean_str(value)
+        return None if value == "" else value
+    return value
+
+
 def clean_text(value: Any) -> Any:
     """Trim, full-width → half-width (NFKC), collapse runs of spaces. Cached: option labels,
     cities and campaigns repeat on every row of an imported file."""
@@ -107,14 +118,7 @@ class LeadSubmission(BaseModel):
         """Every text cleaned the same way, an empty one treated as absent (one call per lead)."""
         if not isinstance(data, dict):
             return data
-        cleaned = {}
-        for key, value in data.items():
-            if isinstance(value, str):
-                value = clean_text(value)
-                if value == "":
-                    value = None
-            cleaned[key] = value
-        return cleaned
+        return {key: _clean_value(value) for key, value in data.items()}
 
     @field_validator("phone")
     @classmethod
@@ -186,21 +190,201 @@ def validate_submission(raw: dict[str, Any], profile: LeadProfile, channel: Chan
     return lead
 
 
+REJECTED: Any = object()  # a field value the model refuses
+_UNSEEN = object()
+_MEMO_LIMIT = 4096
+
+
+def _field_validators() -> dict[str, Any] | None:
+    """Each model field's own pydantic-core validator, cut out of LeadSubmission's compiled schema
+    with the model's config (`str_max_length`...), field validators (the phone) included.
+
+    Valid only while the model's validation is per field: a model is its fields, each validated
+    alone by its schema, after the one `mode="before"` validator (`_clean`, value by value). Any
+    other shape (a model validator after, aliases, private attributes, another default factory)
+    returns None and `SubmissionValidator` then always runs `validate_submission`."""
+    from pydantic_core import SchemaValidator
+
+    schema: Any = LeadSubmission.__pydantic_core_schema__
+    decorators = LeadSubmission.__pydantic_decorators__
+    before = schema.get("schema", {})
+    fields_schema = before.get("schema", {})
+    if (schema.get("type") != "model" or before.get("type") != "function-before"
+            or fields_schema.get("type") != "model-fields" or set(decorators.model_validators) != {"_clean"}
+            or decorators.validators or decorators.root_validators or fields_schema.get("computed_fields")
+            or LeadSubmission.__private_attributes__ or LeadSubmission.__pydantic_post_init__):
+        return None
+    validators: dict[str, Any] = {}
+    for name, info in LeadSubmission.model_fields.items():
+        if info.alias or info.validation_alias or (info.default_factory is not None and name != "custom"):
+            return None
+        if name != "custom":
+            validators[name] = SchemaValidator(fields_schema["fields"][name]["schema"], schema.get("config"))
+    return validators
+
+
+_FIELD_VALIDATORS = _field_validators()
+_REQUIRED = tuple(name for name, info in LeadSubmission.model_fields.items() if info.is_required())
+# every field in the model's order (a required one is always given before this is used)
+_DEFAULTS = {name: None if info.is_required() else info.default for name, info in LeadSubmission.model_fields.items()}
+_set = object.__setattr__
+_ASSIGNED = frozenset({"custom", "source"})  # set by validate_submission after the model's validation
+
+
+class SubmissionValidator:
+    """`validate_submission` for many submissions under one profile and channel (an import's rows).
+
+    The same rules, not a copy of them. A submission's model validation is the validation of each
+    of its fields alone (`_clean`, then that field's own compiled pydantic validator) and each
+    profile rule reads one field, so `field` gives one field's outcome under both and memoises it
+    by value (an import's 贷款类型 or 城市 column repeats a few values). The custom fields are
+    checked on every submission, as in validate_submission. A submission with a field refused,
+    unknown or missing goes through `validate_submission` itself: what `validate` accepts equals
+    what validate_submission returns, and what it refuses is refused by validate_submission, with
+    the same errors."""
+
+    def __init__(self, profile: LeadProfile, channel: Channel) -> None:
+        self.profile = profile
+        self.channel = channel
+        self._memo: dict[str, dict[Any, Any]] = {name: {} for name in _FIELD_VALIDATORS or {}}
+        self._custom_keys = frozenset(spec.key for spec in profile.custom_fields)
+        # fields a submission cannot leave out: the model's required ones, and those the profile
+        # refuses when absent (the consent on the public channel)
+        self._needed = (*_REQUIRED, *sorted(
+            name for name in PROFILE_RULE_FIELDS if not _profile_allows(name, None, profile, channel)))
+        self._default_source: str | None = (profile.channel_sources.get(channel) or [None])[0]  # type: ignore[list-item]
+
+    def field(self, name: str, value: Any) -> Any:
+        """`name`'s validated value, REJECTED when the model or the profile refuses it (or `name`
+        is not a field)."""
+        memo = self._memo.get(name)
+        if memo is None:
+            return REJECTED
+        try:
+            key = value if type(value) is str else (type(value), value)  # 1, 1.0 and True differ
+            outcome = memo.get(key, _UNSEEN)
+        except TypeError:  # unhashable: a list or an object where text was expected
+            return self.check(name, value)
+        if outcome is _UNSEEN:
+            outcome = self.check(name, value)
+            if len(memo) < _MEMO_LIMIT:
+                memo[key] = outcome
+        return outcome
+
+    def check(self, name: str, value: Any) -> Any:
+        """`field` without the memo, for columns whose every value differs (names, phones)."""
+        return self.checker(name)(value)
+
+    def checker(self, name: str) -> Callable[[Any], Any]:
+        """`check` for one field, looked up once."""
+        validator = (_FIELD_VALIDATORS or {}).get(name)
+        if validator is None:
+            return lambda value: REJECTED
+        validate, is_normalized = validator.validate_python, unicodedata.is_normalized
+        profile, channel = self.profile, self.channel
+        ruled = name in PROFILE_RULE_FIELDS
+
+        def check(value: Any) -> Any:
+            if isinstance(value, str) and not (value.isalnum() and is_normalized("NFKC", value)):
+                value = _clean_value(value)  # (an alphanumeric normalised text is clean already)
+            try:
+                outcome = validate(value)
+            except ValidationError:
+                return REJECTED
+            if ruled and not _profile_allows(name, outcome, profile, channel):
+                return REJECTED
+            return outcome
+
+        return check
+
+    def validate(self, raw: dict[str, Any]) -> LeadSubmission:
+        """validate_submission(raw, profile, channel)."""
+        lead = None
+        custom_in = raw.get("custom")
+        if _FIELD_VALIDATORS is not None and (custom_in is None or isinstance(custom_in, dict)):
+            custom: dict[str, Any] = dict(custom_in) if custom_in else {}
+            fields: dict[str, Any] = {}
+            for key, value in raw.items():
+                if key == "custom":
+                    continue
+                if self._custom_keys and self.profile.custom_field(key) is not None:
+                    custom[key] = value  # a custom field sent flat, as HTML forms do
+                else:
+                    fields[key] = self.field(key, value)
+            lead = self.accept(fields, custom)
+        return lead if lead is not None else validate_submission(raw, self.profile, self.channel)
+
+    def accept(self, fields: dict[str, Any], custom: dict[str, Any]) -> LeadSubmission | None:
+        """The submission validate_submission returns for the raw mapping whose fields gave
+        `fields` (`field(key, value)` of each) and whose custom fields are `custom`; None when
+        validate_submission may refuse it (run it then, for its errors)."""
+        if not all(map(fields.__contains__, self._needed)):
+            return None
+        if REJECTED in fields.values():  # (validated values are text, numbers, bools and None)
+            return None
+        if self._custom_keys:
+            if self._custom_keys & fields.keys():
+                return None  # a custom field named like a model field: validate_submission sorts it out
+            if _check_custom(custom, self.profile):
+                return None
+        elif custom:
+            return None  # custom fields the profile does not have
+        # What model_construct does (without its loop over aliases and defaults), then what
+        # validate_submission assigns: the coerced custom fields and the channel's default source.
+        values = {**_DEFAULTS, **fields, "custom": _coerce_custom(custom, self.profile) if custom else {}}
+        if values["source"] is None:
+            if self._default_source is None:
+                return None  # a channel without sources: validate_submission fails on it
+            values["source"] = self._default_source
+        lead = LeadSubmission.__new__(LeadSubmission)
+        _set(lead, "__dict__", values)
+        _set(lead, "__pydantic_fields_set__", fields.keys() | _ASSIGNED)
+        _set(lead, "__pydantic_extra__", None)
+        _set(lead, "__pydantic_private__", None)
+        return lead
+
+
 def _check_profile(lead: LeadSubmission, profile: LeadProfile, channel: Channel) -> dict[str, str]:
     errors: dict[str, str] = {}
     for field in OPTION_FIELDS:
-        value = getattr(lead, field)
-        if value is not None and value not in profile.option_values(field):
-            allowed = "、".join(f"{item.value}({item.label})" for item in profile.options[field] if item.active)
-            errors[field] = f"无效的选项值，可选：{allowed}"
-    allowed_sources = profile.channel_sources.get(channel, [])
-    if lead.source is not None and "source" not in errors and lead.source not in allowed_sources:
-        errors["source"] = f"此渠道的来源只能是：{'、'.join(allowed_sources)}"
-    if lead.amount is not None and lead.amount > profile.amount_max:
-        errors["amount"] = f"贷款金额不能超过 {profile.amount_max:g} 万元"
-    if channel == "public" and lead.consent is not True:
-        errors["consent"] = "须同意个人信息授权条款"
+        if (problem := _option_problem(field, getattr(lead, field), profile)) is not None:
+            errors[field] = problem
+    for field in ("source", "amount", "consent"):
+        if field not in errors and (problem := _rule_problem(field, getattr(lead, field), profile, channel)):
+            errors[field] = problem
     return errors
+
+
+# Every profile rule reads one field: a submission passes them when each of its fields does.
+PROFILE_RULE_FIELDS = frozenset({*OPTION_FIELDS, "source", "amount", "consent"})
+
+
+def _option_problem(field: str, value: Any, profile: LeadProfile) -> str | None:
+    if value is not None and value not in profile.option_values(field):
+        allowed = "、".join(f"{item.value}({item.label})" for item in profile.options[field] if item.active)
+        return f"无效的选项值，可选：{allowed}"
+    return None
+
+
+def _rule_problem(field: str, value: Any, profile: LeadProfile, channel: Channel) -> str | None:
+    if field == "source" and value is not None:
+        allowed_sources = profile.channel_sources.get(channel, [])
+        if value not in allowed_sources:
+            return f"此渠道的来源只能是：{'、'.join(allowed_sources)}"
+    if field == "amount" and value is not None and value > profile.amount_max:
+        return f"贷款金额不能超过 {profile.amount_max:g} 万元"
+    if field == "consent" and channel == "public" and value is not True:
+        return "须同意个人信息授权条款"
+    return None
+
+
+def _profile_allows(field: str, value: Any, profile: LeadProfile, channel: Channel) -> bool:
+    """Whether the profile's rules let `field` (a validated value, None when absent) pass."""
+    if field not in PROFILE_RULE_FIELDS:
+        return True
+    if field in OPTION_FIELDS and _option_problem(field, value, profile) is not None:
+        return False
+    return _rule_problem(field, value, profile, channel) is None
 
 
 def _check_custom(custom: dict[str, Any], profile: LeadProfile) -> dict[str, str]:

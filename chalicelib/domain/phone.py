@@ -28,7 +28,12 @@ def normalise_cn_phone(raw: str) -> str:
     Accepts what forms and spreadsheets give: spaces and dashes, full-width digits, a +86/0086
     prefix, and Excel's float rendering (`13812345678.0`).
     """
-    text = unicodedata.normalize("NFKC", str(raw)).strip()
+    if type(raw) is str and len(raw) == 11 and raw.isascii() and raw.isdigit():  # as the steps below leave it
+        if raw[0] == "1" and _CN_MOBILE.fullmatch(raw):
+            return "+86" + raw
+        text = raw
+    else:
+        text = unicodedata.normalize("NFKC", str(raw)).strip()
     if re.fullmatch(r"\d+\.0+", text):
         text = text.split(".", 1)[0]
     text = _NOISE.sub("", text)

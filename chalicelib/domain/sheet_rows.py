@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
-from chalicelib.domain.lead import FIELD_LABELS, LeadSubmission, validate_submission
+from chalicelib.domain.lead import FIELD_LABELS, LeadSubmission, SubmissionValidator
 from chalicelib.errors import ValidationFailed
 from chalicelib.rules.imports import IMPORTABLE_FIELDS, ImportPolicy
 from chalicelib.rules.profile import OPTION_FIELDS, LeadProfile
@@ -29,6 +30,8 @@ _EXCEL_EPOCH = date(1899, 12, 30)
 _TRUE = {"是", "同意", "已同意", "true", "yes", "y", "1", "√"}
 _FALSE = {"否", "不同意", "false", "no", "n", "0"}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_UNSEEN = object()
+_ABSENT = object()  # a cell that converts to no value
 
 
 def normalise_header(text: Any) -> str:
@@ -99,8 +102,10 @@ def _text(cell: Any) -> str | None:
 
 
 def _phone(cell: Any) -> str | None:
+    if type(cell) is float and cell.is_integer():
+        return str(int(cell))  # _text's answer for it (a phone in a number cell)
     text = _text(cell)
-    if text and _SCIENTIFIC.match(text):  # a phone typed into a number cell: 1.3812345678E10
+    if text and ("E" in text or "e" in text) and _SCIENTIFIC.match(text):  # a number cell: 1.3812345678E10
         number = float(text)
         if number.is_integer():
             return str(int(number))
@@ -122,6 +127,17 @@ def _option(cell: Any, labels: dict[str, str]) -> str | None:
     if text is None:
         return None
     return labels.get(_norm(text), text)
+
+
+def _option_of(labels: dict[str, str]) -> Callable[[Any], str | None]:
+    return lambda cell: _option(cell, labels)
+
+
+def _cells_of(columns: list[int]) -> Callable[[list[Any]], Iterable[Any]]:
+    """The cells of `columns` in a row (one C call for two or more)."""
+    if len(columns) > 1:
+        return itemgetter(*columns)
+    return lambda row: [row[column] for column in columns]
 
 
 def _flag(cell: Any) -> Any:
@@ -153,66 +169,110 @@ def _date(cell: Any) -> str | None:
 
 
 class RowReader:
-    """Turns rows of one file into raw submissions, with the profile's labels resolved once."""
+    """Turns rows of one file into submissions: each cell converted (Excel's quirks, the profile's
+    labels), then validated as its field by `validator.field`. Both steps are pure, so a column
+    that repeats a few values (贷款类型, 城市...) converts and validates each of them once."""
 
-    def __init__(self, columns: Columns, profile: LeadProfile) -> None:
+    def __init__(self, columns: Columns, profile: LeadProfile, validator: SubmissionValidator) -> None:
         self.columns = columns
-        self._option_labels = {
+        self.validator = validator
+        option_labels = {
             name: {**{_norm(item.label): item.value for item in profile.options.get(name, [])},
                    **{_norm(item.value): item.value for item in profile.options.get(name, [])}}
             for name in OPTION_FIELDS
         }
-        self._custom = {spec.key: spec for spec in profile.custom_fields}
-        self._custom_labels = {
-            spec.key: {_norm(item.label): item.value for item in spec.options} for spec in profile.custom_fields
-        }
-        # Columns such as 贷款类型 or 城市 repeat a few values down the file: convert each once.
-        self._plan: list[tuple[int, str, bool, dict[Any, Any] | None]] = []
+        # Each field's column, converter and validator; a column whose values repeat also has a
+        # memo of cell → validated value. Names and phones differ on every row: no memo.
+        self._fields: list[tuple[int, str, Callable[[Any], Any]]] = []
+        self._custom: list[tuple[int, str, Callable[[Any], Any]]] = []
+        unique: list[tuple[int, tuple[str, Callable[[Any], Any], Callable[[Any], Any]]]] = []
+        repeated: list[tuple[int, tuple[str, Callable[[Any], Any], Callable[[Any], Any], dict[Any, Any]]]] = []
+        specs = {spec.key: spec for spec in profile.custom_fields}
         for column, name in columns.fields.items():
-            is_custom = name.startswith("custom.")
-            memo: dict[Any, Any] | None = None if name in ("name", "phone") else {}
-            self._plan.append((column, name[7:] if is_custom else name, is_custom, memo))
+            if name.startswith("custom."):
+                spec = specs[name[7:]]
+                labels = {_norm(item.label): item.value for item in spec.options}
+                convert = {"date": _date, "number": _amount, "option": _option_of(labels)}.get(spec.type, _text)
+                self._custom.append((column, spec.key, convert))
+                continue
+            if name in option_labels:
+                convert = _option_of(option_labels[name])
+            else:
+                convert = {"phone": _phone, "amount": _amount, "consent": _flag}.get(name, _text)
+            self._fields.append((column, name, convert))
+            check = validator.checker(name)
+            if name in ("name", "phone"):
+                unique.append((column, (name, convert, check)))
+            else:
+                repeated.append((column, (name, convert, check, {None: _ABSENT, "": _ABSENT})))
+        self._unique = [step for _, step in unique]
+        self._repeated = [step for _, step in repeated]
+        self._repeated_names = [name for name, *_ in self._repeated]
+        self._memos = [memo for *_, memo in self._repeated]
+        self._unique_cells = _cells_of([column for column, _ in unique])
+        self._repeated_cells = _cells_of([column for column, _ in repeated])
+        self._width = max((column for column, *_ in self._fields), default=-1) + 1
+
+    def read(self, row: list[Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """`validator.field` of each of the row's fields (those with a value), and its custom fields
+        (converted, not validated: they are validated together)."""
+        if len(row) < self._width:
+            row = [*row, *([None] * (self._width - len(row)))]  # a short CSV line
+        cells = self._repeated_cells(row)
+        outcomes = list(map(dict.get, self._memos, cells))  # the memos, looked up in one C loop
+        if None in outcomes:  # not memoised yet (or not memoisable, or validated to None)
+            outcomes = [self._lookup(step, cell) for step, cell in zip(self._repeated, cells, strict=True)]
+        fields = dict(zip(self._repeated_names, outcomes, strict=True))
+        if _ABSENT in outcomes:
+            fields = {name: outcome for name, outcome in fields.items() if outcome is not _ABSENT}
+        for (name, convert, check), cell in zip(self._unique, self._unique_cells(row), strict=True):
+            if cell is not None and cell != "" and (value := convert(cell)) is not None:
+                fields[name] = check(value)
+        custom = self._custom_values(row) if self._custom else {}
+        return fields, custom
+
+    def _lookup(self, step: tuple[str, Callable[[Any], Any], Callable[[Any], Any], dict[Any, Any]],
+                cell: Any) -> Any:
+        _, convert, check, memo = step
+        outcome = memo.get(cell)
+        if outcome is not None:
+            return outcome
+        outcome = self._outcome(convert, check, cell)
+        # Memoised by the cell itself, but for what a bool equals (True == 1 == 1.0, False == 0):
+        # those convert differently. An int and the equal float convert alike.
+        if outcome is not None and len(memo) < _MEMO_LIMIT and (type(cell) is str or (
+                type(cell) is not bool and cell != 0 and cell != 1)):
+            memo[cell] = outcome
+        return outcome
+
+    @staticmethod
+    def _outcome(convert: Callable[[Any], Any], check: Callable[[Any], Any], cell: Any) -> Any:
+        if cell == "":
+            return _ABSENT
+        value = convert(cell)
+        return _ABSENT if value is None else check(value)
 
     def raw(self, row: list[Any]) -> dict[str, Any]:
+        """The row as the raw mapping every channel hands to `validate_submission`."""
         raw: dict[str, Any] = {}
-        custom: dict[str, Any] = {}
         width = len(row)
-        for column, name, is_custom, memo in self._plan:
+        for column, name, convert in self._fields:
             cell = row[column] if column < width else None
-            if cell is None or cell == "":
-                continue
-            if memo is not None and cell in memo:
-                value = memo[cell]
-            else:
-                value = self._custom_value(name, cell) if is_custom else self._value(name, cell)
-                if memo is not None and len(memo) < _MEMO_LIMIT:
-                    memo[cell] = value
-            if value is not None:
-                (custom if is_custom else raw)[name] = value
+            if cell is not None and cell != "" and (value := convert(cell)) is not None:
+                raw[name] = value
+        custom = self._custom_values(row) if self._custom else {}
         if custom:
             raw["custom"] = custom
         return raw
 
-    def _value(self, name: str, cell: Any) -> Any:
-        if name == "phone":
-            return _phone(cell)
-        if name == "amount":
-            return _amount(cell)
-        if name == "consent":
-            return _flag(cell)
-        if name in self._option_labels:
-            return _option(cell, self._option_labels[name])
-        return _text(cell)
-
-    def _custom_value(self, key: str, cell: Any) -> Any:
-        spec = self._custom[key]
-        if spec.type == "date":
-            return _date(cell)
-        if spec.type == "number":
-            return _amount(cell)
-        if spec.type == "option":
-            return _option(cell, self._custom_labels[key])
-        return _text(cell)
+    def _custom_values(self, row: list[Any]) -> dict[str, Any]:
+        custom: dict[str, Any] = {}
+        width = len(row)
+        for column, key, convert in self._custom:
+            cell = row[column] if column < width else None
+            if cell is not None and cell != "" and (value := convert(cell)) is not None:
+                custom[key] = value
+        return custom
 
     def original(self, row: list[Any]) -> list[str]:
         """The row's cells as text, for the error report."""
@@ -254,24 +314,30 @@ class ImportTally:
 def new_leads(rows: Iterable[tuple[int, list[Any]]], columns: Columns, profile: LeadProfile,
               required: list[str], tally: ImportTally) -> Iterator[tuple[int, LeadSubmission]]:
     """Validate every row as any channel's submission; yield the file's new leads in order (the
-    first row of each phone) and note the rejected rows and in-file repeats in `tally`."""
-    reader = RowReader(columns, profile)
+    first row of each phone) and note the rejected rows and in-file repeats in `tally`.
+
+    A row is validated field by field (`SubmissionValidator`, memoised by value); a row it does
+    not accept goes through `validate_submission` itself, which says why."""
+    validator = SubmissionValidator(profile, "import")
+    reader = RowReader(columns, profile, validator)
     seen: dict[str, int] = {}
     for row_number, row in rows:
         tally.processed += 1
-        if is_blank(row):
+        fields, custom = reader.read(row)
+        if not fields and not custom and is_blank(row):  # a cell that gives a value is never blank
             continue
         tally.rows += 1
-        raw = reader.raw(row)
-        problems = {name: "必填" for name in required if name not in raw}
-        submission = None
-        try:
-            submission = validate_submission(raw, profile, "import")
-        except ValidationFailed as exc:
-            problems.update(exc.fields)
-        if problems or submission is None:
-            tally.rejected.append((row_number, reason_text(problems, profile), reader.original(row)))
-            continue
+        submission = validator.accept(fields, custom) if all(map(fields.__contains__, required)) else None
+        if submission is None:
+            raw = reader.raw(row)
+            problems = {name: "必填" for name in required if name not in raw}
+            try:
+                submission = validator.validate(raw)
+            except ValidationFailed as exc:
+                problems.update(exc.fields)
+            if problems or submission is None:
+                tally.rejected.append((row_number, reason_text(problems, profile), reader.original(row)))
+                continue
         first = seen.get(submission.phone)
         if first is not None:
             tally.duplicates.append((row_number, first, reader.original(row)))
