@@ -175,7 +175,8 @@ def _moto_server() -> tuple[subprocess.Popen[bytes], str]:
     from local.aws import free_port
 
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+    # The local stack's own moto process (atomic DynamoDB requests, as in use), not a bare moto.server.
+    server = subprocess.Popen([sys.executable, "-m", "local.motoserver", str(port)], cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     endpoint = f"http://127.0.0.1:{port}"
     import urllib.request
