@@ -2,12 +2,15 @@
 
     python -m infra.ops <stage> first-admin <user_id> <name> [--email EMAIL]
     python -m infra.ops <stage> partner <partner_id> <label>
+    python -m infra.ops <stage> aggregates [--fix]
 
 `first-admin` writes the user (role admin) into the stage's users table and, where the stage signs in
 through its Cognito user pool, creates the pool user (Cognito mails a temporary password) in the
 `admin` group. With the company's own OIDC issuer (AWS China), the IdP account is made there: its
 `preferred_username` (or `sub`) must be `<user_id>` and its groups claim must carry `admin`.
 `partner` registers a partner and prints its new API key once (only its SHA-256 is stored).
+`aggregates` recomputes the dashboard counters from the leads (a Scan: offline) and prints every
+difference; `--fix` repairs them. Run it after a stream failure alarm, once the stream is drained.
 """
 
 from __future__ import annotations
@@ -38,6 +41,12 @@ def onboard_partner(partner_id: str, label: str, at: str) -> str:
 
     directory.put_partner(partner_id, label)
     return directory.create_api_key(partner_id, at)
+
+
+def check_aggregates(fix: bool) -> dict[str, Any]:
+    from chalicelib.services import aggregates
+
+    return aggregates.verify(fix=fix)
 
 
 def _stack_output(stage: str, key: str) -> str | None:  # pragma: no cover - needs an AWS account
@@ -74,6 +83,8 @@ def main() -> None:  # pragma: no cover - needs an AWS account
     partner = commands.add_parser("partner")
     partner.add_argument("partner_id")
     partner.add_argument("label")
+    counters = commands.add_parser("aggregates")
+    counters.add_argument("--fix", action="store_true")
     args = parser.parse_args()
     _use_stage(args.stage)
     if args.command == "first-admin":
@@ -84,6 +95,10 @@ def main() -> None:  # pragma: no cover - needs an AWS account
                 raise SystemExit("the stack has no UserPoolId output: deploy the stage first")
             _cognito_admin(pool_id, args.user_id, args.email)
         print(f"admin {args.user_id} created in {args.stage}")
+    elif args.command == "aggregates":
+        import json
+
+        print(json.dumps(check_aggregates(args.fix), ensure_ascii=False, indent=2))
     else:
         key = onboard_partner(args.partner_id, args.label, datetime.now(UTC).isoformat())
         print(key)

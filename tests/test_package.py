@@ -232,3 +232,23 @@ def test_day_one_operations_create_the_first_admin_and_a_partner_key(aws: None) 
     key = onboard_partner("loan_mall", "某贷款超市", "2026-11-28T00:00:00+00:00")
     found = directory.find_partner_key(key)
     assert found is not None and found.partner_id == "loan_mall" and found.status == "active"
+
+
+def test_ops_finds_and_repairs_dashboard_counters_that_differ_from_the_leads(client: Any) -> None:
+    from decimal import Decimal
+
+    from chalicelib.store import aggregates
+    from infra.ops import check_aggregates
+    from tests.test_dedup import capture
+    from tests.test_stream import deliver, leads_stream
+
+    capture(client, "13816204573")
+    reader = leads_stream()
+    while deliver(client, reader) == {"batchItemFailures": []} and reader.read():
+        pass  # the capture, then the placement it caused
+    assert check_aggregates(fix=False)["differences"] == []
+    (key, counters), = [(k, c) for k, c in aggregates.scan_counters() if k[0] == "all"]
+    aggregates.replace(key, {**counters, "total|all|n": Decimal(2)})  # as if a record were counted twice
+    found = check_aggregates(fix=True)
+    assert [d["counters"] for d in found["differences"]] == [{"total|all|n": {"expected": 1, "actual": 2}}]
+    assert check_aggregates(fix=False)["differences"] == []
