@@ -168,6 +168,17 @@ def _date(cell: Any) -> str | None:
     return text
 
 
+def _converted(row: list[Any], steps: list[tuple[int, str, Callable[[Any], Any]]]) -> dict[str, Any]:
+    """Each step's cell of the row, converted; blank cells and what converts to nothing left out."""
+    out: dict[str, Any] = {}
+    width = len(row)
+    for column, name, convert in steps:
+        cell = row[column] if column < width else None
+        if cell is not None and cell != "" and (value := convert(cell)) is not None:
+            out[name] = value
+    return out
+
+
 class RowReader:
     """Turns rows of one file into submissions: each cell converted (Excel's quirks, the profile's
     labels), then validated as its field by `validator.field`. Both steps are pure, so a column
@@ -254,25 +265,14 @@ class RowReader:
 
     def raw(self, row: list[Any]) -> dict[str, Any]:
         """The row as the raw mapping every channel hands to `validate_submission`."""
-        raw: dict[str, Any] = {}
-        width = len(row)
-        for column, name, convert in self._fields:
-            cell = row[column] if column < width else None
-            if cell is not None and cell != "" and (value := convert(cell)) is not None:
-                raw[name] = value
+        raw = _converted(row, self._fields)
         custom = self._custom_values(row) if self._custom else {}
         if custom:
             raw["custom"] = custom
         return raw
 
     def _custom_values(self, row: list[Any]) -> dict[str, Any]:
-        custom: dict[str, Any] = {}
-        width = len(row)
-        for column, key, convert in self._custom:
-            cell = row[column] if column < width else None
-            if cell is not None and cell != "" and (value := convert(cell)) is not None:
-                custom[key] = value
-        return custom
+        return _converted(row, self._custom)
 
     def original(self, row: list[Any]) -> list[str]:
         """The row's cells as text, for the error report."""

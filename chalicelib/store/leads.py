@@ -21,6 +21,7 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.domain import analytics
 from chalicelib.errors import BadRequest, Conflict, StoreUnavailable
 from chalicelib.plain import plain
 from chalicelib.store.connection import transaction_connection
@@ -289,11 +290,9 @@ def matches(lead: dict[str, Any], filters: dict[str, str]) -> bool:
     """`filter_condition` evaluated on a lead already read (the same rules)."""
     for name, value in filters.items():
         if name == "stage":
-            valid = lead.get("status") not in _NOT_VALID
-            reached = {"valid": valid, "won": lead.get("status") == "won",
-                       "intent": valid and (lead.get("intent_at") is not None or lead.get("status") in _INTENT),
-                       "first_contact": lead.get("first_contact_at") is not None}
-            if not reached[value]:
+            reached = {"valid": analytics.is_valid, "intent": analytics.reached_intent, "won": analytics.is_won,
+                       "first_contact": lambda image: image.get("first_contact_at") is not None}[value]
+            if not reached(lead):
                 return False
         elif value == NONE:
             if lead.get(name) is not None:
