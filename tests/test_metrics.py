@@ -138,3 +138,38 @@ def test_every_table_goes_through_one_botocore_client(client: Any) -> None:
     deliver(client, leads_stream())
     clients = {id(model._get_connection().connection.client) for model in MODELS}
     assert clients == {id(transaction_connection().client)}
+
+
+def test_threads_making_connections_at_once_share_one(client: Any) -> None:
+    """A cold container whose threads (the local stack's pump, an import) touch the tables at once:
+    every model ends on the one shared connection, none fails, and a model whose own connection was
+    reset while the shared one kept its tables still works."""
+    import threading
+
+    from chalicelib.store import connection
+    from chalicelib.store.schema import MODELS, PhoneKeyModel
+
+    for _ in range(3):
+        connection.reset()
+        errors: list[BaseException] = []
+        barrier = threading.Barrier(12)
+
+        def touch(barrier: threading.Barrier = barrier, errors: list[BaseException] = errors) -> None:
+            barrier.wait()
+            try:
+                for model in MODELS:
+                    model._get_connection()
+            except BaseException as e:  # noqa: BLE001 - the failure under test is whatever a thread raises
+                errors.append(e)
+
+        threads = [threading.Thread(target=touch) for _ in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        shared = connection.transaction_connection()
+        assert {id(m._get_connection().connection) for m in MODELS} == {id(shared)}
+
+    PhoneKeyModel._connection = None
+    assert PhoneKeyModel.count("no-such-phone") == 0

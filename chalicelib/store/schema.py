@@ -7,6 +7,8 @@ by a test, so the three cannot drift.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from typing import Any
 
 from pynamodb.attributes import (
@@ -25,6 +27,7 @@ from pynamodb.models import Model
 from chalicelib.settings import get_settings
 
 PREFIX = get_settings().table_prefix
+_SHARING = threading.Lock()  # threads of one container (local stack, imports) make connections at once
 
 
 class _Meta:
@@ -39,15 +42,20 @@ class _Table(Model):
 
     @classmethod
     def _get_connection(cls) -> TableConnection:
-        made = cls._connection is None or cls._connection.table_name != cls.Meta.table_name
-        table = super()._get_connection()
-        if made:
-            from chalicelib.store.connection import transaction_connection
+        if cls._connection is not None and cls._connection.table_name == cls.Meta.table_name:
+            return cls._connection
+        with _SHARING:
+            made = cls._connection is None or cls._connection.table_name != cls.Meta.table_name
+            table = super()._get_connection()
+            if made:
+                from chalicelib.store.connection import transaction_connection
 
-            shared = transaction_connection()
-            shared.add_meta_table(table.get_meta_table())
-            table.connection = shared
-        return table
+                shared = transaction_connection()
+                # already there when this model's connection was reset and the shared one was not
+                with contextlib.suppress(ValueError):
+                    shared.add_meta_table(table.get_meta_table())
+                table.connection = shared
+            return table
 
 
 class LeadsByDay(GlobalSecondaryIndex["LeadModel"]):
