@@ -14,6 +14,7 @@ from tests.test_capture import JSON, body_of
 from tests.test_stream import deliver, leads_stream
 
 PHONE = "13816204573"
+E164 = "+8613816204573"  # as the lead stores it
 
 
 def capture(client: Any, phone: str, **fields: Any) -> str:
@@ -186,6 +187,74 @@ def test_one_poison_record_among_a_hundred(client: Any) -> None:
     statuses = [i["status"] for i in _all_leads()]
     assert len(statuses) == 99 and set(statuses) == {"pool"}
     assert all(len(lead(client, i["lead_id"])["history"]) == 1 for i in _all_leads())
+
+
+@pytest.mark.parametrize("crash_in", ["place", "record_status"])
+def test_a_crash_between_the_phone_claim_placement_and_history_is_finished_by_the_retry(
+        client: Any, monkeypatch: pytest.MonkeyPatch, crash_in: str) -> None:
+    """Claim, placement and history are three conditional writes, not one transaction: a crash after
+    any of them fails the record, and the stream's retry of it ends in the state one delivery would
+    have made (placed once, one history entry, the rep's load counted once)."""
+    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+    from chalicelib.errors import StoreUnavailable
+    from chalicelib.store import dedup, ownership
+
+    manual = client.http.post("/leads", headers={**JSON, **auth("sh_rep1")},
+                              body=json.dumps({"phone": PHONE, "name": "王五"}))
+    lead_id = body_of(manual)["lead_id"]
+    reader = leads_stream()
+    event = {"Records": _lambda(reader.read(), reader.stream_arn)}
+    real = getattr(dedup, crash_in)
+
+    def crash(*args: Any, **kwargs: Any) -> Any:  # the container dies before this write
+        raise StoreUnavailable()
+
+    monkeypatch.setattr(dedup, crash_in, crash)
+    with pytest.raises(BatchProcessingError):  # the record fails, so the stream delivers it again
+        client.lambda_.invoke("lead_stream", event)
+    monkeypatch.setattr(dedup, crash_in, real)
+    for _ in range(2):  # the retry, and one more replay
+        assert client.lambda_.invoke("lead_stream", event).payload == {"batchItemFailures": []}
+    item = lead(client, lead_id)
+    assert item["status"] == "assigned" and item["owner"] == "sh_rep1"
+    routed = [e for e in item["history"] if e.get("to_status") == "assigned"]
+    assert len(routed) == 1 and routed[0]["reason"] == "录入人即负责人"
+    assert ownership.counter("sh_rep1", "open").n == 1
+    assert dedup.get_phone_key(E164).active_lead == lead_id  # type: ignore[union-attr]
+
+
+def test_a_duplicate_of_a_lead_claimed_but_not_yet_placed_merges_into_it(client: Any) -> None:
+    """Between the first lead's phone claim and its placement a second submission comes: it merges
+    into the first (still `new`), which is then placed with the re-inquiry on its timeline."""
+    from chalicelib.services.intake import process_new_lead
+    from chalicelib.store import dedup, leads
+
+    first = capture(client, PHONE, name="张三")
+    second = capture(client, PHONE, source="wechat", loan_type="car")
+    assert dedup.claim_phone(E164, first, "2026-11-28T03:00:00.000Z")
+    assert process_new_lead(leads.get(second) or {}, "evt-2", "2026-11-28T03:00:01.000Z") == "duplicate"
+    assert leads.get(first)["status"] == "new"  # type: ignore[index]
+    assert process_new_lead(leads.get(first) or {}, "evt-1", "2026-11-28T03:00:00.000Z") == "pool"
+    kept = lead(client, first)
+    assert kept["status"] == "pool" and kept["loan_type"] == "car"  # filled from the duplicate
+    assert [a["related_lead"] for a in activities(first)] == [second]
+    assert lead(client, second)["duplicate_of"] == first
+
+
+def test_a_replay_of_a_closed_leads_record_leaves_the_phone_free(client: Any) -> None:
+    """Redelivering a lead's first record after the lead closed claims nothing for it."""
+    from chalicelib.store import dedup, leads
+
+    reader = leads_stream()
+    first = capture(client, PHONE)
+    event = {"Records": _lambda(reader.read(), reader.stream_arn)}
+    assert client.lambda_.invoke("lead_stream", event).payload == {"batchItemFailures": []}
+    leads.move_status(first, "pool", "invalid", "2026-11-28T01:00:00.000Z", "admin", "空号", "t1")
+    deliver(client, reader)  # the MODIFY into `invalid` gives the phone up
+    assert client.lambda_.invoke("lead_stream", event).payload == {"batchItemFailures": []}
+    key = dedup.get_phone_key(E164)
+    assert key is not None and key.active_lead is None and key.history == [first]
 
 
 def test_concurrent_submissions_of_one_phone_have_one_winner(client: Any) -> None:

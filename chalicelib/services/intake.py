@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from chalicelib.domain.cleaning import clean_lead, differences, fillable
-from chalicelib.domain.lifecycle import CLOSED
+from chalicelib.domain.lifecycle import ACTIVE, CLOSED
 from chalicelib.domain.ownership import OwnershipChange, pool_key
 from chalicelib.domain.timeutil import parse_iso
 from chalicelib.geo import home_of
@@ -71,17 +71,20 @@ def process_new_lead(image: dict[str, Any], event_id: str, at: str) -> str:
 
 def _activate(lead: dict[str, Any], key: dedup.PhoneKey | None, updates: dict[str, Any], event_id: str,
               at: str) -> tuple[dedup.Outcome, str]:
+    """Claim the phone, then place the lead, then write its history: three writes, each conditional,
+    in this order so that a crash between them is finished by the stream's retry of the record."""
+    lead_id, phone = lead["lead_id"], lead["phone"]
     route = routing.route(lead, parse_iso(at))
-    fields: dict[str, Any] = {**updates, "route": route.record}
-    if route.record.get("priority"):
-        fields["priority"] = route.record["priority"]
-    if route.record.get("tags"):
-        fields["tags"] = route.record["tags"]
-    reason = route.reason
+    record = {**route.record, "status": route.status}
+    fields: dict[str, Any] = {**updates, "route": record}
+    if record.get("priority"):
+        fields["priority"] = record["priority"]
+    if record.get("tags"):
+        fields["tags"] = record["tags"]
     if key is not None and key.history:
         fields["previous_leads"] = key.history
-        reason += f"（该号码曾有线索 {'、'.join(key.history)}）"
-    change = OwnershipChange("route", lead["lead_id"], at, "system", reason, expected_status="new",
+    reason = _routing_reason(record, fields.get("previous_leads"))
+    change = OwnershipChange("route", lead_id, at, "system", reason, expected_status="new",
                              expected_owner=lead.get("owner"), new_status=route.status, new_owner=route.owner,
                              new_team=route.team, pool_key=pool_key(lead) if route.status == "pool" else None,
                              caps=route.caps, sla_at=sop.sla_deadline(at) if route.status == "assigned" else None,
@@ -89,10 +92,37 @@ def _activate(lead: dict[str, Any], key: dedup.PhoneKey | None, updates: dict[st
     notices = []
     supervisor = directory.supervisor_of(route.unstaffed_team) if route.unstaffed_team else None
     if supervisor:
-        notices.append(dedup.Notice(supervisor, "unstaffed", f"无人可分配：{lead['lead_id']}",
-                                    f"线索 {lead['lead_id']} 命中团队 {route.unstaffed_team}，但无在岗且未满额的销售，"
+        notices.append(dedup.Notice(supervisor, "unstaffed", f"无人可分配：{lead_id}",
+                                    f"线索 {lead_id} 命中团队 {route.unstaffed_team}，但无在岗且未满额的销售，"
                                     "已进入公海，请安排处理。"))
-    return dedup.activate(change, lead["phone"], event_id, fields, notices), route.status
+    newly_claimed = key is None or key.active_lead != lead_id
+    if not dedup.claim_phone(phone, lead_id, at):
+        return dedup.Outcome.RACE, route.status
+    outcome = dedup.place(change, fields, notices)
+    if outcome is dedup.Outcome.DONE:
+        dedup.record_status(lead_id, at, event_id, "new", route.status, reason)
+    elif outcome is dedup.Outcome.ALREADY:
+        _finish_replay(lead_id, phone, at, event_id, newly_claimed)
+    return outcome, route.status
+
+
+def _routing_reason(record: dict[str, Any], previous: list[str] | None) -> str:
+    reason = str(record.get("reason") or "")
+    return reason + (f"（该号码曾有线索 {'、'.join(previous)}）" if previous else "")
+
+
+def _finish_replay(lead_id: str, phone: str, at: str, event_id: str, newly_claimed: bool) -> None:
+    """The lead left `new` before this delivery placed it. Placed by an earlier delivery of this
+    record (its route is on the lead): make sure its history entry exists. Now in a status that does
+    not hold the phone (closed since, or moved by hand before the stream came): give back the claim
+    this delivery just made."""
+    current = leads.get(lead_id)
+    if newly_claimed and (current is None or current["status"] not in ACTIVE):
+        dedup.drop_claim(phone, lead_id)
+    if current is not None and current.get("route"):
+        record = current["route"]
+        dedup.record_status(lead_id, at, event_id, "new", str(record.get("status") or current["status"]),
+                            _routing_reason(record, current.get("previous_leads")))
 
 
 def _phone_burst(lead: dict[str, Any], active: dict[str, Any]) -> bool:

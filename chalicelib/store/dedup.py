@@ -1,7 +1,7 @@
 """The phone uniqueness item and the transactions that make de-duplication race-free.
 
-Each function is one DynamoDB transaction with conditions; it reports what happened instead of
-raising on a lost race, so the caller can read again and retry."""
+Each function is one conditional write or transaction; it reports what happened instead of raising
+on a lost race, so the caller can read again and retry."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from pynamodb.exceptions import GetError, TransactWriteError, UpdateError
+from pynamodb.exceptions import GetError, PutError, TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
@@ -77,6 +77,10 @@ def _outcome(exc: TransactWriteError, lead_id: str) -> Outcome:
     codes = {r.code for r in exc.cancellation_reasons or [] if r is not None}
     if not codes & {"ConditionalCheckFailed", "TransactionConflict"}:
         raise StoreUnavailable() from exc
+    return _status_outcome(lead_id)
+
+
+def _status_outcome(lead_id: str) -> Outcome:
     try:
         status = LeadModel.get(lead_id, consistent_read=True, attributes_to_get=["status"]).status
     except (LeadModel.DoesNotExist, GetError) as error:
@@ -89,26 +93,64 @@ def _notice_item(notice: Notice, at: str, key: str, lead_id: str) -> Notificatio
                              body=notice.body, lead_id=lead_id, created_at=at)
 
 
-def activate(change: OwnershipChange, phone: str, event_key: str, fields: dict[str, Any],
-             notices: list[Notice]) -> Outcome:
-    """Make the lead the phone's active lead and place it (pool or an owner, with the owner's caps
-    and load counters), or learn that another lead won the phone or a cap was hit meanwhile."""
-    lead_id, at = change.lead_id, change.at
+def claim_phone(phone: str, lead_id: str, at: str) -> bool:
+    """Make the lead the phone's active lead, unless another lead is (False). Claiming again is a no-op.
+    One conditional write, not a transaction with the lead's placement: a duplicate that finds the
+    claimed lead still `new` merges into it all the same (`new` is an active status)."""
     try:
-        with TransactWrite(connection=transaction_connection()) as tx:
-            tx.update(PhoneKeyModel(phone), actions=[PhoneKeyModel.active_lead.set(lead_id),
-                                                      PhoneKeyModel.updated_at.set(at)],
-                      condition=PhoneKeyModel.active_lead.does_not_exist())
-            tx.update(LeadModel(lead_id), actions=ownership.lead_actions(change) + _set_actions(fields),
-                      condition=ownership.lead_condition(change))
-            tx.save(_history(lead_id, at, event_key, "new", change.new_status, change.reason),
-                    condition=LeadEventModel.sk.does_not_exist())
-            ownership.add_load_ops(tx, change)
-            for notice in notices:
-                tx.save(_notice_item(notice, at, lead_id, lead_id), condition=NotificationModel.sk.does_not_exist())
+        PhoneKeyModel(phone).update(actions=[PhoneKeyModel.active_lead.set(lead_id), PhoneKeyModel.updated_at.set(at)],
+                                    condition=PhoneKeyModel.active_lead.does_not_exist()
+                                    | (PhoneKeyModel.active_lead == lead_id))
+        return True
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise StoreUnavailable() from exc
+
+
+def drop_claim(phone: str, lead_id: str) -> None:
+    """Undo a claim of a lead that turned out not to be active (moved by hand before the stream came)."""
+    try:
+        PhoneKeyModel(phone).update(actions=[PhoneKeyModel.active_lead.remove()],
+                                    condition=PhoneKeyModel.active_lead == lead_id)
+    except UpdateError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise StoreUnavailable() from exc
+
+
+def place(change: OwnershipChange, fields: dict[str, Any], notices: list[Notice]) -> Outcome:
+    """Place a `new` lead (pool or an owner): the lead, and in one transaction with it only what must
+    not happen without it (the owner's load counters, bounded by the caps; a supervisor's notice).
+    A pooled lead is one conditional update. RACE: still `new` but a cap was hit meanwhile."""
+    lead_id, at = change.lead_id, change.at
+    actions = ownership.lead_actions(change) + _set_actions(fields)
+    condition = ownership.lead_condition(change)
+    try:
+        if change.new_owner or change.expected_owner or notices:
+            with TransactWrite(connection=transaction_connection()) as tx:
+                tx.update(LeadModel(lead_id), actions=actions, condition=condition)
+                ownership.add_load_ops(tx, change)
+                for notice in notices:
+                    tx.save(_notice_item(notice, at, lead_id, lead_id), condition=NotificationModel.sk.does_not_exist())
+        else:
+            LeadModel(lead_id).update(actions=actions, condition=condition)
         return Outcome.DONE
     except TransactWriteError as exc:
         return _outcome(exc, lead_id)
+    except UpdateError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise StoreUnavailable() from exc
+        return _status_outcome(lead_id)
+
+
+def record_status(lead_id: str, at: str, event_key: str, before: str, after: str, reason: str) -> None:
+    """The history entry of a status change already made, keyed on the event: written once however
+    often the event is handled (a replay writes it if a crash came between the change and this)."""
+    try:
+        _history(lead_id, at, event_key, before, after, reason).save(condition=LeadEventModel.sk.does_not_exist())
+    except PutError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise StoreUnavailable() from exc
 
 
 def mark_duplicate(lead_id: str, active_id: str, phone: str, at: str, event_key: str,
@@ -145,7 +187,8 @@ def release_phone(phone: str, lead_id: str, at: str) -> bool:
     # Only the active lead can release, so the history read above cannot change before this write.
     try:
         PhoneKeyModel(phone).update(
-            actions=[PhoneKeyModel.active_lead.remove(), PhoneKeyModel.history.set([*key.history, lead_id]),
+            actions=[PhoneKeyModel.active_lead.remove(),
+                     PhoneKeyModel.history.set([*(i for i in key.history if i != lead_id), lead_id]),
                      PhoneKeyModel.updated_at.set(at)],
             condition=PhoneKeyModel.active_lead == lead_id)
         return True
