@@ -45,8 +45,11 @@ def process_new_lead(image: dict[str, Any], event_id: str, at: str) -> str:
     rules, profile = config.cleaning_rules(), config.lead_profile()
     burst = rules.burst
     ip = image.get("client_ip")
-    ip_burst = bool(ip and image.get("channel") in burst.ip_channels and not burst.ip_exempt(ip)
-                    and _over("ip", ip, lead_id, image["created_at"], burst.ip_window_s, burst.ip_max))
+    ip_burst = False
+    if ip and image.get("channel") in burst.ip_channels and not burst.ip_exempt(ip):
+        rank = image.get("ip_rank")  # counted by the capture guard, in its own write
+        ip_burst = int(rank) > burst.ip_max if rank is not None else \
+            _over("ip", ip, lead_id, image["created_at"], burst.ip_window_s, burst.ip_max)
     cleaned = clean_lead(image, rules, profile, home_of, ip_burst=ip_burst)
     if not cleaned.valid:
         moved = leads.move_status(lead_id, "new", "invalid", at, "system", "；".join(cleaned.reasons), event_id,

@@ -9,7 +9,7 @@ from typing import Any
 
 from chalicelib.domain.lead import FIELD_LABELS, UTM_FIELDS
 from chalicelib.domain.ownership import Caps
-from chalicelib.domain.timeutil import shanghai_day
+from chalicelib.domain.timeutil import iso_utc, shanghai_day
 from chalicelib.rules.routing import CompiledRules, Decision, RuleSet, compile_rules, default_rule_set
 from chalicelib.store import config, ownership, sequences
 
@@ -73,13 +73,14 @@ def _pick(decision: Decision, eligible: list[tuple[dict[str, Any], int, int]], t
 
 
 def route(lead: dict[str, Any], at: datetime) -> Route:
-    record_base = {"decided_at": at.isoformat()}
+    record_base = {"decided_at": iso_utc(at)}
     if lead.get("owner"):
         return Route("assigned", lead["owner"], lead.get("team"), "录入人即负责人",
                      record={**record_base, "rule_id": None, "reason": "录入人即负责人"})
     decision = live_rules().decide(lead, at)
-    record = {**record_base, "rule_id": decision.rule_id, "version": decision.version, "reason": decision.reason,
-              "priority": decision.priority, "tags": list(decision.tags)}
+    record: dict[str, Any] = {**record_base, "rule_id": decision.rule_id, "version": decision.version,
+                              "reason": decision.reason}
+    record.update({k: v for k, v in (("priority", decision.priority), ("tags", list(decision.tags))) if v})
     if decision.action == "pool":
         return Route("pool", None, None, decision.reason, record=record)
     day = shanghai_day(at).isoformat()
