@@ -119,7 +119,7 @@ def _finish_replay(lead_id: str, phone: str, at: str, event_id: str, newly_claim
     record (its route is on the lead): make sure its history entry exists. Now in a status that does
     not hold the phone (closed since, or moved by hand before the stream came): give back the claim
     this delivery just made."""
-    current = leads.get(lead_id)
+    current = leads.get(lead_id, consistent=True)
     if newly_claimed and (current is None or current["status"] not in ACTIVE):
         dedup.drop_claim(phone, lead_id)
     if current is not None and current.get("route"):

@@ -145,9 +145,9 @@ def _replay(claim: IdempotencyClaim) -> str:
     return first.lead_id
 
 
-def get(lead_id: str) -> dict[str, Any] | None:
+def get(lead_id: str, consistent: bool = False) -> dict[str, Any] | None:
     try:
-        return to_dict(LeadModel.get(lead_id))
+        return to_dict(LeadModel.get(lead_id, consistent_read=consistent))
     except LeadModel.DoesNotExist:
         return None
     except GetError as exc:
