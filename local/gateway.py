@@ -107,7 +107,15 @@ class Server:
 
     def local(self, method: str, path: str, query: dict[str, list[str]]) -> tuple[int, Any]:
         if path == "/_local/status" and method == "GET":
-            return 200, {"pump": self.pump.stats}
+            return 200, {"pump": {**self.pump.stats, "held": self.pump.held}}
+        if path == "/_local/pump" and method == "POST":
+            hold = (query.get("hold") or [""])[0]
+            if hold not in ("0", "1"):
+                return 400, {"error": {"code": "BAD_HOLD", "message": "hold 须为 1（暂停）或 0（恢复）", "fields": {}}}
+            self.pump.hold() if hold == "1" else self.pump.release()
+            return 200, {"held": self.pump.held}
+        if path == "/_local/drain" and method == "POST":
+            return 200, {"stream_records": self.pump.drain(), "held": self.pump.held}
         if path == "/_local/tick" and method == "POST":
             raw = (query.get("at") or [""])[0]
             try:

@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 import threading
+from typing import Any
 
 PARENT_POLL_S = 0.5
 
@@ -28,6 +29,38 @@ def _cache_service_names() -> None:
 
     names = tuple(backends.list_of_moto_modules())
     backends.list_of_moto_modules = lambda: names
+
+
+def _cache_action_names() -> None:
+    """moto lists a service's response class members (inspect.getmembers, a few hundred) on every
+    request to check the action exists; a class's methods never change while the server runs."""
+    import moto.core.responses as responses
+
+    original = responses.method_names_from_class
+    names: dict[object, list[str]] = {}
+
+    def cached(clazz: object) -> list[str]:
+        found = names.get(clazz)
+        if found is None:
+            found = names[clazz] = original(clazz)
+        return found
+
+    responses.method_names_from_class = cached
+
+
+def _without_flask_debug() -> None:
+    """moto runs each service's Flask app in debug mode (debug helpers on every request); the
+    stack never uses Flask's debugger, and moto's errors are still logged."""
+    import moto.moto_server.threaded_moto_server as threaded
+
+    original = threaded.create_backend_app
+
+    def create(service: Any) -> Any:
+        app = original(service)
+        app.debug = False
+        return app
+
+    threaded.create_backend_app = create
 
 
 def serve(port: int) -> None:
@@ -42,6 +75,8 @@ def serve(port: int) -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no per-request lines from moto
     make_dynamodb_atomic()
     _cache_service_names()
+    _cache_action_names()
+    _without_flask_debug()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     while not stop.wait(PARENT_POLL_S):

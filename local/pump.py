@@ -22,6 +22,7 @@ from local.env import REGION
 from local.streams import StreamReader, lambda_record
 
 MAX_ATTEMPTS = 3
+IMPORT_POLL_S = 1  # the import loop's SQS long poll while no file is waiting
 SNAPSHOT_EVERY_S = 2.0
 # A snapshot reads every table and every pending stream record through moto, so its cost grows with
 # the data and the backlog: the pause after one is long enough that saving takes at most this share
@@ -123,6 +124,7 @@ class TriggerPump:
                 if seconds:
                     self.schedules.append((source.name, _resolve(source.handler_string), seconds))
         self._stop = threading.Event()
+        self._held = threading.Event()
         self._threads: list[threading.Thread] = []
 
     # -- streams ---------------------------------------------------------------------------------
@@ -190,13 +192,16 @@ class TriggerPump:
                 reader.advance(records[-1])
 
     # -- S3 → EventBridge ------------------------------------------------------------------------
-    def pump_imports(self) -> bool:
+    def pump_imports(self, wait_s: int = 0) -> bool:
         """S3 notifications (as the EventBridge events the deployed stack gets) and the import
-        function's own "Import Continued" events, to the functions whose rules match them."""
+        function's own "Import Continued" events, to the functions whose rules match them. Waits up
+        to `wait_s` for a notification (an SQS long poll: moto answers as soon as one arrives)."""
         busy = False
-        for queue_url in (self.aws.queue_url, self.aws.continue_queue_url):
+        # "Import Continued" events come from the import function, which runs in this thread: they
+        # are there when the loop comes back, so only the S3 notifications are waited for.
+        for queue_url, wait in ((self.aws.queue_url, wait_s), (self.aws.continue_queue_url, 0)):
             messages = self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
-                                                WaitTimeSeconds=0).get("Messages", [])
+                                                WaitTimeSeconds=wait).get("Messages", [])
             for message in messages:
                 body = json.loads(message["Body"])
                 if "Records" in body or "Event" in body:  # S3 notification (s3:TestEvent has no records)
@@ -243,6 +248,36 @@ class TriggerPump:
             thread.start()
             self._threads.append(thread)
 
+    # -- holding back (local only: `POST /_local/pump?hold=1|0`, `POST /_local/drain`) ------------
+    @property
+    def held(self) -> bool:
+        return self._held.is_set()
+
+    def hold(self) -> None:
+        """Hold back stream deliveries and snapshots (the loops' background work) until `release`;
+        returns once none is running. Records wait in their streams, as they do in AWS while a
+        consumer is throttled; nothing is dropped, and stopping the stack still delivers and saves.
+        For measuring the request path alone (bench/capture_load.py)."""
+        self._held.set()
+        with self.lock:
+            pass
+
+    def release(self) -> None:
+        self._held.clear()
+
+    def drain(self, limit_s: float = 600.0) -> int:
+        """Deliver what the streams hold now, in this thread, until a pass finds nothing (bounded);
+        returns how many records were handled."""
+        before = self.stats["stream_records"]
+        deadline = time.monotonic() + limit_s
+        with self.lock:
+            while time.monotonic() < deadline and (self.pump_streams() or self._retrying()):
+                pass
+        return self.stats["stream_records"] - before
+
+    def _retrying(self) -> bool:
+        return bool(self.attempts)
+
     def _guarded(self, step: Any) -> bool:
         try:
             with self.lock:
@@ -253,20 +288,21 @@ class TriggerPump:
 
     def _stream_loop(self) -> None:
         while not self._stop.is_set():
-            if not self._guarded(self.pump_streams):
+            if self._held.is_set() or not self._guarded(self.pump_streams):
                 self._stop.wait(0.1)
 
     def _import_loop(self) -> None:
         """Imports run beside the streams, as separate functions do in AWS: a long file must not
         hold back the leads it writes (nor anyone else's). A snapshot taken meanwhile holds a
         checkpointed job, which is what a crashed invocation leaves behind too."""
+        busy = True
         while not self._stop.is_set():
             try:
-                busy = self.pump_imports()
+                # Idle, it long-polls (IMPORT_POLL_S) instead of asking moto 10 times a second.
+                busy = self.pump_imports(wait_s=0 if busy else IMPORT_POLL_S)
             except Exception as exc:  # keep pumping, as _guarded does
                 print(f"[pump] pump_imports failed: {exc!r}", flush=True)
                 busy = False
-            if not busy:
                 self._stop.wait(0.2)
 
     def _schedule_loop(self) -> None:
@@ -280,7 +316,7 @@ class TriggerPump:
     def _snapshot_loop(self) -> None:
         pause = SNAPSHOT_EVERY_S
         while not self._stop.wait(pause):
-            if self.dirty:
+            if self.dirty and not self._held.is_set():
                 self._guarded(self.save)
                 pause = max(SNAPSHOT_EVERY_S, self.stats["snapshot_ms"] / 1000 / SNAPSHOT_SHARE)
 

@@ -131,6 +131,34 @@ def test_json_and_form_leads_leave_new_within_five_seconds(stack: Stack) -> None
         assert lead["status"] == "pool", lead
 
 
+def test_held_pump_leaves_leads_new_until_released_or_drained(stack: Stack) -> None:
+    """bench/capture_load.py measures the capture path with the stream pump held back: the records
+    wait in the stream (nothing is lost) and one drain delivers them all."""
+    token = stack.token("admin")
+    body = json.dumps({"name": "王五", "phone": "13957218640", "consent": True}).encode()
+    status, error, _ = stack.request("POST", "/_local/pump?hold=yes", b"")
+    assert status == 400 and error["error"]["code"] == "BAD_HOLD" and not stack.request(
+        "GET", "/_local/status")[1]["pump"]["held"]
+    assert stack.request("POST", "/_local/pump?hold=1", b"")[1] == {"held": True}
+    try:
+        before = stack.request("GET", "/_local/status")[1]["pump"]
+        status, first, _ = stack.request("POST", "/api/capture", body, {"Content-Type": "application/json"})
+        assert status == 202
+        time.sleep(1.5)  # several pump cycles
+        after = stack.request("GET", "/_local/status")[1]["pump"]
+        assert after["held"] and after["stream_records"] == before["stream_records"]
+        assert wait_status(stack, first["lead_id"], token, timeout=0)["status"] == "new"
+        status, drained, _ = stack.request("POST", "/_local/drain", b"")
+        assert status == 200 and drained["stream_records"] >= 1 and drained["held"]
+        assert wait_status(stack, first["lead_id"], token, timeout=0)["status"] == "pool"
+        status, second, _ = stack.request("POST", "/api/capture", body.replace(b"13957218640", b"13762841953"),
+                                          {"Content-Type": "application/json"})
+        assert status == 202
+    finally:
+        assert stack.request("POST", "/_local/pump?hold=0", b"")[1] == {"held": False}
+    assert wait_status(stack, second["lead_id"], token)["status"] == "pool"  # the loop delivers again
+
+
 def test_partner_key_printed_at_startup_works(stack: Stack) -> None:
     key = (stack.state_dir / "demo_partner_key").read_text().strip()
     body = json.dumps({"leads": [{"phone": "13700001111", "loan_type": "credit"}]}).encode()
