@@ -388,7 +388,7 @@ class SubmissionValidator:
 
         def assemble(values: Sequence[Any]) -> LeadSubmission:
             state = base.copy()
-            state.update(zip(names, values, strict=True))
+            state.update(zip(names, values, strict=False))  # (as many values as names)
             state["custom"] = {}
             lead = new(model)
             set_dict(lead, state)
