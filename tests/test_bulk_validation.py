@@ -311,3 +311,13 @@ def test_the_phone_column_gives_what_each_cell_gives(cells: list[Any]) -> None:
 @given(st.one_of(st.text(max_size=30), st.text("１２Ａａ张 \u3000\tx", max_size=8)))
 def test_the_clean_shortcut_gives_what_clean_text_gives(text: str) -> None:
     assert lead_module._clean_value(text) == (lead_module.clean_text(text) or None)
+
+
+def test_without_the_phone_fast_path_the_import_is_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the model's phone validation is no longer text → normalise_cn_phone (the guard in
+    lead.py says so), the phone column is validated cell by cell by the compiled validator."""
+    monkeypatch.setattr(lead_module, "_PHONE_IS_NORMALISED_TEXT", False)
+    assert SubmissionValidator(default_profile(), "import").plain_mobile is None
+    rows = [[f"客户{index}", cell, "房产抵押贷", 50.0, "上海", None, None, None]
+            for index, cell in enumerate(CELLS["联系方式"])]
+    assert_import_matches(list(enumerate(rows * 2, start=2)), HEADERS, default_profile())

@@ -235,7 +235,8 @@ def _phone_is_normalised_text() -> bool:
     """Whether the model validates `phone` as exactly: any text (the model's `str_max_length`
     aside, no constraint or transformation of text), then `_phone` (normalise_cn_phone). Then an
     11-digit ASCII text, which `_clean` leaves as it is, validates to normalise_cn_phone(text),
-    and `SubmissionValidator.plain_mobile` may give it without the compiled validator."""
+    and `SubmissionValidator.plain_mobile` may give it without the compiled validator. (The
+    last check reads `_phone`'s code: it calls normalise_cn_phone and nothing else.)"""
     schema: Any = LeadSubmission.__pydantic_core_schema__
     config = schema.get("config") or {}
     phone = (_FIELD_VALIDATORS is not None
@@ -255,6 +256,7 @@ _REQUIRED = tuple(name for name, info in LeadSubmission.model_fields.items() if 
 # every field in the model's order (a required one is always given before this is used)
 _DEFAULTS = {name: None if info.is_required() else info.default for name, info in LeadSubmission.model_fields.items()}
 _set = object.__setattr__
+_ASSIGNED = frozenset({"custom", "source"})  # set by validate_submission after the model's validation
 _SLOTS = ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__")
 
 
@@ -265,7 +267,6 @@ def _slot_setter(name: str) -> Callable[[Any, Any], None]:
         setter: Callable[[Any, Any], None] = descriptor.__set__  # type: ignore[union-attr]
         return setter
     return lambda obj, value: _set(obj, name, value)
-_ASSIGNED = frozenset({"custom", "source"})  # set by validate_submission after the model's validation
 
 
 class SubmissionValidator:

@@ -174,8 +174,9 @@ def _converted(row: list[Any], steps: list[tuple[int, str, Callable[[Any], Any]]
 
 @dataclass(frozen=True)
 class _Step:
-    """One field's column: its cell getter, converter and validator, and for a column whose values
-    repeat, its memos (`good`: cell → accepted value; `other`: cell → _ABSENT or REJECTED)."""
+    """One field's column: its index, converter and validator (`check_all`: of many values, for
+    a column whose every value differs) and, for a column whose values repeat, its memos (`good`:
+    cell → accepted value; `other`: cell → _ABSENT or REJECTED)."""
 
     column: int
     name: str
@@ -201,8 +202,7 @@ class RowReader:
             for name in OPTION_FIELDS
         }
         # Each field's column, converter and validator; a column whose values repeat also has a
-        # memo of cell → accepted value (`_good`) and one of cell → any other outcome (`_other`).
-        # Names and phones differ on every row: no memo.
+        # memo of cell → outcome (`_Step`). Names and phones differ on every row: no memo.
         self._fields: list[tuple[int, str, Callable[[Any], Any]]] = []
         self._custom: list[tuple[int, str, Callable[[Any], Any]]] = []
         self._steps: list[_Step] = []
