@@ -1,4 +1,7 @@
-"""`make bench`: run every benchmark, print a summary, write bench/results.json."""
+"""`make bench`: run every benchmark, print a summary, write bench/results.json.
+
+`python -m bench imports routing` runs only the named ones (`bench.<name>`) and prints their
+summary without writing bench/results.json, which keeps the figures of one whole run."""
 
 from __future__ import annotations
 
@@ -16,10 +19,15 @@ from bench import BENCHMARKS
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
+    chosen = [name if name.startswith("bench.") else f"bench.{name}" for name in argv]
+    unknown = [name for name in chosen if name not in BENCHMARKS]
+    if unknown:
+        print(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}", file=sys.stderr)
+        return 2
     figures: dict[str, float] = {}
     started = time.monotonic()
-    for name in BENCHMARKS:
+    for name in chosen or BENCHMARKS:
         print(f"== {name}", flush=True)
         module_started = time.monotonic()
         figures.update(importlib.import_module(name).run())
@@ -28,6 +36,9 @@ def main() -> int:
     width = max(len(key) for key in figures)
     for key, value in figures.items():
         print(f"  {key:<{width}}  {value:>12.4g}")
+    if chosen:
+        print(f"in {time.monotonic() - started:.0f} s (bench/results.json is written by a run of every benchmark)")
+        return 0
     results: dict[str, object] = {
         **{key: round(value, 6) for key, value in figures.items()},
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -41,4 +52,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from chalicelib.domain.phone import normalise_cn_phone
+from chalicelib.domain.phone import normalise_cn_phone, plain_cn_mobile
 from chalicelib.errors import ValidationFailed
 from chalicelib.rules.profile import OPTION_FIELDS, Channel, LeadProfile
 
@@ -224,11 +224,49 @@ def _field_validators() -> dict[str, Any] | None:
 
 
 _FIELD_VALIDATORS = _field_validators()
+
+
+def _field_schema(name: str) -> Any:
+    """The field's pydantic-core schema, as `_field_validators` compiled it."""
+    return LeadSubmission.__pydantic_core_schema__["schema"]["schema"]["fields"][name]["schema"]
+
+
+def _phone_is_normalised_text() -> bool:
+    """Whether the model validates `phone` as exactly: any text (the model's `str_max_length`
+    aside, no constraint or transformation of text), then `_phone` (normalise_cn_phone). Then an
+    11-digit ASCII text, which `_clean` leaves as it is, validates to normalise_cn_phone(text),
+    and `SubmissionValidator.plain_mobile` may give it without the compiled validator. (The
+    last check reads `_phone`'s code: it calls normalise_cn_phone and nothing else.)"""
+    schema: Any = LeadSubmission.__pydantic_core_schema__
+    config = schema.get("config") or {}
+    phone = (_FIELD_VALIDATORS is not None
+             and schema["schema"]["schema"]["fields"]["phone"]["schema"])
+    allowed_config = {"title", "extra_fields_behavior", "str_max_length"}
+    field_validators = LeadSubmission.__pydantic_decorators__.field_validators
+    return bool(phone == {"type": "function-after", "schema": {"type": "str"},
+                          "function": {"type": "no-info", "function": LeadSubmission._phone}}
+                and set(config) <= allowed_config and config.get("str_max_length", 11) >= 11
+                and list(field_validators) == ["_phone"] and field_validators["_phone"].info.mode == "after"
+                and getattr(LeadSubmission._phone, "__func__", None) is not None
+                and LeadSubmission._phone.__func__.__code__.co_names == ("normalise_cn_phone",))  # type: ignore[attr-defined]
+
+
+_PHONE_IS_NORMALISED_TEXT = _phone_is_normalised_text()
 _REQUIRED = tuple(name for name, info in LeadSubmission.model_fields.items() if info.is_required())
 # every field in the model's order (a required one is always given before this is used)
 _DEFAULTS = {name: None if info.is_required() else info.default for name, info in LeadSubmission.model_fields.items()}
 _set = object.__setattr__
 _ASSIGNED = frozenset({"custom", "source"})  # set by validate_submission after the model's validation
+_SLOTS = ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__")
+
+
+def _slot_setter(name: str) -> Callable[[Any, Any], None]:
+    """`_set(obj, name, value)` for one of BaseModel's slots: its descriptor's own setter."""
+    descriptor = BaseModel.__dict__.get(name)
+    if type(descriptor).__name__ in ("member_descriptor", "getset_descriptor"):
+        setter: Callable[[Any, Any], None] = descriptor.__set__  # type: ignore[union-attr]
+        return setter
+    return lambda obj, value: _set(obj, name, value)
 
 
 class SubmissionValidator:
@@ -253,6 +291,10 @@ class SubmissionValidator:
         self._needed = (*_REQUIRED, *sorted(
             name for name in PROFILE_RULE_FIELDS if not _profile_allows(name, None, profile, channel)))
         self._default_source: str | None = (profile.channel_sources.get(channel) or [None])[0]  # type: ignore[list-item]
+        # `check("phone", digits)` for 11 ASCII digits that are a mobile number (None for other
+        # text: run `check` then): the function the model's phone validation runs first, without
+        # the compiled validator around it (an import's phone column, where every value differs).
+        self.plain_mobile: Callable[[str], str | None] | None = plain_cn_mobile if _PHONE_IS_NORMALISED_TEXT else None
 
     def field(self, name: str, value: Any) -> Any:
         """`name`'s validated value, REJECTED when the model or the profile refuses it (or `name`
@@ -296,6 +338,67 @@ class SubmissionValidator:
             return outcome
 
         return check
+
+    def column_checker(self, name: str) -> Callable[[list[Any]], list[Any]]:
+        """`check` of each of many values of one field (an import's column of names): one call of
+        the field's own compiled validator, wrapped in a list, for all of them, each cleaned as
+        `check` cleans it; `check` of each when one of them is refused (for which)."""
+        check = self.checker(name)
+        schema = (_FIELD_VALIDATORS or {}).get(name) and _field_schema(name)
+        if schema is None:
+            return lambda values: list(map(check, values))
+        from pydantic_core import SchemaValidator
+
+        validate = SchemaValidator({"type": "list", "items_schema": schema},
+                                   LeadSubmission.__pydantic_core_schema__.get("config")).validate_python
+        is_normalized, profile, channel = unicodedata.is_normalized, self.profile, self.channel
+        ruled = name in PROFILE_RULE_FIELDS
+
+        def check_all(values: list[Any]) -> list[Any]:
+            cleaned = [value if type(value) is str and value.isalnum() and is_normalized("NFKC", value)
+                       else _clean_value(value) for value in values]  # check's cleaning
+            try:
+                outcomes: list[Any] = validate(cleaned)
+            except ValidationError:
+                return list(map(check, values))
+            if ruled:
+                return [outcome if _profile_allows(name, outcome, profile, channel) else REJECTED
+                        for outcome in outcomes]
+            return outcomes
+
+        return check_all
+
+    def assembler(self, names: Sequence[str]) -> Callable[[Sequence[Any]], LeadSubmission] | None:
+        """`accept` for many submissions that each give every field of `names` an accepted value
+        (`field`'s outcome, neither REJECTED nor None) and no custom field: `assemble(values)`, with
+        the outcomes in the order of `names`, is `accept(dict(zip(names, values)), {})`, its checks
+        done once. None when `accept` would refuse such submissions or needs to look at each (a
+        needed field not among `names`, a custom field named like one of them, required custom
+        fields, no default source): call `accept` then."""
+        if _FIELD_VALIDATORS is None:
+            return None
+        given = frozenset(names)
+        if (len(given) != len(names) or not given <= _FIELD_VALIDATORS.keys() or not given.issuperset(self._needed)
+                or self._custom_keys & given or (self._custom_keys and _check_custom({}, self.profile))
+                or ("source" not in given and self._default_source is None)):
+            return None
+        base = {**_DEFAULTS, "source": self._default_source}  # a given source (never None) replaces it
+        fields_set = given | _ASSIGNED
+        new, model = LeadSubmission.__new__, LeadSubmission
+        set_dict, set_fields, set_extra, set_private = map(_slot_setter, _SLOTS)
+
+        def assemble(values: Sequence[Any]) -> LeadSubmission:
+            state = base.copy()
+            state.update(zip(names, values, strict=False))  # (as many values as names)
+            state["custom"] = {}
+            lead = new(model)
+            set_dict(lead, state)
+            set_fields(lead, set(fields_set))
+            set_extra(lead, None)
+            set_private(lead, None)
+            return lead
+
+        return assemble
 
     def validate(self, raw: dict[str, Any]) -> LeadSubmission:
         """validate_submission(raw, profile, channel)."""

@@ -11,26 +11,26 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from operator import itemgetter
+from itertools import islice
 from typing import Any
 
-from chalicelib.domain.lead import FIELD_LABELS, LeadSubmission, SubmissionValidator
+from chalicelib.domain.lead import FIELD_LABELS, REJECTED, LeadSubmission, SubmissionValidator
 from chalicelib.errors import ValidationFailed
 from chalicelib.rules.imports import IMPORTABLE_FIELDS, ImportPolicy
 from chalicelib.rules.profile import OPTION_FIELDS, LeadProfile
 
 HEADER_SCAN_ROWS = 10
 _MEMO_LIMIT = 2048
+BLOCK_ROWS = 500  # rows read at a time, column by column
 _HEADER_NOISE = re.compile(r"[\s*＊:：]")
 _SCIENTIFIC = re.compile(r"^\d(\.\d+)?[eE]\+?\d+$")
 _EXCEL_EPOCH = date(1899, 12, 30)
 _TRUE = {"是", "同意", "已同意", "true", "yes", "y", "1", "√"}
 _FALSE = {"否", "不同意", "false", "no", "n", "0"}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_UNSEEN = object()
 _ABSENT = object()  # a cell that converts to no value
 
 
@@ -133,13 +133,6 @@ def _option_of(labels: dict[str, str]) -> Callable[[Any], str | None]:
     return lambda cell: _option(cell, labels)
 
 
-def _cells_of(columns: list[int]) -> Callable[[list[Any]], Iterable[Any]]:
-    """The cells of `columns` in a row (one C call for two or more)."""
-    if len(columns) > 1:
-        return itemgetter(*columns)
-    return lambda row: [row[column] for column in columns]
-
-
 def _flag(cell: Any) -> Any:
     if isinstance(cell, bool):
         return cell
@@ -179,10 +172,26 @@ def _converted(row: list[Any], steps: list[tuple[int, str, Callable[[Any], Any]]
     return out
 
 
+@dataclass(frozen=True)
+class _Step:
+    """One field's column: its index, converter and validator (`check_all`: of many values, for
+    a column whose every value differs) and, for a column whose values repeat, its memos (`good`:
+    cell → accepted value; `other`: cell → _ABSENT or REJECTED)."""
+
+    column: int
+    name: str
+    convert: Callable[[Any], Any]
+    check: Callable[[Any], Any]
+    good: dict[Any, Any] | None
+    other: dict[Any, Any]
+    check_all: Callable[[list[Any]], list[Any]] | None
+
+
 class RowReader:
     """Turns rows of one file into submissions: each cell converted (Excel's quirks, the profile's
     labels), then validated as its field by `validator.field`. Both steps are pure, so a column
-    that repeats a few values (贷款类型, 城市...) converts and validates each of them once."""
+    that repeats a few values (贷款类型, 城市...) converts and validates each of them once, and the
+    rows are read a block at a time, column by column."""
 
     def __init__(self, columns: Columns, profile: LeadProfile, validator: SubmissionValidator) -> None:
         self.columns = columns
@@ -193,11 +202,10 @@ class RowReader:
             for name in OPTION_FIELDS
         }
         # Each field's column, converter and validator; a column whose values repeat also has a
-        # memo of cell → validated value. Names and phones differ on every row: no memo.
+        # memo of cell → outcome (`_Step`). Names and phones differ on every row: no memo.
         self._fields: list[tuple[int, str, Callable[[Any], Any]]] = []
         self._custom: list[tuple[int, str, Callable[[Any], Any]]] = []
-        unique: list[tuple[int, tuple[str, Callable[[Any], Any], Callable[[Any], Any]]]] = []
-        repeated: list[tuple[int, tuple[str, Callable[[Any], Any], Callable[[Any], Any], dict[Any, Any]]]] = []
+        self._steps: list[_Step] = []
         specs = {spec.key: spec for spec in profile.custom_fields}
         for column, name in columns.fields.items():
             if name.startswith("custom."):
@@ -211,49 +219,81 @@ class RowReader:
             else:
                 convert = {"phone": _phone, "amount": _amount, "consent": _flag}.get(name, _text)
             self._fields.append((column, name, convert))
-            check = validator.checker(name)
-            if name in ("name", "phone"):
-                unique.append((column, (name, convert, check)))
-            else:
-                repeated.append((column, (name, convert, check, {None: _ABSENT, "": _ABSENT})))
-        self._unique = [step for _, step in unique]
-        self._repeated = [step for _, step in repeated]
-        self._repeated_names = [name for name, *_ in self._repeated]
-        self._memos = [memo for *_, memo in self._repeated]
-        self._unique_cells = _cells_of([column for column, _ in unique])
-        self._repeated_cells = _cells_of([column for column, _ in repeated])
+            memoised = name not in ("name", "phone")
+            self._steps.append(_Step(column, name, convert, validator.checker(name),
+                                     {} if memoised else None, {None: _ABSENT, "": _ABSENT},
+                                     None if memoised else validator.column_checker(name)))
+        self.names = tuple(step.name for step in self._steps)
+        self.has_custom = bool(self._custom)
         self._width = max((column for column, *_ in self._fields), default=-1) + 1
 
-    def read(self, row: list[Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        """`validator.field` of each of the row's fields (those with a value), and its custom fields
-        (converted, not validated: they are validated together)."""
-        if len(row) < self._width:
-            row = [*row, *([None] * (self._width - len(row)))]  # a short CSV line
-        cells = self._repeated_cells(row)
-        outcomes = list(map(dict.get, self._memos, cells))  # the memos, looked up in one C loop
-        if None in outcomes:  # not memoised yet (or not memoisable, or validated to None)
-            outcomes = [self._lookup(step, cell) for step, cell in zip(self._repeated, cells, strict=True)]
-        fields = dict(zip(self._repeated_names, outcomes, strict=True))
-        if _ABSENT in outcomes:
-            fields = {name: outcome for name, outcome in fields.items() if outcome is not _ABSENT}
-        for (name, convert, check), cell in zip(self._unique, self._unique_cells(row), strict=True):
-            if cell is not None and cell != "" and (value := convert(cell)) is not None:
-                fields[name] = check(value)
-        custom = self._custom_values(row) if self._custom else {}
-        return fields, custom
+    def outcomes(self, rows: list[list[Any]]) -> tuple[list[tuple[Any, ...]], set[int]]:
+        """Each row's `validator.field` outcome of each field in `names` (`_ABSENT` for a cell that
+        gives no value; custom fields aside, see `custom_values`), worked out column by column; and
+        the indices of the rows with an outcome other than an accepted value (absent or refused)."""
+        if not rows:
+            return [], set()
+        if min(map(len, rows)) < self._width:  # a short CSV line
+            rows = [[*row, *([None] * (self._width - len(row)))] if len(row) < self._width else row for row in rows]
+        irregular: set[int] = set()
+        cells = list(islice(zip(*rows, strict=False), self._width))  # the mapped columns' cells, column by column
+        columns = [self._column(step, cells[step.column], irregular) for step in self._steps]
+        return list(zip(*columns, strict=True)) if columns else [() for _ in rows], irregular
 
-    def _lookup(self, step: tuple[str, Callable[[Any], Any], Callable[[Any], Any], dict[Any, Any]],
-                cell: Any) -> Any:
-        _, convert, check, memo = step
-        outcome = memo.get(cell)
-        if outcome is not None:
+    def _column(self, step: _Step, cells: Sequence[Any], irregular: set[int]) -> list[Any]:
+        if step.good is not None:
+            memoised = list(map(step.good.get, cells))  # the memo, looked up in one C loop
+            if None in memoised:  # not an accepted value (or not memoised yet)
+                for index, outcome in enumerate(memoised):
+                    if outcome is None:
+                        outcome = memoised[index] = self._lookup(step, cells[index])
+                        if outcome is _ABSENT or outcome is REJECTED or outcome is None:
+                            irregular.add(index)
+            return memoised
+        convert, plain_mobile = step.convert, self.validator.plain_mobile if step.name == "phone" else None
+        text_cells = convert is _text
+        outcomes: list[Any] = [_ABSENT] * len(cells)
+        at: list[int] = []
+        values: list[Any] = []  # converted, validated together below
+        for index, cell in enumerate(cells):
+            if cell is None or cell == "":
+                irregular.add(index)
+                continue
+            if plain_mobile is not None:  # _phone's text of a number or text cell, when 11 digits
+                if type(cell) is float:
+                    text = str(int(cell)) if 1e10 <= cell < 1e11 and cell.is_integer() else ""
+                else:
+                    text = cell.strip() if type(cell) is str else ""
+                if len(text) == 11 and text.isascii() and text.isdigit() and (e164 := plain_mobile(text)) is not None:
+                    outcomes[index] = e164
+                    continue
+            value = (cell.strip() or None) if text_cells and type(cell) is str else convert(cell)  # (_text's)
+            if value is None:
+                irregular.add(index)
+                continue
+            at.append(index)
+            values.append(value)
+        assert step.check_all is not None
+        for index, outcome in zip(at, step.check_all(values), strict=True):
+            outcomes[index] = outcome
+            if outcome is REJECTED or outcome is None:
+                irregular.add(index)
+        return outcomes
+
+    def _lookup(self, step: _Step, cell: Any) -> Any:
+        good, other = step.good, step.other
+        assert good is not None
+        outcome = good.get(cell)
+        if outcome is None:
+            outcome = other.get(cell)
+        if outcome is not None:  # (memoised since the column's lookup)
             return outcome
-        outcome = self._outcome(convert, check, cell)
+        outcome = self._outcome(step.convert, step.check, cell)
         # Memoised by the cell itself, but for what a bool equals (True == 1 == 1.0, False == 0):
         # those convert differently. An int and the equal float convert alike.
-        if outcome is not None and len(memo) < _MEMO_LIMIT and (type(cell) is str or (
+        if outcome is not None and len(good) + len(other) < _MEMO_LIMIT and (type(cell) is str or (
                 type(cell) is not bool and cell != 0 and cell != 1)):
-            memo[cell] = outcome
+            (other if outcome is _ABSENT or outcome is REJECTED else good)[cell] = outcome
         return outcome
 
     @staticmethod
@@ -266,12 +306,12 @@ class RowReader:
     def raw(self, row: list[Any]) -> dict[str, Any]:
         """The row as the raw mapping every channel hands to `validate_submission`."""
         raw = _converted(row, self._fields)
-        custom = self._custom_values(row) if self._custom else {}
+        custom = self.custom_values(row) if self._custom else {}
         if custom:
             raw["custom"] = custom
         return raw
 
-    def _custom_values(self, row: list[Any]) -> dict[str, Any]:
+    def custom_values(self, row: list[Any]) -> dict[str, Any]:
         return _converted(row, self._custom)
 
     def original(self, row: list[Any]) -> list[str]:
@@ -314,34 +354,58 @@ class ImportTally:
 def new_leads(rows: Iterable[tuple[int, list[Any]]], columns: Columns, profile: LeadProfile,
               required: list[str], tally: ImportTally) -> Iterator[tuple[int, LeadSubmission]]:
     """Validate every row as any channel's submission; yield the file's new leads in order (the
-    first row of each phone) and note the rejected rows and in-file repeats in `tally`.
+    first row of each phone) and note the rejected rows and in-file repeats in `tally` (which
+    counts each row as it goes: `tally.processed` is the rows before the one yielded, included).
 
-    A row is validated field by field (`SubmissionValidator`, memoised by value); a row it does
-    not accept goes through `validate_submission` itself, which says why."""
+    A row is validated field by field (`SubmissionValidator`, memoised by value), a block of rows
+    at a time, column by column. A row whose every field has an accepted value is assembled at
+    once (`SubmissionValidator.assembler`); any other goes through `accept`, and a row it does
+    not accept through `validate_submission` itself, which says why."""
     validator = SubmissionValidator(profile, "import")
     reader = RowReader(columns, profile, validator)
+    names = reader.names
+    assemble = None
+    if not reader.has_custom and set(required) <= set(names):
+        assemble = validator.assembler(names)
+    phone_at = names.index("phone") if "phone" in names else -1
     seen: dict[str, int] = {}
-    for row_number, row in rows:
-        tally.processed += 1
-        fields, custom = reader.read(row)
-        if not fields and not custom and is_blank(row):  # a cell that gives a value is never blank
-            continue
-        tally.rows += 1
-        submission = validator.accept(fields, custom) if all(map(fields.__contains__, required)) else None
-        if submission is None:
-            raw = reader.raw(row)
-            problems = {name: "必填" for name in required if name not in raw}
-            try:
-                submission = validator.validate(raw)
-            except ValidationFailed as exc:
-                problems.update(exc.fields)
-            if problems or submission is None:
-                tally.rejected.append((row_number, reason_text(problems, profile), reader.original(row)))
+    source = iter(rows)
+    while block := list(islice(source, BLOCK_ROWS)):
+        outcomes, irregular = reader.outcomes([row for _, row in block])
+        for index, (row_number, row) in enumerate(block):
+            tally.processed += 1
+            values = outcomes[index]
+            if assemble is not None and index not in irregular:  # every field given and accepted
+                tally.rows += 1
+                phone = values[phone_at]
+                first = seen.get(phone)
+                if first is not None:
+                    tally.duplicates.append((row_number, first, reader.original(row)))
+                    continue
+                seen[phone] = row_number
+                tally.new += 1
+                yield row_number, assemble(values)
                 continue
-        first = seen.get(submission.phone)
-        if first is not None:
-            tally.duplicates.append((row_number, first, reader.original(row)))
-            continue
-        seen[submission.phone] = row_number
-        tally.new += 1
-        yield row_number, submission
+            fields = {name: value for name, value in zip(names, values, strict=True) if value is not _ABSENT}
+            custom = reader.custom_values(row) if reader.has_custom else {}
+            if not fields and not custom and is_blank(row):  # a cell that gives a value is never blank
+                continue
+            tally.rows += 1
+            submission = validator.accept(fields, custom) if all(map(fields.__contains__, required)) else None
+            if submission is None:
+                raw = reader.raw(row)
+                problems = {name: "必填" for name in required if name not in raw}
+                try:
+                    submission = validator.validate(raw)
+                except ValidationFailed as exc:
+                    problems.update(exc.fields)
+                if problems or submission is None:
+                    tally.rejected.append((row_number, reason_text(problems, profile), reader.original(row)))
+                    continue
+            first = seen.get(submission.phone)
+            if first is not None:
+                tally.duplicates.append((row_number, first, reader.original(row)))
+                continue
+            seen[submission.phone] = row_number
+            tally.new += 1
+            yield row_number, submission
