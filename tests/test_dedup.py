@@ -257,6 +257,92 @@ def test_a_replay_of_a_closed_leads_record_leaves_the_phone_free(client: Any) ->
     assert key is not None and key.active_lead is None and key.history == [first]
 
 
+def test_racing_replayed_and_crashing_deliveries_end_in_one_consistent_state(
+        client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Six phones, five submissions each (Shanghai mortgage leads go to reps, the rest to the pool),
+    every record delivered twice, in a shuffled order, by six threads at once, while a fifth of the
+    intake's writes crash (before the write, or after it landed); a failed delivery is retried, as
+    the stream does. In the end: no lead left `new`; per phone one placed lead with one routing
+    entry, the phone item naming it, every other submission its duplicate with one re-inquiry on
+    it; each rep's open-lead counter grew by exactly the leads assigned to them."""
+    import queue
+    import random
+
+    from chalicelib.domain.lifecycle import CLOSED
+    from chalicelib.errors import StoreUnavailable
+    from chalicelib.services.intake import process_new_lead
+    from chalicelib.store import dedup, leads, ownership
+
+    phones = ["13816204573", "13917326685", "13725814690", "13612876540", "15920481736", "18628375104"]
+    shanghai = set(phones[:4])
+    submitted = {p: [capture(client, p, source=s, **({"city": "上海", "loan_type": "mortgage"} if p in shanghai
+                                                      else {"city": "成都", "loan_type": "car"}))
+                     for s in ("website_form", "wechat", "douyin", "zhihu", "website_form")] for p in phones}
+    reps = ("sh_rep1", "sh_rep2", "sh_rep3")
+    open_before = {rep: ownership.counter(rep, "open").n for rep in reps}
+    images = {i: leads.get(i) or {} for ids in submitted.values() for i in ids}
+    rng, lock = random.Random(11), threading.Lock()
+
+    def flaky(name: str) -> None:
+        real = getattr(dedup, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with lock:
+                roll = rng.random()
+            if roll < 0.1:
+                raise StoreUnavailable()  # the container dies before the write
+            result = real(*args, **kwargs)
+            if roll < 0.2:
+                raise StoreUnavailable()  # ... or just after it landed
+            return result
+
+        monkeypatch.setattr(dedup, name, call)
+
+    for name in ("claim_phone", "place", "record_status", "mark_duplicate", "drop_claim"):
+        flaky(name)
+    work: queue.Queue[str] = queue.Queue()
+    for lead_id in rng.sample(sorted(images) * 2, len(images) * 2):
+        work.put(lead_id)
+    retries = []
+
+    def deliverer() -> None:
+        while True:
+            try:
+                lead_id = work.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                process_new_lead(images[lead_id], f"evt-{lead_id}", images[lead_id]["created_at"])
+            except Exception:  # noqa: BLE001 - any failure is a failed record: the stream delivers it again
+                retries.append(lead_id)
+                work.put(lead_id)
+
+    threads = [threading.Thread(target=deliverer) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert retries, "the crashes must have happened"
+    assigned: dict[str, int] = {}
+    for phone, ids in submitted.items():
+        final = {i: leads.get(i, consistent=True) or {} for i in ids}
+        assert all(item["status"] != "new" for item in final.values())
+        placed = [i for i, item in final.items() if item["status"] not in CLOSED | {"duplicate"}]
+        assert len(placed) == 1, (phone, {i: item["status"] for i, item in final.items()})
+        active = placed[0]
+        assert all(final[i]["duplicate_of"] == active for i in ids if i != active)
+        key = dedup.get_phone_key(final[active]["phone"])
+        assert key is not None and key.active_lead == active and key.history == []
+        routed = [e for e in leads.history(active, limit=500) if e["kind"] == "status"]
+        assert len(routed) == 1 and routed[0]["to_status"] == final[active]["status"]
+        assert sorted(a["related_lead"] for a in activities(active)) == sorted(i for i in ids if i != active)
+        if final[active].get("owner"):
+            assigned[final[active]["owner"]] = assigned.get(final[active]["owner"], 0) + 1
+    assert sum(assigned.values()) == 4  # the four Shanghai mortgage leads went to reps
+    assert {rep: ownership.counter(rep, "open").n - open_before[rep] for rep in reps} == \
+        {rep: assigned.get(rep, 0) for rep in reps}
+
+
 def test_concurrent_submissions_of_one_phone_have_one_winner(client: Any) -> None:
     """Twenty new leads of one phone processed at once, in threads: exactly one becomes active."""
     from chalicelib.services.intake import process_new_lead
