@@ -242,6 +242,34 @@ def test_a_duplicate_of_a_lead_claimed_but_not_yet_placed_merges_into_it(client:
     assert lead(client, second)["duplicate_of"] == first
 
 
+def test_a_lead_claimed_and_never_placed_gives_its_phone_up_after_the_streams_retry_window(client: Any) -> None:
+    """The phone was claimed, then the lead's record failed until the stream gave it up (it stays
+    `new`). A submission of that phone within the retry window merges into it; one after the window
+    takes the phone over and is placed; the stale record, redriven by ops, merges into the new one."""
+    from datetime import timedelta
+
+    import infra.package
+    from chalicelib.domain.timeutil import iso_utc, parse_iso
+    from chalicelib.services.intake import STALE_CLAIM, process_new_lead
+    from chalicelib.store import dedup, leads
+
+    assert STALE_CLAIM.total_seconds() > infra.package.STREAM_FAILURE_SETTINGS["MaximumRecordAgeInSeconds"]
+    stuck = capture(client, PHONE, name="张三")
+    created = leads.get(stuck)["created_at"]  # type: ignore[index]
+    assert dedup.claim_phone(E164, stuck, created)
+    later = capture(client, PHONE, source="wechat")
+    soon = capture(client, PHONE, source="zhihu")
+    def after(hours: float) -> str:
+        return iso_utc(parse_iso(created) + timedelta(hours=hours))
+
+    assert process_new_lead(leads.get(soon) or {}, "evt-soon", after(1)) == "duplicate"
+    assert leads.get(soon)["duplicate_of"] == stuck  # type: ignore[index]
+    assert process_new_lead(leads.get(later) or {}, "evt-later", after(8)) == "pool"
+    assert dedup.get_phone_key(E164).active_lead == later  # type: ignore[union-attr]
+    assert process_new_lead(leads.get(stuck) or {}, "evt-stuck", created) == "duplicate"  # redriven
+    assert leads.get(stuck)["duplicate_of"] == later  # type: ignore[index]
+
+
 def test_a_replay_of_a_closed_leads_record_leaves_the_phone_free(client: Any) -> None:
     """Redelivering a lead's first record after the lead closed claims nothing for it."""
     from chalicelib.store import dedup, leads

@@ -20,6 +20,10 @@ from chalicelib.services.privacy import retention_expiry
 from chalicelib.store import config, counters, dedup, directory, leads
 
 MAX_ATTEMPTS = 8
+# A lead still `new` this long after it was captured will not be placed by the stream any more: its
+# record is older than the mappings' MaximumRecordAgeInSeconds (6 h, infra/package.py), so it was
+# given up to the failure queue. A later submission of its phone takes the phone over from it.
+STALE_CLAIM = timedelta(hours=7)
 
 
 class Contention(RuntimeError):
@@ -146,6 +150,11 @@ def _merge_into(lead: dict[str, Any], active_id: str, updates: dict[str, Any], e
     if active is None or active["status"] in CLOSED:
         # The phone item points at a lead that is gone or closed: free it and read again.
         dedup.release_phone(lead["phone"], active_id, at)
+        return dedup.Outcome.RACE
+    if active["status"] == "new" and parse_iso(at) - parse_iso(active["created_at"]) > STALE_CLAIM:
+        # Claimed, then its delivery failed for good: this submission becomes the active lead (the
+        # stale one, should its record be redriven, then merges into it).
+        dedup.take_over_phone(lead["phone"], active_id, lead["lead_id"], at)
         return dedup.Outcome.RACE
     quiet = _phone_burst(lead, active)
     profile = config.lead_profile()

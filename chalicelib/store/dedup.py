@@ -118,6 +118,22 @@ def drop_claim(phone: str, lead_id: str) -> None:
             raise StoreUnavailable() from exc
 
 
+def take_over_phone(phone: str, stale_id: str, lead_id: str, at: str) -> bool:
+    """Move the phone's claim from a lead that never left `new` (its record given up by the stream)
+    to `lead_id`. One transaction: only while the stale lead is still `new` and still holds it."""
+    try:
+        with TransactWrite(connection=transaction_connection()) as tx:
+            tx.condition_check(LeadModel, stale_id, condition=LeadModel.status == "new")
+            tx.update(PhoneKeyModel(phone), actions=[PhoneKeyModel.active_lead.set(lead_id),
+                                                      PhoneKeyModel.updated_at.set(at)],
+                      condition=PhoneKeyModel.active_lead == stale_id)
+        return True
+    except TransactWriteError as exc:
+        if exc.cause_response_code == "TransactionCanceledException":
+            return False
+        raise StoreUnavailable() from exc
+
+
 def place(change: OwnershipChange, fields: dict[str, Any], notices: list[Notice]) -> Outcome:
     """Place a `new` lead (pool or an owner): the lead, and in one transaction with it only what must
     not happen without it (the owner's load counters, bounded by the caps; a supervisor's notice).
