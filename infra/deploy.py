@@ -5,13 +5,22 @@ Needs credentials for the stage's account (the usual AWS_PROFILE / AWS_ACCESS_KE
 DEPLOY_BUCKET: an existing, private bucket in the stage's region that receives the artefacts and the
 template. Parameters: `Key=Value` arguments (`make deploy STAGE=prod PARAMS="OidcIssuer=https://..."`).
 The stack is changed through a change set, so a template without changes changes nothing.
+
+DynamoDB creates or deletes one global secondary index per table update, and CloudFormation fails an
+update that asks for more. So when the live tables are more than one index change away from the
+template (an index renamed, its projection changed), the deploy goes in steps (`index_steps`): first
+the new indexes, one per table per step (the old ones keep serving), then the changed ones (deleted,
+then created), then the old ones removed; each step waits until every table and index is ACTIVE.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +55,91 @@ def with_s3_artefacts(template: dict[str, Any], locations: dict[str, tuple[str, 
     return template
 
 
+def _index_shape(index: dict[str, Any]) -> str:
+    projection = index.get("Projection") or {}
+    return json.dumps([index["KeySchema"], projection.get("ProjectionType"),
+                       sorted(projection.get("NonKeyAttributes") or [])], sort_keys=True)
+
+
+def _index_states(current: list[dict[str, Any]], target: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The table's indexes after each single create or delete that leads from `current` to `target`:
+    new names first, then changed ones (delete, create), then removed ones."""
+    live = {index["IndexName"]: index for index in current}
+    wanted = {index["IndexName"]: index for index in target}
+    state, states = dict(live), []
+    for name in sorted(wanted.keys() - live.keys()):
+        state = {**state, name: wanted[name]}
+        states.append(list(state.values()))
+    for name in sorted(n for n in wanted.keys() & live.keys() if _index_shape(wanted[n]) != _index_shape(live[n])):
+        state = {k: v for k, v in state.items() if k != name}
+        states.append(list(state.values()))
+        state = {**state, name: wanted[name]}
+        states.append(list(state.values()))
+    for name in sorted(live.keys() - wanted.keys()):
+        state = {k: v for k, v in state.items() if k != name}
+        states.append(list(state.values()))
+    return states
+
+
+def _definitions(properties: dict[str, Any], live: list[dict[str, Any]],
+                 indexes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Exactly the attributes the table's and these indexes' keys use (DynamoDB refuses others)."""
+    types = {d["AttributeName"]: d for d in [*live, *properties["AttributeDefinitions"]]}
+    used = {k["AttributeName"] for k in properties["KeySchema"]}
+    used |= {k["AttributeName"] for index in indexes for k in index["KeySchema"]}
+    return [types[name] for name in sorted(used)]
+
+
+def index_steps(template: dict[str, Any], live: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The templates to deploy in turn, the last one `template` itself: each at most one index
+    create or delete per table away from the one before. `live`: each deployed table's logical id →
+    its `GlobalSecondaryIndexes` and `AttributeDefinitions` as DescribeTable gives them."""
+    plans: dict[str, list[list[dict[str, Any]]]] = {}
+    for logical, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::DynamoDB::Table" and logical in live:
+            plans[logical] = _index_states(live[logical].get("GlobalSecondaryIndexes") or [],
+                                           resource["Properties"].get("GlobalSecondaryIndexes") or [])
+    steps = []
+    for k in range(max((len(states) for states in plans.values()), default=0) - 1):
+        step = copy.deepcopy(template)
+        for logical, states in plans.items():
+            if k < len(states) - 1:  # this table is not there yet
+                properties = step["Resources"][logical]["Properties"]
+                properties["GlobalSecondaryIndexes"] = copy.deepcopy(states[k])
+                properties["AttributeDefinitions"] = _definitions(
+                    properties, live[logical].get("AttributeDefinitions") or [], states[k])
+        steps.append(step)
+    return [*steps, template]
+
+
+def _tables(cfn: Any, stack: str) -> dict[str, str]:  # pragma: no cover - needs an AWS account
+    """The stack's tables: logical id → table name."""
+    return {r["LogicalResourceId"]: r["PhysicalResourceId"]
+            for r in cfn.describe_stack_resources(StackName=stack)["StackResources"]
+            if r["ResourceType"] == "AWS::DynamoDB::Table"}
+
+
+def _live_indexes(ddb: Any, tables: dict[str, str]) -> dict[str, dict[str, Any]]:  # pragma: no cover
+    live = {}
+    for logical, name in tables.items():
+        table = ddb.describe_table(TableName=name)["Table"]
+        live[logical] = {"AttributeDefinitions": table["AttributeDefinitions"],
+                         "GlobalSecondaryIndexes": [{k: index[k] for k in ("IndexName", "KeySchema", "Projection")}
+                                                    for index in table.get("GlobalSecondaryIndexes") or []]}
+    return live
+
+
+def _wait_until_tables_active(ddb: Any, names: list[str]) -> None:  # pragma: no cover - needs an AWS account
+    """CloudFormation may finish before a new index has backfilled; the next index change waits."""
+    for name in names:
+        while True:
+            table = ddb.describe_table(TableName=name)["Table"]
+            if table["TableStatus"] == "ACTIVE" and all(
+                    i["IndexStatus"] == "ACTIVE" for i in table.get("GlobalSecondaryIndexes") or []):
+                break
+            time.sleep(15)
+
+
 def parse_parameters(pairs: list[str]) -> list[dict[str, str]]:
     out = []
     for pair in pairs:
@@ -58,7 +152,7 @@ def parse_parameters(pairs: list[str]) -> list[dict[str, str]]:
 
 def deploy(stage: str, parameters: list[str], bucket: str) -> None:  # pragma: no cover - needs an AWS account
     import boto3
-    from botocore.exceptions import ClientError, WaiterError
+    from botocore.exceptions import ClientError
 
     region = stages()[stage]["region"]
     out = BUILD / stage
@@ -71,18 +165,34 @@ def deploy(stage: str, parameters: list[str], bucket: str) -> None:  # pragma: n
         key = object_key(app, stage, path)
         s3.upload_file(str(path), bucket, key)
         locations[local] = (bucket, key)
-    body = yaml.safe_dump(with_s3_artefacts(template, locations), sort_keys=False, allow_unicode=True)
-    template_key = f"{app}/{stage}/template-{hashlib.sha256(body.encode()).hexdigest()[:16]}.yaml"
-    s3.put_object(Bucket=bucket, Key=template_key, Body=body.encode("utf-8"))
-    template_url = f"{s3.meta.endpoint_url}/{bucket}/{template_key}"
-
+    template = with_s3_artefacts(template, locations)
     cfn = boto3.client("cloudformation", region_name=region)
+    ddb = boto3.client("dynamodb", region_name=region)
     stack = f"{app}-{stage}"
     try:
         cfn.describe_stacks(StackName=stack)
         kind = "UPDATE"
     except ClientError:
         kind = "CREATE"
+    tables = _tables(cfn, stack) if kind == "UPDATE" else {}
+    steps = index_steps(template, _live_indexes(ddb, tables))
+    for number, step in enumerate(steps, 1):
+        if len(steps) > 1:
+            print(f"{stack}: step {number} of {len(steps)} (at most one index change per table)")
+            _wait_until_tables_active(ddb, list(tables.values()))
+        _apply(cfn, s3, bucket, app, stage, stack, kind, step, parameters)
+    for output in cfn.describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", []):
+        print(f"  {output['OutputKey']}: {output['OutputValue']}")
+
+
+def _apply(cfn: Any, s3: Any, bucket: str, app: str, stage: str, stack: str, kind: str,  # pragma: no cover
+           template: dict[str, Any], parameters: list[str]) -> None:
+    from botocore.exceptions import WaiterError
+
+    body = yaml.safe_dump(template, sort_keys=False, allow_unicode=True)
+    template_key = f"{app}/{stage}/template-{hashlib.sha256(body.encode()).hexdigest()[:16]}.yaml"
+    s3.put_object(Bucket=bucket, Key=template_key, Body=body.encode("utf-8"))
+    template_url = f"{s3.meta.endpoint_url}/{bucket}/{template_key}"
     name = f"make-deploy-{template_key.rsplit('-', 1)[1].split('.')[0]}"
     cfn.create_change_set(StackName=stack, ChangeSetName=name, ChangeSetType=kind, TemplateURL=template_url,
                           Capabilities=CAPABILITIES, Parameters=parse_parameters(parameters))
@@ -94,12 +204,10 @@ def deploy(stage: str, parameters: list[str], bucket: str) -> None:  # pragma: n
             print(f"{stack}: no changes")
             return
         raise SystemExit(f"{stack}: change set failed: {reason}") from None
-    print(f"{stack} ({region}): {kind.lower()} through change set {name}")
+    print(f"{stack}: {kind.lower()} through change set {name}")
     cfn.execute_change_set(StackName=stack, ChangeSetName=name)
     cfn.get_waiter("stack_create_complete" if kind == "CREATE" else "stack_update_complete").wait(
         StackName=stack, WaiterConfig={"Delay": 15, "MaxAttempts": 240})
-    for output in cfn.describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", []):
-        print(f"  {output['OutputKey']}: {output['OutputValue']}")
 
 
 def main() -> None:  # pragma: no cover - needs an AWS account

@@ -7,6 +7,7 @@ Every stage is packaged once per session (the dependencies layer is cached by Ch
 
 from __future__ import annotations
 
+import copy
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -252,3 +253,61 @@ def test_ops_finds_and_repairs_dashboard_counters_that_differ_from_the_leads(cli
     found = check_aggregates(fix=True)
     assert [d["counters"] for d in found["differences"]] == [{"total|all|n": {"expected": 1, "actual": 2}}]
     assert check_aggregates(fix=False)["differences"] == []
+
+
+def _live(template: dict[str, Any], logical: str, **changes: Any) -> dict[str, Any]:
+    """A deployed table as DescribeTable gives it: the template's, with some indexes different."""
+    properties = copy.deepcopy(template["Resources"][logical]["Properties"])
+    indexes = [i for i in properties.get("GlobalSecondaryIndexes", []) if i["IndexName"] not in changes]
+    indexes += [i for i in changes.values() if i is not None]
+    return {"AttributeDefinitions": properties["AttributeDefinitions"], "GlobalSecondaryIndexes": indexes}
+
+
+def _indexes(step: dict[str, Any], logical: str) -> dict[str, str]:
+    properties = step["Resources"][logical]["Properties"]
+    return {i["IndexName"]: i["Projection"]["ProjectionType"] for i in properties.get("GlobalSecondaryIndexes", [])}
+
+
+def test_a_deploy_changes_at_most_one_index_per_table_per_step(packaged: dict[str, Path]) -> None:
+    """DynamoDB creates or deletes one index per table update: a stage deployed with the old `by_day`
+    (all attributes) reaches `by_day_keys` in two steps, the new index added before the old one goes;
+    a projection changed under the same name is a delete, then a create; each step's attribute
+    definitions are exactly what its keys use; a stage already in shape is one step."""
+    from infra.deploy import index_steps
+
+    template: dict[str, Any] = yaml.safe_load(packaged["dev"].read_text(encoding="utf-8"))
+    leads = "LeadsTable"
+    old_by_day = {"IndexName": "by_day", "KeySchema": [{"AttributeName": "day", "KeyType": "HASH"},
+                                                       {"AttributeName": "created_at", "KeyType": "RANGE"}],
+                  "Projection": {"ProjectionType": "ALL"}}
+    assert index_steps(template, {leads: _live(template, leads)}) == [template]
+    assert index_steps(template, {}) == [template]  # a new stack: every index in its create
+
+    steps = index_steps(template, {leads: _live(template, leads, by_day_keys=None, by_day=old_by_day)})
+    assert len(steps) == 2 and steps[-1] is template
+    assert _indexes(steps[0], leads) == {**_indexes(template, leads), "by_day": "ALL"}
+
+    sla = next(i for i in template["Resources"][leads]["Properties"]["GlobalSecondaryIndexes"]
+               if i["IndexName"] == "by_sla")
+    live = _live(template, leads, by_day_keys=None, by_day=old_by_day,
+                 by_sla={**sla, "Projection": {"ProjectionType": "KEYS_ONLY"}})
+    tasks = next(k for k, r in template["Resources"].items() if r["Type"] == "AWS::DynamoDB::Table"
+                 and r["Properties"].get("GlobalSecondaryIndexes") and k != leads)
+    first_task_index = template["Resources"][tasks]["Properties"]["GlobalSecondaryIndexes"][0]["IndexName"]
+    steps = index_steps(template, {leads: live, tasks: _live(template, tasks, **{first_task_index: None})})
+    names = [set(_indexes(step, leads)) for step in steps]
+    target = set(_indexes(template, leads))
+    assert names == [target | {"by_day"}, target - {"by_sla"} | {"by_day"}, target | {"by_day"}, target]
+    assert _indexes(steps[2], leads)["by_sla"] == "ALL"  # created again with the template's projection
+    assert set(_indexes(steps[0], tasks)) == set(_indexes(template, tasks))  # the other table: step one
+    for step in steps:
+        properties = step["Resources"][leads]["Properties"]
+        keys = {k["AttributeName"] for k in properties["KeySchema"]}
+        keys |= {k["AttributeName"] for i in properties["GlobalSecondaryIndexes"] for k in i["KeySchema"]}
+        assert {d["AttributeName"] for d in properties["AttributeDefinitions"]} == keys
+    assert "sla_at" not in {d["AttributeName"] for d in steps[1]["Resources"][leads]["Properties"]
+                            ["AttributeDefinitions"]}
+    for before, after in zip([live] + [s["Resources"][leads]["Properties"] for s in steps], steps, strict=False):
+        changed = set(_indexes({"Resources": {leads: {"Properties": before}}}, leads)) ^ \
+            set(_indexes(after, leads))
+        assert len(changed) <= 1
