@@ -10,6 +10,7 @@ from enum import Enum
 from typing import Any
 
 from pynamodb.exceptions import GetError, PutError, TransactWriteError, UpdateError
+from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
@@ -97,25 +98,24 @@ def claim_phone(phone: str, lead_id: str, at: str) -> bool:
     """Make the lead the phone's active lead, unless another lead is (False). Claiming again is a no-op.
     One conditional write, not a transaction with the lead's placement: a duplicate that finds the
     claimed lead still `new` merges into it all the same (`new` is an active status)."""
+    return _update_phone_key(phone, [PhoneKeyModel.active_lead.set(lead_id), PhoneKeyModel.updated_at.set(at)],
+                             PhoneKeyModel.active_lead.does_not_exist() | (PhoneKeyModel.active_lead == lead_id))
+
+
+def drop_claim(phone: str, lead_id: str) -> None:
+    """Undo a claim of a lead that turned out not to be active (moved by hand before the stream came)."""
+    _update_phone_key(phone, [PhoneKeyModel.active_lead.remove()], PhoneKeyModel.active_lead == lead_id)
+
+
+def _update_phone_key(phone: str, actions: list[Action], condition: Condition) -> bool:
+    """One conditional update of the phone item: False when its condition does not hold."""
     try:
-        PhoneKeyModel(phone).update(actions=[PhoneKeyModel.active_lead.set(lead_id), PhoneKeyModel.updated_at.set(at)],
-                                    condition=PhoneKeyModel.active_lead.does_not_exist()
-                                    | (PhoneKeyModel.active_lead == lead_id))
+        PhoneKeyModel(phone).update(actions=actions, condition=condition)
         return True
     except UpdateError as exc:
         if exc.cause_response_code == "ConditionalCheckFailedException":
             return False
         raise StoreUnavailable() from exc
-
-
-def drop_claim(phone: str, lead_id: str) -> None:
-    """Undo a claim of a lead that turned out not to be active (moved by hand before the stream came)."""
-    try:
-        PhoneKeyModel(phone).update(actions=[PhoneKeyModel.active_lead.remove()],
-                                    condition=PhoneKeyModel.active_lead == lead_id)
-    except UpdateError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
-            raise StoreUnavailable() from exc
 
 
 def take_over_phone(phone: str, stale_id: str, lead_id: str, at: str) -> bool:
@@ -201,17 +201,10 @@ def release_phone(phone: str, lead_id: str, at: str) -> bool:
     if key is None or key.active_lead != lead_id:
         return False
     # Only the active lead can release, so the history read above cannot change before this write.
-    try:
-        PhoneKeyModel(phone).update(
-            actions=[PhoneKeyModel.active_lead.remove(),
-                     PhoneKeyModel.history.set([*(i for i in key.history if i != lead_id), lead_id]),
-                     PhoneKeyModel.updated_at.set(at)],
-            condition=PhoneKeyModel.active_lead == lead_id)
-        return True
-    except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise StoreUnavailable() from exc
+    return _update_phone_key(phone, [PhoneKeyModel.active_lead.remove(),
+                                     PhoneKeyModel.history.set([*(i for i in key.history if i != lead_id), lead_id]),
+                                     PhoneKeyModel.updated_at.set(at)],
+                             PhoneKeyModel.active_lead == lead_id)
 
 
 def merge(source: dict[str, Any], target: dict[str, Any], at: str, actor: str, reason: str,
