@@ -117,10 +117,11 @@ def fresh_caches() -> None:
     """Each test's AWS is new: forget clients, config and lead-number blocks of the last one."""
     from chalicelib.services import capture
     from chalicelib.store import config as config_store
-    from chalicelib.store import connection
+    from chalicelib.store import connection, rates
 
     connection.reset()
     config_store.clear_cache()
+    rates.clear_cache()
     capture._allocator.cache_clear()
 
 

@@ -6,16 +6,19 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs
 
+import boto3
 import pytest
 
 from tests.test_capture import JSON, body_of, lead_count
 from tests.test_partner_and_access import partner_post
 from tests.test_routing import call
+from tests.test_stream import deliver, leads_stream
 
 ONE = {"leads": [{"phone": "13700001111"}]}
 
@@ -80,20 +83,103 @@ def _post(client: Any, phone: str, **extra: Any) -> Any:
     return client.http.post("/capture", headers=JSON, body=json.dumps({"phone": phone, "consent": True, **extra}))
 
 
+def _statuses(leads_before: int) -> list[str]:
+    from chalicelib.store import leads
+    from chalicelib.store.schema import LeadModel
+
+    items = boto3.client("dynamodb").scan(TableName=LeadModel.Meta.table_name)["Items"]
+    return [str((leads.get(i) or {}).get("status")) for i in sorted(i["lead_id"]["S"] for i in items)[leads_before:]]
+
+
+def _counter_sizes(prefix: str) -> list[int]:
+    from chalicelib.store.schema import CounterModel
+
+    items = boto3.client("dynamodb").scan(TableName=CounterModel.Meta.table_name)["Items"]
+    return [len(i["members"]["SS"]) for i in items if i["key"]["S"].startswith(prefix)]
+
+
 def test_public_capture_is_limited_per_ip_and_per_phone(client: Any) -> None:
-    _publish_guard(client, ip_max=3, ip_window_s=3600)
-    statuses = [_post(client, f"1391287{n:04d}").status_code for n in range(4)]
-    assert statuses == [202, 202, 202, 429]
-    assert lead_count() == 3
-    _publish_guard(client, ip_max=100, phone_max=2, phone_window_s=3600)
-    assert [_post(client, "139 8627 5314").status_code for _ in range(3)] == [202, 202, 429]
-    refused = _post(client, "+8613986275314")  # any spelling of the same number counts
+    """Counted by the stream, enforced at the door: once a count is over its limit the IP or phone is
+    refused (429, nothing written) until its window ends. A record delivered again counts once."""
+    from chalicelib.errors import TooManyRequests
+    from chalicelib.services.capture_guard import admit
+    from chalicelib.store import rates
+
+    reader = leads_stream()
+    _publish_guard(client, ip_max=3, ip_window_s=3600, refresh_s=0)
+    assert [_post(client, f"1391287{n:04d}").status_code for n in range(4)] == [202] * 4
+    assert deliver(client, reader) == {"batchItemFailures": []}
+    assert _statuses(0) == ["pool"] * 4  # 127.0.0.1 is on cleaning's burst allow-list: only barred
+    refused = _post(client, "13912870009")
     assert refused.status_code == 429 and body_of(refused)["error"]["code"] == "RATE_LIMITED"
-    assert _post(client, "13761524980").status_code == 202
-    _publish_guard(client, ip_max=1, phone_max=1, exempt_networks=["127.0.0.0/8"])
-    assert {_post(client, "13986275314").status_code for _ in range(3)} == {202}  # exempt network
+    now = datetime.now(UTC)
+    window_left = 3600 - int(now.timestamp()) % 3600
+    assert 1 <= int(refused.headers["Retry-After"]) <= window_left
+    assert lead_count() == 4  # refused: nothing written
+    with pytest.raises(TooManyRequests):
+        admit({"phone": "13912870009"}, "127.0.0.1", now)
+    assert admit({"phone": "13912870009"}, "127.0.0.1", now + timedelta(seconds=window_left)) == \
+        {"phone": "13912870009"}  # the next window starts afresh
+    assert admit({"phone": "13912870009"}, "127.0.0.2", now)  # another address is not barred
+    assert _counter_sizes("rate#ip#127.0.0.1#") == [4]
+    assert deliver(client, leads_stream()) == {"batchItemFailures": []}  # every record once more
+    assert _counter_sizes("rate#ip#127.0.0.1#") == [4]  # counted once
+
+    _publish_guard(client, ip_max=100, phone_max=2, phone_window_s=3600, refresh_s=0)  # lifts the bars
+    assert [_post(client, "139 8627 5314").status_code for _ in range(3)] == [202] * 3
+    assert deliver(client, reader) == {"batchItemFailures": []}
+    assert _statuses(4) == ["pool", "duplicate", "duplicate"]
+    refused = _post(client, "+8613986275314")  # any spelling of the same number is barred
+    assert refused.status_code == 429 and "号码" in body_of(refused)["error"]["message"]
+    assert _post(client, "13761524980").status_code == 202  # another number from the same address
+    assert lead_count() == 8
+    assert deliver(client, reader) == {"batchItemFailures": []}
+    assert "13986275314" not in json.dumps(rates.barred(0))  # only a hash of the number
+
+    _publish_guard(client, ip_max=1, phone_max=1, exempt_networks=["127.0.0.0/8"], refresh_s=0)
+    assert {_post(client, "13986275314").status_code for _ in range(3)} == {202}  # exempt: the door is not asked
+    assert deliver(client, reader) == {"batchItemFailures": []}
+    assert rates.barred(0) == {}  # nor counted
     bad = call(client, "PUT", "/config/capture-guard", "admin", {"exempt_networks": ["not a net"]})
     assert bad.status_code == 422 and "exempt_networks" in json.dumps(body_of(bad)["error"]["fields"])
+
+
+def test_the_door_list_is_read_at_most_once_per_refresh_and_pruned(client: Any, monkeypatch: Any) -> None:
+    """The capture path reads the door list once per `refresh_s` per container (its one extra
+    request); barring again for longer extends an entry, and entries that ended are pruned."""
+    from chalicelib.errors import TooManyRequests
+    from chalicelib.services.capture_guard import admit
+    from chalicelib.store import rates
+    from chalicelib.store.schema import CounterModel
+
+    _publish_guard(client, refresh_s=5)  # (publishing lifts every bar: first)
+    ticks = iter(range(0, 10**6, 2))  # monotonic seconds: each read of the clock is 2 s later
+    monkeypatch.setattr(rates, "time", SimpleNamespace(monotonic=lambda: float(next(ticks))))
+    at = datetime(2026, 11, 29, 3, 0, 0, tzinfo=UTC)
+    now = int(at.timestamp())
+    rates.bar("ip#203.0.113.9", now + 60, now)
+    rates.bar("ip#203.0.113.9", now + 30, now)  # shorter: kept at the longer one
+    assert rates.barred(0)["ip#203.0.113.9"] == now + 60
+    rates.bar("ip#198.51.100.7", now - 1, now - 100)  # ended by the time of the next write
+    rates.bar("phone#abc", now + 600, now)
+    item = boto3.client("dynamodb").get_item(TableName=CounterModel.Meta.table_name, Key={"key": {"S": "door#public"}})
+    assert set(item["Item"]) == {"key", "ip#203.0.113.9", "phone#abc"}  # the ended one is pruned
+
+    calls = {"n": 0}
+    original = rates.transaction_connection
+
+    def counting() -> Any:
+        calls["n"] += 1
+        return original()
+
+    monkeypatch.setattr(rates, "transaction_connection", counting)
+    rates.clear_cache()
+    for _ in range(3):  # 0 s, 2 s, 4 s after the read: one read
+        with pytest.raises(TooManyRequests) as refused:
+            admit({"phone": "13761524980"}, "203.0.113.9", at)
+    assert calls["n"] == 1 and refused.value.headers["Retry-After"] == "60"
+    admit({"phone": "13761524980"}, "203.0.113.10", at)  # 6 s: read again
+    assert calls["n"] == 2
 
 
 class _Captcha(BaseHTTPRequestHandler):
@@ -175,3 +261,16 @@ def test_in_app_token_checks_issuer_audience_expiry_algorithm_and_roles(client: 
     assert status(good, "HS256", "a-shared-secret-of-thirty-two-bytes!") == 401
     assert status({**good, "groups": ["rep"]}) == 403  # the roles claim decides the role
     assert status({**good, "groups": ["superuser"]}) == 200  # unknown groups ignored: the directory's role
+
+
+def test_nested_window_counts_are_capped_and_count_a_lead_once(aws: None) -> None:
+    """One item, two windows: a full set stops growing and the other still counts; the same lead
+    again changes neither."""
+    from datetime import UTC, datetime
+
+    from chalicelib.store import counters
+
+    expires = datetime(2026, 11, 29, 4, 0, tzinfo=UTC)
+    counts = [counters.count_nested("rates#ip#600#203.0.113.9#0", lead, 2, "w60#0", 5, expires)
+              for lead in ("a", "b", "c", "c", "a", "d")]
+    assert counts == [(1, 1), (2, 2), (3, 3), (3, 3), (2, 3), (3, 4)]

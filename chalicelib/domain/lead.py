@@ -535,7 +535,7 @@ def _coerce_custom(custom: dict[str, Any], profile: LeadProfile) -> dict[str, An
 def build_lead(sub: LeadSubmission, *, lead_id: str, channel: Channel, created_at: str, day: str,
                profile: LeadProfile, partner_id: str | None = None, owner: str | None = None,
                team: str | None = None, created_by: str | None = None,
-               client_ip: str | None = None, ip_rank: int | None = None) -> dict[str, Any]:
+               client_ip: str | None = None) -> dict[str, Any]:
     """The `new` lead item for a validated submission. Nothing here decides where it goes next."""
     fields = sub.model_dump(exclude={"website", "consent", "consent_version"}, exclude_none=True)
     lead: dict[str, Any] = {
@@ -552,7 +552,6 @@ def build_lead(sub: LeadSubmission, *, lead_id: str, channel: Channel, created_a
         "team": team,
         "created_by": created_by,
         "client_ip": client_ip,
-        "ip_rank": ip_rank,
     }
     if not lead.get("custom"):
         lead.pop("custom", None)

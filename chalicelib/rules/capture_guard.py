@@ -1,6 +1,7 @@
-"""Public capture abuse limits as data: requests per IP and per phone, exempt networks, and an
-optional captcha verification hook (any provider that answers `{"success": true}` to a POST of
-`secret` + `token`, e.g. Cloudflare Turnstile or hCaptcha; Tencent/Geetest through a small adapter)."""
+"""Public capture abuse limits as data: requests per IP and per phone (counted by the lead stream,
+enforced at the door), exempt networks, and an optional captcha verification hook (any provider
+that answers `{"success": true}` to a POST of `secret` + `token`, e.g. Cloudflare Turnstile or
+hCaptcha; Tencent/Geetest through a small adapter)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,8 @@ class CaptureGuard(BaseModel):
     phone_max: int = Field(default=30, ge=1, le=10000)
     phone_window_s: int = Field(default=3600, ge=1, le=86400)
     exempt_networks: Networks = Field(default_factory=list)
+    # How stale the door's list of barred IPs and phones may be in one container (0: read every time).
+    refresh_s: int = Field(default=5, ge=0, le=300)
     captcha: Captcha = Field(default_factory=Captcha)
 
     def exempt(self, ip: str | None) -> bool:

@@ -28,7 +28,7 @@ from chalicelib.rules.routing import (
 )
 from chalicelib.rules.sop import SopPolicy, default_sop_policy
 from chalicelib.services import routing
-from chalicelib.store import config, directory, leads, ownership
+from chalicelib.store import config, directory, leads, ownership, rates
 
 
 def _check_routing(rule_set: BaseModel) -> None:
@@ -57,6 +57,7 @@ class Document:
     readers: tuple[str, ...]
     check: Callable[[BaseModel], None] | None = None
     parse: Callable[[dict[str, Any]], BaseModel] | None = None  # when the model has its own error names
+    published: Callable[[], None] | None = None  # what a new version changes besides itself
 
 
 def _parse_routing(body: dict[str, Any]) -> BaseModel:
@@ -74,7 +75,9 @@ DOCUMENTS: dict[str, Document] = {
     "pool": Document("pool", PoolPolicy, default_pool_policy, ("admin", "supervisor", "rep")),
     "sop": Document("sop", SopPolicy, default_sop_policy, ("admin", "supervisor", "rep")),
     "imports": Document("imports", ImportPolicy, default_import_policy, ("admin", "supervisor", "rep")),
-    "capture-guard": Document("capture_guard", CaptureGuard, default_capture_guard, ("admin",)),
+    # New limits lift the door's bars: a flood still over them is barred again by its next lead.
+    "capture-guard": Document("capture_guard", CaptureGuard, default_capture_guard, ("admin",),
+                              published=rates.lift_all),
 }
 
 
@@ -108,6 +111,8 @@ def publish_document(who: Principal, name: str, body: dict[str, Any], at: dateti
     require_role(who, "admin")
     value = _validate(spec, body)
     version = config.publish(spec.stored, value.model_dump(mode="json"), who.user_id, iso_utc(at))
+    if spec.published is not None:
+        spec.published()
     return {"name": name, "version": version, "document": value.model_dump(mode="json")}
 
 

@@ -48,12 +48,10 @@ def request_hash(raw: dict[str, Any]) -> str:
 
 
 def capture(raw: dict[str, Any], ctx: CaptureContext) -> Captured:
-    ip_rank = None
     if ctx.channel == "public":
         from chalicelib.services.capture_guard import admit
 
-        admitted = admit(raw, ctx.client_ip, ctx.received_at)
-        raw, ip_rank = admitted.data, admitted.ip_rank
+        raw = admit(raw, ctx.client_ip, ctx.received_at)
     profile = config.lead_profile()
     submission = validate_submission(raw, profile, ctx.channel)
     day = shanghai_day(ctx.received_at)
@@ -65,7 +63,7 @@ def capture(raw: dict[str, Any], ctx: CaptureContext) -> Captured:
     lead = build_lead(
         submission, lead_id=lead_id, channel=ctx.channel, created_at=created_at, day=day.isoformat(),
         profile=profile, partner_id=ctx.partner_id, owner=owner, team=team,
-        created_by=ctx.actor.user_id if ctx.actor else None, client_ip=ctx.client_ip, ip_rank=ip_rank,
+        created_by=ctx.actor.user_id if ctx.actor else None, client_ip=ctx.client_ip,
     )
     claim = None
     if ctx.idempotency_key:

@@ -15,7 +15,7 @@ from chalicelib.domain.lifecycle import ACTIVE, CLOSED
 from chalicelib.domain.ownership import OwnershipChange, pool_key
 from chalicelib.domain.timeutil import parse_iso
 from chalicelib.geo import home_of
-from chalicelib.services import routing, sop
+from chalicelib.services import capture_guard, routing, sop
 from chalicelib.services.privacy import retention_expiry
 from chalicelib.store import config, counters, dedup, directory, leads
 
@@ -30,30 +30,13 @@ class Contention(RuntimeError):
     """The phone item kept changing: let the stream deliver the record again."""
 
 
-def _window_key(kind: str, value: str, at: str, window_s: int) -> tuple[str, Any]:
-    moment = parse_iso(at)
-    start = int(moment.timestamp()) // window_s * window_s
-    return f"{kind}#{value}#{start}", moment + timedelta(seconds=2 * window_s)
-
-
-def _over(kind: str, value: str, lead_id: str, at: str, window_s: int, limit: int) -> bool:
-    key, expires = _window_key(kind, value, at, window_s)
-    return counters.count_in_window(key, lead_id, limit + 1, expires) > limit
-
-
 def process_new_lead(image: dict[str, Any], event_id: str, at: str) -> str:
     """Returns what became of the lead: invalid, duplicate, pool, assigned, or already."""
     if image.get("status") != "new":
         return "already"
     lead_id = image["lead_id"]
     rules, profile = config.cleaning_rules(), config.lead_profile()
-    burst = rules.burst
-    ip = image.get("client_ip")
-    ip_burst = False
-    if ip and image.get("channel") in burst.ip_channels and not burst.ip_exempt(ip):
-        rank = image.get("ip_rank")  # counted by the capture guard, in its own write
-        ip_burst = int(rank) > burst.ip_max if rank is not None else \
-            _over("ip", ip, lead_id, image["created_at"], burst.ip_window_s, burst.ip_max)
+    ip_burst = capture_guard.count_submission(image, rules.burst, at)
     cleaned = clean_lead(image, rules, profile, home_of, ip_burst=ip_burst)
     if not cleaned.valid:
         moved = leads.move_status(lead_id, "new", "invalid", at, "system", "；".join(cleaned.reasons), event_id,
@@ -137,8 +120,8 @@ def _phone_burst(lead: dict[str, Any], active: dict[str, Any]) -> bool:
     repeats the phone (with the active lead, when it came in the same window), so the first lead of
     a phone, the usual case, writes no counter."""
     burst = config.cleaning_rules().burst
-    key, expires = _window_key("phone", lead["phone"], lead["created_at"], burst.phone_window_s)
-    same_window = _window_key("phone", lead["phone"], active["created_at"], burst.phone_window_s)[0] == key
+    key, expires = counters.window_key("phone", lead["phone"], lead["created_at"], burst.phone_window_s)
+    same_window = counters.window_key("phone", lead["phone"], active["created_at"], burst.phone_window_s)[0] == key
     count = counters.count_in_window(key, lead["lead_id"], burst.phone_max + 1, expires,
                                      also=frozenset({active["lead_id"]} if same_window else ()))
     return count > burst.phone_max
@@ -156,6 +139,7 @@ def _merge_into(lead: dict[str, Any], active_id: str, updates: dict[str, Any], e
         # stale one, should its record be redriven, then merges into it).
         dedup.take_over_phone(lead["phone"], active_id, lead["lead_id"], at)
         return dedup.Outcome.RACE
+    capture_guard.count_repeat(lead, active, at)
     quiet = _phone_burst(lead, active)
     profile = config.lead_profile()
     source_label = profile.option_label("source", lead["source"])

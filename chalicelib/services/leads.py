@@ -13,7 +13,7 @@ from chalicelib.errors import BadRequest, Forbidden, NotFound
 from chalicelib.rules.profile import OPTION_FIELDS
 from chalicelib.store import config, leads, tasks
 
-_HIDDEN = ("client_ip", "ip_rank", "day", "spam_flags")
+_HIDDEN = ("client_ip", "ip_rank", "day", "spam_flags")  # ip_rank: on leads captured before 2026-11-29
 MAX_RANGE_DAYS = 366
 # Filters beyond status/owner/source: what the dashboard's drill-downs ask for. A value of `_none`
 # means the field is absent; `stage` is one of the funnel stages (valid, intent, won, first_contact).

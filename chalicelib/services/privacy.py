@@ -15,6 +15,7 @@ from chalicelib.domain.timeutil import iso_utc
 from chalicelib.errors import Forbidden, NotFound, ValidationFailed
 from chalicelib.settings import get_settings
 from chalicelib.store import audit, config, directory, leads, privacy
+from chalicelib.store.counters import window_key
 
 # What a generic edit may change. Everything else on a lead is the system's: who owns it, its
 # status and version, consent, partner, phone (the de-duplication key), numbers and timestamps.
@@ -84,12 +85,19 @@ def lead_audit(who: Principal, lead_id: str) -> dict[str, Any]:
 
 
 def _window_keys(lead: dict[str, Any]) -> list[tuple[str, bool]]:
-    from chalicelib.services.intake import _window_key
+    """The counter items that may name the lead (cleaning's bursts, the capture guard's rates), each
+    with whether it is the person's own (a phone's window) or shared (an IP's)."""
+    from chalicelib.services.capture_guard import guard_rules, phone_digest
 
-    burst = config.cleaning_rules().burst
-    keys = [(_window_key("phone", lead["phone"], lead["created_at"], burst.phone_window_s)[0], True)]
+    burst, guard = config.cleaning_rules().burst, guard_rules()
+    phone, at = lead["phone"], lead["created_at"]
+    keys = [(window_key("phone", phone, at, burst.phone_window_s)[0], True),
+            (window_key("rate#phone", phone_digest(phone), at, guard.phone_window_s)[0], True)]
     if lead.get("client_ip"):
-        keys.append((_window_key("ip", lead["client_ip"], lead["created_at"], burst.ip_window_s)[0], False))
+        ip = lead["client_ip"]
+        keys += [(window_key("ip", ip, at, burst.ip_window_s)[0], False),
+                 (window_key("rate#ip", ip, at, guard.ip_window_s)[0], False),
+                 (window_key(f"rates#ip#{burst.ip_window_s}", ip, at, burst.ip_window_s)[0], False)]
     return keys
 
 

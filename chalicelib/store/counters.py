@@ -1,27 +1,102 @@
-"""Burst counters: how many distinct leads one phone or IP sent within a window."""
+"""Window counters: how many distinct leads one phone or IP sent within a fixed window.
+
+Each window's item holds the leads themselves (a string set), so counting a lead again (a record
+the stream delivers twice) changes nothing, and a condition stops a set growing past its cap: a
+flood costs one small item, not one that grows with it. Items expire by TTL after two windows."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
-from pynamodb.exceptions import UpdateError
-from pynamodb.expressions.condition import size
+from botocore.exceptions import ClientError
 
+from chalicelib.domain.timeutil import parse_iso
 from chalicelib.errors import StoreUnavailable
+from chalicelib.store.connection import transaction_connection
 from chalicelib.store.schema import CounterModel
+
+MEMBERS = "members"
+
+
+def window_start(at: str, window_s: int) -> int:
+    return int(parse_iso(at).timestamp()) // window_s * window_s
+
+
+def window_key(kind: str, value: str, at: str, window_s: int) -> tuple[str, datetime]:
+    """The counter item of `value`'s fixed window holding the ISO time `at`, and when it expires."""
+    moment = parse_iso(at)
+    return f"{kind}#{value}#{window_start(at, window_s)}", moment + timedelta(seconds=2 * window_s)
+
+
+def _add(key: str, sets: dict[str, int], member: str, expires_at: datetime,
+         also: frozenset[str] = frozenset()) -> dict[str, int] | None:
+    """Add `member` (and `also`) to each named set, each under its cap unless it already holds
+    `member`; the sets' sizes after, or None when one of them was full."""
+    names = {f"#s{i}": name for i, name in enumerate(sets)}
+    values: dict[str, Any] = {":m": {"SS": sorted({member, *also})}, ":one": {"S": member},
+                              ":expires": {"N": str(int(expires_at.timestamp()))}}
+    conditions = []
+    for i, (placeholder, name) in enumerate(names.items()):
+        values[f":cap{i}"] = {"N": str(sets[name])}
+        conditions.append(f"(attribute_not_exists({placeholder}) OR size({placeholder}) < :cap{i} "
+                          f"OR contains({placeholder}, :one))")
+    try:
+        response = transaction_connection().client.update_item(
+            TableName=CounterModel.Meta.table_name, Key={"key": {"S": key}},
+            UpdateExpression="ADD " + ", ".join(f"{p} :m" for p in names) + " SET expires_at = :expires",
+            ConditionExpression=" AND ".join(conditions), ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values, ReturnValues="ALL_NEW")
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return None
+        raise StoreUnavailable() from exc
+    return {name: len(response["Attributes"][name]["SS"]) for name in sets}
 
 
 def count_in_window(key: str, member: str, cap: int, expires_at: datetime, also: frozenset[str] = frozenset()) -> int:
     """Add `member` (and `also`) to the window's set and return the set's size. Adding the same member
     again (a replayed record) counts it once. Past `cap` members the set stops growing: returns cap + 1."""
-    condition = (CounterModel.members.does_not_exist() | (size(CounterModel.members) < cap)
-                 | CounterModel.members.contains(member))
+    sizes = _add(key, {MEMBERS: cap}, member, expires_at, also)
+    return cap + 1 if sizes is None else sizes[MEMBERS]
+
+
+def count_nested(key: str, member: str, outer_cap: int, inner: str, inner_cap: int,
+                 expires_at: datetime) -> tuple[int, int]:
+    """Count `member` in two windows of one item, a long one (`members`) and one of the short windows
+    that divide it (the set named `inner`): one write for both. Returns both sizes, each cap + 1
+    once full (then the other set is counted alone)."""
+    sizes = _add(key, {MEMBERS: outer_cap, inner: inner_cap}, member, expires_at)
+    if sizes is not None:
+        return sizes[MEMBERS], sizes[inner]
+    outer = _add(key, {MEMBERS: outer_cap}, member, expires_at)
+    inner_size = _add(key, {inner: inner_cap}, member, expires_at)
+    return (outer_cap + 1 if outer is None else outer[MEMBERS],
+            inner_cap + 1 if inner_size is None else inner_size[inner])
+
+
+def forget(key: str, member: str) -> bool:
+    """Take `member` out of every set of the item (an erased lead); False if it was in none."""
     try:
-        row = CounterModel(key)
-        row.update(actions=[CounterModel.members.add({member, *also}), CounterModel.expires_at.set(expires_at)],
-                   condition=condition)
-        return len(row.members or ())
-    except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return cap + 1
+        item = transaction_connection().client.get_item(
+            TableName=CounterModel.Meta.table_name, Key={"key": {"S": key}}, ConsistentRead=True).get("Item", {})
+        names = {f"#s{i}": name for i, name in enumerate(n for n, v in item.items() if member in v.get("SS", ()))}
+        if not names:
+            return False
+        transaction_connection().client.update_item(
+            TableName=CounterModel.Meta.table_name, Key={"key": {"S": key}},
+            UpdateExpression="DELETE " + ", ".join(f"{p} :m" for p in names),
+            ExpressionAttributeNames=names, ExpressionAttributeValues={":m": {"SS": [member]}})
+    except ClientError as exc:
         raise StoreUnavailable() from exc
+    return True
+
+
+def drop(key: str) -> bool:
+    """Delete a window's item (one person's window, erased); False if there was none."""
+    try:
+        response = transaction_connection().client.delete_item(
+            TableName=CounterModel.Meta.table_name, Key={"key": {"S": key}}, ReturnValues="ALL_OLD")
+    except ClientError as exc:
+        raise StoreUnavailable() from exc
+    return bool(response.get("Attributes"))

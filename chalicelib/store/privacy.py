@@ -11,6 +11,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.errors import Conflict, StoreUnavailable
+from chalicelib.store import counters
 from chalicelib.store.connection import transaction_connection
 from chalicelib.store.schema import (
     AuditModel,
@@ -88,18 +89,9 @@ def purge_lead(lead: dict[str, Any], users: set[str], window_keys: list[tuple[st
                 note.delete()
                 removed[NotificationModel.Meta.table_name] += 1
             RepLoadModel(user, f"cooldown#{lead_id}").delete()
-        for key, whole in window_keys:
-            if whole:  # a phone's window: only this person's leads are in it
-                CounterModel(key).delete()
-            else:  # an IP's window: take this lead out of the set, keep the count of the others
-                try:
-                    CounterModel(key).update(actions=[CounterModel.members.delete({lead_id})],
-                                             condition=CounterModel.members.contains(lead_id))
-                except UpdateError as exc:
-                    if exc.cause_response_code != "ConditionalCheckFailedException":
-                        raise
-                    continue
-            removed[CounterModel.Meta.table_name] += 1
+        for key, whole in window_keys:  # a phone's window holds only this person's leads: whole
+            if counters.drop(key) if whole else counters.forget(key, lead_id):
+                removed[CounterModel.Meta.table_name] += 1
         LeadModel(lead_id).delete()
         removed[LeadModel.Meta.table_name] += 1
     except (QueryError, DeleteError, UpdateError) as exc:

@@ -1,8 +1,14 @@
-"""Fixed-window request counters (per partner key, client IP or hashed phone), expiring by TTL.
-One atomic ADD per request; the window item is per key, so no item is shared by everyone."""
+"""Fixed-window request counters (per partner key), expiring by TTL: one atomic ADD per request;
+the window item is per key, so no item is shared by everyone.
+
+The door list of the public form: what it refuses until when (`ip#<address>`, `phone#<hash>` →
+epoch seconds), one item written only when the stream's count crosses a limit, read by the capture
+path at most once per `refresh_s` per container."""
 
 from __future__ import annotations
 
+import logging
+import time
 from datetime import UTC, datetime
 
 from botocore.exceptions import ClientError
@@ -25,22 +31,75 @@ def hit(kind: str, subject: str, epoch_s: int, window_s: int) -> tuple[int, int]
     return int(row.n or 0), start + window_s - epoch_s
 
 
-def hit_nested(kind: str, subject: str, epoch_s: int, window_s: int, outer_s: int) -> tuple[int, int, int]:
-    """Count one request in two fixed windows at once, `window_s` dividing `outer_s` (a rate limit
-    and a longer burst window over the same key): one item per outer window holds the outer count and
-    one count per inner window, so one write serves both. Returns (count in the inner window,
-    seconds until it ends, count in the outer window)."""
-    outer = epoch_s // outer_s * outer_s
-    inner = epoch_s // window_s * window_s
+DOOR_KEY = "door#public"
+DOOR_MAX_ENTRIES = 5000  # ~50 bytes each: the item stays far below DynamoDB's 400 KB
+_door_seen: list[tuple[float, dict[str, int]]] = []  # (monotonic time read, entries) of this container
+logger = logging.getLogger(__name__)
+
+
+def bar(name: str, until_s: int, now_s: int) -> None:
+    """Refuse `name` at the door until `until_s`. Entries that ended are pruned by the same writer;
+    a full list (a flood from more addresses than it holds) is logged and left as it is: the stream
+    still marks what slips through."""
+    client = transaction_connection().client
+    table = CounterModel.Meta.table_name
     try:
-        response = transaction_connection().client.update_item(
-            TableName=CounterModel.Meta.table_name,
-            Key={"key": {"S": f"rates#{kind}#{subject}#{outer_s}#{outer}"}},
-            UpdateExpression="ADD n :one, #inner :one SET expires_at = :expires",
-            ExpressionAttributeNames={"#inner": f"w{window_s}#{inner}"},
-            ExpressionAttributeValues={":one": {"N": "1"}, ":expires": {"N": str(outer + 2 * outer_s)}},
-            ReturnValues="UPDATED_NEW")
+        entries = client.update_item(
+            TableName=table, Key={"key": {"S": DOOR_KEY}}, UpdateExpression="SET #name = :until",
+            ConditionExpression="attribute_not_exists(#name) OR #name < :until",
+            ExpressionAttributeNames={"#name": name}, ExpressionAttributeValues={":until": {"N": str(until_s)}},
+            ReturnValues="ALL_NEW")["Attributes"]
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code")
+        if code == "ConditionalCheckFailedException":
+            return  # barred as long already (another lead of the same flood)
+        if code == "ValidationException" and "size" in str(exc.response.get("Error", {}).get("Message", "")):
+            logger.warning("door list full, not barring", extra={"entries": DOOR_MAX_ENTRIES})
+            return
+        raise StoreUnavailable() from exc
+    ended = [key for key, value in entries.items() if key != "key" and "N" in value and int(value["N"]) <= now_s]
+    if ended or len(entries) > DOOR_MAX_ENTRIES:
+        if len(entries) - len(ended) > DOOR_MAX_ENTRIES:
+            logger.warning("door list over its size", extra={"entries": len(entries) - len(ended)})
+        _prune(ended[:100])
+
+
+def _prune(names: list[str]) -> None:
+    if not names:
+        return
+    placeholders = {f"#e{i}": name for i, name in enumerate(names)}
+    try:
+        transaction_connection().client.update_item(
+            TableName=CounterModel.Meta.table_name, Key={"key": {"S": DOOR_KEY}},
+            UpdateExpression="REMOVE " + ", ".join(placeholders), ExpressionAttributeNames=placeholders)
     except ClientError as exc:
         raise StoreUnavailable() from exc
-    counts = response["Attributes"]
-    return int(counts[f"w{window_s}#{inner}"]["N"]), inner + window_s - epoch_s, int(counts["n"]["N"])
+
+
+def barred(max_age_s: float) -> dict[str, int]:
+    """The door list as this container last read it, read again when older than `max_age_s`."""
+    now = time.monotonic()
+    if _door_seen and now - _door_seen[-1][0] < max_age_s:
+        return _door_seen[-1][1]
+    try:
+        item = transaction_connection().client.get_item(
+            TableName=CounterModel.Meta.table_name, Key={"key": {"S": DOOR_KEY}}).get("Item", {})
+    except ClientError as exc:
+        raise StoreUnavailable() from exc
+    entries = {key: int(value["N"]) for key, value in item.items() if key != "key" and "N" in value}
+    _door_seen[:] = [(now, entries)]
+    return entries
+
+
+def lift_all() -> None:
+    """Empty the door list (this container at once, the others within their `refresh_s`)."""
+    try:
+        transaction_connection().client.delete_item(TableName=CounterModel.Meta.table_name,
+                                                    Key={"key": {"S": DOOR_KEY}})
+    except ClientError as exc:
+        raise StoreUnavailable() from exc
+    clear_cache()
+
+
+def clear_cache() -> None:
+    _door_seen.clear()

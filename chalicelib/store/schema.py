@@ -175,7 +175,6 @@ class LeadModel(_Table):
     invalid_reasons = ListAttribute[str](null=True)
     created_by = UnicodeAttribute(null=True)
     client_ip = UnicodeAttribute(null=True)
-    ip_rank = NumberAttribute(null=True)  # the submission's rank among its IP's in the burst window (capture guard)
     route = MapAttribute[str, Any](null=True)
     previous_leads = ListAttribute[str](null=True)  # closed leads of the same phone, oldest first
     merged_leads = ListAttribute[str](null=True)  # leads merged into this one by hand
