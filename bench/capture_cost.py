@@ -104,7 +104,7 @@ def measure(n: int) -> dict[str, Any]:
         import app as app_module
         from chalicelib.observability import logger
         from chalicelib.services import capture
-        from chalicelib.store import config
+        from chalicelib.store import config, rates
         from local.gateway import StageGateway
         from local.pump import TriggerPump
         from local.seed import seed_demo_org
@@ -113,6 +113,7 @@ def measure(n: int) -> dict[str, Any]:
         quiet_level = logger.log_level
         logger.setLevel("WARNING")  # one INFO line per placed lead would bury the figures
         config.clear_cache()
+        rates.clear_cache()
         capture._allocator.cache_clear()
         seed_demo_org(datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"), Path(state.name))
         pump = TriggerPump(aws, app_module.app, threading.RLock(), pending)

@@ -142,6 +142,8 @@ def test_public_capture_is_limited_per_ip_and_per_phone(client: Any) -> None:
     assert rates.barred(0) == {}  # nor counted
     bad = call(client, "PUT", "/config/capture-guard", "admin", {"exempt_networks": ["not a net"]})
     assert bad.status_code == 422 and "exempt_networks" in json.dumps(body_of(bad)["error"]["fields"])
+    too_many = call(client, "PUT", "/config/capture-guard", "admin", {"ip_max": 5000})  # sets of lead ids: ≤ 1,000
+    assert too_many.status_code == 422 and "ip_max" in body_of(too_many)["error"]["fields"]
 
 
 def test_the_door_list_is_read_at_most_once_per_refresh_and_pruned(client: Any, monkeypatch: Any) -> None:

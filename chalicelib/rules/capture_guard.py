@@ -32,9 +32,10 @@ class Captcha(BaseModel):
 class CaptureGuard(BaseModel):
     model_config = ConfigDict(extra="forbid")
     version: int = 1
-    ip_max: int = Field(default=120, ge=1, le=100000)
+    # Counted as sets of lead ids (a replayed record counts once): at most 1,000 per window keeps the item small.
+    ip_max: int = Field(default=120, ge=1, le=1000)
     ip_window_s: int = Field(default=60, ge=1, le=86400)
-    phone_max: int = Field(default=30, ge=1, le=10000)
+    phone_max: int = Field(default=30, ge=1, le=1000)
     phone_window_s: int = Field(default=3600, ge=1, le=86400)
     exempt_networks: Networks = Field(default_factory=list)
     # How stale the door's list of barred IPs and phones may be in one container (0: read every time).

@@ -19,11 +19,11 @@ REGIONS = ("华东", "华南", "华北", "华中", "西南", "西北", "东北")
 
 class BurstLimits(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    ip_max: int = Field(default=20, ge=1)
+    ip_max: int = Field(default=20, ge=1, le=1000)  # sets of lead ids, like the capture guard's
     ip_window_s: int = Field(default=600, ge=10, le=86400)
     ip_channels: list[str] = Field(default_factory=lambda: ["public"])
     ip_allowlist: Networks = Field(default_factory=list)
-    phone_max: int = Field(default=5, ge=1)
+    phone_max: int = Field(default=5, ge=1, le=1000)
     phone_window_s: int = Field(default=600, ge=10, le=86400)
 
     def ip_exempt(self, ip: str) -> bool:
