@@ -276,3 +276,22 @@ def test_nested_window_counts_are_capped_and_count_a_lead_once(aws: None) -> Non
     counts = [counters.count_nested("rates#ip#600#203.0.113.9#0", lead, 2, "w60#0", 5, expires)
               for lead in ("a", "b", "c", "c", "a", "d")]
     assert counts == [(1, 1), (2, 2), (3, 3), (3, 3), (2, 3), (3, 4)]
+
+
+def test_a_full_door_list_stops_barring_with_a_warning(aws: None, caplog: Any) -> None:
+    """A flood from more addresses than the item holds: the stream goes on (cleaning still judges
+    every lead), with a warning for the operators."""
+    from chalicelib.store import rates
+    from chalicelib.store.schema import CounterModel
+
+    ddb = boto3.client("dynamodb")
+    for pad in range(400 * 1024, 390 * 1024, -4):  # the door item filled to just under the size limit
+        try:
+            ddb.put_item(TableName=CounterModel.Meta.table_name,
+                         Item={"key": {"S": "door#public"}, "pad": {"S": "x" * pad}})
+            break
+        except ddb.exceptions.ClientError:
+            continue
+    rates.bar("ip#2001:db8:85a3::8a2e:370:7334", 2_000_000_000, 1_000_000_000)
+    assert "item size limit" in caplog.text
+    assert "ip#2001:db8:85a3::8a2e:370:7334" not in rates.barred(0)

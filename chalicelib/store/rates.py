@@ -32,36 +32,33 @@ def hit(kind: str, subject: str, epoch_s: int, window_s: int) -> tuple[int, int]
 
 
 DOOR_KEY = "door#public"
-DOOR_MAX_ENTRIES = 5000  # ~50 bytes each: the item stays far below DynamoDB's 400 KB
+DOOR_MAX_ENTRIES = 5000  # ~50 bytes each: a warning while still far below DynamoDB's 400 KB item
 _door_seen: list[tuple[float, dict[str, int]]] = []  # (monotonic time read, entries) of this container
 logger = logging.getLogger(__name__)
 
 
 def bar(name: str, until_s: int, now_s: int) -> None:
-    """Refuse `name` at the door until `until_s`. Entries that ended are pruned by the same writer;
-    a full list (a flood from more addresses than it holds) is logged and left as it is: the stream
-    still marks what slips through."""
-    client = transaction_connection().client
-    table = CounterModel.Meta.table_name
+    """Refuse `name` at the door until `until_s` (never shortening a bar). The same writer prunes
+    entries that ended. Should a flood from more addresses than the item holds fill it, barring stops
+    with a warning: cleaning still judges what comes in."""
     try:
-        entries = client.update_item(
-            TableName=table, Key={"key": {"S": DOOR_KEY}}, UpdateExpression="SET #name = :until",
-            ConditionExpression="attribute_not_exists(#name) OR #name < :until",
+        entries = transaction_connection().client.update_item(
+            TableName=CounterModel.Meta.table_name, Key={"key": {"S": DOOR_KEY}},
+            UpdateExpression="SET #name = :until", ConditionExpression="attribute_not_exists(#name) OR #name < :until",
             ExpressionAttributeNames={"#name": name}, ExpressionAttributeValues={":until": {"N": str(until_s)}},
             ReturnValues="ALL_NEW")["Attributes"]
     except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code")
-        if code == "ConditionalCheckFailedException":
+        error = exc.response.get("Error", {})
+        if error.get("Code") == "ConditionalCheckFailedException":
             return  # barred as long already (another lead of the same flood)
-        if code == "ValidationException" and "size" in str(exc.response.get("Error", {}).get("Message", "")):
-            logger.warning("door list full, not barring", extra={"entries": DOOR_MAX_ENTRIES})
+        if error.get("Code") == "ValidationException" and "size" in str(error.get("Message", "")):
+            logger.warning("door list at DynamoDB's item size limit: not barring")
             return
         raise StoreUnavailable() from exc
     ended = [key for key, value in entries.items() if key != "key" and "N" in value and int(value["N"]) <= now_s]
-    if ended or len(entries) > DOOR_MAX_ENTRIES:
-        if len(entries) - len(ended) > DOOR_MAX_ENTRIES:
-            logger.warning("door list over its size", extra={"entries": len(entries) - len(ended)})
-        _prune(ended[:100])
+    if len(entries) - len(ended) > DOOR_MAX_ENTRIES:
+        logger.warning("door list unusually long", extra={"entries": len(entries) - len(ended)})
+    _prune(ended[:100])
 
 
 def _prune(names: list[str]) -> None:
