@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from chalicelib.domain.messages import pydantic_message
 from chalicelib.domain.phone import normalise_cn_phone, plain_cn_mobile
 from chalicelib.errors import ValidationFailed
 from chalicelib.rules.profile import OPTION_FIELDS, Channel, LeadProfile
@@ -130,31 +131,11 @@ class LeadSubmission(BaseModel):
         return bool(self.website)
 
 
-_PYDANTIC_MESSAGES = {
-    "missing": "必填",
-    "extra_forbidden": "未知字段",
-    "string_type": "应为文本",
-    "float_type": "应为数字",
-    "float_parsing": "应为数字",
-    "finite_number": "应为有限数字",
-    "bool_type": "应为是/否",
-    "bool_parsing": "应为是/否（true/false）",
-    "dict_type": "应为对象",
-    "greater_than": "必须大于 {gt}",
-    "string_too_short": "不能为空",
-    "string_too_long": "长度不能超过 {max_length} 个字符",
-}
+_MESSAGES = {"bool_type": "应为是/否", "bool_parsing": "应为是/否（true/false）"}  # a form's yes/no
 
 
 def _message(error: Any) -> str:
-    kind = error["type"]
-    if kind == "value_error":
-        return str(error.get("ctx", {}).get("error", error["msg"]))
-    template = _PYDANTIC_MESSAGES.get(kind, "格式无效")
-    try:
-        return template.format(**error.get("ctx", {}))
-    except (KeyError, IndexError):
-        return template
+    return pydantic_message(error, _MESSAGES)
 
 
 def validate_submission(raw: dict[str, Any], profile: LeadProfile, channel: Channel) -> LeadSubmission:

@@ -36,6 +36,7 @@ from pydantic import (
 )
 
 from chalicelib.domain.lead import FIELD_LABELS
+from chalicelib.domain.messages import pydantic_message
 from chalicelib.domain.timeutil import SHANGHAI
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -195,30 +196,6 @@ def rule_key(index: int, rule_id: Any) -> str:
     return f"rules[{index}] ({rule_id})"
 
 
-_PYDANTIC_MESSAGES = {
-    "missing": "必填",
-    "extra_forbidden": "未知字段",
-    "literal_error": "应为 {expected} 之一",
-    "string_type": "应为文本",
-    "int_type": "应为整数",
-    "int_parsing": "应为整数",
-    "int_from_float": "应为整数",
-    "bool_type": "应为 true/false",
-    "list_type": "应为列表",
-    "dict_type": "应为对象",
-    "model_type": "应为对象",
-    "tuple_type": "应为 [开始, 结束]",
-    "too_short": "元素不足",
-    "too_long": "元素过多",
-    "string_too_short": "不能为空",
-    "string_too_long": "长度不能超过 {max_length} 个字符",
-    "greater_than_equal": "不能小于 {ge}",
-    "date_from_datetime_parsing": "应为日期（YYYY-MM-DD）",
-    "date_parsing": "应为日期（YYYY-MM-DD）",
-    "date_type": "应为日期（YYYY-MM-DD）",
-}
-
-
 def load_rule_set(data: Any) -> RuleSet:
     """Parse a rule-set document; shape errors become a RuleSetInvalid keyed by rule, in Chinese."""
     try:
@@ -243,16 +220,7 @@ def load_rule_set(data: Any) -> RuleSet:
 
 
 def _pydantic_message(error: Any) -> str:
-    kind = error["type"]
-    if kind == "value_error":
-        return str(error.get("ctx", {}).get("error", error["msg"]))
-    if kind == "condition_shape":
-        return _CONDITION_SHAPE
-    template = _PYDANTIC_MESSAGES.get(kind, "格式无效")
-    try:
-        return template.format(**error.get("ctx", {}))
-    except (KeyError, IndexError):
-        return template
+    return pydantic_message(error, {"condition_shape": _CONDITION_SHAPE})
 
 
 # --- decisions ----------------------------------------------------------------------------------

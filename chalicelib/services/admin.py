@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from chalicelib.domain.access import Principal, require_role
+from chalicelib.domain.messages import pydantic_message
 from chalicelib.domain.timeutil import day_bounds_utc, iso_utc, shanghai_day
 from chalicelib.errors import NotFound, ValidationFailed
 from chalicelib.rules.capture_guard import CaptureGuard, default_capture_guard
@@ -91,8 +92,7 @@ def _validate(spec: Document, body: dict[str, Any]) -> BaseModel:
     try:
         value = spec.parse(body) if spec.parse else spec.model.model_validate(body)
     except ValidationError as exc:
-        fields = {".".join(str(p) for p in e["loc"]) or "body": str(e["msg"]).removeprefix("Value error, ")
-                  for e in exc.errors()}
+        fields = {".".join(str(p) for p in e["loc"]) or "body": pydantic_message(e) for e in exc.errors()}
         raise ValidationFailed("配置无效，未发布", fields=fields) from exc
     if spec.check is not None:
         spec.check(value)
