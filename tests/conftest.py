@@ -116,7 +116,7 @@ def aws() -> Iterator[None]:
 def fresh_caches() -> None:
     """Each test's AWS is new: forget clients, config, the door list, settings and lead-number blocks
     of the last one."""
-    from chalicelib.services import capture
+    from chalicelib.services import capture, names
     from chalicelib.settings import get_settings
     from chalicelib.store import config as config_store
     from chalicelib.store import connection, rates
@@ -127,6 +127,7 @@ def fresh_caches() -> None:
     get_settings.cache_clear()
     get_settings()  # from the test environment, not from the stage variables Chalice's client patches in
     capture._allocator.cache_clear()
+    names.clear()
 
 
 @pytest.fixture

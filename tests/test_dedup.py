@@ -114,7 +114,8 @@ def test_owner_is_notified_of_a_re_inquiry(client: Any) -> None:
     deliver(client, leads_stream())
     [notice] = inbox("sh_rep1")
     assert notice.kind == "re_inquiry" and notice.lead_id == owned and "抖音" in notice.body
-    assert PHONE not in notice.body and "赵敏" not in notice.body
+    # The owner reads the customer's name (they own the lead); never the phone number.
+    assert PHONE not in notice.body and "赵敏" in notice.body and notice.lead_name == "赵敏"
 
 
 def test_closed_history_starts_a_new_linked_lead(client: Any) -> None:

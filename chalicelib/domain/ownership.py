@@ -6,17 +6,29 @@ the load counters, the cooldown and the history. No path can skip any of them.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
-from chalicelib.domain.timeutil import iso_utc, parse_iso, shanghai_day
+from chalicelib.domain.timeutil import beijing, iso_utc, parse_iso, shanghai_day
 from chalicelib.errors import Conflict, Forbidden
 
 Kind = Literal["route", "assign", "claim", "release", "reassign", "transfer", "reclaim"]
 OWNED = frozenset({"assigned", "contacted", "observing", "intent", "qualifying"})
 LABELS = {"route": "规则分配", "assign": "主管分配", "claim": "从公海领取", "release": "释放回公海",
           "reassign": "重新分配", "transfer": "转移到其他团队", "reclaim": "超时收回公海"}
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One inbox message: written in the same transaction as what it tells of."""
+
+    user_id: str
+    kind: str
+    title: str
+    body: str
+    lead_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -47,6 +59,15 @@ class OwnershipChange:
     sla_at: str | None = None  # first-contact deadline, when the lead becomes `assigned`
     idle_at: str | None = None  # "no activity" deadline, while someone owns the lead
     extra: dict[str, Any] = field(default_factory=dict)
+    expected_team: str | None = None
+
+    @property
+    def first_receiver(self) -> tuple[str | None, str | None]:
+        """Who first received the lead, if this change may be that moment (the store keeps the first)."""
+        if self.expected_owner:  # owned already (entered by its rep, or before receivers were recorded)
+            same = self.new_owner == self.expected_owner
+            return self.expected_owner, self.expected_team or (self.new_team if same else None)
+        return (self.new_owner, self.new_team) if self.new_owner else (None, None)
 
     @property
     def day(self) -> str:
@@ -67,7 +88,7 @@ def plan(kind: Kind, lead: dict[str, Any], *, actor: str, at: str, reason: str =
     """Check the move is legal for the lead as it is now; raise a Chinese 409 if not."""
     status, owner = lead["status"], lead.get("owner")
     common: dict[str, Any] = {"lead_id": lead["lead_id"], "at": at, "actor": actor, "reason": reason,
-                              "expected_status": status, "expected_owner": owner}
+                              "expected_status": status, "expected_owner": owner, "expected_team": lead.get("team")}
     until = iso_utc(parse_iso(at) + timedelta(hours=cooldown_hours)) if cooldown_hours and owner else None
     if kind in ("route", "assign"):
         if status not in ("new", "pool") or owner and status == "pool":
@@ -94,3 +115,46 @@ def plan(kind: Kind, lead: dict[str, Any], *, actor: str, at: str, reason: str =
         return OwnershipChange(kind, new_status=status, new_owner=to_owner, new_team=to_team, pool_key=None,
                                caps=caps, sla_at=sla_at if status == "assigned" else None, idle_at=idle_at, **common)
     raise ValueError(kind)
+
+
+@dataclass(frozen=True)
+class Audience:
+    """What the messages of a change need to know beyond the change: names, not ids."""
+
+    customer: str  # the customer's name (or 未留姓名)
+    summary: str  # e.g. 房产抵押贷 · 80 万元
+    name_of: Callable[[str | None], str]  # user id → display name
+    team_of: Callable[[str | None], str]  # team id → label
+    supervisor: str | None = None  # of the team the lead leaves (reclaims are theirs to know)
+    why: str = ""  # a routed lead's reason
+
+
+def messages(change: OwnershipChange, who: Audience) -> list[Notice]:
+    """Everyone who must know of one change of hands, once: the new owner (新分配), the previous owner
+    (已转交 / 已收回) and, for a reclaim, the supervisor. Nobody is told of what they did themselves."""
+    out: list[Notice] = []
+    lead, name = change.lead_id, who.customer
+    about = f"{name}（{who.summary}，线索 {lead}）" if who.summary else f"{name}（线索 {lead}）"
+    actor = who.name_of(change.actor)
+    reason = f"，原因：{change.reason}" if change.reason else ""
+    new, old = change.new_owner, change.expected_owner
+    if new and new != old and new != change.actor:
+        why = who.why if change.kind == "route" else f"{actor}{LABELS[change.kind]}{reason}"
+        deadline = f"请在 {beijing(change.sla_at)} 前首次联系。" if change.sla_at else "请及时跟进。"
+        out.append(Notice(new, "assigned", f"新分配：{name}",
+                          f"客户 {about} 已分配给您（{why}）。{deadline}", name))
+    if old and old != new and old != change.actor:
+        if change.kind == "reclaim":
+            out.append(Notice(old, "reclaimed", f"已收回：{name}",
+                              f"您负责的客户 {about} 分配后未在规定时间内首次联系，"
+                              f"已于 {beijing(change.at)} 收回公海。", name))
+        else:
+            to = f"转交给 {who.name_of(new)}（{who.team_of(change.new_team)}）" if new else "退回公海"
+            out.append(Notice(old, "handed_over", f"已转交：{name}",
+                              f"您负责的客户 {about} 已由 {actor} {to}{reason}。您在该线索上的待办已转给新负责人。",
+                              name))
+    if change.kind == "reclaim" and who.supervisor and who.supervisor not in (old, change.actor):
+        out.append(Notice(who.supervisor, "reclaimed", f"线索已收回公海：{name}",
+                          f"{who.name_of(old)} 在分配后未按时首次联系客户 {about}，"
+                          f"已于 {beijing(change.at)} 自动收回公海，可在公海池重新分配。", name))
+    return out

@@ -31,3 +31,13 @@ def day_bounds_utc(first: date, last: date) -> tuple[str, str]:
     end = datetime.combine(last, time.max, SHANGHAI)
     return iso_utc(start), iso_utc(end)
 
+
+
+def beijing(value: str | datetime | None, with_year: bool = True) -> str:
+    """A time as a person reads it: `2026年12月2日 17:06` (Asia/Shanghai), never ISO or UTC."""
+    if value is None or value == "":
+        return ""
+    moment = parse_iso(value) if isinstance(value, str) else value
+    local = moment.astimezone(SHANGHAI)
+    day = f"{local.month}月{local.day}日"
+    return f"{local.year}年{day} {local:%H:%M}" if with_year else f"{day} {local:%H:%M}"

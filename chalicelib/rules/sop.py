@@ -6,6 +6,7 @@ import json
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -42,6 +43,9 @@ class SopPolicy(BaseModel):
     no_activity_task: str = Field(default="长时间未跟进，请联系客户", min_length=1, max_length=50)
     no_activity_due_minutes: int = Field(default=24 * 60, ge=1, le=60 * 24 * 30)
     escalate_overdue_after_minutes: int = Field(default=60, ge=0, le=60 * 24 * 30)
+    # A lead changing hands: its open tasks move to the new owner ("move"), or are cancelled and the
+    # tasks of its current status created for the new owner ("recreate").
+    on_handoff: Literal["move", "recreate"] = "move"
 
     @field_validator("tasks")
     @classmethod

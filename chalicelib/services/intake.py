@@ -12,10 +12,10 @@ from typing import Any
 
 from chalicelib.domain.cleaning import clean_lead, differences, fillable
 from chalicelib.domain.lifecycle import ACTIVE, CLOSED
-from chalicelib.domain.ownership import OwnershipChange, pool_key
+from chalicelib.domain.ownership import Notice, OwnershipChange, pool_key
 from chalicelib.domain.timeutil import parse_iso
 from chalicelib.geo import home_of
-from chalicelib.services import capture_guard, routing, sop
+from chalicelib.services import capture_guard, handoff, names, routing, sop
 from chalicelib.services.privacy import retention_expiry
 from chalicelib.store import config, counters, dedup, directory, leads
 
@@ -78,22 +78,30 @@ def _activate(lead: dict[str, Any], key: dedup.PhoneKey | None, updates: dict[st
                              expected_owner=lead.get("owner"), new_status=route.status, new_owner=route.owner,
                              new_team=route.team, pool_key=pool_key(lead) if route.status == "pool" else None,
                              caps=route.caps, sla_at=sop.sla_deadline(at) if route.status == "assigned" else None,
-                             idle_at=sop.idle_deadline(at) if route.status == "assigned" else None)
-    notices = []
+                             idle_at=sop.idle_deadline(at) if route.status == "assigned" else None,
+                             expected_team=lead.get("team"))
+    notices: list[Notice] = []
     supervisor = directory.supervisor_of(route.unstaffed_team) if route.unstaffed_team else None
     if supervisor:
-        notices.append(dedup.Notice(supervisor, "unstaffed", f"无人可分配：{lead_id}",
-                                    f"线索 {lead_id} 命中团队 {route.unstaffed_team}，但无在岗且未满额的销售，"
-                                    "已进入公海，请安排处理。"))
+        notices.append(Notice(supervisor, "unstaffed", f"无人可分配：{handoff.customer(lead)}",
+                              f"客户 {handoff.customer(lead)}（线索 {lead_id}）命中{names.team(route.unstaffed_team)}，"
+                              "但无在岗且未满额的销售，已进入公海，请安排处理。", lead.get("name")))
+    if route.owner and lead.get("created_by") != route.owner:  # a rep's own entry needs no message
+        notices += handoff.notices(change, lead, why=route.record.get("reason") or "规则分配")
     newly_claimed = key is None or key.active_lead != lead_id
     if not dedup.claim_phone(phone, lead_id, at):
         return dedup.Outcome.RACE, route.status
     outcome = dedup.place(change, fields, notices)
     if outcome is dedup.Outcome.DONE:
-        dedup.record_status(lead_id, at, event_id, "new", route.status, reason)
+        dedup.record_status(lead_id, at, event_id, "new", route.status, reason, _placed(route.owner, route.team))
     elif outcome is dedup.Outcome.ALREADY:
         _finish_replay(lead_id, phone, at, event_id, newly_claimed)
     return outcome, route.status
+
+
+def _placed(owner: str | None, team: str | None) -> dict[str, Any]:
+    """The routing history entry says where the lead went (the dashboard's first receiver)."""
+    return {"kind": "route", "to_owner": owner, "to_team": team}
 
 
 def _routing_reason(record: dict[str, Any], previous: list[str] | None) -> str:
@@ -112,7 +120,9 @@ def _finish_replay(lead_id: str, phone: str, at: str, event_id: str, newly_claim
     if current is not None and current.get("route"):
         record = current["route"]
         dedup.record_status(lead_id, at, event_id, "new", str(record.get("status") or current["status"]),
-                            _routing_reason(record, current.get("previous_leads")))
+                            _routing_reason(record, current.get("previous_leads")),
+                            _placed(current.get("first_owner") or current.get("owner"),
+                                    current.get("first_team") or current.get("team")))
 
 
 def _phone_burst(lead: dict[str, Any], active: dict[str, Any]) -> bool:
@@ -148,8 +158,9 @@ def _merge_into(lead: dict[str, Any], active_id: str, updates: dict[str, Any], e
                            "differences": differences(active, lead)}}
     notice = None
     if active.get("owner") and not quiet:  # a burst from one phone notifies once per window
-        notice = dedup.Notice(active["owner"], "re_inquiry", f"客户再次咨询：{active_id}",
-                              f"您负责的线索 {active_id} 的客户通过「{source_label}」再次咨询，请及时跟进。")
+        notice = Notice(active["owner"], "re_inquiry", f"客户再次咨询：{handoff.customer(active)}",
+                        f"您负责的客户 {handoff.customer(active)}（线索 {active_id}）通过「{source_label}」再次咨询，"
+                        "请及时跟进。", active.get("name"))
     fields = {**updates}
     if quiet:
         fields["spam_flags"] = sorted({*(lead.get("spam_flags") or []), "phone_burst"})

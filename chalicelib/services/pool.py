@@ -13,7 +13,7 @@ from chalicelib.domain.timeutil import iso_utc
 from chalicelib.errors import BadRequest, DomainError, Forbidden, NotFound, ValidationFailed
 from chalicelib.rules.cleaning import REGIONS
 from chalicelib.rules.pool import MAX_BULK, PoolPolicy, default_pool_policy
-from chalicelib.services import sop
+from chalicelib.services import handoff, sop
 from chalicelib.services.leads import lead_view
 from chalicelib.settings import get_settings
 from chalicelib.store import config, directory, leads, ownership
@@ -66,9 +66,10 @@ def list_pool(who: Principal, now: datetime, *, region: str | None = None, loan_
 def claim(who: Principal, lead_id: str, at: datetime) -> dict[str, Any]:
     require_role(who, "rep")
     caps, user = _caps(who.user_id, claims=True)
-    change = plan("claim", _lead(lead_id), actor=who.user_id, at=iso_utc(at), to_team=user.get("team"), caps=caps,
+    lead = _lead(lead_id)
+    change = plan("claim", lead, actor=who.user_id, at=iso_utc(at), to_team=user.get("team"), caps=caps,
                   sla_at=sop.sla_deadline(iso_utc(at)), idle_at=sop.idle_deadline(iso_utc(at)))
-    ownership.apply(change)
+    handoff.apply(change, lead)
     return {"lead_id": lead_id, "owner": who.user_id, "status": "assigned"}
 
 
@@ -76,9 +77,10 @@ def release(who: Principal, lead_id: str, reason: str, at: datetime) -> dict[str
     require_role(who, "rep")
     if not reason.strip():
         raise ValidationFailed(fields={"reason": "请填写释放原因"})
-    change = plan("release", _lead(lead_id), actor=who.user_id, at=iso_utc(at), reason=reason.strip(),
+    lead = _lead(lead_id)
+    change = plan("release", lead, actor=who.user_id, at=iso_utc(at), reason=reason.strip(),
                   cooldown_hours=policy().cooldown_hours)
-    ownership.apply(change)
+    handoff.apply(change, lead)
     return {"lead_id": lead_id, "status": "pool"}
 
 
@@ -99,7 +101,7 @@ def _assign_one(who: Principal, lead_id: str, to: str, reason: str, at: str) -> 
         kind: Kind = "reassign" if user.get("team") == lead.get("team") else "transfer"
         change = plan(kind, lead, actor=who.user_id, at=at, reason=reason, to_owner=to, to_team=user.get("team"),
                       caps=caps, sla_at=sop.sla_deadline(at), idle_at=sop.idle_deadline(at))
-    ownership.apply(change)
+    handoff.apply(change, lead)
     return {"lead_id": lead_id, "status": "done", "owner": to, "kind": change.kind}
 
 

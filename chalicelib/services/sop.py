@@ -6,17 +6,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.domain.ownership import plan
+from chalicelib.domain.lifecycle import CLOSED
+from chalicelib.domain.ownership import Notice, plan
 from chalicelib.domain.sop import SHARDS, NewTask, reclaim_deadline, tasks_for
 from chalicelib.domain.sop import idle_deadline as domain_idle_deadline
-from chalicelib.domain.timeutil import iso_utc, parse_iso
+from chalicelib.domain.timeutil import beijing, iso_utc, parse_iso
 from chalicelib.errors import Conflict
 from chalicelib.outbound import post_webhook, publish
 from chalicelib.rules.pool import PoolPolicy, default_pool_policy
 from chalicelib.rules.sop import SopPolicy, default_sop_policy
-from chalicelib.store import config, directory, leads, ownership, tasks
-from chalicelib.store.dedup import Notice
-from chalicelib.store.schema import NotificationModel
+from chalicelib.services import handoff, names
+from chalicelib.store import config, directory, leads, tasks
 
 
 def policy() -> SopPolicy:
@@ -32,33 +32,62 @@ def idle_deadline(at: str) -> str | None:
 
 
 def on_lead_change(old: dict[str, Any], new: dict[str, Any], at: str) -> int:
-    """Create the tasks this change calls for; cancel the previous owner's open tasks when the lead
-    changes hands or closes. Idempotent: task ids come from the trigger, closing is conditional."""
-    changed = 0
-    lost_owner = old.get("owner") and (old.get("owner") != new.get("owner") or new.get("status") in
-                                       ("won", "lost", "invalid", "duplicate"))
-    if lost_owner:
-        for existing in tasks.of_lead(new["lead_id"]):
-            if existing["status"] == "open" and existing["owner"] == old.get("owner"):
-                changed += tasks.close(new["lead_id"], existing["task_id"], "cancelled", at)
+    """The tasks one change of a lead calls for, then 下次跟进 (the earliest open task) on the lead.
+
+    Changing hands: the previous owner's open tasks move to the new owner (or, with the policy's
+    `on_handoff` = "recreate", are cancelled and the tasks of the lead's current status created for
+    the new owner); a task this very change creates again (首次联系 of a new assignment) replaces its
+    old copy. Into the pool or closed: every open task is cancelled. Idempotent: task ids come from
+    the trigger, moves and closes are conditional on the task as it was."""
+    lead_id, owner, before = new["lead_id"], new.get("owner"), old.get("owner")
     current = policy()
-    if new.get("first_contact_at") and not old.get("first_contact_at") and not lost_owner:
-        # The first contact is what the assignment's tasks (首次联系) asked for: they are done, and
-        # must not come due or escalate afterwards.
-        on_assignment = {task.id for task in current.tasks if task.on == "assigned"}
-        for existing in tasks.of_lead(new["lead_id"]):
-            if existing["status"] == "open" and existing["rule_id"] in on_assignment:
-                changed += tasks.close(new["lead_id"], existing["task_id"], "done", at)
-    for task in tasks_for(old, new, current):
-        changed += tasks.create(new["lead_id"], task, new.get("team"), at)
+    created = tasks_for(old, new, current)
+    gone = CLOSED | {"duplicate"}
+    ends = bool(before and not owner) or (new.get("status") in gone and old.get("status") not in gone)
+    handed = bool(before and owner and before != owner)
+    contacted = bool(new.get("first_contact_at") and not old.get("first_contact_at"))
+    if handed and current.on_handoff == "recreate":
+        created += status_tasks(new, current)
+    if not (ends or handed or contacted or created):
+        return 0
+    changed = 0
+    open_tasks = [t for t in tasks.of_lead(lead_id) if t["status"] == "open"]
+    replaced = {task.rule_id for task in created}
+    on_assignment = {task.id for task in current.tasks if task.on == "assigned"}
+    for task in open_tasks:
+        if ends:
+            changed += tasks.close(lead_id, task["task_id"], "cancelled", at)
+        elif handed and task["owner"] == before:
+            if current.on_handoff == "recreate" or task["rule_id"] in replaced:
+                changed += tasks.close(lead_id, task["task_id"], "cancelled", at)
+            else:
+                changed += tasks.move(lead_id, task["task_id"], before, str(owner), new.get("team"))
+        elif contacted and task["rule_id"] in on_assignment:
+            # The first contact is what the assignment's tasks (首次联系) asked for: they are done, and
+            # must not come due or escalate afterwards.
+            changed += tasks.close(lead_id, task["task_id"], "done", at)
+    if not ends:
+        for made in created:
+            changed += tasks.create(lead_id, made, new.get("team"), at)
+    if changed:
+        tasks.refresh_next_follow_up(lead_id)
     return changed
 
 
-def _notify(user: str | None, kind: str, key: str, title: str, body: str, lead_id: str, at: str) -> None:
-    if not user:
-        return
-    NotificationModel(user, f"{at}#{kind}#{key}", kind=kind, title=title, body=body, lead_id=lead_id,
-                      created_at=at).save(condition=NotificationModel.sk.does_not_exist())
+def status_tasks(lead: dict[str, Any], rules: SopPolicy) -> list[NewTask]:
+    """The tasks of the lead's current status, for its owner now (a 待观察 lead's reminder)."""
+    owner, at = lead.get("owner"), lead.get("updated_at") or lead.get("assigned_at")
+    if not owner or not at:
+        return []
+    stamp = "".join(ch for ch in at if ch.isalnum())
+    return [NewTask(f"{rule.id}-{stamp}", rule.title, rule.id,
+                    iso_utc(parse_iso(at) + timedelta(minutes=rule.due_minutes)), owner)
+            for rule in rules.rules_for(f"status:{lead.get('status')}")]
+
+
+def _who(task: dict[str, Any]) -> str:
+    name = task.get("lead_name")
+    return f"{name}（线索 {task['lead_id']}）" if name else f"线索 {task['lead_id']}"
 
 
 def sweep(now: datetime) -> dict[str, int]:
@@ -74,27 +103,29 @@ def sweep(now: datetime) -> dict[str, int]:
             if lead["status"] != "assigned" or lead.get("first_contact_at"):
                 continue
             try:
-                ownership.apply(plan("reclaim", lead, actor="system", at=at, reason="分配后未在规定时间内首次联系",
-                                     cooldown_hours=cooldown))
+                handoff.apply(plan("reclaim", lead, actor="system", at=at, reason="分配后未在规定时间内首次联系",
+                                   cooldown_hours=cooldown), lead)
             except Conflict:
                 continue  # it moved meanwhile (contacted, reassigned, or this tick already ran)
             counts["reclaimed"] += 1
             events.append(("lead.reclaimed", {"lead_id": lead["lead_id"], "at": at, "from_owner": lead.get("owner"),
                                               "team": lead.get("team"), "reason": "first_contact_sla"}))
+            # A robot posts to a group chat outside the product: lead numbers and staff names only.
             robots.append((lead.get("team"), f"线索已收回公海：{lead['lead_id']}",
-                           f"{lead.get('owner')} 未在规定时间内首次联系，线索已自动收回公海。"))
-            supervisor = directory.supervisor_of(lead["team"]) if lead.get("team") else None
-            _notify(supervisor, "reclaimed", f"{lead['lead_id']}#{lead.get('sla_at')}",
-                    f"线索已收回公海：{lead['lead_id']}",
-                    f"{lead.get('owner')} 在分配后未按时首次联系线索 {lead['lead_id']}，已自动收回公海。",
-                    lead["lead_id"], at)
+                           f"{names.user(lead.get('owner'))} 未在规定时间内首次联系线索 {lead['lead_id']}，"
+                           "线索已自动收回公海。"))
     counts["idle_tasks"] = _idle_tasks(at)
     escalate = policy().escalate_overdue_after_minutes
-    for task in tasks.needing_alert(at):
+    due = tasks.needing_alert(at)
+    customers = leads.names({task["lead_id"] for task in due})
+    for task in due:
+        task["lead_name"] = customers.get(task["lead_id"])
         notice: Notice | None
         if task["stage"] == "due":
             notice = Notice(task["owner"], "task_due", f"任务已到期：{task['title']}",
-                            f"线索 {task['lead_id']} 的任务「{task['title']}」已到期（{task['due_at']}），请尽快处理。")
+                            f"客户 {_who(task)} 的任务「{task['title']}」已于 {beijing(task['due_at'])} 到期，"
+                            "请尽快处理。",
+                            task.get("lead_name"))
             later = iso_utc(parse_iso(task["due_at"]) + timedelta(minutes=escalate)) if escalate else None
             if tasks.advance_alert(task, "overdue" if later else None, later, notice, at):
                 counts["due_notified"] += 1
@@ -102,13 +133,14 @@ def sweep(now: datetime) -> dict[str, int]:
         elif task["stage"] == "overdue":
             supervisor = directory.supervisor_of(task["team"]) if task.get("team") else None
             notice = Notice(supervisor, "task_overdue", f"任务逾期：{task['title']}",
-                            f"{task['owner']} 负责的线索 {task['lead_id']} 的任务「{task['title']}」已逾期。") \
+                            f"{names.user(task['owner'])} 负责的客户 {_who(task)} 的任务「{task['title']}」"
+                            f"（{beijing(task['due_at'])} 到期）已逾期。", task.get("lead_name")) \
                 if supervisor else None
             if tasks.advance_alert(task, None, None, notice, at):
                 counts["overdue_escalated"] += 1
                 events.append(("task.overdue", _task_detail(task, at)))
                 robots.append((task.get("team"), f"任务逾期：{task['title']}",
-                               f"{task['owner']} 负责的线索 {task['lead_id']} 的任务已逾期。"))
+                               f"{names.user(task['owner'])} 负责的线索 {task['lead_id']} 的任务已逾期。"))
     # After the work is done: neither the bus nor a robot can hold it up.
     publish(events)
     for team, title, text in robots:

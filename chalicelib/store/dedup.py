@@ -15,7 +15,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.lifecycle import ACTIVE
-from chalicelib.domain.ownership import OwnershipChange
+from chalicelib.domain.ownership import Notice, OwnershipChange
 from chalicelib.errors import StoreUnavailable
 from chalicelib.store import ownership
 from chalicelib.store.connection import transaction_connection
@@ -33,14 +33,6 @@ class PhoneKey:
     phone: str
     active_lead: str | None
     history: list[str]
-
-
-@dataclass(frozen=True)
-class Notice:
-    user_id: str
-    kind: str
-    title: str
-    body: str
 
 
 def get_phone_key(phone: str) -> PhoneKey | None:
@@ -67,9 +59,9 @@ def _status_update(lead_id: str, target: str, at: str, fields: dict[str, Any]) -
 
 
 def _history(lead_id: str, at: str, event_key: str, before: str, after: str, reason: str,
-             related: str | None = None) -> LeadEventModel:
+             related: str | None = None, detail: dict[str, Any] | None = None) -> LeadEventModel:
     return LeadEventModel(lead_id, f"{at}#status#{event_key}", kind="status", at=at, actor="system",
-                          from_status=before, to_status=after, reason=reason, related_lead=related)
+                          from_status=before, to_status=after, reason=reason, related_lead=related, detail=detail)
 
 
 def _outcome(exc: TransactWriteError, lead_id: str) -> Outcome:
@@ -90,8 +82,9 @@ def _status_outcome(lead_id: str) -> Outcome:
 
 
 def _notice_item(notice: Notice, at: str, key: str, lead_id: str) -> NotificationModel:
-    return NotificationModel(notice.user_id, f"{at}#{notice.kind}#{key}", kind=notice.kind, title=notice.title,
-                             body=notice.body, lead_id=lead_id, created_at=at)
+    item = ownership.notice_item(notice, at, lead_id)
+    item.sk = f"{at}#{notice.kind}#{key}"
+    return item
 
 
 def claim_phone(phone: str, lead_id: str, at: str) -> bool:
@@ -159,11 +152,13 @@ def place(change: OwnershipChange, fields: dict[str, Any], notices: list[Notice]
         return _status_outcome(lead_id)
 
 
-def record_status(lead_id: str, at: str, event_key: str, before: str, after: str, reason: str) -> None:
+def record_status(lead_id: str, at: str, event_key: str, before: str, after: str, reason: str,
+                  detail: dict[str, Any] | None = None) -> None:
     """The history entry of a status change already made, keyed on the event: written once however
     often the event is handled (a replay writes it if a crash came between the change and this)."""
     try:
-        _history(lead_id, at, event_key, before, after, reason).save(condition=LeadEventModel.sk.does_not_exist())
+        _history(lead_id, at, event_key, before, after, reason, detail=detail).save(
+            condition=LeadEventModel.sk.does_not_exist())
     except PutError as exc:
         if exc.cause_response_code != "ConditionalCheckFailedException":
             raise StoreUnavailable() from exc

@@ -19,7 +19,8 @@ def page(user_id: str, unread_only: bool, limit: int, last_key: dict[str, Any] |
         items = []
         for row in rows:
             items.append({"id": row.sk, "kind": row.kind, "title": row.title, "body": row.body,
-                          "lead_id": row.lead_id, "created_at": row.created_at, "read": bool(row.read)})
+                          "lead_id": row.lead_id, "lead_name": row.lead_name, "created_at": row.created_at,
+                          "read": bool(row.read)})
             if len(items) >= limit:
                 break
         return items, rows.last_evaluated_key

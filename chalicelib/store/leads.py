@@ -135,6 +135,17 @@ def existing(lead_ids: list[str]) -> set[str]:
         raise StoreUnavailable() from exc
 
 
+def names(lead_ids: set[str]) -> dict[str, str | None]:
+    """The customers' names of some leads, in batch reads (task lists and alerts show names)."""
+    if not lead_ids:
+        return {}
+    try:
+        return {row.lead_id: row.name for row in LeadModel.batch_get(sorted(lead_ids),
+                                                                     attributes_to_get=["lead_id", "name"])}
+    except GetError as exc:
+        raise StoreUnavailable() from exc
+
+
 def _replay(claim: IdempotencyClaim) -> str:
     try:
         first = IdempotencyModel.get(claim.key, consistent_read=True)

@@ -3,6 +3,7 @@ all in one DynamoDB transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -12,12 +13,12 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import metrics
-from chalicelib.domain.ownership import OwnershipChange
+from chalicelib.domain.ownership import Notice, OwnershipChange
 from chalicelib.domain.sop import shard_of
 from chalicelib.domain.timeutil import parse_iso
 from chalicelib.errors import Conflict, StoreUnavailable
 from chalicelib.store.connection import transaction_connection
-from chalicelib.store.schema import LeadEventModel, LeadModel, RepLoadModel, UserModel
+from chalicelib.store.schema import LeadEventModel, LeadModel, NotificationModel, RepLoadModel, UserModel
 
 
 def lead_actions(change: OwnershipChange) -> list[Action]:
@@ -39,6 +40,14 @@ def lead_actions(change: OwnershipChange) -> list[Action]:
         actions += [LeadModel.idle_at.set(change.idle_at), LeadModel.idle_shard.set(shard_of(change.lead_id))]
     elif not change.new_owner:
         actions += [LeadModel.idle_at.remove(), LeadModel.idle_shard.remove()]
+    first_owner, first_team = change.first_receiver
+    if first_owner:  # kept from the first time: the dashboard's attribution (domain/analytics.py)
+        actions.append(LeadModel.first_owner.set(LeadModel.first_owner | first_owner))
+        if first_team:
+            actions.append(LeadModel.first_team.set(LeadModel.first_team | first_team))
+    if change.kind == "reclaim" and change.expected_owner:
+        entry = f"{change.expected_team or ''}/{change.expected_owner}"
+        actions.append(LeadModel.reclaimed_from.set((LeadModel.reclaimed_from | []).append([entry])))
     for name, value in change.extra.items():
         attribute = getattr(LeadModel, name)
         actions.append(attribute.set(value) if value is not None else attribute.remove())
@@ -88,16 +97,25 @@ def history_item(change: OwnershipChange) -> LeadEventModel:
                           kind="ownership", at=change.at, actor=change.actor, from_status=change.expected_status,
                           to_status=change.new_status, reason=change.history_reason,
                           detail={"kind": change.kind, "from_owner": change.expected_owner,
-                                  "to_owner": change.new_owner, "to_team": change.new_team})
+                                  "from_team": change.expected_team, "to_owner": change.new_owner,
+                                  "to_team": change.new_team})
 
 
-def apply(change: OwnershipChange) -> None:
-    """Apply one change; a refused condition becomes a precise Chinese 409."""
+def notice_item(notice: Notice, at: str, lead_id: str) -> NotificationModel:
+    return NotificationModel(notice.user_id, f"{at}#{notice.kind}#{lead_id}", kind=notice.kind, title=notice.title,
+                             body=notice.body, lead_id=lead_id, lead_name=notice.lead_name, created_at=at)
+
+
+def apply(change: OwnershipChange, notices: Sequence[Notice] = ()) -> None:
+    """Apply one change with the messages it sends, all or nothing; a refused condition becomes a
+    precise Chinese 409."""
     try:
         with TransactWrite(connection=transaction_connection()) as tx:
             tx.update(LeadModel(change.lead_id), actions=lead_actions(change), condition=lead_condition(change))
             tx.save(history_item(change), condition=LeadEventModel.sk.does_not_exist())
             add_load_ops(tx, change)
+            for notice in notices:
+                tx.save(notice_item(notice, change.at, change.lead_id), condition=NotificationModel.sk.does_not_exist())
     except TransactWriteError as exc:
         if exc.cause_response_code != "TransactionCanceledException":
             raise StoreUnavailable() from exc

@@ -197,6 +197,14 @@ class LeadModel(_Table):
     import_row = NumberAttribute(null=True)
     intent_at = UnicodeAttribute(null=True)  # first time it reached intent/qualifying/won (the funnel's 意向)
     activity_count = NumberAttribute(null=True)  # activities logged on it (the leaderboard's 跟进次数)
+    # Attribution that survives changes of hands (domain/analytics.py): who first received the lead,
+    # who made the first contact, who logged how many activities, whom it was reclaimed from.
+    first_owner = UnicodeAttribute(null=True)
+    first_team = UnicodeAttribute(null=True)
+    first_contact_by = UnicodeAttribute(null=True)
+    first_contact_team = UnicodeAttribute(null=True)
+    activity_by = MapAttribute[str, Any](null=True)  # "<team>/<user>" → activities logged
+    reclaimed_from = ListAttribute[str](null=True)  # "<team>/<user>", one entry per SLA reclaim
     idempotency_key = UnicodeAttribute(null=True)  # the client key it was captured under (erase finds it)
     expires_at = TTLAttribute(null=True)  # retention: set when the lead becomes invalid or lost
 
@@ -314,6 +322,7 @@ class NotificationModel(_Table):
     title = UnicodeAttribute()
     body = UnicodeAttribute(null=True)
     lead_id = UnicodeAttribute(null=True)
+    lead_name = UnicodeAttribute(null=True)  # the customer, as the message was written (erased with the lead)
     created_at = UnicodeAttribute()
     read = BooleanAttribute(default=False)
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pynamodb.exceptions import PutError, QueryError, TransactWriteError, UpdateError
+from pynamodb.exceptions import GetError, PutError, QueryError, TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.domain.ownership import Notice
 from chalicelib.domain.sop import SHARDS, NewTask, shard_of
 from chalicelib.errors import Conflict, NotFound, StoreUnavailable
 from chalicelib.store.connection import transaction_connection
-from chalicelib.store.dedup import Notice
-from chalicelib.store.schema import NotificationModel, TaskModel
+from chalicelib.store.schema import LeadModel, NotificationModel, TaskModel
 
 
 def _view(row: TaskModel) -> dict[str, Any]:
@@ -53,6 +53,47 @@ def close(lead_id: str, task_id: str, status: str, at: str) -> bool:
         if exc.cause_response_code == "ConditionalCheckFailedException":
             return False
         raise StoreUnavailable() from exc
+
+
+def move(lead_id: str, task_id: str, from_owner: str, to_owner: str, team: str | None) -> bool:
+    """Hand an open task to the lead's new owner; False when it was closed or moved meanwhile."""
+    actions: list[Action] = [TaskModel.owner.set(to_owner),
+                             TaskModel.team.set(team) if team else TaskModel.team.remove()]
+    try:
+        TaskModel(lead_id, task_id).update(actions=actions,
+                                           condition=(TaskModel.status == "open") & (TaskModel.owner == from_owner))
+        return True
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise StoreUnavailable() from exc
+
+
+def refresh_next_follow_up(lead_id: str) -> str | None:
+    """下次跟进 = the earliest due open task, kept on the lead (lists, exports, sorting). Read back
+    strongly consistent after the task writes, written only when it differs; the version is not
+    bumped (an editor's form stays valid)."""
+    for _ in range(5):  # a concurrent refresh changed it between our read and write: read again
+        try:
+            due = [row.due_at for row in TaskModel.query(lead_id, consistent_read=True,
+                                                          filter_condition=TaskModel.status == "open",
+                                                          attributes_to_get=["due_at", "status"])]
+            earliest = min(due) if due else None
+            seen = LeadModel.get(lead_id, consistent_read=True, attributes_to_get=["next_follow_up"]).next_follow_up
+            if seen == earliest:
+                return earliest
+            action = LeadModel.next_follow_up.set(earliest) if earliest else LeadModel.next_follow_up.remove()
+            unchanged = LeadModel.next_follow_up == seen if seen else LeadModel.next_follow_up.does_not_exist()
+            LeadModel(lead_id).update(actions=[action], condition=LeadModel.lead_id.exists() & unchanged)
+            return earliest
+        except LeadModel.DoesNotExist:
+            return None  # erased meanwhile
+        except (QueryError, GetError) as exc:
+            raise StoreUnavailable() from exc
+        except UpdateError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise StoreUnavailable() from exc
+    return None
 
 
 def get(lead_id: str, task_id: str) -> dict[str, Any]:
@@ -110,7 +151,7 @@ def advance_alert(task: dict[str, Any], next_stage: str | None, next_alert: str 
             if notice is not None:
                 tx.save(NotificationModel(notice.user_id, f"{at}#{notice.kind}#{task['lead_id']}#{task['task_id']}",
                                           kind=notice.kind, title=notice.title, body=notice.body,
-                                          lead_id=task["lead_id"], created_at=at),
+                                          lead_id=task["lead_id"], lead_name=notice.lead_name, created_at=at),
                         condition=NotificationModel.sk.does_not_exist())
         return True
     except TransactWriteError as exc:
