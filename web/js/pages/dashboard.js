@@ -100,11 +100,15 @@ function funnelTable(title, id, name, rows) {
 }
 
 function leaderboard(rows) {
-  const cell = (r, key, text, what) => drillLink(r.drill[key], text, `${r.label} · ${what}`);
+  const cell = (r, key, text, what) => (r.drill?.[key] ? drillLink(r.drill[key], text, `${r.label} · ${what}`)
+    : h("span", {}, text));
+  const figure = (el, key) => { el.dataset.figure = key; return el; };
   return h("section", { class: "card", "aria-label": "排行榜" }, h("h2", {}, "排行榜"),
-    rows.length ? cardTable(["#", "销售", "线索", "跟进次数", "签约", "签约金额", "首次联系（中位）"], rows.map((r, i) => ({
+    rows.length ? cardTable(["#", "销售", "线索", "跟进次数", "被收回", "签约", "签约金额", "首次联系（中位）"], rows.map((r, i) => ({
       attrs: { dataset: { owner: r.owner } },
-      cells: [String(i + 1), r.label, cell(r, "leads", String(r.leads), "线索"), cell(r, "activities", String(r.activities), "跟进"),
+      cells: [String(i + 1), r.label, figure(cell(r, "leads", String(r.leads), "线索"), "leads"),
+        figure(cell(r, "activities", String(r.activities), "跟进"), "activities"),
+        figure(cell(r, "reclaimed", String(r.reclaimed ?? 0), "被收回"), "reclaimed"),
         cell(r, "won", String(r.won), "签约"), cell(r, "won_amount", wan(r.won_amount), "签约金额"),
         cell(r, "first_contact", minutes(r.first_contact_median_minutes), "已首次联系")],
     })), { id: "leaderboard" }) : h("p", { class: "empty" }, "暂无数据"));

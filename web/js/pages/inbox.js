@@ -1,4 +1,5 @@
-// 消息: the inbox, newest first; opening a message marks it read; the badge in the menu follows.
+// 消息: the inbox, newest first, each with its customer's name; a message about a lead opens that
+// lead's page (and is marked read); the badge in the menu follows.
 import { get, post, query } from "../api.js";
 import { refreshUnread } from "../app.js";
 import { busy, empty, errorBox, fmtTime, h, loading, mount } from "../ui.js";
@@ -48,11 +49,15 @@ export async function render(view) {
         if (n.lead_id) location.hash = `#/lead/${encodeURIComponent(n.lead_id)}`; else load(true);
       }
     };
-    return h("li", { class: n.read ? "" : "unread", dataset: { id: n.id } },
-      h("div", { class: "row" }, h("strong", { class: "grow" }, n.title), n.read ? null : h("span", { class: "tag" }, "未读")),
+    const href = n.lead_id ? `#/lead/${encodeURIComponent(n.lead_id)}` : null;
+    return h("li", { class: n.read ? "" : "unread", dataset: { id: n.id, lead: n.lead_id || null } },
+      h("div", { class: "row" }, h("strong", { class: "grow" }, href ? h("a", { href, onclick: open }, n.title) : n.title),
+        n.read ? null : h("span", { class: "tag" }, "未读")),
+      n.lead_id ? h("div", { class: "customer" }, "客户：", h("a", { href, onclick: open }, n.lead_name || "（未留姓名）"),
+        h("span", { class: "muted" }, ` 编号 ${n.lead_id}`)) : null,
       n.body ? h("div", {}, n.body) : null,
       h("div", { class: "row muted" }, h("span", { class: "grow" }, fmtTime(n.created_at)),
-        n.lead_id ? h("a", { href: `#/lead/${encodeURIComponent(n.lead_id)}`, onclick: open }, "查看线索")
+        href ? h("a", { href, onclick: open }, "查看线索")
           : n.read ? null : h("button", { type: "button", class: "link", onclick: open }, "标为已读")));
   }
 }

@@ -1,11 +1,13 @@
 // 线索详情: profile (masked phone), log an activity in two taps, status change with the fields it
-// requires, tasks, the timeline of activities and history; claim / release.
+// requires, tasks, the timeline of activities and history; claim / release / 分配 · 转交. What the
+// caller may do comes from the server (`lead.can`: work, reveal, claim, release, assign).
 import { get, post } from "../api.js";
 import { ACTIVITY, busy, errorBox, fmtTime, h, loading, mount, statusTag, STATUS, TRANSITIONS, toast } from "../ui.js";
-import { amount, localPhone } from "./common.js";
+import { amount, assignableReps, assignBar, localPhone } from "./common.js";
 
 const OUTCOMES = ["已接通", "未接通", "有意向", "无意向", "稍后再联系"];
 const KIND = { activity: "跟进", status: "状态", ownership: "归属", merge: "合并", unmerge: "撤销合并" };
+const TASK_STATUS = { done: "已完成", cancelled: "已取消" };
 const OWNERSHIP = { route: "自动分配", claim: "领取", release: "释放", assign: "分配", reassign: "重新分配",
   transfer: "转移", reclaim: "超时收回" };
 
@@ -20,13 +22,15 @@ export async function render(view, ctx) {
     return;
   }
   const again = () => render(view, ctx);
-  const mine = lead.owner === ctx.me.user_id;
-  const works = mine || ctx.me.role === "admin" || (ctx.me.role === "supervisor" && lead.team === ctx.me.team);
+  const can = { work: false, reveal: false, claim: false, release: false, assign: false, ...lead.can };
+  const works = can.work;
+  const reps = can.assign ? await assignableReps(ctx.me).catch(() => []) : [];
   mount(view,
     h("div", { class: "row" }, h("h1", { class: "grow" }, lead.name || "（未留姓名）"), statusTag(lead.status)),
-    h("p", { class: "muted" }, lead.lead_id),
-    ownershipBar(lead, ctx.me, again),
-    profile(lead),
+    h("p", { class: "muted" }, `编号 ${lead.lead_id}`),
+    ownershipBar(lead, can, again),
+    can.assign ? assignCard(lead, reps, again) : null,
+    profile(lead, can),
     works ? quickLog(lead, again) : null,
     works && TRANSITIONS[lead.status] ? statusForm(lead, again) : null,
     taskSection(lead, works, again),
@@ -35,9 +39,10 @@ export async function render(view, ctx) {
 
 // A masked number can be revealed by those who work the lead (admins, too); the API records who,
 // when and why, so the reason is asked for first.
-function phoneCell(lead) {
+function phoneCell(lead, can) {
   if (!lead.phone_masked) return h("a", { href: `tel:${lead.phone}` }, localPhone(lead.phone));
   const cell = h("span", {}, lead.phone, " ");
+  if (!can.reveal) return h("span", {}, lead.phone, h("span", { class: "muted" }, "（已脱敏）"));
   const slot = h("span");
   const form = h("form", { class: "inline reveal", hidden: true },
     h("label", {}, "查看原因 ", h("input", { name: "reason", required: true, maxlength: 200, placeholder: "如：客户来电核对号码" })),
@@ -57,14 +62,15 @@ function phoneCell(lead) {
   return cell;
 }
 
-function profile(lead) {
+function profile(lead, can) {
   const labels = lead.labels || {};
   const rows = [
-    ["手机", phoneCell(lead)],
+    ["手机", phoneCell(lead, can)],
     ["贷款类型", labels.loan_type], ["贷款金额", amount(lead.amount)], ["贷款用途", labels.purpose],
     ["客户类型", labels.customer_type], ["征信情况", labels.credit_status],
     ["城市", [lead.city, lead.province, lead.region].filter(Boolean).join(" / ")],
-    ["来源", labels.source || lead.source], ["负责人", lead.owner], ["团队", lead.team],
+    ["来源", labels.source || lead.source], ["负责人", lead.owner ? lead.owner_name || "—" : "公海（无人负责）"], ["团队", lead.team_label],
+    ["下次跟进", lead.next_follow_up ? h("span", { id: "next-follow-up" }, fmtTime(lead.next_follow_up)) : null],
     ["创建时间", fmtTime(lead.created_at)], ["首次联系", lead.first_contact_at ? fmtTime(lead.first_contact_at) : null],
     ["分配依据", lead.route?.reason], ["签约金额", amount(lead.won_amount)], ["关闭原因", lead.close_reason],
     ...Object.entries(lead.custom || {}).map(([k, v]) => [k, String(v)]),
@@ -73,9 +79,9 @@ function profile(lead) {
     h("dl", { class: "profile" }, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])));
 }
 
-function ownershipBar(lead, me, again) {
+function ownershipBar(lead, can, again) {
   const slot = h("div");
-  if (lead.status === "pool" && !lead.owner) {
+  if (can.claim) {
     const button = h("button", { type: "button", class: "primary", onclick: () => busy(button, async () => {
       await post(`/leads/${lead.lead_id}/claim`);
       toast("已领取");
@@ -83,7 +89,7 @@ function ownershipBar(lead, me, again) {
     }, slot) }, "领取这条线索");
     return h("div", { class: "row" }, button, slot);
   }
-  if (lead.owner === me.user_id && !["won", "lost", "invalid", "duplicate"].includes(lead.status)) {
+  if (can.release) {
     const reason = h("input", { placeholder: "释放原因", "aria-label": "释放原因", required: true });
     const button = h("button", { type: "button", onclick: () => busy(button, async () => {
       await post(`/leads/${lead.lead_id}/release`, { reason: reason.value.trim() });
@@ -93,6 +99,17 @@ function ownershipBar(lead, me, again) {
     return h("details", { class: "card" }, h("summary", {}, "释放回公海"), h("div", { class: "row" }, reason, button), slot);
   }
   return null;
+}
+
+// 分配 (a pool lead) or 转交 (an owned one) to a rep: one lead through POST /leads/assign; a refusal
+// stays on the page with its message, a success re-renders the page.
+function assignCard(lead, reps, again) {
+  const verb = lead.owner ? "转交" : "分配";
+  const bar = assignBar({ reps, button: verb, exclude: lead.owner, leadIds: () => [lead.lead_id],
+    nameOf: () => lead.name || "（未留姓名）",
+    onDone: (result) => { if (result.done) { toast(`已${verb}`); again(); } } });
+  return h("section", { class: "card", id: "assign-card", "aria-label": verb },
+    h("h2", {}, lead.owner ? `转交给其他销售（当前负责人：${lead.owner_name || "—"}）` : "分配给销售"), bar);
 }
 
 function quickLog(lead, again) {
@@ -160,7 +177,8 @@ function taskSection(lead, works, again) {
     ] : [];
     return h("li", { dataset: { task: t.task_id } }, h("div", { class: "row" }, h("span", { class: "grow" }, t.title),
       t.status === "open" && t.due_at < now ? h("span", { class: "tag s-lost" }, "已逾期") : null, ...actions),
-      h("div", { class: "muted" }, `到期 ${fmtTime(t.due_at)}${t.status !== "open" ? " · 已完成" : ""}`));
+      h("div", { class: "muted" }, [`到期 ${fmtTime(t.due_at)}`, TASK_STATUS[t.status], t.owner_name ? `负责人 ${t.owner_name}` : null]
+        .filter(Boolean).join(" · ")));
   };
   const title = h("input", { placeholder: "任务内容", "aria-label": "任务内容", maxlength: 50 });
   const due = h("input", { type: "datetime-local", "aria-label": "到期时间（北京时间）" });
@@ -181,8 +199,9 @@ function describe(event) {
   }
   if (event.kind === "ownership") {
     const d = event.detail || {};
-    return [OWNERSHIP[d.kind] || d.kind, d.to_owner ? `→ ${d.to_owner}` : d.to_team ? `→ ${d.to_team}` : "→ 公海",
-      event.reason].filter(Boolean).join(" · ");
+    const from = d.from_owner ? d.from_owner_name || "其他销售" : null;
+    const to = d.to_owner ? d.to_owner_name || "其他销售" : d.to_team ? d.to_team_label || "其他团队" : "公海";
+    return [OWNERSHIP[d.kind] || "归属变更", `${from ? from + " " : ""}→ ${to}`, event.reason].filter(Boolean).join(" · ");
   }
   if (event.kind === "status") {
     return [`${STATUS[event.from_status] || event.from_status || ""} → ${STATUS[event.to_status] || event.to_status}`,
@@ -196,5 +215,5 @@ function timeline(lead) {
   return h("section", { class: "card", "aria-label": "跟进记录" }, h("h2", {}, "跟进记录与历史"),
     events.length ? h("ul", { class: "timeline", id: "timeline" }, events.map((e) => h("li", {},
       h("div", {}, h("span", { class: "tag" }, KIND[e.kind] || e.kind), describe(e)),
-      h("div", { class: "muted" }, `${fmtTime(e.at)} · ${e.actor === "system" ? "系统" : e.actor}`)))) : h("p", { class: "muted" }, "暂无记录"));
+      h("div", { class: "muted" }, `${fmtTime(e.at)} · ${e.actor === "system" || !e.actor ? "系统" : e.actor_name || "其他用户"}`)))) : h("p", { class: "muted" }, "暂无记录"));
 }

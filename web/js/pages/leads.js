@@ -2,9 +2,9 @@
 // search by name or phone tail, sort by next follow-up; supervisors assign in bulk; export to Excel.
 // The dashboard's figures open this page with their `drill` filters (from, to, team, owner, source,
 // partner_id, loan_type, region, customer_type, stage), shown as a removable filter line.
-import { get, post, query } from "../api.js";
-import { busy, download, empty, errorBox, h, loading, mount, shanghaiDate, STATUS, toast } from "../ui.js";
-import { leadCard } from "./common.js";
+import { get, query } from "../api.js";
+import { busy, download, empty, errorBox, h, loading, mount, shanghaiDate, STATUS } from "../ui.js";
+import { assignableReps, assignBar, leadCard } from "./common.js";
 
 export const DRILL = ["team", "owner", "source", "partner_id", "loan_type", "region", "customer_type", "stage"];
 const STAGE = { valid: "有效线索", intent: "意向客户", won: "签约客户", first_contact: "已首次联系" };
@@ -91,21 +91,9 @@ export async function render(view, { me, query: q }) {
   }
 
   async function bulkBar() {
-    const users = await get("/users").then((d) => d.items.filter((u) => u.role === "rep" && u.active)).catch(() => []);
-    const to = h("select", { "aria-label": "分配给" }, h("option", { value: "" }, "分配给…"),
-      users.map((u) => h("option", { value: u.user_id }, `${u.name}（${u.user_id}）`)));
-    const reason = h("input", { placeholder: "原因（可选）", "aria-label": "分配原因" });
-    const out = h("div");
-    const button = h("button", { type: "button", class: "primary", onclick: () => busy(button, async () => {
-      if (!selected.size || !to.value) { toast("请先勾选线索并选择销售"); return; }
-      const result = await post("/leads/assign", { lead_ids: [...selected], to: to.value, reason: reason.value });
-      const refused = result.results.filter((r) => r.status !== "done");
-      out.replaceChildren(h("div", { class: refused.length ? "error" : "ok", role: "status" },
-        `已分配 ${result.done} 条，未成功 ${result.refused} 条`,
-        refused.length ? h("ul", {}, refused.map((r) => h("li", {}, `${r.lead_id}：${r.error?.message || ""}`))) : null));
-      await load(true);
-    }, out) }, "批量分配");
-    return h("div", { class: "card" }, h("div", { class: "row" }, to, reason, button), out);
+    const reps = await assignableReps(me).catch(() => []);
+    return assignBar({ reps, button: "批量分配", leadIds: () => [...selected],
+      nameOf: (id) => state.items.find((l) => l.lead_id === id)?.name || "（未留姓名）", onDone: () => load(true) });
   }
 }
 

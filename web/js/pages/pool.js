@@ -1,12 +1,17 @@
-// 公海池: the unowned leads, newest first (phones masked); claim one; export the filtered pool to Excel.
+// 公海池: the unowned leads, newest first (phones masked); reps claim one; supervisors (their team's
+// reps) and admins (any rep) tick leads and assign them; export the filtered pool to Excel.
 import { get, post, query } from "../api.js";
 import { busy, download, empty, errorBox, h, loading, mount, toast } from "../ui.js";
-import { leadCard } from "./common.js";
+import { assignableReps, assignBar, leadCard } from "./common.js";
 
 const REGIONS = ["华东", "华南", "华北", "华中", "西南", "西北", "东北"];
 
-export async function render(view) {
-  const profile = await get("/config/lead-profile").catch(() => null);
+export async function render(view, { me }) {
+  const assigns = me.role !== "rep";
+  const [profile, reps] = await Promise.all([get("/config/lead-profile").catch(() => null),
+    assigns ? assignableReps(me).catch(() => []) : null]);
+  const selected = new Set();
+  const names = new Map();
   const loanTypes = profile?.document?.options?.loan_type || [];
   const filters = { region: "", loan_type: "", min_amount: "", max_amount: "" };
   let cursor = null;
@@ -30,22 +35,30 @@ export async function render(view) {
       h("input", { type: "number", min: 0, placeholder: "最低金额（万元）", "aria-label": "最低金额（万元）", onchange: set("min_amount") }),
       h("input", { type: "number", min: 0, placeholder: "最高金额（万元）", "aria-label": "最高金额（万元）", onchange: set("max_amount") }),
       exportButton),
-    exportOut, slot, list, more);
+    exportOut,
+    assigns ? assignBar({ reps, id: "pool-assign", leadIds: () => [...selected],
+      nameOf: (id) => names.get(id) || "（未留姓名）", onDone: () => load(true) }) : null,
+    slot, list, more);
   await load(true);
 
   async function load(reset) {
-    if (reset) { cursor = null; mount(list, loading()); }
+    if (reset) { cursor = null; selected.clear(); mount(list, loading()); }
     slot.replaceChildren();
     try {
       const page = await get("/pool" + query({ ...filters, cursor }));
       cursor = page.cursor;
       more.hidden = !cursor;
       const items = page.items.map((lead) => {
+        names.set(lead.lead_id, lead.name || "（未留姓名）");
+        if (assigns) {
+          return leadCard(lead, { select: h("input", { type: "checkbox", "aria-label": `选择 ${lead.name || "（未留姓名）"}`,
+            onchange: (e) => { if (e.target.checked) selected.add(lead.lead_id); else selected.delete(lead.lead_id); } }) });
+        }
         const out = h("div");
         const button = h("button", { type: "button", class: "primary", onclick: () => busy(button, async () => {
           await post(`/leads/${encodeURIComponent(lead.lead_id)}/claim`);
-          toast(`已领取 ${lead.name || lead.lead_id}`);
-          card.replaceWith(h("li", { class: "ok" }, "已领取：", h("a", { href: `#/lead/${lead.lead_id}` }, lead.name || lead.lead_id)));
+          toast(`已领取 ${lead.name || "（未留姓名）"}`);
+          card.replaceWith(h("li", { class: "ok" }, "已领取：", h("a", { href: `#/lead/${lead.lead_id}` }, lead.name || "（未留姓名）")));
         }, out) }, "领取");
         const card = leadCard(lead, { extra: h("div", { class: "row" }, button, out) });
         return card;

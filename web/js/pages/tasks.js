@@ -1,4 +1,4 @@
-// 今日待办: overdue and today's open tasks (and the next 7 days), with complete and snooze.
+// 今日待办: overdue and today's open tasks (and the next 7 days) with the customer's name, complete and snooze.
 import { get, post } from "../api.js";
 import { busy, empty, fmtTime, h, leadLink, mount, section, toast } from "../ui.js";
 
@@ -11,8 +11,9 @@ export async function render(view) {
   const group = (title, tasks, overdue = false) => h("section", { "aria-label": title },
     h("h2", {}, `${title}（${tasks.length}）`),
     tasks.length ? h("ul", { class: "list", id: `tasks-${overdue ? "overdue" : title === "今天" ? "today" : "upcoming"}` },
-      tasks.map((t) => h("li", { dataset: { task: t.task_id } },
-        h("div", { class: "row" }, h("span", { class: "grow" }, t.title, " · ", leadLink(t.lead_id)),
+      tasks.map((t) => h("li", { dataset: { task: t.task_id, lead: t.lead_id } },
+        h("div", { class: "row" }, h("span", { class: "grow" }, t.title, " · ", leadLink(t.lead_id, t.lead_name || "（未留姓名）"),
+          h("span", { class: "muted" }, ` 编号 ${t.lead_id}`)),
           overdue ? h("span", { class: "tag s-lost" }, "已逾期") : null),
         h("div", { class: "row" }, h("span", { class: "muted grow" }, `到期 ${fmtTime(t.due_at)}`),
           h("button", { type: "button", onclick: (e) => busy(e.currentTarget, async () => {
