@@ -78,10 +78,12 @@ def fits(session: Session, what: str) -> None:
     assert width <= inner, f"{what}: horizontal scroll on a phone ({width} > {inner})"
 
 
-def settled(read: Callable[[], Any], ok: Callable[[Any], bool], timeout: float = 25) -> Any:
+def settled(read: Callable[[], Any], ok: Callable[[Any], bool], show: Callable[[Any], Any] = lambda v: v,
+            timeout: float = 25) -> Any:
+    """read() until ok(value); on timeout the assertion shows show(value)."""
     deadline = time.monotonic() + timeout
     while not ok(value := read()):
-        assert time.monotonic() < deadline, value
+        assert time.monotonic() < deadline, show(value)
         time.sleep(0.5)
     return value
 
@@ -177,8 +179,11 @@ def test_the_daily_loop_across_roles(browser: Any, stack: Stack) -> None:
     rep1.page.locator("#status-save").click()
     shown(rep1, "main .tag.s-observing")
     assert api(stack, "GET", f"/leads/{lead_id}", "admin")["status"] == "observing"
-    timeline = rep1.page.inner_text("#timeline")
-    assert "沪房贷一号" in timeline and "sh_rep" not in timeline, timeline
+    # Who did what, by name: the actors and the ownership entries (from → to) of the timeline.
+    owners = rep1.page.locator("#timeline li", has=rep1.page.locator(".tag", has_text="归属")).all_inner_texts()
+    assert any("沪房贷三号 → 公海" in t for t in owners), owners
+    assert any("→ 沪房贷一号" in t and "上海房贷组主管" in t for t in owners), owners
+    assert not [t for t in owners if "sh_" in t], owners
     rep1.shot("loop-7-lead-observing-sh_rep1-desktop")
 
     # The supervisor hands it to sh_rep2 from the lead page.
@@ -211,7 +216,8 @@ def test_the_daily_loop_across_roles(browser: Any, stack: Stack) -> None:
     reminder = next(t for group in tasks2.values() if isinstance(group, list) for t in group
                     if t["lead_id"] == lead_id and "待观察客户回访" in t["title"])
     final = settled(lambda: api(stack, "GET", f"/leads/{lead_id}", "sh_lead"),
-                    lambda lead_: lead_.get("next_follow_up") == reminder["due_at"])
+                    lambda lead_: lead_.get("next_follow_up") == reminder["due_at"],
+                    lambda lead_: (lead_.get("next_follow_up"), reminder, lead_.get("tasks")))
     assert final["owner_name"] == "沪房贷二号" and final["team_label"] == "上海房贷组"
     visit(rep2, f"lead/{lead_id}")
     assert rep2.page.inner_text("#next-follow-up") == shanghai(reminder["due_at"])
@@ -226,7 +232,8 @@ def test_the_daily_loop_across_roles(browser: Any, stack: Stack) -> None:
         return (int(d["funnel"]["total"]) - int(before["funnel"]["total"]), sh_team(d) - sh_team(before),
                 rep("sh_rep3", "reclaimed"), rep("sh_rep1", "activities"))
 
-    board = settled(lambda: api(stack, "GET", "/dashboard", "sh_lead"), lambda d: figures(d) == (1, 1, 1, 1))
+    board = settled(lambda: api(stack, "GET", "/dashboard", "sh_lead"), lambda d: figures(d) == (1, 1, 1, 1),
+                    lambda d: (figures(d), d["leaderboard"], d.get("teams")))
     visit(sup, "dashboard")
     assert int(sup.page.inner_text("#funnel [data-figure='total']")) == board["funnel"]["total"]
     row = "#leaderboard tbody tr[data-owner='{}'] [data-figure='{}']".format

@@ -49,7 +49,8 @@ export function assignableReps(me) {
  * 分配 / 转交: a rep select, a reason and a button that POSTs /leads/assign for `leadIds()`; the
  * per-lead outcome is shown by customer name (`nameOf(id)`), then `onDone(result)` runs.
  */
-export function assignBar({ reps, leadIds, nameOf = (id) => id, onDone, button = "分配", exclude = null, id = null }) {
+export function assignBar({ reps, leadIds, nameOf = (id) => id, onDone, button = "分配", exclude = null, id = null,
+  prefix = null, card = true }) {
   const to = h("select", { "aria-label": "分配给" }, h("option", { value: "" }, "分配给…"),
     reps.filter((r) => r.user_id !== exclude).map((r) => h("option", { value: r.user_id }, r.label)));
   const reason = h("input", { placeholder: "原因（可选）", "aria-label": "分配原因", maxlength: 200 });
@@ -67,5 +68,5 @@ export function assignBar({ reps, leadIds, nameOf = (id) => id, onDone, button =
     if (result.done) reason.value = "";
     if (onDone) await onDone(result);
   }, out) }, button);
-  return h("div", { class: "card assign", id }, h("div", { class: "row" }, to, reason, go), out);
+  return h("div", { class: card ? "card assign" : "assign", id }, h("div", { class: "row" }, prefix, to, reason, go), out);
 }

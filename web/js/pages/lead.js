@@ -29,8 +29,8 @@ export async function render(view, ctx) {
     h("div", { class: "row" }, h("h1", { class: "grow" }, lead.name || "（未留姓名）"), statusTag(lead.status)),
     h("p", { class: "muted" }, `编号 ${lead.lead_id}`),
     ownershipBar(lead, can, again),
-    can.assign ? assignCard(lead, reps, again) : null,
     profile(lead, can),
+    can.assign ? assignCard(lead, reps, again) : null,
     works ? quickLog(lead, again) : null,
     works && TRANSITIONS[lead.status] ? statusForm(lead, again) : null,
     taskSection(lead, works, again),
@@ -105,7 +105,7 @@ function ownershipBar(lead, can, again) {
 // stays on the page with its message, a success re-renders the page.
 function assignCard(lead, reps, again) {
   const verb = lead.owner ? "转交" : "分配";
-  const bar = assignBar({ reps, button: verb, exclude: lead.owner, leadIds: () => [lead.lead_id],
+  const bar = assignBar({ reps, button: verb, exclude: lead.owner, leadIds: () => [lead.lead_id], card: false,
     nameOf: () => lead.name || "（未留姓名）",
     onDone: (result) => { if (result.done) { toast(`已${verb}`); again(); } } });
   return h("section", { class: "card", id: "assign-card", "aria-label": verb },

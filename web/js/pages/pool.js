@@ -12,6 +12,20 @@ export async function render(view, { me }) {
     assigns ? assignableReps(me).catch(() => []) : null]);
   const selected = new Set();
   const names = new Map();
+  const count = h("span", { class: "muted", id: "pool-selected" }, "已选 0 条");
+  const boxes = () => [...view.querySelectorAll("#pool-list input[type=checkbox]")];
+  const pick = (box, on) => {
+    box.checked = on;
+    if (on) selected.add(box.dataset.lead); else selected.delete(box.dataset.lead);
+  };
+  const counted = () => {
+    count.textContent = `已选 ${selected.size} 条`;
+    all.checked = selected.size > 0 && boxes().every((b) => b.checked);
+  };
+  const all = h("input", { type: "checkbox", onchange: (e) => {
+    for (const box of boxes()) pick(box, e.target.checked);
+    counted();
+  } });
   const loanTypes = profile?.document?.options?.loan_type || [];
   const filters = { region: "", loan_type: "", min_amount: "", max_amount: "" };
   let cursor = null;
@@ -37,12 +51,13 @@ export async function render(view, { me }) {
       exportButton),
     exportOut,
     assigns ? assignBar({ reps, id: "pool-assign", leadIds: () => [...selected],
+      prefix: [h("label", { class: "inline" }, all, "全选本页"), count],
       nameOf: (id) => names.get(id) || "（未留姓名）", onDone: () => load(true) }) : null,
     slot, list, more);
   await load(true);
 
   async function load(reset) {
-    if (reset) { cursor = null; selected.clear(); mount(list, loading()); }
+    if (reset) { cursor = null; selected.clear(); if (assigns) counted(); mount(list, loading()); }
     slot.replaceChildren();
     try {
       const page = await get("/pool" + query({ ...filters, cursor }));
@@ -52,7 +67,7 @@ export async function render(view, { me }) {
         names.set(lead.lead_id, lead.name || "（未留姓名）");
         if (assigns) {
           return leadCard(lead, { select: h("input", { type: "checkbox", "aria-label": `选择 ${lead.name || "（未留姓名）"}`,
-            onchange: (e) => { if (e.target.checked) selected.add(lead.lead_id); else selected.delete(lead.lead_id); } }) });
+            dataset: { lead: lead.lead_id }, onchange: (e) => { pick(e.target, e.target.checked); counted(); } }) });
         }
         const out = h("div");
         const button = h("button", { type: "button", class: "primary", onclick: () => busy(button, async () => {
