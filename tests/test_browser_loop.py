@@ -158,6 +158,7 @@ def test_the_daily_loop_across_roles(browser: Any, stack: Stack) -> None:
     shown(sup, "#pool-assign >> text=已分配 1 条，未成功 0 条")
     assert f"{NAME}：已分配给" in bar.inner_text()
     sup.page.locator(f"#pool-list li[data-lead='{lead_id}']").wait_for(state="detached")
+    sup.page.wait_for_function("!document.querySelector('#pool-list .loading')")
     fits(sup, "pool page after assigning")
     sup.shot("loop-5-pool-assigned-sh_lead-phone")
     assert api(stack, "GET", f"/leads/{lead_id}", "admin")["owner"] == "sh_rep1"
@@ -211,16 +212,20 @@ def test_the_daily_loop_across_roles(browser: Any, stack: Stack) -> None:
                 for t in group if t.get("lead_id") == lead_id]
     rep1.close()
 
-    # 下次跟进 on the lead is sh_rep2's reminder, on the lead page too.
-    tasks2 = api(stack, "GET", "/tasks", "sh_rep2")
-    reminder = next(t for group in tasks2.values() if isinstance(group, list) for t in group
-                    if t["lead_id"] == lead_id and "待观察客户回访" in t["title"])
+    # 下次跟进 on the lead is sh_rep2's earliest open task on it (in lists and on the lead page too).
+    tasks2 = [t for group in api(stack, "GET", "/tasks", "sh_rep2").values() if isinstance(group, list)
+              for t in group if t["lead_id"] == lead_id]
+    assert any("待观察客户回访" in t["title"] for t in tasks2), tasks2
+    first = min(t["due_at"] for t in tasks2)
     final = settled(lambda: api(stack, "GET", f"/leads/{lead_id}", "sh_lead"),
-                    lambda lead_: lead_.get("next_follow_up") == reminder["due_at"],
-                    lambda lead_: (lead_.get("next_follow_up"), reminder, lead_.get("tasks")))
+                    lambda lead_: lead_.get("next_follow_up") == first,
+                    lambda lead_: (lead_.get("next_follow_up"), first, lead_.get("tasks")))
     assert final["owner_name"] == "沪房贷二号" and final["team_label"] == "上海房贷组"
     visit(rep2, f"lead/{lead_id}")
-    assert rep2.page.inner_text("#next-follow-up") == shanghai(reminder["due_at"])
+    assert rep2.page.inner_text("#next-follow-up") == shanghai(first)
+    visit(rep2, "leads")
+    follow = rep2.page.locator(f"#lead-list li[data-lead='{lead_id}'] .follow")
+    assert follow.inner_text().strip() == f"· 下次跟进 {shanghai(first)[5:]}"
     rep2.shot("loop-10-lead-sh_rep2-phone")
     rep2.close()
 

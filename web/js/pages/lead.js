@@ -9,7 +9,7 @@ const OUTCOMES = ["已接通", "未接通", "有意向", "无意向", "稍后再
 const KIND = { activity: "跟进", status: "状态", ownership: "归属", merge: "合并", unmerge: "撤销合并" };
 const TASK_STATUS = { done: "已完成", cancelled: "已取消" };
 const OWNERSHIP = { route: "自动分配", claim: "领取", release: "释放", assign: "分配", reassign: "重新分配",
-  transfer: "转移", reclaim: "超时收回" };
+  transfer: "转移", reclaim: "超时收回", import: "导入分配", merge: "合并" };
 
 export async function render(view, ctx) {
   const id = ctx.args[0];
@@ -199,7 +199,7 @@ function describe(event) {
   }
   if (event.kind === "ownership") {
     const d = event.detail || {};
-    const from = d.from_owner ? d.from_owner_name || "其他销售" : null;
+    const from = d.from_owner ? d.from_owner_name || "其他销售" : ["assign", "claim"].includes(d.kind) ? "公海" : null;
     const to = d.to_owner ? d.to_owner_name || "其他销售" : d.to_team ? d.to_team_label || "其他团队" : "公海";
     return [OWNERSHIP[d.kind] || "归属变更", `${from ? from + " " : ""}→ ${to}`, event.reason].filter(Boolean).join(" · ");
   }
