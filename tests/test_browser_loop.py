@@ -244,6 +244,7 @@ def test_the_daily_loop_across_roles(browser: Any, stack: Stack) -> None:
     row = "#leaderboard tbody tr[data-owner='{}'] [data-figure='{}']".format
     assert int(sup.page.inner_text(row("sh_rep3", "reclaimed"))) == leaderboard(board, "sh_rep3")["reclaimed"]
     assert int(sup.page.inner_text(row("sh_rep1", "activities"))) == leaderboard(board, "sh_rep1")["activities"]
+    assert sup.page.inner_text("#reclaimed-total") == f"{sum(t.get('reclaimed', 0) for t in board['teams'])} 条"
     fits(sup, "dashboard")
     sup.shot("loop-11-dashboard-sh_lead-phone")
     sup.close()

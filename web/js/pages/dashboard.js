@@ -36,7 +36,7 @@ function draw(d) {
   const scope = `${d.range.team_label} · ${d.range.from} 至 ${d.range.to}（${d.range.days} 天，按线索创建日期）`;
   return [
     h("p", { class: "muted", id: "dashboard-range" }, scope),
-    funnel(d.funnel),
+    funnel(d.funnel, d.teams.reduce((sum, t) => sum + (t.reclaimed || 0), 0)),
     h("div", { class: "grid2" },
       chart("渠道", "channels", d.channels, "leads", "线索数"),
       chart("贷款类型分布", "dist-loan_type", d.distributions.loan_type, "leads", "线索数"),
@@ -45,7 +45,7 @@ function draw(d) {
     funnelTable("渠道转化", "channel-table", "渠道", d.channels),
     d.partners.length ? funnelTable("合作方", "partner-table", "合作方", d.partners) : null,
     funnelTable("产品转化", "product-table", "贷款类型", d.products),
-    d.teams.length > 1 ? funnelTable("团队", "team-table", "团队", d.teams) : null,
+    d.teams.length > 1 ? funnelTable("团队", "team-table", "团队", d.teams, true) : null,
     leaderboard(d.leaderboard),
     cycle(d.cycle),
   ];
@@ -64,7 +64,7 @@ function minutes(v) {
   return v < 120 ? `${Math.round(v)} 分钟` : `${(v / 60).toFixed(1)} 小时`;
 }
 
-function funnel(f) {
+function funnel(f, reclaimed) {
   const top = Math.max(1, f.total);
   const rateTo = { valid: ["有效率", f.rates.valid_rate], intent: ["意向率", f.rates.intent_rate], won: ["签约率", f.rates.won_rate] };
   return h("section", { class: "card", "aria-labelledby": "h-funnel" }, h("h2", { id: "h-funnel" }, "转化漏斗"),
@@ -75,7 +75,8 @@ function funnel(f) {
       { class: `stage st-${stage}` })))),
     h("div", { class: "row kpis" },
       h("span", {}, "总转化率 ", h("strong", {}, pct(f.rates.conversion))),
-      h("span", {}, "签约金额 ", drillLink(f.drill.won_amount, h("strong", {}, wan(f.won_amount)), "签约金额"))));
+      h("span", {}, "签约金额 ", drillLink(f.drill.won_amount, h("strong", {}, wan(f.won_amount)), "签约金额")),
+      h("span", {}, "超时收回 ", h("strong", { id: "reclaimed-total" }, `${reclaimed} 条`))));
 }
 
 /** A bar chart of one figure per row (each bar opens the row's leads). */
@@ -89,13 +90,15 @@ function chart(title, id, rows, key, unit) {
       : h("p", { class: "empty" }, "暂无数据"));
 }
 
-function funnelTable(title, id, name, rows) {
+function funnelTable(title, id, name, rows, reclaims = false) {
   const cell = (r, key, text) => drillLink(r.drill[key], text, `${title} ${r.label} · ${STAGE_NAME[key]}`, { dataset: { figure: key } });
+  const headers = [name, "线索", "有效", "有效率", "意向", "签约", "转化率", "签约金额", ...(reclaims ? ["超时收回"] : [])];
   return h("section", { class: "card", "aria-label": title }, h("h2", {}, title),
-    rows.length ? cardTable([name, "线索", "有效", "有效率", "意向", "签约", "转化率", "签约金额"], rows.map((r) => ({
+    rows.length ? cardTable(headers, rows.map((r) => ({
       attrs: { dataset: { value: r.value } },
       cells: [r.label, cell(r, "leads", String(r.leads)), cell(r, "valid", String(r.valid)), pct(r.valid_rate),
-        cell(r, "intent", String(r.intent)), cell(r, "won", String(r.won)), pct(r.conversion), cell(r, "won_amount", wan(r.won_amount))],
+        cell(r, "intent", String(r.intent)), cell(r, "won", String(r.won)), pct(r.conversion), cell(r, "won_amount", wan(r.won_amount)),
+        ...(reclaims ? [h("span", { dataset: { figure: "reclaimed" } }, String(r.reclaimed ?? 0))] : [])],
     })), { id }) : h("p", { class: "empty" }, "暂无数据"));
 }
 
@@ -104,11 +107,11 @@ function leaderboard(rows) {
     : h("span", {}, text));
   const figure = (el, key) => { el.dataset.figure = key; return el; };
   return h("section", { class: "card", "aria-label": "排行榜" }, h("h2", {}, "排行榜"),
-    rows.length ? cardTable(["#", "销售", "线索", "跟进次数", "被收回", "签约", "签约金额", "首次联系（中位）"], rows.map((r, i) => ({
+    rows.length ? cardTable(["#", "销售", "线索", "跟进次数", "超时收回", "签约", "签约金额", "首次联系（中位）"], rows.map((r, i) => ({
       attrs: { dataset: { owner: r.owner } },
       cells: [String(i + 1), r.label, figure(cell(r, "leads", String(r.leads), "线索"), "leads"),
         figure(cell(r, "activities", String(r.activities), "跟进"), "activities"),
-        figure(cell(r, "reclaimed", String(r.reclaimed ?? 0), "被收回"), "reclaimed"),
+        figure(cell(r, "reclaimed", String(r.reclaimed ?? 0), "超时收回"), "reclaimed"),
         cell(r, "won", String(r.won), "签约"), cell(r, "won_amount", wan(r.won_amount), "签约金额"),
         cell(r, "first_contact", minutes(r.first_contact_median_minutes), "已首次联系")],
     })), { id: "leaderboard" }) : h("p", { class: "empty" }, "暂无数据"));

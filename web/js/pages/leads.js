@@ -6,7 +6,8 @@ import { get, query } from "../api.js";
 import { busy, download, empty, errorBox, h, loading, mount, shanghaiDate, STATUS } from "../ui.js";
 import { assignableReps, assignBar, leadCard } from "./common.js";
 
-export const DRILL = ["team", "owner", "source", "partner_id", "loan_type", "region", "customer_type", "stage"];
+export const DRILL = ["team", "owner", "first_team", "first_owner", "source", "partner_id", "loan_type", "region",
+  "customer_type", "stage"];
 const STAGE = { valid: "有效线索", intent: "意向客户", won: "签约客户", first_contact: "已首次联系" };
 
 export async function render(view, { me, query: q }) {
@@ -44,7 +45,7 @@ export async function render(view, { me, query: q }) {
   const bulk = canAssign ? await bulkBar() : null;
 
   mount(view, h("h1", {}, q.title ? `看板明细：${q.title}` : me.role === "rep" ? "我的线索" : me.role === "supervisor" ? "团队线索" : "全部线索"),
-    Object.keys(drill).length ? drillLine(drill) : null,
+    Object.keys(drill).length ? await drillLine(drill) : null,
     h("div", { class: "card row" }, statusSelect, daysSelect, search, sort, exportButton), exportOut, bulk, slot, list, more);
   await load(true);
 
@@ -97,12 +98,27 @@ export async function render(view, { me, query: q }) {
   }
 }
 
-function drillLine(drill) {
-  const names = { team: "团队", owner: "负责人", source: "渠道", partner_id: "合作方", loan_type: "贷款类型", region: "大区",
-    customer_type: "客户类型", stage: "阶段" };
-  const value = (k, v) => (v === "_none" ? "未填写" : k === "stage" ? STAGE[v] || v : v);
+// The drill filters by name: teams, people and the lead profile's options are shown by their labels.
+async function drillLine(drill) {
+  const names = { team: "团队", owner: "负责人", first_team: "团队", first_owner: "销售", source: "渠道", partner_id: "合作方",
+    loan_type: "贷款类型", region: "大区", customer_type: "客户类型", stage: "阶段" };
+  const keys = Object.keys(drill);
+  const wants = (...k) => k.some((key) => keys.includes(key));
+  const [teams, users, profile] = await Promise.all([
+    wants("team", "first_team") ? get("/teams").catch(() => null) : null,
+    wants("owner", "first_owner") ? get("/users").catch(() => null) : null,
+    wants("source", "loan_type", "customer_type") ? get("/config/lead-profile").catch(() => null) : null,
+  ]);
+  const label = (k, v) => {
+    if (v === "_none") return ["team", "owner", "first_team", "first_owner"].includes(k) ? "公海（未分配）" : "未填写";
+    if (k === "stage") return STAGE[v] || v;
+    if (k === "team" || k === "first_team") return teams?.items.find((t) => t.team_id === v)?.label || "所选团队";
+    if (k === "owner" || k === "first_owner") return users?.items.find((u) => u.user_id === v)?.name || "所选销售";
+    const options = profile?.document?.options?.[k];
+    return options ? options.find((o) => o.value === v)?.label || v : v;
+  };
   return h("div", { class: "card row", id: "drill-filters" }, h("span", { class: "muted" }, "筛选："),
-    Object.entries(drill).map(([k, v]) => h("span", { class: "tag", dataset: { filter: k } }, `${names[k]}：${value(k, v)}`)),
+    Object.entries(drill).map(([k, v]) => h("span", { class: "tag", dataset: { filter: k } }, `${names[k]}：${label(k, v)}`)),
     h("a", { href: "#/leads" }, "清除筛选"));
 }
 
