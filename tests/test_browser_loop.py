@@ -197,6 +197,7 @@ def test_the_daily_loop_across_roles(browser: Any, stack: Stack) -> None:
     shown(sup, "dl.profile >> text=沪房贷二号")
     fits(sup, "lead page")
     assert "上海房贷组" in sup.page.inner_text("dl.profile")
+    sup.shot("loop-8-lead-transferred-sh_lead-phone")
     assert api(stack, "GET", f"/leads/{lead_id}", "admin")["owner"] == "sh_rep2"
 
     # sh_rep2 inherits the 待观察 reminder and is told; sh_rep1's task is gone from their list.
@@ -204,9 +205,9 @@ def test_the_daily_loop_across_roles(browser: Any, stack: Stack) -> None:
     rep2.sign_in("sh_rep2")
     eventually(rep2, "tasks", lambda: task_items(rep2, lead_id, "待观察客户回访").count() > 0)
     assert NAME in task_items(rep2, lead_id, "待观察客户回访").first.inner_text()
-    rep2.shot("loop-8-tasks-sh_rep2-phone")
+    rep2.shot("loop-9-tasks-sh_rep2-phone")
     eventually(rep2, "inbox", lambda: inbox_item(rep2, NAME).count() > 0)
-    rep2.shot("loop-9-inbox-sh_rep2-phone")
+    rep2.shot("loop-10-inbox-sh_rep2-phone")
     eventually(rep1, "tasks", lambda: task_items(rep1, lead_id).count() == 0)
     assert not [t for group in api(stack, "GET", "/tasks", "sh_rep1").values() if isinstance(group, list)
                 for t in group if t.get("lead_id") == lead_id]
@@ -226,7 +227,7 @@ def test_the_daily_loop_across_roles(browser: Any, stack: Stack) -> None:
     visit(rep2, "leads")
     follow = rep2.page.locator(f"#lead-list li[data-lead='{lead_id}'] .follow")
     assert follow.inner_text().strip() == f"· 下次跟进 {shanghai(first)[5:]}"
-    rep2.shot("loop-10-lead-sh_rep2-phone")
+    rep2.shot("loop-11-lead-sh_rep2-phone")
     rep2.close()
 
     # The dashboard: the lead once for 上海房贷组, one reclaim for sh_rep3, the call for sh_rep1.
@@ -246,8 +247,15 @@ def test_the_daily_loop_across_roles(browser: Any, stack: Stack) -> None:
     assert int(sup.page.inner_text(row("sh_rep1", "activities"))) == leaderboard(board, "sh_rep1")["activities"]
     assert sup.page.inner_text("#reclaimed-total") == f"{sum(t.get('reclaimed', 0) for t in board['teams'])} 条"
     fits(sup, "dashboard")
-    sup.shot("loop-11-dashboard-sh_lead-phone")
+    sup.shot("loop-12-dashboard-sh_lead-phone")
     sup.close()
+
+    # Through the API: a supervisor reads pool leads (masked), not another team's owned leads.
+    other = captured(stack, name="何家乐", phone="13926418035", city="广州", loan_type="credit", amount=20)
+    assert other["team"] == "south_credit" and other.get("owner"), other
+    status, error, _ = stack.request("GET", f"/api/leads/{other['lead_id']}", headers={
+        "Authorization": f"Bearer {test_browser.token(stack, 'sh_lead')}"})
+    assert status == 404 and error["error"]["message"] == "线索不存在或无权查看", (status, error)
 
     # No message of anyone carries an ISO/UTC time.
     for user in USERS:

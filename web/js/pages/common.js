@@ -30,10 +30,15 @@ export function leadCard(lead, { select, extra, nextFollowUp, showOwner = true }
 }
 
 let repsCache = null;
+let repsAt = 0;
+let repsFor = null;
 
-/** The reps the signed-in supervisor (their team) or admin (every active rep, with the team) may assign to. */
+/** The reps the signed-in supervisor (their team) or admin (every active rep, with the team) may assign to
+ * (kept for a minute: the pool page and the lead pages opened from it share one lookup). */
 export function assignableReps(me) {
-  if (!repsCache) {
+  if (!repsCache || repsFor !== me.user_id || Date.now() - repsAt > 60000) {
+    repsAt = Date.now();
+    repsFor = me.user_id;
     repsCache = Promise.all([get("/users"), me.role === "admin" ? get("/teams").catch(() => ({ items: [] })) : null])
       .then(([users, teams]) => {
         const label = new Map((teams?.items || []).map((t) => [t.team_id, t.label]));
