@@ -33,7 +33,8 @@ export async function render(view, { me, query: q }) {
 }
 
 function draw(d) {
-  const scope = `${d.range.team_label} · ${d.range.from} 至 ${d.range.to}（${d.range.days} 天，按线索创建日期）`;
+  const day = (iso) => iso.replaceAll("-", "/");
+  const scope = `${d.range.team_label} · ${day(d.range.from)} 至 ${day(d.range.to)}（${d.range.days} 天，按线索创建日期）`;
   return [
     h("p", { class: "muted", id: "dashboard-range" }, scope),
     funnel(d.funnel, d.teams.reduce((sum, t) => sum + (t.reclaimed || 0), 0)),

@@ -26,7 +26,7 @@ export async function render(view, { me, query: q }) {
     h("option", { value: "" }, "全部状态"),
     Object.entries(STATUS).map(([value, label]) => h("option", { value, selected: value === state.status }, label)));
   const daysSelect = h("select", { "aria-label": "时间范围", onchange: (e) => { state.days = e.target.value; load(true); } },
-    custom ? h("option", { value: "custom", selected: true }, `${q.from || "…"} 至 ${q.to || "今天"}`) : null,
+    custom ? h("option", { value: "custom", selected: true }, `${(q.from || "…").replaceAll("-", "/")} 至 ${(q.to || "今天").replaceAll("-", "/")}`) : null,
     [["7", "近 7 天"], ["30", "近 30 天"], ["90", "近 90 天"], ["365", "近一年"]].map(([v, t]) =>
       h("option", { value: v, selected: v === state.days }, t)));
   const search = h("input", { type: "search", id: "f-search", placeholder: "姓名或手机尾号", "aria-label": "搜索姓名或手机尾号",
