@@ -262,3 +262,41 @@ def test_the_daily_loop_across_roles(browser: Any, stack: Stack) -> None:
         for item in api(stack, "GET", "/inbox?limit=100", user)["items"]:
             text = f"{item.get('title', '')}\n{item.get('body', '')}"
             assert not ISO_TIME.search(text), (user, text)
+
+
+def test_admin_assigns_across_teams_and_a_refused_assignment_says_why(browser: Any, stack: Stack) -> None:
+    first = captured(stack, name="韩冬", phone="15821734690", city="北京", loan_type="car", amount=25)
+    second = captured(stack, name="邓娟", phone="13602918457", city="北京", loan_type="car", amount=18)
+    assert first["status"] == second["status"] == "pool"
+    # The admin picks any active rep, shown with the team, and assigns two pool leads at once.
+    admin = Session(browser, stack, DESKTOP)
+    admin.sign_in("admin")
+    visit(admin, "pool")
+    for lead in (first, second):
+        admin.page.locator(f"#pool-list li[data-lead='{lead['lead_id']}'] input[type=checkbox]").check()
+    shown(admin, "#pool-selected >> text=已选 2 条")
+    select = admin.page.locator("#pool-assign select[aria-label='分配给']")
+    assert "粤信贷一号（华南信贷组）" in select.inner_text() and "沪房贷一号（上海房贷组）" in select.inner_text()
+    select.select_option("gz_rep1")
+    admin.page.locator("#pool-assign button", has_text="分配").click()
+    shown(admin, "#pool-assign >> text=已分配 2 条，未成功 0 条")
+    assert {api(stack, "GET", f"/leads/{lead['lead_id']}", "admin")["owner"] for lead in (first, second)} == {"gz_rep1"}
+    admin.shot("loop-admin-pool-assigned-desktop")
+    admin.close()
+    # A pool lead another team's rep claims while the supervisor looks at it: the refusal is shown, in Chinese.
+    third = captured(stack, name="袁野", phone="18917264035", city="北京", loan_type="car", amount=12)
+    sup = Session(browser, stack, PHONE)
+    sup.sign_in("sh_lead")
+    visit(sup, f"lead/{third['lead_id']}")
+    card = sup.page.locator("#assign-card")
+    card.wait_for()
+    api(stack, "POST", f"/leads/{third['lead_id']}/claim", "gz_rep2")
+    card.locator("select[aria-label='分配给']").select_option("sh_rep2")
+    card.locator("button", has_text="分配").click()
+    shown(sup, "#assign-card >> text=已分配 0 条，未成功 1 条")
+    refusal = card.locator(f"li[data-lead='{third['lead_id']}']").inner_text()
+    assert refusal.startswith("袁野：") and re.search(r"[\u4e00-\u9fff]", refusal.removeprefix("袁野：")), refusal
+    assert api(stack, "GET", f"/leads/{third['lead_id']}", "admin")["owner"] == "gz_rep2"
+    fits(sup, "lead page with a refusal")
+    sup.shot("loop-assign-refused-sh_lead-phone")
+    sup.close()

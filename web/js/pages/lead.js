@@ -107,7 +107,10 @@ function assignCard(lead, reps, again) {
   const verb = lead.owner ? "转交" : "分配";
   const bar = assignBar({ reps, button: verb, exclude: lead.owner, leadIds: () => [lead.lead_id], card: false,
     nameOf: () => lead.name || "（未留姓名）",
-    onDone: (result) => { if (result.done) { toast(`已${verb}`); again(); } } });
+    onDone: (result) => {
+      if (result.done) { toast(`已${verb}`); again(); return; }
+      bar.querySelector(".assign-result").append(h("button", { type: "button", class: "link", onclick: again }, "刷新线索"));
+    } });
   return h("section", { class: "card", id: "assign-card", "aria-label": verb },
     h("h2", {}, lead.owner ? `转交给其他销售（当前负责人：${lead.owner_name || "—"}）` : "分配给销售"), bar);
 }
