@@ -71,14 +71,33 @@ def all_leads() -> list[dict[str, Any]]:
     return [plain({k: des.deserialize(v) for k, v in item.items()}) for page in pages for item in page["Items"]]
 
 
-def history_facts(lead_id: str) -> tuple[bool, int]:
-    """(ever reached intent, activities logged) from the lead's history: independent of the counters."""
+def history_facts(lead: dict[str, Any]) -> dict[str, Any]:
+    """Who a lead's figures belong to, from its history alone (independent of the counters and of the
+    attribution fields the store keeps on the lead): the team and rep that first received it, the
+    author (and their team at the time) of each activity and of the first contact, the rep and team
+    of each SLA reclaim, and whether it ever reached intent."""
     from chalicelib.store import leads
 
-    events = leads.history(lead_id, limit=500)
-    reached = any(e["kind"] == "status" and e.get("to_status") in INTENT for e in events)
-    acts = sum(1 for e in events if e["kind"] == "activity" and e.get("activity_type") != "re_inquiry")
-    return reached, acts
+    events = sorted(leads.history(lead["lead_id"], limit=500), key=lambda e: e["at"])
+    moves = [e for e in events if isinstance(e.get("detail"), dict) and "to_owner" in e["detail"]]
+
+    def team_at(at: str) -> str | None:
+        team = None
+        for move in moves:
+            if move["at"] <= at:
+                team = move["detail"].get("to_team")
+        return team
+
+    first = next((m["detail"] for m in moves if m["detail"].get("to_owner")), None)
+    acts = [(team_at(e["at"]), e["actor"]) for e in events
+            if e["kind"] == "activity" and e.get("activity_type") != "re_inquiry"]
+    contact = next(((team_at(e["at"]), e["actor"]) for e in events
+                    if e["kind"] == "activity" and e["at"] == lead.get("first_contact_at")), None)
+    return {"home": (first.get("to_team"), first.get("to_owner")) if first else (None, None),
+            "acts": acts, "contact": contact,
+            "reclaims": [(m["detail"].get("from_team"), m["detail"].get("from_owner")) for m in moves
+                         if m["detail"].get("kind") == "reclaim"],
+            "reached": any(e["kind"] == "status" and e.get("to_status") in INTENT for e in events)}
 
 
 def dashboard(client: Any, user: str, first: date, last: date, team: str | None = None) -> Any:
@@ -103,50 +122,76 @@ def listed(client: Any, params: dict[str, str]) -> set[str]:
 
 # -- the oracle: figures straight from the leads -------------------------------------------------
 
-def expected(leads: list[dict[str, Any]], facts: dict[str, tuple[bool, int]], first: date, last: date,
+def expected(leads: list[dict[str, Any]], facts: dict[str, dict[str, Any]], first: date, last: date,
              team: str | None = None) -> dict[str, Any]:
-    chosen = [x for x in leads
-              if first.isoformat() <= x["day"] <= last.isoformat() and (not team or x.get("team") == team)]
+    """The figures under the documented attribution: a lead for the team and rep that first received
+    it, a win for the owner at the time, an activity and the first contact for whoever made them,
+    a reclaim against the rep it was taken from."""
+    in_range = [x for x in leads if first.isoformat() <= x["day"] <= last.isoformat()]
 
-    def figures(group: list[dict[str, Any]]) -> dict[str, Any]:
-        valid = [x for x in group if x["status"] not in ("invalid", "duplicate")]
-        won = [x for x in group if x["status"] == "won"]
-        return {"leads": len(group), "valid": len(valid), "intent": sum(facts[x["lead_id"]][0] for x in valid),
-                "won": len(won), "won_amount": round(sum(x["won_amount"] for x in won), 2),
-                "ids": {x["lead_id"] for x in group}, "won_ids": {x["lead_id"] for x in won},
-                "intent_ids": {x["lead_id"] for x in valid if facts[x["lead_id"]][0]},
-                "valid_ids": {x["lead_id"] for x in valid}}
+    def minutes(x: dict[str, Any]) -> int:
+        return int((datetime.fromisoformat(x["first_contact_at"].replace("Z", "+00:00"))
+                    - datetime.fromisoformat(x["created_at"].replace("Z", "+00:00"))).total_seconds() // 60)
 
-    def by(field: str) -> dict[str, dict[str, Any]]:
-        groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for x in chosen:
-            groups[x.get(field) or "_none"].append(x)
-        return {k: figures(v) for k, v in groups.items()}
+    # (team, rep, lead, figure, amount) for every fact of every lead in the range
+    rows: list[tuple[str | None, str | None, dict[str, Any], str, Any]] = []
+    for x in in_range:
+        f = facts[x["lead_id"]]
+        home_team, home_rep = f["home"]
+        valid = x["status"] not in ("invalid", "duplicate")
+        rows += [(home_team, home_rep, x, "leads", 1), (home_team, home_rep, x, "valid", int(valid)),
+                 (home_team, home_rep, x, "intent", int(valid and f["reached"]))]
+        if x["status"] == "won":
+            rows += [(x.get("team"), x.get("owner"), x, "won", 1), (x.get("team"), x.get("owner"), x, "won_amount",
+                                                                    x["won_amount"]),
+                     (x.get("team"), x.get("owner"), x, "cycle",
+                      (date.fromisoformat(x["won_date"]) - date.fromisoformat(x["day"])).days)]
+        if f["contact"]:
+            rows.append((*f["contact"], x, "fc", minutes(x)))
+        rows += [(t, u, x, "activities", 1) for t, u in f["acts"]]
+        rows += [(t, u, x, "reclaimed", 1) for t, u in f["reclaims"]]
+    scoped = [r for r in rows if not team or r[0] == team]
 
-    def cycle(group: list[dict[str, Any]]) -> dict[str, Any]:
-        days = [(date.fromisoformat(x["won_date"]) - date.fromisoformat(x["day"])).days
-                for x in group if x["status"] == "won"]
+    def figures(group: list[tuple[str | None, str | None, dict[str, Any], str, Any]]) -> dict[str, Any]:
+        def total(name: str) -> Any:
+            return sum(r[4] for r in group if r[3] == name)
+
+        def ids(name: str) -> set[str]:
+            return {r[2]["lead_id"] for r in group if r[3] == name and r[4]}
+
+        fc = [r[4] for r in group if r[3] == "fc"]
+        return {"leads": total("leads"), "valid": total("valid"), "intent": total("intent"), "won": total("won"),
+                "won_amount": round(total("won_amount"), 2), "activities": total("activities"),
+                "reclaimed": total("reclaimed"), "fc_median": statistics.median(fc) if fc else None,
+                "ids": ids("leads"), "valid_ids": ids("valid"), "intent_ids": ids("intent"), "won_ids": ids("won")}
+
+    def by(key: Any, shown: tuple[str, ...] = ("leads", "won")) -> dict[str, dict[str, Any]]:
+        """A dashboard row per value that has leads or wins in the scope (activities alone make none)."""
+        groups: dict[str, list[Any]] = defaultdict(list)
+        for r in scoped:
+            groups[key(r) or "_none"].append(r)
+        return {k: figures(v) for k, v in groups.items() if any(r[3] in shown for r in v)}
+
+    def cycle(group: list[Any]) -> dict[str, Any]:
+        days = [r[4] for r in group if r[3] == "cycle"]
         return {"won": len(days), "avg_days": round(sum(days) / len(days), 2) if days else None,
                 "median_days": statistics.median(days) if days else None}
 
-    owners: dict[str, dict[str, Any]] = {}
-    for owner, group in defaultdict(list, {k: [x for x in chosen if x.get("owner") == k]
-                                           for k in {x.get("owner") for x in chosen} if k}).items():
-        minutes = [int((datetime.fromisoformat(x["first_contact_at"].replace("Z", "+00:00"))
-                        - datetime.fromisoformat(x["created_at"].replace("Z", "+00:00"))).total_seconds() // 60)
-                   for x in group if x.get("first_contact_at")]
-        owners[owner] = {**figures(group), "activities": sum(facts[x["lead_id"]][1] for x in group),
-                         "fc_median": statistics.median(minutes) if minutes else None}
-    loan_groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    team_groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for x in chosen:
-        loan_groups[x.get("loan_type") or "_none"].append(x)
-        team_groups[x.get("team") or "_none"].append(x)
-    return {"funnel": figures(chosen), "source": by("source"), "partner_id": by("partner_id"),
-            "loan_type": by("loan_type"), "region": by("region"), "customer_type": by("customer_type"),
-            "team": by("team"), "owner": owners, "cycle": cycle(chosen),
-            "cycle_product": {k: cycle(v) for k, v in loan_groups.items() if cycle(v)["won"]},
-            "cycle_team": {k: cycle(v) for k, v in team_groups.items() if cycle(v)["won"]}}
+    def cycles(key: Any) -> dict[str, dict[str, Any]]:
+        groups: dict[str, list[Any]] = defaultdict(list)
+        for r in scoped:
+            groups[key(r) or "_none"].append(r)
+        return {k: cycle(v) for k, v in groups.items() if cycle(v)["won"]}
+
+    owners: dict[str, list[Any]] = defaultdict(list)
+    for r in scoped:
+        if r[1]:
+            owners[r[1]].append(r)
+    return {"funnel": figures(scoped), "source": by(lambda r: r[2].get("source")),
+            "partner_id": by(lambda r: r[2].get("partner_id")), "loan_type": by(lambda r: r[2].get("loan_type")),
+            "region": by(lambda r: r[2].get("region")), "customer_type": by(lambda r: r[2].get("customer_type")),
+            "team": by(lambda r: r[0], ("leads", "won", "reclaimed")), "owner": {k: figures(v) for k, v in owners.items()}, "cycle": cycle(scoped),
+            "cycle_product": cycles(lambda r: r[2].get("loan_type")), "cycle_team": cycles(lambda r: r[0])}
 
 
 def assert_equal(got: dict[str, Any], want: dict[str, Any], team: str | None = None) -> None:
@@ -168,10 +213,13 @@ def assert_equal(got: dict[str, Any], want: dict[str, Any], team: str | None = N
     for dimension in ("region", "loan_type", "customer_type"):
         rows = {r["value"]: r["leads"] for r in got["distributions"][dimension]}
         assert rows == {v: f["leads"] for v, f in want[dimension].items()}, dimension
-    board = {r["owner"]: (r["leads"], r["activities"], r["won"], r["won_amount"], r["first_contact_median_minutes"])
-             for r in got["leaderboard"]}
-    assert board == {o: (f["leads"], f["activities"], f["won"], f["won_amount"], f["fc_median"])
+    board = {r["owner"]: (r["leads"], r["activities"], r["won"], r["won_amount"], r["first_contact_median_minutes"],
+                          r["reclaimed"]) for r in got["leaderboard"]}
+    assert board == {o: (f["leads"], f["activities"], f["won"], f["won_amount"], f["fc_median"], f["reclaimed"])
                      for o, f in want["owner"].items()}
+    if not team:
+        assert {r["value"]: r["reclaimed"] for r in got["teams"] if r["value"] != "_none"} == \
+            {v: f["reclaimed"] for v, f in want["team"].items() if v != "_none"}
     overall = got["cycle"]["overall"]
     assert (overall["won"], overall["avg_days"], overall["median_days"]) == \
         (want["cycle"]["won"], want["cycle"]["avg_days"], want["cycle"]["median_days"])
@@ -239,11 +287,54 @@ def run_scenario(client: Any) -> tuple[list[dict[str, Any]], datetime]:
             set_status(client, lead_id, owner, "lost", reason="利率不满意")
         elif path == 4:
             set_status(client, lead_id, owner, "invalid", reason="空号")
-    for lead in [x for x in all_leads() if x["status"] == "pool"][:4]:
+    change_hands(client, reader, log, now)
+    for lead in [x for x in all_leads() if x["status"] == "pool" and not x.get("reclaimed_from")][:4]:
         set_status(client, lead["lead_id"], "admin", "invalid", reason="非本人")
     drain(client, reader, log)
     assert store.get(owned[1]["lead_id"])["intent_at"]  # type: ignore[index]
     return log, now
+
+
+def change_hands(client: Any, reader: Any, log: list[dict[str, Any]], now: datetime) -> None:
+    """Leads change hands after they were worked: reassigned within the team and transferred across
+    teams (the new owner calls, some win), reclaimed after 24 h without a first contact, and claimed
+    from the pool by a rep of another team. The figures must stay with who earned them."""
+    from tests.test_sop import tick
+
+    drain(client, reader, log)
+    reps = {"sh_mortgage": ["sh_rep1", "sh_rep2", "sh_rep3"], "south_credit": ["gz_rep1", "gz_rep2"]}
+    working = sorted((x for x in all_leads() if x.get("owner") and x["status"] in ("contacted", "observing", "intent")),
+                     key=lambda x: x["lead_id"])
+    moved = 0
+    for n, lead in enumerate(working[:14]):
+        lead_id, team = lead["lead_id"], lead["team"]
+        to = ("gz_rep1" if team == "sh_mortgage" else "sh_rep1") if n % 4 == 3 else \
+            next(r for r in reps[team] if r != lead["owner"])
+        result = body_of(call(client, "POST", "/leads/assign", "admin", {"lead_ids": [lead_id], "to": to,
+                                                                          "reason": "人员调整"}))
+        if result["done"] != 1:
+            continue
+        moved += 1
+        call(client, "POST", f"/leads/{lead_id}/activities", to, {"type": "call", "outcome": "接通"})
+        if n % 3 == 0:
+            if lead["status"] != "intent":
+                set_status(client, lead_id, to, "intent")
+            set_status(client, lead_id, to, "won", won_amount=66 + n, won_date=lead["day"])
+    assert moved >= 10
+    drain(client, reader, log)
+    waiting = [x for x in all_leads() if x["status"] == "assigned" and not x.get("first_contact_at")]
+    assert waiting
+    assert tick(client, (now + timedelta(hours=25)).isoformat())["reclaimed"] == len(waiting)
+    drain(client, reader, log)
+    reclaimed = sorted((x for x in all_leads() if x.get("reclaimed_from")), key=lambda x: x["lead_id"])
+    assert len(reclaimed) == len(waiting) >= 2 and all(x["status"] == "pool" for x in reclaimed)
+    for n, lead in enumerate(reclaimed[:2]):  # claimed by a rep of the other team; one of them calls
+        rep = "sh_rep3" if lead["reclaimed_from"][0].startswith("south_credit/") else "gz_rep2"
+        claimed = call(client, "POST", f"/leads/{lead['lead_id']}/claim", rep)
+        assert claimed.status_code == 200, claimed.body.decode()
+        if n == 0:
+            call(client, "POST", f"/leads/{lead['lead_id']}/activities", rep, {"type": "call", "outcome": "接通"})
+    drain(client, reader, log)
 
 
 def test_dashboard_equals_the_leads_replays_change_nothing_and_drills_down(client: Any) -> None:
@@ -253,8 +344,11 @@ def test_dashboard_equals_the_leads_replays_change_nothing_and_drills_down(clien
     log, now = run_scenario(client)
     leads = all_leads()
     assert len(leads) == 200
-    assert {x["status"] for x in leads} >= {"won", "lost", "invalid", "duplicate", "pool", "observing", "assigned"}
-    facts = {x["lead_id"]: history_facts(x["lead_id"]) for x in leads}
+    assert {x["status"] for x in leads} >= {"won", "lost", "invalid", "duplicate", "pool", "observing", "assigned",
+                                            "contacted"}
+    moved = [x for x in leads if x.get("first_owner") and x.get("owner") and x["first_owner"] != x["owner"]]
+    assert len(moved) >= 10 and any(x.get("first_team") != x.get("team") for x in moved)
+    facts = {x["lead_id"]: history_facts(x) for x in leads}
     today = shanghai_day(now)
     views = [("admin", today - timedelta(days=29), today, None), ("admin", today - timedelta(days=60), today, None),
              ("sh_lead", today - timedelta(days=29), today, None), ("admin", today - timedelta(days=44), today,
@@ -329,7 +423,7 @@ def test_only_supervisors_of_the_team_and_admins_see_it(client: Any) -> None:
     assert other.status_code == 403 and "本团队" in body_of(other)["error"]["message"]
     own = body_of(dashboard(client, "sh_lead", first, today))
     assert own["range"]["team"] == "sh_mortgage" and own["range"]["team_label"] == "上海房贷组"
-    assert own["funnel"]["total"] == 1 and own["funnel"]["drill"]["total"]["team"] == "sh_mortgage"
+    assert own["funnel"]["total"] == 1 and own["funnel"]["drill"]["total"]["first_team"] == "sh_mortgage"
     assert body_of(dashboard(client, "gz_lead", first, today))["funnel"]["total"] == 0
     assert body_of(dashboard(client, "admin", first, today, "south_credit"))["funnel"]["total"] == 0
     assert body_of(dashboard(client, "admin", first, today))["funnel"]["total"] == 1

@@ -6,6 +6,12 @@ record, `contribution(new) - contribution(old)`; the deltas of one lead telescop
 aggregates always equal the sum of the contributions of the leads as they are now, whatever the
 order of the records, as long as each record is applied exactly once (keyed on its eventID).
 
+Attribution (`facts`): the lead counts for the team and rep that first received it, a win for the
+owner at the time, the first contact for the rep who made it, an activity for whoever logged it,
+and each SLA reclaim (`rc`) against the rep and team it was taken from; a lead never assigned is
+the pool's own row (`_none`). All of it is kept on the lead (first_owner/first_team,
+first_contact_by/_team, activity_by, reclaimed_from), so a change of hands moves no figure.
+
 Counting rules (the lead's current image decides):
 - total: every lead, on its creation day (Asia/Shanghai);
 - valid: not `invalid`, not `duplicate` now (a lead a rep later finds invalid stops counting);
@@ -33,7 +39,7 @@ ALL = "all"
 DIMENSIONS = ("total", "source", "partner_id", "loan_type", "region", "customer_type", "team", "owner")
 INTENT_STAGES = frozenset({"intent", "qualifying", "won"})
 NOT_VALID = frozenset({"invalid", "duplicate"})
-COUNTS = ("n", "valid", "intent", "won", "won_amt", "act")
+COUNTS = ("n", "valid", "intent", "won", "won_amt", "act", "rc")
 # Histograms are kept only where a median is asked for.
 HISTOGRAMS: dict[str, frozenset[str]] = {
     "fc": frozenset({"total", "owner"}),  # minutes to first contact: leaderboard
@@ -85,6 +91,14 @@ def cycle_days(image: Mapping[str, Any]) -> int | None:
     return max(0, (date.fromisoformat(str(image["won_date"])[:10]) - date.fromisoformat(image["day"])).days)
 
 
+def home(image: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(team, rep) that first received the lead; the current ones for a lead stored before first
+    receivers were kept (its next change of hands records them)."""
+    if image.get("first_owner") or image.get("first_team"):
+        return image.get("first_team"), image.get("first_owner")
+    return image.get("team"), image.get("owner")
+
+
 def metrics(image: Mapping[str, Any]) -> dict[str, Decimal]:
     """The lead's own figures, before they are spread over dimensions."""
     won = is_won(image)
@@ -94,29 +108,73 @@ def metrics(image: Mapping[str, Any]) -> dict[str, Decimal]:
     return {k: v for k, v in out.items() if v}
 
 
+def _split(entry: str) -> tuple[str | None, str | None]:
+    team, _, user = str(entry).rpartition("/")
+    return team or None, user or None
+
+
+def facts(image: Mapping[str, Any]) -> list[tuple[str | None, str | None, dict[str, Decimal]]]:
+    """(team, rep, figures) under the attribution that survives changes of hands:
+    - the lead itself (n, valid, intent) for the team and rep that first received it (never assigned:
+      the pool's own row, `_none`);
+    - a win (won, won amount, cycle) for the owner at the time (a won lead never changes hands);
+    - the first contact (minutes) for the rep who made it;
+    - each activity for whoever logged it, with the team they worked it for;
+    - each SLA reclaim (rc) against the rep and team it was taken from."""
+    own = metrics(image)
+    team, rep = home(image)
+    lead_part = {k: v for k, v in own.items() if k in ("n", "valid", "intent")}
+    out: list[tuple[str | None, str | None, dict[str, Decimal]]] = [(team, rep, lead_part)]
+    if is_won(image):
+        out.append((image.get("team"), image.get("owner"), {k: v for k, v in own.items() if k in ("won", "won_amt")}
+                    | {"#cy": Decimal(1)}))
+    if image.get("first_contact_at"):
+        out.append((image.get("first_contact_team") or team, image.get("first_contact_by") or rep, {"#fc": Decimal(1)}))
+    logged = {str(k): int(v) for k, v in (image.get("activity_by") or {}).items() if int(v)}
+    earlier = int(image.get("activity_count") or 0) - sum(logged.values())  # logged before authors were kept
+    if earlier > 0:
+        out.append((team, rep, {"act": Decimal(earlier)}))
+    for entry, count in sorted(logged.items()):
+        out.append((*_split(entry), {"act": Decimal(count)}))
+    for entry in image.get("reclaimed_from") or []:
+        out.append((*_split(entry), {"rc": Decimal(1)}))
+    return out
+
+
 def contribution(image: Mapping[str, Any] | None) -> Contribution:
     """Attribute `<dimension>|<value>|<metric>` → amount, per aggregate item, for one lead image."""
     if not image or not image.get("lead_id") or not image.get("day"):
         return {}
-    base = metrics(image)
     minutes, days = first_contact_minutes(image), cycle_days(image)
     shard = shard_of(image["lead_id"])
-    scopes = [ALL] + ([scope_of(image["team"])] if image.get("team") else [])
     out: Contribution = {}
-    for scope in scopes:
-        attrs: dict[str, Decimal] = {}
-        for dimension in DIMENSIONS:
-            if dimension == "team" and scope != ALL:
-                continue  # within a team's scope the team is the total
-            at = f"{dimension}|{_value(image, dimension)}|"
-            attrs.update({at + k: v for k, v in base.items()})
-            if minutes is not None and dimension in HISTOGRAMS["fc"]:
-                attrs.update({at + "fc_n": Decimal(1), at + "fc_sum": Decimal(minutes),
-                              at + f"fc#{minutes}": Decimal(1)})
-            if days is not None and dimension in HISTOGRAMS["cy"]:
-                attrs.update({at + "cy_n": Decimal(1), at + "cy_sum": Decimal(days), at + f"cy#{days}": Decimal(1)})
-        out[(scope, image["day"], shard)] = attrs
-    return out
+    for team, rep, figures in facts(image):
+        for scope in [ALL] + ([scope_of(team)] if team else []):
+            attrs = out.setdefault((scope, image["day"], shard), {})
+            for dimension in DIMENSIONS:
+                if dimension == "team" and scope != ALL:
+                    continue  # within a team's scope the team is the total
+                if dimension in ("team", "owner"):
+                    whose = team if dimension == "team" else rep
+                    value = str(whose).replace("|", "_") if whose else NONE
+                else:
+                    value = _value(image, dimension)
+                at = f"{dimension}|{value}|"
+                for metric, amount in figures.items():
+                    if metric == "#fc" and minutes is not None and dimension in HISTOGRAMS["fc"]:
+                        _add(attrs, {at + "fc_n": Decimal(1), at + "fc_sum": Decimal(minutes),
+                                     at + f"fc#{minutes}": Decimal(1)})
+                    elif metric == "#cy" and days is not None and dimension in HISTOGRAMS["cy"]:
+                        _add(attrs, {at + "cy_n": Decimal(1), at + "cy_sum": Decimal(days),
+                                     at + f"cy#{days}": Decimal(1)})
+                    elif not metric.startswith("#"):
+                        _add(attrs, {at + metric: amount})
+    return {key: attrs for key, attrs in out.items() if attrs}
+
+
+def _add(into: dict[str, Decimal], part: Mapping[str, Decimal]) -> None:
+    for name, amount in part.items():
+        into[name] = into.get(name, Decimal(0)) + amount
 
 
 def delta(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> Contribution:
@@ -151,6 +209,7 @@ class Figures:
     won: int = 0
     won_amt: Decimal = Decimal(0)
     act: int = 0
+    rc: int = 0  # SLA reclaims (taken from this rep or team)
     fc_n: int = 0
     fc_sum: int = 0
     cy_n: int = 0
@@ -169,7 +228,7 @@ class Figures:
             setattr(self, metric, getattr(self, metric) + int(amount))
 
 
-_SUMMED = frozenset({"n", "valid", "intent", "won", "act", "fc_n", "fc_sum", "cy_n", "cy_sum"})
+_SUMMED = frozenset({"n", "valid", "intent", "won", "act", "rc", "fc_n", "fc_sum", "cy_n", "cy_sum"})
 
 
 def fold(items: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Figures]]:

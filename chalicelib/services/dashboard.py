@@ -14,10 +14,11 @@ from chalicelib.errors import BadRequest, Forbidden
 from chalicelib.store import aggregates, config, directory
 
 MAX_DAYS = 366
+# Teams and reps are the ones that first received the lead (domain/analytics.py): drill by those.
 _DIMENSION_FIELD = {"source": "source", "partner_id": "partner_id", "loan_type": "loan_type", "region": "region",
-                    "customer_type": "customer_type", "team": "team", "owner": "owner"}
+                    "customer_type": "customer_type", "team": "first_team", "owner": "first_owner"}
 FUNNEL_LABELS = {"total": "总线索", "valid": "有效线索", "intent": "意向客户", "won": "签约客户"}
-_UNKNOWN = {"partner_id": "无合作方", "team": "未分配团队", "owner": "未分配"}
+_UNKNOWN = {"partner_id": "无合作方", "team": "公海（未分配）", "owner": "公海（未分配）"}
 
 
 def check_range(first: date, last: date) -> None:
@@ -69,10 +70,12 @@ def dashboard(who: Principal, first: date, last: date, team: str | None) -> dict
     rows = aggregates.read(analytics.scope_of(scoped), first.isoformat(), last.isoformat(), analytics.SHARDS)
     figures = analytics.fold(rows)
     base = {"from": first.isoformat(), "to": last.isoformat(), **({"team": scoped} if scoped else {})}
+    # A team's figures are its leads wherever they are now (a reclaimed one sits in the pool).
+    drill_base = {"from": base["from"], "to": base["to"], **({"first_team": scoped} if scoped else {})}
     labels = _Labels()
 
     def drill(dimension: str | None = None, value: str | None = None, stage: str | None = None) -> dict[str, str]:
-        out = dict(base)
+        out = dict(drill_base)
         if dimension and value is not None:
             out[_DIMENSION_FIELD[dimension]] = value
         if stage:
@@ -83,6 +86,7 @@ def dashboard(who: Principal, first: date, last: date, team: str | None) -> dict
         return {"value": value, "label": labels.of(dimension, value), "leads": f.n, "valid": f.valid,
                 "valid_rate": analytics.rate(f.valid, f.n), "intent": f.intent, "won": f.won,
                 "conversion": analytics.rate(f.won, f.n), "won_amount": analytics.amount(f.won_amt),
+                "reclaimed": f.rc,
                 "drill": {"leads": drill(dimension, value), "valid": drill(dimension, value, "valid"),
                           "intent": drill(dimension, value, "intent"), "won": drill(dimension, value, "won"),
                           "won_amount": drill(dimension, value, "won")}}
@@ -93,7 +97,10 @@ def dashboard(who: Principal, first: date, last: date, team: str | None) -> dict
         return {"value": value, "label": labels.of(dimension, value), **row} if dimension else row
 
     def rows_of(dimension: str) -> list[tuple[str, Figures]]:
-        return sorted(figures.get(dimension, {}).items(), key=lambda kv: (-kv[1].n, kv[0]))
+        """Values with leads or wins in the scope (another team's rep logging a call makes no row)."""
+        return sorted(((v, f) for v, f in figures.get(dimension, {}).items() if f.n or f.won or
+                       (dimension in ("team", "owner") and (f.rc or f.act or f.fc_n))),
+                      key=lambda kv: (-kv[1].n, kv[0]))
 
     total = figures.get("total", {}).get(analytics.ALL, Figures())
     funnel = {"total": total.n, "valid": total.valid, "intent": total.intent, "won": total.won,
@@ -112,10 +119,12 @@ def dashboard(who: Principal, first: date, last: date, team: str | None) -> dict
         leaderboard.append({
             "owner": owner, "label": labels.of("owner", owner), "team": getattr(labels.user(owner), "team", None),
             "leads": f.n, "activities": f.act, "won": f.won, "won_amount": analytics.amount(f.won_amt),
+            "reclaimed": f.rc,
             "first_contact_median_minutes": analytics.histogram_median(f.fc),
             "first_contact_avg_minutes": analytics.average(f.fc_sum, f.fc_n), "first_contacted": f.fc_n,
             "drill": {"leads": drill("owner", owner), "activities": drill("owner", owner),
-                      "won": drill("owner", owner, "won"), "won_amount": drill("owner", owner, "won"),
+                      "won": {**drill(), "owner": owner, "stage": "won"},
+                      "won_amount": {**drill(), "owner": owner, "stage": "won"},
                       "first_contact": drill("owner", owner, "first_contact")}})
     leaderboard.sort(key=lambda r: (-float(r["won_amount"]), -int(r["won"]), -int(r["leads"]), str(r["owner"])))
     # Within one team's scope the team is the total.
@@ -127,7 +136,7 @@ def dashboard(who: Principal, first: date, last: date, team: str | None) -> dict
         "channels": [funnel_row("source", v, f) for v, f in rows_of("source")],
         "partners": [funnel_row("partner_id", v, f) for v, f in rows_of("partner_id") if v != analytics.NONE],
         "products": [funnel_row("loan_type", v, f) for v, f in rows_of("loan_type")],
-        "teams": [funnel_row("team", v, f) for v, f in teams if f.n],
+        "teams": [funnel_row("team", v, f) for v, f in teams if f.n or f.won or f.rc],
         "leaderboard": leaderboard,
         "cycle": {"overall": cycle_row(None, analytics.ALL, total),
                   "by_product": [cycle_row("loan_type", v, f) for v, f in rows_of("loan_type") if f.cy_n],

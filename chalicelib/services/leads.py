@@ -5,19 +5,22 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from chalicelib.domain.access import Principal, can_read_lead, sees_full_phone
+from chalicelib.domain.access import Principal, can_read_lead, permissions, sees_full_phone
 from chalicelib.domain.lifecycle import STATUS_LABELS
 from chalicelib.domain.phone import mask_phone
 from chalicelib.domain.timeutil import day_bounds_utc
 from chalicelib.errors import BadRequest, Forbidden, NotFound
 from chalicelib.rules.profile import OPTION_FIELDS
+from chalicelib.services import names
 from chalicelib.store import config, leads, tasks
 
 _HIDDEN = ("client_ip", "ip_rank", "day", "spam_flags")  # ip_rank: on leads captured before 2026-11-29
 MAX_RANGE_DAYS = 366
 # Filters beyond status/owner/source: what the dashboard's drill-downs ask for. A value of `_none`
 # means the field is absent; `stage` is one of the funnel stages (valid, intent, won, first_contact).
-EXTRA_FILTERS = ("partner_id", "loan_type", "region", "customer_type", "stage")
+EXTRA_FILTERS = ("partner_id", "loan_type", "region", "customer_type", "stage", "first_team", "first_owner")
+# The dashboard's teams and reps are those that first received a lead (it may have changed hands since).
+_RECEIVED = ("first_team", "first_owner")
 STAGES = ("valid", "intent", "won", "first_contact")
 
 
@@ -32,7 +35,20 @@ def lead_view(lead: dict[str, Any], who: Principal) -> dict[str, Any]:
     labels = {f: profile.option_label(f, lead[f]) for f in OPTION_FIELDS if lead.get(f)}
     labels["status"] = STATUS_LABELS.get(lead["status"], lead["status"])
     view["labels"] = labels
+    view["owner_name"] = names.user(lead.get("owner")) or None
+    view["team_label"] = names.team(lead.get("team")) or None
+    view["can"] = permissions(who, lead)
     return view
+
+
+def _named_event(event: dict[str, Any]) -> dict[str, Any]:
+    event = {**event, "actor_name": names.user(event.get("actor"))}
+    detail = event.get("detail")
+    if isinstance(detail, dict):
+        event["detail"] = {**detail, "from_owner_name": names.user(detail.get("from_owner")) or None,
+                           "to_owner_name": names.user(detail.get("to_owner")) or None,
+                           "to_team_label": names.team(detail.get("to_team")) or None}
+    return event
 
 
 def get_lead(lead_id: str, who: Principal) -> dict[str, Any]:
@@ -41,14 +57,19 @@ def get_lead(lead_id: str, who: Principal) -> dict[str, Any]:
     if lead is None or not can_read_lead(who, lead.get("owner"), lead.get("team"), lead["status"]):
         raise NotFound("线索不存在或无权查看")
     view = lead_view(lead, who)
-    view["history"] = leads.history(lead_id)
-    view["tasks"] = tasks.of_lead(lead_id)
+    view["history"] = [_named_event(event) for event in leads.history(lead_id)]
+    view["tasks"] = [{**task, "owner_name": names.user(task["owner"])} for task in tasks.of_lead(lead_id)]
     # A lead merged by hand keeps both histories: the kept lead shows the merged ones' too.
     merged = [{**event, "lead_id": other} for other in lead.get("merged_leads") or []
               for event in leads.history(other)]
     if merged:
-        view["merged_history"] = sorted(merged, key=lambda event: event["at"], reverse=True)
+        view["merged_history"] = sorted((_named_event(event) for event in merged), key=lambda event: event["at"],
+                                        reverse=True)
     return view
+
+
+def _days(first: date, last: date) -> list[tuple[str, str]]:
+    return [("by_day", (last - timedelta(days=n)).isoformat()) for n in range((last - first).days + 1)]
 
 
 def list_leads(who: Principal, *, today: date, status: str | None = None, owner: str | None = None,
@@ -81,6 +102,11 @@ def list_leads(who: Principal, *, today: date, status: str | None = None, owner:
         if owner:
             filters["owner"] = owner
         partitions = [("by_team", who.team)]
+        if any(k in filters for k in _RECEIVED):  # the team's leads wherever they are now (pool included)
+            if filters.get("first_team", who.team) != who.team:
+                raise Forbidden("只能查看本团队的线索")
+            filters["first_team"] = who.team
+            partitions = _days(first, last)
     elif owner:
         if team:
             filters["team"] = team
@@ -88,8 +114,7 @@ def list_leads(who: Principal, *, today: date, status: str | None = None, owner:
     elif team:
         partitions = [("by_team", team)]
     else:
-        days = [(last - timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
-        partitions = [("by_day", day) for day in days]
+        partitions = _days(first, last)
     position = int(state.get("p", 0))
     last_key = state.get("k")
     items: list[dict[str, Any]] = []

@@ -26,9 +26,16 @@ def log_activity(lead: dict[str, Any], activity: dict[str, Any], actor: str, at:
     actions.append(LeadModel.last_activity_type.set(activity["activity_type"]))
     if idle_at and lead.get("owner"):
         actions += [LeadModel.idle_at.set(idle_at), LeadModel.idle_shard.set(shard_of(lead["lead_id"]))]
+    # Who logged it, with the team they worked it for: the dashboard counts an activity for its author
+    # (the version condition below makes the read-modify-write of the map safe).
+    author = f"{lead.get('team') or ''}/{actor}"
+    counts = {k: int(v) for k, v in (lead.get("activity_by") or {}).items()}
+    actions.append(LeadModel.activity_by.set({**counts, author: counts.get(author, 0) + 1}))
     if contact:
         actions += [LeadModel.first_contact_at.set(LeadModel.first_contact_at | at), LeadModel.sla_at.remove(),
-                    LeadModel.sla_shard.remove()]
+                    LeadModel.sla_shard.remove(), LeadModel.first_contact_by.set(LeadModel.first_contact_by | actor)]
+        if lead.get("team"):
+            actions.append(LeadModel.first_contact_team.set(LeadModel.first_contact_team | lead["team"]))
     if moves:
         actions.append(LeadModel.status.set("contacted"))
     try:

@@ -15,7 +15,7 @@ from pynamodb.transactions import TransactWrite
 from chalicelib import metrics
 from chalicelib.domain.ownership import Notice, OwnershipChange
 from chalicelib.domain.sop import shard_of
-from chalicelib.domain.timeutil import parse_iso
+from chalicelib.domain.timeutil import beijing, parse_iso
 from chalicelib.errors import Conflict, StoreUnavailable
 from chalicelib.store.connection import transaction_connection
 from chalicelib.store.schema import LeadEventModel, LeadModel, NotificationModel, RepLoadModel, UserModel
@@ -133,7 +133,7 @@ def explain_refusal(change: OwnershipChange) -> Conflict:
     if change.check_cooldown:
         cooldown = counter(change.actor, f"cooldown#{change.lead_id}")
         if cooldown.until and cooldown.until >= change.at:
-            return Conflict(f"您释放或被收回的线索在 {cooldown.until} 之前不能再次领取", code="CLAIM_COOLDOWN")
+            return Conflict(f"您释放或被收回的线索在 {beijing(cooldown.until)} 之前不能再次领取", code="CLAIM_COOLDOWN")
     owner = change.new_owner or change.actor
     if change.caps.max_open is not None and counter(owner, "open").n >= change.caps.max_open:
         return Conflict(f"持有线索已达上限（{change.caps.max_open} 条）", code="MAX_OPEN_REACHED")
