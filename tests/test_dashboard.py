@@ -190,7 +190,8 @@ def expected(leads: list[dict[str, Any]], facts: dict[str, dict[str, Any]], firs
     return {"funnel": figures(scoped), "source": by(lambda r: r[2].get("source")),
             "partner_id": by(lambda r: r[2].get("partner_id")), "loan_type": by(lambda r: r[2].get("loan_type")),
             "region": by(lambda r: r[2].get("region")), "customer_type": by(lambda r: r[2].get("customer_type")),
-            "team": by(lambda r: r[0], ("leads", "won", "reclaimed")), "owner": {k: figures(v) for k, v in owners.items()}, "cycle": cycle(scoped),
+            "team": by(lambda r: r[0], ("leads", "won", "reclaimed")),
+            "owner": {k: figures(v) for k, v in owners.items()}, "cycle": cycle(scoped),
             "cycle_product": cycles(lambda r: r[2].get("loan_type")), "cycle_team": cycles(lambda r: r[0])}
 
 
