@@ -7,6 +7,7 @@ Every step is conditional and keyed on the stream record, so a replay changes no
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -87,7 +88,7 @@ def _activate(lead: dict[str, Any], key: dedup.PhoneKey | None, updates: dict[st
                               f"客户 {handoff.customer(lead)}（线索 {lead_id}）命中{names.team(route.unstaffed_team)}，"
                               "但无在岗且未满额的销售，已进入公海，请安排处理。", lead.get("name")))
     if route.owner and lead.get("created_by") != route.owner:  # a rep's own entry needs no message
-        notices += handoff.notices(change, lead, why=route.record.get("reason") or "规则分配")
+        notices += handoff.notices(change, lead, why=_why(route.record, route.team))
     newly_claimed = key is None or key.active_lead != lead_id
     if not dedup.claim_phone(phone, lead_id, at):
         return dedup.Outcome.RACE, route.status
@@ -97,6 +98,17 @@ def _activate(lead: dict[str, Any], key: dedup.PhoneKey | None, updates: dict[st
     elif outcome is dedup.Outcome.ALREADY:
         _finish_replay(lead_id, phone, at, event_id, newly_claimed)
     return outcome, route.status
+
+
+_STRATEGIES = {"round_robin": "轮流分配", "least_loaded": "最少持有优先", "weighted": "按权重分配"}
+
+
+def _why(record: dict[str, Any], team: str | None) -> str:
+    """The routing reason as a rep reads it: the rule's name and the team, no codes."""
+    rule = re.search(r"命中规则「([^」]+)」", str(record.get("reason") or ""))
+    how = _STRATEGIES.get(str(record.get("strategy")), "")
+    return "".join([f"命中分配规则「{rule.group(1)}」" if rule else "按分配规则",
+                    f"，分配至{names.team(team)}" if team else "", f"（{how}）" if how else ""])
 
 
 def _placed(owner: str | None, team: str | None) -> dict[str, Any]:

@@ -54,7 +54,10 @@ def on_lead_change(old: dict[str, Any], new: dict[str, Any], at: str) -> int:
     open_tasks = [t for t in tasks.of_lead(lead_id) if t["status"] == "open"]
     replaced = {task.rule_id for task in created}
     on_assignment = {task.id for task in current.tasks if task.on == "assigned"}
-    for task in open_tasks:
+    # Only what the change found: the previous owner's tasks from before this record. A record delivered
+    # again after later changes must not touch what those changes made (a new owner's tasks).
+    found = [t for t in open_tasks if t["created_at"] <= at and (t["owner"] == before or not before)]
+    for task in found:
         if ends:
             changed += tasks.close(lead_id, task["task_id"], "cancelled", at)
         elif handed and task["owner"] == before:

@@ -79,7 +79,8 @@ def refresh_next_follow_up(lead_id: str) -> str | None:
                                                           filter_condition=TaskModel.status == "open",
                                                           attributes_to_get=["due_at", "status"])]
             earliest = min(due) if due else None
-            seen = LeadModel.get(lead_id, consistent_read=True, attributes_to_get=["next_follow_up"]).next_follow_up
+            seen = LeadModel.get(lead_id, consistent_read=True,
+                                 attributes_to_get=["lead_id", "next_follow_up"]).next_follow_up
             if seen == earliest:
                 return earliest
             action = LeadModel.next_follow_up.set(earliest) if earliest else LeadModel.next_follow_up.remove()
