@@ -224,10 +224,11 @@ def test_the_daily_loop_across_roles(browser: Any, stack: Stack) -> None:
     assert final["owner_name"] == "沪房贷二号" and final["team_label"] == "上海房贷组"
     visit(rep2, f"lead/{lead_id}")
     assert rep2.page.inner_text("#next-follow-up") == shanghai(first)
+    rep2.shot("loop-11-lead-sh_rep2-phone")
     visit(rep2, "leads")
     follow = rep2.page.locator(f"#lead-list li[data-lead='{lead_id}'] .follow")
     assert follow.inner_text().strip() == f"· 下次跟进 {shanghai(first)[5:]}"
-    rep2.shot("loop-11-lead-sh_rep2-phone")
+    rep2.shot("loop-11-leads-sh_rep2-phone")
     rep2.close()
 
     # The dashboard: the lead once for 上海房贷组, one reclaim for sh_rep3, the call for sh_rep1.
