@@ -171,3 +171,13 @@ def test_next_follow_up_follows_hand_made_tasks(client: Any) -> None:
     assert lead(client, lead_id)["next_follow_up"] == first
     listed = body_of(call(client, "GET", "/leads", owner))["items"]
     assert [x["next_follow_up"] for x in listed if x["lead_id"] == lead_id] == [first]
+
+    # The export's 下次跟进 and 负责人 are what a person reads: Beijing time and a name.
+    from chalicelib.domain.timeutil import SHANGHAI, parse_iso
+    from tests.test_imports import export
+
+    _, sheet = export(client, owner, "")
+    rows = list(sheet.iter_rows(values_only=True))
+    header, row = rows[0], next(r for r in rows[1:] if r[0] == lead_id)
+    assert row[header.index("下次跟进")] == parse_iso(first).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+    assert row[header.index("负责人")] not in (None, owner)

@@ -89,6 +89,8 @@ def workbook(views: list[dict[str, Any]], profile: LeadProfile) -> bytes:
                 value = _shanghai(value)
             elif name == "phone":
                 value = _phone_cell(value)
+            elif name in ("owner", "team"):  # people read names, not ids
+                value = lead.get("owner_name" if name == "owner" else "team_label") or value
             row.append(value)
         row.extend((lead.get("custom") or {}).get(spec.key) for spec in profile.custom_fields)
         rows.append(row)
