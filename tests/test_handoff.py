@@ -46,6 +46,9 @@ def test_the_loop_route_reclaim_pool_assign_work_reassign(client: Any) -> None:
     assert told["lead_id"] == lead_id and told["lead_name"] == "周杰"
     assert "周杰" in told["body"] and "房产抵押贷" in told["body"] and "80 万元" in told["body"]
     assert told["title"] == "新分配：周杰" and "上海" in told["body"]  # why: the rule that matched
+    # 分配依据 names the team and the rep, with the strategy's one name (as the rules page says it).
+    reason = item["route"]["reason"]
+    assert "上海房贷组（轮流分配）" in reason and not re.search(r"sh_mortgage|sh_rep\d", reason), reason
 
     # 24 h without a first contact: back to the pool; the rep and the supervisor are told, once.
     assert tick(client, later(t, hours=25))["reclaimed"] == 1

@@ -74,7 +74,7 @@ def test_shanghai_mortgage_goes_to_sh_mortgage_by_round_robin() -> None:
     assert (decision.rule_id, decision.version, decision.action) == ("r1", 1, "assign_team")
     assert (decision.team, decision.strategy, decision.rep) == ("sh_mortgage", "round_robin", None)
     assert decision.reason == ("命中规则「上海房贷」（r1）：城市 = 上海，贷款类型 = 房产抵押贷 → "
-                               "分配至团队 sh_mortgage（轮询）")
+                               "分配至团队 sh_mortgage（轮流分配）")
 
 
 def test_guangzhou_credit_goes_to_south_credit_by_least_load() -> None:
@@ -82,7 +82,7 @@ def test_guangzhou_credit_goes_to_south_credit_by_least_load() -> None:
     assert (decision.rule_id, decision.version, decision.team, decision.strategy) == \
         ("r2", 1, "south_credit", "least_loaded")
     assert decision.reason == ("命中规则「华南信贷」（r2）：大区 = 华南，贷款类型 = 个人信用贷 → "
-                               "分配至团队 south_credit（最少在手）")
+                               "分配至团队 south_credit（最少持有优先）")
 
 
 def test_chengdu_car_stays_in_the_pool() -> None:
@@ -200,7 +200,7 @@ def test_reasons_describe_nesting_weights_priority_and_tags() -> None:
     decision = engine.decide({"city": "杭州", "amount": 300}, TUESDAY_11)
     assert decision.reason == (
         "命中规则「大额加急」（vip）：（城市为 上海、杭州 之一 或 房产面积已填写），非（征信情况 = 严重逾期），"
-        "贷款金额(万元) 在 100–500 之间，工作时间内 → 分配至团队 sh_mortgage（按权重 sh_rep1:3、sh_rep2:1），"
+        "贷款金额(万元) 在 100–500 之间，工作时间内 → 分配至团队 sh_mortgage（按权重分配 sh_rep1:3、sh_rep2:1），"
         "优先级高，标签 大额、加急")
     assert decision.weights == {"sh_rep1": 3, "sh_rep2": 1} and decision.tags == ("大额", "加急")
     assert decision.as_dict()["tags"] == ["大额", "加急"]
@@ -385,8 +385,8 @@ def test_references_to_missing_teams_members_and_users_are_named() -> None:
     errors = check_references(rules, teams, ACTIVE)
     assert errors == {
         "rules[0] (t_gone)": "团队 bj_mortgage 不存在",
-        "rules[1] (t_empty)": "团队 tj_team 没有成员，无法最少在手分配",
-        "rules[2] (t_left)": "团队 cq_team 的成员均已停用，无法轮询分配",
+        "rules[1] (t_empty)": "团队 tj_team 没有成员，无法按「最少持有优先」分配",
+        "rules[2] (t_left)": "团队 cq_team 的成员均已停用，无法按「轮流分配」分配",
         "rules[3] (w_out)": "权重中的 gz_rep1 不是团队 sh_mortgage 的成员",
         "rules[4] (rep_gone)": "用户 ex_rep 不存在或已停用",
     }
@@ -407,8 +407,8 @@ def test_dry_run_lists_exactly_the_leads_a_draft_would_move() -> None:
     for row in changed:
         assert (row["live"]["rule_id"], row["live"]["team"], row["live"]["version"]) == ("r1", "sh_mortgage", 1)
         assert (row["draft"]["rule_id"], row["draft"]["team"], row["draft"]["version"]) == ("r1", "south_credit", 2)
-        assert "分配至团队 south_credit（轮询）" in row["draft"]["reason"]
-        assert "分配至团队 sh_mortgage（轮询）" in row["live"]["reason"]
+        assert "分配至团队 south_credit（轮流分配）" in row["draft"]["reason"]
+        assert "分配至团队 sh_mortgage（轮流分配）" in row["live"]["reason"]
     unchanged = report[1]
     assert unchanged["live"]["team"] == unchanged["draft"]["team"] == "south_credit"
 

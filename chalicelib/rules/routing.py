@@ -52,7 +52,7 @@ ROUTABLE_FIELDS = frozenset({
     "utm_term", "utm_content",
 })
 _EXTRA_FIELD_LABELS = {"channel": "渠道"}
-STRATEGY_LABELS = {"round_robin": "轮询", "least_loaded": "最少在手", "weighted": "按权重"}
+STRATEGY_LABELS = {"round_robin": "轮流分配", "least_loaded": "最少持有优先", "weighted": "按权重分配"}
 PRIORITY_LABELS = {"high": "高", "normal": "普通", "low": "低"}
 NO_MATCH_REASON = "未匹配任何规则，进入公海"
 
@@ -588,14 +588,17 @@ def _action_problems(action: Action) -> list[str]:
     return problems
 
 
-def describe_action(action: Action) -> str:
+def describe_action(action: Action, names: Callable[[str], str] | None = None) -> str:
+    """The action as a person reads it; `names` turns team and user ids into their names."""
+    name = names or (lambda key: key)
     if action.type == "assign_team":
         strategy = STRATEGY_LABELS.get(action.strategy or "", action.strategy or "")
         if action.strategy == "weighted":
-            strategy += " " + "、".join(f"{rep}:{weight}" for rep, weight in action.weights.items())
-        text = f"分配至团队 {action.team}（{strategy}）"
+            strategy += " " + "、".join(f"{name(rep)}:{weight}" for rep, weight in action.weights.items())
+        team = action.team or ""
+        text = f"分配至{name(team)}（{strategy}）" if names else f"分配至团队 {team}（{strategy}）"
     elif action.type == "assign_rep":
-        text = f"分配给 {action.rep}"
+        text = f"分配给 {name(action.rep)}" if action.rep else "分配给指定销售"
     else:
         text = "进入公海"
     if action.priority != "normal":
@@ -610,12 +613,14 @@ def _is_catch_all(rule: Rule) -> bool:
 
 
 def compile_rules(rule_set: RuleSet, known_fields: set[str], labels: OptionLabels | None = None,
-                  field_labels: Mapping[str, str] | None = None) -> CompiledRules:
+                  field_labels: Mapping[str, str] | None = None,
+                  names: Callable[[str], str] | None = None) -> CompiledRules:
     """Validate `rule_set` and compile it once. Raises RuleSetInvalid listing every problem.
 
     known_fields: fields rules may test (with ROUTABLE_FIELDS always allowed); custom fields as
     `custom.<key>`. labels(field, value) turns an option value into its label for reasons (e.g.
-    `LeadProfile.option_label`); field_labels names custom fields (`{"custom.x": "房产面积"}`).
+    `LeadProfile.option_label`); field_labels names custom fields (`{"custom.x": "房产面积"}`);
+    names(id) names teams and users in reasons (ids when absent).
     """
     allowed = set(known_fields) | ROUTABLE_FIELDS
     option_label = labels or _identity_label
@@ -648,7 +653,7 @@ def compile_rules(rule_set: RuleSet, known_fields: set[str], labels: OptionLabel
             continue
         uses_hours = uses_hours or compiler.uses_hours
         action = rule.action
-        reason = f"命中规则「{rule.name}」（{rule.id}）：{text} → {describe_action(action)}"
+        reason = f"命中规则「{rule.name}」（{rule.id}）：{text} → {describe_action(action, names)}"
         decision = Decision(rule.id, rule_set.version, action.type, action.team, action.rep, action.strategy,
                             dict(action.weights), action.priority, tuple(action.tags), reason)
         compiled.append((check, decision))
@@ -718,9 +723,9 @@ def check_references(rule_set: RuleSet, teams: Mapping[str, list[str]], active_u
             else:
                 strategy = STRATEGY_LABELS.get(action.strategy or "", "")
                 if not members:
-                    problems.append(f"团队 {action.team} 没有成员，无法{strategy}分配")
+                    problems.append(f"团队 {action.team} 没有成员，无法按「{strategy}」分配")
                 elif not any(rep in active_users for rep in members):
-                    problems.append(f"团队 {action.team} 的成员均已停用，无法{strategy}分配")
+                    problems.append(f"团队 {action.team} 的成员均已停用，无法按「{strategy}」分配")
                 outsiders = sorted(set(action.weights) - set(members))
                 if outsiders:
                     problems.append(f"权重中的 {'、'.join(outsiders)} 不是团队 {action.team} 的成员")

@@ -11,6 +11,7 @@ from chalicelib.domain.lead import FIELD_LABELS, UTM_FIELDS
 from chalicelib.domain.ownership import Caps
 from chalicelib.domain.timeutil import iso_utc, shanghai_day
 from chalicelib.rules.routing import CompiledRules, Decision, RuleSet, compile_rules, default_rule_set
+from chalicelib.services import names
 from chalicelib.store import config, ownership, sequences
 
 _compiled: dict[int, CompiledRules] = {}
@@ -35,7 +36,13 @@ def known_fields() -> set[str]:
 def compile_document(rule_set: RuleSet) -> CompiledRules:
     profile = config.lead_profile()
     return compile_rules(rule_set, known_fields(), labels=profile.option_label,
-                         field_labels={f"custom.{c.key}": c.label for c in profile.custom_fields})
+                         field_labels={f"custom.{c.key}": c.label for c in profile.custom_fields},
+                         names=_name)
+
+
+def _name(key: str) -> str:
+    """A team's label or a user's name for routing reasons (the rules name both by id)."""
+    return names.team(key) if names.team(key) != key else names.user(key)
 
 
 def live_rules() -> CompiledRules:
@@ -89,7 +96,7 @@ def route(lead: dict[str, Any], at: datetime) -> Route:
         if user and _eligible([user], day):
             caps = Caps(max_open=user["max_open"], daily=user["daily_cap"])
             return Route("assigned", user["user_id"], user.get("team"), decision.reason, caps, record)
-        reason = f"{decision.reason}；但 {decision.rep} 不在岗或已达上限，进入公海"
+        reason = f"{decision.reason}；但 {names.user(decision.rep)} 不在岗或已达上限，进入公海"
         return Route("pool", None, None, reason, record={**record, "reason": reason},
                      unstaffed_team=user.get("team") if user else None)
     team = decision.team or ""
@@ -99,6 +106,6 @@ def route(lead: dict[str, Any], at: datetime) -> Route:
         return Route("pool", None, None, reason, record={**record, "reason": reason}, unstaffed_team=team)
     rep = _pick(decision, eligible, team)
     caps = Caps(max_open=rep["max_open"], daily=rep["daily_cap"])
-    reason = f"{decision.reason} → {rep['user_id']}"
+    reason = f"{decision.reason} → {rep.get('name') or rep['user_id']}"
     return Route("assigned", rep["user_id"], team, reason, caps, {**record, "reason": reason,
                                                                     "strategy": decision.strategy})
