@@ -9,7 +9,7 @@ const TABS = [
   ["pool", "公海策略", (el) => jsonTab(el, "pool")], ["cleaning", "清洗规则", (el) => jsonTab(el, "cleaning")],
 ];
 const OPS = { eq: "等于", ne: "不等于", in: "属于", not_in: "不属于", range: "范围", prefix: "前缀为", exists: "已填写" };
-const STRATEGY = { round_robin: "轮流分配", least_loaded: "最少持有优先", weighted: "按权重" };
+const STRATEGY = { round_robin: "轮流分配", least_loaded: "最少持有优先", weighted: "按权重分配" };
 const TRIGGERS = { assigned: "分配后", first_contact: "首次联系后" };
 
 export async function render(view, { query }) {
