@@ -4,10 +4,11 @@ reassign, transfer, claim, release, reclaim) moves a lead. Tasks follow on the l
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from chalicelib.domain.ownership import Audience, Notice, OwnershipChange, messages
-from chalicelib.services import names
+from chalicelib.services import names, sop
 from chalicelib.store import config, directory, ownership
 
 
@@ -30,4 +31,14 @@ def notices(change: OwnershipChange, lead: dict[str, Any], why: str = "") -> lis
 
 
 def apply(change: OwnershipChange, lead: dict[str, Any]) -> None:
-    ownership.apply(change, notices(change, lead))
+    ownership.apply(with_follow_up(change), notices(change, lead))
+
+
+def with_follow_up(change: OwnershipChange) -> OwnershipChange:
+    """下次跟进 as the change leaves it, written with it (the stream confirms it from the tasks): none
+    in the pool; a fresh assignment's first task; otherwise the lead's tasks move with it, unchanged."""
+    if change.new_status == "pool":
+        return replace(change, extra={**change.extra, "next_follow_up": None})
+    if change.expected_status in ("new", "pool") and change.new_status == "assigned":
+        return replace(change, extra={**change.extra, "next_follow_up": sop.first_follow_up(change.at)})
+    return change

@@ -74,6 +74,8 @@ def _activate(lead: dict[str, Any], key: dedup.PhoneKey | None, updates: dict[st
         fields["tags"] = record["tags"]
     if key is not None and key.history:
         fields["previous_leads"] = key.history
+    if route.status == "assigned":
+        fields["next_follow_up"] = sop.first_follow_up(at)
     reason = _routing_reason(record, fields.get("previous_leads"))
     change = OwnershipChange("route", lead_id, at, "system", reason, expected_status="new",
                              expected_owner=lead.get("owner"), new_status=route.status, new_owner=route.owner,

@@ -31,6 +31,14 @@ def idle_deadline(at: str) -> str | None:
     return domain_idle_deadline(at, policy())
 
 
+def first_follow_up(assigned_at: str) -> str | None:
+    """下次跟进 of a lead assigned at this moment: the earliest task its assignment creates. Written
+    with the assignment itself, so the stream's refresh finds it right and writes nothing."""
+    dues = [iso_utc(parse_iso(assigned_at) + timedelta(minutes=rule.due_minutes))
+            for rule in policy().rules_for("assigned")]
+    return min(dues) if dues else None
+
+
 def on_lead_change(old: dict[str, Any], new: dict[str, Any], at: str) -> int:
     """The tasks one change of a lead calls for, then 下次跟进 (the earliest open task) on the lead.
 
