@@ -37,7 +37,8 @@ BUCKET_ACCESS: dict[str, list[tuple[str, str]]] = {
                       ("s3:PutObject", "reports/*"), ("s3:PutObject", "processed/*")],
 }
 # HEAD of a missing object answers 403 instead of 404 without ListBucket (the template check).
-BUCKET_LISTING: dict[str, list[str]] = {"api_handler": ["templates/*"]}
+# The importer looks for a partner drop under the key as sent and under its decoded form.
+BUCKET_LISTING: dict[str, list[str]] = {"api_handler": ["templates/*"], "import_object": ["imports/*"]}
 # A long import hands over to itself with an event on the default bus (its own rule matches it).
 DEFAULT_BUS_PUBLISHERS = ("import_object",)
 

@@ -175,6 +175,9 @@ def finish(template: dict[str, Any], stage: str) -> dict[str, Any]:
         variables["EVENT_BUS"] = {"Ref": "EventBus"}
         streams = []
         for event in (props.get("Events") or {}).values():
+            bucket = ((event["Properties"].get("Pattern") or {}).get("detail") or {}).get("bucket")
+            if event["Type"] == "CloudWatchEvent" and bucket is not None:
+                bucket["name"] = [{"Ref": "ImportBucket"}]  # the stage's bucket, not the packaging env's
             if event["Type"] != "DynamoDB":
                 continue
             source = _stream_source(event["Properties"]["Stream"], prefix)

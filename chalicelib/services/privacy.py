@@ -13,6 +13,7 @@ from chalicelib.domain.lead import validate_submission
 from chalicelib.domain.phone import normalise_cn_phone
 from chalicelib.domain.timeutil import iso_utc
 from chalicelib.errors import Forbidden, NotFound, ValidationFailed
+from chalicelib.observability import logger
 from chalicelib.settings import get_settings
 from chalicelib.store import audit, config, directory, leads, privacy
 from chalicelib.store.counters import window_key
@@ -148,7 +149,14 @@ def _logical(table: str) -> str:
 
 
 def purge_expired(lead: dict[str, Any]) -> None:
-    """A lead deleted by its retention TTL (or by an erasure): remove what still names it. Idempotent."""
+    """A lead deleted by its retention TTL (or by an erasure): remove what still names it. Idempotent.
+    With only its keys (a stream record without images) what is keyed on the lead id goes (history,
+    tasks, audit, idempotency, notifications, cooldowns); the phone's windows and its phone key
+    need the phone, and wait for an erasure by phone."""
+    if "phone" not in lead or "created_at" not in lead:
+        logger.warning("removed lead without its image: phone-keyed items kept", extra={"lead_id": lead["lead_id"]})
+        privacy.purge_lead(lead, _involved(lead), [])
+        return
     privacy.purge_lead(lead, _involved(lead), _window_keys(lead))
     privacy.forget_in_phone_key(lead["phone"], lead["lead_id"])
 
