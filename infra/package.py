@@ -173,6 +173,7 @@ def finish(template: dict[str, Any], stage: str) -> dict[str, Any]:
         variables.update(_oidc_environment(stage))
         variables["IMPORT_BUCKET"] = {"Ref": "ImportBucket"}
         variables["EVENT_BUS"] = {"Ref": "EventBus"}
+        variables["PHONE_HASH_SECRET"] = {"Ref": "PhoneHashSecret"}
         streams = []
         for event in (props.get("Events") or {}).values():
             bucket = ((event["Properties"].get("Pattern") or {}).get("detail") or {}).get("bucket")

@@ -5,9 +5,11 @@ phone hash."""
 from __future__ import annotations
 
 import io
+import json
 import tracemalloc
 import zipfile
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -126,3 +128,118 @@ def test_ordinary_workbook_passes_the_sheet_checks(client: Any) -> None:
     rows = [[f"客户{i}", p, "房产抵押贷", 30, "上海", ""] for i, p in enumerate(phones(50, seed=77))]
     key = "imports/partners/demo_partner/ok.xlsx"
     assert deliver(key, put(key, xlsx(rows)))["status"] == "done"
+
+
+# -- the HTTP edge ---------------------------------------------------------------------------------
+
+def _raw(client: Any, path: str, body: bytes, headers: dict[str, str] | None = None) -> Any:
+    return client.http.post(path, body=body, headers={"Content-Type": "application/json", **(headers or {})})
+
+
+@pytest.mark.parametrize("opening,closing", [(b"[", b"]"), (b'{"a":', b"}")])
+def test_ten_thousand_deep_json_is_a_400_in_chinese(client: Any, opening: bytes, closing: bytes) -> None:
+    from tests.conftest import auth
+
+    deep = opening * 10_000 + b"1" + closing * 10_000
+    for path, headers in (("/capture", {}), ("/leads", auth("sh_rep1"))):
+        response = _raw(client, path, deep, headers)
+        assert response.status_code == 400, (path, response.status_code)
+        error = response.json_body["error"]
+        assert error["code"] == "INVALID_JSON" and "嵌套层级过深" in error["message"]
+
+
+def test_ordinary_nesting_and_brackets_inside_text_pass(client: Any) -> None:
+    body = {"name": "张三", "remark": "[{" * 100, "phone": "13816204573", "consent": True, "city": "上海"}
+    response = _raw(client, "/capture", json.dumps(body, ensure_ascii=False).encode())
+    assert response.status_code == 202, response.json_body
+
+
+@pytest.mark.parametrize("text", ["张\x00三", "张三\u202e", "\u2066李四", "王\x1b五", "赵\x85六"])
+def test_control_and_bidi_characters_are_refused_with_a_reason(client: Any, text: str) -> None:
+    from tests.conftest import auth
+
+    body = {"name": text, "phone": "13816204573", "consent": True}
+    response = _raw(client, "/capture", json.dumps(body).encode())
+    assert response.status_code == 422
+    error = response.json_body["error"]
+    assert list(error["fields"]) == ["name"] and "控制字符" in error["fields"]["name"]
+    form = client.http.post("/capture", body=f"name={quote(text)}&phone=13816204573&consent=on",
+                            headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert form.status_code == 422 and "name" in form.json_body["error"]["fields"]
+    manual = client.http.post("/leads", body=json.dumps({"phone": "13816204573", "remark": text}),
+                              headers={"Content-Type": "application/json", **auth("sh_rep1")})
+    assert manual.status_code == 422 and list(manual.json_body["error"]["fields"]) == ["remark"]
+
+
+def test_tabs_and_line_breaks_stay_ordinary_text(client: Any) -> None:
+    body = {"name": "张三", "phone": "13816204573", "consent": True, "remark": "下午\t联系\r\n周末不要打"}
+    assert _raw(client, "/capture", json.dumps(body).encode()).status_code == 202
+
+
+def test_channels_without_a_per_field_answer_strip_them(client: Any) -> None:
+    from chalicelib.domain.lead import validate_submission
+    from chalicelib.rules.profile import default_profile
+
+    lead = validate_submission({"name": "张\u202e三\x00", "phone": "13816204573", "remark": "a\x07b"},
+                               default_profile(), "import")
+    assert (lead.name, lead.remark) == ("张三", "ab")
+
+
+# -- optimistic locking on lead edits ----------------------------------------------------------------
+
+def _patch(client: Any, lead_id: str, body: dict[str, Any], user: str = "sh_rep1",
+           headers: dict[str, str] | None = None) -> Any:
+    from tests.conftest import auth
+
+    return client.http.request("PATCH", f"/leads/{lead_id}", body=json.dumps(body, ensure_ascii=False),
+                               headers={"Content-Type": "application/json", **auth(user), **(headers or {})})
+
+
+def test_two_editors_of_one_version_one_wins_the_other_gets_409(client: Any) -> None:
+    from tests.test_dedup import lead
+    from tests.test_sop import assigned_lead
+
+    lead_id, _ = assigned_lead(client, "sh_rep1", "13986275314")
+    version = lead(client, lead_id)["version"]
+
+    first = _patch(client, lead_id, {"amount": 80, "version": version})
+    second = _patch(client, lead_id, {"amount": 95}, user="sh_lead", headers={"If-Match": f'"{version}"'})
+
+    assert first.status_code == 200 and first.json_body["version"] == version + 1
+    assert second.status_code == 409
+    error = second.json_body["error"]
+    assert error["code"] == "STALE_VERSION" and error["current_version"] == version + 1 and "刷新" in error["message"]
+    assert second.headers["ETag"] == f'"{version + 1}"'
+    assert lead(client, lead_id)["amount"] == 80  # the second editor changed nothing
+    retried = _patch(client, lead_id, {"amount": 95}, user="sh_lead", headers={"If-Match": f'W/"{version + 1}"'})
+    assert retried.status_code == 200 and lead(client, lead_id)["amount"] == 95
+
+
+def test_bad_versions_are_refused_in_chinese(client: Any) -> None:
+    from tests.test_sop import assigned_lead
+
+    lead_id, _ = assigned_lead(client, "sh_rep1", "13986275314")
+    for body, headers in (({"amount": 1, "version": "x"}, {}), ({"amount": 1}, {"If-Match": "*bad*"}),
+                          ({"amount": 1, "version": 1}, {"If-Match": '"2"'})):
+        response = _patch(client, lead_id, body, headers=headers)
+        assert response.status_code in (400, 422), (body, headers)
+        assert response.json_body["error"]["fields"], response.json_body
+
+
+# -- the capture guard's phone hash ------------------------------------------------------------------
+
+def test_phone_hash_is_keyed_by_the_stage_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+
+    from chalicelib.services.capture_guard import phone_digest
+    from chalicelib.settings import get_settings
+
+    phone = "+8613816204573"
+    digests = []
+    for secret in ("stage-one-secret-0123456789abcdef", "stage-two-secret-0123456789abcdef"):
+        monkeypatch.setenv("PHONE_HASH_SECRET", secret)
+        get_settings.cache_clear()
+        digests.append(phone_digest(phone))
+    get_settings.cache_clear()
+    bare = hashlib.sha256(phone.encode()).hexdigest()[:32]
+    assert bare not in digests and digests[0] != digests[1] and len(digests[0]) == 32
