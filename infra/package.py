@@ -44,6 +44,11 @@ STREAM_FAILURE_SETTINGS: dict[str, Any] = {
     "MaximumRecordAgeInSeconds": 6 * 3600,
 }
 FAILURE_QUEUE = "StreamFailureQueue"
+# Functions Lambda invokes asynchronously (EventBridge rules and schedules): two retries, events at
+# most 6 h old, then the event and its error go to this queue (`infra/redrive.py` lists and redrives).
+ASYNC_EVENT_TYPES = ("Schedule", "CloudWatchEvent", "EventBridgeRule", "S3", "SNS")
+ASYNC_FAILURE_QUEUE = "AsyncFailureQueue"
+ASYNC_INVOKE_SETTINGS: dict[str, Any] = {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 6 * 3600}
 # `arn:aws:dynamodb:REGION:ACCOUNT:table/loanleads-dev-leads/stream/REPLACE-ME` in .chalice/config.json.
 _PLACEHOLDER_STREAM = re.compile(r"^arn:[^:]+:dynamodb:[^:]*:[^:]*:table/(?P<table>[^/]+)/stream/")
 
@@ -137,6 +142,11 @@ def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {rid: res for rid, res in template["Resources"].items() if res["Type"] == "AWS::Serverless::Function"}
 
 
+def is_async(resource: dict[str, Any]) -> bool:
+    """Whether Lambda invokes the function asynchronously (an EventBridge rule or schedule, S3, SNS)."""
+    return any(e["Type"] in ASYNC_EVENT_TYPES for e in (resource["Properties"].get("Events") or {}).values())
+
+
 def _stream_source(value: object, prefix: str) -> dict[str, Any] | None:
     """The table's StreamArn for a placeholder stream ARN of one of our tables."""
     match = _PLACEHOLDER_STREAM.match(value) if isinstance(value, str) else None
@@ -189,13 +199,19 @@ def finish(template: dict[str, Any], stage: str) -> dict[str, Any]:
             event["Properties"]["DestinationConfig"] = {
                 "OnFailure": {"Type": "SQS", "Destination": {"Fn::GetAtt": [FAILURE_QUEUE, "Arn"]}}}
             streams.append(source)
+        invoked_async = is_async(resource)
+        if invoked_async:
+            resources[f"{rid}AsyncConfig"] = {"Type": "AWS::Lambda::EventInvokeConfig", "Properties": {
+                "FunctionName": {"Ref": rid}, "Qualifier": "$LATEST", **ASYNC_INVOKE_SETTINGS,
+                "DestinationConfig": {"OnFailure": {"Destination": {"Fn::GetAtt": [ASYNC_FAILURE_QUEUE, "Arn"]}}}}}
         role = f"{rid}Role"
         resources[role] = {"Type": "AWS::IAM::Role", "Properties": {
             "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
                 "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
             "Policies": [{"PolicyName": "least-privilege", "PolicyDocument": {
                 "Version": "2012-10-17",
-                "Statement": function_policy_statements(name, props["Handler"], streams, FAILURE_QUEUE)}}],
+                "Statement": function_policy_statements(name, props["Handler"], streams, FAILURE_QUEUE,
+                                                        ASYNC_FAILURE_QUEUE if invoked_async else None)}}],
         }}
         props["Role"] = {"Fn::GetAtt": [role, "Arn"]}
         resources.update(alarms_for(rid, name, resource))
