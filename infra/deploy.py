@@ -150,6 +150,19 @@ def parse_parameters(pairs: list[str]) -> list[dict[str, str]]:
     return out
 
 
+def stack_parameters(template: dict[str, Any], pairs: list[str], kind: str) -> list[dict[str, Any]]:
+    """The given `Key=Value` pairs; on an update, a secret parameter (NoEcho, no default) not given
+    again keeps its previous value (`PhoneHashSecret` is given once, on the first deploy)."""
+    given = parse_parameters(pairs)
+    if kind != "UPDATE":
+        return list(given)
+    named = {p["ParameterKey"] for p in given}
+    kept = [{"ParameterKey": key, "UsePreviousValue": True}
+            for key, spec in (template.get("Parameters") or {}).items()
+            if spec.get("NoEcho") and "Default" not in spec and key not in named]
+    return [*given, *kept]
+
+
 def deploy(stage: str, parameters: list[str], bucket: str) -> None:  # pragma: no cover - needs an AWS account
     import boto3
     from botocore.exceptions import ClientError
@@ -195,7 +208,7 @@ def _apply(cfn: Any, s3: Any, bucket: str, app: str, stage: str, stack: str, kin
     template_url = f"{s3.meta.endpoint_url}/{bucket}/{template_key}"
     name = f"make-deploy-{template_key.rsplit('-', 1)[1].split('.')[0]}"
     cfn.create_change_set(StackName=stack, ChangeSetName=name, ChangeSetType=kind, TemplateURL=template_url,
-                          Capabilities=CAPABILITIES, Parameters=parse_parameters(parameters))
+                          Capabilities=CAPABILITIES, Parameters=stack_parameters(template, parameters, kind))
     try:
         cfn.get_waiter("change_set_create_complete").wait(StackName=stack, ChangeSetName=name)
     except WaiterError:

@@ -266,6 +266,16 @@ def test_deploy_points_the_template_at_the_uploaded_artefacts(template: dict[str
                                                                 "ParameterValue": "ops@example.cn"}]
 
 
+def test_an_update_keeps_the_stage_secret_it_is_not_given_again(template: dict[str, Any]) -> None:
+    from infra.deploy import stack_parameters
+
+    assert stack_parameters(template, ["PhoneHashSecret=" + "k" * 64], "CREATE") == [
+        {"ParameterKey": "PhoneHashSecret", "ParameterValue": "k" * 64}]
+    kept = stack_parameters(template, ["AlarmEmail=ops@example.cn"], "UPDATE")
+    assert {"ParameterKey": "PhoneHashSecret", "UsePreviousValue": True} in kept
+    assert {"ParameterKey": "AlarmEmail", "ParameterValue": "ops@example.cn"} in kept
+
+
 def test_day_one_operations_create_the_first_admin_and_a_partner_key(aws: None) -> None:
     from chalicelib.store import directory
     from infra.ops import first_admin, onboard_partner
