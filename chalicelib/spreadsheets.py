@@ -121,7 +121,8 @@ class _SheetTags:
 
     def extent(self, text: bytes) -> tuple[int, int, int, int]:
         """(rows, the last row's number, the last column's number, cells) in a piece of sheet XML."""
-        rows, cells = self.count(text, self.row), self.count(text, self.cell)
+        # `<row` also finds `<rowBreaks>` (after the data, once): counting it too only errs on the safe side
+        rows, cells = text.count(self.row), self.count(text, self.cell)
         numbers = self.row_first.findall(text)
         letters = self.cell_first.findall(text)
         if len(numbers) < rows:
