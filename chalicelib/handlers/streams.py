@@ -55,7 +55,7 @@ def _handle_lead_record(record: Any, batch_at: str) -> None:
     elif kind == "REMOVE":  # retention TTL or an erasure: purge whatever still names the lead
         from chalicelib.services.privacy import purge_expired
 
-        gone = old or {key: value for key, value in plain(keys).items()}
+        gone = old or dict(plain(keys))  # a view without images: the keys are all there is
         if "lead_id" not in gone:
             raise ValueError("removed lead without lead_id")
         purge_expired(gone)
