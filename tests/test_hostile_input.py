@@ -243,3 +243,31 @@ def test_phone_hash_is_keyed_by_the_stage_secret(monkeypatch: pytest.MonkeyPatch
     get_settings.cache_clear()
     bare = hashlib.sha256(phone.encode()).hexdigest()[:32]
     assert bare not in digests and digests[0] != digests[1] and len(digests[0]) == 32
+
+
+def test_csv_of_millions_of_short_lines_is_refused_without_listing_them(client: Any) -> None:
+    from chalicelib.store import imports as jobs
+
+    data = "客户姓名,联系方式\n".encode() + b"12\n" * 5_000_000  # 15 MB, inside the size limit
+    key = "imports/partners/demo_partner/lines.csv"
+    etag = put(key, data)
+    tracemalloc.start()
+    try:
+        result = deliver(key, etag)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    state = jobs.get(result["import_id"])
+    assert state is not None and state["status"] == "failed"
+    assert "超过单次导入上限 200000 行" in state["error"]["message"]
+    assert peak < 120 * 1024 * 1024  # the file and its text, not 5 million line objects (~300 MB)
+
+
+def test_csv_field_past_the_reader_limit_fails_with_a_reason(client: Any) -> None:
+    from chalicelib.store import imports as jobs
+
+    data = ("客户姓名,联系方式,备注\n张三,13816204573,\"" + "长" * 200_000 + "\"\n").encode()
+    key = "imports/partners/demo_partner/long-field.csv"
+    state = jobs.get(deliver(key, put(key, data))["import_id"])
+    assert state is not None and state["status"] == "failed"
+    assert state["error"]["code"] == "FILE_REJECTED" and "第 2 行无法读取" in state["error"]["message"]
