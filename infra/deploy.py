@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from infra.package import BUILD, stages
+from infra.package import BUILD, dump_cfn, stages
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
 _ARTEFACT_PROPERTY = {"AWS::Serverless::Function": "CodeUri", "AWS::Serverless::LayerVersion": "ContentUri"}
@@ -202,7 +202,7 @@ def _apply(cfn: Any, s3: Any, bucket: str, app: str, stage: str, stack: str, kin
            template: dict[str, Any], parameters: list[str]) -> None:
     from botocore.exceptions import WaiterError
 
-    body = yaml.safe_dump(template, sort_keys=False, allow_unicode=True)
+    body = dump_cfn(template)
     template_key = f"{app}/{stage}/template-{hashlib.sha256(body.encode()).hexdigest()[:16]}.yaml"
     s3.put_object(Bucket=bucket, Key=template_key, Body=body.encode("utf-8"))
     template_url = f"{s3.meta.endpoint_url}/{bucket}/{template_key}"

@@ -8,8 +8,10 @@ Two queues hold Lambda's on-failure records (docs/operations.md says when to use
 - `<app>-<stage>-async-failures`: an event the importer or a sweep failed on after Lambda's two
   retries (or older than 6 h). The record holds the event itself (`requestPayload`) and the error
   (`responsePayload`): a redrive invokes the same function with the same event, asynchronously,
-  and deletes the record once Lambda accepted it. Every consumer is idempotent (import jobs are keyed
-  on the object, sweeps on the event time), so redriving twice changes nothing more.
+  and deletes the record once Lambda accepted it. The queue is also the rules' dead-letter queue:
+  an event EventBridge could not deliver at all is the message body, its target in `TARGET_ARN`.
+  Every consumer is idempotent (import jobs are keyed on the object, sweeps on the event time), so
+  redriving twice changes nothing more.
 - `<app>-<stage>-stream-failures`: a batch of lead stream records given up after 5 retries or
   6 h. The record names the shard and sequence range only (`DDBStreamBatchInfo`): a redrive reads
   those records from the stream again (DynamoDB keeps them 24 h), hands them to the stream function
@@ -63,8 +65,17 @@ def function_name(arn: str) -> str:
     return arn.split(":function:", 1)[-1].split(":", 1)[0]
 
 
-def parse(receipt: str, body: str) -> Failure:
+def parse(receipt: str, body: str, attributes: dict[str, Any] | None = None) -> Failure:
     record: dict[str, Any] = json.loads(body)
+    attributes = attributes or {}
+    if "requestContext" not in record and "TARGET_ARN" in attributes:
+        # A rule target's dead letter: EventBridge could not invoke the function; the body is the event.
+        def attribute(name: str) -> str:
+            return str((attributes.get(name) or {}).get("StringValue", ""))
+
+        target = attribute("TARGET_ARN")
+        return Failure(receipt, function_name(target), target, attribute("ERROR_CODE") or "Undelivered",
+                       str(record.get("time", "")), attribute("ERROR_MESSAGE"), record)
     context = record.get("requestContext") or {}
     arn = str(context.get("functionArn", ""))
     response = record.get("responsePayload") or {}
@@ -79,10 +90,11 @@ def receive(sqs: Any, url: str, limit: int, visibility_s: int) -> list[Failure]:
     out: list[Failure] = []
     while len(out) < limit:
         messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=min(10, limit - len(out)),
-                                       VisibilityTimeout=visibility_s, WaitTimeSeconds=0).get("Messages", [])
+                                       VisibilityTimeout=visibility_s, WaitTimeSeconds=0,
+                                       MessageAttributeNames=["All"]).get("Messages", [])
         if not messages:
             break
-        out += [parse(m["ReceiptHandle"], m["Body"]) for m in messages]
+        out += [parse(m["ReceiptHandle"], m["Body"], m.get("MessageAttributes")) for m in messages]
     return out
 
 

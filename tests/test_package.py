@@ -63,6 +63,11 @@ def test_stages_target_their_partitions() -> None:
     assert not stages()["dev"]["region"].startswith("cn-")
 
 
+def test_template_has_no_yaml_aliases(packaged: dict[str, Path], stage: str) -> None:
+    text = packaged[stage].read_text(encoding="utf-8")
+    assert "&id0" not in text and "*id0" not in text  # every shared object written out in full
+
+
 def test_template_passes_cfn_lint_for_its_region(packaged: dict[str, Path], stage: str) -> None:
     from infra.package import lint
 
@@ -122,6 +127,14 @@ def test_every_asynchronously_invoked_function_has_a_failure_destination(templat
         statements = role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
         assert any(st["Action"] == ["sqs:SendMessage"] and st["Resource"] == {"Fn::GetAtt": queue}
                    for st in statements), rid  # Lambda sends the record with the function's role
+    for rid in configs:  # what a rule cannot deliver lands in the same queue, which lets EventBridge write
+        for event in functions(template)[rid]["Properties"]["Events"].values():
+            assert event["Properties"]["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["AsyncFailureQueue", "Arn"]}}
+            assert event["Properties"]["RetryPolicy"]["MaximumEventAgeInSeconds"] <= 6 * 3600
+    [policy] = [p["Properties"] for p in of_type(template, "AWS::SQS::QueuePolicy").values()
+                if p["Properties"]["Queues"] == [{"Ref": "AsyncFailureQueue"}]]
+    [grant] = policy["PolicyDocument"]["Statement"]
+    assert grant["Principal"] == {"Service": "events.amazonaws.com"} and grant["Action"] == "sqs:SendMessage"
     depth = [a["Properties"] for a in of_type(template, "AWS::CloudWatch::Alarm").values()
              if a["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
              and a["Properties"]["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["AsyncFailureQueue", "QueueName"]}]

@@ -112,3 +112,20 @@ def test_failure_record_samples_parse(name: str) -> None:
     failure = parse("r", json.dumps(sample(name)))
     assert failure.function.startswith("loanleads-dev-") and failure.condition.endswith("Exhausted")
     assert (failure.event is not None) != bool(failure.batch)
+
+
+def test_event_the_rule_could_not_deliver_is_redriven_to_its_target(client: Any) -> None:
+    from infra.redrive import list_failures, redrive_async
+
+    url = _queue("async-failures")
+    message = sample("eventbridge_dead_letter_schedule.json")  # as SQS holds it: the event, attributes
+    boto3.client("sqs").send_message(QueueUrl=url, MessageBody=json.dumps(message["Body"]),
+                                     MessageAttributes=message["MessageAttributes"])
+    [listed] = list_failures(boto3.client("sqs"), url)
+    assert listed.function == "loanleads-dev-sla_sweep" and listed.condition == "SDK_CLIENT_ERROR"
+    ran: list[Any] = []
+
+    result = redrive_async(boto3.client("sqs"), url, lambda arn, event: ran.append(_in_process(arn, event)))
+
+    assert result == {"redriven": 1, "failed": []} and _depth(url) == 0
+    assert ran[0]["time"] == message["Body"]["time"]  # the sweep ran at the missed tick's time
