@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PORT   ?= 8000
 STAGE  ?= dev
 
-.PHONY: run test fuzz reset token tick bench lint infra package deploy browser-deps docs-images aggregates
+.PHONY: run test fuzz reset token tick bench lint infra package deploy browser-deps docs-images aggregates redrive
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) >&2
@@ -50,6 +50,10 @@ tick: $(STAMP)
 # Recompute the dashboard counters from the leads of the running stack; FIX=1 repairs differences.
 aggregates: $(STAMP)
 	@PORT=$(PORT) $(PY) -m local rebuild-aggregates $(if $(FIX),--fix)
+
+# What a deployed stage's functions gave up on (docs/operations.md): lists; GO=1 redrives; QUEUE=stream.
+redrive: $(STAMP)
+	@$(PY) -m infra.redrive $(STAGE) $(if $(GO),redrive,list) --queue $(or $(QUEUE),async)
 
 bench: $(STAMP)
 	@$(PY) -m bench

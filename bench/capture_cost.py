@@ -200,10 +200,10 @@ def _owned_by_record(meter: DynamoMeter) -> Iterator[None]:
 
     original = streams._handle_lead_record
 
-    def handle(record: Any) -> None:
+    def handle(record: Any, batch_at: str) -> None:
         invocation, meter.owner = meter.owner, (record.dynamodb.keys or {}).get("lead_id")
         try:
-            original(record)
+            original(record, batch_at)
         finally:
             meter.owner = invocation
 

@@ -11,6 +11,9 @@
 - `import_peak_rss_mb`: peak RSS of a process that reads, validates and builds the lead items of
   all 100,000 rows (the whole import but the DynamoDB calls, which hold one 500-lead chunk at a
   time) — target ≤ 512 MB.
+- `import_wide_refused_s`, `import_wide_peak_rss_mb`: a workbook inside every file limit (about 4 MB,
+  570 MB of sheet XML, 190,001 rows × 200 columns, cells without references) given to `open_file`:
+  time to its refusal and the process's peak RSS — target ≤ 512 MB (unchecked, the reader took 6 GB).
 
 Each measured run is a child process, so its peak RSS is its own; moto's server is a third one.
 """
@@ -126,6 +129,56 @@ def build_leads(path: Path) -> dict[str, Any]:
     return {"counts": tally.counts(), "peak_rss_mb": _peak_rss_mb()}
 
 
+def wide_workbook(rows: int = 190_001, columns: int = 200) -> bytes:
+    """A minimal valid .xlsx whose one sheet is `rows` × `columns` numbers, written as a stream."""
+    import zipfile
+
+    ns = "http://schemas.openxmlformats.org/"
+    parts = {
+        "[Content_Types].xml": f'<Types xmlns="{ns}package/2006/content-types"><Default Extension="rels" '
+        'ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" '
+        'ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/'
+        'vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/'
+        'sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+        '</Types>',
+        "_rels/.rels": f'<Relationships xmlns="{ns}package/2006/relationships"><Relationship Id="rId1" '
+        f'Type="{ns}officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>',
+        "xl/workbook.xml": f'<workbook xmlns="{ns}spreadsheetml/2006/main" xmlns:r="{ns}officeDocument/2006/'
+        'relationships"><sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>',
+        "xl/_rels/workbook.xml.rels": f'<Relationships xmlns="{ns}package/2006/relationships"><Relationship '
+        f'Id="rId1" Type="{ns}officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/>'
+        '</Relationships>',
+    }
+    target = io.BytesIO()
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as book:
+        for name, text in parts.items():
+            book.writestr(name, text)
+        with book.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
+            sheet.write(f'<worksheet xmlns="{ns}spreadsheetml/2006/main"><sheetData>'.encode())
+            row = b"<row>" + b"<c><v>1</v></c>" * columns + b"</row>"
+            for _ in range(rows // 1000):
+                sheet.write(row * 1000)
+            sheet.write(row * (rows % 1000) + b"</sheetData></worksheet>")
+    return target.getvalue()
+
+
+def refuse_wide(path: Path) -> dict[str, Any]:
+    """Child process: `open_file` on the wide workbook; how it ended, how fast, at what peak RSS."""
+    from chalicelib.errors import DomainError
+    from chalicelib.rules.imports import default_import_policy
+    from chalicelib.rules.profile import default_profile
+    from chalicelib.services.imports import open_file
+
+    data = path.read_bytes()
+    started = time.perf_counter()
+    try:
+        open_file(data, path.name, default_import_policy(), default_profile(), None)
+        outcome = "accepted"
+    except DomainError as exc:
+        outcome = exc.message
+    return {"outcome": outcome, "seconds": time.perf_counter() - started, "peak_rss_mb": _peak_rss_mb()}
+
+
 def full_import(path: Path) -> dict[str, Any]:
     """Child process: the whole import of `path` against the moto server at AWS_ENDPOINT_URL."""
     from datetime import UTC, datetime
@@ -210,6 +263,9 @@ def run() -> dict[str, float]:
         small = Path(folder) / "bench-small.xlsx"
         small.write_bytes(build_file(WHOLE_ROWS))
         built = _child(["build", str(path)], {})
+        wide = Path(folder) / "wide.xlsx"
+        wide.write_bytes(wide_workbook())
+        refused = {**_child(["wide", str(wide)], {}), "size_mb": wide.stat().st_size / 1e6}
         server, endpoint = _moto_server()
         try:
             full = _child(["import", str(small)], {"AWS_ENDPOINT_URL": endpoint})
@@ -219,12 +275,16 @@ def run() -> dict[str, float]:
     print(f"   whole import of {WHOLE_ROWS} rows: {full['seconds']:.1f} s against moto's server, counts "
           f"{full['counts']}, {full['write_requests']} write requests; reading+validating+building all "
           f"{ROWS} rows: peak RSS {built['peak_rss_mb']:.0f} MB")
+    print(f"   190,001 × 200 workbook ({refused['size_mb']:.1f} MB): {refused['outcome']} in "
+          f"{refused['seconds']:.2f} s, peak RSS {refused['peak_rss_mb']:.0f} MB")
     return {
         "import_rows_per_s": ROWS / ours,
         "import_ratio_vs_raw": ours / raw,
         "import_write_requests_per_row": full["write_requests"] / WHOLE_ROWS,
         "import_write_units_per_row": full["write_units"] / WHOLE_ROWS,
         "import_peak_rss_mb": built["peak_rss_mb"],
+        "import_wide_refused_s": refused["seconds"],
+        "import_wide_peak_rss_mb": refused["peak_rss_mb"],
     }
 
 
@@ -238,5 +298,5 @@ def _child(args: list[str], env: dict[str, str]) -> dict[str, Any]:
 
 if __name__ == "__main__":
     sys.path.insert(0, str(ROOT))
-    measure = {"build": build_leads, "import": full_import}[sys.argv[1]]
+    measure = {"build": build_leads, "import": full_import, "wide": refuse_wide}[sys.argv[1]]
     print(json.dumps(measure(Path(sys.argv[2])), ensure_ascii=False, default=str))

@@ -57,6 +57,25 @@ class Conflict(DomainError):
     message = "数据已被修改，请刷新后重试"
 
 
+class StaleVersion(Conflict):
+    """An edit made against a version of the lead that is no longer current (optimistic lock): the
+    answer names the current version (body and ETag) so the client can reload and retry."""
+
+    code = "STALE_VERSION"
+
+    def __init__(self, current: int) -> None:
+        super().__init__(f"线索已被他人修改（当前版本 {current}），请刷新后重试")
+        self.current_version = current
+        self.headers = {"ETag": f'"{current}"'}
+
+    def to_body(self) -> dict[str, object]:
+        body = super().to_body()
+        error = body["error"]
+        assert isinstance(error, dict)
+        error["current_version"] = self.current_version
+        return body
+
+
 class PayloadTooLarge(DomainError):
     status = 413
     code = "PAYLOAD_TOO_LARGE"

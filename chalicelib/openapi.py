@@ -126,7 +126,9 @@ def _document() -> dict[str, Any]:
                         "parameters": [{"name": "lead_id", "in": "path", "required": True,
                                         "schema": {"type": "string"}}],
                         "responses": _responses("200", 401, 403, 404)},
-                "patch": _op("编辑线索（仅限业务字段；负责人、状态、版本、授权、合作方等系统字段一律拒绝）",
+                "patch": _op("编辑线索（仅限业务字段；负责人、状态、授权、合作方等系统字段一律拒绝；"
+                             "请求体的 version 或 If-Match 请求头为编辑前读到的版本，"
+                             "已被他人修改时返回 409 及当前版本）",
                              404, 409, 422)},
             "/openapi.json": {"get": {"summary": "本 OpenAPI 文档", "responses": _responses("200")}},
             **_security_paths(),

@@ -40,6 +40,9 @@ class Settings(BaseModel):
     retention_lost_days: int = 365
     partner_rate_per_minute: int = 600  # app-level limit per partner key (a partner may have its own)
     captcha_secret: str = ""  # shared secret for the capture-guard document's captcha verify URL
+    # Key of the capture guard's phone hashes (HMAC-SHA256): a bare hash of a mobile number is
+    # reversed by hashing the ~10^10 possible numbers. Per stage, from the stack's NoEcho parameter.
+    phone_hash_secret: str = ""
 
 
 @lru_cache(maxsize=1)
@@ -63,6 +66,7 @@ def get_settings() -> Settings:
         retention_lost_days=int(env.get("RETENTION_LOST_DAYS", "365")),
         partner_rate_per_minute=int(env.get("PARTNER_RATE_PER_MINUTE", "600")),
         captcha_secret=env.get("CAPTCHA_SECRET", ""),
+        phone_hash_secret=env.get("PHONE_HASH_SECRET", ""),
     )
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from chalicelib.domain.sheet_rows import neutralise
 from chalicelib.errors import DomainError
@@ -67,6 +68,103 @@ def check_safe(data: bytes, kind: str, policy: ImportPolicy) -> None:
     for info in infos:
         if info.compress_size and info.file_size / info.compress_size > policy.max_compression_ratio:
             raise FileRejected(f"文件压缩比异常（{info.file_size // info.compress_size}:1），疑似压缩炸弹，已拒绝")
+    strings = sum(info.file_size for info in infos if info.filename.lower().endswith("sharedstrings.xml"))
+    if strings > _MAX_SHARED_STRINGS_MB * _MB:  # the reader loads every shared string when it opens the book
+        raise FileRejected(f"文件中的文本过多（解压后 {strings / _MB:.0f} MB），上限为 {_MAX_SHARED_STRINGS_MB} MB，"
+                           "请删除无关的列或拆分后再导入")
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for info in infos:
+            if _WORKSHEET.match(info.filename):
+                with archive.open(info) as part:
+                    _check_sheet_extent(part, policy)
+
+
+_MAX_SHARED_STRINGS_MB = 150
+_WORKSHEET = re.compile(r"^xl/worksheets/[^/]+\.xml$", re.IGNORECASE)
+_ROOT = re.compile(rb"<(?:([A-Za-z_][\w.-]*):)?worksheet[\s>]")
+_DIMENSION = re.compile(rb'<(?:[A-Za-z_][\w.-]*:)?dimension\s+ref="(?:[A-Z]{1,3}\d+:)?([A-Z]{1,3})(\d{1,9})"')
+_CHUNK = 1024 * 1024
+
+
+def _column_number(letters: bytes) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + letter - 64
+    return number
+
+
+def _check_extent(rows: int, columns: int, cells: int, policy: ImportPolicy) -> None:
+    """The reader holds a sheet as a dense grid from A1 to its last cell: rows × columns."""
+    if columns > policy.max_columns:
+        raise FileRejected(f"工作表有 {columns} 列，超过上限 {policy.max_columns} 列，请删除无关的列后再导入")
+    if max(cells, rows * columns) > policy.max_cells:
+        raise FileRejected(f"工作表过大（{rows} 行 × {columns} 列），超过单次导入上限 {policy.max_cells} 个单元格，"
+                           "请删除无关的列或拆分后再导入")
+
+
+class _SheetTags:
+    """Counting a sheet's rows and cells in its XML, for the namespace prefix the sheet uses."""
+
+    def __init__(self, prefix: bytes) -> None:
+        tag = b"<" + (prefix + b":" if prefix else b"")
+        self.row, self.cell = tag + b"row", tag + b"c"
+        # What every common writer emits: the reference first (`<c r="B2" t="s">`, `<row r="2" ...>`).
+        self.row_first = re.compile(re.escape(self.row) + rb' r="(\d{1,9})"')
+        self.cell_first = re.compile(re.escape(self.cell) + rb' r="([A-Z]{1,3})\d')
+        # Anything else: the reference anywhere in the tag, or none (a cell then follows the previous one).
+        self.row_any = re.compile(re.escape(self.row) + rb'\s[^>]*?\br="(\d{1,9})"')
+        self.cell_any = re.compile(re.escape(self.cell) + rb'\s[^>]*?\br="([A-Z]{1,3})\d')
+        self.row_split = re.compile(re.escape(self.row) + rb"[\s/>]")
+
+    def count(self, text: bytes, tag: bytes) -> int:
+        return text.count(tag + b" ") + text.count(tag + b">") + text.count(tag + b"/")
+
+    def extent(self, text: bytes) -> tuple[int, int, int, int]:
+        """(rows, the last row's number, the last column's number, cells) in a piece of sheet XML."""
+        # `<row` also finds `<rowBreaks>` (after the data, once): counting it too only errs on the safe side
+        rows, cells = text.count(self.row), self.count(text, self.cell)
+        numbers = self.row_first.findall(text)
+        letters = self.cell_first.findall(text)
+        if len(numbers) < rows:
+            numbers = self.row_any.findall(text)
+        columns = 0
+        if len(letters) < cells:
+            letters = self.cell_any.findall(text)
+            columns = max((self.count(row, self.cell) for row in self.row_split.split(text)), default=0)
+        columns = max(columns, max(map(_column_number, set(letters)), default=0))
+        return rows, max(map(int, set(numbers)), default=0), columns, cells
+
+
+def _check_sheet_extent(part: IO[bytes], policy: ImportPolicy) -> None:
+    """Refuse a sheet too large to load, before it is loaded: first by the dimension it declares
+    (every common writer puts it at the top), then by streaming its XML 1 MB at a time and counting
+    rows, cells and the last row and column (a declared dimension may be missing or lie; cells may
+    carry no reference at all). Memory stays at a few MB, and a refused sheet is read only until it
+    passes a limit."""
+    rows = last_row = columns = cells = 0
+    carry = b""
+    tags: _SheetTags | None = None
+    while True:
+        piece = part.read(_CHUNK)
+        if tags is None:
+            root = _ROOT.search(piece[:4096])
+            tags = _SheetTags(root.group(1) or b"" if root else b"")
+            declared = _DIMENSION.search(piece[:4096])
+            if declared:
+                _check_extent(int(declared.group(2)), _column_number(declared.group(1)), 0, policy)
+        buffer = carry + piece
+        cut = buffer.rfind(b"<") if piece else len(buffer)
+        if cut == -1 or len(buffer) - cut > 65536:  # no tag starts near the end: keep only a short tail
+            cut = max(len(buffer) - 64, 0)
+        found_rows, found_last_row, found_columns, found_cells = tags.extent(buffer[:cut])
+        carry = buffer[cut:]
+        rows += found_rows
+        last_row = max(last_row, found_last_row, rows)
+        columns = max(columns, found_columns)
+        cells += found_cells
+        _check_extent(last_row, columns, cells, policy)
+        if not piece:
+            break
 
 
 def read_sheet(data: bytes, kind: str) -> Sheet:
@@ -96,12 +194,22 @@ def decode_text(data: bytes) -> str:
 
 
 def _read_csv(data: bytes) -> Sheet:
+    """Rows read one at a time from the decoded text: a list of every line would cost ~50 bytes a
+    line (a 50 MB file of short lines: over 1 GB) before the row limit could refuse it. The row
+    count comes from the line breaks, so the limit is checked before the rows are read."""
     text = decode_text(data)
     first_line = text[:4096].split("\n", 1)[0]
     delimiter = max(",\t;", key=first_line.count)
-    lines = text.splitlines()
-    rows = csv.reader(lines, delimiter=delimiter)
-    return Sheet((list(row) for row in rows), len(lines))
+    breaks = max(text.count("\n"), text.count("\r"))  # old Mac files end lines with CR alone
+    total = breaks + (1 if text and not text.endswith(("\n", "\r")) else 0)
+    return Sheet(_csv_rows(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)), total)
+
+
+def _csv_rows(reader: Any) -> Iterator[list[Any]]:
+    try:
+        yield from reader
+    except csv.Error as exc:  # a field over the csv module's limit (128 KB), a stray quote at the end
+        raise FileRejected(f"CSV 文件第 {reader.line_num} 行无法读取（字段过长或引号不成对），请检查后再导入") from exc
 
 
 def _workbook(target: io.BytesIO) -> Any:

@@ -37,7 +37,8 @@ BUCKET_ACCESS: dict[str, list[tuple[str, str]]] = {
                       ("s3:PutObject", "reports/*"), ("s3:PutObject", "processed/*")],
 }
 # HEAD of a missing object answers 403 instead of 404 without ListBucket (the template check).
-BUCKET_LISTING: dict[str, list[str]] = {"api_handler": ["templates/*"]}
+# The importer looks for a partner drop under the key as sent and under its decoded form.
+BUCKET_LISTING: dict[str, list[str]] = {"api_handler": ["templates/*"], "import_object": ["imports/*"]}
 # A long import hands over to itself with an event on the default bus (its own rule matches it).
 DEFAULT_BUS_PUBLISHERS = ("import_object",)
 
@@ -107,7 +108,7 @@ def _sub(text: str) -> dict[str, str]:
 
 
 def function_policy_statements(name: str, handler: str, streams: list[dict[str, Any]],
-                               failure_queue: str) -> list[dict[str, Any]]:
+                               failure_queue: str, async_failure_queue: str | None = None) -> list[dict[str, Any]]:
     from infra.generate import logical_id
 
     log_group = f"arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:/aws/lambda/" \
@@ -133,6 +134,9 @@ def function_policy_statements(name: str, handler: str, streams: list[dict[str, 
                            "Resource": [_sub(f"${{{s['Fn::GetAtt'][0]}.Arn}}/stream/*") for s in streams]})
         statements.append({"Sid": "FailedRecords", "Effect": "Allow", "Action": ["sqs:SendMessage"],
                            "Resource": {"Fn::GetAtt": [failure_queue, "Arn"]}})
+    if async_failure_queue:  # Lambda sends the on-failure record with the function's own role
+        statements.append({"Sid": "FailedEvents", "Effect": "Allow", "Action": ["sqs:SendMessage"],
+                           "Resource": {"Fn::GetAtt": [async_failure_queue, "Arn"]}})
     if publishes_events(handler):
         statements.append({"Sid": "DomainEvents", "Effect": "Allow", "Action": ["events:PutEvents"],
                            "Resource": {"Fn::GetAtt": ["EventBus", "Arn"]}})

@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from infra.package import BUILD, stages
+from infra.package import BUILD, dump_cfn, stages
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
 _ARTEFACT_PROPERTY = {"AWS::Serverless::Function": "CodeUri", "AWS::Serverless::LayerVersion": "ContentUri"}
@@ -150,6 +150,19 @@ def parse_parameters(pairs: list[str]) -> list[dict[str, str]]:
     return out
 
 
+def stack_parameters(template: dict[str, Any], pairs: list[str], kind: str) -> list[dict[str, Any]]:
+    """The given `Key=Value` pairs; on an update, a secret parameter (NoEcho, no default) not given
+    again keeps its previous value (`PhoneHashSecret` is given once, on the first deploy)."""
+    given = parse_parameters(pairs)
+    if kind != "UPDATE":
+        return list(given)
+    named = {p["ParameterKey"] for p in given}
+    kept = [{"ParameterKey": key, "UsePreviousValue": True}
+            for key, spec in (template.get("Parameters") or {}).items()
+            if spec.get("NoEcho") and "Default" not in spec and key not in named]
+    return [*given, *kept]
+
+
 def deploy(stage: str, parameters: list[str], bucket: str) -> None:  # pragma: no cover - needs an AWS account
     import boto3
     from botocore.exceptions import ClientError
@@ -189,13 +202,13 @@ def _apply(cfn: Any, s3: Any, bucket: str, app: str, stage: str, stack: str, kin
            template: dict[str, Any], parameters: list[str]) -> None:
     from botocore.exceptions import WaiterError
 
-    body = yaml.safe_dump(template, sort_keys=False, allow_unicode=True)
+    body = dump_cfn(template)
     template_key = f"{app}/{stage}/template-{hashlib.sha256(body.encode()).hexdigest()[:16]}.yaml"
     s3.put_object(Bucket=bucket, Key=template_key, Body=body.encode("utf-8"))
     template_url = f"{s3.meta.endpoint_url}/{bucket}/{template_key}"
     name = f"make-deploy-{template_key.rsplit('-', 1)[1].split('.')[0]}"
     cfn.create_change_set(StackName=stack, ChangeSetName=name, ChangeSetType=kind, TemplateURL=template_url,
-                          Capabilities=CAPABILITIES, Parameters=parse_parameters(parameters))
+                          Capabilities=CAPABILITIES, Parameters=stack_parameters(template, parameters, kind))
     try:
         cfn.get_waiter("change_set_create_complete").wait(StackName=stack, ChangeSetName=name)
     except WaiterError:

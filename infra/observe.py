@@ -47,10 +47,15 @@ def alarms_for(rid: str, name: str, resource: dict[str, Any]) -> dict[str, Any]:
 def stack_alarms(namespace: str, service: str) -> dict[str, Any]:
     """Failed stream records parked on the failure queue; import files that failed as a whole."""
     queue = [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["StreamFailureQueue", "QueueName"]}}]
+    async_queue = [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["AsyncFailureQueue", "QueueName"]}}]
     return {
         "StreamFailureQueueDepthAlarm": _alarm(
             "stream records given up on are waiting in the failure queue", "ApproximateNumberOfMessagesVisible",
             "AWS/SQS", queue, "Maximum", 1),
+        "AsyncFailureQueueDepthAlarm": _alarm(
+            "events an import or sweep failed on after Lambda's retries are waiting in the async failure queue "
+            "(docs/operations.md: list and redrive with python -m infra.redrive)",
+            "ApproximateNumberOfMessagesVisible", "AWS/SQS", async_queue, "Maximum", 1),
         "ImportFailuresAlarm": _alarm("an import file failed", IMPORT_FAILED, namespace,
                                       [{"Name": "service", "Value": service}], "Sum", 1),
     }
@@ -75,8 +80,9 @@ def dashboard(functions: dict[str, dict[str, Any]], namespace: str, service: str
         _widget("耗时 Duration p95", per_function("Duration", every), "p95", 0, 6),
         _widget("限流 Throttles", per_function("Throttles", every), "Sum", 12, 6),
         _widget("流延迟 Iterator age (max)", per_function("IteratorAge", streams), "Maximum", 0, 12),
-        _widget("失败记录队列 Stream failures",
-                [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "${StreamFailureQueue.QueueName}"]],
+        _widget("失败队列 Failure queues",
+                [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "${StreamFailureQueue.QueueName}"],
+                 ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "${AsyncFailureQueue.QueueName}"]],
                 "Maximum", 12, 12),
         # Business metrics carry their own dimensions (source, how, outcome): one search shows them all.
         _widget("业务指标 Business", [[{"expression": f"SEARCH('{{{namespace}}} service=\"{service}\" "

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import re
@@ -44,6 +45,17 @@ STREAM_FAILURE_SETTINGS: dict[str, Any] = {
     "MaximumRecordAgeInSeconds": 6 * 3600,
 }
 FAILURE_QUEUE = "StreamFailureQueue"
+# Functions Lambda invokes asynchronously (EventBridge rules and schedules): two retries, events at
+# most 6 h old, then the event and its error go to this queue (`infra/redrive.py` lists and redrives).
+ASYNC_EVENT_TYPES = ("Schedule", "CloudWatchEvent", "EventBridgeRule", "S3", "SNS")
+ASYNC_FAILURE_QUEUE = "AsyncFailureQueue"
+ASYNC_INVOKE_SETTINGS: dict[str, Any] = {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 6 * 3600}
+# An event the rule could not hand to Lambda at all (throttled Invoke, a missing permission) goes to the
+# same queue as the rule target's dead-letter queue (SAM's DeadLetterConfig / RetryPolicy on the event).
+RULE_TARGET_SETTINGS: dict[str, Any] = {
+    "DeadLetterConfig": {"Arn": {"Fn::GetAtt": [ASYNC_FAILURE_QUEUE, "Arn"]}},
+    "RetryPolicy": {"MaximumRetryAttempts": 20, "MaximumEventAgeInSeconds": 6 * 3600},
+}
 # `arn:aws:dynamodb:REGION:ACCOUNT:table/loanleads-dev-leads/stream/REPLACE-ME` in .chalice/config.json.
 _PLACEHOLDER_STREAM = re.compile(r"^arn:[^:]+:dynamodb:[^:]*:[^:]*:table/(?P<table>[^/]+)/stream/")
 
@@ -72,6 +84,19 @@ def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[st
 
 
 _Loader.add_multi_constructor("!", _intrinsic)
+
+
+class _Dumper(yaml.SafeDumper):  # type: ignore[misc]  # PyYAML ships no type stubs
+    """Writes an object used twice in full each time: no `&id001` anchors and `*id001` aliases,
+    which a YAML parser follows but CloudFormation's template validation does not promise to."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def dump_cfn(document: dict[str, Any]) -> str:
+    text: str = yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120)
+    return text
 
 
 def load_cfn(path: Path) -> dict[str, Any]:
@@ -137,6 +162,11 @@ def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {rid: res for rid, res in template["Resources"].items() if res["Type"] == "AWS::Serverless::Function"}
 
 
+def is_async(resource: dict[str, Any]) -> bool:
+    """Whether Lambda invokes the function asynchronously (an EventBridge rule or schedule, S3, SNS)."""
+    return any(e["Type"] in ASYNC_EVENT_TYPES for e in (resource["Properties"].get("Events") or {}).values())
+
+
 def _stream_source(value: object, prefix: str) -> dict[str, Any] | None:
     """The table's StreamArn for a placeholder stream ARN of one of our tables."""
     match = _PLACEHOLDER_STREAM.match(value) if isinstance(value, str) else None
@@ -173,8 +203,14 @@ def finish(template: dict[str, Any], stage: str) -> dict[str, Any]:
         variables.update(_oidc_environment(stage))
         variables["IMPORT_BUCKET"] = {"Ref": "ImportBucket"}
         variables["EVENT_BUS"] = {"Ref": "EventBus"}
+        variables["PHONE_HASH_SECRET"] = {"Ref": "PhoneHashSecret"}
         streams = []
         for event in (props.get("Events") or {}).values():
+            bucket = ((event["Properties"].get("Pattern") or {}).get("detail") or {}).get("bucket")
+            if event["Type"] == "CloudWatchEvent" and bucket is not None:
+                bucket["name"] = [{"Ref": "ImportBucket"}]  # the stage's bucket, not the packaging env's
+            if event["Type"] in ("Schedule", "CloudWatchEvent", "EventBridgeRule"):
+                event["Properties"].update(copy.deepcopy(RULE_TARGET_SETTINGS))
             if event["Type"] != "DynamoDB":
                 continue
             source = _stream_source(event["Properties"]["Stream"], prefix)
@@ -185,13 +221,19 @@ def finish(template: dict[str, Any], stage: str) -> dict[str, Any]:
             event["Properties"]["DestinationConfig"] = {
                 "OnFailure": {"Type": "SQS", "Destination": {"Fn::GetAtt": [FAILURE_QUEUE, "Arn"]}}}
             streams.append(source)
+        invoked_async = is_async(resource)
+        if invoked_async:
+            resources[f"{rid}AsyncConfig"] = {"Type": "AWS::Lambda::EventInvokeConfig", "Properties": {
+                "FunctionName": {"Ref": rid}, "Qualifier": "$LATEST", **ASYNC_INVOKE_SETTINGS,
+                "DestinationConfig": {"OnFailure": {"Destination": {"Fn::GetAtt": [ASYNC_FAILURE_QUEUE, "Arn"]}}}}}
         role = f"{rid}Role"
         resources[role] = {"Type": "AWS::IAM::Role", "Properties": {
             "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
                 "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
             "Policies": [{"PolicyName": "least-privilege", "PolicyDocument": {
                 "Version": "2012-10-17",
-                "Statement": function_policy_statements(name, props["Handler"], streams, FAILURE_QUEUE)}}],
+                "Statement": function_policy_statements(name, props["Handler"], streams, FAILURE_QUEUE,
+                                                        ASYNC_FAILURE_QUEUE if invoked_async else None)}}],
         }}
         props["Role"] = {"Fn::GetAtt": [role, "Arn"]}
         resources.update(alarms_for(rid, name, resource))
@@ -212,14 +254,13 @@ def package(stage: str, out_root: Path = BUILD) -> Path:
     out = out_root / stage
     out.mkdir(parents=True, exist_ok=True)
     merge_file = out / "merge.yaml"
-    merge_file.write_text(yaml.safe_dump(merge_template(stage), sort_keys=False, allow_unicode=True),
-                          encoding="utf-8")
+    merge_file.write_text(dump_cfn(merge_template(stage)), encoding="utf-8")
     run_chalice(stage, merge_file, out / "chalice")
     template = finish(load_cfn(out / "chalice" / "sam.yaml"), stage)
     for artefact in (out / "chalice").glob("*.zip"):  # the app and the dependencies layer
         shutil.copyfile(artefact, out / artefact.name)
     path = out / "template.yaml"
-    path.write_text(yaml.safe_dump(template, sort_keys=False, allow_unicode=True, width=120), encoding="utf-8")
+    path.write_text(dump_cfn(template), encoding="utf-8")
     return path
 
 

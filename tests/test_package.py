@@ -63,6 +63,11 @@ def test_stages_target_their_partitions() -> None:
     assert not stages()["dev"]["region"].startswith("cn-")
 
 
+def test_template_has_no_yaml_aliases(packaged: dict[str, Path], stage: str) -> None:
+    text = packaged[stage].read_text(encoding="utf-8")
+    assert "&id0" not in text and "*id0" not in text  # every shared object written out in full
+
+
 def test_template_passes_cfn_lint_for_its_region(packaged: dict[str, Path], stage: str) -> None:
     from infra.package import lint
 
@@ -97,6 +102,57 @@ def test_every_stream_mapping_has_the_failure_settings(template: dict[str, Any])
         assert destination["Type"] == "SQS" and destination["Destination"]["Fn::GetAtt"][0] in queues, rid
         table, attribute = props["Stream"]["Fn::GetAtt"]
         assert attribute == "StreamArn" and "StreamSpecification" in tables[table]["Properties"], rid
+
+
+def test_every_asynchronously_invoked_function_has_a_failure_destination(template: dict[str, Any]) -> None:
+    import app
+
+    asynchronous = {source.name for source in app.app.event_sources
+                    if type(source).__name__ in ("CloudWatchEventConfig", "ScheduledEventConfig")}
+    assert asynchronous >= {"import_object", "sla_sweep", "import_sweep"}
+    from infra.package import function_name
+
+    by_name = {function_name(fn): rid for rid, fn in functions(template).items()}
+    configs = {res["Properties"]["FunctionName"]["Ref"]: res["Properties"]
+               for res in of_type(template, "AWS::Lambda::EventInvokeConfig").values()}
+    assert set(configs) == {by_name[name] for name in asynchronous}  # every one, and only those
+    queues = of_type(template, "AWS::SQS::Queue")
+    roles = of_type(template, "AWS::IAM::Role")
+    for rid, props in configs.items():
+        assert props["Qualifier"] == "$LATEST" and 0 <= props["MaximumRetryAttempts"] <= 2, rid
+        assert 60 <= props["MaximumEventAgeInSeconds"] <= 6 * 3600, rid
+        queue = props["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"]
+        assert queue == ["AsyncFailureQueue", "Arn"] and "AsyncFailureQueue" in queues, rid
+        role = roles[functions(template)[rid]["Properties"]["Role"]["Fn::GetAtt"][0]]
+        statements = role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        assert any(st["Action"] == ["sqs:SendMessage"] and st["Resource"] == {"Fn::GetAtt": queue}
+                   for st in statements), rid  # Lambda sends the record with the function's role
+    for rid in configs:  # what a rule cannot deliver lands in the same queue, which lets EventBridge write
+        for event in functions(template)[rid]["Properties"]["Events"].values():
+            assert event["Properties"]["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["AsyncFailureQueue", "Arn"]}}
+            assert event["Properties"]["RetryPolicy"]["MaximumEventAgeInSeconds"] <= 6 * 3600
+    [policy] = [p["Properties"] for p in of_type(template, "AWS::SQS::QueuePolicy").values()
+                if p["Properties"]["Queues"] == [{"Ref": "AsyncFailureQueue"}]]
+    [grant] = policy["PolicyDocument"]["Statement"]
+    assert grant["Principal"] == {"Service": "events.amazonaws.com"} and grant["Action"] == "sqs:SendMessage"
+    depth = [a["Properties"] for a in of_type(template, "AWS::CloudWatch::Alarm").values()
+             if a["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+             and a["Properties"]["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["AsyncFailureQueue", "QueueName"]}]
+    assert len(depth) == 1 and depth[0]["Threshold"] == 1 and depth[0]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def test_import_rule_matches_only_the_stage_bucket_and_prefix(template: dict[str, Any]) -> None:
+    [pattern] = [event["Properties"]["Pattern"] for fn in functions(template).values()
+                 for event in (fn["Properties"].get("Events") or {}).values() if event["Type"] == "CloudWatchEvent"]
+    assert pattern["detail"]["bucket"] == {"name": [{"Ref": "ImportBucket"}]}
+    assert pattern["detail"]["object"] == {"key": [{"prefix": "imports/"}]}
+
+
+def test_phone_hash_secret_is_a_stage_parameter_never_shown(template: dict[str, Any]) -> None:
+    parameter = template["Parameters"]["PhoneHashSecret"]
+    assert parameter["NoEcho"] is True and parameter["MinLength"] >= 32 and "Default" not in parameter
+    for rid, fn in functions(template).items():
+        assert fn["Properties"]["Environment"]["Variables"]["PHONE_HASH_SECRET"] == {"Ref": "PhoneHashSecret"}, rid
 
 
 def test_every_function_has_error_and_throttle_alarms_and_streams_an_iterator_age_alarm(
@@ -221,6 +277,16 @@ def test_deploy_points_the_template_at_the_uploaded_artefacts(template: dict[str
                                                                         "Key": "k/deployment.zip"}
     assert parse_parameters(["AlarmEmail=ops@example.cn"]) == [{"ParameterKey": "AlarmEmail",
                                                                 "ParameterValue": "ops@example.cn"}]
+
+
+def test_an_update_keeps_the_stage_secret_it_is_not_given_again(template: dict[str, Any]) -> None:
+    from infra.deploy import stack_parameters
+
+    assert stack_parameters(template, ["PhoneHashSecret=" + "k" * 64], "CREATE") == [
+        {"ParameterKey": "PhoneHashSecret", "ParameterValue": "k" * 64}]
+    kept = stack_parameters(template, ["AlarmEmail=ops@example.cn"], "UPDATE")
+    assert {"ParameterKey": "PhoneHashSecret", "UsePreviousValue": True} in kept
+    assert {"ParameterKey": "AlarmEmail", "ParameterValue": "ops@example.cn"} in kept
 
 
 def test_day_one_operations_create_the_first_admin_and_a_partner_key(aws: None) -> None:

@@ -57,13 +57,22 @@ FIELD_LABELS: dict[str, str] = {
 HONEYPOT_FIELD = "website"
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 _SPACES = re.compile(r"\s+")
+# Characters nobody can see in a name or remark: C0/C1 controls (tab and line breaks are spaces
+# here) and the bidi controls that reorder what is shown (U+202E turns `txt.exe` into `exe.txt`).
+# The API refuses them with a reason; every other channel (partner batches, imported files) loses
+# them here, so no stored text holds them.
+_INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def has_invisible(value: str) -> bool:
+    return _INVISIBLE.search(value) is not None
 
 
 @lru_cache(maxsize=4096)
 def _clean_str(value: str) -> str:
     if not unicodedata.is_normalized("NFKC", value):
         value = unicodedata.normalize("NFKC", value)
-    return _SPACES.sub(" ", value).strip()
+    return _SPACES.sub(" ", _INVISIBLE.sub("", value)).strip()
 
 
 def _clean_value(value: Any) -> Any:

@@ -69,7 +69,7 @@ def partner_leads() -> Response:
     request = bp.current_request
     partner = authenticate(request.headers.get("x-api-key"), http.received_at(request))
     try:
-        batch = PartnerBatch.model_validate(http.read_body(request))
+        batch = PartnerBatch.model_validate(http.read_body(request, refuse_invisible=False))
     except ValidationError as exc:
         raise BadRequest("请求体须为 {\"leads\": [...]}，包含 1–100 条线索",
                          fields={"leads": "须包含 1–100 条线索"}) from exc

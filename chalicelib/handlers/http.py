@@ -28,6 +28,11 @@ from chalicelib.settings import get_settings
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
+# Nesting beyond any body of this API (routing conditions nest deepest, a dozen levels) is refused
+# before parsing: the JSON decoder recurses per level and a 10,000-deep body would end in a
+# RecursionError (a 500) after costing the stack.
+MAX_JSON_DEPTH = 64
+_JSON_TOKEN = re.compile(rb'"(?:\\.|[^"\\])*"|[\[\]{}]')
 
 # Chalice answers some requests itself (415, 405, ...); the middleware rewrites its bodies into
 # the same envelope as ours.
@@ -88,8 +93,45 @@ def media_type(request: Request) -> str:
     return (request.headers.get("content-type") or JSON).split(";")[0].strip().lower()
 
 
-def read_body(request: Request, allow_form: bool = False) -> dict[str, Any]:
-    """The request body as a mapping: JSON object, or (when allowed) an urlencoded form."""
+def read_body(request: Request, allow_form: bool = False, refuse_invisible: bool = True) -> dict[str, Any]:
+    """The request body as a mapping: JSON object, or (when allowed) an urlencoded form. Text with
+    control or bidi characters is refused (422 naming the fields) unless the caller reports per item
+    (the partner batch: the lead profile strips them there, so one item never blocks the others)."""
+    data = _read_body(request, allow_form)
+    if refuse_invisible:
+        problems = invisible_fields(data)
+        if problems:
+            raise ValidationFailed("提交的文本含有不可见的控制字符或文字方向控制符，请删除后重试",
+                                   fields={path: INVISIBLE_MESSAGE for path in problems})
+    return data
+
+
+INVISIBLE_MESSAGE = "含有不可见的控制字符（如 NUL）或文字方向控制符（如 U+202E）"
+
+
+def invisible_fields(data: Any, path: str = "") -> list[str]:
+    """Paths (`name`, `leads.0.remark`) of the keys and texts holding characters a person cannot
+    see: C0/C1 controls other than tab and line breaks, and bidi controls (U+202E shows `txt.exe`
+    as `exe.txt`)."""
+    from chalicelib.domain.lead import has_invisible
+
+    found: list[str] = []
+    if isinstance(data, str):
+        return [path or "body"] if has_invisible(data) else []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            where = f"{path}.{key}" if path else str(key)
+            if has_invisible(str(key)):
+                found.append(where)
+            else:
+                found += invisible_fields(value, where)
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            found += invisible_fields(value, f"{path}.{index}" if path else str(index))
+    return found
+
+
+def _read_body(request: Request, allow_form: bool) -> dict[str, Any]:
     raw = request.raw_body or b""
     if isinstance(raw, str):
         raw = raw.encode("utf-8")
@@ -97,9 +139,11 @@ def read_body(request: Request, allow_form: bool = False) -> dict[str, Any]:
         raise PayloadTooLarge(f"请求内容不能超过 {get_settings().max_body_bytes // 1024} KB")
     kind = media_type(request)
     if kind == JSON:
+        if json_depth(raw) > MAX_JSON_DEPTH:
+            raise BadRequest(f"请求体嵌套层级过深（超过 {MAX_JSON_DEPTH} 层）", code="INVALID_JSON")
         try:
             data = json.loads(raw.decode("utf-8")) if raw else None
-        except (UnicodeDecodeError, ValueError) as exc:
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise BadRequest("请求体不是有效的 JSON", code="INVALID_JSON") from exc
         if not isinstance(data, dict):
             raise BadRequest("请求体必须是 JSON 对象", code="INVALID_JSON")
@@ -112,6 +156,21 @@ def read_body(request: Request, allow_form: bool = False) -> dict[str, Any]:
         pairs = parse_qs(text, keep_blank_values=True, max_num_fields=200)
         return {key: values[0] for key, values in pairs.items()}
     raise UnsupportedMediaType()
+
+
+def json_depth(raw: bytes) -> int:
+    """The deepest nesting of arrays and objects in a JSON text (brackets inside strings do not count)."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH:
+        return 0  # cannot be deeper than the limit: the common case costs two counts
+    depth = deepest = 0
+    for token in _JSON_TOKEN.finditer(raw):
+        mark = token.group()
+        if mark in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif mark in (b"]", b"}"):
+            depth -= 1
+    return deepest
 
 
 def parse_body_as(model: type[BaseModel], data: dict[str, Any]) -> Any:
@@ -130,6 +189,20 @@ def idempotency_key(request: Request) -> str | None:
     if not _IDEMPOTENCY_KEY.match(key):
         raise BadRequest("Idempotency-Key 须为 1–128 个可见 ASCII 字符", fields={"Idempotency-Key": "格式无效"})
     return str(key)
+
+
+_ENTITY_TAG = re.compile(r'^(?:W/)?"?(\d{1,12})"?$')
+
+
+def if_match(request: Request) -> int | None:
+    """The version an `If-Match` header names (`"3"`, `W/"3"` or `3`), or None without one."""
+    value = (request.headers.get("if-match") or "").strip()
+    if not value:
+        return None
+    match = _ENTITY_TAG.match(value)
+    if match is None:
+        raise BadRequest("If-Match 须为线索的版本号，如 \"3\"", fields={"If-Match": "格式无效"})
+    return int(match.group(1))
 
 
 def cors_headers(request: Request) -> dict[str, str | list[str]]:

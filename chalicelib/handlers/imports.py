@@ -12,18 +12,24 @@ import json
 import time
 from typing import Any
 
-from chalice.app import Blueprint, CloudWatchEvent, Response
+from chalice.app import Blueprint, CloudWatchEvent, Rate, Response
 
 from chalicelib import metrics
 from chalicelib.domain.timeutil import parse_iso, shanghai_day
 from chalicelib.handlers import http
+from chalicelib.handlers.events import lenient
 from chalicelib.handlers.leads import list_filters
 from chalicelib.observability import logger
+from chalicelib.settings import get_settings
 
 bp = Blueprint(__name__)
 
+# Only the stage's own import bucket and prefix (the handler checks both again: a rule edited by
+# hand, or an event replayed from elsewhere, must not start a job). infra/package.py writes the
+# bucket as a reference to the stack's ImportBucket.
 IMPORT_PATTERN = {"source": ["aws.s3", "loanleads.imports"], "detail-type": ["Object Created", "Import Continued"],
-                  "detail": {"object": {"key": [{"prefix": "imports/"}]}}}
+                  "detail": {"bucket": {"name": [get_settings().import_bucket]},
+                             "object": {"key": [{"prefix": "imports/"}]}}}
 
 
 @bp.route("/imports", methods=["POST"], content_types=[http.JSON])
@@ -77,12 +83,16 @@ def export_leads() -> dict[str, Any]:
 @bp.on_cw_event(IMPORT_PATTERN, name="import_object")
 @metrics.flushed
 def import_object(event: CloudWatchEvent) -> dict[str, Any]:
-    from chalicelib.services.imports import StoredObject, object_created
+    from chalicelib.services.imports import StoredObject, object_created, screen
 
     detail = event.detail or {}
     obj = detail.get("object") or {}
     stored = StoredObject(str(obj.get("key", "")), str(obj.get("etag", "")), int(obj.get("size") or 0),
                           parse_iso(event.time))
+    skipped = screen((detail.get("bucket") or {}).get("name"), stored)
+    if skipped:
+        logger.info("object skipped", extra={"key": stored.key, "reason": skipped, "size": stored.size})
+        return {"ignored": stored.key, "reason": skipped}
     context: Any = event.context
     remaining = context.get_remaining_time_in_millis if context is not None else (lambda: 900_000)
     result = object_created(stored, remaining, time.time, _continue_later)
@@ -95,8 +105,25 @@ def _continue_later(detail: dict[str, Any]) -> None:
     from chalicelib.outbound import events_client
 
     entry = {"Source": "loanleads.imports", "DetailType": "Import Continued", "Detail": json.dumps({
-        "import_id": detail["import_id"],
+        "import_id": detail["import_id"], "bucket": {"name": get_settings().import_bucket},
         "object": {"key": detail["key"], "etag": detail["etag"], "size": detail["size"]}})}
     result = events_client().put_events(Entries=[entry])
     if result.get("FailedEntryCount"):
         raise RuntimeError("could not hand over the import")  # the invocation is retried and resumes
+
+
+@bp.schedule(Rate(10, unit=Rate.MINUTES), name="import_sweep")
+@metrics.flushed
+def import_sweep(event: CloudWatchEvent) -> dict[str, Any]:
+    """Jobs that stopped moving (an upload that never came, a run whose event was given up) end
+    `failed` with a Chinese reason instead of staying `queued` / `running` for good."""
+    from chalicelib.services.imports import fail_stalled
+
+    failed = fail_stalled(parse_iso(event.time))
+    logger.info("import sweep", extra={"tick_time": event.time, "failed": failed})
+    return {"time": event.time, "failed": failed}
+
+
+# Events as tools and replays send them (no `version`, no `account`...) reach the code.
+lenient(import_object)
+lenient(import_sweep)

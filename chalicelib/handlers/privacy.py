@@ -28,7 +28,8 @@ def edit_lead(lead_id: str) -> dict[str, Any]:
     from chalicelib.services import privacy
 
     request = bp.current_request
-    return privacy.update_lead(http.principal(request), lead_id, http.read_body(request), http.received_at(request))
+    return privacy.update_lead(http.principal(request), lead_id, http.read_body(request), http.received_at(request),
+                               http.if_match(request))
 
 
 @bp.route("/leads/{lead_id}/audit", methods=["GET"])

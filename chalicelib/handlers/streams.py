@@ -1,8 +1,16 @@
 """DynamoDB stream consumers. Powertools' BatchProcessor reports failed records one by one, so a
-poison record never blocks its shard or loses its neighbours (ReportBatchItemFailures)."""
+poison record never blocks its shard or loses its neighbours (ReportBatchItemFailures).
+
+Records are taken as they come, not as the table's current view type promises: a MODIFY without
+`OldImage` (a NEW_IMAGE or KEYS_ONLY view, a replay tool that drops it) is an unknown change, never
+a change (no `lead.assigned` / `lead.status_changed`, no dashboard delta); a REMOVE without images
+still purges what is keyed on the lead id; a record without `ApproximateCreationDateTime` takes the
+time of its batch.
+"""
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +24,7 @@ from chalicelib.settings import get_settings
 bp = Blueprint(__name__)
 
 
-def _handle_lead_record(record: Any) -> None:
+def _handle_lead_record(record: Any, batch_at: str) -> None:
     from chalicelib.outbound import publish
     from chalicelib.plain import plain
     from chalicelib.services.intake import lead_events, process_lead_change, process_new_lead
@@ -24,11 +32,11 @@ def _handle_lead_record(record: Any) -> None:
     logger.thread_safe_append_keys(correlation_id=record.event_id)
     keys = record.dynamodb.keys or {}
     logger.thread_safe_append_keys(lead_id=keys.get("lead_id"))
-    # The record's own time (epoch seconds, may carry milliseconds), never the clock.
-    at = _at(record.raw_event)
+    # The record's own time (epoch seconds, may carry milliseconds), else its batch's; never the clock.
+    at = _at(record.raw_event) or batch_at
     kind = record.event_name.name
-    old = plain(record.dynamodb.old_image) if kind != "INSERT" else None
-    new = plain(record.dynamodb.new_image) if kind != "REMOVE" else None
+    old = plain(record.dynamodb.old_image) if kind != "INSERT" and record.dynamodb.old_image else None
+    new = plain(record.dynamodb.new_image) if kind != "REMOVE" and record.dynamodb.new_image else None
     if kind == "INSERT":
         image = new or {}
         if "lead_id" not in image or "phone" not in image:
@@ -41,13 +49,17 @@ def _handle_lead_record(record: Any) -> None:
         if process_lead_change(old, new, at):
             logger.info("lead change handled")
         publish(lead_events(old, new, at))
+    elif kind == "MODIFY":  # what changed is unknown: acting on it would invent a change
+        logger.warning("lead modified without both images: change unknown, not acted on",
+                       extra={"old_image": old is not None, "new_image": new is not None})
     elif kind == "REMOVE":  # retention TTL or an erasure: purge whatever still names the lead
         from chalicelib.services.privacy import purge_expired
 
-        gone = plain(record.dynamodb.old_image)
-        if "lead_id" in gone and "phone" in gone:
-            purge_expired(gone)
-            logger.info("removed lead purged")
+        gone = old or dict(plain(keys))  # a view without images: the keys are all there is
+        if "lead_id" not in gone:
+            raise ValueError("removed lead without lead_id")
+        purge_expired(gone)
+        logger.info("removed lead purged", extra={"from_image": old is not None})
 
 
 # Large batches: the dashboard counters take one write per batch, whatever the number of leads in it.
@@ -60,15 +72,17 @@ def lead_stream(event: DynamoDBEvent) -> dict[str, Any]:
 
     processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
     raw = event.to_dict()
+    batch_at = _batch_at(raw["Records"])
     try:
-        response = dict(process_partial_response(event=raw, record_handler=_handle_lead_record,
-                                                 processor=processor, context=event.context))  # type: ignore[arg-type]
+        response = dict(process_partial_response(
+            event=raw, record_handler=functools.partial(_handle_lead_record, batch_at=batch_at),
+            processor=processor, context=event.context))  # type: ignore[arg-type]
     finally:
         logger.thread_safe_remove_keys(["correlation_id", "lead_id"])  # per thread: see observability
-    return _count_for_dashboard(raw["Records"], response)
+    return _count_for_dashboard(raw["Records"], response, batch_at)
 
 
-def _count_for_dashboard(records: list[dict[str, Any]], response: dict[str, Any]) -> dict[str, Any]:
+def _count_for_dashboard(records: list[dict[str, Any]], response: dict[str, Any], batch_at: str) -> dict[str, Any]:
     """Dashboard counters for the records before the first failed one (a retry starts there), once."""
     from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
@@ -83,16 +97,39 @@ def _count_for_dashboard(records: list[dict[str, Any]], response: dict[str, Any]
         parsed = DynamoDBRecord(record)
         stream = parsed.dynamodb
         assert stream is not None and stream.sequence_number is not None
-        done.append(Change(record["eventID"], int(stream.sequence_number),
-                           plain(stream.old_image) if stream.old_image else None,
-                           plain(stream.new_image) if stream.new_image else None))
+        old = plain(stream.old_image) if stream.old_image else None
+        new = plain(stream.new_image) if stream.new_image else None
+        # A lead's contribution moves by new − old: without the image a record's kind needs, the
+        # delta would count a modified lead again (or not remove a removed one). Left for
+        # `make aggregates` to repair, with a warning.
+        needs = {"INSERT": new is not None, "MODIFY": old is not None and new is not None,
+                 "REMOVE": old is not None}
+        if not needs.get(str(record.get("eventName")), False):
+            logger.warning("record without the images the dashboard needs: not counted",
+                           extra={"event_name": record.get("eventName")})
+            old = new = None
+        done.append(Change(record["eventID"], int(stream.sequence_number), old, new))
     try:
-        on_lead_batch(done, _at(records[-1]) if records else "")
+        on_lead_batch(done, batch_at)
     except Exception:
+        # Nothing of this batch is counted (the marker commits with the counters): deliver again from
+        # its first counted record; records before it were counted by an earlier delivery.
         logger.exception("dashboard counters not applied; the batch is delivered again")
         return {"batchItemFailures": [{"itemIdentifier": r["dynamodb"]["SequenceNumber"]} for r in records]}
     return response
 
 
-def _at(record: dict[str, Any]) -> str:
-    return iso_utc(datetime.fromtimestamp(float(record["dynamodb"]["ApproximateCreationDateTime"]), tz=UTC))
+def _at(record: dict[str, Any]) -> str | None:
+    """The record's own time, when the stream gave it one (epoch seconds, may carry milliseconds)."""
+    value = (record.get("dynamodb") or {}).get("ApproximateCreationDateTime")
+    try:
+        return iso_utc(datetime.fromtimestamp(float(value), tz=UTC)) if value is not None else None
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
+def _batch_at(records: list[dict[str, Any]]) -> str:
+    """The time of the batch: its latest record time; the clock only for a batch that has none
+    (read here at the edge, like an API request's time without requestTimeEpoch)."""
+    times = [at for at in map(_at, records) if at is not None]
+    return max(times) if times else iso_utc(datetime.now(UTC))

@@ -27,6 +27,10 @@ class ImportPolicy(BaseModel):
     max_uncompressed_mb: float = Field(default=600, gt=0, le=2000)
     max_compression_ratio: float = Field(default=200, gt=1, le=10000)
     max_rows: int = Field(default=200_000, ge=1, le=1_000_000)
+    # Checked on the sheet's XML before it is loaded: the reader holds the sheet as a dense grid
+    # (rows × columns from its first to its last cell), ~100 bytes a cell in memory.
+    max_columns: int = Field(default=100, ge=1, le=16_384)
+    max_cells: int = Field(default=2_000_000, ge=1, le=20_000_000)
     # a row missing one of these is rejected (phone is always required)
     required_fields: list[str] = Field(default_factory=lambda: ["name", "phone"])
     # header (as written in files) → field name; `custom.<key>` for a custom field

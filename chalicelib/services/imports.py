@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import chain, islice
 from typing import Any
+from urllib.parse import unquote_plus
 
 from chalicelib import metrics
 from chalicelib.domain.access import Principal
@@ -42,6 +43,7 @@ from chalicelib.errors import BadRequest, DomainError, NotFound, StoreUnavailabl
 from chalicelib.observability import logger
 from chalicelib.rules.imports import ImportPolicy
 from chalicelib.rules.profile import OPTION_FIELDS, LeadProfile, default_profile
+from chalicelib.settings import get_settings
 from chalicelib.store import config, directory, files, leads, sequences
 from chalicelib.store import imports as jobs
 
@@ -50,6 +52,7 @@ PARTNER_DROPS = "imports/partners/"
 CHUNK_ROWS = 500
 LEASE_S = 300
 HANDOVER_MS = 90_000  # stop and hand over when less than this is left of the invocation
+STALLED_MINUTES = 30  # a queued or running job with no progress for this long is failed by the sweep
 CONTINUE_SOURCE = "loanleads.imports"
 CONTINUE_TYPE = "Import Continued"
 _FILENAME = re.compile(r"^[^/\\\x00-\x1f]{1,120}\.(xlsx|xls|csv)$", re.IGNORECASE)
@@ -170,12 +173,38 @@ def _template_column(name: str, profile: LeadProfile) -> Any:
 
 # -- the run -------------------------------------------------------------------------------------------
 
+def screen(bucket: str | None, obj: StoredObject) -> str | None:
+    """Why an "Object Created" event is not an import (None when it is): another bucket of the
+    account, a key outside `imports/`, a folder the S3 console created (a 0-byte key ending in `/`),
+    or an empty object dropped by a partner (an empty upload still fails its job with a reason)."""
+    if bucket != get_settings().import_bucket:
+        return "foreign bucket"
+    if not obj.key.startswith("imports/"):
+        return "outside imports/"
+    if obj.key.endswith("/"):
+        return "folder marker"
+    if obj.size <= 0 and not obj.key.startswith(UPLOADS):
+        return "empty object"
+    return None
+
+
+def key_candidates(key: str) -> list[str]:
+    """The object's key as sent, then its `unquote_plus` form. S3's classic notifications always
+    URL-encode keys (`red flower.jpg` → `red+flower.jpg`, UTF-8 bytes → `%E6%96%87`), and tools that
+    relay or replay them (and some EventBridge consumers) pass that form on, while EventBridge's own
+    "Object Created" events carry the key as stored. A real key may itself contain `+` or `%`, so
+    the key as sent is always tried first."""
+    decoded = unquote_plus(key)
+    return [key] if decoded == key else [key, decoded]
+
+
 def object_created(obj: StoredObject, remaining_ms: Callable[[], int], now_s: Callable[[], float],
                    continue_later: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
     """Run (or resume) the import of one uploaded object. Safe to deliver any number of times."""
     job = _job_for(obj)
     if job is None:
         return {"ignored": obj.key}
+    obj = StoredObject(str(job["object_key"]), obj.etag, obj.size, obj.event_time)
     import_id = job["import_id"]
     at = iso_utc(obj.event_time)
     running = jobs.take_lease(import_id, obj.etag, int(now_s()), LEASE_S, at)
@@ -206,15 +235,30 @@ def object_created(obj: StoredObject, remaining_ms: Callable[[], int], now_s: Ca
     return {"import_id": import_id, "status": "done"}
 
 
+def _drop_id(key: str, etag: str) -> str:
+    return "D" + hashlib.sha256(f"{key}\n{etag}".encode()).hexdigest()[:24]
+
+
 def _job_for(obj: StoredObject) -> dict[str, Any] | None:
+    """The object's job (created for a partner drop); its `object_key` is the key as stored."""
+    candidates = key_candidates(obj.key)
     if obj.key.startswith(UPLOADS):
         import_id = obj.key[len(UPLOADS):].split("/", 1)[0]
         job = jobs.get(import_id)
-        if job is None or job["object_key"] != obj.key:
+        if job is None or job["object_key"] not in candidates:
             logger.warning("upload without a job", extra={"import_id": import_id})
             return None
         return job
-    import_id = "D" + hashlib.sha256(f"{obj.key}\n{obj.etag}".encode()).hexdigest()[:24]
+    for key in candidates:  # a job of an earlier delivery (the file may be archived by now)
+        job = jobs.get(_drop_id(key, obj.etag))
+        if job is not None:
+            return job
+    stored = next((key for key in candidates if files.exists(key)), None)
+    if stored is None:
+        logger.warning("object created but not found under any form of its key", extra={"key": obj.key})
+        return None
+    obj = StoredObject(stored, obj.etag, obj.size, obj.event_time)
+    import_id = _drop_id(obj.key, obj.etag)
     partner_id = obj.key[len(PARTNER_DROPS):].split("/", 1)[0] if obj.key.startswith(PARTNER_DROPS) else ""
     filename = obj.key.rsplit("/", 1)[-1] or obj.key
     fresh = _new_job(import_id, filename[:120], obj.key, f"partner:{partner_id}" if partner_id else "system",
@@ -287,6 +331,29 @@ def _run(job: dict[str, Any], obj: StoredObject, remaining_ms: Callable[[], int]
         metrics.count(metrics.IMPORT_ROWS, counts[outcome], outcome=outcome)
     _archive(obj.key)
     return True
+
+
+def fail_stalled(now: datetime) -> int:
+    """Jobs that will never finish by themselves end `failed` with a reason the admin reads: an
+    upload whose file never arrived, or a run that stopped (its invocation died and the event was
+    given up) with no progress for STALLED_MINUTES. Reads this month's and last month's open jobs
+    through the by_month index (a handful a day), never a Scan."""
+    cutoff = iso_utc(now - timedelta(minutes=STALLED_MINUTES))
+    today = shanghai_day(now)
+    months = [f"{today:%Y-%m}", f"{today.replace(day=1) - timedelta(days=1):%Y-%m}"]
+    failed = 0
+    for job in (job for month in months for job in jobs.open_jobs(month)):
+        if str(job["updated_at"]) >= cutoff or int(job.get("lease_until") or 0) > now.timestamp():
+            continue
+        message = (f"超过 {STALLED_MINUTES} 分钟未收到上传的文件，导入已取消，请重新上传"
+                   if job["status"] == "queued"
+                   else f"导入已中断（超过 {STALLED_MINUTES} 分钟没有进展），已导入的行已保存；请联系管理员")
+        if jobs.fail_stalled(job["import_id"], str(job["updated_at"]), iso_utc(now),
+                             {"code": "STALLED", "message": message}):
+            failed += 1
+            logger.warning("stalled import failed", extra={"import_id": job["import_id"], "was": job["status"]})
+            metrics.count(metrics.IMPORT_FAILED, reason="STALLED")
+    return failed
 
 
 def _archive(key: str) -> None:

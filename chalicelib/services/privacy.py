@@ -12,7 +12,8 @@ from chalicelib.domain.access import Principal, can_read_lead, require_role, see
 from chalicelib.domain.lead import validate_submission
 from chalicelib.domain.phone import normalise_cn_phone
 from chalicelib.domain.timeutil import iso_utc
-from chalicelib.errors import Forbidden, NotFound, ValidationFailed
+from chalicelib.errors import Conflict, Forbidden, NotFound, StaleVersion, ValidationFailed
+from chalicelib.observability import logger
 from chalicelib.settings import get_settings
 from chalicelib.store import audit, config, directory, leads, privacy
 from chalicelib.store.counters import window_key
@@ -46,10 +47,18 @@ def reveal_phone(who: Principal, lead_id: str, body: dict[str, Any], at: datetim
     return {"lead_id": lead_id, "phone": lead["phone"], "revealed_at": iso_utc(at)}
 
 
-def update_lead(who: Principal, lead_id: str, body: dict[str, Any], at: datetime) -> dict[str, Any]:
+def update_lead(who: Principal, lead_id: str, body: dict[str, Any], at: datetime,
+                if_match: int | None = None) -> dict[str, Any]:
+    """Edit a lead's fields. The version the editor read (`version` in the body or the `If-Match`
+    header) must still be current, or nothing changes and 409 names the current version."""
     lead = leads.get(lead_id)
     if lead is None or not _works_on(who, lead):
         raise NotFound("线索不存在或无权操作")
+    body = dict(body)
+    expected = _expected_version(body.pop("version", None), if_match)
+    current_version = int(lead["version"])
+    if expected is not None and expected != current_version:
+        raise StaleVersion(current_version)
     refused = {key: "系统字段，不能通过编辑修改" for key in body if key not in EDITABLE}
     if refused:
         raise ValidationFailed("包含不允许修改的字段，未做任何修改", fields=refused, code="FIELD_NOT_EDITABLE")
@@ -70,8 +79,22 @@ def update_lead(who: Principal, lead_id: str, body: dict[str, Any], at: datetime
     if changes:
         before = {k: lead[k] for k in changes if lead.get(k) is not None}
         after = {k: v for k, v in changes.items() if v is not None}
-        privacy.update_lead(lead_id, int(lead["version"]), changes, iso_utc(at), who.user_id, before, after)
-    return {"lead_id": lead_id, "changed": sorted(changes), "version": int(lead["version"]) + (1 if changes else 0)}
+        try:
+            privacy.update_lead(lead_id, current_version, changes, iso_utc(at), who.user_id, before, after)
+        except Conflict as exc:  # another edit landed between the read and the write
+            now = leads.get(lead_id)
+            raise StaleVersion(int(now["version"]) if now else current_version) from exc
+    return {"lead_id": lead_id, "changed": sorted(changes), "version": current_version + (1 if changes else 0)}
+
+
+def _expected_version(in_body: Any, if_match: int | None) -> int | None:
+    if in_body is None:
+        return if_match
+    if isinstance(in_body, bool) or not isinstance(in_body, int) or in_body < 0:
+        raise ValidationFailed(fields={"version": "应为非负整数（编辑前读到的线索版本）"})
+    if if_match is not None and if_match != in_body:
+        raise ValidationFailed(fields={"version": "与 If-Match 请求头的版本不一致"})
+    return in_body
 
 
 def lead_audit(who: Principal, lead_id: str) -> dict[str, Any]:
@@ -148,7 +171,14 @@ def _logical(table: str) -> str:
 
 
 def purge_expired(lead: dict[str, Any]) -> None:
-    """A lead deleted by its retention TTL (or by an erasure): remove what still names it. Idempotent."""
+    """A lead deleted by its retention TTL (or by an erasure): remove what still names it. Idempotent.
+    With only its keys (a stream record without images) what is keyed on the lead id goes (history,
+    tasks, audit, idempotency, notifications, cooldowns); the phone's windows and its phone key
+    need the phone, and wait for an erasure by phone."""
+    if "phone" not in lead or "created_at" not in lead:
+        logger.warning("removed lead without its image: phone-keyed items kept", extra={"lead_id": lead["lead_id"]})
+        privacy.purge_lead(lead, _involved(lead), [])
+        return
     privacy.purge_lead(lead, _involved(lead), _window_keys(lead))
     privacy.forget_in_phone_key(lead["phone"], lead["lead_id"])
 

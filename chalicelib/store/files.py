@@ -7,7 +7,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
-from chalicelib.errors import StoreUnavailable
+from chalicelib.errors import NotFound, StoreUnavailable
 from chalicelib.settings import get_settings
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -36,6 +36,8 @@ def read(key: str, max_bytes: int) -> bytes | None:
         body: bytes = response["Body"].read()
         return body
     except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            raise NotFound("导入文件不存在或已被删除，无法导入") from exc
         raise StoreUnavailable() from exc
 
 

@@ -106,6 +106,24 @@ def finish(import_id: str, status: str, at: str, counts: dict[str, int] | None =
     _update(import_id, actions, job.status.is_in("queued", "running"))
 
 
+def open_jobs(month: str) -> list[dict[str, Any]]:
+    """The month's jobs still `queued` or `running` (the by_month index, filtered)."""
+    job = ImportJobModel
+    try:
+        rows = job.by_month.query(month, filter_condition=job.status.is_in("queued", "running"))
+        return [to_dict(row) for row in rows]
+    except QueryError as exc:
+        raise StoreUnavailable() from exc
+
+
+def fail_stalled(import_id: str, updated_at: str, at: str, error: dict[str, str]) -> bool:
+    """Fail a job nobody moved since `updated_at`; False when a run moved it meanwhile."""
+    job = ImportJobModel
+    return _update(import_id, [job.status.set("failed"), job.finished_at.set(at), job.updated_at.set(at),
+                               job.lease_until.remove(), job.chunk.remove(), job.error.set(error)],
+                   job.status.is_in("queued", "running") & (job.updated_at == updated_at)) is not None
+
+
 def recent(index: str, partition: str, limit: int) -> list[dict[str, Any]]:
     idx = {"by_uploader": ImportJobModel.by_uploader, "by_team": ImportJobModel.by_team,
            "by_month": ImportJobModel.by_month}[index]
