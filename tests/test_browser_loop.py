@@ -198,6 +198,9 @@ def test_the_daily_loop_across_roles(browser: Any, stack: Stack) -> None:
     fits(sup, "lead page")
     assert "上海房贷组" in sup.page.inner_text("dl.profile")
     sup.shot("loop-8-lead-transferred-sh_lead-phone")
+    # A person reads names, never ids or codes, anywhere on the lead page (分配依据 included).
+    visible = sup.page.inner_text("main")
+    assert not re.search(r"sh_mortgage|south_credit|sh_rep\d|sh_lead|round_robin|T\d\d:\d\d:\d\d", visible), visible
     assert api(stack, "GET", f"/leads/{lead_id}", "admin")["owner"] == "sh_rep2"
 
     # sh_rep2 inherits the 待观察 reminder and is told; sh_rep1's task is gone from their list.
@@ -263,6 +266,10 @@ def test_the_daily_loop_across_roles(browser: Any, stack: Stack) -> None:
         for item in api(stack, "GET", "/inbox?limit=100", user)["items"]:
             text = f"{item.get('title', '')}\n{item.get('body', '')}"
             assert not ISO_TIME.search(text), (user, text)
+
+    # `make aggregates`: the counters equal the leads recomputed under the attribution, after it all.
+    status, report, _ = stack.request("POST", "/_local/aggregates?fix=0", b"")
+    assert status == 200 and report["differences"] == [], report
 
 
 def test_admin_assigns_across_teams_and_a_refused_assignment_says_why(browser: Any, stack: Stack) -> None:
