@@ -434,3 +434,14 @@ def train(rows: Sequence[Sequence[tuple[str, str]]], outcomes: Sequence[int], *,
     features = sorted({name for row in rows for name, _ in row})
     return Trained(intercept, weights, points, center, per_logit, platt, auc(test_margins, test_outcomes),
                    brier(probabilities, test_outcomes), samples, features)
+
+
+def training_outcome(lead: Mapping[str, Any]) -> int | None:
+    """1 won, 0 lost or found invalid after someone had it; None for what the model must not learn
+    from (still open, a duplicate, invalid at the door)."""
+    status = lead.get("status")
+    if status == "won":
+        return 1
+    if status == "lost" or (status == "invalid" and lead.get("first_owner")):
+        return 0
+    return None

@@ -22,3 +22,15 @@ def sla_sweep(event: CloudWatchEvent) -> dict[str, Any]:
     counts = sweep(parse_iso(event.time))
     logger.info("sla sweep", extra={"tick_time": event.time, **counts})
     return {"time": event.time, **counts}
+
+
+@bp.schedule(Rate(1, unit=Rate.DAYS), name="scoring_train")
+@metrics.flushed
+def scoring_train(event: CloudWatchEvent) -> dict[str, Any]:
+    """The lead-scoring model, retrained daily on the window's closed leads."""
+    from chalicelib.services.scoring import retrain
+
+    result = retrain(parse_iso(event.time))
+    logger.info("scoring training", extra={"tick_time": event.time, **{k: v for k, v in result.items()
+                                                                         if k in ("closed", "won", "trained", "auc")}})
+    return {"time": event.time, **result}
