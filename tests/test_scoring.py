@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+from datetime import UTC, datetime
 from typing import Any
 
 from tests.conftest import ROOT
@@ -159,3 +160,32 @@ def test_training_publishes_a_model_the_stream_then_scores_with(client: Any) -> 
 
     again = body_of(call(client, "POST", "/scoring/train", "admin"))  # on demand: a new version
     assert again["trained"] is True and again["version"] == 2
+
+
+def test_the_dashboard_shows_won_rate_by_score_band(client: Any) -> None:
+    from chalicelib.domain.timeutil import shanghai_day
+    from tests.test_dashboard import drain, set_status
+
+    shanghai = {"city": "上海", "loan_type": "mortgage"}
+    high = [capture(client, phone(40 + n), **{**HOT, **shanghai}) for n in range(2)]  # 85
+    medium = capture(client, phone(45), **{**shanghai, "credit_status": "serious_overdue", "amount": 5})  # 48
+    reader = leads_stream()
+    drain(client, reader, [])
+    for lead_id in (*high, medium):
+        owner = lead(client, lead_id)["owner"]
+        set_status(client, lead_id, owner, "intent")
+        if lead_id == high[0]:
+            set_status(client, lead_id, owner, "qualifying")
+            set_status(client, lead_id, owner, "won", won_amount=60, won_date="2026-12-01")
+        else:
+            set_status(client, lead_id, owner, "lost", reason="利率不满意")
+    drain(client, reader, [])
+    today = shanghai_day(datetime.now(UTC)).isoformat()
+    board = body_of(call(client, "GET", f"/dashboard?from={today}&to={today}", "admin"))
+    bands = {row["value"]: row for row in board["score_bands"]}
+    assert [row["label"] for row in board["score_bands"]] == ["评分高", "评分中"]
+    assert (bands["high"]["leads"], bands["high"]["won"], bands["high"]["conversion"]) == (2, 1, 0.5)
+    assert (bands["medium"]["leads"], bands["medium"]["won"], bands["medium"]["conversion"]) == (1, 0, 0.0)
+    drill = bands["high"]["drill"]["won"]
+    listed = body_of(call(client, "GET", "/leads?" + "&".join(f"{k}={v}" for k, v in drill.items()), "admin"))
+    assert [item["lead_id"] for item in listed["items"]] == [high[0]]
