@@ -14,9 +14,10 @@ from tests.test_dedup import capture, lead
 from tests.test_routing import call, phone
 from tests.test_stream import deliver, leads_stream
 
-HOT = {"loan_type": "mortgage", "credit_status": "good", "customer_type": "business_owner", "amount": 60,
-       "city": "成都"}  # prior: 50 + 12 + 8 + 6 + 5 (官网表单) + 4 (30–100万) = 85
-COLD = {"loan_type": "other", "credit_status": "serious_overdue", "amount": 5, "city": "成都"}  # 50 − 6 − 15 − 4 + 5
+# Under the default prior: 50 + 12 + 8 + 6 + 5 (官网表单) + 4 (30–100万) = 85, and 50 − 6 − 15 − 4 + 5 = 30.
+HOT: dict[str, Any] = {"loan_type": "mortgage", "credit_status": "good", "customer_type": "business_owner",
+                       "amount": 60, "city": "成都"}
+COLD: dict[str, Any] = {"loan_type": "other", "credit_status": "serious_overdue", "amount": 5, "city": "成都"}
 
 
 def history(n: int, seed: int = 3) -> tuple[list[dict[str, Any]], list[int]]:
@@ -122,7 +123,7 @@ def test_training_publishes_a_model_the_stream_then_scores_with(client: Any) -> 
     status = body_of(call(client, "GET", "/scoring", "admin"))
     assert status["basis"] == "prior" and status["model"] is None
     items, outcomes = history(400, seed=5)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for item, won in zip(items, outcomes, strict=True):
         at = item["created_at"]
         rows.append({**item, "lead_id": f"L2026{item['lead_id']}", "status": "won" if won else "lost",
