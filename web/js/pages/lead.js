@@ -232,5 +232,6 @@ function scoreCard(lead) {
     h("div", { class: "row" }, h("strong", {}, `评分 ${lead.score}`),
       h("span", { class: "tag" }, labels.score_band || ""),
       h("span", { class: "muted" }, `依据：${labels.score_basis || ""}`)),
-    reasons.length ? h("p", { class: "score-reasons" }, reasons.join(" · ")) : null);
+    reasons.length ? h("p", { class: "score-reasons" }, reasons.flatMap((r, i) =>
+      [i ? " · " : "", h("span", { style: "white-space: nowrap" }, r)])) : null);
 }
