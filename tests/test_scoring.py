@@ -190,3 +190,13 @@ def test_the_dashboard_shows_won_rate_by_score_band(client: Any) -> None:
     drill = bands["high"]["drill"]["won"]
     listed = body_of(call(client, "GET", "/leads?" + "&".join(f"{k}={v}" for k, v in drill.items()), "admin"))
     assert [item["lead_id"] for item in listed["items"]] == [high[0]]
+
+
+def test_a_rule_on_the_score_band_reads_in_chinese_in_the_dry_run(client: Any) -> None:
+    draft = body_of(call(client, "GET", "/config/routing", "admin"))["document"]
+    draft["rules"].insert(0, {"id": "band", "name": "高分档", "action": {"type": "assign_rep", "rep": "sh_rep1"},
+                              "when": {"field": "score_band", "op": "eq", "value": "high"}})
+    dry = body_of(call(client, "POST", "/config/routing/dry-run", "admin",
+                       {"draft": draft, "lead": {"score": 88, "score_band": "high"}}))
+    assert dry["results"][0]["draft"]["rule_id"] == "band"
+    assert "评分档 = 高" in dry["results"][0]["draft"]["reason"]
