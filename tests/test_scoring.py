@@ -200,3 +200,20 @@ def test_a_rule_on_the_score_band_reads_in_chinese_in_the_dry_run(client: Any) -
                        {"draft": draft, "lead": {"score": 88, "score_band": "high"}}))
     assert dry["results"][0]["draft"]["rule_id"] == "band"
     assert "评分档 = 高" in dry["results"][0]["draft"]["reason"]
+
+
+def test_features_are_the_profile_in_beijing_time_and_never_personal_data() -> None:
+    from decimal import Decimal
+
+    from chalicelib.domain.scoring import SENSITIVE_FIELDS, feature_values
+    from chalicelib.rules.scoring import MODEL_FIELDS
+
+    lead = {"name": "张三", "phone": "+8613812345678", "city": "上海", "loan_type": "mortgage",
+            "amount": Decimal("120"), "created_at": "2026-12-05T17:30:00Z",  # Sunday 01:30 in Beijing
+            "previous_leads": ["L1", "L2"], "custom": {"house": "yes"}}
+    values = dict(feature_values(lead, [*MODEL_FIELDS, "custom.house"]))
+    assert values["hour"] == "night" and values["weekday"] == "sun"
+    assert values["amount_band"] == "100_500" and values["re_inquiry"] == "2_plus"
+    assert values["custom.house"] == "yes" and values["purpose"] == "_none"
+    assert not set(MODEL_FIELDS) & SENSITIVE_FIELDS
+    assert "张三" not in values.values() and "+8613812345678" not in values.values() and "上海" not in values.values()

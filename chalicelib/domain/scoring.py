@@ -22,6 +22,7 @@ import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any, Literal
 
 CUSTOM_PREFIX = "custom."
@@ -91,7 +92,7 @@ def field_name(name: str, custom_labels: Mapping[str, str] | None = None) -> str
 # --- features -----------------------------------------------------------------------------------
 
 def _amount_band(amount: Any) -> str:
-    if type(amount) not in (int, float) or amount <= 0:
+    if amount.__class__ not in _NUMBERS or amount <= 0:  # bool is no amount; Decimal is DynamoDB's
         return NONE
     for bound, value, _ in AMOUNT_BANDS:
         if amount < bound:
@@ -102,6 +103,7 @@ def _amount_band(amount: Any) -> str:
 # Beijing has kept UTC+8 all year since 1991: a fixed offset converts several times faster than the
 # zone database, and scoring does it for every lead.
 _BEIJING = timezone(timedelta(hours=8))
+_NUMBERS = frozenset({int, float, Decimal})
 _HOUR_VALUE = [next(value for until, value, _ in HOUR_SLOTS if hour < until) for hour in range(24)]
 
 
