@@ -92,10 +92,13 @@ def field_name(name: str, custom_labels: Mapping[str, str] | None = None) -> str
 # --- features -----------------------------------------------------------------------------------
 
 def _amount_band(amount: Any) -> str:
-    if amount.__class__ not in _NUMBERS or amount <= 0:  # bool is no amount; Decimal is DynamoDB's
+    if amount.__class__ not in _NUMBERS:  # bool is no amount; Decimal is DynamoDB's
+        return NONE
+    number = float(amount)
+    if number <= 0:
         return NONE
     for bound, value, _ in AMOUNT_BANDS:
-        if amount < bound:
+        if number < bound:
             return value
     return NONE  # not reached: the last bound is infinite
 
