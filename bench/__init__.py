@@ -4,5 +4,5 @@
 """
 
 BENCHMARKS = ("bench.cold_start", "bench.capture_cost", "bench.capture_load", "bench.dedup_throughput", "bench.routing",
-              "bench.imports",
+              "bench.imports", "bench.scoring",
               "bench.dashboard")

@@ -64,7 +64,7 @@ def _document() -> dict[str, Any]:
                 "get": {"summary": "按权限范围列出线索", "security": bearer, "parameters": [
                     {"name": n, "in": "query", "schema": {"type": "string"}}
                     for n in ("status", "owner", "source", "from", "to", "limit", "cursor", "team", "partner_id",
-                              "loan_type", "region", "customer_type", "stage")],
+                              "loan_type", "region", "customer_type", "stage", "score_band", "sort")],
                     "responses": _responses("200", 400, 401, 403)},
                 "post": {"summary": "手工录入线索", "security": bearer,
                          "requestBody": {"content": {"application/json": {
@@ -79,9 +79,13 @@ def _document() -> dict[str, Any]:
             "/config/{name}/rollback": {"post": _op("回滚到指定版本（作为新版本发布，管理员）", 404, 422)},
             "/config/routing/dry-run": {"post": _op(
                 "试运行草稿路由规则（lead、lead_ids 或最近 days 天），列出与现行规则的差异", 422)},
-            "/pool": {"get": {**_op("公海池，最新在前", 400), "parameters": [
+            "/pool": {"get": {**_op("公海池，最新在前（sort=score：本页按评分从高到低）", 400), "parameters": [
                 {"name": n, "in": "query", "schema": {"type": "string"}}
-                for n in ("region", "loan_type", "min_amount", "max_amount", "max_age_days", "limit", "cursor")]}},
+                for n in ("region", "loan_type", "min_amount", "max_amount", "max_age_days", "limit", "cursor",
+                          "sort")]}},
+            "/scoring": {"get": _op(
+                "线索评分：当前依据（历史模型或先验权重）、模型的训练窗口、样本量、AUC、Brier、所用字段")},
+            "/scoring/train": {"post": _op("立即用已结案线索训练评分模型（管理员；每日也自动训练）")},
             "/dashboard": {"get": {**_op(
                 "看板：所选日期内创建的线索的漏斗、渠道、产品、排行榜、转化周期与分布（主管仅本团队，管理员全部）；"
                 "每个数字附 drill：列出这些线索的 GET /leads 查询参数", 400), "parameters": [

@@ -122,6 +122,8 @@ ROWS: list[Row] = [
     Row("POST", "/config/{name}/rollback", ADMIN, body={"version": 1}),
     Row("POST", "/config/routing/dry-run", _users("ok", "ok", "denied"), body=_routing_draft),
     Row("GET", "/pool", ANY_USER),
+    Row("GET", "/scoring", _users("ok", "ok", "denied")),
+    Row("POST", "/scoring/train", ADMIN),
     Row("POST", "/leads/{lead_id}/claim", {**_users("denied", "denied", "ok"), "rep_own": "409", "rep_other": "409"}),
     Row("POST", "/leads/{lead_id}/release", {**_users("denied", "denied", "ok"), "rep_pool": "409",
                                               "rep_other": "denied"},

@@ -458,3 +458,31 @@ def test_admin_reveals_a_masked_phone_with_a_reason_and_it_is_audited(browser: A
     assert any(item.get("action") == "phone.reveal" and item.get("actor") == "admin"
                and item.get("reason") == "客户来电核对号码" for item in audit["audit"]), audit
     admin.close()
+
+
+def test_the_lead_page_shows_its_score_and_the_pool_sorts_by_it(browser: Any, stack: Stack) -> None:
+    hot = captured(stack, name="钱多多", phone="13611872034", city="成都", loan_type="mortgage", amount=60,
+                   credit_status="good", customer_type="business_owner")
+    cold = captured(stack, name="冷清", phone="13611872035", city="成都", loan_type="other", amount=5,
+                    credit_status="serious_overdue")
+    assert hot["status"] == cold["status"] == "pool" and hot["score"] == 85 and cold["score"] == 30
+    rep = Session(browser, stack, PHONE)
+    rep.sign_in("sh_rep3")
+    rep.go("pool")
+    first = rep.page.locator("#pool-list li").first
+    assert first.get_attribute("data-lead") == cold["lead_id"]  # newest first
+    rep.page.select_option("#pool-sort", "score")
+    rep.page.wait_for_function(f"document.querySelector('#pool-list li')?.dataset.lead === '{hot['lead_id']}'")
+    rep.go(f"lead/{hot['lead_id']}")
+    card = rep.page.locator("#lead-score")
+    card.wait_for()
+    text = card.inner_text()
+    assert "评分 85" in text and "高" in text and "先验权重" in text and "房产抵押贷 +12" in text
+    rep.shot("lead-score-phone")
+    rep.close()
+    admin = Session(browser, stack, DESKTOP)
+    admin.sign_in("admin")
+    admin.go("rules?tab=scoring")
+    admin.page.wait_for_selector("#scoring-status >> text=先验权重")
+    admin.page.wait_for_selector("#scoring-policy textarea")
+    admin.close()

@@ -36,7 +36,9 @@ from chalicelib.domain.timeutil import parse_iso
 SHARDS = 4  # every lead's counters live in one of SHARDS items per scope and day
 NONE = "_none"  # the value of a field the lead does not have (also a GET /api/leads filter value)
 ALL = "all"
-DIMENSIONS = ("total", "source", "partner_id", "loan_type", "region", "customer_type", "team", "owner")
+# score_band: is the score right? won rate by the band the lead was given when it was placed.
+DIMENSIONS = ("total", "source", "partner_id", "loan_type", "region", "customer_type", "team", "owner",
+              "score_band")
 INTENT_STAGES = frozenset({"intent", "qualifying", "won"})
 NOT_VALID = frozenset({"invalid", "duplicate"})
 COUNTS = ("n", "valid", "intent", "won", "won_amt", "act", "rc")

@@ -60,3 +60,20 @@ def dry_run_routing() -> dict[str, Any]:
     request = bp.current_request
     who = http.principal(request)
     return admin.dry_run_routing(who, http.read_body(request), http.received_at(request))
+
+
+@bp.route("/scoring", methods=["GET"])
+@http.endpoint
+def scoring_status() -> dict[str, Any]:
+    from chalicelib.services import admin
+
+    return admin.scoring_status(http.principal(bp.current_request))
+
+
+@bp.route("/scoring/train", methods=["POST"])
+@http.endpoint
+def train_scoring() -> dict[str, Any]:
+    from chalicelib.services import admin
+
+    request = bp.current_request
+    return admin.train_scoring(http.principal(request), http.received_at(request))

@@ -57,7 +57,7 @@ def list_pool() -> dict[str, Any]:
     return pool.list_pool(who, http.received_at(request), region=params.get("region"),
                           loan_type=params.get("loan_type"), min_amount=_number(params, "min_amount"),
                           max_amount=_number(params, "max_amount"), max_age_days=_number(params, "max_age_days", int),
-                          limit=limit, cursor=params.get("cursor"))
+                          limit=limit, cursor=params.get("cursor"), sort=params.get("sort"))
 
 
 @bp.route("/leads/{lead_id}/claim", methods=["POST"])

@@ -26,3 +26,18 @@ def sla_sweep(event: CloudWatchEvent) -> dict[str, Any]:
 
 
 lenient(sla_sweep)  # scheduled events without `version` (sam local, sample sets) reach the sweep
+
+
+@bp.schedule(Rate(1, unit=Rate.DAYS), name="scoring_train")
+@metrics.flushed
+def scoring_train(event: CloudWatchEvent) -> dict[str, Any]:
+    """The lead-scoring model, retrained daily on the window's closed leads."""
+    from chalicelib.services.scoring import retrain
+
+    result = retrain(parse_iso(event.time))
+    logger.info("scoring training", extra={"tick_time": event.time, **{k: v for k, v in result.items()
+                                                                         if k in ("closed", "won", "trained", "auc")}})
+    return {"time": event.time, **result}
+
+
+lenient(scoring_train)

@@ -49,9 +49,9 @@ CUSTOM_PREFIX = "custom."
 ROUTABLE_FIELDS = frozenset({
     "city", "province", "region", "loan_type", "amount", "purpose", "credit_status", "source",
     "customer_type", "partner_id", "campaign", "channel", "utm_source", "utm_medium", "utm_campaign",
-    "utm_term", "utm_content",
+    "utm_term", "utm_content", "score", "score_band",
 })
-_EXTRA_FIELD_LABELS = {"channel": "渠道"}
+_EXTRA_FIELD_LABELS = {"channel": "渠道", "score": "评分", "score_band": "评分档"}
 STRATEGY_LABELS = {"round_robin": "轮流分配", "least_loaded": "最少持有优先", "weighted": "按权重分配"}
 PRIORITY_LABELS = {"high": "高", "normal": "普通", "low": "低"}
 NO_MATCH_REASON = "未匹配任何规则，进入公海"

@@ -27,8 +27,9 @@ from chalicelib.rules.routing import (
     dry_run,
     load_rule_set,
 )
+from chalicelib.rules.scoring import ScoringModel, ScoringPolicy, default_scoring_policy, empty_model
 from chalicelib.rules.sop import SopPolicy, default_sop_policy
-from chalicelib.services import routing
+from chalicelib.services import routing, scoring
 from chalicelib.store import config, directory, leads, ownership, rates
 
 
@@ -48,6 +49,30 @@ def _check_routing(rule_set: BaseModel) -> None:
     errors = check_references(rule_set, members, active)
     if errors:
         raise ValidationFailed("路由规则引用了不存在的团队或人员，未发布", fields=errors)
+
+
+def _check_scoring(policy: BaseModel) -> None:
+    """What the shape cannot tell: custom fields must exist and be option fields, option values
+    must be the profile's."""
+    assert isinstance(policy, ScoringPolicy)
+    profile = config.lead_profile()
+    errors: dict[str, str] = {}
+    for place, names in (("excluded_fields", policy.excluded_fields), ("prior", list(policy.prior))):
+        for name in names:
+            if name.startswith("custom."):
+                custom = profile.custom_field(name.removeprefix("custom."))
+                if custom is None or custom.type != "option":
+                    errors[f"{place}.{name}"] = f"{name} 不是已配置的选项型自定义字段"
+    for name, points in policy.prior.items():
+        allowed = (profile.option_values(name) if name in profile.options else
+                   {o.value for o in c.options} if name.startswith("custom.") and
+                   (c := profile.custom_field(name.removeprefix("custom."))) else None)
+        if allowed:
+            unknown = sorted(set(points) - allowed - {"_none"})
+            if unknown:
+                errors[f"prior.{name}"] = f"{name} 没有选项 {'、'.join(unknown)}（可用：{'、'.join(sorted(allowed))}）"
+    if errors:
+        raise ValidationFailed("评分配置无效，未发布", fields=errors)
 
 
 @dataclass(frozen=True)
@@ -76,6 +101,9 @@ DOCUMENTS: dict[str, Document] = {
     "pool": Document("pool", PoolPolicy, default_pool_policy, ("admin", "supervisor", "rep")),
     "sop": Document("sop", SopPolicy, default_sop_policy, ("admin", "supervisor", "rep")),
     "imports": Document("imports", ImportPolicy, default_import_policy, ("admin", "supervisor", "rep")),
+    "scoring": Document("scoring", ScoringPolicy, default_scoring_policy, ("admin", "supervisor"), _check_scoring),
+    # Published by training (daily, or POST /api/scoring/train); an admin may roll back to a version.
+    "scoring-model": Document("scoring_model", ScoringModel, empty_model, ("admin", "supervisor")),
     # New limits lift the door's bars: a flood still over them is barred again by its next lead.
     "capture-guard": Document("capture_guard", CaptureGuard, default_capture_guard, ("admin",),
                               published=rates.lift_all),
@@ -169,3 +197,14 @@ def _sample(body: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
         if len(out) >= 1000:
             break
     return out
+
+
+def scoring_status(who: Principal) -> dict[str, Any]:
+    require_role(who, "admin", "supervisor")
+    return scoring.status()
+
+
+def train_scoring(who: Principal, at: datetime) -> dict[str, Any]:
+    """Train now, on demand (the daily job does the same)."""
+    require_role(who, "admin")
+    return scoring.retrain(at, who.user_id)

@@ -10,15 +10,18 @@ from typing import Any
 from chalicelib.domain import analytics
 from chalicelib.domain.access import Principal
 from chalicelib.domain.analytics import Figures
+from chalicelib.domain.scoring import BAND_LABELS
 from chalicelib.errors import BadRequest, Forbidden
 from chalicelib.store import aggregates, config, directory
 
 MAX_DAYS = 366
 # Teams and reps are the ones that first received the lead (domain/analytics.py): drill by those.
 _DIMENSION_FIELD = {"source": "source", "partner_id": "partner_id", "loan_type": "loan_type", "region": "region",
-                    "customer_type": "customer_type", "team": "first_team", "owner": "first_owner"}
+                    "customer_type": "customer_type", "team": "first_team", "owner": "first_owner",
+                    "score_band": "score_band"}
+_BAND_ORDER = {"high": 0, "medium": 1, "low": 2}
 FUNNEL_LABELS = {"total": "总线索", "valid": "有效线索", "intent": "意向客户", "won": "签约客户"}
-_UNKNOWN = {"partner_id": "无合作方", "team": "公海（未分配）", "owner": "公海（未分配）"}
+_UNKNOWN = {"partner_id": "无合作方", "team": "公海（未分配）", "owner": "公海（未分配）", "score_band": "未评分"}
 
 
 def check_range(first: date, last: date) -> None:
@@ -49,6 +52,8 @@ class _Labels:
             return _UNKNOWN.get(dimension, "未知")
         if dimension in ("source", "loan_type", "customer_type"):
             return self.profile.option_label(dimension, value)
+        if dimension == "score_band":
+            return f"评分{BAND_LABELS.get(value, value)}"
         if dimension == "team":
             if value not in self.teams:
                 self.teams[value] = directory.team_label(value) or value
@@ -137,6 +142,9 @@ def dashboard(who: Principal, first: date, last: date, team: str | None) -> dict
         "partners": [funnel_row("partner_id", v, f) for v, f in rows_of("partner_id") if v != analytics.NONE],
         "products": [funnel_row("loan_type", v, f) for v, f in rows_of("loan_type")],
         "teams": [funnel_row("team", v, f) for v, f in teams if f.n or f.won or f.rc],
+        # Won rate (`conversion`) by score band, high to low: the score is right when it falls with the band.
+        "score_bands": sorted((funnel_row("score_band", v, f) for v, f in rows_of("score_band")),
+                              key=lambda row: _BAND_ORDER.get(str(row["value"]), 9)),
         "leaderboard": leaderboard,
         "cycle": {"overall": cycle_row(None, analytics.ALL, total),
                   "by_product": [cycle_row("loan_type", v, f) for v, f in rows_of("loan_type") if f.cy_n],

@@ -16,7 +16,7 @@ from chalicelib.domain.lifecycle import ACTIVE, CLOSED
 from chalicelib.domain.ownership import Notice, OwnershipChange, pool_key
 from chalicelib.domain.timeutil import parse_iso
 from chalicelib.geo import home_of
-from chalicelib.services import capture_guard, handoff, names, routing, sop
+from chalicelib.services import capture_guard, handoff, names, routing, scoring, sop
 from chalicelib.services.privacy import retention_expiry
 from chalicelib.store import config, counters, dedup, directory, leads
 
@@ -65,9 +65,12 @@ def _activate(lead: dict[str, Any], key: dedup.PhoneKey | None, updates: dict[st
     """Claim the phone, then place the lead, then write its history: three writes, each conditional,
     in this order so that a crash between them is finished by the stream's retry of the record."""
     lead_id, phone = lead["lead_id"], lead["phone"]
+    # Scored before routing, so rules can test `score`; re-inquiries count the phone's closed leads.
+    score = scoring.score_fields({**lead, "previous_leads": key.history if key is not None else None})
+    lead = {**lead, **score}
     route = routing.route(lead, parse_iso(at))
     record = {**route.record, "status": route.status}
-    fields: dict[str, Any] = {**updates, "route": record}
+    fields: dict[str, Any] = {**updates, **score, "route": record}
     if record.get("priority"):
         fields["priority"] = record["priority"]
     if record.get("tags"):

@@ -8,6 +8,7 @@ from typing import Any
 from chalicelib.domain.access import Principal, can_read_lead, permissions, sees_full_phone
 from chalicelib.domain.lifecycle import STATUS_LABELS
 from chalicelib.domain.phone import mask_phone
+from chalicelib.domain.scoring import BAND_LABELS
 from chalicelib.domain.timeutil import day_bounds_utc
 from chalicelib.errors import BadRequest, Forbidden, NotFound
 from chalicelib.rules.profile import OPTION_FIELDS
@@ -18,7 +19,8 @@ _HIDDEN = ("client_ip", "ip_rank", "day", "spam_flags")  # ip_rank: on leads cap
 MAX_RANGE_DAYS = 366
 # Filters beyond status/owner/source: what the dashboard's drill-downs ask for. A value of `_none`
 # means the field is absent; `stage` is one of the funnel stages (valid, intent, won, first_contact).
-EXTRA_FILTERS = ("partner_id", "loan_type", "region", "customer_type", "stage", "first_team", "first_owner")
+EXTRA_FILTERS = ("partner_id", "loan_type", "region", "customer_type", "stage", "first_team", "first_owner",
+                 "score_band")
 # The dashboard's teams and reps are those that first received a lead (it may have changed hands since).
 _RECEIVED = ("first_team", "first_owner")
 STAGES = ("valid", "intent", "won", "first_contact")
@@ -34,6 +36,9 @@ def lead_view(lead: dict[str, Any], who: Principal) -> dict[str, Any]:
     profile = config.lead_profile()
     labels = {f: profile.option_label(f, lead[f]) for f in OPTION_FIELDS if lead.get(f)}
     labels["status"] = STATUS_LABELS.get(lead["status"], lead["status"])
+    if lead.get("score_band"):
+        labels["score_band"] = BAND_LABELS.get(lead["score_band"], lead["score_band"])
+        labels["score_basis"] = "历史模型" if lead.get("score_basis") == "model" else "先验权重"
     view["labels"] = labels
     view["owner_name"] = names.user(lead.get("owner")) or None
     view["team_label"] = names.team(lead.get("team")) or None
@@ -75,7 +80,8 @@ def _days(first: date, last: date) -> list[tuple[str, str]]:
 def list_leads(who: Principal, *, today: date, status: str | None = None, owner: str | None = None,
                source: str | None = None, date_from: date | None = None, date_to: date | None = None,
                limit: int = 20, cursor: str | None = None, team: str | None = None,
-               extra: dict[str, str] | None = None) -> dict[str, Any]:
+               extra: dict[str, str] | None = None, sort: str | None = None) -> dict[str, Any]:
+    check_sort(sort)
     last = date_to or today
     first = date_from or (last - timedelta(days=29))
     if first > last or (last - first).days >= MAX_RANGE_DAYS:
@@ -126,4 +132,28 @@ def list_leads(who: Principal, *, today: date, status: str | None = None, owner:
             position += 1
     more = position < len(partitions)
     next_cursor = leads.encode_cursor({"p": position, "k": last_key}) if more else None
-    return {"items": [lead_view(item, who) for item in items], "cursor": next_cursor}
+    return {"items": [lead_view(item, who) for item in by_score(items, sort)], "cursor": next_cursor}
+
+
+SORTS = ("created", "score")
+
+
+def check_sort(sort: str | None) -> None:
+    if sort is not None and sort not in SORTS:
+        raise BadRequest("未知的排序方式", fields={"sort": "可选 created（最新在前）、score（评分高在前）"})
+
+
+def by_score(items: list[dict[str, Any]], sort: str | None) -> list[dict[str, Any]]:
+    """sort=score orders the page read (newest first by the index) by score, highest first, then
+    newest; unscored leads (captured before scoring existed) last. Pages stay pages of the index."""
+    if sort != "score":
+        return items
+    def key(lead: dict[str, Any]) -> tuple[float, tuple[int, ...], str]:
+        score = lead.get("score")
+        return (-float(score) if score is not None else 1.0, _descending(lead.get("created_at") or ""),
+                lead["lead_id"])
+    return sorted(items, key=key)
+
+
+def _descending(text: str) -> tuple[int, ...]:
+    return tuple(-ord(ch) for ch in text)

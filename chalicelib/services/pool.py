@@ -14,7 +14,7 @@ from chalicelib.errors import BadRequest, DomainError, Forbidden, NotFound, Vali
 from chalicelib.rules.cleaning import REGIONS
 from chalicelib.rules.pool import MAX_BULK, PoolPolicy, default_pool_policy
 from chalicelib.services import handoff, sop
-from chalicelib.services.leads import lead_view
+from chalicelib.services.leads import by_score, check_sort, lead_view
 from chalicelib.settings import get_settings
 from chalicelib.store import config, directory, leads, ownership
 
@@ -42,7 +42,8 @@ def _lead(lead_id: str) -> dict[str, Any]:
 
 def list_pool(who: Principal, now: datetime, *, region: str | None = None, loan_type: str | None = None,
               min_amount: float | None = None, max_amount: float | None = None, max_age_days: int | None = None,
-              limit: int = 20, cursor: str | None = None) -> dict[str, Any]:
+              limit: int = 20, cursor: str | None = None, sort: str | None = None) -> dict[str, Any]:
+    check_sort(sort)
     if region is not None and region not in POOL_PARTITIONS:
         raise BadRequest("未知大区", fields={"region": f"可选：{'、'.join(POOL_PARTITIONS)}"})
     state = leads.decode_cursor(cursor) if cursor else {}
@@ -60,7 +61,7 @@ def list_pool(who: Principal, now: datetime, *, region: str | None = None, loan_
         last = rows[-1]["created_at"]
         same = [r["lead_id"] for r in rows if r["created_at"] == last]
         next_cursor = leads.encode_cursor({"before": last, "seen": same + (list(seen) if last == before else [])})
-    return {"items": [lead_view(r, who) for r in rows], "cursor": next_cursor}
+    return {"items": [lead_view(r, who) for r in by_score(rows, sort)], "cursor": next_cursor}
 
 
 def claim(who: Principal, lead_id: str, at: datetime) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any
 
 from chalicelib.domain.lead import FIELD_LABELS, UTM_FIELDS
 from chalicelib.domain.ownership import Caps
+from chalicelib.domain.scoring import BAND_LABELS
 from chalicelib.domain.timeutil import iso_utc, shanghai_day
 from chalicelib.rules.routing import CompiledRules, Decision, RuleSet, compile_rules, default_rule_set
 from chalicelib.services import names
@@ -35,7 +36,10 @@ def known_fields() -> set[str]:
 
 def compile_document(rule_set: RuleSet) -> CompiledRules:
     profile = config.lead_profile()
-    return compile_rules(rule_set, known_fields(), labels=profile.option_label,
+    def labels(name: str, value: str) -> str:
+        return BAND_LABELS.get(value, value) if name == "score_band" else profile.option_label(name, value)
+
+    return compile_rules(rule_set, known_fields(), labels=labels,
                          field_labels={f"custom.{c.key}": c.label for c in profile.custom_fields},
                          names=_name)
 

@@ -191,6 +191,12 @@ class LeadModel(_Table):
     idle_shard = UnicodeAttribute(null=True)  # set only while someone owns the lead
     idle_at = UnicodeAttribute(null=True)
     won_amount = NumberAttribute(null=True)
+    score = NumberAttribute(null=True)  # 0–100 (domain/scoring.py), written when the stream places the lead
+    score_band = UnicodeAttribute(null=True)  # high / medium / low
+    score_reasons = ListAttribute[str](null=True)  # Chinese, per factor: 房产抵押贷 +12
+    score_basis = UnicodeAttribute(null=True)  # model / prior
+    score_version = NumberAttribute(null=True)  # the model's (or the prior's) document version
+    score_probability = NumberAttribute(null=True)  # calibrated win probability (model only)
     won_date = UnicodeAttribute(null=True)
     close_reason = UnicodeAttribute(null=True)
     import_id = UnicodeAttribute(null=True)  # the import job a lead came from, with its row number

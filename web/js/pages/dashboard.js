@@ -46,6 +46,7 @@ function draw(d) {
     funnelTable("渠道转化", "channel-table", "渠道", d.channels),
     d.partners.length ? funnelTable("合作方", "partner-table", "合作方", d.partners) : null,
     funnelTable("产品转化", "product-table", "贷款类型", d.products),
+    d.score_bands?.length ? funnelTable("评分档转化", "score-band-table", "评分档", d.score_bands) : null,
     d.teams.length > 1 ? funnelTable("团队", "team-table", "团队", d.teams, true) : null,
     leaderboard(d.leaderboard),
     cycle(d.cycle),

@@ -29,6 +29,7 @@ export async function render(view, ctx) {
     h("div", { class: "row" }, h("h1", { class: "grow" }, lead.name || "（未留姓名）"), statusTag(lead.status)),
     h("p", { class: "muted" }, `编号 ${lead.lead_id}`),
     ownershipBar(lead, can, again),
+    scoreCard(lead),
     profile(lead, can),
     can.assign ? assignCard(lead, reps, again) : null,
     works ? quickLog(lead, again) : null,
@@ -219,4 +220,18 @@ function timeline(lead) {
     events.length ? h("ul", { class: "timeline", id: "timeline" }, events.map((e) => h("li", {},
       h("div", {}, h("span", { class: "tag" }, KIND[e.kind] || e.kind), describe(e)),
       h("div", { class: "muted" }, `${fmtTime(e.at)} · ${e.actor === "system" || !e.actor ? "系统" : e.actor_name || "其他用户"}`)))) : h("p", { class: "muted" }, "暂无记录"));
+}
+
+// 线索评分: the score, its band and the factors behind it, and which scorer gave it (the model
+// trained on the team's own won/lost history, or the admin's prior weights until there is enough).
+function scoreCard(lead) {
+  if (lead.score === undefined || lead.score === null) return null;
+  const labels = lead.labels || {};
+  const reasons = lead.score_reasons || [];
+  return h("section", { class: "card", "aria-label": "线索评分", id: "lead-score" },
+    h("div", { class: "row" }, h("strong", {}, `评分 ${lead.score}`),
+      h("span", { class: "tag" }, labels.score_band || ""),
+      h("span", { class: "muted" }, `依据：${labels.score_basis || ""}`)),
+    reasons.length ? h("p", { class: "score-reasons" }, reasons.flatMap((r, i) =>
+      [i ? " · " : "", h("span", { style: "white-space: nowrap" }, r)])) : null);
 }

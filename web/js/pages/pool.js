@@ -27,7 +27,7 @@ export async function render(view, { me }) {
     counted();
   } });
   const loanTypes = profile?.document?.options?.loan_type || [];
-  const filters = { region: "", loan_type: "", min_amount: "", max_amount: "" };
+  const filters = { region: "", loan_type: "", min_amount: "", max_amount: "", sort: "" };
   let cursor = null;
   const list = h("ul", { class: "list", id: "pool-list" });
   const slot = h("div");
@@ -48,6 +48,7 @@ export async function render(view, { me }) {
         loanTypes.map((o) => h("option", { value: o.value }, o.label))),
       h("input", { type: "number", min: 0, placeholder: "最低金额（万元）", "aria-label": "最低金额（万元）", onchange: set("min_amount") }),
       h("input", { type: "number", min: 0, placeholder: "最高金额（万元）", "aria-label": "最高金额（万元）", onchange: set("max_amount") }),
+      scoreSort(set("sort")),
       exportButton),
     exportOut,
     assigns ? assignBar({ reps, id: "pool-assign", leadIds: () => [...selected],
@@ -85,4 +86,10 @@ export async function render(view, { me }) {
       slot.replaceChildren(errorBox(err));
     }
   }
+}
+
+// 排序: newest first (the default) or by lead score, highest first (sorts each page the pool returns).
+function scoreSort(onchange) {
+  return h("select", { "aria-label": "排序", id: "pool-sort", onchange },
+    h("option", { value: "" }, "最新在前"), h("option", { value: "score" }, "评分高在前"));
 }

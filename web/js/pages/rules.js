@@ -7,6 +7,7 @@ import { ACTIVITY, busy, cardTable, h, leadLink, mount, section, STATUS, toast }
 const TABS = [
   ["routing", "路由规则", routingTab], ["sop", "SOP 策略", sopTab], ["profile", "选项与字段", profileTab],
   ["pool", "公海策略", (el) => jsonTab(el, "pool")], ["cleaning", "清洗规则", (el) => jsonTab(el, "cleaning")],
+  ["scoring", "线索评分", scoringTab],
 ];
 const OPS = { eq: "等于", ne: "不等于", in: "属于", not_in: "不属于", range: "范围", prefix: "前缀为", exists: "已填写" };
 const STRATEGY = { round_robin: "轮流分配", least_loaded: "最少持有优先", weighted: "按权重分配" };
@@ -202,4 +203,25 @@ async function jsonTab(el, name) {
     return [h("p", { class: "muted" }, `当前第 ${doc.version} 版。`), text,
       publishBar(name, () => parseJson(text.value), out, () => jsonTab(el, name)), out];
   });
+}
+
+// 线索评分: which scorer is in force (the model trained on closed leads, or the prior weights below
+// until there are enough), the model's figures, training on demand, and the policy as JSON (prior
+// points per field value, excluded fields, bands, minimum history, window).
+async function scoringTab(el) {
+  const status = await get("/scoring").catch(() => null);
+  const out = h("div");
+  const model = status?.model;
+  const train = h("button", { type: "button", id: "scoring-train", onclick: () => busy(train, async () => {
+    const result = await post("/scoring/train");
+    toast(result.trained ? `已训练第 ${result.version} 版模型（AUC ${result.auc}）` : result.message);
+    scoringTab(el);
+  }, out) }, "立即训练");
+  const head = h("section", { class: "card", id: "scoring-status" },
+    h("p", {}, `当前评分依据：${status?.basis_label || "—"}（至少 ${status?.min_closed_leads ?? "—"} 条已结案线索后使用历史模型）`),
+    model ? h("p", { class: "muted" }, `模型第 ${status.model_version} 版：样本 ${model.samples.total} 条（签约 ${model.samples.won ?? "—"}），`
+      + `留出集 AUC ${model.auc}、Brier ${model.brier}；所用字段：${model.features.join("、")}`) : null,
+    h("div", { class: "row" }, train), out);
+  el.replaceChildren(head, h("div", { id: "scoring-policy" }));
+  await jsonTab(el.querySelector("#scoring-policy"), "scoring");
 }
