@@ -40,6 +40,7 @@ class Settings(BaseModel):
     retention_lost_days: int = 365
     partner_rate_per_minute: int = 600  # app-level limit per partner key (a partner may have its own)
     captcha_secret: str = ""  # shared secret for the capture-guard document's captcha verify URL
+    form_base_url: str = ""  # where customers open hosted forms (<base>/f/<id>); the request's origin if unset
 
 
 @lru_cache(maxsize=1)
@@ -63,6 +64,7 @@ def get_settings() -> Settings:
         retention_lost_days=int(env.get("RETENTION_LOST_DAYS", "365")),
         partner_rate_per_minute=int(env.get("PARTNER_RATE_PER_MINUTE", "600")),
         captcha_secret=env.get("CAPTCHA_SECRET", ""),
+        form_base_url=env.get("FORM_BASE_URL", "").rstrip("/"),
     )
 
 
