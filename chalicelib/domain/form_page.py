@@ -60,11 +60,14 @@ var key=(window.crypto&&crypto.randomUUID)?crypto.randomUUID():(Date.now()+'-'+M
 var btn=f.querySelector('button[type=submit]'),label=btn.textContent,box=document.getElementById('form-error');
 function clear(){var b=f.querySelectorAll('.bad');for(var i=0;i<b.length;i++)b[i].classList.remove('bad');
 var e=f.querySelectorAll('.err[data-js]');for(var j=0;j<e.length;j++)e[j].remove();box.hidden=true;}
-function show(err){clear();box.textContent=err.message||'提交失败，请检查后重试';box.hidden=false;
-var fs=err.fields||{};for(var k in fs){var w=f.querySelector('[data-field="'+k.replace('custom.','')+'"]');
-if(!w){box.textContent+='；'+fs[k];continue;}
+function show(err){clear();var fs=err.fields||{},names=[],rest=[];
+for(var k in fs){var w=f.querySelector('[data-field="'+k.replace('custom.','')+'"]');
+if(!w){rest.push(fs[k]);continue;}var l=w.querySelector('label');
+names.push(l?l.textContent.replace('*','').trim():k);
 w.classList.add('bad');var p=document.createElement('p');p.className='err';p.setAttribute('data-js','1');
-p.textContent=fs[k];w.appendChild(p);}box.scrollIntoView({block:'center'});}
+p.textContent=fs[k];w.appendChild(p);}
+var parts=names.length?['请修改以下信息后再提交：'+names.join('、')]:[err.message||'提交失败，请检查后重试'];
+box.textContent=parts.concat(rest).join('；');box.hidden=false;box.scrollIntoView({block:'center'});}
 function done(){btn.disabled=false;btn.textContent=label;}
 function send(n){fetch(f.action,{method:'POST',credentials:'omit',
 headers:{'Content-Type':'application/x-www-form-urlencoded','Accept':'application/json','Idempotency-Key':key},
