@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright import sync_api
@@ -209,3 +212,49 @@ def test_calculator_figures_and_its_lead(browser: Any, stack: Stack) -> None:
     assert plain.page.inner_text("#annuity") == "4,490.45" and plain.page.inner_text("#principal") == "5,694.44"
     plain.close()
 
+
+
+def test_dashboard_per_form_and_campaign_figures_equal_the_leads(browser: Any, stack: Stack) -> None:
+    """Views are counted when a phone opens the form; submissions and valid leads come from the
+    aggregates the stream keeps, and equal the leads GET /api/leads lists for each form and campaign."""
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    span = f"from={today}&to={today}"
+
+    def figures() -> tuple[dict[str, Any], dict[str, Any]]:
+        got = api(stack, "GET", f"/dashboard?{span}", "admin")
+        return {r["value"]: r for r in got["forms"]}, {r["value"]: r for r in got["campaigns"]}
+
+    def count(query: str) -> int:
+        found, cursor = 0, ""
+        while True:
+            page = api(stack, "GET", f"/leads?{span}&limit=100&{query}" + (f"&cursor={cursor}" if cursor else ""),
+                       "admin")
+            found += len(page["items"])
+            cursor = page.get("cursor") or ""
+            if not cursor:
+                return found
+
+    forms_before, campaigns_before = figures()
+    phone = Phone(browser, javascript=True)
+    for _ in range(3):
+        phone.page.goto(f"{stack.base}/f/demo?utm_campaign={CAMPAIGN}")
+    phone.fill(name="吴先生", phone="13512345670")
+    phone.page.locator("#lead-form input[name='consent']").check()
+    phone.page.locator("#lead-form button[type=submit]").click()
+    phone.page.wait_for_url("**/thanks?lead_id=*")
+    phone.close()
+    deadline = time.monotonic() + 20
+    while True:  # until the stream has cleaned every lead (a new lead counts as valid until then)
+        forms, campaigns = figures()
+        wanted = {"demo": (count("form_id=demo"), count("form_id=demo&stage=valid")),
+                  CAMPAIGN: (count(urlencode({"campaign": CAMPAIGN})),
+                             count(urlencode({"campaign": CAMPAIGN, "stage": "valid"})))}
+        got = {"demo": (forms["demo"]["submissions"], forms["demo"]["valid"]),
+               CAMPAIGN: (campaigns[CAMPAIGN]["submissions"], campaigns[CAMPAIGN]["valid"])}
+        if (got == wanted and count("status=new") == 0) or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert got == wanted
+    assert forms["demo"]["views"] - forms_before.get("demo", {"views": 0})["views"] == 3
+    assert campaigns[CAMPAIGN]["views"] - campaigns_before.get(CAMPAIGN, {"views": 0})["views"] == 3
+    assert forms["demo"]["submissions"] > forms_before.get("demo", {"submissions": 0})["submissions"]

@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import time
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -17,6 +18,7 @@ import pytest
 from tests.conftest import auth
 from tests.test_capture import FORM, GOOD, JSON, body_of, lead_count
 
+CAMPAIGN_Q = "2026%E7%A7%8B%E5%AD%A3%E6%88%BF%E5%B1%95%E4%BC%9A"  # 2026秋季房展会, as a link carries it
 BROWSER = {"Content-Type": "application/x-www-form-urlencoded",
            "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 DEMO = {"form_id": "demo", "name": "王小明", "phone": "13916204573", "city": "上海", "loan_type": "mortgage",
@@ -293,3 +295,46 @@ def test_calculator_page_renders_the_figures_without_javascript_and_captures_the
     bad = client.http.post("/capture", headers=BROWSER, body=urlencode({**form, "years": "很多"}))
     assert bad.status_code == 422 and 'class="fld bad"' not in html_of(bad).split("calc-form")[0]
     assert "请先填写有效的贷款金额" in html_of(bad)
+
+
+# -- per form and per campaign figures ------------------------------------------------------------
+
+def test_dashboard_per_form_and_campaign_views_submissions_and_valid_equal_the_leads(client: Any) -> None:
+    from chalicelib.domain.timeutil import shanghai_day
+    from tests.test_dashboard import dashboard, drain, listed
+    from tests.test_stream import leads_stream
+
+    reader = leads_stream()
+    for query in ("", f"?utm_campaign={CAMPAIGN_Q}", f"?utm_campaign={CAMPAIGN_Q}&c=ev", "?utm_campaign=other"):
+        assert client.http.get(f"/f/demo{query}").status_code == 200
+    client.http.get("/f/calc")
+    client.http.get("/f/calc?amount=100&years=30&rate=3.5")  # a no-JS recalculation is not a view
+    client.http.head("/f/nope")
+    phones = ["13916204573", "13917326685", "13800138000"]  # the last a known test number: invalid
+    for phone in phones:
+        client.http.post("/capture", headers=BROWSER, body=urlencode({**DEMO, "phone": phone}))
+    client.http.post("/capture", headers=BROWSER, body=urlencode(
+        {"form_id": "calc", "amount": "100", "years": "30", "rate": "3.5", "phone": "13712345678", "consent": "true"}))
+    client.http.post("/capture", headers=JSON, body=json.dumps({**GOOD, "campaign": "2026秋季房展会"}))  # no form
+    drain(client, reader, [])
+    today = shanghai_day(datetime.now(UTC))
+    got = body_of(dashboard(client, "admin", today, today))
+    forms = {row["value"]: row for row in got["forms"]}
+    assert (forms["demo"]["views"], forms["calc"]["views"]) == (4, 1)
+    assert forms["demo"]["label"] == "官网表单 · 免费贷款咨询"
+    span = {"from": today.isoformat(), "to": today.isoformat()}
+    for form_id in ("demo", "calc"):
+        row = forms[form_id]
+        assert row["submissions"] == len(listed(client, {**span, "form_id": form_id}))
+        assert row["valid"] == len(listed(client, {**span, "form_id": form_id, "stage": "valid"}))
+        assert listed(client, row["drill"]["valid"]) == listed(client, {**span, "form_id": form_id, "stage": "valid"})
+    assert (forms["demo"]["submissions"], forms["demo"]["valid"], forms["calc"]["submissions"]) == (3, 2, 1)
+    assert forms["demo"]["submit_rate"] == 0.75
+    campaigns = {row["value"]: row for row in got["campaigns"]}
+    fair = campaigns["2026秋季房展会"]
+    assert fair["views"] == 2 and fair["submissions"] == 4  # three on the form, one posted by a page of ours
+    assert fair["valid"] == len(listed(client, fair["drill"]["valid"])) == 3
+    assert campaigns["other"]["views"] == 1 and campaigns["other"]["submissions"] == 0
+    assert campaigns["官网常驻"]["views"] == 1 and campaigns["贷款计算器"]["submissions"] == 1
+    supervisor = body_of(dashboard(client, "sh_lead", today, today))
+    assert all(row["views"] is None for row in supervisor["forms"])  # views are the org's, not a team's

@@ -36,7 +36,10 @@ from chalicelib.domain.timeutil import parse_iso
 SHARDS = 4  # every lead's counters live in one of SHARDS items per scope and day
 NONE = "_none"  # the value of a field the lead does not have (also a GET /api/leads filter value)
 ALL = "all"
-DIMENSIONS = ("total", "source", "partner_id", "loan_type", "region", "customer_type", "team", "owner")
+# form_id: the hosted form (at most the catalog's 200); campaign: at most 100 characters each, from
+# the forms' tracking links and partners' fields (a day's shard item holds the campaigns of its leads).
+DIMENSIONS = ("total", "source", "partner_id", "loan_type", "region", "customer_type", "team", "owner", "form_id",
+              "campaign")
 INTENT_STAGES = frozenset({"intent", "qualifying", "won"})
 NOT_VALID = frozenset({"invalid", "duplicate"})
 COUNTS = ("n", "valid", "intent", "won", "won_amt", "act", "rc")

@@ -1,17 +1,17 @@
 """Hosted forms' own records: page views per form and day, and the once-a-day notice to admins of
 a form whose thank-you redirect is not allowed.
 
-Views: one counter item per form, Shanghai day and shard (`formviews#<day>#<form_id>#<shard>`, a
-random shard of VIEW_SHARDS per view), holding `n` and one `c|<campaign>` count per campaign
-(campaigns are at most 100 characters; a flood of made-up campaign names fills only its own
-day's items). A day's views of a form are VIEW_SHARDS gets, whatever the traffic; no item takes
-every view of a busy form."""
+Views: counter items per form, month and shard (`formviews#<form_id>#<yyyy-mm>#<shard>`, a random
+shard of VIEW_SHARDS per view), holding one count per Shanghai day (`<yyyy-mm-dd>`) and per day and
+campaign (`<yyyy-mm-dd>|<campaign>`, campaigns cut to 100 characters). No item takes every view of
+a busy form; a dashboard's year of one form is 13 × VIEW_SHARDS keys in batched gets, whatever
+the traffic."""
 
 from __future__ import annotations
 
 import hashlib
 import random
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -27,39 +27,47 @@ VIEW_SHARDS = 4
 _KEEP_DAYS = 800  # views outlive any dashboard range (366 days) comfortably, then expire
 
 
-def _view_key(day: str, form_id: str, shard: int) -> str:
-    return f"formviews#{day}#{form_id}#{shard}"
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=UTC)
+
+
+def _view_key(form_id: str, month: str, shard: int) -> str:
+    return f"formviews#{form_id}#{month}#{shard}"
 
 
 def count_view(form_id: str, campaign: str | None, day: date) -> None:
-    names = {"#n": "n"}
-    values: dict[str, Any] = {":one": {"N": "1"}, ":exp": {"N": str(int(_epoch(day + timedelta(days=_KEEP_DAYS))))}}
-    update = "ADD #n :one"
+    names = {"#d": day.isoformat()}
+    values: dict[str, Any] = {":one": {"N": "1"},
+                              ":exp": {"N": str(int(_midnight(day + timedelta(days=_KEEP_DAYS)).timestamp()))}}
+    update = "ADD #d :one"
     if campaign:
-        names["#c"] = f"c|{campaign[:100]}"
+        names["#c"] = f"{day.isoformat()}|{campaign[:100]}"
         update += ", #c :one"
     try:
         transaction_connection().client.update_item(
             TableName=CounterModel.Meta.table_name,
-            Key={"key": {"S": _view_key(day.isoformat(), form_id, random.randrange(VIEW_SHARDS))}},  # noqa: S311
+            Key={"key": {"S": _view_key(form_id, day.isoformat()[:7], random.randrange(VIEW_SHARDS))}},  # noqa: S311
             UpdateExpression=update + " SET expires_at = :exp", ExpressionAttributeNames=names,
             ExpressionAttributeValues=values)
     except ClientError as exc:
         raise StoreUnavailable() from exc
 
 
-def _epoch(day: date) -> float:
-    from datetime import UTC, datetime, time
-
-    return datetime.combine(day, time(), tzinfo=UTC).timestamp()
+def _months(first: date, last: date) -> list[str]:
+    months, day = [], first.replace(day=1)
+    while day <= last:
+        months.append(day.isoformat()[:7])
+        day = (day + timedelta(days=32)).replace(day=1)
+    return months
 
 
 def views(form_ids: list[str], first: date, last: date) -> dict[str, dict[str, int]]:
-    """form_id → {"n": views, "c|<campaign>": views} over the days first..last (batched gets)."""
-    keys = [_view_key((first + timedelta(days=d)).isoformat(), form_id, shard)
-            for form_id in form_ids for d in range((last - first).days + 1) for shard in range(VIEW_SHARDS)]
+    """form_id → {"n": views, "c|<campaign>": views} over the Shanghai days first..last."""
+    keys = [_view_key(form_id, month, shard) for form_id in form_ids for month in _months(first, last)
+            for shard in range(VIEW_SHARDS)]
     out: dict[str, dict[str, int]] = {form_id: {} for form_id in form_ids}
     client, table = transaction_connection().client, CounterModel.Meta.table_name
+    low, high = first.isoformat(), last.isoformat()
     for start in range(0, len(keys), 100):
         pending: dict[str, Any] = {table: {"Keys": [{"key": {"S": k}} for k in keys[start:start + 100]]}}
         while pending:
@@ -68,11 +76,12 @@ def views(form_ids: list[str], first: date, last: date) -> dict[str, dict[str, i
             except ClientError as exc:
                 raise StoreUnavailable() from exc
             for item in answer.get("Responses", {}).get(table, []):
-                form_id = item["key"]["S"].split("#")[2]
-                into = out.setdefault(form_id, {})
+                into = out.setdefault(item["key"]["S"].split("#")[1], {})
                 for name, value in item.items():
-                    if name == "n" or name.startswith("c|"):
-                        into[name] = into.get(name, 0) + int(Decimal(value["N"]))
+                    day, _, campaign = name.partition("|")
+                    if "N" in value and name != "expires_at" and low <= day <= high:
+                        slot = f"c|{campaign}" if campaign else "n"
+                        into[slot] = into.get(slot, 0) + int(Decimal(value["N"]))
             pending = answer.get("UnprocessedKeys") or {}
     return out
 
@@ -83,7 +92,7 @@ def note_bad_redirect(target_origin: str, form_id: str | None, day: date, at: st
     digest = hashlib.sha256(target_origin.encode("utf-8")).hexdigest()[:16]
     try:
         CounterModel(f"badredirect#{day.isoformat()}#{digest}", n=1,
-                     expires_at=_utc_day(day + timedelta(days=2))).save(
+                     expires_at=_midnight(day + timedelta(days=2))).save(
             condition=CounterModel.key.does_not_exist())
     except PutError as exc:
         if exc.cause_response_code == "ConditionalCheckFailedException":
@@ -99,9 +108,3 @@ def note_bad_redirect(target_origin: str, form_id: str | None, day: date, at: st
     except PutError as exc:
         raise StoreUnavailable() from exc
     return True
-
-
-def _utc_day(day: date) -> Any:
-    from datetime import UTC, datetime, time
-
-    return datetime.combine(day, time(), tzinfo=UTC)
