@@ -338,3 +338,20 @@ def test_dashboard_per_form_and_campaign_views_submissions_and_valid_equal_the_l
     assert campaigns["官网常驻"]["views"] == 1 and campaigns["贷款计算器"]["submissions"] == 1
     supervisor = body_of(dashboard(client, "sh_lead", today, today))
     assert all(row["views"] is None for row in supervisor["forms"])  # views are the org's, not a team's
+
+
+def test_on_api_gateways_own_domain_the_printed_url_keeps_the_stage_path(client: Any) -> None:
+    """API Gateway's context path carries the stage (`/api/f/demo/qr.svg`): the form's URL must too."""
+    from tests.test_events import call_api, sample
+
+    event = sample("apigw_capture_form.json")
+    event.update(resource="/f/{form_id}/qr.svg", path="/f/demo/qr.svg", httpMethod="GET", body=None,
+                 pathParameters={"form_id": "demo"}, queryStringParameters={"c": "wx"},
+                 multiValueQueryStringParameters={"c": ["wx"]})
+    event["requestContext"].update(resourcePath="/f/{form_id}/qr.svg", path="/api/f/demo/qr.svg", httpMethod="GET")
+    for headers in (event["headers"], event["multiValueHeaders"]):
+        headers.pop("Content-Type")
+    response = call_api(event)
+    assert response["statusCode"] == 200, response
+    host = event["headers"]["Host"]
+    assert response["headers"]["X-Form-Url"] == f"https://{host}/api/f/demo?c=wx"

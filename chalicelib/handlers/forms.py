@@ -17,10 +17,14 @@ _PAGE_HEADERS = {"Content-Type": HTML, "Cache-Control": "no-store", "X-Content-T
                                             "form-action 'self' http: https:; connect-src 'self'; base-uri 'none'"}
 
 
-def _origin(request: Request) -> str:
+def _origin(request: Request, route: str) -> str:
+    """Where this request reached the app, up to the route: `https://<api>/api` on API Gateway's
+    own domain (the stage path), `http://127.0.0.1:8000` locally (the gateway serves /f/...)."""
     headers = request.headers
     proto = (headers.get("x-forwarded-proto") or "http").split(",")[0].strip()
-    return f"{proto}://{headers.get('host') or '127.0.0.1'}"
+    path = str((request.context or {}).get("path") or "")
+    prefix = path[:-len(route)] if route and path.endswith(route) else ""
+    return f"{proto}://{headers.get('host') or '127.0.0.1'}{prefix}"
 
 
 def _html(status: int, body: str, headers: dict[str, str] | None = None) -> Response:
@@ -35,7 +39,7 @@ def form_page(form_id: str) -> Response:
 
     request = bp.current_request
     query = dict(request.query_params or {})
-    page_url = forms.form_url(forms.public_base(_origin(request)), form_id, query)
+    page_url = forms.form_url(forms.public_base(_origin(request, f"/f/{form_id}")), form_id, query)
     if "text/html" not in (request.headers.get("accept") or "text/html").lower():
         forms.active_form(form_id)  # an API client asking for JSON gets JSON errors
     try:
@@ -61,7 +65,7 @@ def _qr(form_id: str, kind: str) -> Response:
 
     request = bp.current_request
     forms.active_form(form_id)
-    url = forms.form_url(forms.public_base(_origin(request)), form_id,
+    url = forms.form_url(forms.public_base(_origin(request, f"/f/{form_id}/qr.{kind}")), form_id,
                          forms.tracking_of(dict(request.query_params or {})))
     content_type = "image/svg+xml" if kind == "svg" else "image/png"
     code = forms.qr_code(url, kind)
