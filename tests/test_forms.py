@@ -258,14 +258,9 @@ def test_qr_codes_decode_to_the_form_url_with_the_tracking_link(client: Any, tmp
 def test_form_base_url_setting_decides_the_printed_url(client: Any, monkeypatch: Any) -> None:
     from chalicelib.settings import get_settings
 
-    monkeypatch.setenv("FORM_BASE_URL", "https://m.example-lender.cn/")
-    get_settings.cache_clear()
-    try:
-        svg = client.http.get("/f/demo/qr.svg?c=wx")
-        assert svg.headers["X-Form-Url"] == "https://m.example-lender.cn/f/demo?c=wx"
-    finally:
-        monkeypatch.delenv("FORM_BASE_URL")
-        get_settings.cache_clear()
+    monkeypatch.setattr(get_settings(), "form_base_url", "https://m.example-lender.cn")
+    svg = client.http.get("/f/demo/qr.svg?c=wx")
+    assert svg.headers["X-Form-Url"] == "https://m.example-lender.cn/f/demo?c=wx"
 
 
 # -- the loan calculator --------------------------------------------------------------------------
