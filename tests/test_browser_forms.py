@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright import sync_api
 
-from tests.test_browser import CHROMIUM, SHOTS, Stack, api
+from tests.test_browser import CHROMIUM, DESKTOP, SHOTS, Session, Stack, api
 
 CAMPAIGN = "2026秋季房展会"
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2,
@@ -258,3 +258,37 @@ def test_dashboard_per_form_and_campaign_figures_equal_the_leads(browser: Any, s
     assert forms["demo"]["views"] - forms_before.get("demo", {"views": 0})["views"] == 3
     assert campaigns[CAMPAIGN]["views"] - campaigns_before.get(CAMPAIGN, {"views": 0})["views"] == 3
     assert forms["demo"]["submissions"] > forms_before.get("demo", {"submissions": 0})["submissions"]
+
+
+def test_admin_builds_a_form_and_shares_its_qr_code(browser: Any, stack: Stack) -> None:
+    admin = Session(browser, stack, DESKTOP)
+    admin.sign_in("admin")
+    admin.go("forms")
+    card = admin.page.locator("section.card[data-form='demo']")
+    card.wait_for()
+    card.locator("[aria-label='使用字段 征信情况']").check()
+    card.locator("[aria-label='征信情况 显示名称']").fill("您的征信")
+    card.locator("[aria-label='征信情况 必填']").check()
+    card.locator("[aria-label='活动（utm_campaign）']").fill(CAMPAIGN)
+    card.locator("[aria-label='渠道代码（c）']").select_option("ev")
+    link = card.locator("a.form-link").inner_text()
+    assert link.startswith(stack.base + "/api/f/demo?") and parse_qs(urlsplit(link).query)["c"] == ["ev"]
+    qr = card.locator("img.form-qr")
+    assert "utm_campaign=" in (qr.get_attribute("src") or "")
+    qr.element_handle().wait_for_element_state("visible")
+    admin.page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=qr.element_handle())
+    assert "<iframe src=" in card.locator("textarea[aria-label='iframe 嵌入代码']").input_value()
+    assert "createElement" in card.locator("textarea[aria-label='脚本嵌入代码']").input_value()
+    admin.shot("forms-builder-desktop")
+    admin.page.locator("#publish-forms").click()
+    admin.page.wait_for_selector("#toast >> text=已发布表单配置")
+    admin.close()
+    phone = Phone(browser, javascript=False)
+    phone.page.goto(link)  # the link the builder shows works too (/api/f/... on the stage path)
+    assert phone.page.locator(".fld[data-field='credit_status'] label").inner_text() == "您的征信*"
+    phone.fill(phone="13512345671")
+    phone.page.locator("#lead-form input[name='consent']").check()
+    phone.page.locator("#lead-form button[type=submit]").click()
+    phone.page.wait_for_selector(".fld.bad[data-field='credit_status']")  # now required
+    phone.errors = [e for e in phone.errors if "422" not in e]  # the refused post itself
+    phone.close()
