@@ -48,6 +48,8 @@ def _document() -> dict[str, Any]:
             "/health": {"get": {"summary": "健康检查", "responses": _responses("200")}},
             "/capture": {"post": {
                 "summary": "公开表单提交线索（JSON 或表单编码）",
+                "description": "浏览器的表单提交（表单编码且 Accept 含 text/html）一律返回 HTML：成功 303 跳转到感谢页"
+                               "（允许的 redirect_to 后附 lead_id），失败为列出字段的中文页面；其他客户端返回 JSON。",
                 "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"}}],
                 "requestBody": {"content": {
                     "application/json": {"schema": {"$ref": "#/components/schemas/LeadSubmission"}},

@@ -93,6 +93,8 @@ def lead_of(stack: Stack, page_url: str) -> dict[str, Any]:
 
 def test_fair_qr_code_to_thank_you_page_with_and_without_javascript(browser: Any, stack: Stack,
                                                                     tmp_path: Path) -> None:
+    # `make run` prints the demo org's forms beside the API
+    assert f"{stack.base}/f/demo" in stack.output and f"{stack.base}/f/calc" in stack.output
     url = qr_url(stack, "demo", tmp_path, utm_source="fair", utm_medium="qr", utm_campaign=CAMPAIGN, c="ev")
     parts = urlsplit(url)
     assert f"{parts.scheme}://{parts.netloc}" == stack.base and parts.path == "/f/demo"
