@@ -294,3 +294,29 @@ def test_admin_builds_a_form_and_shares_its_qr_code(browser: Any, stack: Stack) 
     phone.page.wait_for_selector(".fld.bad[data-field='credit_status']")  # now required
     phone.errors = [e for e in phone.errors if "422" not in e]  # the refused post itself
     phone.close()
+
+
+def test_a_form_under_a_flood_asks_a_question_first(browser: Any, stack: Stack) -> None:
+    catalog = api(stack, "GET", "/config/forms", "admin")["document"]
+    fair = {**catalog["forms"][0], "form_id": "fair", "title": "房展会登记", "challenge": "always", "redirect_to": None,
+            "fields": [{"name": "name"}, {"name": "phone", "required": True}]}
+    api(stack, "PUT", "/config/forms", "admin", {**catalog, "forms": [*catalog["forms"], fair]})
+    for javascript, number in ((True, "13512345672"), (False, "13512345673")):
+        phone = Phone(browser, javascript)
+        phone.page.goto(f"{stack.base}/f/fair")
+        phone.fill(phone=number)
+        phone.page.locator("#lead-form input[name='consent']").check()
+        phone.page.locator("#lead-form [name='challenge_answer']").fill("99")  # wrong
+        phone.page.locator("#lead-form button[type=submit]").click()
+        phone.page.wait_for_selector(".fld.bad[data-field='challenge'] .err")
+        assert phone.page.locator("#lead-form [name='phone']").input_value() == number
+        question = phone.page.inner_text(".fld[data-field='challenge'] label")
+        a, b = (int(n) for n in question.split("：")[1].split("=")[0].split("+"))
+        phone.page.locator("#lead-form [name='challenge_answer']").fill(str(a + b))
+        if not javascript:
+            phone.page.locator("#lead-form input[name='consent']").check()
+        phone.page.locator("#lead-form button[type=submit]").click()
+        phone.page.wait_for_url("**/f/fair/thanks?lead_id=*")
+        assert lead_of(stack, phone.page.url)["form_id"] == "fair"
+        phone.errors = [e for e in phone.errors if "422" not in e]  # the refused post itself
+        phone.close()

@@ -350,3 +350,75 @@ def test_on_api_gateways_own_domain_the_printed_url_keeps_the_stage_path(client:
     assert response["statusCode"] == 200, response
     host = event["headers"]["Host"]
     assert response["headers"]["X-Form-Url"] == f"https://{host}/api/f/demo?c=wx"
+
+
+# -- the arithmetic challenge ---------------------------------------------------------------------
+
+def _publish_demo(client: Any, **changes: Any) -> None:
+    catalog = body_of(client.http.get("/config/forms", headers=auth("admin")))["document"]
+    catalog["forms"][0].update(changes)
+    put = client.http.put("/config/forms", headers={**JSON, **auth("admin")},
+                          body=json.dumps(catalog, ensure_ascii=False))
+    assert put.status_code == 200, put.body
+
+
+def _question(page: str) -> tuple[str, str]:
+    found = re.search(r"验证：(\d) \+ (\d) = \?", page)
+    token = re.search(r'name="challenge_token" value="([^"]+)"', page)
+    assert found and token, "the page asks no question"
+    return str(int(found.group(1)) + int(found.group(2))), token.group(1)
+
+
+def test_a_form_can_ask_an_arithmetic_question_before_it_accepts(client: Any) -> None:
+    _publish_demo(client, challenge="always")
+    answer, token = _question(html_of(client.http.get("/f/demo")))
+    missing = client.http.post("/capture", headers=BROWSER, body=urlencode(DEMO))
+    assert missing.status_code == 422 and 'class="fld bad" data-field="challenge"' in html_of(missing)
+    assert 'value="王小明"' in html_of(missing)  # a new question, the values kept
+    wrong = str(int(answer) % 18 + 1)
+    refused = client.http.post("/capture", headers=JSON, body=json.dumps(
+        {**DEMO, "challenge_answer": wrong, "challenge_token": token}))
+    assert refused.status_code == 422
+    assert body_of(refused)["error"]["fields"] == {"challenge": "计算结果不正确，请重新计算"}
+    forged = token.rsplit(".", 1)[0] + ".0123456789abcdef0123456789abcdef"
+    assert client.http.post("/capture", headers=BROWSER, body=urlencode(
+        {**DEMO, "challenge_answer": answer, "challenge_token": forged})).status_code == 422
+    assert lead_count() == 0
+    ok = client.http.post("/capture", headers=BROWSER, body=urlencode(
+        {**DEMO, "challenge_answer": answer, "challenge_token": token}))
+    assert ok.status_code == 303 and lead_count() == 1
+
+
+def test_an_expired_question_is_refused(client: Any) -> None:
+    from chalicelib.rules.forms import default_forms
+    from chalicelib.services import forms
+
+    form = default_forms().form("demo")
+    assert form is not None
+    then = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
+    question, token = forms.new_challenge(form, then)
+    answer = str(sum(int(n) for n in question.split(" + ")))
+    assert forms.check_challenge(form, answer, token, then) is None
+    later = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
+    assert forms.check_challenge(form, answer, token, later) == "验证已过期，请重新计算"
+    assert forms.check_challenge(form, answer, "garbage", then) == "请完成验证后再提交"
+
+
+def test_the_question_appears_when_the_forms_traffic_spikes(client: Any) -> None:
+    from chalicelib.services import forms
+
+    _publish_demo(client, challenge="spike", spike_views_per_day=3)
+    forms._spike_seen.clear()
+    assert "challenge_token" not in html_of(client.http.get("/f/demo"))
+    for _ in range(3):
+        client.http.get("/f/demo")
+    assert client.http.post("/capture", headers=BROWSER, body=urlencode(DEMO)).status_code == 303  # cached: not yet
+    forms._spike_seen.clear()  # a minute later, in every container
+    answer, token = _question(html_of(client.http.get("/f/demo")))
+    assert client.http.post("/capture", headers=BROWSER,
+                            body=urlencode({**DEMO, "phone": "13917326685"})).status_code == 422
+    assert client.http.post("/capture", headers=BROWSER, body=urlencode(
+        {**DEMO, "phone": "13917326685", "challenge_answer": answer, "challenge_token": token})).status_code == 303
+    _publish_demo(client, challenge="off")
+    forms._spike_seen.clear()
+    assert "challenge_token" not in html_of(client.http.get("/f/demo"))

@@ -17,7 +17,8 @@ from chalicelib.rules.forms import FormField, HostedForm
 from chalicelib.rules.profile import OPTION_FIELDS, LeadProfile
 
 TRACKING = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "c", "page_url", "referrer")
-_ERROR_LABELS = {"consent": "授权同意", "form_id": "表单", "years": "贷款期限", "rate": "年利率", "website": "表单",
+_ERROR_LABELS = {"challenge": "验证",
+                 "consent": "授权同意", "form_id": "表单", "years": "贷款期限", "rate": "年利率", "website": "表单",
                  "redirect_to": "跳转地址", "body": "表单"}
 
 _CSS = """
@@ -61,6 +62,7 @@ var btn=f.querySelector('button[type=submit]'),label=btn.textContent,box=documen
 function clear(){var b=f.querySelectorAll('.bad');for(var i=0;i<b.length;i++)b[i].classList.remove('bad');
 var e=f.querySelectorAll('.err[data-js]');for(var j=0;j<e.length;j++)e[j].remove();box.hidden=true;}
 function show(err){clear();var fs=err.fields||{},names=[],rest=[];
+if(fs.challenge&&!f.querySelector('[data-field="challenge"]')){HTMLFormElement.prototype.submit.call(f);return;}
 for(var k in fs){var w=f.querySelector('[data-field="'+k.replace('custom.','')+'"]');
 if(!w){rest.push(fs[k]);continue;}var l=w.querySelector('label');
 names.push(l?l.textContent.replace('*','').trim():k);
@@ -194,7 +196,9 @@ def _calc_section(form: HostedForm, calc: Mapping[str, str]) -> tuple[str, str]:
 
 def render_form(form: HostedForm, profile: LeadProfile, *, action: str, thanks: str, tracking: Mapping[str, str],
                 values: Mapping[str, str] | None = None, errors: Mapping[str, str] | None = None,
-                calc: Mapping[str, str] | None = None, message: str | None = None) -> str:
+                calc: Mapping[str, str] | None = None, message: str | None = None,
+                challenge: tuple[str, str] | None = None) -> str:
+    """The form's page; `challenge` is (question, token) when the form asks one now."""
     values, errors = values or {}, errors or {}
     rows = []
     calc_card = calc_hidden = ""
@@ -215,6 +219,14 @@ def render_form(form: HostedForm, profile: LeadProfile, *, action: str, thanks: 
                f'{" checked" if values.get("consent") in ("true", "on", "1") else ""}>'
                f'<span>{escape(form.consent_text)}</span></label>'
                + (f'<p class="err">{escape(consent_problem)}</p>' if consent_problem else "") + "</div>")
+    if challenge is not None:
+        problem = errors.get("challenge")
+        rows.append(f'<div class="fld{" bad" if problem else ""}" data-field="challenge">'
+                    f'<label class="f" for="f-challenge">验证：{escape(challenge[0])} = ?'
+                    '<span class="req">*</span></label>'
+                    '<input id="f-challenge" name="challenge_answer" type="text" inputmode="numeric" maxlength="4" '
+                    'autocomplete="off" required>' + _hidden("challenge_token", challenge[1])
+                    + (f'<p class="err">{escape(problem)}</p>' if problem else "") + "</div>")
     notice = ('<details><summary>个人信息保护说明</summary><p>依据《中华人民共和国个人信息保护法》，'
               '我们仅在您同意后处理您的个人信息，'
               f'授权文本版本 {escape(form.consent_version)}。您有权查阅、复制、更正、删除您的个人信息，或撤回同意；'
@@ -228,6 +240,8 @@ def render_form(form: HostedForm, profile: LeadProfile, *, action: str, thanks: 
                f"<h1>{escape(form.title)}</h1>" + (f'<p class="intro">{escape(form.intro)}</p>' if form.intro else ""))
     submit = "获取专属方案" if form.kind == "calc" else "立即提交"
     shown = {f.name for f in form.fields if not (form.kind == "calc" and f.name == "amount")} | {"consent"}
+    if challenge is not None:
+        shown.add("challenge")
     body = (calc_card + f'<section class="card">{heading}{_banner(errors, form, profile, shown, message)}'
             f'<form id="lead-form" method="post" action="{escape(action)}" data-thanks="{escape(thanks)}" '
             f'accept-charset="utf-8" novalidate>{hidden}{"".join(rows)}{consent}{notice}'

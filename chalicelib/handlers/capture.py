@@ -37,7 +37,7 @@ def capture_public() -> Response:
     data = http.read_body(request, allow_form=True)
     redirect = _redirect_target(data.pop("redirect_to")) if "redirect_to" in data else None
     key = http.idempotency_key(request)
-    prepared = forms.prepare(data)
+    prepared = forms.prepare(data, http.received_at(request))
     ctx = CaptureContext("public", http.received_at(request), f"capture#{key}" if key else None,
                          client_ip=http.client_ip(request), form_id=prepared.form.form_id if prepared.form else None,
                          referrer=prepared.referrer)

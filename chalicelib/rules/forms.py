@@ -50,6 +50,10 @@ class HostedForm(BaseModel):
     redirect_to: str | None = Field(default=None, max_length=500)
     active: bool = True
     calc: CalcDefaults = Field(default_factory=CalcDefaults)
+    # An arithmetic question before submitting: never, always, or once the form's views today pass
+    # `spike_views_per_day` (a flood of bots opening the page); no third-party captcha service.
+    challenge: Literal["off", "spike", "always"] = "spike"
+    spike_views_per_day: int = Field(default=5000, ge=1, le=10_000_000)
 
     @model_validator(mode="after")
     def _check(self) -> HostedForm:

@@ -10,7 +10,11 @@ the landing page and the referrer."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
+import secrets
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -81,6 +85,53 @@ def _thanks_target(form: HostedForm) -> str:
     return thanks_path(form.form_id)
 
 
+# -- the arithmetic challenge -----------------------------------------------------------------
+
+_CHALLENGE_TTL_S = 1800
+_spike_seen: dict[str, tuple[float, int]] = {}  # form_id → (monotonic time read, views today), per container
+_SPIKE_REFRESH_S = 60.0
+
+
+def challenge_needed(form: HostedForm, at: datetime) -> bool:
+    if form.challenge != "spike":
+        return form.challenge == "always"
+    hit = _spike_seen.get(form.form_id)
+    if hit is None or time.monotonic() - hit[0] > _SPIKE_REFRESH_S:
+        day = shanghai_day(at)
+        views = form_store.views([form.form_id], day, day).get(form.form_id, {}).get("n", 0)
+        hit = _spike_seen[form.form_id] = (time.monotonic(), views)
+    return hit[1] > form.spike_views_per_day
+
+
+def _signature(form_id: str, expires: int, nonce: str, answer: str) -> str:
+    # CAPTCHA_SECRET signs the questions; without one (local stack) the stage name does, a speed bump only
+    key = (get_settings().captcha_secret or f"challenge:{get_settings().table_prefix}").encode("utf-8")
+    message = f"{form_id}|{expires}|{nonce}|{answer}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
+
+
+def new_challenge(form: HostedForm, at: datetime) -> tuple[str, str]:
+    """(question, token): a sum of two small numbers; the token signs the answer, not shows it."""
+    a, b = secrets.randbelow(9) + 1, secrets.randbelow(9) + 1
+    expires, nonce = int(at.timestamp()) + _CHALLENGE_TTL_S, secrets.token_hex(6)
+    return f"{a} + {b}", f"{expires}.{nonce}.{_signature(form.form_id, expires, nonce, str(a + b))}"
+
+
+def check_challenge(form: HostedForm, answer: object, token: object, at: datetime) -> str | None:
+    """None when the answer is right and the question still valid, else what to tell the customer."""
+    try:
+        expires_raw, nonce, signature = str(token or "").split(".")
+        expires = int(expires_raw)
+    except ValueError:
+        return "请完成验证后再提交"
+    if expires < at.timestamp():
+        return "验证已过期，请重新计算"
+    given = str(answer or "").strip()
+    if not given.isdigit() or not hmac.compare_digest(signature, _signature(form.form_id, expires, nonce, given)):
+        return "计算结果不正确，请重新计算"
+    return None
+
+
 # -- the form page -----------------------------------------------------------------------------
 
 def _calc_inputs(form: HostedForm, query: Mapping[str, str]) -> dict[str, str]:
@@ -97,7 +148,8 @@ def show(form_id: str, query: Mapping[str, str], *, page_url: str, referrer: str
     hidden = {**tracking, "page_url": page_url[:2000], "referrer": (referrer or "")[:500]}
     return form_page.render_form(form, config.lead_profile(), action=f"{API_BASE}/capture",
                                  thanks=_thanks_target(form), tracking=hidden,
-                                 calc=_calc_inputs(form, query) if form.kind == "calc" else None)
+                                 calc=_calc_inputs(form, query) if form.kind == "calc" else None,
+                                 challenge=new_challenge(form, at) if challenge_needed(form, at) else None)
 
 
 def thanks(form_id: str, lead_id: str | None) -> str:
@@ -131,7 +183,7 @@ class Prepared:
     posted: dict[str, Any] = field(default_factory=dict)
 
 
-def prepare(data: Mapping[str, Any], profile: LeadProfile | None = None) -> Prepared:
+def prepare(data: Mapping[str, Any], at: datetime, profile: LeadProfile | None = None) -> Prepared:
     """The capture submission for a posted mapping: a hosted form's (`form_id`) gets the form's
     defaults and checks; anything else passes as it is."""
     raw = dict(data)
@@ -142,7 +194,10 @@ def prepare(data: Mapping[str, Any], profile: LeadProfile | None = None) -> Prep
     if form is None or not form.active:
         raise ValidationFailed("表单不存在或已停用", fields={"form_id": "表单不存在或已停用"})
     code, referrer = raw.pop("c", None), raw.pop("referrer", None)
+    answer, token = raw.pop("challenge_answer", None), raw.pop("challenge_token", None)
     errors: dict[str, str] = {}
+    if challenge_needed(form, at) and (problem := check_challenge(form, answer, token, at)):
+        errors["challenge"] = problem
     for item in form.fields:
         if item.required and not str(raw.get(item.name) or "").strip():
             errors[item.name] = "必填"
@@ -193,13 +248,13 @@ def browser_capture(post: BrowserPost) -> WebAnswer:
     try:
         data, key = post.read()
         redirect = data.pop("redirect_to", None)
-        prepared = prepare(data, profile)
+        prepared = prepare(data, post.received_at, profile)
         ctx = CaptureContext("public", post.received_at, f"capture#{key}" if key else None,
                              client_ip=post.client_ip, form_id=prepared.form.form_id if prepared.form else None,
                              referrer=prepared.referrer)
         done = capture(prepared.raw, ctx)
     except DomainError as exc:
-        return _refused(exc, data, profile, post.referer)
+        return _refused(exc, data, profile, post.referer, post.received_at)
     form = prepared.form
     target = str(redirect) if redirect else (form.redirect_to if form else None)
     if target and redirect_allowed(target):
@@ -213,7 +268,8 @@ def browser_capture(post: BrowserPost) -> WebAnswer:
     return WebAnswer(303, location=with_lead(landing, done.lead_id))
 
 
-def _refused(exc: DomainError, data: Mapping[str, Any], profile: LeadProfile, referer: str | None) -> WebAnswer:
+def _refused(exc: DomainError, data: Mapping[str, Any], profile: LeadProfile, referer: str | None,
+             at: datetime) -> WebAnswer:
     headers = dict(getattr(exc, "headers", None) or {})
     fields = exc.fields or {}
     form = catalog().form(str(data.get("form_id") or ""))
@@ -223,7 +279,8 @@ def _refused(exc: DomainError, data: Mapping[str, Any], profile: LeadProfile, re
         page = form_page.render_form(form, profile, action=f"{API_BASE}/capture", thanks=_thanks_target(form),
                                      tracking=tracking, values=values, errors=fields,
                                      calc={k: values.get(k, "") for k in ("amount", "years", "rate")},
-                                     message=None if fields else exc.message)  # e.g. too many requests
+                                     message=None if fields else exc.message,  # e.g. too many requests
+                                     challenge=new_challenge(form, at) if challenge_needed(form, at) else None)
         return WebAnswer(exc.status, page, headers=headers)
     labels = {name: form_page.error_label(name, None, profile) for name in {*fields, *values}}
     back = referer if referer and urlsplit(referer).scheme in ("http", "https") else None
