@@ -20,8 +20,9 @@ test: $(STAMP) browser-deps
 	@$(PY) -m pytest
 
 # The browser tests drive Debian's Chromium (Playwright cannot download its own browsers here) and
-# need a CJK font, or Chinese renders as empty boxes. Installed once, as root, only when missing.
-BROWSER_PKGS := chromium fonts-noto-cjk
+# need a CJK font, or Chinese renders as empty boxes; the form tests decode QR codes with zbarimg
+# (zbar-tools). Installed once, as root, only when missing.
+BROWSER_PKGS := chromium fonts-noto-cjk zbar-tools
 browser-deps:
 	@missing=$$(for p in $(BROWSER_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

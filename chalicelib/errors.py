@@ -82,6 +82,12 @@ class PayloadTooLarge(DomainError):
     message = "请求内容过大"
 
 
+class NotAcceptable(DomainError):
+    status = 406
+    code = "NOT_ACCEPTABLE"
+    message = "无法按请求的格式（Accept）返回内容"
+
+
 class UnsupportedMediaType(DomainError):
     status = 415
     code = "UNSUPPORTED_MEDIA_TYPE"

@@ -48,6 +48,8 @@ def _document() -> dict[str, Any]:
             "/health": {"get": {"summary": "健康检查", "responses": _responses("200")}},
             "/capture": {"post": {
                 "summary": "公开表单提交线索（JSON 或表单编码）",
+                "description": "浏览器的表单提交（表单编码且 Accept 含 text/html）一律返回 HTML：成功 303 跳转到感谢页"
+                               "（允许的 redirect_to 后附 lead_id），失败为列出字段的中文页面；其他客户端返回 JSON。",
                 "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"}}],
                 "requestBody": {"content": {
                     "application/json": {"schema": {"$ref": "#/components/schemas/LeadSubmission"}},
@@ -135,8 +137,30 @@ def _document() -> dict[str, Any]:
                              "已被他人修改时返回 409 及当前版本）",
                              404, 409, 422)},
             "/openapi.json": {"get": {"summary": "本 OpenAPI 文档", "responses": _responses("200")}},
+            **_form_paths(),
             **_security_paths(),
         },
+    }
+
+
+def _form_paths() -> dict[str, Any]:
+    """Hosted forms (public; also served at /f/... outside the stage path: docs/forms.md)."""
+    tracking = [{"name": n, "in": "query", "schema": {"type": "string", "maxLength": 100}}
+                for n in ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "c")]
+    html = {"200": {"description": "页面", "content": {"text/html": {"schema": {"type": "string"}}}},
+            "404": {"description": "表单不存在或已停用", "content": {"application/json": {"schema": _ERROR}}}}
+    return {
+        "/f/{form_id}": {"get": {"summary": "托管表单页面（HTML，无需 JavaScript 即可提交）", "parameters": tracking,
+                                 "responses": html}},
+        "/f/{form_id}/thanks": {"get": {"summary": "托管表单的感谢页（HTML）", "parameters": [
+            {"name": "lead_id", "in": "query", "schema": {"type": "string"}}], "responses": {"200": html["200"]}}},
+        "/f/{form_id}/qr.svg": {"get": {"summary": "表单二维码（SVG，含 utm_* 与渠道代码 c）", "parameters": tracking,
+                                        "responses": {"200": {"description": "二维码", "content": {
+                                            "image/svg+xml": {"schema": {"type": "string"}}}}, "404": html["404"]}}},
+        "/f/{form_id}/qr.png": {"get": {"summary": "表单二维码（PNG，请求须接受 image/png）", "parameters": tracking,
+                                        "responses": {"200": {"description": "二维码", "content": {
+                                            "image/png": {"schema": {"type": "string", "format": "binary"}}}},
+                                                      "404": html["404"], **_responses("200", 406)}}},
     }
 
 

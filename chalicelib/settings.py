@@ -43,6 +43,7 @@ class Settings(BaseModel):
     # Key of the capture guard's phone hashes (HMAC-SHA256): a bare hash of a mobile number is
     # reversed by hashing the ~10^10 possible numbers. Per stage, from the stack's NoEcho parameter.
     phone_hash_secret: str = ""
+    form_base_url: str = ""  # where customers open hosted forms (<base>/f/<id>); the request's origin if unset
 
 
 @lru_cache(maxsize=1)
@@ -67,6 +68,7 @@ def get_settings() -> Settings:
         partner_rate_per_minute=int(env.get("PARTNER_RATE_PER_MINUTE", "600")),
         captcha_secret=env.get("CAPTCHA_SECRET", ""),
         phone_hash_secret=env.get("PHONE_HASH_SECRET", ""),
+        form_base_url=env.get("FORM_BASE_URL", "").rstrip("/"),
     )
 
 

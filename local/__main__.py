@@ -52,6 +52,8 @@ def run() -> int:
 贷款线索管理 — local stack is up{' (demo org seeded)' if first_start else ''}
   SPA          http://127.0.0.1:{port}/
   API          http://127.0.0.1:{port}/api   (health: /api/health, OpenAPI: /api/openapi.json)
+  forms        http://127.0.0.1:{port}/f/demo (官网表单)   http://127.0.0.1:{port}/f/calc (贷款计算器)
+               QR: /f/demo/qr.svg?utm_campaign=...&c=ev   (docs/forms.md)
   AWS (moto)   {aws.endpoint}
   data         {STATE_DIR}
   partner key  demo_partner: {key}

@@ -181,8 +181,8 @@ class Server:
                     return self._json(413, {"error": {"code": "PAYLOAD_TOO_LARGE", "message": "请求内容过大",
                                                       "fields": {}}})
                 body = self.rfile.read(length) if length else None
-                if url.path == "/api" or url.path.startswith("/api/"):
-                    path = url.path[4:] or "/"
+                if url.path == "/api" or url.path.startswith(("/api/", "/f/")):  # /f/: hosted forms (docs/forms.md)
+                    path = url.path if url.path.startswith("/f/") else url.path[4:] or "/"
                     if url.query:
                         path += "?" + url.query
                     headers = {k: v for k, v in self.headers.items()}

@@ -110,6 +110,10 @@ def _cleaning(case: Case) -> dict[str, Any]:
 ROWS: list[Row] = [
     Row("GET", "/health", _every("ok")),
     Row("GET", "/openapi.json", _every("ok")),
+    Row("GET", "/f/{form_id}", _every("ok")),
+    Row("GET", "/f/{form_id}/thanks", _every("ok")),
+    Row("GET", "/f/{form_id}/qr.svg", _every("ok")),
+    Row("GET", "/f/{form_id}/qr.png", _every("406")),  # the matrix asks for JSON: a PNG needs Accept: image/png
     Row("POST", "/capture", _every("ok"), body=_lead_body),
     Row("POST", "/partner/leads", {**_every("auth"), "partner": "ok"}, body=lambda c: {"leads": [_lead_body(c)]}),
     Row("GET", "/leads", ANY_USER),
@@ -169,7 +173,8 @@ ROWS: list[Row] = [
 ]
 
 # Path parameters other than lead_id (which the kind decides) and those a `prepare` hook sets.
-PATH_DEFAULTS = {"name": "cleaning", "team_id": "sh_mortgage", "user_id": "sh_rep3", "partner_id": "demo_partner"}
+PATH_DEFAULTS = {"form_id": "demo", "name": "cleaning", "team_id": "sh_mortgage", "user_id": "sh_rep3",
+                 "partner_id": "demo_partner"}
 
 
 def _owned_lead(client: Any, case: Case) -> str:

@@ -37,8 +37,10 @@ SHARDS = 4  # every lead's counters live in one of SHARDS items per scope and da
 NONE = "_none"  # the value of a field the lead does not have (also a GET /api/leads filter value)
 ALL = "all"
 # score_band: is the score right? won rate by the band the lead was given when it was placed.
+# form_id: the hosted form (at most the catalog's 200); campaign: at most 100 characters each, from
+# the forms' tracking links and partners' fields (a day's shard item holds the campaigns of its leads).
 DIMENSIONS = ("total", "source", "partner_id", "loan_type", "region", "customer_type", "team", "owner",
-              "score_band")
+              "score_band", "form_id", "campaign")
 INTENT_STAGES = frozenset({"intent", "qualifying", "won"})
 NOT_VALID = frozenset({"invalid", "duplicate"})
 COUNTS = ("n", "valid", "intent", "won", "won_amt", "act", "rc")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from chalice.app import Blueprint, Response
+from chalice.app import Blueprint, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chalicelib.errors import BadRequest, ValidationFailed
@@ -27,20 +27,45 @@ def _redirect_target(value: object) -> str:
 @bp.route("/capture", methods=["POST"], content_types=_TYPES)
 @http.endpoint
 def capture_public() -> Response:
+    from chalicelib.services import forms
     from chalicelib.services.capture import CaptureContext, capture
 
     request = bp.current_request
+    if _wants_html(request):  # a plain HTML form in a browser: never JSON (services/forms.py)
+        return _browser_post(request)
     cors = http.cors_headers(request)
     data = http.read_body(request, allow_form=True)
     redirect = _redirect_target(data.pop("redirect_to")) if "redirect_to" in data else None
     key = http.idempotency_key(request)
+    prepared = forms.prepare(data, http.received_at(request))
     ctx = CaptureContext("public", http.received_at(request), f"capture#{key}" if key else None,
-                         client_ip=http.client_ip(request))
-    done = capture(data, ctx)
+                         client_ip=http.client_ip(request), form_id=prepared.form.form_id if prepared.form else None,
+                         referrer=prepared.referrer)
+    done = capture(prepared.raw, ctx)
     if redirect:
         return Response(body="", status_code=303, headers={"Location": redirect, **cors})
     return Response(body={"lead_id": done.lead_id, "status": "received"}, status_code=202,
                     headers={**cors, "Content-Type": http.JSON})
+
+
+def _wants_html(request: Request) -> bool:
+    """A browser's own form post: form-encoded and asking for a page (JavaScript clients ask for JSON)."""
+    accept = (request.headers.get("accept") or "").lower()
+    return http.media_type(request) == http.FORM and "text/html" in accept
+
+
+def _browser_post(request: Request) -> Response:
+    from chalicelib.services.forms import BrowserPost, browser_capture
+
+    answer = browser_capture(BrowserPost(
+        read=lambda: (http.read_body(request, allow_form=True), http.idempotency_key(request)),
+        received_at=http.received_at(request), client_ip=http.client_ip(request),
+        referer=request.headers.get("referer")))
+    headers = {**answer.headers, "Cache-Control": "no-store"}
+    if answer.location:
+        return Response(body="", status_code=answer.status, headers={**headers, "Location": answer.location})
+    return Response(body=answer.html, status_code=answer.status,
+                    headers={**headers, "Content-Type": "text/html; charset=utf-8"})
 
 
 @bp.route("/capture", methods=["OPTIONS"])

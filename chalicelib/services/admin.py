@@ -15,6 +15,7 @@ from chalicelib.domain.timeutil import day_bounds_utc, iso_utc, shanghai_day
 from chalicelib.errors import NotFound, ValidationFailed
 from chalicelib.rules.capture_guard import CaptureGuard, default_capture_guard
 from chalicelib.rules.cleaning import CleaningRules, default_cleaning_rules
+from chalicelib.rules.forms import FORM_FIELDS, FormCatalog, default_forms
 from chalicelib.rules.imports import ImportPolicy, default_import_policy
 from chalicelib.rules.pool import PoolPolicy, default_pool_policy
 from chalicelib.rules.profile import LeadProfile, default_profile
@@ -73,6 +74,23 @@ def _check_scoring(policy: BaseModel) -> None:
                 errors[f"prior.{name}"] = f"{name} 没有选项 {'、'.join(unknown)}（可用：{'、'.join(sorted(allowed))}）"
     if errors:
         raise ValidationFailed("评分配置无效，未发布", fields=errors)
+def _check_forms(catalog: BaseModel) -> None:
+    """Every form field is a profile field or custom field, every source a public one."""
+    assert isinstance(catalog, FormCatalog)
+    profile = config.lead_profile()
+    public = set(profile.channel_sources.get("public", []))
+    errors: dict[str, str] = {}
+    for i, form in enumerate(catalog.forms):
+        for j, item in enumerate(form.fields):
+            if item.name not in FORM_FIELDS and profile.custom_field(item.name) is None:
+                errors[f"forms.{i}.fields.{j}.name"] = f"未知的线索字段：{item.name}"
+        if form.source not in public:
+            errors[f"forms.{i}.source"] = f"来源须为公开渠道的来源：{'、'.join(sorted(public))}"
+    for code, source in catalog.channel_codes.items():
+        if source not in public:
+            errors[f"channel_codes.{code}"] = f"来源须为公开渠道的来源：{'、'.join(sorted(public))}"
+    if errors:
+        raise ValidationFailed("表单配置无效，未发布", fields=errors)
 
 
 @dataclass(frozen=True)
@@ -105,6 +123,7 @@ DOCUMENTS: dict[str, Document] = {
     # Published by training (daily, or POST /api/scoring/train); an admin may roll back to a version.
     "scoring-model": Document("scoring_model", ScoringModel, empty_model, ("admin", "supervisor")),
     # New limits lift the door's bars: a flood still over them is barred again by its next lead.
+    "forms": Document("forms", FormCatalog, default_forms, ("admin", "supervisor", "rep"), _check_forms),
     "capture-guard": Document("capture_guard", CaptureGuard, default_capture_guard, ("admin",),
                               published=rates.lift_all),
 }

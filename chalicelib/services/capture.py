@@ -29,6 +29,8 @@ class CaptureContext:
     partner_id: str | None = None
     actor: Principal | None = None
     client_ip: str | None = None
+    form_id: str | None = None  # a hosted form's submission (services/forms.py)
+    referrer: str | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,10 @@ def capture(raw: dict[str, Any], ctx: CaptureContext) -> Captured:
         profile=profile, partner_id=ctx.partner_id, owner=owner, team=team,
         created_by=ctx.actor.user_id if ctx.actor else None, client_ip=ctx.client_ip,
     )
+    if ctx.form_id:
+        lead["form_id"] = ctx.form_id
+    if ctx.referrer:
+        lead["referrer"] = ctx.referrer
     claim = None
     if ctx.idempotency_key:
         ttl = get_settings().idempotency_ttl_s

@@ -18,7 +18,7 @@ MAX_DAYS = 366
 # Teams and reps are the ones that first received the lead (domain/analytics.py): drill by those.
 _DIMENSION_FIELD = {"source": "source", "partner_id": "partner_id", "loan_type": "loan_type", "region": "region",
                     "customer_type": "customer_type", "team": "first_team", "owner": "first_owner",
-                    "score_band": "score_band"}
+                    "score_band": "score_band", "form_id": "form_id", "campaign": "campaign"}
 _BAND_ORDER = {"high": 0, "medium": 1, "low": 2}
 FUNNEL_LABELS = {"total": "总线索", "valid": "有效线索", "intent": "意向客户", "won": "签约客户"}
 _UNKNOWN = {"partner_id": "无合作方", "team": "公海（未分配）", "owner": "公海（未分配）", "score_band": "未评分"}
@@ -67,6 +67,38 @@ class _Labels:
         if user_id not in self.users:
             self.users[user_id] = directory.get_user(user_id)
         return self.users[user_id]
+
+
+def _form_figures(figures: dict[str, dict[str, Figures]], first: date, last: date, scoped: str | None,
+                  drill: Any) -> dict[str, Any]:
+    """Per hosted form and per campaign: page views (counted when the form is served: the org's,
+    not a team's, so only in the all-teams view), submissions (leads), valid leads, wins."""
+    from chalicelib.services.forms import catalog
+    from chalicelib.store import forms as form_store
+
+    titles = {form.form_id: form.title for form in catalog().forms}
+    by_form = figures.get("form_id", {})
+    ids = sorted(set(titles) | {v for v in by_form if v != analytics.NONE})
+    seen = form_store.views(ids, first, last) if not scoped else {}
+    campaign_views: dict[str, int] = {}
+    for counts in seen.values():
+        for name, n in counts.items():
+            if name.startswith("c|"):
+                campaign_views[name[2:]] = campaign_views.get(name[2:], 0) + n
+
+    def row(dimension: str, value: str, label: str, views: int | None) -> dict[str, Any]:
+        f = figures.get(dimension, {}).get(value, Figures())
+        return {"value": value, "label": label, "views": views, "submissions": f.n, "valid": f.valid, "won": f.won,
+                "submit_rate": analytics.rate(f.n, views) if views is not None else None,
+                "valid_rate": analytics.rate(f.valid, f.n), "conversion": analytics.rate(f.won, f.n),
+                "drill": {"submissions": drill(dimension, value), "valid": drill(dimension, value, "valid"),
+                          "won": drill(dimension, value, "won")}}
+
+    forms = [row("form_id", i, titles.get(i, i), None if scoped else seen.get(i, {}).get("n", 0)) for i in ids]
+    campaigns = sorted({v for v, f in figures.get("campaign", {}).items() if v != analytics.NONE and f.n}
+                       | set(campaign_views))
+    return {"forms": forms,
+            "campaigns": [row("campaign", c, c, None if scoped else campaign_views.get(c, 0)) for c in campaigns]}
 
 
 def dashboard(who: Principal, first: date, last: date, team: str | None) -> dict[str, Any]:
@@ -149,6 +181,7 @@ def dashboard(who: Principal, first: date, last: date, team: str | None) -> dict
         "cycle": {"overall": cycle_row(None, analytics.ALL, total),
                   "by_product": [cycle_row("loan_type", v, f) for v, f in rows_of("loan_type") if f.cy_n],
                   "by_team": [cycle_row("team", v, f) for v, f in teams if f.cy_n]},
+        **_form_figures(figures, first, last, scoped, drill),
         "distributions": {d: [{"value": v, "label": labels.of(d, v), "leads": f.n, "drill": drill(d, v)}
                               for v, f in rows_of(d)] for d in ("region", "loan_type", "customer_type")},
     }

@@ -168,6 +168,8 @@ class LeadModel(_Table):
     campaign = UnicodeAttribute(null=True)
     utm = MapAttribute[str, Any](null=True)
     page_url = UnicodeAttribute(null=True)
+    referrer = UnicodeAttribute(null=True)  # the page that linked to a hosted form
+    form_id = UnicodeAttribute(null=True)  # the hosted form it was submitted on (/f/<form_id>)
     remark = UnicodeAttribute(null=True)
     duplicate_of = UnicodeAttribute(null=True)
     custom = MapAttribute[str, Any](null=True)

@@ -14,6 +14,8 @@ export class ApiError extends Error {
 
 let base = "/api";
 export function setBase(url) { base = url.replace(/\/$/, ""); }
+/** An absolute URL of an API path (hosted forms' links and QR codes). */
+export function apiUrl(path) { return new URL(base + path, location.href).href; }
 
 export async function api(method, path, body, { raw = false } = {}) {
   const headers = {};

@@ -12,6 +12,7 @@ const PAGES = [
   { path: "imports", label: "导入", roles: ["rep", "supervisor", "admin"], load: () => import("./pages/imports.js") },
   { path: "rules", label: "规则", roles: ["admin"], load: () => import("./pages/rules.js") },
   { path: "team", label: "团队", roles: ["supervisor", "admin"], load: () => import("./pages/team.js") },
+  { path: "forms", label: "表单", roles: ["admin"], load: () => import("./pages/forms.js") },
 ];
 const HIDDEN = {
   lead: { label: "线索详情", load: () => import("./pages/lead.js") },
