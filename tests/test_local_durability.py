@@ -1,0 +1,184 @@
+"""The local stack keeps every acknowledged lead whatever stops it (issue 19): the whole stack (its
+process group: make, the stack, the embedded AWS) is killed with SIGKILL, or sent SIGTERM, while 8
+clients post captures; after a restart every 202 is there, under the number it was acknowledged
+with, processed exactly once (one routing entry, the rep's load counted once), and the dashboard
+counters equal the leads."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.conftest import ROOT
+from tests.test_local_stack import Stack
+
+CLIENTS = 8
+TOTAL = 300
+KILL_AFTER = 120  # acknowledged captures before the stack is stopped
+
+
+def _post(base: str, n: int, series: int) -> tuple[str, str] | None:
+    """One capture; (lead number, name) when it was acknowledged (202), None when the stack is gone."""
+    name = f"压测{series}-{n}"
+    shanghai = n % 2 == 0  # routed to a rep (their load counts), the others stay in the pool
+    body = {"name": name, "phone": f"137{series:02d}{n:06d}", "consent": True,
+            "city": "上海" if shanghai else "成都", "loan_type": "mortgage" if shanghai else "car"}
+    request = urllib.request.Request(base + "/api/capture", data=json.dumps(body, ensure_ascii=False).encode(),
+                                     method="POST", headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 202
+            return str(json.loads(response.read())["lead_id"]), name
+    except urllib.error.HTTPError as exc:
+        raise AssertionError(f"capture {n} answered {exc.code}: {exc.read()[:500]!r}") from None
+    except OSError:
+        return None
+
+
+def _capture(stack: Stack, numbers: list[int], series: int, acked: dict[str, str], reached: threading.Event,
+             stop_after: int | None) -> None:
+    """CLIENTS threads post `numbers`; a thread stops at its first failure (the stack is gone)."""
+    todo = list(numbers)
+    lock = threading.Lock()
+    errors: list[str] = []
+
+    def worker() -> None:
+        while True:
+            with lock:
+                if not todo:
+                    return
+                n = todo.pop(0)
+            try:
+                answer = _post(stack.base, n, series)
+            except AssertionError as exc:
+                errors.append(str(exc))
+                return
+            if answer is None:
+                return
+            with lock:
+                assert answer[0] not in acked, f"lead number {answer[0]} acknowledged twice"
+                acked[answer[0]] = answer[1]
+                if stop_after is not None and len(acked) >= stop_after:
+                    reached.set()
+
+    threads = [threading.Thread(target=worker) for _ in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors[:3]
+
+
+def _wait_unlocked(state_dir: Path, timeout_s: float = 90) -> None:
+    """Until no stack holds the state directory (a SIGTERMed one finishes its stop first)."""
+    deadline = time.monotonic() + timeout_s
+    fd = os.open(state_dir / "stack.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                return
+            except BlockingIOError:
+                assert time.monotonic() < deadline, "the stopped stack did not let go of .local/"
+                time.sleep(0.1)
+    finally:
+        os.close(fd)
+
+
+def _all_leads(stack: Stack, token: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    cursor = ""
+    while True:
+        path = "/api/leads?limit=100" + (f"&cursor={cursor}" if cursor else "")
+        status, page, _ = stack.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+        assert status == 200, page
+        items += page["items"]
+        cursor = page.get("cursor") or ""
+        if not cursor:
+            return items
+
+
+def _rep_loads(stack: Stack) -> dict[str, int]:
+    endpoint = re.findall(r"AWS \(moto\)\s+(\S+)", stack.output)[-1]
+    ddb = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="local",
+                       aws_secret_access_key="local")
+    loads: dict[str, int] = {}
+    for page in ddb.get_paginator("scan").paginate(TableName="loanleads-local-rep_load"):
+        for item in page["Items"]:
+            if item["key"]["S"] == "open":
+                loads[item["user_id"]["S"]] = int(item.get("n", {"N": "0"})["N"])
+    return {user: n for user, n in loads.items() if n}
+
+
+def _check(stack: Stack, acked: dict[str, str]) -> None:
+    token = stack.token("admin")
+    auth = {"Authorization": f"Bearer {token}"}
+    deadline = time.monotonic() + 60
+    for lead_id in acked:
+        while True:
+            status, lead, _ = stack.request("GET", f"/api/leads/{lead_id}", headers=auth)
+            assert status == 200, f"acknowledged lead {lead_id} is missing after the restart: {lead}"
+            if lead["status"] != "new":
+                break
+            assert time.monotonic() < deadline, f"acknowledged lead {lead_id} is still new a minute later"
+            time.sleep(0.2)
+    # A lead leaves `new` a moment before its history entry is written: let the pump finish.
+    assert stack.request("POST", "/_local/drain", b"")[0] == 200
+    for lead_id, name in acked.items():
+        status, lead, _ = stack.request("GET", f"/api/leads/{lead_id}", headers=auth)
+        assert lead.get("name") == name, f"{lead_id} was acknowledged for {name}, now names {lead.get('name')}"
+        routed = [h for h in lead["history"] if h.get("kind") == "status" and h.get("from_status") == "new"]
+        assert len(routed) == 1, f"{lead_id} was routed {len(routed)} times: {lead}"
+    everything = _all_leads(stack, token)
+    assert {lead["lead_id"] for lead in everything} >= set(acked)
+    owners = Counter(lead["owner"] for lead in everything if lead["status"] == "assigned")
+    assert owners and _rep_loads(stack) == dict(owners), "a rep's open load differs from the leads they hold"
+    check = subprocess.run([str(ROOT / ".venv/bin/python"), "-m", "local", "rebuild-aggregates"], cwd=ROOT,
+                           env=stack.env(), capture_output=True, text=True, timeout=120)
+    assert check.returncode == 0, f"dashboard differs from the leads:\n{check.stdout}{check.stderr}"
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
+def test_every_acknowledged_capture_survives_the_stack_being_stopped(tmp_path: Path, stop_signal: int) -> None:
+    stack = Stack(tmp_path)
+    stack.start()
+    # Every capture comes from 127.0.0.1: the capture guard must not refuse them (as bench/capture_load.py).
+    auth = {"Authorization": f"Bearer {stack.token('admin')}", "Content-Type": "application/json"}
+    guard = stack.request("GET", "/api/config/capture-guard", headers=auth)[1]["document"]
+    guard.update({"ip_max": 1000, "ip_window_s": 1, "phone_max": 1000})
+    assert stack.request("PUT", "/api/config/capture-guard", json.dumps(guard).encode(), auth)[0] == 200
+    series = 10 + int(stop_signal)
+    acked: dict[str, str] = {}
+    reached = threading.Event()
+    try:
+        killer = threading.Thread(target=lambda: reached.wait(120) and os.killpg(stack.proc.pid, stop_signal))  # type: ignore[union-attr]
+        killer.start()
+        _capture(stack, list(range(TOTAL)), series, acked, reached, stop_after=KILL_AFTER)
+        killer.join()
+        assert KILL_AFTER <= len(acked) < TOTAL, "the stack was stopped while captures were still coming"
+        _wait_unlocked(tmp_path)
+        first = dict(acked)
+        stack.start()
+        # the rest of the 300 after the restart: new numbers, never one acknowledged before the stop
+        rest = [n for n in range(TOTAL) if f"压测{series}-{n}" not in set(first.values())]
+        _capture(stack, rest, series, acked, threading.Event(), stop_after=None)
+        assert len(acked) == TOTAL
+        _check(stack, acked)
+    finally:
+        if stack.proc and stack.proc.poll() is None:
+            stack.stop()
