@@ -6,7 +6,6 @@ counters equal the leads."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
@@ -24,7 +23,7 @@ import boto3
 import pytest
 
 from tests.conftest import ROOT
-from tests.test_local_stack import Stack
+from tests.test_local_stack import Stack, wait_unlocked
 
 CLIENTS = 8
 TOTAL = 300
@@ -81,23 +80,6 @@ def _capture(stack: Stack, numbers: list[int], series: int, acked: dict[str, str
     for thread in threads:
         thread.join(timeout=120)
     assert not errors, errors[:3]
-
-
-def _wait_unlocked(state_dir: Path, timeout_s: float = 90) -> None:
-    """Until no stack holds the state directory (a SIGTERMed one finishes its stop first)."""
-    deadline = time.monotonic() + timeout_s
-    fd = os.open(state_dir / "stack.lock", os.O_RDWR | os.O_CREAT)
-    try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                fcntl.flock(fd, fcntl.LOCK_UN)
-                return
-            except BlockingIOError:
-                assert time.monotonic() < deadline, "the stopped stack did not let go of .local/"
-                time.sleep(0.1)
-    finally:
-        os.close(fd)
 
 
 def _all_leads(stack: Stack, token: str) -> list[dict[str, Any]]:
@@ -171,7 +153,7 @@ def test_every_acknowledged_capture_survives_the_stack_being_stopped(tmp_path: P
         _capture(stack, list(range(TOTAL)), series, acked, reached, stop_after=KILL_AFTER)
         killer.join()
         assert KILL_AFTER <= len(acked) < TOTAL, "the stack was stopped while captures were still coming"
-        _wait_unlocked(tmp_path)
+        wait_unlocked(tmp_path, timeout_s=90)
         first = dict(acked)
         stack.start()
         # the rest of the 300 after the restart: new numbers, never one acknowledged before the stop
