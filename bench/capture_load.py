@@ -35,7 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 N = int(os.environ.get("BENCH_CAPTURE_N", "600"))
-CLIENTS = 4
+CLIENTS = int(os.environ.get("BENCH_CAPTURE_CLIENTS", "4"))  # 8 for issue 19's figures
 ROUNDS = 3  # captures and bare puts alternate, N / ROUNDS of each per round
 ROOT = Path(__file__).resolve().parent.parent
 
