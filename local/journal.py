@@ -455,5 +455,6 @@ class Durable:
         """A clean stop: everything on disk, and a snapshot so the next start replays nothing."""
         with self.mutation:
             self.journal.flush()
-        self.snapshot(wait=True)
+        if self.journal.records_since_snapshot:
+            self.snapshot(wait=True)
         self.journal.close()
