@@ -220,6 +220,7 @@ class Durable:
         self.replayed = 0
         self.restored = False
         self._snapshotting = False
+        self._last_snapshot = 0.0
         self._lock_fd = -1
         self.stats: dict[str, float] = {"snapshots": 0, "snapshot_fork_ms": 0.0, "snapshot_s": 0.0, "replay_s": 0.0}
 
@@ -372,7 +373,14 @@ class Durable:
 
     # -- snapshots -------------------------------------------------------------------------------
     def _maybe_snapshot(self) -> None:
-        if self.journal.records_since_snapshot >= self.snapshot_every and not self._snapshotting:
+        """Every `snapshot_every` records, but, while writes keep coming, no more often than leaves
+        the snapshot's child (pickling everything on the other core) a fifth of the time, unless
+        the journal grows ten times past that (the replay a crash would cost)."""
+        records = self.journal.records_since_snapshot
+        if records < self.snapshot_every or self._snapshotting:
+            return
+        rested = time.monotonic() - self._last_snapshot >= 4 * self.stats["snapshot_s"]
+        if rested or records >= 10 * self.snapshot_every:
             threading.Thread(target=self.snapshot, daemon=True, name="snapshot").start()
 
     def snapshot(self, wait: bool = False) -> None:
@@ -384,7 +392,7 @@ class Durable:
             from local.atomic import DYNAMODB_LOCK
 
             with DYNAMODB_LOCK:  # no DynamoDB request half-applied in the copy
-                forked = time.monotonic()
+                forked = self._last_snapshot = time.monotonic()
                 self.journal.flush()
                 segment = self.journal.segment + 1
                 self.journal.open_segment(segment)
