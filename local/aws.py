@@ -103,8 +103,8 @@ class LocalAws:
 
         ddb = self.client("dynamodb")
         existing = set(ddb.list_tables()["TableNames"])
-        self.restored = bool(existing)
         saved = self._load() if not existing else {}
+        self.restored = bool(existing) or bool(saved)  # an old-format .local/ is migrated, not seeded over
         for definition in table_definitions():
             name = definition["TableName"]
             if name in existing:
