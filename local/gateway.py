@@ -31,7 +31,7 @@ WEB = ROOT / "web"
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's own limit
 MAX_S3_BODY = 200 * 1024 * 1024  # an upload through a presigned link (S3's own limit is far above)
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization",
-              "proxy-authenticate", "content-length", "host"}
+              "proxy-authenticate", "content-length", "host", "expect"}
 
 
 class StageGateway(LocalGateway):
