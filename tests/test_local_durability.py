@@ -133,6 +133,7 @@ def _check(stack: Stack, acked: dict[str, str]) -> None:
     check = subprocess.run([str(ROOT / ".venv/bin/python"), "-m", "local", "rebuild-aggregates"], cwd=ROOT,
                            env=stack.env(), capture_output=True, text=True, timeout=120)
     assert check.returncode == 0, f"dashboard differs from the leads:\n{check.stdout}{check.stderr}"
+    assert "[journal]" not in stack.output, "the replay did not redo what was journaled"
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
