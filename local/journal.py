@@ -35,6 +35,7 @@ import struct
 import sys
 import threading
 import time
+import uuid
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
@@ -90,6 +91,44 @@ def deterministic_stream_records() -> None:
 
     init._journaled = True  # type: ignore[attr-defined]
     StreamRecord.__init__ = init
+
+
+def sqs_deletes_by_message_id() -> None:
+    """An SQS message is deleted by a receipt handle that a receive made up at random, and receives
+    are not journaled: the journal records which messages a delete removed, and the replay removes
+    those (an import notification handled before a crash is not delivered again after it)."""
+    from moto.sqs.models import Message, Queue
+
+    if getattr(Queue.delete_message, "_journaled", False):
+        return
+    original = Queue.delete_message
+    make = Message.__init__
+
+    def message(self: Any, message_id: str, *args: Any, **kwargs: Any) -> None:
+        # A message's id follows from the request that sent it, so the replay sends the same one.
+        at = getattr(_REPLAYING, "at", None)
+        if at is not None:
+            _REPLAYING.messages = getattr(_REPLAYING, "messages", 0) + 1
+            message_id = str(uuid.uuid5(uuid.NAMESPACE_OID, f"{at.timestamp()}:{_REPLAYING.messages}"))
+        make(self, message_id, *args, **kwargs)
+
+    def delete_message(self: Any, receipt_handle: str) -> None:
+        replayed = getattr(_REPLAYING, "sqs_deleted", None)
+        if replayed is not None:
+            for message in self._messages:
+                if message.id in replayed:
+                    self.pending_messages.discard(message)
+            self._messages = [m for m in self._messages if m.id not in replayed]
+            return
+        doomed = [m.id for m in self._messages if m.had_receipt_handle(receipt_handle)]
+        original(self, receipt_handle)
+        noted = getattr(_REPLAYING, "deleting", None)
+        if noted is not None:
+            noted.extend(doomed)
+
+    delete_message._journaled = True  # type: ignore[attr-defined]
+    Queue.delete_message = delete_message
+    Message.__init__ = message
 
 
 def _operation(environ: dict[str, Any], body: bytes) -> str | None:
@@ -274,20 +313,24 @@ class Durable:
         if kind == "checkpoints":
             self.checkpoints.update(record[1])
             return
-        _, at, env, body = record
+        _, at, env, body = record[:4]
+        extra: dict[str, Any] = record[4] if len(record) > 4 else {}
         environ = dict(env)
         environ.update({"wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body)), "wsgi.errors": sys.stderr,
                         "wsgi.url_scheme": "http", "wsgi.version": (1, 0), "wsgi.multithread": True,
                         "wsgi.multiprocess": False, "wsgi.run_once": False})
         _REPLAYING.at = datetime.fromtimestamp(at, UTC)
+        _REPLAYING.messages = 0
+        _REPLAYING.sqs_deleted = set(extra.get("sqs_deleted", ()))
         try:
             status = self._collect(environ)[0]
             if int(status.split()[0]) >= 400:  # it succeeded when journaled: the replay is not faithful
-                print(f"[journal] a replayed request answered {status}", file=sys.stderr, flush=True)
+                what = env.get("HTTP_X_AMZ_TARGET") or f"{env.get('REQUEST_METHOD')} {env.get('PATH_INFO')}"
+                print(f"[journal] a replayed request ({what}) answered {status}", file=sys.stderr, flush=True)
         except Exception as exc:  # noqa: BLE001 - report it and go on with the rest
             print(f"[journal] a replayed request failed: {exc!r}", file=sys.stderr, flush=True)
         finally:
-            _REPLAYING.at = None
+            _REPLAYING.at = _REPLAYING.sqs_deleted = None
 
     def _collect(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], list[bytes]]:
         answer: dict[str, Any] = {}
@@ -329,14 +372,18 @@ class Durable:
             # The stream records it makes carry this time, here and when replayed: the consumers
             # key what they write on it, so a record delivered again must be the same record.
             _REPLAYING.at = datetime.fromtimestamp(at, UTC)
+            _REPLAYING.messages = 0
+            deleted: list[str] = []
+            _REPLAYING.deleting = deleted
             try:
                 status, headers, chunks = self._collect(environ)
             finally:
-                _REPLAYING.at = None
+                _REPLAYING.at = _REPLAYING.deleting = None
             # A refused request (a failed condition, a cancelled transaction) changed nothing: it is
             # not journaled, and its answer need not wait for the disk.
             failed = int(status.split()[0]) >= 400
-            position = 0 if failed else self.journal.append(("request", at, env, body))
+            extra = {"sqs_deleted": deleted} if deleted else {}
+            position = 0 if failed else self.journal.append(("request", at, env, body, extra))
         if position:
             self.journal.wait_durable(position)
         self._maybe_snapshot()

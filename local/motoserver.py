@@ -85,13 +85,14 @@ def serve(port: int, state_dir: Path | None) -> None:
     from werkzeug.serving import make_server
 
     from local.atomic import make_dynamodb_atomic
-    from local.journal import Durable, deterministic_stream_records
+    from local.journal import Durable, deterministic_stream_records, sqs_deletes_by_message_id
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no per-request lines from moto
     make_dynamodb_atomic()
     deterministic_stream_records()
+    sqs_deletes_by_message_id()
     _cache_service_names()
     _cache_action_names()
     app: Any = DomainDispatcherApplication(_create_backend_app)
