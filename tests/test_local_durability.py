@@ -12,7 +12,6 @@ import re
 import signal
 import subprocess
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -109,19 +108,16 @@ def _scan(stack: Stack, table: str) -> list[dict[str, Any]]:
 
 def _check(stack: Stack, acked: dict[str, str]) -> None:
     token = stack.token("admin")
-    deadline = time.monotonic() + 60
-    while True:
-        leads = {lead["lead_id"]: lead for lead in _all_leads(stack, token)}
-        missing = set(acked) - set(leads)
-        assert not missing, f"acknowledged leads missing after the restart: {sorted(missing)[:10]}"
-        new = [lead_id for lead_id in acked if leads[lead_id]["status"] == "new"]
-        if not new:
-            break
-        assert time.monotonic() < deadline, f"acknowledged leads still new a minute later: {new[:10]}"
-        time.sleep(0.5)
-    # A lead leaves `new` a moment before its history entry is written: let the pump finish.
-    assert stack.request("POST", "/_local/drain", b"")[0] == 200
+    # Deliver whatever the streams still hold (the pump's pace depends on the machine's load): a lead
+    # still `new` after that has lost its stream record and would stay `new` forever.
+    drain = urllib.request.Request(stack.base + "/_local/drain", data=b"", method="POST")
+    with urllib.request.urlopen(drain, timeout=600) as response:
+        assert response.status == 200
     leads = {lead["lead_id"]: lead for lead in _all_leads(stack, token)}
+    missing = set(acked) - set(leads)
+    assert not missing, f"acknowledged leads missing after the restart: {sorted(missing)[:10]}"
+    new = [lead_id for lead_id in acked if leads[lead_id]["status"] == "new"]
+    assert not new, f"acknowledged leads left new with nothing pending: {new[:10]}"
     wrong = {lead_id: (name, leads[lead_id].get("name")) for lead_id, name in acked.items()
              if leads[lead_id].get("name") != name}
     assert not wrong, f"leads now naming another customer than the one acknowledged: {list(wrong.items())[:5]}"
