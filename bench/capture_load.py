@@ -35,7 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 N = int(os.environ.get("BENCH_CAPTURE_N", "600"))
-CLIENTS = 4
+CLIENTS = int(os.environ.get("BENCH_CAPTURE_CLIENTS", "4"))  # 8 for issue 19's figures
 ROUNDS = 3  # captures and bare puts alternate, N / ROUNDS of each per round
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,10 +55,11 @@ def _start_stack(state: Path) -> tuple[subprocess.Popen[str], str, str, list[str
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(base + "/api/health", timeout=2) as response:
-                if response.status == 200:
+                if response.status == 200 and "AWS (moto)" in "".join(lines):  # the banner comes just after
                     break
         except OSError:
-            time.sleep(0.2)
+            pass
+        time.sleep(0.2)
     found = re.search(r"AWS \(moto\)\s+(\S+)", "".join(lines))
     if not found:
         _stop_stack(proc)  # never leave a half-started stack behind

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -14,16 +15,45 @@ from datetime import UTC, datetime
 from local.env import STATE_DIR, configure
 
 
+def lock_state_dir() -> int | None:
+    """One stack per .local/: a second one would replay and journal the same files beside it. The
+    lock is the kernel's (flock), so a crashed stack never leaves it behind."""
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    fd = os.open(STATE_DIR / "stack.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        holder = (STATE_DIR / "stack.lock").read_text(encoding="utf-8").strip() or "?"
+        print(f"另一个本地服务正在使用 {STATE_DIR}（进程 {holder}），请先停止它，"
+              "或用 LOCAL_STATE_DIR=... 指定另一个数据目录。\n"
+              f"Another local stack (pid {holder}) is using {STATE_DIR}: stop it first, or set LOCAL_STATE_DIR.",
+              file=sys.stderr)
+        return None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
 def run() -> int:
     port = int(os.environ.get("PORT", "8000"))
+    if lock_state_dir() is None:
+        return 1
+    # Every stop signal asks for the same orderly stop, from the first moment: a SIGTERM during
+    # the start must not kill the stack half-way (the embedded AWS ignores them all).
+    stopped = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda *_: stopped.set())
     configure(None, port)
     from local.aws import LocalAws
     from local.devsigner import ensure_key
 
-    STATE_DIR.mkdir(parents=True, exist_ok=True)
     ensure_key()
     aws = LocalAws(STATE_DIR)
     configure(aws.start(), port)
+    # S3 is reached through the stack's own port (the gateway forwards the bucket's paths to the
+    # embedded AWS): presigned links then name a port that outlives the embedded AWS's random one.
+    os.environ["AWS_ENDPOINT_URL_S3"] = f"http://127.0.0.1:{port}"
 
     import app as app_module
     from chalicelib.domain.timeutil import iso_utc
@@ -31,22 +61,21 @@ def run() -> int:
     from local.pump import TriggerPump
     from local.seed import partner_key_file, seed_demo_org
 
-    first_start = not aws.has_saved_state
     pending = aws.create_resources()
+    first_start = not aws.restored
     lock = threading.RLock()
     pump = TriggerPump(aws, app_module.app, lock, pending)
     if first_start:
         seed_demo_org(iso_utc(datetime.now(UTC)))
         pump.skip_existing()
-        pump.save()
     try:
-        server = Server(app_module.app, pump, lock, port)
+        server = Server(app_module.app, pump, lock, port, aws_endpoint=aws.endpoint)
     except OSError as exc:
         print(f"无法监听 127.0.0.1:{port}：{exc}（可用 PORT=... 换一个端口）", file=sys.stderr)
         aws.stop()
         return 1
+    server.start()  # before the pump: imports read their files through it
     pump.start()
-    server.start()
     key = partner_key_file().read_text(encoding="utf-8").strip()
     print(f"""
 贷款线索管理 — local stack is up{' (demo org seeded)' if first_start else ''}
@@ -60,13 +89,10 @@ def run() -> int:
   token        make token USER=admin     tick: make tick AT=2024-05-20T10:00:00+08:00
 Ctrl-C stops everything.
 """, flush=True)
-    stopped = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopped.set())
     # Wait with a timeout: a signal delivered to another thread does not wake a blocked wait().
     while not stopped.wait(0.5):
         pass
-    print("stopping: finishing pending triggers and saving .local/ ...", flush=True)
+    print("stopping: finishing pending triggers ...", flush=True)
     server.stop()
     pump.stop()
     aws.stop()

@@ -18,6 +18,7 @@ import threading
 from typing import Any
 
 _LOCK = threading.RLock()
+DYNAMODB_LOCK = _LOCK  # held by every DynamoDB request while it runs (journal snapshots take it too)
 _OPERATIONS = ("put_item", "update_item", "delete_item", "get_item", "query", "scan", "batch_write_item",
                "batch_get_item", "transact_write_items", "transact_get_items")
 

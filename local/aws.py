@@ -1,5 +1,7 @@
 """The embedded AWS: moto's server on a loopback port, the stack's resources created from the one
-schema, and their state saved to / restored from .local/ (moto keeps everything in memory)."""
+schema. Its state lives in .local/state/journal/ (moto's process journals every change before
+answering it and replays the journal on start: local/journal.py); a .local/ saved by an older
+stack (state/aws.json, written by whole-state snapshots) is migrated into it once."""
 
 from __future__ import annotations
 
@@ -29,8 +31,10 @@ def free_port() -> int:
 class LocalAws:
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
-        self.snapshot_file = state_dir / "state" / "aws.json"
+        self.snapshot_file = state_dir / "state" / "aws.json"  # the old format, migrated once
         self.s3_dir = state_dir / "state" / "s3"
+        self.journal_dir = state_dir / "state" / "journal"
+        self.restored = False
         self.server: subprocess.Popen[bytes] | None = None
         self.endpoint = ""
         self.stream_arns: dict[str, str] = {}
@@ -42,8 +46,10 @@ class LocalAws:
         """Start moto's server in its own process (`local/motoserver.py`) and wait until it listens."""
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
-        self.server = subprocess.Popen([sys.executable, "-m", "local.motoserver", str(port)], cwd=ROOT, env=env)
-        deadline = time.monotonic() + timeout_s
+        # Its stdin is how it is told to stop (closed by `stop`, or by the kernel if this process dies).
+        command = [sys.executable, "-m", "local.motoserver", str(port), str(self.state_dir / "state")]
+        self.server = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.PIPE)
+        deadline = time.monotonic() + timeout_s + self._replay_allowance()
         while True:
             if self.server.poll() is not None:
                 raise RuntimeError(f"moto's server exited with {self.server.returncode} before listening")
@@ -58,44 +64,69 @@ class LocalAws:
         self.endpoint = f"http://127.0.0.1:{port}"
         return self.endpoint
 
+    def _replay_allowance(self) -> float:
+        """More time to start with a long journal to replay (about 2,000 records/s, a byte count guess)."""
+        size = sum(p.stat().st_size for p in self.journal_dir.glob("journal-*.log")) if self.journal_dir.exists() else 0
+        return size / 1_000_000 * 5
+
     def stop(self) -> None:
+        """Close its stdin: it finishes the journal, writes a snapshot and exits."""
         if self.server is not None:
-            self.server.terminate()
+            if self.server.stdin is not None:
+                self.server.stdin.close()
             try:
-                self.server.wait(timeout=10)
+                self.server.wait(timeout=120)
             except subprocess.TimeoutExpired:
                 self.server.kill()
                 self.server.wait()
             self.server = None
+
+    def journal(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        """The server's own endpoints (`/_journal/...`): status, stream checkpoints."""
+        import urllib.request
+
+        request = urllib.request.Request(self.endpoint + path, method="POST" if body is not None else "GET",
+                                         data=json.dumps(body).encode() if body is not None else None)
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())
 
     def client(self, service: str) -> Any:
         return boto3.client(service, region_name=REGION, endpoint_url=self.endpoint or None)
 
     # -- resources -------------------------------------------------------------------------------
     def create_resources(self) -> dict[str, list[dict[str, Any]]]:
-        """Create every table, the bucket, the import queue and the bus; restore saved state.
-        Returns the stream records that were saved unprocessed, by table name."""
+        """Create whatever of the tables, the bucket, the queues and the bus the journal did not
+        bring back (all of it on a first start; a table added to the schema since, later).
+        Returns the stream records an old-format .local/ saved unprocessed, by table name."""
         from chalicelib.settings import get_settings
         from chalicelib.store.schema import table_definitions
 
-        saved = self._load()
         ddb = self.client("dynamodb")
+        existing = set(ddb.list_tables()["TableNames"])
+        saved = self._load() if not existing else {}
+        self.restored = bool(existing) or bool(saved)  # an old-format .local/ is migrated, not seeded over
         for definition in table_definitions():
+            name = definition["TableName"]
+            if name in existing:
+                description = ddb.describe_table(TableName=name)["Table"]
+                if "StreamSpecification" in definition:
+                    self.stream_arns[name] = description["LatestStreamArn"]
+                continue
             create = {k: v for k, v in definition.items() if k not in ("StreamSpecification", "TimeToLiveAttribute")}
             ddb.create_table(**create)
             # Restore before the stream is enabled: restored items are not new events.
-            self._restore_items(ddb, definition["TableName"], saved.get("tables", {}).get(definition["TableName"], []))
+            self._restore_items(ddb, name, saved.get("tables", {}).get(name, []))
             if "StreamSpecification" in definition:
-                description = ddb.update_table(TableName=definition["TableName"],
-                                               StreamSpecification=definition["StreamSpecification"])
-                self.stream_arns[definition["TableName"]] = description["TableDescription"]["LatestStreamArn"]
+                description = ddb.update_table(TableName=name, StreamSpecification=definition["StreamSpecification"])
+                self.stream_arns[name] = description["TableDescription"]["LatestStreamArn"]
             if "TimeToLiveAttribute" in definition:
-                ddb.update_time_to_live(TableName=definition["TableName"], TimeToLiveSpecification={
+                ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={
                     "Enabled": True, "AttributeName": definition["TimeToLiveAttribute"]})
         settings = get_settings()
         s3 = self.client("s3")
-        s3.create_bucket(Bucket=settings.import_bucket)
-        self._restore_objects(s3, settings.import_bucket)
+        if not self._bucket_exists(s3, settings.import_bucket):
+            s3.create_bucket(Bucket=settings.import_bucket)
+            self._restore_objects(s3, settings.import_bucket)
         sqs = self.client("sqs")
         self.queue_url = sqs.create_queue(QueueName=IMPORT_QUEUE)["QueueUrl"]
         attributes = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]
@@ -103,17 +134,24 @@ class LocalAws:
         s3.put_bucket_notification_configuration(Bucket=settings.import_bucket, NotificationConfiguration={
             "QueueConfigurations": [{"QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"],
                                      "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "imports/"}]}}}]})
-        self.client("events").create_event_bus(Name=settings.event_bus)
+        events = self.client("events")
+        if settings.event_bus not in {bus["Name"] for bus in events.list_event_buses()["EventBuses"]}:
+            events.create_event_bus(Name=settings.event_bus)
         # A long import hands over to itself with an event on the default bus (as in AWS, where
         # the import function's rule matches it); here a rule forwards it to a queue the pump reads.
         self.continue_queue_url = sqs.create_queue(QueueName=CONTINUE_QUEUE)["QueueUrl"]
         continue_arn = sqs.get_queue_attributes(QueueUrl=self.continue_queue_url,
                                                 AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        events = self.client("events")
         events.put_rule(Name="import-continued", EventPattern=json.dumps({"source": ["loanleads.imports"]}))
         events.put_targets(Rule="import-continued", Targets=[{"Id": "pump", "Arn": continue_arn}])
         pending: dict[str, list[dict[str, Any]]] = saved.get("pending", {})
+        if saved:  # migrated into the journal: the old file is kept aside, never read again
+            self.snapshot_file.replace(self.snapshot_file.with_suffix(".json.migrated"))
         return pending
+
+    @staticmethod
+    def _bucket_exists(s3: Any, bucket: str) -> bool:
+        return bucket in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
 
     @staticmethod
     def _restore_items(ddb: Any, table: str, items: list[dict[str, Any]]) -> None:
@@ -137,47 +175,3 @@ class LocalAws:
             return {}
         data: dict[str, Any] = json.loads(self.snapshot_file.read_text(encoding="utf-8"))
         return data
-
-    @property
-    def has_saved_state(self) -> bool:
-        return self.snapshot_file.exists()
-
-    def save(self, pending: dict[str, list[dict[str, Any]]]) -> None:
-        """Write every table and object to .local/ (atomically). Called while nothing else runs."""
-        from chalicelib.settings import get_settings
-        from chalicelib.store.schema import table_definitions
-
-        ddb = self.client("dynamodb")
-        tables: dict[str, list[dict[str, Any]]] = {}
-        for definition in table_definitions():
-            items: list[dict[str, Any]] = []
-            # The local stack's own persistence: the one place a Scan belongs.
-            for page in ddb.get_paginator("scan").paginate(TableName=definition["TableName"]):
-                items.extend(page["Items"])
-            tables[definition["TableName"]] = items
-        self._write(self.snapshot_file, json.dumps({"tables": tables, "pending": pending}, ensure_ascii=False))
-        self._save_objects(self.client("s3"), get_settings().import_bucket)
-
-    def _save_objects(self, s3: Any, bucket: str) -> None:
-        index: dict[str, str] = {}
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            for obj in page.get("Contents", []):
-                key = obj["Key"]
-                path = self.s3_dir / "objects" / key
-                head = s3.head_object(Bucket=bucket, Key=key)
-                index[key] = head.get("ContentType", "application/octet-stream")
-                if not path.exists() or path.stat().st_size != obj["Size"]:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    self._write_bytes(path, s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-        self._write(self.s3_dir / "index.json", json.dumps(index, ensure_ascii=False))
-
-    @staticmethod
-    def _write(path: Path, text: str) -> None:
-        LocalAws._write_bytes(path, text.encode("utf-8"))
-
-    @staticmethod
-    def _write_bytes(path: Path, data: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)

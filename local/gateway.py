@@ -1,10 +1,17 @@
 """One loopback HTTP server: the API under /api (through Chalice's local API Gateway emulation),
-the SPA at / with its /config.json, and the local stack's own /_local endpoints (status, tick, and
-demo users' tokens for the SPA's sign-in picker: local only, never part of the Chalice app)."""
+the SPA at / with its /config.json, the import bucket under /<bucket>/ (forwarded to the embedded
+AWS, so presigned links name this port, which survives restarts, not the embedded AWS's random
+one), and the local stack's own /_local endpoints (status, tick, and demo users' tokens for the
+SPA's sign-in picker: local only, never part of the Chalice app).
+
+Each response leaves in one write (a buffered stream flushed once) on a socket without Nagle's
+algorithm: headers and body in two small writes would wait for the client's delayed ACK (~40 ms)
+on every kept-alive request."""
 
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import mimetypes
 import threading
@@ -22,6 +29,9 @@ from local.env import ROOT
 
 WEB = ROOT / "web"
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's own limit
+MAX_S3_BODY = 200 * 1024 * 1024  # an upload through a presigned link (S3's own limit is far above)
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization",
+              "proxy-authenticate", "content-length", "host", "expect"}
 
 
 class StageGateway(LocalGateway):
@@ -73,10 +83,17 @@ class _HTTPServer(ThreadingHTTPServer):
 
 
 class Server:
-    def __init__(self, app: Any, pump: Any, lock: threading.RLock, port: int) -> None:
+    def __init__(self, app: Any, pump: Any, lock: threading.RLock, port: int, aws_endpoint: str = "",
+                 bucket: str | None = None) -> None:
         self.gateway = StageGateway(app, Config.create(chalice_app=app, lambda_timeout=60,
                                                        lambda_memory_size=512, function_name="api_handler"))
         self.pump = pump
+        self.aws = urlsplit(aws_endpoint) if aws_endpoint else None
+        if bucket is None and aws_endpoint:
+            from chalicelib.settings import get_settings
+
+            bucket = get_settings().import_bucket
+        self.bucket_prefix = f"/{bucket}" if bucket else None
         self.lock = lock  # the pump's: ticks and the aggregates check run while the pump is idle
         # API requests run concurrently, as on several Lambda containers, and never take the pump's
         # lock: in AWS a form's capture never waits for the stream consumer, nor does it here.
@@ -101,8 +118,6 @@ class Server:
             response = {"statusCode": 404, "headers": {"Content-Type": "application/json"},
                         "body": json.dumps({"error": {"code": "NOT_FOUND", "message": "接口不存在",
                                                       "fields": {}}}, ensure_ascii=False)}
-        if method not in ("GET", "HEAD", "OPTIONS"):
-            self.pump.dirty = True
         return response
 
     def local(self, method: str, path: str, query: dict[str, list[str]]) -> tuple[int, Any]:
@@ -146,25 +161,53 @@ class Server:
                     if not self.pump.pump_streams():
                         break
                 report = verify(fix=(query.get("fix") or [""])[0] == "1")
-                self.pump.dirty = True
                 return 200, report
         return 404, {"error": {"code": "NOT_FOUND", "message": "接口不存在", "fields": {}}}
+
+    def is_bucket_path(self, path: str) -> bool:
+        prefix = self.bucket_prefix
+        return prefix is not None and (path == prefix or path.startswith(prefix + "/"))
+
+    def s3(self, method: str, target: str, headers: dict[str, str], body: bytes | None
+           ) -> tuple[int, dict[str, str], bytes]:
+        """Forward a request for the bucket to the embedded AWS, as is (its signature is not checked)."""
+        assert self.aws is not None and self.aws.hostname is not None
+        connection = http.client.HTTPConnection(self.aws.hostname, self.aws.port, timeout=120)
+        try:
+            forward = {k: v for k, v in headers.items() if k.lower() not in HOP_BY_HOP}
+            forward["Host"] = self.aws.netloc
+            if body is not None:
+                forward["Content-Length"] = str(len(body))
+            connection.request(method, target, body=body, headers=forward)
+            response = connection.getresponse()
+            data = response.read()
+            out = {k: v for k, v in response.getheaders() if k.lower() not in HOP_BY_HOP}
+            if method == "HEAD":
+                out["Content-Length"] = response.getheader("Content-Length") or "0"
+            return response.status, out, data
+        finally:
+            connection.close()
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # TCP_NODELAY
+            wbufsize = 64 * 1024  # headers and body leave together (flushed once per request)
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
                 pass  # request lines could carry personal data in query strings
 
             def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
                 self.send_response(status)
+                length = str(len(body))
                 for key, value in headers.items():
-                    if key.lower() not in ("content-length", "connection"):
+                    if key.lower() == "content-length" and self.command == "HEAD":
+                        length = value  # a HEAD answers with the length a GET would have
+                    elif key.lower() not in ("content-length", "connection"):
                         self.send_header(key, value)
-                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Content-Length", length)
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(body)
@@ -176,6 +219,10 @@ class Server:
             def _dispatch(self) -> None:
                 url = urlsplit(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
+                if server.is_bucket_path(url.path) and length <= MAX_S3_BODY:
+                    body = self.rfile.read(length) if length else None
+                    status, out, data = server.s3(self.command, self.path, dict(self.headers.items()), body)
+                    return self._send(status, out, data)
                 if length > MAX_BODY:
                     self.close_connection = True
                     return self._json(413, {"error": {"code": "PAYLOAD_TOO_LARGE", "message": "请求内容过大",

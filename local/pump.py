@@ -1,7 +1,8 @@
 """The trigger pump: what AWS's event-source mappings, S3 → EventBridge rules and EventBridge
 schedules do for the deployed stack, done here against moto for the real handlers.
 
-Streams are read from a checkpoint (the last processed sequence number) and delivered in
+Streams are read from a checkpoint (the last processed sequence number, journaled by the embedded
+AWS after every delivered batch, so a restart neither repeats nor skips a record) and delivered in
 Lambda's event shape; failed records reported by the handler are retried from the first failure,
 a bounded number of times, then set aside in .local/dead-letters.jsonl (the on-failure
 destination). Every handler call holds the app lock, like one Lambda container."""
@@ -23,11 +24,6 @@ from local.streams import StreamReader, lambda_record
 
 MAX_ATTEMPTS = 3
 IMPORT_POLL_S = 1  # the import loop's SQS long poll while no file is waiting
-SNAPSHOT_EVERY_S = 2.0
-# A snapshot reads every table and every pending stream record through moto, so its cost grows with
-# the data and the backlog: the pause after one is long enough that saving takes at most this share
-# of the time (Ctrl-C always saves last).
-SNAPSHOT_SHARE = 0.1
 ACCOUNT = "123456789012"
 
 
@@ -100,10 +96,8 @@ class TriggerPump:
         self.aws = aws
         self.lock = lock
         self.pending = pending
-        self.dirty = False
         self.stats = {"stream_records": 0, "stream_failures": 0, "dead_letters": 0,
-                      "import_events": 0, "schedule_runs": 0, "snapshots": 0,
-                      "snapshot_ms": 0}
+                      "import_events": 0, "schedule_runs": 0, "checkpoints": 0}
         self.attempts: dict[str, int] = {}
         self.streams_client = aws.client("dynamodbstreams")
         self.sqs = aws.client("sqs")
@@ -123,6 +117,9 @@ class TriggerPump:
                 seconds = _rate_seconds(expression)
                 if seconds:
                     self.schedules.append((source.name, _resolve(source.handler_string), seconds))
+        saved = aws.journal("/_journal/checkpoints") if aws.endpoint else {}
+        for table, (_, reader, _size) in self.stream_handlers.items():
+            reader.checkpoint = saved.get(table)
         self._stop = threading.Event()
         self._held = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -171,10 +168,16 @@ class TriggerPump:
             done = self._deliver(table, handler, records)
             if done:
                 reader.advance(raw[done - 1])
+                self._checkpoint({table: reader.checkpoint})
                 progressed = True
-        if progressed:
-            self.dirty = True
         return progressed
+
+    def _checkpoint(self, positions: dict[str, str | None]) -> None:
+        """Journal how far the streams are processed (on disk before this returns)."""
+        known = {table: seq for table, seq in positions.items() if seq is not None}
+        if known:
+            self.aws.journal("/_journal/checkpoints", known)
+            self.stats["checkpoints"] += 1
 
     def unprocessed(self) -> dict[str, list[dict[str, Any]]]:
         out: dict[str, list[dict[str, Any]]] = {}
@@ -187,9 +190,10 @@ class TriggerPump:
 
     def skip_existing(self) -> None:
         """Fast-forward every stream past what is in it now (records written by seeding)."""
-        for _, reader, _size in self.stream_handlers.values():
+        for table, (_, reader, _size) in self.stream_handlers.items():
             while records := reader.read(limit=1000):
                 reader.advance(records[-1])
+            self._checkpoint({table: reader.checkpoint})
 
     # -- S3 → EventBridge ------------------------------------------------------------------------
     def pump_imports(self, wait_s: int = 0) -> bool:
@@ -215,8 +219,6 @@ class TriggerPump:
                             self.stats["import_events"] += 1
                 self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
             busy = busy or bool(messages)
-        if busy:
-            self.dirty = True
         return busy
 
     # -- schedules -------------------------------------------------------------------------------
@@ -227,23 +229,11 @@ class TriggerPump:
                 continue
             results[name] = handler(scheduled_event(name, at), FakeContext(name))
             self.stats["schedule_runs"] += 1
-        self.dirty = True
         return results
 
     # -- loops -----------------------------------------------------------------------------------
-    def save(self) -> None:
-        started = time.monotonic()
-        self.dirty = False  # a change made while saving marks it again
-        try:
-            self.aws.save(self.unprocessed())
-        except BaseException:
-            self.dirty = True
-            raise
-        self.stats["snapshots"] += 1
-        self.stats["snapshot_ms"] = int((time.monotonic() - started) * 1000)
-
     def start(self) -> None:
-        for target in (self._stream_loop, self._import_loop, self._schedule_loop, self._snapshot_loop):
+        for target in (self._stream_loop, self._import_loop, self._schedule_loop):
             thread = threading.Thread(target=target, daemon=True, name=target.__name__)
             thread.start()
             self._threads.append(thread)
@@ -254,7 +244,7 @@ class TriggerPump:
         return self._held.is_set()
 
     def hold(self) -> None:
-        """Hold back stream deliveries and snapshots (the loops' background work) until `release`;
+        """Hold back stream deliveries (the loops' background work) until `release`;
         returns once none is running. Records wait in their streams, as they do in AWS while a
         consumer is throttled; nothing is dropped, and stopping the stack still delivers and saves.
         For measuring the request path alone (bench/capture_load.py)."""
@@ -313,23 +303,15 @@ class TriggerPump:
                     due[name] = time.monotonic() + seconds
                     self._guarded(lambda n=name: self.fire_schedules(datetime.now(UTC), only=n))
 
-    def _snapshot_loop(self) -> None:
-        pause = SNAPSHOT_EVERY_S
-        while not self._stop.wait(pause):
-            if self.dirty and not self._held.is_set():
-                self._guarded(self.save)
-                pause = max(SNAPSHOT_EVERY_S, self.stats["snapshot_ms"] / 1000 / SNAPSHOT_SHARE)
-
     def stop(self) -> None:
-        """Stop the loops, deliver what is still waiting (bounded), and save."""
+        """Stop the loops and deliver what is still waiting (bounded). Nothing needs saving: every
+        change and every checkpoint is already in the embedded AWS's journal."""
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=10)
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and self._guarded(self.pump_streams):
             pass
-        with self.lock:
-            self.save()
 
 
 def _rate_seconds(expression: Any) -> float | None:

@@ -58,14 +58,17 @@ class Stack:
         self.stop()
         raise AssertionError(f"stack did not start:\n{self.output}")
 
-    def stop(self) -> int:
+    def stop(self, sig: int = signal.SIGINT) -> int:
+        """Stop the stack's process group (SIGINT: what Ctrl-C in the terminal does) and wait until
+        it has let go of its state directory (make may exit before the stack has stopped)."""
         assert self.proc is not None
-        os.killpg(self.proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
+        os.killpg(self.proc.pid, sig)
         try:
             self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
+            wait_unlocked(self.state_dir)
+        except (subprocess.TimeoutExpired, AssertionError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-            raise AssertionError(f"stack did not stop on Ctrl-C:\n{self.output}") from None
+            raise AssertionError(f"stack did not stop on signal {sig}:\n{self.output}") from None
         time.sleep(0.2)
         return self.proc.returncode
 
@@ -86,6 +89,25 @@ class Stack:
                              env=self.env(), capture_output=True, text=True, check=True).stdout
         assert out.count("\n") == 1, "make token prints the token and nothing else"
         return out.strip()
+
+
+def wait_unlocked(state_dir: Path, timeout_s: float = 60) -> None:
+    """Until no stack holds the state directory's lock (taken with flock by `python -m local run`)."""
+    import fcntl
+
+    deadline = time.monotonic() + timeout_s
+    fd = os.open(state_dir / "stack.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                return
+            except BlockingIOError:
+                assert time.monotonic() < deadline, "the stopped stack did not let go of its state directory"
+                time.sleep(0.1)
+    finally:
+        os.close(fd)
 
 
 @pytest.fixture(scope="module")
@@ -253,12 +275,14 @@ def test_gbk_and_utf8_bom_csv_import_identically_through_the_upload_url(stack: S
         status, started, _ = stack.request("POST", "/api/imports", json.dumps({"filename": f"{encoding}.csv"}).encode(),
                                            {**auth, "Content-Type": "application/json"})
         assert status == 201, started
+        assert started["upload_url"].startswith(stack.base + "/"), "uploads go through the stack's own port"
         put = urllib.request.Request(started["upload_url"], data=text.encode(encoding), method="PUT",
                                      headers={"Content-Type": "text/csv"})
         with urllib.request.urlopen(put, timeout=10) as response:
             assert response.status == 200
         job = wait_import(stack, started["import_id"], token)
         assert job["status"] == "done", job
+        assert job["error_report_url"].startswith(stack.base + "/")
         with urllib.request.urlopen(job["error_report_url"], timeout=10) as response:
             report = response.read()
         results.append((job["counts"], job["columns"], report[:2]))
@@ -357,12 +381,12 @@ def running(pid: int) -> bool:
         return False
 
 
-def test_moto_server_ignores_ctrl_c_stops_on_term_and_never_outlives_the_stack() -> None:
+def test_moto_server_ignores_stop_signals_to_the_group_and_never_outlives_the_stack() -> None:
     port = free_port()
     # A stand-in for the stack: a parent that is killed outright, as a crash or `kill -9` would.
     parent = subprocess.Popen([sys.executable, "-c", "import subprocess, sys, time; "
-                               f"subprocess.Popen([sys.executable, '-m', 'local.motoserver', '{port}']); "
-                               "time.sleep(600)"], cwd=ROOT, start_new_session=True)
+                               f"subprocess.Popen([sys.executable, '-m', 'local.motoserver', '{port}'], "
+                               "stdin=subprocess.PIPE); time.sleep(600)"], cwd=ROOT, start_new_session=True)
     try:
         deadline = time.monotonic() + 30
         while not (servers := [p for p in descendants(parent.pid) if is_moto_server(p)]):
@@ -376,7 +400,10 @@ def test_moto_server_ignores_ctrl_c_stops_on_term_and_never_outlives_the_stack()
             except OSError:
                 assert time.monotonic() < deadline, "moto's server did not listen"
                 time.sleep(0.1)
-        os.killpg(parent.pid, signal.SIGINT)  # Ctrl-C reaches the whole group: the server stays up
+        # Ctrl-C, `timeout`/systemd and a closed terminal reach the whole group: the server stays up
+        # for the stack's own orderly stop (the stand-in ignores them too, as the stack handles them).
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            os.kill(server, sig)
         time.sleep(0.5)
         assert running(server)
         os.kill(parent.pid, signal.SIGKILL)
@@ -390,16 +417,29 @@ def test_moto_server_ignores_ctrl_c_stops_on_term_and_never_outlives_the_stack()
             os.killpg(parent.pid, signal.SIGKILL)
 
 
+def test_a_second_stack_on_the_same_state_dir_refuses_to_start(stack: Stack) -> None:
+    second = Stack(stack.state_dir)
+    out = subprocess.run(["make", "--no-print-directory", "run", f"PORT={second.port}"], cwd=ROOT, env=second.env(),
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0
+    assert "另一个本地服务正在使用" in out.stderr and "Another local stack" in out.stderr, out.stderr
+    assert stack.request("GET", "/api/health")[0] == 200  # the running one is untouched
+
+
 def test_restart_keeps_leads_and_reprocesses_nothing(stack: Stack) -> None:
     token = stack.token("admin")
     body = json.dumps({"phone": "13611112222", "consent": True}).encode()
     _, made, _ = stack.request("POST", "/api/capture", body, {"Content-Type": "application/json"})
     assert wait_status(stack, made["lead_id"], token)["status"] == "pool"
     _, before, _ = stack.request("GET", "/api/leads?limit=100", headers={"Authorization": f"Bearer {token}"})
+    status, export, _ = stack.request("GET", "/api/exports/leads", headers={"Authorization": f"Bearer {token}"})
+    assert status == 200 and export["url"].startswith(stack.base + "/"), export
+    with urllib.request.urlopen(export["url"], timeout=10) as response:
+        exported = response.read()
     assert stack.proc is not None
     started = descendants(stack.proc.pid)
     assert [pid for pid in started if is_moto_server(pid)], "moto's server runs in its own process"
-    stack.stop()  # make reports the interrupt itself; the stack must have stopped cleanly
+    stack.stop(signal.SIGHUP)  # a closed terminal: the stack must stop as cleanly as on Ctrl-C
     assert "stopped." in stack.output
     assert not [pid for pid in started if running(pid)], "Ctrl-C left a process of the stack behind"
     stack.start()
@@ -407,6 +447,8 @@ def test_restart_keeps_leads_and_reprocesses_nothing(stack: Stack) -> None:
         _, after, _ = stack.request("GET", "/api/leads?limit=100", headers={"Authorization": f"Bearer {token}"})
         assert [(i["lead_id"], i["status"]) for i in after["items"]] == \
                [(i["lead_id"], i["status"]) for i in before["items"]]
+        with urllib.request.urlopen(export["url"], timeout=10) as response:  # the link outlives the restart
+            assert response.read() == exported
         time.sleep(1.5)  # several pump cycles
         _, status, _ = stack.request("GET", "/_local/status")
         assert status["pump"]["stream_records"] == 0, "a stream record was processed again after restart"
