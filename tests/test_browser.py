@@ -235,7 +235,9 @@ def test_admin_edits_a_rule_validates_and_dry_runs_it(browser: Any, stack: Stack
     assert admin.page.locator("#dry-run-table tbody tr").count() == min(100, expected["leads"])
     changed = [r for r in expected["results"] if r["changed"]][0]
     row = admin.page.locator("#dry-run-table tbody tr", has=admin.page.locator(f"text={changed['lead_id']}"))
-    assert f"分配到团队 {changed['draft']['team']}" in row.inner_text() and "改变" in row.inner_text()
+    team_label = {t["team_id"]: t["label"] for t in api(stack, "GET", "/teams", "admin")["items"]}[changed["draft"]["team"]]
+    assert f"分配到团队 {team_label}" in row.inner_text() and "改变" in row.inner_text()
+    assert "sh_mortgage" not in row.inner_text() and "city" not in admin.page.locator("#rule-table").inner_text()
     admin.shot("rules-dry-run-desktop")
     assert api(stack, "GET", "/config/routing", "admin")["version"] == 1, "a dry-run publishes nothing"
     admin.close()
@@ -447,7 +449,7 @@ def test_admin_reveals_a_masked_phone_with_a_reason_and_it_is_audited(browser: A
     admin.sign_in("admin")
     admin.go(f"lead/{lead['lead_id']}")
     profile = admin.page.locator("dl.profile")
-    assert "139****6685" in profile.inner_text() and "13917326685" not in profile.inner_text()
+    assert "139 **** 6685" in profile.inner_text() and "13917326685" not in profile.inner_text()
     admin.page.locator("button[data-test='reveal']").click()
     admin.page.fill("form.reveal input[name='reason']", "客户来电核对号码")
     admin.page.locator("form.reveal button[type='submit']").click()

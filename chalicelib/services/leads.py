@@ -7,7 +7,7 @@ from typing import Any
 
 from chalicelib.domain.access import Principal, can_read_lead, permissions, sees_full_phone
 from chalicelib.domain.lifecycle import STATUS_LABELS
-from chalicelib.domain.phone import mask_phone
+from chalicelib.domain.phone import display_phone, mask_phone
 from chalicelib.domain.timeutil import day_bounds_utc
 from chalicelib.errors import BadRequest, Forbidden, NotFound
 from chalicelib.rules.profile import OPTION_FIELDS
@@ -31,10 +31,17 @@ def lead_view(lead: dict[str, Any], who: Principal) -> dict[str, Any]:
         view["phone_masked"] = True
     else:
         view["phone_masked"] = False
+    view["phone_display"] = display_phone(view["phone"])
     profile = config.lead_profile()
     labels = {f: profile.option_label(f, lead[f]) for f in OPTION_FIELDS if lead.get(f)}
     labels["status"] = STATUS_LABELS.get(lead["status"], lead["status"])
+    if lead.get("channel"):
+        labels["channel"] = names.channel(lead["channel"])
+    consent = lead.get("consent")
+    if isinstance(consent, dict) and consent.get("channel"):
+        labels["consent_channel"] = names.channel(str(consent["channel"]))
     view["labels"] = labels
+    view["custom_fields"] = names.custom_fields(lead.get("custom"))
     view["owner_name"] = names.user(lead.get("owner")) or None
     view["team_label"] = names.team(lead.get("team")) or None
     view["can"] = permissions(who, lead)
@@ -43,7 +50,15 @@ def lead_view(lead: dict[str, Any], who: Principal) -> dict[str, Any]:
 
 def _named_event(event: dict[str, Any]) -> dict[str, Any]:
     event = {**event, "actor_name": names.user(event.get("actor"))}
+    if event.get("kind") == "activity":
+        event["activity_label"] = names.activity(event.get("activity_type"))
+        if event.get("channel"):
+            event["channel_label"] = names.channel(event["channel"])
     detail = event.get("detail")
+    if isinstance(detail, dict) and isinstance(detail.get("filled"), dict):
+        # A repeat inquiry filled the lead's empty fields: which, with what (never overwritten).
+        event["filled"] = [{"field": k, "label": names.field(k), "text": names.value(k, v)}
+                           for k, v in sorted(detail["filled"].items())]
     if isinstance(detail, dict):
         event["detail"] = {**detail, "from_owner_name": names.user(detail.get("from_owner")) or None,
                            "to_owner_name": names.user(detail.get("to_owner")) or None,

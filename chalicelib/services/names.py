@@ -6,8 +6,9 @@ and export asks here, not the table."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
-from chalicelib.store import directory
+from chalicelib.store import config, directory
 
 TTL_S = 60.0
 _cache: dict[str, tuple[float, dict[str, str]]] = {}
@@ -59,3 +60,60 @@ def team(team_id: str | None) -> str:
 
 def clear() -> None:
     _cache.clear()
+
+
+# Beside people: the labels of a lead's fields, options, activities and channels, so the lead page,
+# its history, notifications and exports read the same words (the profile's options decide).
+
+CHANNEL_LABELS = {"public": "官网表单", "partner": "合作方接口", "import": "批量导入", "manual": "手工录入"}
+
+
+def field(key: str) -> str:
+    """`remark` → 备注; a custom field's label from the profile; the key itself for an unknown one."""
+    from chalicelib.domain.lead import FIELD_LABELS
+
+    if key in FIELD_LABELS:
+        return FIELD_LABELS[key]
+    spec = config.lead_profile().custom_field(key)
+    return spec.label if spec is not None else key
+
+
+def value(key: str, raw: Any) -> str:
+    """A field's value as a person reads it: option labels for option fields (built-in or custom)."""
+    from chalicelib.rules.profile import OPTION_FIELDS
+
+    profile = config.lead_profile()
+    if key in (*OPTION_FIELDS, "source"):
+        return profile.option_label(key, str(raw))
+    spec = profile.custom_field(key)
+    if spec is not None and spec.type == "option":
+        return next((o.label for o in spec.options if o.value == str(raw)), str(raw))
+    if key == "amount" and raw is not None:
+        return f"{float(raw):g} 万元"
+    if isinstance(raw, float) and raw.is_integer():
+        return str(int(raw))
+    return str(raw)
+
+
+def activity(kind: str | None) -> str:
+    from chalicelib.domain.followup import ACTIVITY_LABELS
+
+    return ACTIVITY_LABELS.get(kind or "", "跟进")
+
+
+def channel(code: str | None) -> str:
+    """A lead's source (an option of the profile) or the channel it came through."""
+    if not code:
+        return ""
+    if code in CHANNEL_LABELS:
+        return CHANNEL_LABELS[code]
+    return config.lead_profile().option_label("source", code)
+
+
+def custom_fields(custom: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """A lead's custom fields in the profile's order, each with its label and the value as read."""
+    if not custom:
+        return []
+    order = {spec.key: i for i, spec in enumerate(config.lead_profile().custom_fields)}
+    return [{"key": k, "label": field(k), "value": v, "text": value(k, v)}
+            for k, v in sorted(custom.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0]))]

@@ -10,7 +10,7 @@ from typing import Any
 
 from chalicelib.domain.access import Principal, can_read_lead, require_role, sees_full_phone
 from chalicelib.domain.lead import validate_submission
-from chalicelib.domain.phone import normalise_cn_phone
+from chalicelib.domain.phone import display_phone, normalise_cn_phone
 from chalicelib.domain.timeutil import iso_utc
 from chalicelib.errors import Conflict, Forbidden, NotFound, StaleVersion, ValidationFailed
 from chalicelib.observability import logger
@@ -44,7 +44,8 @@ def reveal_phone(who: Principal, lead_id: str, body: dict[str, Any], at: datetim
         raise Forbidden("只有负责人、所属团队主管和管理员可以查看完整号码；请先领取线索", code="REVEAL_FORBIDDEN")
     reason = _reason(body)
     audit.record(f"lead#{lead_id}", who.user_id, iso_utc(at), "phone.reveal", reason=reason)
-    return {"lead_id": lead_id, "phone": lead["phone"], "revealed_at": iso_utc(at)}
+    return {"lead_id": lead_id, "phone": lead["phone"], "phone_display": display_phone(lead["phone"]),
+            "revealed_at": iso_utc(at)}
 
 
 def update_lead(who: Principal, lead_id: str, body: dict[str, Any], at: datetime,
