@@ -143,7 +143,8 @@ def test_thousand_row_file_counts_report_and_second_delivery(client: Any) -> Non
     assert deliver(key, etag)["status"] == "done"
     done = job(client, "sh_rep1", import_id)
     assert done["status"] == "done"
-    assert done["counts"] == {"rows": 1000, "imported": 920, "duplicate": 30, "rejected": 50}
+    assert done["counts"] == {"rows": 1000, "imported": 920, "duplicate": 30, "rejected": 50,
+                              "existing_duplicate": 0, "new": 920}
     assert done["progress"] == {"processed": 1000, "total": 1000}
     assert done["columns"]["mapped"]["联系方式"] == "phone"
     imported = [lead for lead in all_leads() if lead.get("import_id") == import_id]
@@ -207,7 +208,7 @@ def test_crash_mid_chunk_resumes_without_duplicates(client: Any, monkeypatch: py
     assert len(imported) == 100
     assert sorted(lead["import_row"] for lead in imported) == list(range(2, 102))
     assert job(client, "gz_rep1", import_id)["counts"] == {"rows": 100, "imported": 100, "duplicate": 0,
-                                                           "rejected": 0}
+                                                           "rejected": 0, "existing_duplicate": 0, "new": 100}
 
 
 def test_long_file_hands_over_to_the_next_invocation(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -273,7 +274,8 @@ def test_csv_in_every_encoding_imports_identically(client: Any, encoding: str) -
     deliver(key, etag)
     done = job(client, "admin", import_id)
     assert done["status"] == "done", done
-    assert done["counts"] == {"rows": 5, "imported": 3, "duplicate": 1, "rejected": 1}
+    assert done["counts"] == {"rows": 5, "imported": 3, "duplicate": 1, "rejected": 1,
+                              "existing_duplicate": 0, "new": 3}
     imported = sorted((lead["name"], lead["phone"], lead.get("amount")) for lead in all_leads()
                       if lead.get("import_id") == import_id)
     numbers = phones(5, seed=21)
@@ -423,7 +425,8 @@ def test_template_has_headers_example_and_dropdowns(client: Any) -> None:
     key2 = "imports/partners/demo_partner/template.xlsx"
     result = deliver(key2, put(key2, data))
     state = job(client, "admin", result["import_id"])
-    assert state["counts"] == {"rows": 1, "imported": 1, "duplicate": 0, "rejected": 0}
+    assert state["counts"] == {"rows": 1, "imported": 1, "duplicate": 0, "rejected": 0,
+                              "existing_duplicate": 0, "new": 1}
 
 
 # -- export ----------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from chalicelib.domain import analytics
 from chalicelib.domain.access import Principal
 from chalicelib.domain.analytics import Figures
 from chalicelib.errors import BadRequest, Forbidden
+from chalicelib.services import names
 from chalicelib.store import aggregates, config, directory
 
 MAX_DAYS = 366
@@ -56,6 +57,8 @@ class _Labels:
         if dimension == "owner":
             user = self.user(value)
             return user.name if user else value
+        if dimension == "partner_id":
+            return names.partner(value)
         return value
 
     def user(self, user_id: str) -> directory.User | None:

@@ -37,6 +37,8 @@ def lead_view(lead: dict[str, Any], who: Principal) -> dict[str, Any]:
     labels["status"] = STATUS_LABELS.get(lead["status"], lead["status"])
     if lead.get("channel"):
         labels["channel"] = names.channel(lead["channel"])
+    if lead.get("partner_id"):
+        labels["partner"] = names.partner(lead["partner_id"])
     consent = lead.get("consent")
     if isinstance(consent, dict) and consent.get("channel"):
         labels["consent_channel"] = names.channel(str(consent["channel"]))

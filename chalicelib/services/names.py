@@ -58,6 +58,18 @@ def team(team_id: str | None) -> str:
     return label or team_id
 
 
+def partner(partner_id: str | None) -> str:
+    """A partner's display name (cached like people's); the id only for one the directory lacks."""
+    if not partner_id:
+        return ""
+    key = f"partner:{partner_id}"
+    hit = _cache.get(key)
+    if hit is None or time.monotonic() - hit[0] >= TTL_S:
+        hit = (time.monotonic(), {"label": directory.partner_label(partner_id) or partner_id})
+        _cache[key] = hit
+    return hit[1]["label"]
+
+
 def clear() -> None:
     _cache.clear()
 
