@@ -114,6 +114,7 @@ async function drillLine(drill) {
     if (k === "stage") return STAGE[v] || v;
     if (k === "team" || k === "first_team") return teams?.items.find((t) => t.team_id === v)?.label || "所选团队";
     if (k === "owner" || k === "first_owner") return users?.items.find((u) => u.user_id === v)?.name || "所选销售";
+    if (k === "partner_id") return "所选合作方";
     const options = profile?.document?.options?.[k];
     return options ? options.find((o) => o.value === v)?.label || v : v;
   };
