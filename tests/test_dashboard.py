@@ -365,6 +365,22 @@ def test_dashboard_equals_the_leads_replays_change_nothing_and_drills_down(clien
     assert answers[0]["funnel"]["labels"]["intent"] == "意向客户"
     assert any(r["label"] == "抖音" for r in answers[0]["channels"])
 
+    # The trend: a point a day, summing to the funnel; a point's figures drill to that day's leads.
+    trend = answers[0]["trend"]
+    assert trend["unit"] == "day" and len(trend["points"]) == 30
+    for key, stage in (("leads", "total"), ("valid", "valid"), ("won", "won")):
+        assert sum(p[key] for p in trend["points"]) == answers[0]["funnel"][stage], key
+    busy = sorted(trend["points"], key=lambda p: -p["leads"])[:2]
+    for point in busy:
+        day_ids = {x["lead_id"] for x in leads if x["day"] == point["from"]}
+        assert listed(client, point["drill"]["leads"]) == day_ids and len(day_ids) == point["leads"]
+        assert len(listed(client, point["drill"]["valid"])) == point["valid"]
+    weekly = body_of(dashboard(client, "admin", today - timedelta(days=89), today))
+    assert weekly["trend"]["unit"] == "week" and 13 <= len(weekly["trend"]["points"]) <= 14
+    assert sum(p["leads"] for p in weekly["trend"]["points"]) == weekly["funnel"]["total"]
+    # The conversion cycle's distribution counts every win once.
+    assert sum(b["won"] for b in answers[0]["cycle"]["distribution"]) == answers[0]["cycle"]["overall"]["won"]
+
     # Replaying every stream record again changes nothing.
     for event in log:
         assert client.lambda_.invoke("lead_stream", event).payload == {"batchItemFailures": []}
