@@ -41,7 +41,7 @@ def lead_view(lead: dict[str, Any], who: Principal) -> dict[str, Any]:
         labels["partner"] = names.partner(lead["partner_id"])
     consent = lead.get("consent")
     if isinstance(consent, dict) and consent.get("channel"):
-        labels["consent_channel"] = names.channel(str(consent["channel"]))
+        labels["consent_channel"] = names.source(str(consent["channel"]))
     view["labels"] = labels
     view["custom_fields"] = names.custom_fields(lead.get("custom"))
     view["owner_name"] = names.user(lead.get("owner")) or None
@@ -55,7 +55,7 @@ def _named_event(event: dict[str, Any]) -> dict[str, Any]:
     if event.get("kind") == "activity":
         event["activity_label"] = names.activity(event.get("activity_type"))
         if event.get("channel"):
-            event["channel_label"] = names.channel(event["channel"])
+            event["channel_label"] = names.source(event["channel"])
     detail = event.get("detail")
     if isinstance(detail, dict) and isinstance(detail.get("filled"), dict):
         # A repeat inquiry filled the lead's empty fields: which, with what (never overwritten).

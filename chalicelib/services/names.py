@@ -100,6 +100,8 @@ def value(key: str, raw: Any) -> str:
     spec = profile.custom_field(key)
     if spec is not None and spec.type == "option":
         return next((o.label for o in spec.options if o.value == str(raw)), str(raw))
+    if key == "partner_id":
+        return partner(str(raw))
     if key == "amount" and raw is not None:
         return f"{float(raw):g} 万元"
     if isinstance(raw, float) and raw.is_integer():
@@ -113,13 +115,14 @@ def activity(kind: str | None) -> str:
     return ACTIVITY_LABELS.get(kind or "", "跟进")
 
 
+def source(code: str | None) -> str:
+    """A lead source (an option of the profile: 官网表单, 贷款计算器...), as activities name it."""
+    return config.lead_profile().option_label("source", code) if code else ""
+
+
 def channel(code: str | None) -> str:
-    """A lead's source (an option of the profile) or the channel it came through."""
-    if not code:
-        return ""
-    if code in CHANNEL_LABELS:
-        return CHANNEL_LABELS[code]
-    return config.lead_profile().option_label("source", code)
+    """The way a lead came in (public form, partner API, import, by hand)."""
+    return CHANNEL_LABELS.get(code or "", source(code))
 
 
 def custom_fields(custom: dict[str, Any] | None) -> list[dict[str, Any]]:
