@@ -64,7 +64,8 @@ def _document() -> dict[str, Any]:
                 "get": {"summary": "按权限范围列出线索", "security": bearer, "parameters": [
                     {"name": n, "in": "query", "schema": {"type": "string"}}
                     for n in ("status", "owner", "source", "from", "to", "limit", "cursor", "team", "partner_id",
-                              "loan_type", "region", "customer_type", "stage")],
+                              "loan_type", "region", "province", "customer_type", "stage", "first_team",
+                              "first_owner")],
                     "responses": _responses("200", 400, 401, 403)},
                 "post": {"summary": "手工录入线索", "security": bearer,
                          "requestBody": {"content": {"application/json": {

@@ -14,9 +14,11 @@ from typing import Any
 
 import pytest
 
-from tests.test_browser import DESKTOP, PHONE, PAGES, Session, api, browser, captured  # noqa: F401
+from tests import test_browser
+from tests.test_browser import PAGES, PHONE, Session, api, captured
 from tests.test_local_stack import Stack
 
+browser = test_browser.browser  # the same Chromium fixture
 DESKTOP_WIDE = {"width": 1366, "height": 900}
 ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 CUSTOM = {"key": "housing", "label": "住房情况", "type": "option",
@@ -164,8 +166,8 @@ def test_the_dashboard_draws_charts_and_a_bar_opens_its_leads(browser: Any, stac
         sup = Session(browser, stack, viewport)
         sup.sign_in("sh_lead")
         sup.go("dashboard")
-        for chart in ("funnel-chart", "trend", "channels", "dist-region", "dist-loan_type", "dist-customer_type",
-                      "leaderboard-chart"):
+        for chart in ("funnel-chart", "trend", "channels", "dist-province", "dist-region", "dist-loan_type",
+                      "dist-customer_type", "leaderboard-chart"):
             sup.page.wait_for_selector(f"[data-chart='{chart}'][data-ready] canvas")
         assert sup.page.locator("script[src$='vendor/echarts.min.js']").count() == 1
         width, inner = sup.page.evaluate("[document.scrollingElement.scrollWidth, innerWidth]")

@@ -189,7 +189,8 @@ def expected(leads: list[dict[str, Any]], facts: dict[str, dict[str, Any]], firs
             owners[r[1]].append(r)
     return {"funnel": figures(scoped), "source": by(lambda r: r[2].get("source")),
             "partner_id": by(lambda r: r[2].get("partner_id")), "loan_type": by(lambda r: r[2].get("loan_type")),
-            "region": by(lambda r: r[2].get("region")), "customer_type": by(lambda r: r[2].get("customer_type")),
+            "region": by(lambda r: r[2].get("region")), "province": by(lambda r: r[2].get("province")),
+            "customer_type": by(lambda r: r[2].get("customer_type")),
             "team": by(lambda r: r[0], ("leads", "won", "reclaimed")),
             "owner": {k: figures(v) for k, v in owners.items()}, "cycle": cycle(scoped),
             "cycle_product": cycles(lambda r: r[2].get("loan_type")), "cycle_team": cycles(lambda r: r[0])}
@@ -211,7 +212,7 @@ def assert_equal(got: dict[str, Any], want: dict[str, Any], team: str | None = N
             wanted.pop("_none", None) if not team else None
             rows.pop("_none", None)
         assert rows == wanted, section
-    for dimension in ("region", "loan_type", "customer_type"):
+    for dimension in ("region", "province", "loan_type", "customer_type"):
         rows = {r["value"]: r["leads"] for r in got["distributions"][dimension]}
         assert rows == {v: f["leads"] for v, f in want[dimension].items()}, dimension
     board = {r["owner"]: (r["leads"], r["activities"], r["won"], r["won_amount"], r["first_contact_median_minutes"],
@@ -404,7 +405,7 @@ def test_dashboard_equals_the_leads_replays_change_nothing_and_drills_down(clien
     by_team = {x["lead_id"]: x.get("team") for x in leads}
     for filters in ({"customer_type": "_none"}, {"stage": "first_contact"}, {"stage": "intent", "loan_type": "credit"},
                     {"status": "pool"}, {"partner_id": "_none", "stage": "valid"},
-                    {"region": "华南", "source": "douyin"}):
+                    {"region": "华南", "source": "douyin"}, {"province": "广东"}):
         everyone = listed(client, {**span, **filters})
         for team in ("sh_mortgage", "south_credit"):
             assert {i for i in everyone if by_team[i] == team} == listed(client, {**span, **filters, "team": team})

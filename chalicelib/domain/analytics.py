@@ -36,7 +36,7 @@ from chalicelib.domain.timeutil import parse_iso
 SHARDS = 4  # every lead's counters live in one of SHARDS items per scope and day
 NONE = "_none"  # the value of a field the lead does not have (also a GET /api/leads filter value)
 ALL = "all"
-DIMENSIONS = ("total", "source", "partner_id", "loan_type", "region", "customer_type", "team", "owner")
+DIMENSIONS = ("total", "source", "partner_id", "loan_type", "region", "province", "customer_type", "team", "owner")
 INTENT_STAGES = frozenset({"intent", "qualifying", "won"})
 NOT_VALID = frozenset({"invalid", "duplicate"})
 COUNTS = ("n", "valid", "intent", "won", "won_amt", "act", "rc")

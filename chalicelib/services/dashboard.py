@@ -17,7 +17,8 @@ from chalicelib.store import aggregates, config, directory
 MAX_DAYS = 366
 # Teams and reps are the ones that first received the lead (domain/analytics.py): drill by those.
 _DIMENSION_FIELD = {"source": "source", "partner_id": "partner_id", "loan_type": "loan_type", "region": "region",
-                    "customer_type": "customer_type", "team": "first_team", "owner": "first_owner"}
+                    "province": "province", "customer_type": "customer_type", "team": "first_team",
+                    "owner": "first_owner"}
 FUNNEL_LABELS = {"total": "总线索", "valid": "有效线索", "intent": "意向客户", "won": "签约客户"}
 _UNKNOWN = {"partner_id": "无合作方", "team": "公海（未分配）", "owner": "公海（未分配）"}
 
@@ -184,5 +185,5 @@ def dashboard(who: Principal, first: date, last: date, team: str | None) -> dict
                   "by_product": [cycle_row("loan_type", v, f) for v, f in rows_of("loan_type") if f.cy_n],
                   "by_team": [cycle_row("team", v, f) for v, f in teams if f.cy_n]},
         "distributions": {d: [{"value": v, "label": labels.of(d, v), "leads": f.n, "drill": drill(d, v)}
-                              for v, f in rows_of(d)] for d in ("region", "loan_type", "customer_type")},
+                              for v, f in rows_of(d)] for d in ("region", "province", "loan_type", "customer_type")},
     }

@@ -84,10 +84,16 @@ function fieldName(key) {
   return FIELD[key] || (String(key).startsWith("custom.") ? last : FIELD[last] && !key.includes("[") ? FIELD[last] : key);
 }
 
+/** An error's message when it is ours (Chinese); a browser's or script's own (English) never reaches people. */
+export function chineseMessage(err, fallback = "出错了，请重试") {
+  const text = err?.message;
+  return typeof text === "string" && /[\u4e00-\u9fff]/.test(text) ? text : fallback;
+}
+
 /** The API's structured error (code, Chinese message, fields) as an alert. */
 export function errorBox(err) {
   const fields = Object.entries(err?.fields || {});
-  return h("div", { class: "error", role: "alert" }, err?.message || "出错了，请重试",
+  return h("div", { class: "error", role: "alert" }, chineseMessage(err),
     fields.length ? h("ul", {}, fields.map(([k, v]) => h("li", {}, `${fieldName(k)}：${v}`))) : null);
 }
 
@@ -109,7 +115,7 @@ export async function busy(button, action, slot) {
   try {
     return await action();
   } catch (err) {
-    if (slot) slot.replaceChildren(errorBox(err)); else toast(err.message || "操作失败");
+    if (slot) slot.replaceChildren(errorBox(err)); else toast(chineseMessage(err, "操作失败"));
     return undefined;
   } finally {
     if (button) button.disabled = false;
