@@ -52,7 +52,7 @@ function draw(d) {
     d.partners.length ? funnelTable("合作方", "partner-table", "合作方", d.partners) : null,
     funnelTable("产品转化", "product-table", "贷款类型", d.products),
     d.teams.length > 1 ? funnelTable("团队", "team-table", "团队", d.teams, true) : null,
-    h("div", { class: "grid2" }, leaderboard(d.leaderboard), leaderChart(d.leaderboard)),
+    h("div", { class: "grid-board" }, leaderboard(d.leaderboard), leaderChart(d.leaderboard)),
     h("div", { class: "grid2" }, cycle(d.cycle), cycleChart(d.cycle)),
   ];
 }
