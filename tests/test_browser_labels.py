@@ -97,9 +97,13 @@ def test_a_lead_shows_every_given_field_by_its_label_and_phones_as_people_write_
     # The owner edits the remark (PATCH with the version read); the page shows the new one.
     rep.page.locator("#edit-lead summary").click()
     rep.page.locator("#edit-lead textarea[name='remark']").fill("已约周五面谈")
+    rep.page.locator("#edit-lead select[name='custom.housing']").select_option(label="租房")
     rep.page.locator("#edit-lead button[type='submit']").click()
     rep.page.wait_for_selector("[aria-label='客户资料'] >> text=已约周五面谈")
-    assert api(stack, "GET", f"/leads/{lead['lead_id']}", "admin")["remark"] == "已约周五面谈"
+    edited = api(stack, "GET", f"/leads/{lead['lead_id']}", "admin")
+    assert edited["remark"] == "已约周五面谈" and edited["custom"] == {"housing": "renting"}
+    assert edited["version"] == lead["version"] + 1
+    assert "租房" in rep.page.locator("[aria-label='客户资料']").inner_text()
     rep.shot("lead-fields-phone")
     rep.close()
     # A masked number is grouped like the full one.

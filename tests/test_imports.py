@@ -211,6 +211,29 @@ def test_crash_mid_chunk_resumes_without_duplicates(client: Any, monkeypatch: py
                                                            "rejected": 0, "existing_duplicate": 0, "new": 100}
 
 
+def test_a_row_repeating_an_existing_lead_counts_once_however_often_the_stream_delivers_it(client: Any) -> None:
+    import json
+
+    from tests.test_dedup import _lambda
+    from tests.test_stream import leads_stream
+
+    reader = leads_stream()
+    existing = client.http.post("/capture", body=json.dumps({"phone": "13725806431", "consent": True}),
+                                headers={"Content-Type": "application/json"}).json_body["lead_id"]
+    rows = [["老客户", "13725806431", "房产抵押贷", 50, "上海", "想加急"],
+            ["新客", "13725806432", "个人信用贷", 5, "上海", ""]]
+    import_id, key, etag = upload(client, "sh_rep1", "repeat.xlsx", xlsx(rows))
+    assert deliver(key, etag)["status"] == "done"
+    records = reader.read()
+    event = {"Records": _lambda(records, reader.stream_arn)}
+    for _ in range(3):  # at least once: the same records again count nothing more
+        assert client.lambda_.invoke("lead_stream", event).payload == {"batchItemFailures": []}
+    counts = job(client, "sh_rep1", import_id)["counts"]
+    assert counts == {"rows": 2, "imported": 2, "duplicate": 0, "rejected": 0, "existing_duplicate": 1, "new": 1}
+    made = [lead for lead in all_leads() if lead.get("import_id") == import_id]
+    assert [lead["duplicate_of"] for lead in made if lead["status"] == "duplicate"] == [existing]
+
+
 def test_long_file_hands_over_to_the_next_invocation(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Near the deadline a run stops after a chunk and puts an "Import Continued" event on the
     default bus, which the same rule delivers to the same function."""

@@ -106,7 +106,7 @@ def job_view(job: dict[str, Any]) -> dict[str, Any]:
     counts = {"rows": 0, "imported": 0, "duplicate": 0, "rejected": 0, **(job.get("counts") or {})}
     # `imported` is the leads the file created; the stream then merges those that repeat a lead
     # which existed before into it: `new` + `existing_duplicate` = `imported` (what the leads show).
-    counts["existing_duplicate"] = len(job.get("existing_duplicates") or ())
+    counts["existing_duplicate"] = int(job.get("existing_duplicate") or 0)
     counts["new"] = max(0, int(counts["imported"]) - counts["existing_duplicate"])
     view: dict[str, Any] = {
         "import_id": job["import_id"], "status": job["status"], "filename": job["filename"],

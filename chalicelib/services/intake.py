@@ -19,7 +19,6 @@ from chalicelib.geo import home_of
 from chalicelib.services import capture_guard, handoff, names, routing, sop
 from chalicelib.services.privacy import retention_expiry
 from chalicelib.store import config, counters, dedup, directory, leads
-from chalicelib.store import imports as import_jobs
 
 MAX_ATTEMPTS = 8
 # A lead still `new` this long after it was captured will not be placed by the stream any more: its
@@ -52,8 +51,6 @@ def process_new_lead(image: dict[str, Any], event_id: str, at: str) -> str:
         if key is not None and key.active_lead and key.active_lead != lead_id:
             outcome = _merge_into(lead, key.active_lead, cleaned.updates, event_id, at)
             result = "duplicate"
-            if lead.get("import_id") and outcome is not dedup.Outcome.RACE:
-                _count_import_duplicate(lead, outcome)
         else:
             outcome, result = _activate(lead, key, cleaned.updates, event_id, at)
         if outcome is dedup.Outcome.DONE:
@@ -61,16 +58,6 @@ def process_new_lead(image: dict[str, Any], event_id: str, at: str) -> str:
         if outcome is dedup.Outcome.ALREADY:
             return "already"
     raise Contention(f"phone item of {lead_id} kept changing")
-
-
-def _count_import_duplicate(lead: dict[str, Any], outcome: dedup.Outcome) -> None:
-    """An imported row that repeats an existing lead: its job counts it once (a set of lead ids,
-    so a replay, which finds the lead already merged, adds nothing)."""
-    if outcome is dedup.Outcome.ALREADY:
-        now = leads.get(lead["lead_id"], consistent=True)
-        if now is None or now.get("status") != "duplicate":
-            return
-    import_jobs.note_existing_duplicate(str(lead["import_id"]), lead["lead_id"])
 
 
 def _activate(lead: dict[str, Any], key: dedup.PhoneKey | None, updates: dict[str, Any], event_id: str,
@@ -195,7 +182,7 @@ def _merge_into(lead: dict[str, Any], active_id: str, updates: dict[str, Any], e
     if quiet:
         fields["spam_flags"] = sorted({*(lead.get("spam_flags") or []), "phone_burst"})
     return dedup.mark_duplicate(lead["lead_id"], active_id, lead["phone"], at, event_id, fields,
-                                fill, activity, notice)
+                                fill, activity, notice, import_id=lead.get("import_id"))
 
 
 def lead_events(old: dict[str, Any] | None, new: dict[str, Any], at: str) -> list[tuple[str, dict[str, Any]]]:

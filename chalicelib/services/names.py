@@ -129,6 +129,13 @@ def custom_fields(custom: dict[str, Any] | None) -> list[dict[str, Any]]:
     """A lead's custom fields in the profile's order, each with its label and the value as read."""
     if not custom:
         return []
-    order = {spec.key: i for i, spec in enumerate(config.lead_profile().custom_fields)}
-    return [{"key": k, "label": field(k), "value": v, "text": value(k, v)}
-            for k, v in sorted(custom.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0]))]
+    profile = config.lead_profile()
+    order = {spec.key: i for i, spec in enumerate(profile.custom_fields)}
+    out: list[dict[str, Any]] = []
+    for k, v in sorted(custom.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])):
+        spec = profile.custom_field(k)
+        item = {"key": k, "label": field(k), "value": v, "text": value(k, v), "type": spec.type if spec else "text"}
+        if spec is not None and spec.type == "option":  # an edit form offers the labels
+            item["options"] = [{"value": o.value, "label": o.label} for o in spec.options]
+        out.append(item)
+    return out

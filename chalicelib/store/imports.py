@@ -106,12 +106,6 @@ def finish(import_id: str, status: str, at: str, counts: dict[str, int] | None =
     _update(import_id, actions, job.status.is_in("queued", "running"))
 
 
-def note_existing_duplicate(import_id: str, lead_id: str) -> None:
-    """Record that the job's lead `lead_id` became a duplicate of a lead that existed before
-    (decided by the stream after the job finished). A set: adding it twice counts it once."""
-    _update(import_id, [ImportJobModel.existing_duplicates.add({lead_id})], ImportJobModel.import_id.exists())
-
-
 def open_jobs(month: str) -> list[dict[str, Any]]:
     """The month's jobs still `queued` or `running` (the by_month index, filtered)."""
     job = ImportJobModel

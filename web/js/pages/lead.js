@@ -94,7 +94,10 @@ function editCard(lead, again) {
   const slot = h("div");
   const input = (key, label, value, attrs = {}) => h("label", {}, label,
     h("input", { name: key, value: value ?? "", "data-field": key, ...attrs }));
-  const custom = (lead.custom_fields || []).map((f) => input(`custom.${f.key}`, f.label, f.value));
+  const custom = (lead.custom_fields || []).map((f) => (f.options ? h("label", {}, f.label,
+    h("select", { name: `custom.${f.key}`, "data-field": `custom.${f.key}` },
+      f.options.map((o) => h("option", { value: o.value, selected: o.value === f.value }, o.label))))
+    : input(`custom.${f.key}`, f.label, f.value, f.type === "number" ? { type: "number", step: "any" } : f.type === "date" ? { type: "date" } : {})));
   const form = h("form", { class: "edit-lead" },
     input("name", "客户姓名", lead.name, { maxlength: 50 }), input("city", "城市", lead.city, { maxlength: 50 }),
     input("campaign", "活动", lead.campaign, { maxlength: 100 }),
