@@ -8,6 +8,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from chalicelib.domain.followup import ACTIVITY_LABELS
+from chalicelib.domain.lead import FIELD_LABELS
+from chalicelib.rules.profile import OPTION_FIELDS
 from chalicelib.store import config, directory
 
 TTL_S = 60.0
@@ -82,8 +85,6 @@ CHANNEL_LABELS = {"public": "官网表单", "partner": "合作方接口", "impor
 
 def field(key: str) -> str:
     """`remark` → 备注; a custom field's label from the profile; the key itself for an unknown one."""
-    from chalicelib.domain.lead import FIELD_LABELS
-
     if key in FIELD_LABELS:
         return FIELD_LABELS[key]
     spec = config.lead_profile().custom_field(key)
@@ -92,8 +93,6 @@ def field(key: str) -> str:
 
 def value(key: str, raw: Any) -> str:
     """A field's value as a person reads it: option labels for option fields (built-in or custom)."""
-    from chalicelib.rules.profile import OPTION_FIELDS
-
     profile = config.lead_profile()
     if key in (*OPTION_FIELDS, "source"):
         return profile.option_label(key, str(raw))
@@ -110,8 +109,6 @@ def value(key: str, raw: Any) -> str:
 
 
 def activity(kind: str | None) -> str:
-    from chalicelib.domain.followup import ACTIVITY_LABELS
-
     return ACTIVITY_LABELS.get(kind or "", "跟进")
 
 
