@@ -540,3 +540,26 @@ def test_export_through_the_api_pages_scopes_and_masks(client: Any) -> None:
     assert bad.status_code == 400 and bad.json_body["error"]["fields"] == {"scope": "无效"}
     assert client.http.get("/exports/leads?from=2026-13-01", headers=auth("sh_rep1")).status_code == 400
     assert client.http.get("/exports/leads").status_code == 401
+
+
+def test_export_names_partners_and_custom_options(client: Any) -> None:
+    import json
+
+    from chalicelib.services import names
+    from chalicelib.store import config, leads
+
+    profile = config.lead_profile().model_dump(mode="json")
+    profile["custom_fields"] = [{"key": "housing", "label": "住房情况", "type": "option",
+                                 "options": [{"value": "own_home", "label": "自有住房"}]}]
+    response = client.http.put("/config/lead-profile", body=json.dumps(profile),
+                               headers={**auth("admin"), "Content-Type": "application/json"})
+    assert response.status_code == 200, response.json_body
+    names.clear()
+    [lead] = make_leads(1, "sh_rep1", "assigned", seed=63)
+    lead.update(partner_id="demo_partner", custom={"housing": "own_home"})
+    leads.insert_batch([lead])
+    _, sheet = export(client, "admin", "from=2026-11-28&to=2026-11-28")
+    header, row = list(sheet.iter_rows(values_only=True))[:2]
+    shown = dict(zip(header, row, strict=True))
+    assert shown["合作方"] == "演示合作方（贷款超市）" and shown["住房情况"] == "自有住房"
+    assert shown["负责人"] == "沪房贷一号" and shown["所属团队"] == "上海房贷组"
