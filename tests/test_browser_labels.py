@@ -104,6 +104,7 @@ def test_a_lead_shows_every_given_field_by_its_label_and_phones_as_people_write_
     assert edited["remark"] == "已约周五面谈" and edited["custom"] == {"housing": "renting"}
     assert edited["version"] == lead["version"] + 1
     assert "租房" in rep.page.locator("[aria-label='客户资料']").inner_text()
+    assert "修改资料：备注、住房情况" in rep.page.locator("#timeline").inner_text()
     rep.shot("lead-fields-phone")
     rep.close()
     # A masked number is grouped like the full one.

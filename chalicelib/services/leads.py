@@ -58,6 +58,8 @@ def _named_event(event: dict[str, Any]) -> dict[str, Any]:
         if event.get("channel"):
             event["channel_label"] = names.source(event["channel"])
     detail = event.get("detail")
+    if event.get("kind") == "edit" and isinstance(detail, dict):
+        event["fields_labels"] = [names.field(str(k)) for k in detail.get("fields") or []]
     if isinstance(detail, dict) and isinstance(detail.get("filled"), dict):
         # A repeat inquiry filled the lead's empty fields: which, with what (never overwritten).
         event["filled"] = [{"field": k, "label": names.field(k), "text": names.value(k, v)}

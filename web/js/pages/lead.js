@@ -6,7 +6,7 @@ import { ACTIVITY, busy, errorBox, fmtTime, h, loading, mount, statusTag, STATUS
 import { amount, assignableReps, assignBar, localPhone } from "./common.js";
 
 const OUTCOMES = ["已接通", "未接通", "有意向", "无意向", "稍后再联系"];
-const KIND = { activity: "跟进", status: "状态", ownership: "归属", merge: "合并", unmerge: "撤销合并" };
+const KIND = { activity: "跟进", status: "状态", ownership: "归属", merge: "合并", unmerge: "撤销合并", edit: "编辑" };
 const TASK_STATUS = { done: "已完成", cancelled: "已取消" };
 const OWNERSHIP = { route: "自动分配", claim: "领取", release: "释放", assign: "分配", reassign: "重新分配",
   transfer: "转移", reclaim: "超时收回", import: "导入分配", merge: "合并" };
@@ -259,6 +259,7 @@ function describe(event) {
     return [`${STATUS[event.from_status] || event.from_status || ""} → ${STATUS[event.to_status] || event.to_status}`,
       event.reason].filter(Boolean).join(" · ");
   }
+  if (event.kind === "edit") return `修改资料：${(event.fields_labels || []).join("、") || "—"}`;
   return [event.related_lead ? `线索 ${event.related_lead}` : null, event.reason].filter(Boolean).join(" · ");
 }
 
