@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PORT   ?= 8000
 STAGE  ?= dev
 
-.PHONY: run test fuzz reset token tick bench lint infra package deploy browser-deps docs-images aggregates redrive
+.PHONY: run test fuzz reset token tick bench lint infra package deploy browser-deps docs-images aggregates redrive vendor
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) >&2
@@ -30,6 +30,10 @@ browser-deps:
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >&2; \
 	  else echo "the browser tests need: sudo apt-get install -y $$missing" >&2; exit 1; fi; \
 	fi
+
+# Re-vendors Apache ECharts (the dashboard's charts) into web/vendor/ from npm at the pinned version.
+vendor: $(STAMP)
+	@$(PY) local/vendor.py
 
 # Regenerates the user guide's screenshots (docs/images/) from the browser tests.
 docs-images: $(STAMP) browser-deps

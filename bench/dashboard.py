@@ -24,6 +24,8 @@ from bench.meter import DynamoMeter
 
 _SOURCES = ["website_form", "online_chat", "loan_calculator", "wechat", "douyin", "zhihu", "partner", "offline_event"]
 _REGIONS = ["华东", "华南", "华北", "华中", "西南", "西北", "东北"]
+_PROVINCES = ["上海", "江苏", "浙江", "安徽", "广东", "福建", "广西", "北京", "天津", "河北", "山东", "河南", "湖北",
+              "湖南", "四川", "重庆", "云南", "陕西", "甘肃", "辽宁", "吉林", "黑龙江", "江西", "山西", "贵州", None]
 _LOAN_TYPES = ["mortgage", "credit", "business", "car", "other"]
 _CUSTOMERS = ["business_owner", "salaried", "self_employed", "freelancer", "other", None]
 _TEAMS = {"sh_mortgage": ["sh_rep1", "sh_rep2", "sh_rep3"], "south_credit": ["gz_rep1", "gz_rep2"]}
@@ -62,7 +64,8 @@ def synthetic_lead(i: int, rng: random.Random) -> dict[str, Any]:
     lead: dict[str, Any] = {"lead_id": f"L{day:%Y%m%d}{i:06d}", "day": day.isoformat(),
                             "created_at": created.strftime("%Y-%m-%dT%H:%M:%S.000Z"), "status": status,
                             "source": rng.choice(_SOURCES), "loan_type": rng.choice(_LOAN_TYPES),
-                            "region": rng.choice(_REGIONS), "customer_type": rng.choice(_CUSTOMERS)}
+                            "region": rng.choice(_REGIONS), "province": rng.choice(_PROVINCES),
+                            "customer_type": rng.choice(_CUSTOMERS)}
     if lead["source"] == "partner":
         lead["partner_id"] = rng.choice(["demo_partner", "rong360", "haodai"])
     if status not in ("pool", "invalid", "duplicate"):

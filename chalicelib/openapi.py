@@ -66,7 +66,8 @@ def _document() -> dict[str, Any]:
                 "get": {"summary": "按权限范围列出线索", "security": bearer, "parameters": [
                     {"name": n, "in": "query", "schema": {"type": "string"}}
                     for n in ("status", "owner", "source", "from", "to", "limit", "cursor", "team", "partner_id",
-                              "loan_type", "region", "customer_type", "stage", "score_band", "sort")],
+                              "loan_type", "region", "province", "customer_type", "stage", "first_team",
+                              "first_owner", "score_band", "form_id", "campaign", "sort")],
                     "responses": _responses("200", 400, 401, 403)},
                 "post": {"summary": "手工录入线索", "security": bearer,
                          "requestBody": {"content": {"application/json": {

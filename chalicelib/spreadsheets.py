@@ -224,6 +224,21 @@ def _text_cell(value: Any) -> str:
     return neutralise("" if value is None else str(value))
 
 
+# A cell the file held as a number (amounts, ages, `-5`): written back as a number, which no
+# spreadsheet evaluates, rather than as neutralised text (`'-5`). Digit strings that are
+# identifiers (phones, ids: 11+ digits or a leading zero) stay text, as they were typed.
+_NUMBER = re.compile(r"-?(?:0|[1-9]\d{0,9})(?:\.\d{1,6})?")
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = str(value).strip() if value is not None else ""
+    return float(text) if _NUMBER.fullmatch(text) else None
+
+
 def error_report(headers: Sequence[str], rejected: Sequence[tuple[int, str, Sequence[str]]],
                  duplicates: Sequence[tuple[int, int, Sequence[str]]]) -> bytes:
     """错误行: every rejected row with its row number, reason and original values;
@@ -251,7 +266,11 @@ def _row_sheet(book: Any, name: str, header: Sequence[str], rows: Sequence[tuple
         else:
             sheet.write_string(line, 1, fact)
         for column, value in enumerate(values, start=2):
-            sheet.write_string(line, column, _text_cell(value))
+            number = _number(value)
+            if number is not None:
+                sheet.write_number(line, column, number)
+            else:
+                sheet.write_string(line, column, _text_cell(value))
     sheet.freeze_panes(1, 0)
     return sheet
 

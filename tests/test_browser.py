@@ -235,7 +235,10 @@ def test_admin_edits_a_rule_validates_and_dry_runs_it(browser: Any, stack: Stack
     assert admin.page.locator("#dry-run-table tbody tr").count() == min(100, expected["leads"])
     changed = [r for r in expected["results"] if r["changed"]][0]
     row = admin.page.locator("#dry-run-table tbody tr", has=admin.page.locator(f"text={changed['lead_id']}"))
-    assert f"分配到团队 {changed['draft']['team']}" in row.inner_text() and "改变" in row.inner_text()
+    labels = {t["team_id"]: t["label"] for t in api(stack, "GET", "/teams", "admin")["items"]}
+    team_label = labels[changed["draft"]["team"]]
+    assert f"分配到团队 {team_label}" in row.inner_text() and "改变" in row.inner_text()
+    assert "sh_mortgage" not in row.inner_text() and "city" not in admin.page.locator("#rule-table").inner_text()
     admin.shot("rules-dry-run-desktop")
     assert api(stack, "GET", "/config/routing", "admin")["version"] == 1, "a dry-run publishes nothing"
     admin.close()
@@ -310,7 +313,7 @@ def test_an_import_with_bad_rows_shows_its_counts_and_error_report(browser: Any,
     from openpyxl import Workbook
 
     good = [["吴海燕", "13764028517", "房产抵押贷", 60, "上海"], ["郑国强", "18621047563", "个人信用贷", 12, "杭州"]]
-    bad = [["冯一", "12345", "房产抵押贷", 10, "上海"], ["", "15902176391", "", None, ""]]
+    bad = [["冯一", "12345", "房产抵押贷", -5, "上海"], ["", "15902176391", "", None, ""]]
     repeat = [good[0]]
     book = Workbook()
     sheet = book.active
@@ -330,9 +333,10 @@ def test_an_import_with_bad_rows_shows_its_counts_and_error_report(browser: Any,
     state = api(stack, "GET", f"/imports/{import_id}", "sh_rep1")
     counts = state["counts"]
     assert counts == {"rows": len(good) + len(bad) + len(repeat), "imported": len(good), "duplicate": len(repeat),
-                      "rejected": len(bad)}
-    assert f"共 {counts['rows']} 行：导入 {counts['imported']}，重复 {counts['duplicate']}，拒绝 {counts['rejected']}" \
-        in job.inner_text()
+                      "rejected": len(bad), "new": len(good), "existing_duplicate": 0}
+    assert (f"共 {counts['rows']} 行：新线索 {counts['new']}，与已有线索重复 0，文件内重复 {counts['duplicate']}，"
+            f"未通过 {counts['rejected']}") in job.inner_text()
+    assert "sh_rep1" not in job.inner_text() and "沪房贷一号" in job.inner_text()  # the uploader by name
     report = job.locator("a.report").get_attribute("href")
     assert report
     with urllib.request.urlopen(report, timeout=10) as response:
@@ -341,6 +345,7 @@ def test_an_import_with_bad_rows_shows_its_counts_and_error_report(browser: Any,
     cells = xlsx_cells(content)
     assert "spreadsheetml" in kind or "octet-stream" in kind, kind
     assert "冯一" in cells and "15902176391" in cells and "郑国强" not in cells
+    assert -5 in cells and "'-5" not in cells, "a number stays a number (and is no formula)"
     rep.shot("imports-phone")
     rep.close()
 
@@ -447,7 +452,7 @@ def test_admin_reveals_a_masked_phone_with_a_reason_and_it_is_audited(browser: A
     admin.sign_in("admin")
     admin.go(f"lead/{lead['lead_id']}")
     profile = admin.page.locator("dl.profile")
-    assert "139****6685" in profile.inner_text() and "13917326685" not in profile.inner_text()
+    assert "139 **** 6685" in profile.inner_text() and "13917326685" not in profile.inner_text()
     admin.page.locator("button[data-test='reveal']").click()
     admin.page.fill("form.reveal input[name='reason']", "客户来电核对号码")
     admin.page.locator("form.reveal button[type='submit']").click()

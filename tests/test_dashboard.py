@@ -189,7 +189,8 @@ def expected(leads: list[dict[str, Any]], facts: dict[str, dict[str, Any]], firs
             owners[r[1]].append(r)
     return {"funnel": figures(scoped), "source": by(lambda r: r[2].get("source")),
             "partner_id": by(lambda r: r[2].get("partner_id")), "loan_type": by(lambda r: r[2].get("loan_type")),
-            "region": by(lambda r: r[2].get("region")), "customer_type": by(lambda r: r[2].get("customer_type")),
+            "region": by(lambda r: r[2].get("region")), "province": by(lambda r: r[2].get("province")),
+            "customer_type": by(lambda r: r[2].get("customer_type")),
             "team": by(lambda r: r[0], ("leads", "won", "reclaimed")),
             "owner": {k: figures(v) for k, v in owners.items()}, "cycle": cycle(scoped),
             "cycle_product": cycles(lambda r: r[2].get("loan_type")), "cycle_team": cycles(lambda r: r[0])}
@@ -211,7 +212,7 @@ def assert_equal(got: dict[str, Any], want: dict[str, Any], team: str | None = N
             wanted.pop("_none", None) if not team else None
             rows.pop("_none", None)
         assert rows == wanted, section
-    for dimension in ("region", "loan_type", "customer_type"):
+    for dimension in ("region", "province", "loan_type", "customer_type"):
         rows = {r["value"]: r["leads"] for r in got["distributions"][dimension]}
         assert rows == {v: f["leads"] for v, f in want[dimension].items()}, dimension
     board = {r["owner"]: (r["leads"], r["activities"], r["won"], r["won_amount"], r["first_contact_median_minutes"],
@@ -365,6 +366,22 @@ def test_dashboard_equals_the_leads_replays_change_nothing_and_drills_down(clien
     assert answers[0]["funnel"]["labels"]["intent"] == "意向客户"
     assert any(r["label"] == "抖音" for r in answers[0]["channels"])
 
+    # The trend: a point a day, summing to the funnel; a point's figures drill to that day's leads.
+    trend = answers[0]["trend"]
+    assert trend["unit"] == "day" and len(trend["points"]) == 30
+    for key, stage in (("leads", "total"), ("valid", "valid"), ("won", "won")):
+        assert sum(p[key] for p in trend["points"]) == answers[0]["funnel"][stage], key
+    busy = sorted(trend["points"], key=lambda p: -p["leads"])[:2]
+    for point in busy:
+        day_ids = {x["lead_id"] for x in leads if x["day"] == point["from"]}
+        assert listed(client, point["drill"]["leads"]) == day_ids and len(day_ids) == point["leads"]
+        assert len(listed(client, point["drill"]["valid"])) == point["valid"]
+    weekly = body_of(dashboard(client, "admin", today - timedelta(days=89), today))
+    assert weekly["trend"]["unit"] == "week" and 13 <= len(weekly["trend"]["points"]) <= 14
+    assert sum(p["leads"] for p in weekly["trend"]["points"]) == weekly["funnel"]["total"]
+    # The conversion cycle's distribution counts every win once.
+    assert sum(b["won"] for b in answers[0]["cycle"]["distribution"]) == answers[0]["cycle"]["overall"]["won"]
+
     # Replaying every stream record again changes nothing.
     for event in log:
         assert client.lambda_.invoke("lead_stream", event).payload == {"batchItemFailures": []}
@@ -388,7 +405,7 @@ def test_dashboard_equals_the_leads_replays_change_nothing_and_drills_down(clien
     by_team = {x["lead_id"]: x.get("team") for x in leads}
     for filters in ({"customer_type": "_none"}, {"stage": "first_contact"}, {"stage": "intent", "loan_type": "credit"},
                     {"status": "pool"}, {"partner_id": "_none", "stage": "valid"},
-                    {"region": "华南", "source": "douyin"}):
+                    {"region": "华南", "source": "douyin"}, {"province": "广东"}):
         everyone = listed(client, {**span, **filters})
         for team in ("sh_mortgage", "south_credit"):
             assert {i for i in everyone if by_team[i] == team} == listed(client, {**span, **filters, "team": team})

@@ -103,6 +103,11 @@ def test_second_channel_is_a_duplicate_with_a_re_inquiry(client: Any, demo_org: 
     assert activity["activity_type"] == "re_inquiry" and activity["channel"] == "partner"
     assert activity["related_lead"] == second
     assert set(activity["detail"]["differences"]) >= {"name", "loan_type", "amount"}
+    # The lead's history names the channel and what the inquiry filled (never a code).
+    [event] = [e for e in active["history"] if e["kind"] == "activity"]
+    assert event["activity_label"] == "再次咨询" and event["channel_label"] == "第三方平台"
+    assert event["filled"] == [{"field": "amount", "label": "贷款金额(万元)", "text": "200 万元"},
+                               {"field": "partner_id", "label": "合作方", "text": "演示合作方（贷款超市）"}]
 
 
 def test_owner_is_notified_of_a_re_inquiry(client: Any) -> None:

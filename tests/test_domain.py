@@ -11,7 +11,7 @@ import pytest
 from chalicelib.domain.lead import validate_submission
 from chalicelib.domain.lead_number import LEAD_ID, BlockAllocator, format_lead_id
 from chalicelib.domain.lifecycle import STATUS_LABELS, TRANSITIONS, check_transition
-from chalicelib.domain.phone import mask_phone, normalise_cn_phone
+from chalicelib.domain.phone import display_phone, mask_phone, normalise_cn_phone
 from chalicelib.domain.timeutil import iso_utc, shanghai_day
 from chalicelib.errors import Conflict, ValidationFailed
 from chalicelib.rules.profile import LeadProfile, default_profile
@@ -34,6 +34,32 @@ def test_landline_and_masks() -> None:
     assert mask_phone("+8613812345678") == "138****5678"
     assert mask_phone("+862162345678") == "021****5678"
     assert mask_phone("+867552345678") == "0755****5678"
+
+
+def test_phones_read_as_people_write_them_masked_alike() -> None:
+    assert display_phone("+8613816204573") == "138 1620 4573"
+    assert display_phone("+862162345678") == "021-6234 5678"
+    assert display_phone("+8675582345678") == "0755-8234 5678"
+    assert display_phone(mask_phone("+8613816204573")) == "138 **** 4573"
+    assert display_phone(mask_phone("+862162345678")) == "021-**** 5678"
+    assert display_phone(mask_phone("+8675582345678")) == "0755-**** 5678"
+
+
+def test_the_error_report_keeps_numbers_numeric_and_text_inert() -> None:
+    import io
+
+    from openpyxl import load_workbook
+
+    from chalicelib.spreadsheets import error_report
+
+    data = error_report(["姓名", "手机号", "金额", "备注"],
+                        [(2, "手机号无效", ["=cmd|' /C calc'!A0", "12345", "-5", "+1"]),
+                         (3, "金额应为数字", ["张三", "13812345678", "1.5", "-"]),
+                         (4, "金额应为数字", ["李四", "0755123", "007", "@SUM(A1)"])], [])
+    rows = list(load_workbook(io.BytesIO(data)).active.iter_rows(min_row=2, values_only=True))
+    assert rows[0] == (2, "手机号无效", "'=cmd|' /C calc'!A0", 12345, -5, "'+1")
+    assert rows[1] == (3, "金额应为数字", "张三", "13812345678", 1.5, "'-")
+    assert rows[2] == (4, "金额应为数字", "李四", "0755123", "007", "'@SUM(A1)")
 
 
 def test_every_status_has_a_label_and_transitions() -> None:

@@ -143,7 +143,8 @@ def test_thousand_row_file_counts_report_and_second_delivery(client: Any) -> Non
     assert deliver(key, etag)["status"] == "done"
     done = job(client, "sh_rep1", import_id)
     assert done["status"] == "done"
-    assert done["counts"] == {"rows": 1000, "imported": 920, "duplicate": 30, "rejected": 50}
+    assert done["counts"] == {"rows": 1000, "imported": 920, "duplicate": 30, "rejected": 50,
+                              "existing_duplicate": 0, "new": 920}
     assert done["progress"] == {"processed": 1000, "total": 1000}
     assert done["columns"]["mapped"]["联系方式"] == "phone"
     imported = [lead for lead in all_leads() if lead.get("import_id") == import_id]
@@ -207,7 +208,30 @@ def test_crash_mid_chunk_resumes_without_duplicates(client: Any, monkeypatch: py
     assert len(imported) == 100
     assert sorted(lead["import_row"] for lead in imported) == list(range(2, 102))
     assert job(client, "gz_rep1", import_id)["counts"] == {"rows": 100, "imported": 100, "duplicate": 0,
-                                                           "rejected": 0}
+                                                           "rejected": 0, "existing_duplicate": 0, "new": 100}
+
+
+def test_a_row_repeating_an_existing_lead_counts_once_however_often_the_stream_delivers_it(client: Any) -> None:
+    import json
+
+    from tests.test_dedup import _lambda
+    from tests.test_stream import leads_stream
+
+    reader = leads_stream()
+    existing = client.http.post("/capture", body=json.dumps({"phone": "13725806431", "consent": True}),
+                                headers={"Content-Type": "application/json"}).json_body["lead_id"]
+    rows = [["老客户", "13725806431", "房产抵押贷", 50, "上海", "想加急"],
+            ["新客", "13725806432", "个人信用贷", 5, "上海", ""]]
+    import_id, key, etag = upload(client, "sh_rep1", "repeat.xlsx", xlsx(rows))
+    assert deliver(key, etag)["status"] == "done"
+    records = reader.read()
+    event = {"Records": _lambda(records, reader.stream_arn)}
+    for _ in range(3):  # at least once: the same records again count nothing more
+        assert client.lambda_.invoke("lead_stream", event).payload == {"batchItemFailures": []}
+    counts = job(client, "sh_rep1", import_id)["counts"]
+    assert counts == {"rows": 2, "imported": 2, "duplicate": 0, "rejected": 0, "existing_duplicate": 1, "new": 1}
+    made = [lead for lead in all_leads() if lead.get("import_id") == import_id]
+    assert [lead["duplicate_of"] for lead in made if lead["status"] == "duplicate"] == [existing]
 
 
 def test_long_file_hands_over_to_the_next_invocation(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -273,7 +297,8 @@ def test_csv_in_every_encoding_imports_identically(client: Any, encoding: str) -
     deliver(key, etag)
     done = job(client, "admin", import_id)
     assert done["status"] == "done", done
-    assert done["counts"] == {"rows": 5, "imported": 3, "duplicate": 1, "rejected": 1}
+    assert done["counts"] == {"rows": 5, "imported": 3, "duplicate": 1, "rejected": 1,
+                              "existing_duplicate": 0, "new": 3}
     imported = sorted((lead["name"], lead["phone"], lead.get("amount")) for lead in all_leads()
                       if lead.get("import_id") == import_id)
     numbers = phones(5, seed=21)
@@ -423,7 +448,8 @@ def test_template_has_headers_example_and_dropdowns(client: Any) -> None:
     key2 = "imports/partners/demo_partner/template.xlsx"
     result = deliver(key2, put(key2, data))
     state = job(client, "admin", result["import_id"])
-    assert state["counts"] == {"rows": 1, "imported": 1, "duplicate": 0, "rejected": 0}
+    assert state["counts"] == {"rows": 1, "imported": 1, "duplicate": 0, "rejected": 0,
+                              "existing_duplicate": 0, "new": 1}
 
 
 # -- export ----------------------------------------------------------------------------------------
@@ -514,3 +540,26 @@ def test_export_through_the_api_pages_scopes_and_masks(client: Any) -> None:
     assert bad.status_code == 400 and bad.json_body["error"]["fields"] == {"scope": "无效"}
     assert client.http.get("/exports/leads?from=2026-13-01", headers=auth("sh_rep1")).status_code == 400
     assert client.http.get("/exports/leads").status_code == 401
+
+
+def test_export_names_partners_and_custom_options(client: Any) -> None:
+    import json
+
+    from chalicelib.services import names
+    from chalicelib.store import config, leads
+
+    profile = config.lead_profile().model_dump(mode="json")
+    profile["custom_fields"] = [{"key": "housing", "label": "住房情况", "type": "option",
+                                 "options": [{"value": "own_home", "label": "自有住房"}]}]
+    response = client.http.put("/config/lead-profile", body=json.dumps(profile),
+                               headers={**auth("admin"), "Content-Type": "application/json"})
+    assert response.status_code == 200, response.json_body
+    names.clear()
+    [lead] = make_leads(1, "sh_rep1", "assigned", seed=63)
+    lead.update(partner_id="demo_partner", custom={"housing": "own_home"})
+    leads.insert_batch([lead])
+    _, sheet = export(client, "admin", "from=2026-11-28&to=2026-11-28")
+    header, row = list(sheet.iter_rows(values_only=True))[:2]
+    shown = dict(zip(header, row, strict=True))
+    assert shown["合作方"] == "演示合作方（贷款超市）" and shown["住房情况"] == "自有住房"
+    assert shown["负责人"] == "沪房贷一号" and shown["所属团队"] == "上海房贷组"

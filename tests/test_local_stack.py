@@ -285,10 +285,54 @@ def test_gbk_and_utf8_bom_csv_import_identically_through_the_upload_url(stack: S
         assert job["error_report_url"].startswith(stack.base + "/")
         with urllib.request.urlopen(job["error_report_url"], timeout=10) as response:
             report = response.read()
-        results.append((job["counts"], job["columns"], report[:2]))
-        assert job["counts"] == {"rows": 4, "imported": 2, "duplicate": 1, "rejected": 1}
+        # What the file itself holds (the stream then finds the second file's leads repeat the first's).
+        counts = {k: job["counts"][k] for k in ("rows", "imported", "duplicate", "rejected")}
+        results.append((counts, job["columns"], report[:2]))
+        assert counts == {"rows": 4, "imported": 2, "duplicate": 1, "rejected": 1}
     assert results[0][:2] == results[1][:2]
     assert results[0][2] == b"PK"  # the report downloads as an .xlsx through its presigned URL
+
+
+def test_an_import_repeating_an_existing_lead_counts_it_as_such(stack: Stack) -> None:
+    """The file's counts tell new leads, repeats of a lead that existed before (decided later by the
+    stream), repeats within the file and rejected rows apart, and equal the leads the import made."""
+    import re
+
+    import boto3
+
+    token = stack.token("admin")
+    body = json.dumps({"name": "老客户", "phone": "13725806431", "consent": True, "city": "上海"}).encode()
+    status, existing, _ = stack.request("POST", "/api/capture", body, {"Content-Type": "application/json"})
+    assert status == 202
+    assert wait_status(stack, existing["lead_id"], token)["status"] != "new"
+    text = "\r\n".join(["客户姓名,联系方式,城市", "老客户,137 2580 6431,上海", "新客一,13725806432,上海",
+                         "新客二,13725806433,北京", "新客二,13725806433,北京", "坏行,12345,上海"]) + "\r\n"
+    auth = {"Authorization": f"Bearer {token}"}
+    status, started, _ = stack.request("POST", "/api/imports", json.dumps({"filename": "repeat.csv"}).encode(),
+                                       {**auth, "Content-Type": "application/json"})
+    assert status == 201, started
+    put = urllib.request.Request(started["upload_url"], data=text.encode(), method="PUT",
+                                 headers={"Content-Type": "text/csv"})
+    with urllib.request.urlopen(put, timeout=10) as response:
+        assert response.status == 200
+    job = wait_import(stack, started["import_id"], token)
+    deadline = time.monotonic() + 15
+    while job["counts"]["existing_duplicate"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        job = stack.request("GET", f"/api/imports/{started['import_id']}", headers=auth)[1]
+    assert job["counts"] == {"rows": 5, "imported": 3, "new": 2, "existing_duplicate": 1, "duplicate": 1,
+                             "rejected": 1}, job
+    time.sleep(1)  # a replayed stream record would count it twice: it must not
+    assert stack.request("GET", f"/api/imports/{started['import_id']}", headers=auth)[1]["counts"] == job["counts"]
+    endpoint = re.search(r"AWS \(moto\)\s+(\S+)", stack.output).group(1)  # type: ignore[union-attr]
+    dynamo = boto3.resource("dynamodb", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="local",
+                            aws_secret_access_key="local")
+    table = next(t for t in dynamo.tables.all() if t.name.endswith("leads") and not t.name.endswith("_leads"))
+    made = [item for item in table.scan()["Items"] if item.get("import_id") == started["import_id"]]
+    assert len(made) == job["counts"]["imported"]
+    repeats = [item for item in made if item["status"] == "duplicate"]
+    assert [item["duplicate_of"] for item in repeats] == [existing["lead_id"]]
+    assert len(made) - len(repeats) == job["counts"]["new"]
 
 
 def test_demo_rules_route_leads_in_the_local_stack(stack: Stack) -> None:

@@ -39,7 +39,7 @@ ALL = "all"
 # score_band: is the score right? won rate by the band the lead was given when it was placed.
 # form_id: the hosted form (at most the catalog's 200); campaign: at most 100 characters each, from
 # the forms' tracking links and partners' fields (a day's shard item holds the campaigns of its leads).
-DIMENSIONS = ("total", "source", "partner_id", "loan_type", "region", "customer_type", "team", "owner",
+DIMENSIONS = ("total", "source", "partner_id", "loan_type", "region", "province", "customer_type", "team", "owner",
               "score_band", "form_id", "campaign")
 INTENT_STAGES = frozenset({"intent", "qualifying", "won"})
 NOT_VALID = frozenset({"invalid", "duplicate"})

@@ -83,3 +83,27 @@ def mask_phone(e164: str) -> str:
     national = "0" + national
     area = national[:3] if national[1] in "12" else national[:4]  # 010/02x, else 0xxx
     return f"{area}****{national[-4:]}"
+
+
+@lru_cache(maxsize=4096)
+def display_phone(e164: str) -> str:
+    """How a person reads a number: mobiles `138 1620 4573`, landlines `021-6234 5678` (phonenumbers'
+    national format, without the trunk prefix's brackets); a masked number (`138****4573`,
+    `021****5678`) grouped the same way."""
+    if "*" in e164:
+        if e164.startswith("1") and len(e164) == 11:
+            return f"{e164[:3]} {e164[3:7]} {e164[7:]}"
+        area, _, rest = e164.partition("*")
+        return f"{area}-**** {rest.lstrip('*')}" if area.startswith("0") else e164
+    try:
+        number = phonenumbers.parse(e164, "CN")
+    except phonenumbers.NumberParseException:
+        return e164
+    if number.country_code != 86:
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    if national.startswith("1"):
+        return national
+    # phonenumbers writes landlines as `021 6234 5678`: the area code takes the dash people write.
+    area, _, rest = national.partition(" ")
+    return f"{area}-{rest}" if rest else national

@@ -4,7 +4,7 @@ Every figure carries `drill`: the GET /api/leads query parameters listing exactl
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from chalicelib.domain import analytics
@@ -12,16 +12,39 @@ from chalicelib.domain.access import Principal
 from chalicelib.domain.analytics import Figures
 from chalicelib.domain.scoring import BAND_LABELS
 from chalicelib.errors import BadRequest, Forbidden
+from chalicelib.services import names
 from chalicelib.store import aggregates, config, directory
 
 MAX_DAYS = 366
 # Teams and reps are the ones that first received the lead (domain/analytics.py): drill by those.
 _DIMENSION_FIELD = {"source": "source", "partner_id": "partner_id", "loan_type": "loan_type", "region": "region",
-                    "customer_type": "customer_type", "team": "first_team", "owner": "first_owner",
-                    "score_band": "score_band", "form_id": "form_id", "campaign": "campaign"}
+                    "province": "province", "customer_type": "customer_type", "team": "first_team",
+                    "owner": "first_owner", "score_band": "score_band", "form_id": "form_id", "campaign": "campaign"}
 _BAND_ORDER = {"high": 0, "medium": 1, "low": 2}
 FUNNEL_LABELS = {"total": "总线索", "valid": "有效线索", "intent": "意向客户", "won": "签约客户"}
 _UNKNOWN = {"partner_id": "无合作方", "team": "公海（未分配）", "owner": "公海（未分配）", "score_band": "未评分"}
+
+
+# The conversion cycle's distribution (whole days from creation to 放款), as a manager reads it.
+CYCLE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
+    ("7 天内", 0, 7), ("8–14 天", 8, 14), ("15–30 天", 15, 30), ("31–60 天", 31, 60), ("61–90 天", 61, 90),
+    ("90 天以上", 91, None))
+TREND_DAILY_MAX = 62  # a longer range charts by week (Monday to Sunday, cut at the range's ends)
+
+
+def _trend_buckets(first: date, last: date) -> list[tuple[date, date]]:
+    if (last - first).days < TREND_DAILY_MAX:
+        return [(first + timedelta(days=i), first + timedelta(days=i)) for i in range((last - first).days + 1)]
+    out, start = [], first
+    while start <= last:
+        end = min(last, start + timedelta(days=6 - start.weekday()))
+        out.append((start, end))
+        start = end + timedelta(days=1)
+    return out
+
+
+def _day_label(day: date) -> str:
+    return f"{day.month}月{day.day}日"
 
 
 def check_range(first: date, last: date) -> None:
@@ -61,6 +84,8 @@ class _Labels:
         if dimension == "owner":
             user = self.user(value)
             return user.name if user else value
+        if dimension == "partner_id":
+            return names.partner(value)
         return value
 
     def user(self, user_id: str) -> directory.User | None:
@@ -104,8 +129,8 @@ def _form_figures(figures: dict[str, dict[str, Figures]], first: date, last: dat
 def dashboard(who: Principal, first: date, last: date, team: str | None) -> dict[str, Any]:
     check_range(first, last)
     scoped = _scope_team(who, team)
-    rows = aggregates.read(analytics.scope_of(scoped), first.isoformat(), last.isoformat(), analytics.SHARDS)
-    figures = analytics.fold(rows)
+    dated = aggregates.read_days(analytics.scope_of(scoped), first.isoformat(), last.isoformat(), analytics.SHARDS)
+    figures = analytics.fold(counters for _, counters in dated)
     base = {"from": first.isoformat(), "to": last.isoformat(), **({"team": scoped} if scoped else {})}
     # A team's figures are its leads wherever they are now (a reclaimed one sits in the pool).
     drill_base = {"from": base["from"], "to": base["to"], **({"first_team": scoped} if scoped else {})}
@@ -164,6 +189,19 @@ def dashboard(who: Principal, first: date, last: date, team: str | None) -> dict
                       "won_amount": {**drill(), "owner": owner, "stage": "won"},
                       "first_contact": drill("owner", owner, "first_contact")}})
     leaderboard.sort(key=lambda r: (-float(r["won_amount"]), -int(r["won"]), -int(r["leads"]), str(r["owner"])))
+    # Leads / valid / won per day (per week past TREND_DAILY_MAX days), each point drilling to its days.
+    by_day: dict[str, list[dict[str, Any]]] = {}
+    for day, counters in dated:
+        by_day.setdefault(day, []).append(counters)
+    trend: list[dict[str, Any]] = []
+    for start, end in _trend_buckets(first, last):
+        days = [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
+        f = analytics.fold(c for d in days for c in by_day.get(d, [])).get("total", {}).get(analytics.ALL, Figures())
+        span = {**drill_base, "from": start.isoformat(), "to": end.isoformat()}
+        trend.append({"from": start.isoformat(), "to": end.isoformat(),
+                      "label": _day_label(start) if start == end else f"{_day_label(start)}–{_day_label(end)}",
+                      "leads": f.n, "valid": f.valid, "won": f.won,
+                      "drill": {"leads": span, "valid": {**span, "stage": "valid"}, "won": {**span, "stage": "won"}}})
     # Within one team's scope the team is the total.
     teams = [(scoped, total)] if scoped else rows_of("team")
     return {
@@ -178,10 +216,14 @@ def dashboard(who: Principal, first: date, last: date, team: str | None) -> dict
         "score_bands": sorted((funnel_row("score_band", v, f) for v, f in rows_of("score_band")),
                               key=lambda row: _BAND_ORDER.get(str(row["value"]), 9)),
         "leaderboard": leaderboard,
+        "trend": {"unit": "day" if (last - first).days < TREND_DAILY_MAX else "week", "points": trend},
         "cycle": {"overall": cycle_row(None, analytics.ALL, total),
+                  "distribution": [{"label": label, "min_days": low, "max_days": high,
+                                    "won": sum(n for d, n in total.cy.items() if low <= d <= (high or 10**6)),
+                                    "drill": drill(stage="won")} for label, low, high in CYCLE_BUCKETS],
                   "by_product": [cycle_row("loan_type", v, f) for v, f in rows_of("loan_type") if f.cy_n],
                   "by_team": [cycle_row("team", v, f) for v, f in teams if f.cy_n]},
         **_form_figures(figures, first, last, scoped, drill),
         "distributions": {d: [{"value": v, "label": labels.of(d, v), "leads": f.n, "drill": drill(d, v)}
-                              for v, f in rows_of(d)] for d in ("region", "loan_type", "customer_type")},
+                              for v, f in rows_of(d)] for d in ("region", "province", "loan_type", "customer_type")},
     }

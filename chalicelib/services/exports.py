@@ -18,7 +18,7 @@ from chalicelib.domain.timeutil import iso_utc, parse_iso, shanghai_day
 from chalicelib.errors import BadRequest
 from chalicelib.rules.profile import OPTION_FIELDS, LeadProfile
 from chalicelib.services import leads as lead_service
-from chalicelib.services import pool
+from chalicelib.services import names, pool
 from chalicelib.store import config, files
 
 EXPORT_MAX_ROWS = 50_000
@@ -91,8 +91,12 @@ def workbook(views: list[dict[str, Any]], profile: LeadProfile) -> bytes:
                 value = _phone_cell(value)
             elif name in ("owner", "team"):  # people read names, not ids
                 value = lead.get("owner_name" if name == "owner" else "team_label") or value
+            elif name == "partner_id" and value:
+                value = labels.get("partner") or value
             row.append(value)
-        row.extend((lead.get("custom") or {}).get(spec.key) for spec in profile.custom_fields)
+        custom = lead.get("custom") or {}
+        row.extend(names.value(spec.key, custom[spec.key]) if spec.type == "option" and custom.get(spec.key)
+                   else custom.get(spec.key) for spec in profile.custom_fields)
         rows.append(row)
     columns = [ExportColumn(FIELD_LABELS[name], "number" if name == "amount" else "text") for name in _COLUMNS]
     columns += [ExportColumn(spec.label, "number" if spec.type == "number" else "text")

@@ -43,6 +43,7 @@ from chalicelib.errors import BadRequest, DomainError, NotFound, StoreUnavailabl
 from chalicelib.observability import logger
 from chalicelib.rules.imports import ImportPolicy
 from chalicelib.rules.profile import OPTION_FIELDS, LeadProfile, default_profile
+from chalicelib.services import names
 from chalicelib.settings import get_settings
 from chalicelib.store import config, directory, files, leads, sequences
 from chalicelib.store import imports as jobs
@@ -103,9 +104,14 @@ def _readable(who: Principal, job: dict[str, Any]) -> bool:
 
 def job_view(job: dict[str, Any]) -> dict[str, Any]:
     counts = {"rows": 0, "imported": 0, "duplicate": 0, "rejected": 0, **(job.get("counts") or {})}
+    # `imported` is the leads the file created; the stream then merges those that repeat a lead
+    # which existed before into it: `new` + `existing_duplicate` = `imported` (what the leads show).
+    counts["existing_duplicate"] = int(job.get("existing_duplicate") or 0)
+    counts["new"] = max(0, int(counts["imported"]) - counts["existing_duplicate"])
     view: dict[str, Any] = {
         "import_id": job["import_id"], "status": job["status"], "filename": job["filename"],
-        "uploaded_by": job["uploaded_by"], "partner_id": job.get("partner_id"),
+        "uploaded_by": job["uploaded_by"], "uploaded_by_name": names.user(str(job["uploaded_by"])),
+        "partner_id": job.get("partner_id"), "partner_name": names.partner(job.get("partner_id")) or None,
         "created_at": job["created_at"], "started_at": job.get("started_at"),
         "finished_at": job.get("finished_at"), "counts": counts,
         "progress": job.get("progress") or {"processed": 0, "total": 0},

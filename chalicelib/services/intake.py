@@ -178,11 +178,14 @@ def _merge_into(lead: dict[str, Any], active_id: str, updates: dict[str, Any], e
         notice = Notice(active["owner"], "re_inquiry", f"客户再次咨询：{handoff.customer(active)}",
                         f"您负责的客户 {handoff.customer(active)}（线索 {active_id}）通过「{source_label}」再次咨询，"
                         "请及时跟进。", active.get("name"))
+    fill = fillable(active, lead)
+    if fill:  # shown in the re-inquiry's history entry: which empty fields it filled
+        activity["detail"]["filled"] = fill
     fields = {**updates}
     if quiet:
         fields["spam_flags"] = sorted({*(lead.get("spam_flags") or []), "phone_burst"})
     return dedup.mark_duplicate(lead["lead_id"], active_id, lead["phone"], at, event_id, fields,
-                                fillable(active, lead), activity, notice)
+                                fill, activity, notice, import_id=lead.get("import_id"))
 
 
 def lead_events(old: dict[str, Any] | None, new: dict[str, Any], at: str) -> list[tuple[str, dict[str, Any]]]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from chalicelib.domain.access import Principal, can_read_lead, permissions, sees_full_phone
 from chalicelib.domain.lifecycle import STATUS_LABELS
-from chalicelib.domain.phone import mask_phone
+from chalicelib.domain.phone import display_phone, mask_phone
 from chalicelib.domain.scoring import BAND_LABELS
 from chalicelib.domain.timeutil import day_bounds_utc
 from chalicelib.errors import BadRequest, Forbidden, NotFound
@@ -19,8 +19,8 @@ _HIDDEN = ("client_ip", "ip_rank", "day", "spam_flags")  # ip_rank: on leads cap
 MAX_RANGE_DAYS = 366
 # Filters beyond status/owner/source: what the dashboard's drill-downs ask for. A value of `_none`
 # means the field is absent; `stage` is one of the funnel stages (valid, intent, won, first_contact).
-EXTRA_FILTERS = ("partner_id", "loan_type", "region", "customer_type", "stage", "first_team", "first_owner",
-                 "score_band", "form_id", "campaign")
+EXTRA_FILTERS = ("partner_id", "loan_type", "region", "province", "customer_type", "stage", "first_team",
+                 "first_owner", "score_band", "form_id", "campaign")
 # The dashboard's teams and reps are those that first received a lead (it may have changed hands since).
 _RECEIVED = ("first_team", "first_owner")
 STAGES = ("valid", "intent", "won", "first_contact")
@@ -33,13 +33,22 @@ def lead_view(lead: dict[str, Any], who: Principal) -> dict[str, Any]:
         view["phone_masked"] = True
     else:
         view["phone_masked"] = False
+    view["phone_display"] = display_phone(view["phone"])
     profile = config.lead_profile()
     labels = {f: profile.option_label(f, lead[f]) for f in OPTION_FIELDS if lead.get(f)}
     labels["status"] = STATUS_LABELS.get(lead["status"], lead["status"])
     if lead.get("score_band"):
         labels["score_band"] = BAND_LABELS.get(lead["score_band"], lead["score_band"])
         labels["score_basis"] = "历史模型" if lead.get("score_basis") == "model" else "先验权重"
+    if lead.get("channel"):
+        labels["channel"] = names.channel(lead["channel"])
+    if lead.get("partner_id"):
+        labels["partner"] = names.partner(lead["partner_id"])
+    consent = lead.get("consent")
+    if isinstance(consent, dict) and consent.get("channel"):
+        labels["consent_channel"] = names.source(str(consent["channel"]))
     view["labels"] = labels
+    view["custom_fields"] = names.custom_fields(lead.get("custom"))
     view["owner_name"] = names.user(lead.get("owner")) or None
     view["team_label"] = names.team(lead.get("team")) or None
     view["can"] = permissions(who, lead)
@@ -48,7 +57,17 @@ def lead_view(lead: dict[str, Any], who: Principal) -> dict[str, Any]:
 
 def _named_event(event: dict[str, Any]) -> dict[str, Any]:
     event = {**event, "actor_name": names.user(event.get("actor"))}
+    if event.get("kind") == "activity":
+        event["activity_label"] = names.activity(event.get("activity_type"))
+        if event.get("channel"):
+            event["channel_label"] = names.source(event["channel"])
     detail = event.get("detail")
+    if event.get("kind") == "edit" and isinstance(detail, dict):
+        event["fields_labels"] = [names.field(str(k)) for k in detail.get("fields") or []]
+    if isinstance(detail, dict) and isinstance(detail.get("filled"), dict):
+        # A repeat inquiry filled the lead's empty fields: which, with what (never overwritten).
+        event["filled"] = [{"field": k, "label": names.field(k), "text": names.value(k, v)}
+                           for k, v in sorted(detail["filled"].items())]
     if isinstance(detail, dict):
         event["detail"] = {**detail, "from_owner_name": names.user(detail.get("from_owner")) or None,
                            "to_owner_name": names.user(detail.get("to_owner")) or None,

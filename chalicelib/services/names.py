@@ -6,8 +6,12 @@ and export asks here, not the table."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
-from chalicelib.store import directory
+from chalicelib.domain.followup import ACTIVITY_LABELS
+from chalicelib.domain.lead import FIELD_LABELS
+from chalicelib.rules.profile import OPTION_FIELDS
+from chalicelib.store import config, directory
 
 TTL_S = 60.0
 _cache: dict[str, tuple[float, dict[str, str]]] = {}
@@ -57,5 +61,78 @@ def team(team_id: str | None) -> str:
     return label or team_id
 
 
+def partner(partner_id: str | None) -> str:
+    """A partner's display name (cached like people's); the id only for one the directory lacks."""
+    if not partner_id:
+        return ""
+    key = f"partner:{partner_id}"
+    hit = _cache.get(key)
+    if hit is None or time.monotonic() - hit[0] >= TTL_S:
+        hit = (time.monotonic(), {"label": directory.partner_label(partner_id) or partner_id})
+        _cache[key] = hit
+    return hit[1]["label"]
+
+
 def clear() -> None:
     _cache.clear()
+
+
+# Beside people: the labels of a lead's fields, options, activities and channels, so the lead page,
+# its history, notifications and exports read the same words (the profile's options decide).
+
+CHANNEL_LABELS = {"public": "官网表单", "partner": "合作方接口", "import": "批量导入", "manual": "手工录入"}
+
+
+def field(key: str) -> str:
+    """`remark` → 备注; a custom field's label from the profile; the key itself for an unknown one."""
+    if key in FIELD_LABELS:
+        return FIELD_LABELS[key]
+    spec = config.lead_profile().custom_field(key)
+    return spec.label if spec is not None else key
+
+
+def value(key: str, raw: Any) -> str:
+    """A field's value as a person reads it: option labels for option fields (built-in or custom)."""
+    profile = config.lead_profile()
+    if key in (*OPTION_FIELDS, "source"):
+        return profile.option_label(key, str(raw))
+    spec = profile.custom_field(key)
+    if spec is not None and spec.type == "option":
+        return next((o.label for o in spec.options if o.value == str(raw)), str(raw))
+    if key == "partner_id":
+        return partner(str(raw))
+    if key == "amount" and raw is not None:
+        return f"{float(raw):g} 万元"
+    if isinstance(raw, float) and raw.is_integer():
+        return str(int(raw))
+    return str(raw)
+
+
+def activity(kind: str | None) -> str:
+    return ACTIVITY_LABELS.get(kind or "", "跟进")
+
+
+def source(code: str | None) -> str:
+    """A lead source (an option of the profile: 官网表单, 贷款计算器...), as activities name it."""
+    return config.lead_profile().option_label("source", code) if code else ""
+
+
+def channel(code: str | None) -> str:
+    """The way a lead came in (public form, partner API, import, by hand)."""
+    return CHANNEL_LABELS.get(code or "", source(code))
+
+
+def custom_fields(custom: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """A lead's custom fields in the profile's order, each with its label and the value as read."""
+    if not custom:
+        return []
+    profile = config.lead_profile()
+    order = {spec.key: i for i, spec in enumerate(profile.custom_fields)}
+    out: list[dict[str, Any]] = []
+    for k, v in sorted(custom.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])):
+        spec = profile.custom_field(k)
+        item = {"key": k, "label": field(k), "value": v, "text": value(k, v), "type": spec.type if spec else "text"}
+        if spec is not None and spec.type == "option":  # an edit form offers the labels
+            item["options"] = [{"value": o.value, "label": o.label} for o in spec.options]
+        out.append(item)
+    return out

@@ -10,7 +10,7 @@ from typing import Any
 
 from chalicelib.domain.access import Principal, can_read_lead, require_role, sees_full_phone
 from chalicelib.domain.lead import validate_submission
-from chalicelib.domain.phone import normalise_cn_phone
+from chalicelib.domain.phone import display_phone, normalise_cn_phone
 from chalicelib.domain.timeutil import iso_utc
 from chalicelib.errors import Conflict, Forbidden, NotFound, StaleVersion, ValidationFailed
 from chalicelib.observability import logger
@@ -44,7 +44,8 @@ def reveal_phone(who: Principal, lead_id: str, body: dict[str, Any], at: datetim
         raise Forbidden("只有负责人、所属团队主管和管理员可以查看完整号码；请先领取线索", code="REVEAL_FORBIDDEN")
     reason = _reason(body)
     audit.record(f"lead#{lead_id}", who.user_id, iso_utc(at), "phone.reveal", reason=reason)
-    return {"lead_id": lead_id, "phone": lead["phone"], "revealed_at": iso_utc(at)}
+    return {"lead_id": lead_id, "phone": lead["phone"], "phone_display": display_phone(lead["phone"]),
+            "revealed_at": iso_utc(at)}
 
 
 def update_lead(who: Principal, lead_id: str, body: dict[str, Any], at: datetime,
@@ -80,11 +81,21 @@ def update_lead(who: Principal, lead_id: str, body: dict[str, Any], at: datetime
         before = {k: lead[k] for k in changes if lead.get(k) is not None}
         after = {k: v for k, v in changes.items() if v is not None}
         try:
-            privacy.update_lead(lead_id, current_version, changes, iso_utc(at), who.user_id, before, after)
+            privacy.update_lead(lead_id, current_version, changes, iso_utc(at), who.user_id, before, after,
+                                fields=_changed_fields(lead, changes))
         except Conflict as exc:  # another edit landed between the read and the write
             now = leads.get(lead_id)
             raise StaleVersion(int(now["version"]) if now else current_version) from exc
     return {"lead_id": lead_id, "changed": sorted(changes), "version": current_version + (1 if changes else 0)}
+
+
+def _changed_fields(lead: dict[str, Any], changes: dict[str, Any]) -> list[str]:
+    """The edited fields as the history names them: a custom field by its own key, not `custom`."""
+    fields = sorted(k for k in changes if k != "custom")
+    if "custom" in changes:
+        old, new = lead.get("custom") or {}, changes["custom"] or {}
+        fields += sorted(k for k in {*old, *new} if old.get(k) != new.get(k))
+    return fields
 
 
 def _expected_version(in_body: Any, if_match: int | None) -> int | None:

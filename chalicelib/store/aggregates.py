@@ -110,7 +110,12 @@ def _months(first: str, last: str) -> list[str]:
 
 def read(scope: str, first: str, last: str, shards: int) -> list[dict[str, Decimal]]:
     """The counters of every item of `scope` for the Shanghai days first..last."""
-    out: list[dict[str, Decimal]] = []
+    return [counters for _, counters in read_days(scope, first, last, shards)]
+
+
+def read_days(scope: str, first: str, last: str, shards: int) -> list[tuple[str, dict[str, Decimal]]]:
+    """Like `read`, each item with its Shanghai day (for a trend over the range)."""
+    out: list[tuple[str, dict[str, Decimal]]] = []
     for month in _months(first, last):
         for shard in range(shards):
             params: dict[str, Any] = {
@@ -122,7 +127,7 @@ def read(scope: str, first: str, last: str, shards: int) -> list[dict[str, Decim
                     page = _client().query(**params)
                 except ClientError as exc:
                     raise StoreUnavailable() from exc
-                out.extend(_decode(item) for item in page.get("Items", []))
+                out.extend((str(item["sk"]["S"])[:10], _decode(item)) for item in page.get("Items", []))
                 if "LastEvaluatedKey" not in page:
                     break
                 params["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -19,7 +19,7 @@ from chalicelib.domain.ownership import Notice, OwnershipChange
 from chalicelib.errors import StoreUnavailable
 from chalicelib.store import ownership
 from chalicelib.store.connection import transaction_connection
-from chalicelib.store.schema import LeadEventModel, LeadModel, NotificationModel, PhoneKeyModel
+from chalicelib.store.schema import ImportJobModel, LeadEventModel, LeadModel, NotificationModel, PhoneKeyModel
 
 
 class Outcome(Enum):
@@ -166,10 +166,11 @@ def record_status(lead_id: str, at: str, event_key: str, before: str, after: str
 
 def mark_duplicate(lead_id: str, active_id: str, phone: str, at: str, event_key: str,
                    fields: dict[str, Any], fill: dict[str, Any], activity: dict[str, Any],
-                   notice: Notice | None) -> Outcome:
+                   notice: Notice | None, import_id: str | None = None) -> Outcome:
     """Merge a new submission into the phone's active lead: the submission becomes `duplicate`,
     the active lead gets a 再次咨询 activity, its empty fields filled (never overwritten), and its
-    owner a notification. All or nothing, keyed on the submission, so a replay adds nothing."""
+    owner a notification; an imported submission counts on its import job as a repeat of an existing
+    lead. All or nothing, keyed on the submission, so a replay adds nothing."""
     model, actions = _status_update(lead_id, "duplicate", at, {**fields, "duplicate_of": active_id})
     fills: list[Action] = [getattr(LeadModel, k).set(getattr(LeadModel, k) | v) for k, v in fill.items()]
     fills += [LeadModel.updated_at.set(at), LeadModel.version.add(1)]
@@ -185,6 +186,8 @@ def mark_duplicate(lead_id: str, active_id: str, phone: str, at: str, event_key:
                     condition=LeadEventModel.sk.does_not_exist())
             if notice is not None:
                 tx.save(_notice_item(notice, at, lead_id, active_id), condition=NotificationModel.sk.does_not_exist())
+            if import_id:
+                tx.update(ImportJobModel(import_id), actions=[ImportJobModel.existing_duplicate.add(1)])
         return Outcome.DONE
     except TransactWriteError as exc:
         return _outcome(exc, lead_id)

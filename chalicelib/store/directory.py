@@ -101,6 +101,15 @@ def find_partner_key(api_key: str) -> PartnerKey | None:
                       int(rate) if rate is not None else None)
 
 
+def partner_label(partner_id: str) -> str | None:
+    try:
+        return str(PartnerModel.get(partner_id).label or "") or None
+    except PartnerModel.DoesNotExist:
+        return None
+    except GetError as exc:
+        raise StoreUnavailable() from exc
+
+
 def partner_exists(partner_id: str) -> bool:
     try:
         PartnerModel.get(partner_id)

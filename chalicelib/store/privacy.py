@@ -49,8 +49,9 @@ def people_involved(lead_id: str) -> tuple[set[str], set[str]]:
 
 
 def update_lead(lead_id: str, version: int, changes: dict[str, Any], at: str, actor: str,
-                before: dict[str, Any], after: dict[str, Any]) -> None:
-    """Edit a lead's fields and record the audit item (before/after) in one transaction."""
+                before: dict[str, Any], after: dict[str, Any], fields: list[str] | None = None) -> None:
+    """Edit a lead's fields and record the audit item (before/after) and the history entry (which
+    fields, no values: the values stay in the audit) in one transaction."""
     actions: list[Action] = [LeadModel.updated_at.set(at), LeadModel.version.add(1)]
     for name, value in changes.items():
         attribute = getattr(LeadModel, name)
@@ -61,6 +62,9 @@ def update_lead(lead_id: str, version: int, changes: dict[str, Any], at: str, ac
             tx.save(AuditModel(f"lead#{lead_id}", f"{at}#edit#{version}", at=at, actor=actor, action="lead.edit",
                                before=before or None, after=after or None),
                     condition=AuditModel.sk.does_not_exist())
+            tx.save(LeadEventModel(lead_id, f"{at}#edit#{version}", kind="edit", at=at, actor=actor,
+                                   detail={"fields": fields or sorted(changes)}),
+                    condition=LeadEventModel.sk.does_not_exist())
     except TransactWriteError as exc:
         if exc.cause_response_code == "TransactionCanceledException":
             raise Conflict("线索已被他人修改，请刷新后重试", code="STALE_VERSION") from exc

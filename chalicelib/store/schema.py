@@ -534,6 +534,9 @@ class ImportJobModel(_Table):
     runs = NumberAttribute(default=0)
     report_key = UnicodeAttribute(null=True)
     error = MapAttribute[str, Any](null=True)  # code, message
+    # The job's leads the stream then merged into a lead that existed before the import (counted in
+    # the transaction that merges each, so exactly once).
+    existing_duplicate = NumberAttribute(null=True)
 
     by_uploader = ImportsByUploader()
     by_team = ImportsByTeam()

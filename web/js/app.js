@@ -72,8 +72,17 @@ async function route() {
     renderNav(page);
     refreshUnread();
   }
-  if (!spec || (spec.roles && !spec.roles.includes(me.role))) {
+  if (!spec) {
+    document.title = "页面不存在 · 贷款线索管理";
     mount(view, h("h1", {}, "页面不存在"), h("p", {}, h("a", { href: "#/leads" }, "返回我的线索")));
+    return;
+  }
+  if (spec.roles && !spec.roles.includes(me.role)) {
+    const who = spec.roles.filter((r) => r !== "rep").map((r) => ROLE[r]).join("、");
+    document.title = "无权限 · 贷款线索管理";
+    mount(view, h("h1", { id: "forbidden" }, "无权限"),
+      h("p", {}, `「${spec.label}」仅${who}可以查看，您当前的角色是${ROLE[me.role]}。`),
+      h("p", {}, h("a", { href: "#/leads" }, "返回我的线索")));
     return;
   }
   document.title = `${spec.label} · 贷款线索管理`;

@@ -71,11 +71,30 @@ export function empty(text) {
   return h("p", { class: "empty" }, text);
 }
 
+// The names of the fields an error may point at (the API's `fields` keys), as the forms call them.
+export const FIELD = { name: "客户姓名", phone: "手机号", city: "城市", province: "省份", amount: "贷款金额",
+  loan_type: "贷款类型", purpose: "贷款用途", credit_status: "征信情况", customer_type: "客户类型", source: "来源",
+  campaign: "活动", remark: "备注", custom: "自定义字段", version: "版本", reason: "原因", status: "状态",
+  won_amount: "放款金额", won_date: "放款日期", due_at: "到期时间", title: "任务内容", until: "推迟到", to: "分配给",
+  lead_ids: "线索", from: "开始日期", team: "团队", body: "内容", file: "文件", filename: "文件名" };
+
+/** `rules[0].when.op` keeps its path (an admin's JSON); a plain field reads by its name. */
+function fieldName(key) {
+  const last = String(key).split(".").at(-1);
+  return FIELD[key] || (String(key).startsWith("custom.") ? last : FIELD[last] && !key.includes("[") ? FIELD[last] : key);
+}
+
+/** An error's message when it is ours (Chinese); a browser's or script's own (English) never reaches people. */
+export function chineseMessage(err, fallback = "出错了，请重试") {
+  const text = err?.message;
+  return typeof text === "string" && /[\u4e00-\u9fff]/.test(text) ? text : fallback;
+}
+
 /** The API's structured error (code, Chinese message, fields) as an alert. */
 export function errorBox(err) {
   const fields = Object.entries(err?.fields || {});
-  return h("div", { class: "error", role: "alert" }, err?.message || "出错了，请重试",
-    fields.length ? h("ul", {}, fields.map(([k, v]) => h("li", {}, `${k}：${v}`))) : null);
+  return h("div", { class: "error", role: "alert" }, chineseMessage(err),
+    fields.length ? h("ul", {}, fields.map(([k, v]) => h("li", {}, `${fieldName(k)}：${v}`))) : null);
 }
 
 export function statusTag(status) {
@@ -96,7 +115,7 @@ export async function busy(button, action, slot) {
   try {
     return await action();
   } catch (err) {
-    if (slot) slot.replaceChildren(errorBox(err)); else toast(err.message || "操作失败");
+    if (slot) slot.replaceChildren(errorBox(err)); else toast(chineseMessage(err, "操作失败"));
     return undefined;
   } finally {
     if (button) button.disabled = false;

@@ -6,10 +6,10 @@ export function amount(value) {
   return value === undefined || value === null ? null : `${value} 万元`;
 }
 
-/** +8613816204573 → 138 1620 4573 (masked numbers stay as they are). */
-export function localPhone(phone) {
-  const m = /^\+86(1\d{2})(\d{4})(\d{4})$/.exec(phone || "");
-  return m ? `${m[1]} ${m[2]} ${m[3]}` : phone;
+/** The number as people write it (`138 1620 4573`, `021-6234 5678`, masked alike): the API's
+ * `phone_display` (phonenumbers on the server); the raw value only from an older answer. */
+export function localPhone(lead) {
+  return lead?.phone_display || lead?.phone || "";
 }
 
 export function leadCard(lead, { select, extra, nextFollowUp, showOwner = true } = {}) {
@@ -21,7 +21,7 @@ export function leadCard(lead, { select, extra, nextFollowUp, showOwner = true }
       h("span", { class: "lead-name grow" }, leadLink(lead.lead_id, lead.name || "（未留姓名）")),
       statusTag(lead.status)),
     h("div", { class: "muted" },
-      [localPhone(lead.phone), labels.loan_type, amount(lead.amount), lead.city].filter(Boolean).join(" · ")),
+      [localPhone(lead), labels.loan_type, amount(lead.amount), lead.city].filter(Boolean).join(" · ")),
     showOwner && (lead.owner_name || lead.team_label) ? h("div", { class: "muted owner" },
       [lead.owner_name ? `负责人 ${lead.owner_name}` : null, lead.team_label].filter(Boolean).join(" · ")) : null,
     h("div", { class: "muted" }, `编号 ${lead.lead_id} · 创建 ${fmtTime(lead.created_at, true)}`,

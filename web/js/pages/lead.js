@@ -1,12 +1,12 @@
 // 线索详情: profile (masked phone), log an activity in two taps, status change with the fields it
 // requires, tasks, the timeline of activities and history; claim / release / 分配 · 转交. What the
 // caller may do comes from the server (`lead.can`: work, reveal, claim, release, assign).
-import { get, post } from "../api.js";
+import { get, patch, post } from "../api.js";
 import { ACTIVITY, busy, errorBox, fmtTime, h, loading, mount, statusTag, STATUS, TRANSITIONS, toast } from "../ui.js";
 import { amount, assignableReps, assignBar, localPhone } from "./common.js";
 
 const OUTCOMES = ["已接通", "未接通", "有意向", "无意向", "稍后再联系"];
-const KIND = { activity: "跟进", status: "状态", ownership: "归属", merge: "合并", unmerge: "撤销合并" };
+const KIND = { activity: "跟进", status: "状态", ownership: "归属", merge: "合并", unmerge: "撤销合并", edit: "编辑" };
 const TASK_STATUS = { done: "已完成", cancelled: "已取消" };
 const OWNERSHIP = { route: "自动分配", claim: "领取", release: "释放", assign: "分配", reassign: "重新分配",
   transfer: "转移", reclaim: "超时收回", import: "导入分配", merge: "合并" };
@@ -31,6 +31,7 @@ export async function render(view, ctx) {
     ownershipBar(lead, can, again),
     scoreCard(lead),
     profile(lead, can),
+    can.work ? editCard(lead, again) : null,
     can.assign ? assignCard(lead, reps, again) : null,
     works ? quickLog(lead, again) : null,
     works && TRANSITIONS[lead.status] ? statusForm(lead, again) : null,
@@ -41,9 +42,9 @@ export async function render(view, ctx) {
 // A masked number can be revealed by those who work the lead (admins, too); the API records who,
 // when and why, so the reason is asked for first.
 function phoneCell(lead, can) {
-  if (!lead.phone_masked) return h("a", { href: `tel:${lead.phone}` }, localPhone(lead.phone));
-  const cell = h("span", {}, lead.phone, " ");
-  if (!can.reveal) return h("span", {}, lead.phone, h("span", { class: "muted" }, "（已脱敏）"));
+  if (!lead.phone_masked) return h("a", { href: `tel:${lead.phone}` }, localPhone(lead));
+  const cell = h("span", {}, localPhone(lead), " ");
+  if (!can.reveal) return h("span", {}, localPhone(lead), h("span", { class: "muted" }, "（已脱敏）"));
   const slot = h("span");
   const form = h("form", { class: "inline reveal", hidden: true },
     h("label", {}, "查看原因 ", h("input", { name: "reason", required: true, maxlength: 200, placeholder: "如：客户来电核对号码" })),
@@ -55,7 +56,7 @@ function phoneCell(lead, can) {
     const reason = form.reason.value.trim();
     const shown = await busy(form.querySelector("button"), () => post(`/leads/${lead.lead_id}/reveal`, { reason }), slot);
     if (shown) {
-      cell.replaceChildren(h("a", { href: `tel:${shown.phone}` }, localPhone(shown.phone)),
+      cell.replaceChildren(h("a", { href: `tel:${shown.phone}` }, localPhone(shown)),
         h("span", { class: "muted" }, "（已记录查看：", fmtTime(shown.revealed_at), "）"));
     }
   });
@@ -70,14 +71,60 @@ function profile(lead, can) {
     ["贷款类型", labels.loan_type], ["贷款金额", amount(lead.amount)], ["贷款用途", labels.purpose],
     ["客户类型", labels.customer_type], ["征信情况", labels.credit_status],
     ["城市", [lead.city, lead.province, lead.region].filter(Boolean).join(" / ")],
-    ["来源", labels.source || lead.source], ["负责人", lead.owner ? lead.owner_name || "—" : "公海（无人负责）"], ["团队", lead.team_label],
+    ["来源", labels.source || lead.source], ["进线渠道", labels.channel], ["活动", lead.campaign], ["备注", lead.remark], ["负责人", lead.owner ? lead.owner_name || "—" : "公海（无人负责）"], ["团队", lead.team_label],
     ["下次跟进", lead.next_follow_up ? h("span", { id: "next-follow-up" }, fmtTime(lead.next_follow_up)) : null],
     ["创建时间", fmtTime(lead.created_at)], ["首次联系", lead.first_contact_at ? fmtTime(lead.first_contact_at) : null],
     ["分配依据", lead.route?.reason], ["签约金额", amount(lead.won_amount)], ["关闭原因", lead.close_reason],
-    ...Object.entries(lead.custom || {}).map(([k, v]) => [k, String(v)]),
+    ...(lead.custom_fields || []).map((f) => [f.label, f.text]),
+    ["授权同意", consent(lead)],
   ].filter(([, v]) => v !== undefined && v !== null && v !== "");
   return h("section", { class: "card", "aria-label": "客户资料" },
     h("dl", { class: "profile" }, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])));
+}
+
+function consent(lead) {
+  const c = lead.consent;
+  if (!c) return null;
+  return [c.granted ? "已同意" : "未同意", c.at ? fmtTime(c.at) : null, lead.labels?.consent_channel,
+    c.text_version ? `授权文本 ${c.text_version} 版` : null].filter(Boolean).join(" · ");
+}
+
+// 编辑资料: what the customer gave (remark, campaign, custom fields...) through PATCH /leads/{id} with the
+// version read, so an edit made meanwhile by someone else is refused (409) instead of overwritten.
+function editCard(lead, again) {
+  const slot = h("div");
+  const input = (key, label, value, attrs = {}) => h("label", {}, label,
+    h("input", { name: key, value: value ?? "", "data-field": key, ...attrs }));
+  const custom = (lead.custom_fields || []).map((f) => (f.options ? h("label", {}, f.label,
+    h("select", { name: `custom.${f.key}`, "data-field": `custom.${f.key}` },
+      f.options.map((o) => h("option", { value: o.value, selected: o.value === f.value }, o.label))))
+    : input(`custom.${f.key}`, f.label, f.value, f.type === "number" ? { type: "number", step: "any" } : f.type === "date" ? { type: "date" } : {})));
+  const form = h("form", { class: "edit-lead" },
+    input("name", "客户姓名", lead.name, { maxlength: 50 }), input("city", "城市", lead.city, { maxlength: 50 }),
+    input("campaign", "活动", lead.campaign, { maxlength: 100 }),
+    h("label", {}, "备注", h("textarea", { name: "remark", "data-field": "remark", maxlength: 500, rows: 2 }, lead.remark || "")),
+    custom, h("button", { type: "submit", class: "primary" }, "保存资料"), slot);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    busy(form.querySelector("button[type=submit]"), async () => {
+      const body = { version: lead.version };
+      const customBody = {};
+      for (const el of form.querySelectorAll("[data-field]")) {
+        const key = el.dataset.field;
+        const value = el.value.trim();
+        if (key.startsWith("custom.")) {
+          const field = (lead.custom_fields || []).find((f) => `custom.${f.key}` === key);
+          if (String(field?.value ?? "") !== value) customBody[key.slice(7)] = value;
+        } else if ((lead[key] ?? "") !== value) body[key] = value || null;
+      }
+      if (Object.keys(customBody).length) body.custom = customBody;
+      if (Object.keys(body).length === 1) { toast("没有修改"); return; }
+      await patch(`/leads/${encodeURIComponent(lead.lead_id)}`, body);
+      toast("资料已保存");
+      again();
+    }, slot);
+  });
+  return h("details", { class: "card", id: "edit-lead" }, h("summary", {}, "编辑资料"), form);
 }
 
 function ownershipBar(lead, can, again) {
@@ -198,8 +245,10 @@ function taskSection(lead, works, again) {
 
 function describe(event) {
   if (event.kind === "activity") {
-    return [ACTIVITY[event.activity_type] || event.activity_type || "跟进", event.outcome, event.content, event.next_step,
-      event.channel ? `渠道 ${event.channel}` : null].filter(Boolean).join(" · ");
+    return [event.activity_label || ACTIVITY[event.activity_type] || "跟进", event.outcome, event.content, event.next_step,
+      event.channel ? `渠道 ${event.channel_label || "其他"}` : null,
+      event.filled?.length ? `补充资料：${event.filled.map((f) => `${f.label}「${f.text}」`).join("、")}` : null]
+      .filter(Boolean).join(" · ");
   }
   if (event.kind === "ownership") {
     const d = event.detail || {};
@@ -211,7 +260,8 @@ function describe(event) {
     return [`${STATUS[event.from_status] || event.from_status || ""} → ${STATUS[event.to_status] || event.to_status}`,
       event.reason].filter(Boolean).join(" · ");
   }
-  return [event.related_lead, event.reason].filter(Boolean).join(" · ");
+  if (event.kind === "edit") return `修改资料：${(event.fields_labels || []).join("、") || "—"}`;
+  return [event.related_lead ? `线索 ${event.related_lead}` : null, event.reason].filter(Boolean).join(" · ");
 }
 
 function timeline(lead) {

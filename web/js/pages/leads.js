@@ -7,7 +7,7 @@ import { busy, download, empty, errorBox, h, loading, mount, shanghaiDate, STATU
 import { assignableReps, assignBar, leadCard } from "./common.js";
 
 export const DRILL = ["team", "owner", "first_team", "first_owner", "source", "partner_id", "loan_type", "region",
-  "customer_type", "stage", "score_band"];
+  "province", "customer_type", "stage", "score_band"];
 const STAGE = { valid: "有效线索", intent: "意向客户", won: "签约客户", first_contact: "已首次联系" };
 
 export async function render(view, { me, query: q }) {
@@ -101,7 +101,7 @@ export async function render(view, { me, query: q }) {
 // The drill filters by name: teams, people and the lead profile's options are shown by their labels.
 async function drillLine(drill) {
   const names = { team: "团队", owner: "负责人", first_team: "团队", first_owner: "销售", source: "渠道", partner_id: "合作方",
-    loan_type: "贷款类型", region: "大区", customer_type: "客户类型", stage: "阶段", score_band: "评分档" };
+    loan_type: "贷款类型", region: "大区", province: "省份", customer_type: "客户类型", stage: "阶段", score_band: "评分档" };
   const keys = Object.keys(drill);
   const wants = (...k) => k.some((key) => keys.includes(key));
   const [teams, users, profile] = await Promise.all([
@@ -115,6 +115,7 @@ async function drillLine(drill) {
     if (k === "score_band") return { high: "高", medium: "中", low: "低" }[v] || v;
     if (k === "team" || k === "first_team") return teams?.items.find((t) => t.team_id === v)?.label || "所选团队";
     if (k === "owner" || k === "first_owner") return users?.items.find((u) => u.user_id === v)?.name || "所选销售";
+    if (k === "partner_id") return "所选合作方";
     const options = profile?.document?.options?.[k];
     return options ? options.find((o) => o.value === v)?.label || v : v;
   };

@@ -12,6 +12,8 @@ const TABS = [
 const OPS = { eq: "等于", ne: "不等于", in: "属于", not_in: "不属于", range: "范围", prefix: "前缀为", exists: "已填写" };
 const STRATEGY = { round_robin: "轮流分配", least_loaded: "最少持有优先", weighted: "按权重分配" };
 const TRIGGERS = { assigned: "分配后", first_contact: "首次联系后" };
+const TRIGGER_CHOICES = ["assigned", "first_contact", ...Object.keys(ACTIVITY).map((a) => `activity:${a}`),
+  ...["contacted", "observing", "intent", "qualifying", "won", "lost"].map((st) => `status:${st}`)];
 
 export async function render(view, { query }) {
   const body = h("div", { id: "rules-body" });
@@ -30,29 +32,62 @@ function trigger(on) {
   return TRIGGERS[on] || on;
 }
 
+// Names for the codes a rule holds: the profile's fields and options, teams, reps (loaded with the tab).
+const NAMES = { fields: {}, options: {}, teams: {}, users: {} };
+const FIELD_NAMES = { city: "城市", province: "省份", region: "大区", amount: "贷款金额（万元）", source: "来源",
+  loan_type: "贷款类型", purpose: "贷款用途", credit_status: "征信情况", customer_type: "客户类型",
+  partner_id: "合作方", channel: "进线渠道", campaign: "活动", consent: "授权同意" };
+
+async function loadNames() {
+  const [profile, teams, users] = await Promise.all([get("/config/lead-profile").catch(() => null),
+    get("/teams").catch(() => ({ items: [] })), get("/users").catch(() => ({ items: [] }))]);
+  const doc = profile?.document || {};
+  NAMES.fields = { ...FIELD_NAMES, ...Object.fromEntries((doc.custom_fields || []).map((f) => [f.key, f.label])) };
+  NAMES.options = Object.fromEntries(Object.entries(doc.options || {}).map(([k, list]) => [k,
+    Object.fromEntries(list.map((o) => [o.value, o.label]))]));
+  for (const f of doc.custom_fields || []) NAMES.options[f.key] = Object.fromEntries((f.options || []).map((o) => [o.value, o.label]));
+  NAMES.teams = Object.fromEntries(teams.items.map((t) => [t.team_id, t.label]));
+  NAMES.users = Object.fromEntries(users.items.map((u) => [u.user_id, u.name]));
+}
+
+function optionName(field, value) {
+  if (typeof value === "boolean") return value ? "是" : "否";
+  return NAMES.options[field]?.[value] ?? value;
+}
+
 function condition(c) {
   if (!c) return "任何线索";
   if (c.all) return c.all.map(condition).join(" 且 ");
   if (c.any) return "(" + c.any.map(condition).join(" 或 ") + ")";
   if (c.not) return `非(${condition(c.not)})`;
   if (c.business_hours !== undefined || c.type === "business_hours") return "工作时间内";
-  const value = Array.isArray(c.value) ? c.value.join("、") : c.value ?? "";
-  return `${c.field} ${OPS[c.op] || c.op} ${value}`.trim();
+  const values = Array.isArray(c.value) ? c.value : c.value === undefined || c.value === null ? [] : [c.value];
+  const value = c.op === "range" && Array.isArray(c.value) ? `${c.value[0] ?? "不限"} 至 ${c.value[1] ?? "不限"}`
+    : values.map((v) => optionName(c.field, v)).join("、");
+  return `${NAMES.fields[c.field] || c.field} ${OPS[c.op] || c.op} ${value}`.trim();
 }
 
 function action(a) {
   if (!a) return "";
   const type = a.type || a.action;  // a rule's action, or a dry-run decision
-  if (type === "assign_team") return `分配到团队 ${a.team}（${STRATEGY[a.strategy] || a.strategy || ""}）`;
-  if (type === "assign_rep") return `分配给 ${a.rep}`;
+  if (type === "assign_team") return `分配到团队 ${NAMES.teams[a.team] || a.team}（${STRATEGY[a.strategy] || "按规则分配"}）`;
+  if (type === "assign_rep") return `分配给 ${NAMES.users[a.rep] || a.rep}`;
   return "进入公海";
 }
 
+/** The draft as data, or a Chinese message naming the line and column of the first mistake. */
 function parseJson(text) {
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw { message: "JSON 格式错误，请检查括号和引号", fields: { JSON: err.message } };
+    const at = /position (\d+)/.exec(String(err.message));
+    let where = "";
+    if (at) {
+      const before = text.slice(0, Number(at[1])).split("\n");
+      where = `第 ${before.length} 行第 ${before.at(-1).length + 1} 列附近`;
+    }
+    throw { message: `JSON 格式错误${where ? "：" + where : ""}，请检查括号、引号和逗号`,
+      fields: where ? { 位置: where } : {} };
   }
 }
 
@@ -78,6 +113,7 @@ function publishBar(name, draft, out, after) {
 }
 
 async function routingTab(el) {
+  await loadNames();
   await section(el, () => get("/config/routing"), (doc) => {
     const text = h("textarea", { id: "routing-json", "aria-label": "路由规则（JSON）", spellcheck: false },
       JSON.stringify(doc.document, null, 2));
@@ -89,7 +125,7 @@ async function routingTab(el) {
         const rules = draft().rules || [];
         mount(summary, cardTable(["顺序", "规则", "条件", "动作"], rules.map((r, i) => [i + 1, `${r.name}（${r.id}）`,
           condition(r.when), action(r.action)]), { id: "rule-table" }));
-      } catch { mount(summary, h("p", { class: "field-error" }, "JSON 格式错误")); }
+      } catch (err) { mount(summary, h("p", { class: "field-error" }, err.message || "JSON 格式错误")); }
     };
     text.addEventListener("input", drawSummary);
     drawSummary();
@@ -133,8 +169,8 @@ async function sopTab(el) {
     const tbody = h("div");
     const draw = () => mount(tbody, cardTable(["任务", "触发", "到期（分钟）", ""], policy.tasks.map((t, i) => [
       h("input", { value: t.title, "aria-label": "任务标题", oninput: (e) => { t.title = e.target.value; } }),
-      h("span", {}, h("input", { value: t.on, "aria-label": "触发条件", list: "sop-on", oninput: (e) => { t.on = e.target.value; } }),
-        h("div", { class: "muted" }, trigger(t.on))),
+      h("select", { "aria-label": "触发条件", onchange: (e) => { t.on = e.target.value; } },
+        [...new Set([...TRIGGER_CHOICES, t.on])].map((v) => h("option", { value: v, selected: v === t.on }, trigger(v)))),
       h("input", { type: "number", min: 1, value: t.due_minutes, "aria-label": "到期（分钟）",
         oninput: (e) => { t.due_minutes = Number(e.target.value); } }),
       h("button", { type: "button", class: "danger", onclick: () => { policy.tasks.splice(i, 1); draw(); } }, "删除")]), { id: "sop-table" }));
@@ -143,8 +179,6 @@ async function sopTab(el) {
       oninput: (e) => { policy[key] = e.target.value === "" ? null : Number(e.target.value); } }));
     return [
       h("p", { class: "muted" }, `当前第 ${doc.version} 版。新策略对之后的线索生效。`),
-      h("datalist", { id: "sop-on" }, ["assigned", "first_contact", "activity:materials_sent", "status:intent",
-        "status:observing", "status:qualifying"].map((v) => h("option", { value: v }))),
       tbody,
       h("button", { type: "button", onclick: () => { policy.tasks.push({ id: `t${Date.now() % 100000}`, on: "assigned", title: "新任务", due_minutes: 60 }); draw(); } }, "添加任务规则"),
       h("div", { class: "row card" }, number("reclaim_uncontacted_minutes", "未联系自动收回（分钟）"),
