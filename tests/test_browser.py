@@ -107,7 +107,7 @@ def token(stack: Stack, user: str) -> str:
 def captured(stack: Stack, **fields: Any) -> dict[str, Any]:
     """Capture through the public API and wait until the stream has routed it."""
     lead_id = api(stack, "POST", "/capture", body={"consent": True, **fields})["lead_id"]
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 60
     while True:
         lead = api(stack, "GET", f"/leads/{lead_id}", "admin")
         if lead["status"] != "new" or time.monotonic() > deadline:
@@ -144,7 +144,7 @@ def test_rep_works_a_new_lead_from_assignment_to_intent(browser: Any, stack: Sta
     assert api(stack, "GET", f"/leads/{lead['lead_id']}", "admin")["status"] == "intent"
     # The SOP's task for entering 意向明确 is created by the stream: it shows up in the rep's tasks.
     rep.go("tasks")
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while "收集资质材料" not in (text := rep.page.inner_text("main")) and time.monotonic() < deadline:
         rep.page.wait_for_timeout(500)
         rep.go("tasks")
@@ -264,7 +264,7 @@ def test_supervisor_sees_the_funnel_move_and_drills_into_a_channel(browser: Any,
     before = dashboard_figure(sup, intent)
     # The owner moves the lead to 意向明确; the stream updates the counters; the funnel follows.
     api(stack, "POST", f"/leads/{web['lead_id']}/status", web["owner"], {"status": "intent", "version": web["version"]})
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while (now := dashboard_figure(sup, intent)) == before and time.monotonic() < deadline:
         sup.page.wait_for_timeout(500)
         sup.page.reload()

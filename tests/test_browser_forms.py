@@ -245,7 +245,7 @@ def test_dashboard_per_form_and_campaign_figures_equal_the_leads(browser: Any, s
     phone.page.locator("#lead-form button[type=submit]").click()
     phone.page.wait_for_url("**/thanks?lead_id=*")
     phone.close()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while True:  # until the stream has cleaned every lead (a new lead counts as valid until then)
         forms, campaigns = figures()
         wanted = {"demo": (count("form_id=demo"), count("form_id=demo&stage=valid")),

@@ -66,7 +66,7 @@ def seeded(stack: Stack) -> dict[str, Any]:
     assert original["owner"] and original["team"] == "sh_mortgage", original
     api(stack, "POST", "/capture", body={"consent": True, "name": "钱庄主", "phone": "02162345678",
                                          "source": "loan_calculator", "remark": "想尽快放款"})
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         lead = api(stack, "GET", f"/leads/{original['lead_id']}", "admin")
         if lead.get("remark"):

@@ -35,7 +35,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         running.stop()
 
 
-def eventually(session: Session, hash_: str, ready: Callable[[], bool], timeout: float = 25) -> None:
+def eventually(session: Session, hash_: str, ready: Callable[[], bool], timeout: float = 60) -> None:
     """Opens the page until `ready()` (the stream and its consumers work behind the API)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -79,7 +79,7 @@ def fits(session: Session, what: str) -> None:
 
 
 def settled(read: Callable[[], Any], ok: Callable[[Any], bool], show: Callable[[Any], Any] = lambda v: v,
-            timeout: float = 25) -> Any:
+            timeout: float = 60) -> Any:
     """read() until ok(value); on timeout the assertion shows show(value)."""
     deadline = time.monotonic() + timeout
     while not ok(value := read()):
