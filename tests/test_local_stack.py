@@ -119,7 +119,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         running.stop()
 
 
-def wait_status(stack: Stack, lead_id: str, token: str, timeout: float = 5.0) -> dict[str, Any]:
+def wait_status(stack: Stack, lead_id: str, token: str, timeout: float = 60.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         status, lead, _ = stack.request("GET", f"/api/leads/{lead_id}", headers={"Authorization": f"Bearer {token}"})
@@ -224,7 +224,7 @@ def test_first_contact_sla_with_make_tick(stack: Stack) -> None:
     assert back["status"] == "pool" and "owner" not in back
 
 
-def wait_import(stack: Stack, import_id: str, token: str, timeout: float = 30.0) -> dict[str, Any]:
+def wait_import(stack: Stack, import_id: str, token: str, timeout: float = 60.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         status, job, _ = stack.request("GET", f"/api/imports/{import_id}",
