@@ -18,9 +18,11 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
-from playwright import sync_api
 
-from tests.test_browser import CHROMIUM, DESKTOP, SHOTS, Session, Stack, api
+from tests import test_browser
+from tests.test_browser import DESKTOP, SHOTS, Session, Stack, api
+
+browser = test_browser.browser  # the same Chromium fixture
 
 CAMPAIGN = "2026秋季房展会"
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2,
@@ -35,16 +37,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     yield running
     if running.proc and running.proc.poll() is None:
         running.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    assert Path(CHROMIUM).exists(), "make test installs Debian's chromium (apt-get install chromium fonts-noto-cjk)"
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield launched
-        launched.close()
 
 
 class Phone:
