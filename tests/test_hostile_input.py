@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import io
 import json
-import tracemalloc
 import zipfile
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
-from tests.test_imports import deliver, put, set_policy, xlsx
+from tests.test_imports import deliver, deliver_measured, put, set_policy, xlsx
 
 _PARTS = {
     "[Content_Types].xml": '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/'
@@ -70,13 +69,7 @@ def test_wide_workbook_inside_every_file_limit_is_refused_before_it_is_loaded(
     real_read = spreadsheets.read_sheet
     monkeypatch.setattr(spreadsheets, "read_sheet", lambda *a: loaded.append("sheet") or real_read(*a))
     key = "imports/partners/demo_partner/宽表.xlsx"
-    etag = put(key, data)
-    tracemalloc.start()
-    try:
-        result = deliver(key, etag)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    result, peak = deliver_measured(key, data)
 
     state = jobs.get(result["import_id"])
     assert state is not None and state["status"] == "failed", state
@@ -250,13 +243,7 @@ def test_csv_of_millions_of_short_lines_is_refused_without_listing_them(client: 
 
     data = "客户姓名,联系方式\n".encode() + b"12\n" * 5_000_000  # 15 MB, inside the size limit
     key = "imports/partners/demo_partner/lines.csv"
-    etag = put(key, data)
-    tracemalloc.start()
-    try:
-        result = deliver(key, etag)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    result, peak = deliver_measured(key, data)
     state = jobs.get(result["import_id"])
     assert state is not None and state["status"] == "failed"
     assert "超过单次导入上限 200000 行" in state["error"]["message"]

@@ -78,6 +78,18 @@ def deliver(key: str, etag: str, context: Context | None = None, time: str = "20
     return app.app.handler_map["import_object"](event, context or Context())
 
 
+def deliver_measured(key: str, data: bytes) -> tuple[Any, int]:
+    """Drop `data` at `key` and deliver its event: (the handler's result, the peak of Python memory
+    allocated meanwhile)."""
+    etag = put(key, data)
+    tracemalloc.start()
+    try:
+        result = deliver(key, etag)
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def upload(client: Any, user: str, filename: str, data: bytes) -> tuple[str, str, str]:
     """POST /api/imports, then the PUT the upload URL stands for (in-process S3 here)."""
     import json
@@ -372,13 +384,7 @@ def test_zip_bomb_is_refused_before_parsing_with_low_memory(client: Any) -> None
     data = zip_bomb(120)
     assert len(data) < 200 * 1024  # small on the wire
     key = "imports/partners/demo_partner/bomb.xlsx"
-    etag = put(key, data)
-    tracemalloc.start()
-    try:
-        result = deliver(key, etag)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    result, peak = deliver_measured(key, data)
     state = jobs.get(result["import_id"])
     assert state is not None and state["status"] == "failed"
     assert "解压后过大" in state["error"]["message"] and "压缩炸弹" in state["error"]["message"]
