@@ -14,28 +14,27 @@ from chalicelib.rules.profile import OPTION_FIELDS
 from chalicelib.store import config, directory
 
 TTL_S = 60.0
+MISS_RELOAD_S = 5.0  # an id not found reloads the directory (a user added just now), at most this often
 _cache: dict[str, tuple[float, dict[str, str]]] = {}
 
 
-def _people() -> dict[str, str]:
-    hit = _cache.get("users")
-    if hit and time.monotonic() - hit[0] < TTL_S:
+def _directory(missing: bool = False) -> dict[str, str]:
+    """`user:<id>` → name and `team:<id>` → label, from one read of the directory (users by role, then
+    their teams in one batch), kept for TTL_S; an id it lacks reloads it at most every MISS_RELOAD_S."""
+    hit = _cache.get("directory")
+    age = time.monotonic() - hit[0] if hit else TTL_S
+    if hit and age < (MISS_RELOAD_S if missing else TTL_S):
         return hit[1]
-    found = {str(u["user_id"]): str(u["name"]) for role in ("admin", "supervisor", "rep")
-             for u in directory.users_by_role(role)}
-    _cache["users"] = (time.monotonic(), found)
+    users = [u for role in ("admin", "supervisor", "rep") for u in directory.users_by_role(role)]
+    found = {f"user:{u['user_id']}": str(u["name"]) for u in users}
+    teams = sorted({str(u["team"]) for u in users if u.get("team")})
+    found.update({f"team:{t['team_id']}": str(t["label"]) for t in directory.teams(teams)} if teams else {})
+    _cache["directory"] = (time.monotonic(), found)
     return found
 
 
-def _teams() -> dict[str, str]:
-    hit = _cache.get("teams")
-    if hit and time.monotonic() - hit[0] < TTL_S:
-        return hit[1]
-    users = [u for role in ("supervisor", "rep") for u in directory.users_by_role(role)]
-    ids = sorted({str(u["team"]) for u in users if u.get("team")})
-    found = {str(t["team_id"]): str(t["label"]) for t in directory.teams(ids)} if ids else {}
-    _cache["teams"] = (time.monotonic(), found)
-    return found
+def _named(key: str) -> str | None:
+    return _directory().get(key) or _directory(missing=True).get(key)
 
 
 def user(user_id: str | None) -> str:
@@ -44,21 +43,13 @@ def user(user_id: str | None) -> str:
         return ""
     if user_id == "system":
         return "系统"
-    name = _people().get(user_id)
-    if name is None:
-        clear()  # a user added in the last minute
-        name = _people().get(user_id)
-    return name or user_id
+    return _named(f"user:{user_id}") or user_id
 
 
 def team(team_id: str | None) -> str:
     if not team_id:
         return ""
-    label = _teams().get(team_id)
-    if label is None:
-        clear()
-        label = _teams().get(team_id)
-    return label or team_id
+    return _named(f"team:{team_id}") or team_id
 
 
 def partner(partner_id: str | None) -> str:

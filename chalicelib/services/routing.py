@@ -46,7 +46,8 @@ def compile_document(rule_set: RuleSet) -> CompiledRules:
 
 def _name(key: str) -> str:
     """A team's label or a user's name for routing reasons (the rules name both by id)."""
-    return names.team(key) if names.team(key) != key else names.user(key)
+    label = names.team(key)
+    return label if label != key else names.user(key)
 
 
 def live_rules() -> CompiledRules:
