@@ -16,7 +16,7 @@ Two queues hold Lambda's on-failure records (docs/operations.md says when to use
   6 h. The record names the shard and sequence range only (`DDBStreamBatchInfo`): a redrive reads
   those records from the stream again (DynamoDB keeps them 24 h), hands them to the stream function
   synchronously, and deletes the record when none of them failed. Then run
-  `python -m infra.ops <stage> aggregates` (see the README's runbook): the dashboard counters skip
+  `python -m infra.ops <stage> aggregates` (see docs/operations.md): the dashboard counters skip
   records that were given up.
 
 A record that fails again stays in its queue (it becomes visible again after the visibility timeout)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urlencode
@@ -37,3 +38,14 @@ def test_the_example_form_posts_a_lead_and_redirects(client: Any) -> None:
                                 body=urlencode(form))
     assert response.status_code == 303, response.body
     assert response.headers["Location"] == parser.fields["redirect_to"]
+
+
+def test_the_readme_is_short_and_its_links_resolve() -> None:
+    """README.md is the newcomer's page: ≤ 150 lines, none over 160 characters, every local link alive."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    lines = text.split("\n")
+    assert len(lines) <= 150
+    assert [n for n, line in enumerate(lines, 1) if len(line) > 160] == []
+    links = re.findall(r"\]\(([^)#]+)\)", text)
+    assert links
+    assert [link for link in links if not link.startswith("http") and not (ROOT / link).exists()] == []
