@@ -43,12 +43,22 @@ FEATURE_FIELDS: dict[str, str] = {
     "hour": "",
     "weekday": "",
     "re_inquiry": "",
+    # Engagement: follow-up signals, known once the owner has made first contact (see ENGAGEMENT_FIELDS).
+    "first_contact": "",
+    "answered_calls": "",
+    "materials": "",
 }
 FIELD_NAMES: dict[str, str] = {
     "loan_type": "贷款类型", "amount_band": "贷款金额档", "purpose": "资金用途", "credit_status": "征信情况",
     "customer_type": "客户画像", "region": "大区", "source": "线索来源", "channel": "渠道", "campaign": "活动",
     "partner_id": "合作方", "hour": "咨询时段", "weekday": "咨询星期", "re_inquiry": "再次咨询",
+    "first_contact": "首次联系用时", "answered_calls": "电话接通", "materials": "资料发送",
 }
+# The engagement score's fields. A lead the owner has not contacted yet scores them as the average
+# lead (0 points): not contacted *yet* is not "never contacted", which only a closed lead can say.
+ENGAGEMENT_FIELDS = ("first_contact", "answered_calls", "materials")
+# Outcomes of a call (the lead page's chips) in which the customer picked up.
+ANSWERED_OUTCOMES = frozenset({"已接通", "有意向", "无意向", "稍后再联系"})
 SENSITIVE_FIELDS = frozenset({
     "name", "phone", "address", "city", "province", "id_number", "id_card", "email", "wechat_id",
     "client_ip", "remark", "page_url", "birthday", "age", "gender", "ethnicity", "religion", "health",
@@ -65,6 +75,13 @@ WEEKDAY_VALUES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WEEKDAY_LABELS = dict(zip(WEEKDAY_VALUES, ("周一咨询", "周二咨询", "周三咨询", "周四咨询", "周五咨询", "周六咨询",
                                            "周日咨询"), strict=True))
 RE_INQUIRY_LABELS = {"0": "首次咨询", "1": "曾咨询过 1 次", "2_plus": "曾多次咨询"}
+FIRST_CONTACT_BANDS: tuple[tuple[float, str, str], ...] = (  # (under minutes, value, label)
+    (5, "5m", "5分钟内首次联系"), (30, "30m", "30分钟内首次联系"), (120, "2h", "2小时内首次联系"),
+    (1440, "24h", "首次联系超过 2 小时"), (math.inf, "later", "首次联系超过 24 小时"),
+)
+FIRST_CONTACT_LABELS = {**{value: label for _, value, label in FIRST_CONTACT_BANDS}, "never": "从未联系"}
+ANSWERED_LABELS = {"0": "电话未接通", "1": "接通电话 1 次", "2_plus": "接通电话多次"}
+MATERIALS_LABELS = {"0": "未发送资料", "1_plus": "已发送资料"}
 CHANNEL_LABELS = {"public": "公开表单", "partner": "合作方", "manual": "手工录入", "import": "Excel导入"}
 DERIVED_LABELS: dict[str, dict[str, str]] = {
     "amount_band": {value: label for _, value, label in AMOUNT_BANDS},
@@ -72,6 +89,9 @@ DERIVED_LABELS: dict[str, dict[str, str]] = {
     "weekday": WEEKDAY_LABELS,
     "re_inquiry": RE_INQUIRY_LABELS,
     "channel": CHANNEL_LABELS,
+    "first_contact": FIRST_CONTACT_LABELS,
+    "answered_calls": ANSWERED_LABELS,
+    "materials": MATERIALS_LABELS,
 }
 BAND_LABELS = {"high": "高", "medium": "中", "low": "低"}
 Band = Literal["high", "medium", "low"]
@@ -120,6 +140,26 @@ def _when(created_at: Any) -> tuple[str, str]:
     return _HOUR_VALUE[local.hour], WEEKDAY_VALUES[local.weekday()]
 
 
+def _first_contact(created_at: Any, first_contact_at: Any) -> str:
+    """Minutes from capture to the owner's first contact, as a band; `never` without a contact."""
+    if not isinstance(first_contact_at, str) or not first_contact_at:
+        return "never"
+    if not isinstance(created_at, str):
+        return NONE
+    try:
+        minutes = (datetime.fromisoformat(first_contact_at) - datetime.fromisoformat(created_at)).total_seconds() / 60
+    except (ValueError, TypeError):  # TypeError: one of the two without a zone
+        return NONE
+    for bound, value, _ in FIRST_CONTACT_BANDS:
+        if minutes < bound:
+            return value
+    return NONE  # not reached: the last bound is infinite
+
+
+def _count(raw: Any) -> int:
+    return int(raw) if isinstance(raw, (int, Decimal)) and not isinstance(raw, bool) and raw > 0 else 0
+
+
 def feature_values(lead: Mapping[str, Any], fields: Sequence[str]) -> list[tuple[str, str]]:
     """(field, value) for each of `fields`, derived fields computed, NONE where the lead has nothing."""
     out: list[tuple[str, str]] = []
@@ -134,6 +174,13 @@ def feature_values(lead: Mapping[str, Any], fields: Sequence[str]) -> list[tuple
         elif name == "re_inquiry":
             count = len(lead.get("previous_leads") or ())
             value = "0" if count == 0 else "1" if count == 1 else "2_plus"
+        elif name == "first_contact":
+            value = _first_contact(lead.get("created_at"), lead.get("first_contact_at"))
+        elif name == "answered_calls":
+            count = _count(lead.get("answered_calls"))
+            value = "0" if count == 0 else "1" if count == 1 else "2_plus"
+        elif name == "materials":
+            value = "1_plus" if _count(lead.get("materials_sent")) else "0"
         elif name.startswith(CUSTOM_PREFIX):
             custom = lead.get("custom")
             raw = custom.get(name[len(CUSTOM_PREFIX):]) if isinstance(custom, Mapping) else None
@@ -178,6 +225,7 @@ class Score:
 
 
 _COMPUTED = frozenset({"amount_band", "re_inquiry"})
+_ENGAGEMENT = frozenset(ENGAGEMENT_FIELDS)
 
 
 def _strength(hit: tuple[float, str]) -> float:
@@ -204,8 +252,9 @@ class Scorer:
             self._table[name] = {value: (float(p), f"{reason_label(name, value, labels, custom_labels)} "
                                                    f"{format_points(round(p))}")
                                  for value, p in values.items() if p != 0}
-        self._plan = [(name, table, 1 if name in ("hour", "weekday") else 2 if name in _COMPUTED
-                       or name.startswith(CUSTOM_PREFIX) else 0) for name, table in self._table.items()]
+        self._plan = [(name, table, 1 if name in ("hour", "weekday") else 3 if name in _ENGAGEMENT
+                       else 2 if name in _COMPUTED or name.startswith(CUSTOM_PREFIX) else 0)
+                      for name, table in self._table.items()]
         self.high_from = high_from
         self.medium_from = medium_from
         self.center = center
@@ -225,6 +274,8 @@ class Scorer:
                 if when is None:
                     when = _when(get("created_at"))
                 hit = table.get(when[0] if name == "hour" else when[1])
+            elif kind == 3 and not get("first_contact_at"):  # engagement, before first contact: the average
+                continue
             else:
                 hit = table.get(feature_values(lead, (name,))[0][1])
             if hit is not None:
