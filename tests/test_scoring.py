@@ -322,3 +322,28 @@ def test_an_answered_call_raises_the_model_score_when_history_says_so() -> None:
     assert any(reason.startswith("接通电话 1 次 +") for reason in hit.reasons)
     assert any(reason.startswith("电话未接通 −") for reason in miss.reasons)
     assert not any("联系" in reason or "接通" in reason for reason in before.reasons)
+
+
+def test_a_field_the_admin_excludes_after_training_scores_nothing() -> None:
+    from chalicelib.domain.scoring import feature_values, train
+    from chalicelib.rules.profile import default_profile
+    from chalicelib.rules.scoring import MODEL_FIELDS, ScoringModel, ScoringPolicy, TrainingWindow, compile_scorer
+
+    leads, outcomes = history(2000)
+    fitted = train([feature_values(item, MODEL_FIELDS) for item in leads], outcomes)
+    model = ScoringModel(trained_at="2026-11-20T18:00:00Z", window=TrainingWindow(start="", end=""),
+                         samples=fitted.samples, auc=fitted.auc, brier=fitted.brier, features=list(MODEL_FIELDS),
+                         intercept=fitted.intercept, center=fitted.center, per_logit=fitted.per_logit,
+                         platt=fitted.platt, points=fitted.points)
+    labels = default_profile().option_label
+    mortgage = {**leads[0], "loan_type": "mortgage"}
+    kept = compile_scorer(ScoringPolicy(min_closed_leads=100), 1, model, 1, labels).score(mortgage)
+    dropped = compile_scorer(ScoringPolicy(min_closed_leads=100, excluded_fields=["loan_type"]), 2, model, 1,
+                             labels).score(mortgage)
+    assert kept.basis == dropped.basis == "model"
+    assert any(reason.startswith("房产抵押贷 +") for reason in kept.reasons)
+    assert not any(reason.startswith("房产抵押贷") for reason in dropped.reasons)
+    assert dropped.score < kept.score
+    # Too little history for the policy: the prior scores, and says so.
+    prior = compile_scorer(ScoringPolicy(min_closed_leads=5000), 1, model, 1, labels).score(mortgage)
+    assert prior.basis == "prior" and prior.probability is None

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 CUSTOM_PREFIX = "custom."
 NONE = "_none"  # a field the lead does not have: a value of its own (an empty form says something)
@@ -160,6 +160,11 @@ def _count(raw: Any) -> int:
     return int(raw) if isinstance(raw, (int, Decimal)) and not isinstance(raw, bool) and raw > 0 else 0
 
 
+def _calls(raw: Any) -> str:
+    count = _count(raw)
+    return "0" if count == 0 else "1" if count == 1 else "2_plus"
+
+
 def feature_values(lead: Mapping[str, Any], fields: Sequence[str]) -> list[tuple[str, str]]:
     """(field, value) for each of `fields`, derived fields computed, NONE where the lead has nothing."""
     out: list[tuple[str, str]] = []
@@ -177,8 +182,7 @@ def feature_values(lead: Mapping[str, Any], fields: Sequence[str]) -> list[tuple
         elif name == "first_contact":
             value = _first_contact(lead.get("created_at"), lead.get("first_contact_at"))
         elif name == "answered_calls":
-            count = _count(lead.get("answered_calls"))
-            value = "0" if count == 0 else "1" if count == 1 else "2_plus"
+            value = _calls(lead.get("answered_calls"))
         elif name == "materials":
             value = "1_plus" if _count(lead.get("materials_sent")) else "0"
         elif name.startswith(CUSTOM_PREFIX):
@@ -206,8 +210,7 @@ def reason_label(name: str, value: str, labels: Callable[[str, str], str],
 
 # --- scoring ------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Score:
+class Score(NamedTuple):  # a tuple: made for every lead scored, several times cheaper than a dataclass
     score: int
     band: Band
     reasons: tuple[str, ...]
@@ -224,16 +227,31 @@ class Score:
         return out
 
 
-_COMPUTED = frozenset({"amount_band", "re_inquiry"})
 _ENGAGEMENT = frozenset(ENGAGEMENT_FIELDS)
+# How `Scorer` reads each field: a plain text field, the capture's hour or weekday, an engagement
+# signal, a count of earlier inquiries, the amount, or anything else (custom fields).
+_PLAIN, _WHEN, _ENGAGED, _REINQUIRY, _AMOUNT, _OTHER = range(6)
 
 
-def _strength(hit: tuple[float, str]) -> float:
-    return abs(hit[0])
+def _kind(name: str) -> int:
+    if name in ("hour", "weekday"):
+        return _WHEN
+    if name in _ENGAGEMENT:
+        return _ENGAGED
+    if name == "re_inquiry":
+        return _REINQUIRY
+    if name == "amount_band":
+        return _AMOUNT
+    return _OTHER if name.startswith(CUSTOM_PREFIX) else _PLAIN
 
 
 def format_points(points: int) -> str:
     return f"+{points}" if points > 0 else f"−{-points}"
+
+
+# A factor that moves a score: (|points|, −its field's place, points, reason), so that a plain sort
+# puts the strongest first and, among equals, the one of the earlier field.
+Hit = tuple[float, int, float, str]
 
 
 class Scorer:
@@ -246,36 +264,47 @@ class Scorer:
         self.basis = basis
         self.version = version
         self.fields = tuple(points)
-        # field -> value -> (points, reason text), reasons prebuilt so scoring formats nothing new
-        self._table: dict[str, dict[str, tuple[float, str]]] = {}
-        for name, values in points.items():
-            self._table[name] = {value: (float(p), f"{reason_label(name, value, labels, custom_labels)} "
-                                                   f"{format_points(round(p))}")
-                                 for value, p in values.items() if p != 0}
-        self._plan = [(name, table, 1 if name in ("hour", "weekday") else 3 if name in _ENGAGEMENT
-                       else 2 if name in _COMPUTED or name.startswith(CUSTOM_PREFIX) else 0)
-                      for name, table in self._table.items()]
+        # field -> value -> hit, reasons prebuilt so scoring formats nothing new
+        self._plan: list[tuple[str, dict[str, Hit], int]] = []
+        for place, (name, values) in enumerate(points.items()):
+            table = {value: (abs(float(p)), -place, float(p),
+                             f"{reason_label(name, value, labels, custom_labels)} {format_points(round(p))}")
+                     for value, p in values.items() if p != 0}
+            self._plan.append((name, table, _kind(name)))
         self.high_from = high_from
         self.medium_from = medium_from
         self.center = center
         self.per_logit = per_logit
         self.platt = platt
 
-    def explain(self, lead: Mapping[str, Any]) -> list[tuple[float, str]]:
-        """(points, reason) of each factor of `lead` that moves its score."""
+    def explain(self, lead: Mapping[str, Any]) -> list[Hit]:
+        """The factors of `lead` that move its score."""
         out = []
         get = lead.get
         when: tuple[str, str] | None = None
+        engaged: tuple[str, ...] | None = None
         for name, table, kind in self._plan:
-            if kind == 0:  # a plain text field
+            if kind == _PLAIN:
                 raw = get(name)
                 hit = table.get(raw if raw.__class__ is str and raw else NONE)
-            elif kind == 1:  # hour or weekday
+            elif kind == _WHEN:
                 if when is None:
                     when = _when(get("created_at"))
                 hit = table.get(when[0] if name == "hour" else when[1])
-            elif kind == 3 and not get("first_contact_at"):  # engagement, before first contact: the average
-                continue
+            elif kind == _AMOUNT:
+                hit = table.get(_amount_band(get("amount")))
+            elif kind == _REINQUIRY:
+                count = len(get("previous_leads") or ())
+                hit = table.get("0" if count == 0 else "1" if count == 1 else "2_plus")
+            elif kind == _ENGAGED:  # before the owner's first contact: the average lead's (no hit)
+                if engaged is None:
+                    contact = get("first_contact_at")
+                    engaged = (_first_contact(get("created_at"), contact), _calls(get("answered_calls")),
+                               "1_plus" if _count(get("materials_sent")) else "0") if contact else ()
+                if not engaged:
+                    continue
+                hit = table.get(engaged[0] if name == "first_contact" else engaged[1] if name == "answered_calls"
+                                else engaged[2])
             else:
                 hit = table.get(feature_values(lead, (name,))[0][1])
             if hit is not None:
@@ -285,12 +314,12 @@ class Scorer:
     def score(self, lead: Mapping[str, Any]) -> Score:
         hits = self.explain(lead)
         total = 0.0
-        for points, _ in hits:
-            total += points
+        for hit in hits:
+            total += hit[2]
         value = min(100, max(0, round(50 + total)))
         band: Band = "high" if value >= self.high_from else "medium" if value >= self.medium_from else "low"
-        hits.sort(key=_strength, reverse=True)
-        reasons = tuple(text for points, text in hits[:MAX_REASONS] if points >= 0.5 or points <= -0.5)
+        hits.sort(reverse=True)
+        reasons = tuple(hit[3] for hit in hits[:MAX_REASONS] if hit[0] >= 0.5)
         probability = None
         if self.platt is not None:
             a, b = self.platt
