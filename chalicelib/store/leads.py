@@ -367,7 +367,8 @@ def set_score(lead_id: str, fields: dict[str, Any], signals: dict[str, Any]) -> 
         condition = part if condition is None else condition & part
     changed = (LeadModel.score_reasons.does_not_exist() | (LeadModel.score != fields["score"])
                | (LeadModel.score_reasons != fields["score_reasons"])
-               | (LeadModel.score_version != fields["score_version"]) | (LeadModel.score_basis != fields["score_basis"]))
+               | (LeadModel.score_version != fields["score_version"])
+               | (LeadModel.score_basis != fields["score_basis"]))
     condition = changed if condition is None else condition & changed
     actions: list[Action] = [getattr(LeadModel, k).set(v) for k, v in fields.items()]
     if "score_probability" not in fields:
