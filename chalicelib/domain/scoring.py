@@ -129,31 +129,49 @@ _BEIJING = timezone(timedelta(hours=8))
 _HOUR_VALUE = [next(value for until, value, _ in HOUR_SLOTS if hour < until) for hour in range(24)]
 
 
-def _when(created_at: Any) -> tuple[str, str]:
+def _parse(at: Any) -> datetime | None:
+    if not isinstance(at, str):
+        return None
+    try:
+        return datetime.fromisoformat(at)
+    except ValueError:
+        return None
+
+
+def _slot(created: datetime | None) -> tuple[str, str]:
     """(hour slot, weekday) of the capture in Beijing time."""
-    if not isinstance(created_at, str):
+    if created is None:
         return NONE, NONE
     try:
-        local = datetime.fromisoformat(created_at).astimezone(_BEIJING)
-    except ValueError:
+        local = created.astimezone(_BEIJING)
+    except (ValueError, OverflowError):
         return NONE, NONE
     return _HOUR_VALUE[local.hour], WEEKDAY_VALUES[local.weekday()]
 
 
-def _first_contact(created_at: Any, first_contact_at: Any) -> str:
+def _when(created_at: Any) -> tuple[str, str]:
+    return _slot(_parse(created_at))
+
+
+def _since(created: datetime | None, first_contact_at: Any) -> str:
     """Minutes from capture to the owner's first contact, as a band; `never` without a contact."""
     if not isinstance(first_contact_at, str) or not first_contact_at:
         return "never"
-    if not isinstance(created_at, str):
+    contact = _parse(first_contact_at)
+    if created is None or contact is None:
         return NONE
     try:
-        minutes = (datetime.fromisoformat(first_contact_at) - datetime.fromisoformat(created_at)).total_seconds() / 60
-    except (ValueError, TypeError):  # TypeError: one of the two without a zone
+        minutes = (contact - created).total_seconds() / 60
+    except TypeError:  # one of the two without a zone
         return NONE
     for bound, value, _ in FIRST_CONTACT_BANDS:
         if minutes < bound:
             return value
     return NONE  # not reached: the last bound is infinite
+
+
+def _first_contact(created_at: Any, first_contact_at: Any) -> str:
+    return _since(_parse(created_at), first_contact_at)
 
 
 def _count(raw: Any) -> int:
@@ -264,13 +282,25 @@ class Scorer:
         self.basis = basis
         self.version = version
         self.fields = tuple(points)
-        # field -> value -> hit, reasons prebuilt so scoring formats nothing new
-        self._plan: list[tuple[str, dict[str, Hit], int]] = []
+        # field -> value -> hit, reasons prebuilt so scoring formats nothing new. Hour and weekday
+        # are one step of the plan (one parse of the capture time), and so are the engagement signals.
+        tables: dict[str, dict[str, Hit]] = {}
         for place, (name, values) in enumerate(points.items()):
-            table = {value: (abs(float(p)), -place, float(p),
-                             f"{reason_label(name, value, labels, custom_labels)} {format_points(round(p))}")
-                     for value, p in values.items() if p != 0}
-            self._plan.append((name, table, _kind(name)))
+            tables[name] = {value: (abs(float(p)), -place, float(p),
+                                    f"{reason_label(name, value, labels, custom_labels)} {format_points(round(p))}")
+                            for value, p in values.items() if p != 0}
+        # (how to read it, field, its table, or the tables of its group)
+        self._plan: list[tuple[int, str, dict[str, Hit], tuple[dict[str, Hit] | None, ...]]] = []
+        for name, table in tables.items():
+            kind = _kind(name)
+            if kind == _WHEN:
+                if not any(step[0] == _WHEN for step in self._plan):
+                    self._plan.append((kind, name, {}, (tables.get("hour"), tables.get("weekday"))))
+            elif kind == _ENGAGED:
+                if not any(step[0] == _ENGAGED for step in self._plan):
+                    self._plan.append((kind, name, {}, tuple(tables.get(field) for field in ENGAGEMENT_FIELDS)))
+            elif table:
+                self._plan.append((kind, name, table, ()))
         self.high_from = high_from
         self.medium_from = medium_from
         self.center = center
@@ -279,32 +309,38 @@ class Scorer:
 
     def explain(self, lead: Mapping[str, Any]) -> list[Hit]:
         """The factors of `lead` that move its score."""
-        out = []
+        out: list[Hit] = []
         get = lead.get
-        when: tuple[str, str] | None = None
-        engaged: tuple[str, ...] | None = None
-        for name, table, kind in self._plan:
+        created: datetime | None = None
+        parsed = False  # created_at is parsed once, for the slot and for the minutes to first contact
+        hit: Hit | None
+        for kind, name, table, group in self._plan:
             if kind == _PLAIN:
                 raw = get(name)
                 hit = table.get(raw if raw.__class__ is str and raw else NONE)
             elif kind == _WHEN:
-                if when is None:
-                    when = _when(get("created_at"))
-                hit = table.get(when[0] if name == "hour" else when[1])
+                created, parsed = _parse(get("created_at")), True
+                hour, weekday = group
+                slot = _slot(created)
+                if hour is not None and (hit := hour.get(slot[0])) is not None:
+                    out.append(hit)
+                hit = weekday.get(slot[1]) if weekday is not None else None
             elif kind == _AMOUNT:
                 hit = table.get(_amount_band(get("amount")))
             elif kind == _REINQUIRY:
                 count = len(get("previous_leads") or ())
                 hit = table.get("0" if count == 0 else "1" if count == 1 else "2_plus")
             elif kind == _ENGAGED:  # before the owner's first contact: the average lead's (no hit)
-                if engaged is None:
-                    contact = get("first_contact_at")
-                    engaged = (_first_contact(get("created_at"), contact), _calls(get("answered_calls")),
-                               "1_plus" if _count(get("materials_sent")) else "0") if contact else ()
-                if not engaged:
+                contact = get("first_contact_at")
+                if not contact:
                     continue
-                hit = table.get(engaged[0] if name == "first_contact" else engaged[1] if name == "answered_calls"
-                                else engaged[2])
+                if not parsed:
+                    created, parsed = _parse(get("created_at")), True
+                for signal, value in zip(group, (_since(created, contact), _calls(get("answered_calls")),
+                                                 "1_plus" if _count(get("materials_sent")) else "0"), strict=True):
+                    if signal is not None and (hit := signal.get(value)) is not None:
+                        out.append(hit)
+                continue
             else:
                 hit = table.get(feature_values(lead, (name,))[0][1])
             if hit is not None:
