@@ -491,3 +491,31 @@ def test_the_lead_page_shows_its_score_and_the_pool_sorts_by_it(browser: Any, st
     admin.page.wait_for_selector("#scoring-status >> text=先验权重")
     admin.page.wait_for_selector("#scoring-policy textarea")
     admin.close()
+
+
+def test_the_lead_page_shows_the_engagement_score_after_a_call(browser: Any, stack: Stack) -> None:
+    lead = captured(stack, name="孙快", phone="13611872036", city="上海", loan_type="mortgage")
+    assert lead["status"] == "assigned" and lead["score"] == 67, lead  # 50 + 房产抵押贷 12 + 官网表单 5
+    rep = Session(browser, stack, PHONE)
+    rep.sign_in(lead["owner"])
+    rep.go(f"lead/{lead['lead_id']}")
+    assert "评分 67" in rep.page.inner_text("#lead-score") and "联系" not in rep.page.inner_text("#lead-score")
+    rep.page.locator("button[data-activity='call']").click()
+    rep.page.locator("button[data-outcome='已接通']").click()
+    rep.page.wait_for_selector("#timeline >> text=电话 · 已接通")
+    # The stream rescores the lead on the signal: the card says the new score and why, in Chinese.
+    deadline = time.monotonic() + 60
+    while "评分 77" not in (text := rep.page.inner_text("#lead-score")) and time.monotonic() < deadline:
+        rep.page.wait_for_timeout(500)
+        rep.page.reload()  # the same route: a reload reads the lead again
+        rep.page.wait_for_selector("#lead-score")
+    assert "评分 77" in text and "高" in text and "先验权重" in text, text
+    assert "5分钟内首次联系 +6" in text and "接通电话 1 次 +4" in text and "房产抵押贷 +12" in text
+    rep.shot("lead-engagement-score-phone")
+    rep.close()
+    desk = Session(browser, stack, DESKTOP)
+    desk.sign_in(lead["owner"])
+    desk.go(f"lead/{lead['lead_id']}")
+    assert "5分钟内首次联系 +6" in desk.page.inner_text("#lead-score")
+    desk.shot("lead-engagement-score-desktop")
+    desk.close()

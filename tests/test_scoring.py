@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.conftest import ROOT
@@ -217,3 +217,133 @@ def test_features_are_the_profile_in_beijing_time_and_never_personal_data() -> N
     assert values["custom.house"] == "yes" and values["purpose"] == "_none"
     assert not set(MODEL_FIELDS) & SENSITIVE_FIELDS
     assert "张三" not in values.values() and "+8613812345678" not in values.values() and "上海" not in values.values()
+
+
+# --- the engagement score ---------------------------------------------------------------------------
+
+def _log(lead_id: str, owner: str, at: datetime, kind: str, outcome: str | None = None) -> None:
+    """A rep's activity at a given time (the API stamps the request's own time)."""
+    from chalicelib.domain.access import Principal
+    from chalicelib.domain.followup import ActivityIn
+    from chalicelib.services import followup
+
+    followup.log_activity(Principal(owner, "rep", "sh_mortgage"), lead_id,
+                          ActivityIn.model_validate({"type": kind, "outcome": outcome}), at)
+
+
+def _stream_once(client: Any, reader: Any) -> list[dict[str, Any]]:
+    """Deliver what the stream has; return the records (to deliver them again)."""
+    from local.streams import lambda_event
+
+    records: list[dict[str, Any]] = reader.read()
+    if records:
+        reader.advance(records[-1])
+        client.lambda_.invoke("lead_stream", lambda_event(records, reader.stream_arn))
+    return records
+
+
+def test_a_first_contact_after_three_hours_lowers_the_score_and_says_why_once(client: Any) -> None:
+    from chalicelib.domain.timeutil import parse_iso
+
+    lead_id = capture(client, phone(50), loan_type="mortgage", credit_status="good", city="上海")
+    reader = leads_stream()
+    _stream_once(client, reader)
+    placed = lead(client, lead_id)
+    assert placed["status"] == "assigned" and placed["owner"].startswith("sh_rep")
+    assert placed["score"] == 50 + 12 + 8 + 5  # 房产抵押贷 · 征信良好 · 官网表单; no engagement yet
+    assert not any("联系" in reason for reason in placed["score_reasons"])
+
+    _log(lead_id, placed["owner"], parse_iso(placed["created_at"]) + timedelta(hours=3), "call", "未接通")
+    records = _stream_once(client, reader)
+    slow = lead(client, lead_id)
+    assert slow["first_contact_at"] and slow["activity_count"] == 1 and not slow.get("answered_calls")
+    assert slow["score"] == placed["score"] - 6 - 4  # 首次联系超过 2 小时 −6 · 电话未接通 −4
+    assert "首次联系超过 2 小时 −6" in slow["score_reasons"]
+    assert slow["labels"]["score_basis"] == "先验权重" and slow["labels"]["score_band"] == "中"
+
+    # A replay of the same records, and the rescoring's own record, change nothing.
+    from local.streams import lambda_event
+
+    client.lambda_.invoke("lead_stream", lambda_event(records, reader.stream_arn))
+    _stream_once(client, reader)
+    assert lead(client, lead_id) == slow
+    assert _stream_once(client, reader) == []  # the rescoring wrote once, and its record wrote nothing
+
+    # An answered call is a signal too: 电话未接通 −4 becomes 接通电话 1 次 +4.
+    _log(lead_id, placed["owner"], parse_iso(placed["created_at"]) + timedelta(hours=4), "call", "已接通")
+    _stream_once(client, reader)
+    answered = lead(client, lead_id)
+    assert answered["answered_calls"] == 1 and answered["score"] == slow["score"] + 8
+    assert "首次联系超过 2 小时 −6" in answered["score_reasons"]  # the top four reasons, largest first
+
+
+def test_a_replayed_old_signal_does_not_overwrite_a_newer_score(client: Any) -> None:
+    from chalicelib.services.scoring import rescore
+
+    lead_id = capture(client, phone(51), loan_type="mortgage", city="上海")
+    reader = leads_stream()
+    _stream_once(client, reader)
+    placed = lead(client, lead_id)
+    base = {k: placed[k] for k in ("lead_id", "status", "created_at", "score", "score_reasons", "score_basis",
+                                   "score_version")}
+    contacted = {**base, "first_contact_at": placed["created_at"]}  # within 5 minutes: +6 under the prior
+    _log(lead_id, placed["owner"], datetime.fromisoformat(placed["created_at"]), "materials_sent")
+    _stream_once(client, reader)
+    now = lead(client, lead_id)
+    assert now["materials_sent"] == 1 and now["score"] == 50 + 12 + 5 + 6 - 4 + 4  # … 已发送资料 +4
+    assert "5分钟内首次联系 +6" in now["score_reasons"]
+    # The record of an earlier state (contacted, no materials yet) arrives late: the item's signals
+    # are no longer those, so it writes nothing.
+    assert rescore(base, contacted) is False
+    assert lead(client, lead_id) == now
+
+
+def test_an_answered_call_raises_the_model_score_when_history_says_so() -> None:
+    from chalicelib.domain.scoring import Scorer, feature_values, train
+    from chalicelib.rules.profile import default_profile
+    from chalicelib.rules.scoring import MODEL_FIELDS
+
+    leads, outcomes = history(3000, seed=9)
+    rng = random.Random(4)
+    for item in leads:
+        item["first_contact_at"] = item["created_at"].replace("Z", "+00:00")
+        item["answered_calls"] = rng.choice([0, 0, 1, 2])
+    # The leads who picked up won three times as often.
+    outcomes = [1 if rng.random() < (0.3 if item["answered_calls"] else 0.1) else 0 for item in leads]
+    fitted = train([feature_values(item, MODEL_FIELDS) for item in leads], outcomes)
+    assert fitted.points["answered_calls"]["1"] > 0 > fitted.points["answered_calls"]["0"]
+    scorer = Scorer("model", 1, fitted.points, default_profile().option_label, center=fitted.center,
+                    per_logit=fitted.per_logit, platt=fitted.platt)
+    fresh = {k: v for k, v in leads[0].items() if k not in ("first_contact_at", "answered_calls")}
+    unanswered = {**fresh, "first_contact_at": leads[0]["first_contact_at"], "answered_calls": 0}
+    picked_up = {**unanswered, "answered_calls": 1}
+    before, miss, hit = (scorer.score(item) for item in (fresh, unanswered, picked_up))
+    assert hit.score > before.score > miss.score  # before the first contact: the average lead's engagement
+    assert any(reason.startswith("接通电话 1 次 +") for reason in hit.reasons)
+    assert any(reason.startswith("电话未接通 −") for reason in miss.reasons)
+    assert not any("联系" in reason or "接通" in reason for reason in before.reasons)
+
+
+def test_a_field_the_admin_excludes_after_training_scores_nothing() -> None:
+    from chalicelib.domain.scoring import feature_values, train
+    from chalicelib.rules.profile import default_profile
+    from chalicelib.rules.scoring import MODEL_FIELDS, ScoringModel, ScoringPolicy, TrainingWindow, compile_scorer
+
+    leads, outcomes = history(2000)
+    fitted = train([feature_values(item, MODEL_FIELDS) for item in leads], outcomes)
+    model = ScoringModel(trained_at="2026-11-20T18:00:00Z", window=TrainingWindow(start="", end=""),
+                         samples=fitted.samples, auc=fitted.auc, brier=fitted.brier, features=list(MODEL_FIELDS),
+                         intercept=fitted.intercept, center=fitted.center, per_logit=fitted.per_logit,
+                         platt=fitted.platt, points=fitted.points)
+    labels = default_profile().option_label
+    mortgage = {**leads[0], "loan_type": "mortgage"}
+    kept = compile_scorer(ScoringPolicy(min_closed_leads=100), 1, model, 1, labels).score(mortgage)
+    dropped = compile_scorer(ScoringPolicy(min_closed_leads=100, excluded_fields=["loan_type"]), 2, model, 1,
+                             labels).score(mortgage)
+    assert kept.basis == dropped.basis == "model"
+    assert any(reason.startswith("房产抵押贷 +") for reason in kept.reasons)
+    assert not any(reason.startswith("房产抵押贷") for reason in dropped.reasons)
+    assert dropped.score < kept.score
+    # Too little history for the policy: the prior scores, and says so.
+    prior = compile_scorer(ScoringPolicy(min_closed_leads=5000), 1, model, 1, labels).score(mortgage)
+    assert prior.basis == "prior" and prior.probability is None

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 CUSTOM_PREFIX = "custom."
 NONE = "_none"  # a field the lead does not have: a value of its own (an empty form says something)
@@ -43,12 +43,22 @@ FEATURE_FIELDS: dict[str, str] = {
     "hour": "",
     "weekday": "",
     "re_inquiry": "",
+    # Engagement: follow-up signals, known once the owner has made first contact (see ENGAGEMENT_FIELDS).
+    "first_contact": "",
+    "answered_calls": "",
+    "materials": "",
 }
 FIELD_NAMES: dict[str, str] = {
     "loan_type": "贷款类型", "amount_band": "贷款金额档", "purpose": "资金用途", "credit_status": "征信情况",
     "customer_type": "客户画像", "region": "大区", "source": "线索来源", "channel": "渠道", "campaign": "活动",
     "partner_id": "合作方", "hour": "咨询时段", "weekday": "咨询星期", "re_inquiry": "再次咨询",
+    "first_contact": "首次联系用时", "answered_calls": "电话接通", "materials": "资料发送",
 }
+# The engagement score's fields. A lead the owner has not contacted yet scores them as the average
+# lead (0 points): not contacted *yet* is not "never contacted", which only a closed lead can say.
+ENGAGEMENT_FIELDS = ("first_contact", "answered_calls", "materials")
+# Outcomes of a call (the lead page's chips) in which the customer picked up.
+ANSWERED_OUTCOMES = frozenset({"已接通", "有意向", "无意向", "稍后再联系"})
 SENSITIVE_FIELDS = frozenset({
     "name", "phone", "address", "city", "province", "id_number", "id_card", "email", "wechat_id",
     "client_ip", "remark", "page_url", "birthday", "age", "gender", "ethnicity", "religion", "health",
@@ -65,6 +75,13 @@ WEEKDAY_VALUES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WEEKDAY_LABELS = dict(zip(WEEKDAY_VALUES, ("周一咨询", "周二咨询", "周三咨询", "周四咨询", "周五咨询", "周六咨询",
                                            "周日咨询"), strict=True))
 RE_INQUIRY_LABELS = {"0": "首次咨询", "1": "曾咨询过 1 次", "2_plus": "曾多次咨询"}
+FIRST_CONTACT_BANDS: tuple[tuple[float, str, str], ...] = (  # (under minutes, value, label)
+    (5, "5m", "5分钟内首次联系"), (30, "30m", "30分钟内首次联系"), (120, "2h", "2小时内首次联系"),
+    (1440, "24h", "首次联系超过 2 小时"), (math.inf, "later", "首次联系超过 24 小时"),
+)
+FIRST_CONTACT_LABELS = {**{value: label for _, value, label in FIRST_CONTACT_BANDS}, "never": "从未联系"}
+ANSWERED_LABELS = {"0": "电话未接通", "1": "接通电话 1 次", "2_plus": "接通电话多次"}
+MATERIALS_LABELS = {"0": "未发送资料", "1_plus": "已发送资料"}
 CHANNEL_LABELS = {"public": "公开表单", "partner": "合作方", "manual": "手工录入", "import": "Excel导入"}
 DERIVED_LABELS: dict[str, dict[str, str]] = {
     "amount_band": {value: label for _, value, label in AMOUNT_BANDS},
@@ -72,6 +89,9 @@ DERIVED_LABELS: dict[str, dict[str, str]] = {
     "weekday": WEEKDAY_LABELS,
     "re_inquiry": RE_INQUIRY_LABELS,
     "channel": CHANNEL_LABELS,
+    "first_contact": FIRST_CONTACT_LABELS,
+    "answered_calls": ANSWERED_LABELS,
+    "materials": MATERIALS_LABELS,
 }
 BAND_LABELS = {"high": "高", "medium": "中", "low": "低"}
 Band = Literal["high", "medium", "low"]
@@ -109,15 +129,58 @@ _BEIJING = timezone(timedelta(hours=8))
 _HOUR_VALUE = [next(value for until, value, _ in HOUR_SLOTS if hour < until) for hour in range(24)]
 
 
-def _when(created_at: Any) -> tuple[str, str]:
+def _parse(at: Any) -> datetime | None:
+    if not isinstance(at, str):
+        return None
+    try:
+        return datetime.fromisoformat(at)
+    except ValueError:
+        return None
+
+
+def _slot(created: datetime | None) -> tuple[str, str]:
     """(hour slot, weekday) of the capture in Beijing time."""
-    if not isinstance(created_at, str):
+    if created is None:
         return NONE, NONE
     try:
-        local = datetime.fromisoformat(created_at).astimezone(_BEIJING)
-    except ValueError:
+        local = created.astimezone(_BEIJING)
+    except (ValueError, OverflowError):
         return NONE, NONE
     return _HOUR_VALUE[local.hour], WEEKDAY_VALUES[local.weekday()]
+
+
+def _when(created_at: Any) -> tuple[str, str]:
+    return _slot(_parse(created_at))
+
+
+def _since(created: datetime | None, first_contact_at: Any) -> str:
+    """Minutes from capture to the owner's first contact, as a band; `never` without a contact."""
+    if not isinstance(first_contact_at, str) or not first_contact_at:
+        return "never"
+    contact = _parse(first_contact_at)
+    if created is None or contact is None:
+        return NONE
+    try:
+        minutes = (contact - created).total_seconds() / 60
+    except TypeError:  # one of the two without a zone
+        return NONE
+    for bound, value, _ in FIRST_CONTACT_BANDS:
+        if minutes < bound:
+            return value
+    return NONE  # not reached: the last bound is infinite
+
+
+def _first_contact(created_at: Any, first_contact_at: Any) -> str:
+    return _since(_parse(created_at), first_contact_at)
+
+
+def _count(raw: Any) -> int:
+    return int(raw) if isinstance(raw, (int, Decimal)) and not isinstance(raw, bool) and raw > 0 else 0
+
+
+def _calls(raw: Any) -> str:
+    count = _count(raw)
+    return "0" if count == 0 else "1" if count == 1 else "2_plus"
 
 
 def feature_values(lead: Mapping[str, Any], fields: Sequence[str]) -> list[tuple[str, str]]:
@@ -134,6 +197,12 @@ def feature_values(lead: Mapping[str, Any], fields: Sequence[str]) -> list[tuple
         elif name == "re_inquiry":
             count = len(lead.get("previous_leads") or ())
             value = "0" if count == 0 else "1" if count == 1 else "2_plus"
+        elif name == "first_contact":
+            value = _first_contact(lead.get("created_at"), lead.get("first_contact_at"))
+        elif name == "answered_calls":
+            value = _calls(lead.get("answered_calls"))
+        elif name == "materials":
+            value = "1_plus" if _count(lead.get("materials_sent")) else "0"
         elif name.startswith(CUSTOM_PREFIX):
             custom = lead.get("custom")
             raw = custom.get(name[len(CUSTOM_PREFIX):]) if isinstance(custom, Mapping) else None
@@ -159,8 +228,7 @@ def reason_label(name: str, value: str, labels: Callable[[str, str], str],
 
 # --- scoring ------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Score:
+class Score(NamedTuple):  # a tuple: made for every lead scored, several times cheaper than a dataclass
     score: int
     band: Band
     reasons: tuple[str, ...]
@@ -177,15 +245,31 @@ class Score:
         return out
 
 
-_COMPUTED = frozenset({"amount_band", "re_inquiry"})
+_ENGAGEMENT = frozenset(ENGAGEMENT_FIELDS)
+# How `Scorer` reads each field: a plain text field, the capture's hour or weekday, an engagement
+# signal, a count of earlier inquiries, the amount, or anything else (custom fields).
+_PLAIN, _WHEN, _ENGAGED, _REINQUIRY, _AMOUNT, _OTHER = range(6)
 
 
-def _strength(hit: tuple[float, str]) -> float:
-    return abs(hit[0])
+def _kind(name: str) -> int:
+    if name in ("hour", "weekday"):
+        return _WHEN
+    if name in _ENGAGEMENT:
+        return _ENGAGED
+    if name == "re_inquiry":
+        return _REINQUIRY
+    if name == "amount_band":
+        return _AMOUNT
+    return _OTHER if name.startswith(CUSTOM_PREFIX) else _PLAIN
 
 
 def format_points(points: int) -> str:
     return f"+{points}" if points > 0 else f"−{-points}"
+
+
+# A factor that moves a score: (|points|, −its field's place, points, reason), so that a plain sort
+# puts the strongest first and, among equals, the one of the earlier field.
+Hit = tuple[float, int, float, str]
 
 
 class Scorer:
@@ -198,33 +282,65 @@ class Scorer:
         self.basis = basis
         self.version = version
         self.fields = tuple(points)
-        # field -> value -> (points, reason text), reasons prebuilt so scoring formats nothing new
-        self._table: dict[str, dict[str, tuple[float, str]]] = {}
-        for name, values in points.items():
-            self._table[name] = {value: (float(p), f"{reason_label(name, value, labels, custom_labels)} "
-                                                   f"{format_points(round(p))}")
-                                 for value, p in values.items() if p != 0}
-        self._plan = [(name, table, 1 if name in ("hour", "weekday") else 2 if name in _COMPUTED
-                       or name.startswith(CUSTOM_PREFIX) else 0) for name, table in self._table.items()]
+        # field -> value -> hit, reasons prebuilt so scoring formats nothing new. Hour and weekday
+        # are one step of the plan (one parse of the capture time), and so are the engagement signals.
+        tables: dict[str, dict[str, Hit]] = {}
+        for place, (name, values) in enumerate(points.items()):
+            tables[name] = {value: (abs(float(p)), -place, float(p),
+                                    f"{reason_label(name, value, labels, custom_labels)} {format_points(round(p))}")
+                            for value, p in values.items() if p != 0}
+        # (how to read it, field, its table, or the tables of its group)
+        self._plan: list[tuple[int, str, dict[str, Hit], tuple[dict[str, Hit] | None, ...]]] = []
+        for name, table in tables.items():
+            kind = _kind(name)
+            if kind == _WHEN:
+                if not any(step[0] == _WHEN for step in self._plan):
+                    self._plan.append((kind, name, {}, (tables.get("hour"), tables.get("weekday"))))
+            elif kind == _ENGAGED:
+                if not any(step[0] == _ENGAGED for step in self._plan):
+                    self._plan.append((kind, name, {}, tuple(tables.get(field) for field in ENGAGEMENT_FIELDS)))
+            elif table:
+                self._plan.append((kind, name, table, ()))
         self.high_from = high_from
         self.medium_from = medium_from
         self.center = center
         self.per_logit = per_logit
         self.platt = platt
 
-    def explain(self, lead: Mapping[str, Any]) -> list[tuple[float, str]]:
-        """(points, reason) of each factor of `lead` that moves its score."""
-        out = []
+    def explain(self, lead: Mapping[str, Any]) -> list[Hit]:
+        """The factors of `lead` that move its score."""
+        out: list[Hit] = []
         get = lead.get
-        when: tuple[str, str] | None = None
-        for name, table, kind in self._plan:
-            if kind == 0:  # a plain text field
+        created: datetime | None = None
+        parsed = False  # created_at is parsed once, for the slot and for the minutes to first contact
+        hit: Hit | None
+        for kind, name, table, group in self._plan:
+            if kind == _PLAIN:
                 raw = get(name)
                 hit = table.get(raw if raw.__class__ is str and raw else NONE)
-            elif kind == 1:  # hour or weekday
-                if when is None:
-                    when = _when(get("created_at"))
-                hit = table.get(when[0] if name == "hour" else when[1])
+            elif kind == _WHEN:
+                created, parsed = _parse(get("created_at")), True
+                hour, weekday = group
+                slot = _slot(created)
+                if hour is not None and (hit := hour.get(slot[0])) is not None:
+                    out.append(hit)
+                hit = weekday.get(slot[1]) if weekday is not None else None
+            elif kind == _AMOUNT:
+                hit = table.get(_amount_band(get("amount")))
+            elif kind == _REINQUIRY:
+                count = len(get("previous_leads") or ())
+                hit = table.get("0" if count == 0 else "1" if count == 1 else "2_plus")
+            elif kind == _ENGAGED:  # before the owner's first contact: the average lead's (no hit)
+                contact = get("first_contact_at")
+                if not contact:
+                    continue
+                if not parsed:
+                    created, parsed = _parse(get("created_at")), True
+                for signal, value in zip(group, (_since(created, contact), _calls(get("answered_calls")),
+                                                 "1_plus" if _count(get("materials_sent")) else "0"), strict=True):
+                    if signal is not None and (hit := signal.get(value)) is not None:
+                        out.append(hit)
+                continue
             else:
                 hit = table.get(feature_values(lead, (name,))[0][1])
             if hit is not None:
@@ -234,12 +350,12 @@ class Scorer:
     def score(self, lead: Mapping[str, Any]) -> Score:
         hits = self.explain(lead)
         total = 0.0
-        for points, _ in hits:
-            total += points
+        for hit in hits:
+            total += hit[2]
         value = min(100, max(0, round(50 + total)))
         band: Band = "high" if value >= self.high_from else "medium" if value >= self.medium_from else "low"
-        hits.sort(key=_strength, reverse=True)
-        reasons = tuple(text for points, text in hits[:MAX_REASONS] if points >= 0.5 or points <= -0.5)
+        hits.sort(reverse=True)
+        reasons = tuple(hit[3] for hit in hits[:MAX_REASONS] if hit[0] >= 0.5)
         probability = None
         if self.platt is not None:
             a, b = self.platt

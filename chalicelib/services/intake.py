@@ -205,8 +205,9 @@ def lead_events(old: dict[str, Any] | None, new: dict[str, Any], at: str) -> lis
 
 def process_lead_change(old: dict[str, Any], new: dict[str, Any], at: str) -> bool:
     """A lead entering a closed status releases its phone (idempotent: conditional on the item);
-    every change may call for SOP tasks."""
+    every change may call for SOP tasks; engagement signals rescore the lead."""
     changed = sop.on_lead_change(old, new, at) > 0
+    changed = scoring.rescore(old, new) or changed
     if new.get("status") in CLOSED and old.get("status") not in CLOSED and new.get("phone"):
         changed = dedup.release_phone(new["phone"], new["lead_id"], at) or changed
     return changed

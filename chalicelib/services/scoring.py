@@ -51,6 +51,29 @@ def score_fields(lead: dict[str, Any]) -> dict[str, Any]:
     return scorer().score(lead).as_fields()
 
 
+# What the engagement score reads on a lead, as the item stores it.
+SIGNALS = ("first_contact_at", "answered_calls", "materials_sent")
+# Scored leads in these statuses are rescored when a signal arrives (a closed lead keeps its score).
+_OPEN = frozenset({"assigned", "contacted", "observing", "intent", "qualifying", "pool"})
+
+
+def rescore(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """The lead stream saw a change: when it brought engagement signals (first contact, an answered
+    call, materials sent), write the score they make. Idempotent: the write is conditional on the
+    item still carrying the signals of this image, and on the score differing from the stored one,
+    so a replayed record (or one overtaken by a newer signal) changes nothing."""
+    if new.get("score") is None or new.get("status") not in _OPEN:
+        return False
+    signals = {name: new.get(name) for name in SIGNALS}
+    if all(old.get(name) == value for name, value in signals.items()):
+        return False
+    fields = score_fields(new)
+    if all(new.get(name) == value for name, value in fields.items()) and (
+            "score_probability" in fields or new.get("score_probability") is None):
+        return False
+    return leads.set_score(new["lead_id"], fields, signals)
+
+
 def band_label(band: Any) -> str | None:
     return BAND_LABELS.get(band) if isinstance(band, str) else None
 

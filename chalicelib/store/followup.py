@@ -9,6 +9,7 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.domain.scoring import ANSWERED_OUTCOMES
 from chalicelib.domain.sop import shard_of
 from chalicelib.errors import Conflict, StoreUnavailable
 from chalicelib.store.connection import transaction_connection
@@ -24,6 +25,10 @@ def log_activity(lead: dict[str, Any], activity: dict[str, Any], actor: str, at:
                              LeadModel.version.add(1), LeadModel.activity_count.add(1)]
     moves = contact and lead["status"] == "assigned"
     actions.append(LeadModel.last_activity_type.set(activity["activity_type"]))
+    if activity["activity_type"] == "call" and activity.get("outcome") in ANSWERED_OUTCOMES:
+        actions.append(LeadModel.answered_calls.add(1))  # engagement signals: the stream rescores the lead
+    elif activity["activity_type"] == "materials_sent":
+        actions.append(LeadModel.materials_sent.add(1))
     if idle_at and lead.get("owner"):
         actions += [LeadModel.idle_at.set(idle_at), LeadModel.idle_shard.set(shard_of(lead["lead_id"]))]
     # Who logged it, with the team they worked it for: the dashboard counts an activity for its author

@@ -357,6 +357,31 @@ def push_idle(lead_id: str, expected: str, next_at: str | None) -> bool:
         raise StoreUnavailable() from exc
 
 
+def set_score(lead_id: str, fields: dict[str, Any], signals: dict[str, Any]) -> bool:
+    """Write a new score, only while the lead's engagement signals are still those it was computed
+    from (a replayed or overtaken stream record changes nothing) and only if it differs."""
+    condition: Condition | None = None
+    for name, value in signals.items():
+        attribute = getattr(LeadModel, name)
+        part = attribute.does_not_exist() if value is None else attribute == value
+        condition = part if condition is None else condition & part
+    changed = (LeadModel.score_reasons.does_not_exist() | (LeadModel.score != fields["score"])
+               | (LeadModel.score_reasons != fields["score_reasons"])
+               | (LeadModel.score_version != fields["score_version"])
+               | (LeadModel.score_basis != fields["score_basis"]))
+    condition = changed if condition is None else condition & changed
+    actions: list[Action] = [getattr(LeadModel, k).set(v) for k, v in fields.items()]
+    if "score_probability" not in fields:
+        actions.append(LeadModel.score_probability.remove())
+    try:
+        LeadModel(lead_id).update(actions=actions, condition=condition & LeadModel.lead_id.exists())
+        return True
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise StoreUnavailable() from exc
+
+
 def scan_all() -> Iterator[dict[str, Any]]:
     """Every lead. A Scan: only for offline ops (the aggregates rebuild), never a request path."""
     try:

@@ -205,6 +205,8 @@ class LeadModel(_Table):
     import_row = NumberAttribute(null=True)
     intent_at = UnicodeAttribute(null=True)  # first time it reached intent/qualifying/won (the funnel's 意向)
     activity_count = NumberAttribute(null=True)  # activities logged on it (the leaderboard's 跟进次数)
+    answered_calls = NumberAttribute(null=True)  # calls the customer picked up (the engagement score)
+    materials_sent = NumberAttribute(null=True)  # 资料已发送 activities (the engagement score)
     # Attribution that survives changes of hands (domain/analytics.py): who first received the lead,
     # who made the first contact, who logged how many activities, whom it was reclaimed from.
     first_owner = UnicodeAttribute(null=True)
