@@ -14,7 +14,7 @@ from chalicelib.domain.messages import pydantic_message
 from chalicelib.domain.timeutil import beijing, day_bounds_utc, iso_utc, shanghai_day
 from chalicelib.errors import Forbidden, NotFound, ValidationFailed
 from chalicelib.rules.capture_guard import CaptureGuard, default_capture_guard
-from chalicelib.rules.cleaning import CleaningRules, default_cleaning_rules
+from chalicelib.rules.cleaning import REGIONS, CleaningRules, default_cleaning_rules
 from chalicelib.rules.forms import FORM_FIELDS, FormCatalog, default_forms
 from chalicelib.rules.imports import ImportPolicy, default_import_policy
 from chalicelib.rules.pool import PoolPolicy, default_pool_policy
@@ -151,7 +151,42 @@ def get_document(who: Principal, name: str) -> dict[str, Any]:
     spec = _spec(name)
     require_role(who, *spec.readers)  # type: ignore[arg-type]
     value, version = config.document(spec.stored, spec.model, spec.default)
-    return {"name": name, "version": version, "document": value.model_dump(mode="json")}
+    out = {"name": name, "version": version, "document": value.model_dump(mode="json")}
+    if name == "routing":
+        assert isinstance(value, RuleSet)
+        out["choices"] = _routing_choices(value)
+    return out
+
+
+def _routing_choices(rule_set: RuleSet) -> dict[str, Any]:
+    """What the routing form offers, by name: teams with their reps, places, the partners the rules
+    name (a rule's ids are shown by these names, never as codes)."""
+    reps = directory.users_by_role("rep")
+    team_ids = sorted({str(u["team"]) for u in reps if u.get("team")} |
+                      {r.action.team for r in rule_set.rules if r.action.team})
+    teams = [{"team_id": t["team_id"], "label": t["label"], "region": t.get("region"),
+              "reps": [{"user_id": u["user_id"], "name": u["name"], "active": u.get("active", True)}
+                       for u in reps if u.get("team") == t["team_id"]]}
+             for t in (directory.teams(team_ids) if team_ids else [])]
+    partners: set[str] = set()
+
+    def walk(cond: Any) -> None:
+        if cond is None:
+            return
+        data = cond.model_dump(by_alias=True) if isinstance(cond, BaseModel) else cond
+        if isinstance(data, dict):
+            if data.get("field") == "partner_id":
+                values = data.get("value")
+                partners.update(str(v) for v in (values if isinstance(values, list) else [values]))
+            for child in data.get("all") or data.get("any") or ([data["not"]] if data.get("not") else []):
+                walk(child)
+
+    for rule in rule_set.rules:
+        walk(rule.when)
+    cleaning = config.cleaning_rules()
+    return {"teams": teams, "partners": {p: labels.partner(p) for p in sorted(partners)},
+            "cities": sorted(cleaning.city_provinces), "provinces": sorted(cleaning.province_regions),
+            "regions": list(REGIONS)}
 
 
 SUPERVISOR_SCOPE = "主管只能修改本团队规则的权重，其他规则与全局设置只读"

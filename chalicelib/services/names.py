@@ -123,7 +123,8 @@ def custom_fields(custom: dict[str, Any] | None) -> list[dict[str, Any]]:
     for k, v in sorted(custom.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])):
         spec = profile.custom_field(k)
         item = {"key": k, "label": field(k), "value": v, "text": value(k, v), "type": spec.type if spec else "text"}
-        if spec is not None and spec.type == "option":  # an edit form offers the labels
-            item["options"] = [{"value": o.value, "label": o.label} for o in spec.options]
+        if spec is not None and spec.type == "option":  # an edit form offers the labels (a retired option
+            # only to the lead that has it: it stays readable, new values cannot take it)
+            item["options"] = [{"value": o.value, "label": o.label} for o in spec.options if o.active or o.value == v]
         out.append(item)
     return out
