@@ -185,7 +185,7 @@ export function editor(el, options) {
       options.preview(value).then((node) => mount(preview, node), (err) => mount(preview, named(err)));
     }
   });
-  const versions = h("section", { class: "card", id: `versions-${name}` });
+  const versions = h("section", { class: "card", id: `versions-${name}` }, h("h2", {}, "版本记录"), h("p", { class: "loading" }, "加载中…"));
   const drawVersions = () => busy(null, async () => {
     const data = await get(`/config/${name}/versions`);
     mount(versions, h("h2", {}, "版本记录"), data.items.length ? h("div", { class: "scroll-x" }, cardTable(["版本", "发布人", "时间", "说明", ""],

@@ -93,7 +93,8 @@ const TRIGGERS = [...STAGES.map(([v]) => v), ...Object.keys(ACTIVITY).filter((a)
   ...["contacted", "observing", "intent", "qualifying", "won", "lost"].map((st) => `status:${st}`)];
 
 function describeSop(p) {
-  const lines = (p.tasks || []).map((t) => [`任务「${t.title}」`, `${triggerName(t.on)} ${duration(t.due_minutes)}内完成`]);
+  const within = (t) => `${t.business_hours ? "工作时间 " : ""}${duration(t.due_minutes)}`;
+  const lines = (p.tasks || []).map((t) => [`任务「${t.title}」`, `${triggerName(t.on)} ${within(t)}内完成`]);
   return asMap([...lines,
     ["未首次联系收回公海", p.reclaim_uncontacted_minutes ? `分配后 ${duration(p.reclaim_uncontacted_minutes)}未联系则收回公海并通知主管` : "关闭"],
     ["逾期通知主管", `任务逾期 ${duration(p.escalate_overdue_after_minutes)}后通知主管`],
@@ -135,10 +136,10 @@ function sopFieldName(doc) {
 /** What a lead assigned now would get, in order (the preview of the timeline). */
 function sopPreview(p) {
   const items = [];
-  for (const t of (p.tasks || []).filter((x) => x.on === "assigned")) items.push([t.due_minutes, `分配后 ${duration(t.due_minutes)}：任务「${t.title}」到期`]);
+  for (const t of (p.tasks || []).filter((x) => x.on === "assigned")) items.push([t.due_minutes, `分配后 ${t.business_hours ? "工作时间 " : ""}${duration(t.due_minutes)}：任务「${t.title}」到期`]);
   if (p.reclaim_uncontacted_minutes) items.push([p.reclaim_uncontacted_minutes, `分配后 ${duration(p.reclaim_uncontacted_minutes)}仍未联系：收回公海，通知主管`]);
   items.sort((a, b) => a[0] - b[0]);
-  const later = (p.tasks || []).filter((x) => x.on !== "assigned").map((t) => `${triggerName(t.on)}：任务「${t.title}」，${duration(t.due_minutes)}内完成`);
+  const later = (p.tasks || []).filter((x) => x.on !== "assigned").map((t) => `${triggerName(t.on)}：任务「${t.title}」，${t.business_hours ? "工作时间 " : ""}${duration(t.due_minutes)}内完成`);
   if (p.no_activity_minutes) later.push(`${duration(p.no_activity_minutes)}没有跟进：任务「${p.no_activity_task}」`);
   return h("section", { class: "card", id: "sop-preview" }, h("h2", {}, "预览：一条线索将收到的任务"),
     h("ol", {}, items.map(([, t]) => h("li", {}, t))), h("p", { class: "muted" }, "之后："), h("ul", {}, later.map((t) => h("li", {}, t))),
@@ -156,6 +157,9 @@ function sopForm(p, changed) {
         h("div", { class: "row" }, h("label", {}, "触发", h("select", { "aria-label": "触发条件", onchange: (e) => { t.on = e.target.value; draw(); changed(); } },
           [...new Set([...TRIGGERS, t.on])].map((v) => h("option", { value: v, selected: v === t.on }, triggerName(v))))),
         h("label", {}, "期限（触发后多久内完成）", delayField("期限", t.due_minutes, (m) => { t.due_minutes = m; changed(); })),
+        h("label", { class: "inline", title: "只计工作时间（路由规则的工作时间与节假日），例如周五 17:30 分配、期限 2 小时，则周一 10:30 到期" },
+          h("input", { type: "checkbox", checked: !!t.business_hours, "aria-label": "按工作时间计算", onchange: (e) => { t.business_hours = e.target.checked; changed(); } }),
+          "按工作时间计算"),
         h("button", { type: "button", class: "danger", onclick: () => { p.tasks.splice(i, 1); draw(); changed(); } }, "删除")));
     };
     const groups = [...new Set([...STAGES.map(([v]) => v), ...p.tasks.map((t) => t.on)])];
