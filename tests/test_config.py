@@ -115,3 +115,41 @@ def test_a_supervisor_changes_only_their_own_teams_weights(client: Any) -> None:
                             body=json.dumps({"version": 1})).status_code == 403
     assert body_of(client.http.get("/config/routing", headers=auth("admin")))["document"]["rules"][1]["action"][
         "weights"] == {"gz_rep1": 1, "gz_rep2": 3}
+
+
+def test_the_lead_shows_every_custom_field_a_role_may_see_and_keeps_retired_options_readable(client: Any) -> None:
+    profile = body_of(client.http.get("/config/lead-profile", headers=auth("admin")))["document"]
+    profile["custom_fields"] = [
+        {"key": "housing", "label": "住房情况", "type": "option",
+         "options": [{"value": "own", "label": "自有住房"}, {"value": "rent", "label": "租房"}]},
+        {"key": "monthly_income", "label": "月收入", "type": "number"},
+        {"key": "risk_note", "label": "风控备注", "type": "text", "visible_to": ["admin", "supervisor"]}]
+    assert client.http.put("/config/lead-profile", headers={**JSON, **auth("admin")},
+                           body=json.dumps(profile)).status_code == 200
+    ok = client.http.post("/capture", headers=JSON, body=json.dumps(
+        {**GOOD, "custom": {"housing": "rent", "risk_note": "多头借贷"}}))
+    assert ok.status_code == 202, ok.body
+    lead_id = body_of(ok)["lead_id"]
+    # Retire 租房: the old lead still reads it; new leads cannot take it.
+    profile["custom_fields"][0]["options"][1]["active"] = False
+    assert client.http.put("/config/lead-profile", headers={**JSON, **auth("admin")},
+                           body=json.dumps(profile)).status_code == 200
+    refused = client.http.post("/capture", headers=JSON, body=json.dumps(
+        {**GOOD, "phone": "13916204579", "custom": {"housing": "rent"}}))
+    assert refused.status_code == 422 and "custom.housing" in body_of(refused)["error"]["fields"]
+    admin = body_of(client.http.get(f"/leads/{lead_id}", headers=auth("admin")))
+    fields = {f["key"]: f for f in admin["custom_fields"]}
+    assert [f["key"] for f in admin["custom_fields"]] == ["housing", "monthly_income", "risk_note"]
+    assert fields["housing"]["text"] == "租房"
+    assert [o["label"] for o in fields["housing"]["options"]] == ["自有住房", "租房"]
+    assert fields["monthly_income"]["value"] is None and fields["monthly_income"]["text"] == ""  # offered to fill in
+    assert fields["risk_note"]["text"] == "多头借贷"
+    # 风控备注 is for admins and supervisors: a rep's own lead does not show it, in either form.
+    mine = client.http.post("/leads", headers={**JSON, **auth("sh_rep1")}, body=json.dumps(
+        {"phone": "13916204578", "custom": {"risk_note": "多头借贷"}}))
+    assert mine.status_code == 202, mine.body
+    rep = body_of(client.http.get(f"/leads/{body_of(mine)['lead_id']}", headers=auth("sh_rep1")))
+    assert [f["key"] for f in rep["custom_fields"]] == ["housing", "monthly_income"]
+    assert "risk_note" not in rep["custom"]
+    sup = body_of(client.http.get(f"/leads/{body_of(mine)['lead_id']}", headers=auth("sh_lead")))
+    assert {f["key"]: f["text"] for f in sup["custom_fields"]}["risk_note"] == "多头借贷"

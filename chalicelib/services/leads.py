@@ -52,7 +52,7 @@ def lead_view(lead: dict[str, Any], who: Principal) -> dict[str, Any]:
     hidden = {spec.key for spec in profile.custom_fields if spec.visible_to and who.role not in spec.visible_to}
     if hidden and isinstance(lead.get("custom"), dict):
         view["custom"] = {k: v for k, v in lead["custom"].items() if k not in hidden}
-    view["custom_fields"] = names.custom_fields(view.get("custom"))
+    view["custom_fields"] = names.custom_fields(view.get("custom"), hidden)
     view["owner_name"] = names.user(lead.get("owner")) or None
     view["team_label"] = names.team(lead.get("team")) or None
     view["can"] = permissions(who, lead)
