@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
@@ -153,3 +154,23 @@ def test_the_lead_shows_every_custom_field_a_role_may_see_and_keeps_retired_opti
     assert "risk_note" not in rep["custom"]
     sup = body_of(client.http.get(f"/leads/{body_of(mine)['lead_id']}", headers=auth("sh_lead")))
     assert {f["key"]: f["text"] for f in sup["custom_fields"]}["risk_note"] == "多头借贷"
+
+
+def test_an_export_has_the_custom_fields_a_role_may_see_in_the_profiles_order() -> None:
+    from openpyxl import load_workbook
+
+    from chalicelib.rules.profile import LeadProfile, default_profile
+    from chalicelib.services.exports import workbook
+
+    data = default_profile().model_dump()
+    data["custom_fields"] = [{"key": "risk_note", "label": "风控备注", "type": "text", "visible_to": ["admin"]},
+                             {"key": "monthly_income", "label": "月收入", "type": "number"}]
+    profile = LeadProfile.model_validate(data)
+    view = {"lead_id": "L20261202001", "status": "assigned", "custom": {"monthly_income": 3}, "labels": {}}
+
+    def headers(role: str) -> list[Any]:
+        sheet = load_workbook(io.BytesIO(workbook([view], profile, role)))["线索"]
+        return [cell.value for cell in next(sheet.iter_rows(max_row=1))]
+
+    assert headers("admin")[-2:] == ["风控备注", "月收入"]
+    assert "风控备注" not in headers("rep") and headers("rep")[-1] == "月收入"
