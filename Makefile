@@ -37,7 +37,7 @@ vendor: $(STAMP)
 
 # Regenerates the user guide's screenshots (docs/images/) from the browser tests.
 docs-images: $(STAMP) browser-deps
-	@DOCS_IMAGES=docs/images $(PY) -m pytest tests/test_browser.py -o addopts="" -q
+	@DOCS_IMAGES=docs/images $(PY) -m pytest tests/test_browser.py tests/test_browser_config.py -o addopts="" -q
 # The schemathesis and hypothesis runs of `make test`, ten times longer (about 10 minutes).
 fuzz: $(STAMP)
 	@FUZZ_CASES_PER_OPERATION=600 PROPERTY_EXAMPLES=5000 $(PY) -m pytest tests/test_fuzz.py tests/test_properties.py -s

@@ -76,8 +76,12 @@ def _document() -> dict[str, Any]:
             "/config/{name}": {
                 "get": {"summary": "当前配置文档及版本（lead-profile 线索字段，cleaning 清洗规则）", "security": bearer,
                         "responses": _responses("200", 401)},
-                "put": {"summary": "发布新版本的配置（管理员）", "security": bearer,
+                "put": {"summary": "发布新版本的配置（管理员；主管仅可改本团队规则的权重），note 查询参数为发布说明",
+                        "security": bearer,
+                        "parameters": [{"name": "note", "in": "query", "schema": {"type": "string"}}],
                         "responses": _responses("200", 401, 403, 422)}},
+            "/config/{name}/versions": {"get": _op("版本列表：发布人、北京时间、发布说明", 404)},
+            "/config/{name}/versions/{version}": {"get": _op("某一版本的配置文档（用于与草稿对比）", 404, 422)},
             "/config/{name}/validate": {"post": _op("校验草稿配置（不发布）", 404, 422)},
             "/config/{name}/rollback": {"post": _op("回滚到指定版本（作为新版本发布，管理员）", 404, 422)},
             "/config/routing/dry-run": {"post": _op(

@@ -124,6 +124,8 @@ ROWS: list[Row] = [
     Row("PUT", "/config/{name}", ADMIN, body=_cleaning),
     Row("POST", "/config/{name}/validate", _users("ok", "ok", "denied"), body=_cleaning),
     Row("POST", "/config/{name}/rollback", ADMIN, body={"version": 1}),
+    Row("GET", "/config/{name}/versions", _users("ok", "ok", "denied")),
+    Row("GET", "/config/{name}/versions/{version}", _users("ok", "ok", "denied")),
     Row("POST", "/config/routing/dry-run", _users("ok", "ok", "denied"), body=_routing_draft),
     Row("GET", "/pool", ANY_USER),
     Row("GET", "/scoring", _users("ok", "ok", "denied")),
@@ -173,7 +175,7 @@ ROWS: list[Row] = [
 ]
 
 # Path parameters other than lead_id (which the kind decides) and those a `prepare` hook sets.
-PATH_DEFAULTS = {"form_id": "demo", "name": "cleaning", "team_id": "sh_mortgage", "user_id": "sh_rep3",
+PATH_DEFAULTS = {"form_id": "demo", "name": "cleaning", "version": "0", "team_id": "sh_mortgage", "user_id": "sh_rep3",
                  "partner_id": "demo_partner"}
 
 

@@ -28,8 +28,10 @@ PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 860}
 # The screenshots the user guide shows (`make docs-images` copies them to docs/images/).
 GUIDE = {"signin-phone", "leads-sh_rep1-phone", "lead-phone", "tasks-phone", "pool-phone", "inbox-phone",
-         "leads-sh_lead-desktop", "team-sh_lead-desktop", "rules-dry-run-desktop", "rules-profile-admin-desktop",
-         "dashboard-sh_lead-phone", "dashboard-admin-desktop", "dashboard-drill-desktop", "imports-phone"}
+         "leads-sh_lead-desktop", "team-sh_lead-desktop",
+         "dashboard-sh_lead-phone", "dashboard-admin-desktop", "dashboard-drill-desktop", "imports-phone",
+         "config-routing-form-desktop", "config-routing-publish-desktop", "config-sop-desktop",
+         "config-profile-desktop", "config-routing-supervisor-phone"}
 
 
 
@@ -207,6 +209,7 @@ def test_admin_edits_a_rule_validates_and_dry_runs_it(browser: Any, stack: Stack
     admin = Session(browser, stack, DESKTOP)
     admin.sign_in("admin")
     admin.go("rules")
+    admin.page.locator("#routing-tab-json").click()  # the advanced tab: the rules as JSON
     editor = admin.page.locator("#routing-json")
     draft = json.loads(editor.input_value())
     # A bad operator is refused with the rule and field named, in Chinese; nothing is published.
@@ -216,29 +219,33 @@ def test_admin_edits_a_rule_validates_and_dry_runs_it(browser: Any, stack: Stack
     admin.page.locator("#validate-routing").click()
     alert = admin.page.locator("#rules-body .error")
     alert.wait_for()
-    assert "未发布" in alert.inner_text() and "like" in alert.inner_text()
+    assert "未发布" in alert.inner_text() and "like" in alert.inner_text() and "第 1 条规则" in alert.inner_text()
     admin.errors = [e for e in admin.errors if "422" not in e]  # the browser logs the expected 422 itself
     # The edit: 北京 car leads go to 上海房贷组 instead of the pool.
     draft["rules"].insert(len(draft["rules"]) - 1, {
         "id": "r_bj", "name": "北京车贷", "when": {"field": "city", "op": "eq", "value": "北京"},
         "action": {"type": "assign_team", "team": "sh_mortgage", "strategy": "round_robin"}})
     editor.fill(json.dumps(draft, ensure_ascii=False, indent=2))
-    admin.page.wait_for_selector("#rule-table >> text=北京车贷（r_bj）")
     admin.page.locator("#validate-routing").click()
     admin.page.wait_for_selector("#rules-body >> text=校验通过")
-    admin.page.locator("#dry-run").click()
-    summary = admin.page.locator("#dry-run-summary")
-    summary.wait_for()
+    admin.page.locator("#routing-tab-form").click()  # back to the form: the JSON's rule is there, in words
+    admin.page.wait_for_selector("#rule-list >> text=北京 → 上海房贷组，轮流分配")
     expected = api(stack, "POST", "/config/routing/dry-run", "admin", {"draft": draft, "days": 7})
     assert expected["changed"] >= 1
-    assert summary.inner_text() == f"试运行：共 {expected['leads']} 条线索，{expected['changed']} 条去向改变"
-    assert admin.page.locator("#dry-run-table tbody tr").count() == min(100, expected["leads"])
+    summary = admin.page.locator("#routing-preview #dry-run-summary")
+    admin.page.wait_for_function(
+        "(t) => document.querySelector('#routing-preview #dry-run-summary')?.innerText === t",
+        arg=f"最近 7 天的 {expected['leads']} 条线索在此草稿下：{expected['changed']} 条改变去向")
+    assert admin.page.locator("#routing-preview #dry-run-table tbody tr").count() == min(30, expected["changed"])
     changed = [r for r in expected["results"] if r["changed"]][0]
-    row = admin.page.locator("#dry-run-table tbody tr", has=admin.page.locator(f"text={changed['lead_id']}"))
+    row = admin.page.locator("#routing-preview #dry-run-table tbody tr",
+                             has=admin.page.locator(f"text={changed['lead_id']}"))
     labels = {t["team_id"]: t["label"] for t in api(stack, "GET", "/teams", "admin")["items"]}
     team_label = labels[changed["draft"]["team"]]
-    assert f"分配到团队 {team_label}" in row.inner_text() and "改变" in row.inner_text()
-    assert "sh_mortgage" not in row.inner_text() and "city" not in admin.page.locator("#rule-table").inner_text()
+    assert team_label in row.inner_text() and "命中规则「北京车贷」：" in row.inner_text()
+    assert "sh_mortgage" not in row.inner_text() and "r_bj" not in row.inner_text()
+    assert "city" not in admin.page.locator("#rule-list").inner_text() and summary.is_visible()
+    admin.errors = [e for e in admin.errors if "422" not in e]  # the preview of the JSON draft with `like`
     admin.shot("rules-dry-run-desktop")
     assert api(stack, "GET", "/config/routing", "admin")["version"] == 1, "a dry-run publishes nothing"
     admin.close()
@@ -352,7 +359,7 @@ def test_an_import_with_bad_rows_shows_its_counts_and_error_report(browser: Any,
 
 PAGES = {
     "sh_rep1": ["leads", "pool", "tasks", "inbox", "imports"],
-    "sh_lead": ["leads", "dashboard", "team", "imports"],
+    "sh_lead": ["leads", "dashboard", "team", "imports", "rules"],
     "admin": ["rules", "rules?tab=sop", "rules?tab=profile", "rules?tab=pool", "team", "dashboard", "imports"],
 }
 
@@ -489,6 +496,7 @@ def test_the_lead_page_shows_its_score_and_the_pool_sorts_by_it(browser: Any, st
     admin.sign_in("admin")
     admin.go("rules?tab=scoring")
     admin.page.wait_for_selector("#scoring-status >> text=先验权重")
+    admin.page.locator("#scoring-tab-json").click()
     admin.page.wait_for_selector("#scoring-policy textarea")
     admin.close()
 

@@ -140,7 +140,7 @@ def test_every_page_as_every_role_shows_names_not_codes_ids_or_iso_times(
 
 
 def test_a_page_a_role_may_not_see_says_no_permission(browser: Any, stack: Stack) -> None:
-    for user, hashes in (("sh_rep1", ["dashboard", "rules", "team"]), ("sh_lead", ["rules"])):
+    for user, hashes in (("sh_rep1", ["dashboard", "rules", "team"]), ("sh_lead", ["forms"])):
         session = Session(browser, stack, PHONE)
         session.sign_in(user)
         for hash_ in hashes:
@@ -213,6 +213,7 @@ def test_a_broken_json_rule_is_refused_in_chinese(browser: Any, stack: Stack) ->
     admin = Session(browser, stack, DESKTOP_WIDE)
     admin.sign_in("admin")
     admin.go("rules?tab=pool")
+    admin.page.locator("#pool-tab-json").click()
     editor = admin.page.locator("#rules-body textarea")
     editor.fill('{"reclaim": 1,,}')
     admin.page.locator("#validate-pool").click()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
@@ -39,3 +40,137 @@ def test_only_admins_publish_and_bad_profiles_change_nothing(client: Any) -> Non
                               body=json.dumps({**profile, "surprise": 1}))
     assert unknown.status_code == 422
     assert body_of(client.http.get("/config/lead-profile", headers=auth("admin")))["version"] == 1
+
+
+def test_a_custom_field_required_for_one_source_names_itself_in_the_error(client: Any) -> None:
+    profile = body_of(client.http.get("/config/lead-profile", headers=auth("admin")))["document"]
+    profile["custom_fields"] = [{"key": "monthly_income", "label": "月收入", "type": "number",
+                                 "required_sources": ["website_form"]}]
+    assert client.http.put("/config/lead-profile", headers={**JSON, **auth("admin")},
+                           body=json.dumps(profile)).status_code == 200
+    missing = client.http.post("/capture", headers=JSON, body=json.dumps({**GOOD, "source": "website_form"}))
+    assert missing.status_code == 422
+    assert body_of(missing)["error"]["fields"] == {"custom.monthly_income": "请填写月收入（必填）"}
+    other = client.http.post("/capture", headers=JSON, body=json.dumps({**GOOD, "source": "douyin"}))
+    assert other.status_code == 202, other.body  # optional for other sources
+    given = client.http.post("/capture", headers=JSON,
+                             body=json.dumps({**GOOD, "phone": "13916204571", "source": "website_form",
+                                              "custom": {"monthly_income": 3}}))
+    assert given.status_code == 202, given.body
+    unknown = {**profile, "custom_fields": [{**profile["custom_fields"][0], "required_sources": ["nowhere"]}]}
+    refused = client.http.put("/config/lead-profile", headers={**JSON, **auth("admin")}, body=json.dumps(unknown))
+    assert refused.status_code == 422 and "月收入" in json.dumps(body_of(refused), ensure_ascii=False)
+
+
+def test_every_publish_keeps_who_when_and_why_and_rolls_back(client: Any) -> None:
+    current = body_of(client.http.get("/config/pool", headers=auth("admin")))
+    pool, start = current["document"], current["version"]
+    first = client.http.put("/config/pool?note=%E6%8F%90%E9%AB%98%E4%B8%8A%E9%99%90",
+                            headers={**JSON, **auth("admin")}, body=json.dumps({**pool, "max_claims_per_day": 30}))
+    assert first.status_code == 200 and body_of(first)["version"] == start + 1
+    second = client.http.put("/config/pool", headers={**JSON, **auth("admin")},
+                             body=json.dumps({**pool, "max_claims_per_day": 40}))
+    assert body_of(second)["version"] == start + 2
+    back = client.http.post("/config/pool/rollback", headers={**JSON, **auth("admin")},
+                            body=json.dumps({"version": start + 1}))
+    assert body_of(back)["version"] == start + 3 and body_of(back)["document"]["max_claims_per_day"] == 30
+    listed = body_of(client.http.get("/config/pool/versions", headers=auth("sh_rep1")))
+    assert listed["current"] == start + 3
+    newest, _, noted = listed["items"][:3]
+    assert noted["note"] == "提高上限" and noted["author_name"] != "admin" and not noted["current"]
+    assert newest["note"] == f"回滚到第 {start + 1} 版" and newest["current"]
+    assert "年" in newest["created_text"] and "T" not in newest["created_text"]
+    assert body_of(client.http.get(f"/config/pool/versions/{start + 2}", headers=auth("admin")))["document"][
+        "max_claims_per_day"] == 40
+    assert body_of(client.http.get("/config/pool/versions/0", headers=auth("admin")))["document"][
+        "max_claims_per_day"] == pool["max_claims_per_day"]
+    assert client.http.get("/config/pool/versions/9", headers=auth("admin")).status_code == 404
+
+
+def test_a_supervisor_changes_only_their_own_teams_weights(client: Any) -> None:
+    rules = body_of(client.http.get("/config/routing", headers=auth("gz_lead")))["document"]
+    own = next(r for r in rules["rules"] if r["action"].get("team") == "south_credit")
+    own["action"].update(strategy="weighted", weights={"gz_rep1": 2, "gz_rep2": 1})
+    # The strategy is the rule's action, not a weight: only an admin switches it.
+    refused = client.http.put("/config/routing", headers={**JSON, **auth("gz_lead")}, body=json.dumps(rules))
+    assert refused.status_code == 403 and "权重" in body_of(refused)["error"]["message"]
+    admin = client.http.put("/config/routing", headers={**JSON, **auth("admin")}, body=json.dumps(rules))
+    assert admin.status_code == 200
+    own["action"]["weights"] = {"gz_rep1": 1, "gz_rep2": 3}
+    ok = client.http.put("/config/routing?note=%E8%B0%83%E6%9D%83", headers={**JSON, **auth("gz_lead")},
+                         body=json.dumps(rules))
+    assert ok.status_code == 200, ok.body
+    assert body_of(client.http.get("/config/routing", headers=auth("admin")))["document"]["rules"][1]["action"][
+        "weights"] == {"gz_rep1": 1, "gz_rep2": 3}
+    other = json.loads(json.dumps(rules))
+    other["rules"][0]["action"]["strategy"] = "least_loaded"  # 上海房贷组's rule
+    denied = client.http.put("/config/routing", headers={**JSON, **auth("gz_lead")}, body=json.dumps(other))
+    assert denied.status_code == 403 and "上海房贷" in body_of(denied)["error"]["message"]
+    global_ = json.loads(json.dumps(rules))
+    global_["rules"].pop(0)
+    denied = client.http.put("/config/routing", headers={**JSON, **auth("gz_lead")}, body=json.dumps(global_))
+    assert denied.status_code == 403 and "顺序" in body_of(denied)["error"]["message"]
+    assert client.http.put("/config/pool", headers={**JSON, **auth("gz_lead")},
+                           body=json.dumps({"max_claims_per_day": 1})).status_code == 403
+    assert client.http.post("/config/routing/rollback", headers={**JSON, **auth("gz_lead")},
+                            body=json.dumps({"version": 1})).status_code == 403
+    assert body_of(client.http.get("/config/routing", headers=auth("admin")))["document"]["rules"][1]["action"][
+        "weights"] == {"gz_rep1": 1, "gz_rep2": 3}
+
+
+def test_the_lead_shows_every_custom_field_a_role_may_see_and_keeps_retired_options_readable(client: Any) -> None:
+    profile = body_of(client.http.get("/config/lead-profile", headers=auth("admin")))["document"]
+    profile["custom_fields"] = [
+        {"key": "housing", "label": "住房情况", "type": "option",
+         "options": [{"value": "own", "label": "自有住房"}, {"value": "rent", "label": "租房"}]},
+        {"key": "monthly_income", "label": "月收入", "type": "number"},
+        {"key": "risk_note", "label": "风控备注", "type": "text", "visible_to": ["admin", "supervisor"]}]
+    assert client.http.put("/config/lead-profile", headers={**JSON, **auth("admin")},
+                           body=json.dumps(profile)).status_code == 200
+    ok = client.http.post("/capture", headers=JSON, body=json.dumps(
+        {**GOOD, "custom": {"housing": "rent", "risk_note": "多头借贷"}}))
+    assert ok.status_code == 202, ok.body
+    lead_id = body_of(ok)["lead_id"]
+    # Retire 租房: the old lead still reads it; new leads cannot take it.
+    profile["custom_fields"][0]["options"][1]["active"] = False
+    assert client.http.put("/config/lead-profile", headers={**JSON, **auth("admin")},
+                           body=json.dumps(profile)).status_code == 200
+    refused = client.http.post("/capture", headers=JSON, body=json.dumps(
+        {**GOOD, "phone": "13916204579", "custom": {"housing": "rent"}}))
+    assert refused.status_code == 422 and "custom.housing" in body_of(refused)["error"]["fields"]
+    admin = body_of(client.http.get(f"/leads/{lead_id}", headers=auth("admin")))
+    fields = {f["key"]: f for f in admin["custom_fields"]}
+    assert [f["key"] for f in admin["custom_fields"]] == ["housing", "monthly_income", "risk_note"]
+    assert fields["housing"]["text"] == "租房"
+    assert [o["label"] for o in fields["housing"]["options"]] == ["自有住房", "租房"]
+    assert fields["monthly_income"]["value"] is None and fields["monthly_income"]["text"] == ""  # offered to fill in
+    assert fields["risk_note"]["text"] == "多头借贷"
+    # 风控备注 is for admins and supervisors: a rep's own lead does not show it, in either form.
+    mine = client.http.post("/leads", headers={**JSON, **auth("sh_rep1")}, body=json.dumps(
+        {"phone": "13916204578", "custom": {"risk_note": "多头借贷"}}))
+    assert mine.status_code == 202, mine.body
+    rep = body_of(client.http.get(f"/leads/{body_of(mine)['lead_id']}", headers=auth("sh_rep1")))
+    assert [f["key"] for f in rep["custom_fields"]] == ["housing", "monthly_income"]
+    assert "risk_note" not in rep["custom"]
+    sup = body_of(client.http.get(f"/leads/{body_of(mine)['lead_id']}", headers=auth("sh_lead")))
+    assert {f["key"]: f["text"] for f in sup["custom_fields"]}["risk_note"] == "多头借贷"
+
+
+def test_an_export_has_the_custom_fields_a_role_may_see_in_the_profiles_order() -> None:
+    from openpyxl import load_workbook
+
+    from chalicelib.rules.profile import LeadProfile, default_profile
+    from chalicelib.services.exports import workbook
+
+    data = default_profile().model_dump()
+    data["custom_fields"] = [{"key": "risk_note", "label": "风控备注", "type": "text", "visible_to": ["admin"]},
+                             {"key": "monthly_income", "label": "月收入", "type": "number"}]
+    profile = LeadProfile.model_validate(data)
+    view = {"lead_id": "L20261202001", "status": "assigned", "custom": {"monthly_income": 3}, "labels": {}}
+
+    def headers(role: str) -> list[Any]:
+        sheet = load_workbook(io.BytesIO(workbook([view], profile, role)))["线索"]
+        return [cell.value for cell in next(sheet.iter_rows(max_row=1))]
+
+    assert headers("admin")[-2:] == ["风控备注", "月收入"]
+    assert "风控备注" not in headers("rep") and headers("rep")[-1] == "月收入"

@@ -168,3 +168,42 @@ def test_no_activity_for_days_makes_a_task_once(client: Any) -> None:
     assert tick(client, later(contacted, days=7, minutes=5))["idle_tasks"] == 0  # the same tick twice
     idle = [x for x in lead(client, lead_id)["tasks"] if x["rule_id"] == "no_activity"]
     assert len(idle) == 1 and idle[0]["title"] == "长时间未跟进，请联系客户"
+
+
+def test_working_time_skips_nights_weekends_and_holidays() -> None:
+    from datetime import datetime
+
+    from chalicelib.domain.business_time import WorkingCalendar
+    from chalicelib.domain.timeutil import SHANGHAI
+    from chalicelib.rules.routing import default_rule_set
+
+    cal = default_rule_set().calendar
+    hours = WorkingCalendar.of(cal.hours, cal.holidays, cal.workdays)
+
+    def at(text: str) -> datetime:
+        return datetime.fromisoformat(text).replace(tzinfo=SHANGHAI)
+
+    assert hours.add(at("2026-11-24T10:00"), 60) == at("2026-11-24T11:00")  # within the day
+    assert hours.add(at("2026-11-30T07:00"), 30) == at("2026-11-30T09:30")  # before opening
+    assert hours.add(at("2026-11-27T17:30"), 120) == at("2026-11-30T10:30")  # Friday evening → Monday
+    assert hours.add(at("2026-09-30T17:00"), 120) == at("2026-10-08T10:00")  # 国庆 skipped
+    assert hours.add(at("2026-10-10T08:00"), 60) == at("2026-10-10T10:00")  # 调休 Saturday works
+    assert WorkingCalendar.of({}).add(at("2026-11-24T10:00"), 60) == at("2026-11-24T11:00"), "no hours: clock time"
+
+
+def test_a_task_counted_in_business_hours_is_due_within_them(client: Any) -> None:
+    from chalicelib.domain.business_time import WorkingCalendar
+    from chalicelib.domain.timeutil import SHANGHAI
+    from chalicelib.rules.routing import default_rule_set
+
+    policy = body_of(call(client, "GET", "/config/sop", "admin"))["document"]
+    policy["tasks"][0].update(due_minutes=120, business_hours=True)
+    assert call(client, "PUT", "/config/sop", "admin", policy).status_code == 200
+    lead_id, t = assigned_lead(client)
+    [task] = lead(client, lead_id)["tasks"]
+    cal = default_rule_set().calendar
+    assert task["due_at"] == iso_utc(WorkingCalendar.of(cal.hours, cal.holidays, cal.workdays).add(parse_iso(t), 120))
+    local = parse_iso(task["due_at"]).astimezone(SHANGHAI)
+    assert local.date() not in cal.holidays and "09:00" <= local.strftime("%H:%M") <= "18:00"
+    assert local.weekday() < 5 or local.date() in cal.workdays
+    assert lead(client, lead_id)["next_follow_up"] == task["due_at"]

@@ -168,7 +168,9 @@ def validate_submission(raw: dict[str, Any], profile: LeadProfile, channel: Chan
             field = ".".join(str(part) for part in error["loc"]) or "body"
             errors.setdefault(field, _message(error))
         lead = None
-    errors.update(_check_custom(custom, profile))
+    defaults = profile.channel_sources.get(channel) or []
+    source = (lead.source if lead is not None else None) or (defaults[0] if defaults else None)
+    errors.update(_check_custom(custom, profile, source))
     if lead is not None:
         errors.update(_check_profile(lead, profile, channel))
     if errors:
@@ -369,7 +371,7 @@ class SubmissionValidator:
             return None
         given = frozenset(names)
         if (len(given) != len(names) or not given <= _FIELD_VALIDATORS.keys() or not given.issuperset(self._needed)
-                or self._custom_keys & given or (self._custom_keys and _check_custom({}, self.profile))
+                or self._custom_keys & given or (self._custom_keys and self.profile.any_custom_required)
                 or ("source" not in given and self._default_source is None)):
             return None
         base = {**_DEFAULTS, "source": self._default_source}  # a given source (never None) replaces it
@@ -418,7 +420,7 @@ class SubmissionValidator:
         if self._custom_keys:
             if self._custom_keys & fields.keys():
                 return None  # a custom field named like a model field: validate_submission sorts it out
-            if _check_custom(custom, self.profile):
+            if _check_custom(custom, self.profile, fields.get("source") or self._default_source):
                 return None
         elif custom:
             return None  # custom fields the profile does not have
@@ -480,7 +482,7 @@ def _profile_allows(field: str, value: Any, profile: LeadProfile, channel: Chann
     return _rule_problem(field, value, profile, channel) is None
 
 
-def _check_custom(custom: dict[str, Any], profile: LeadProfile) -> dict[str, str]:
+def _check_custom(custom: dict[str, Any], profile: LeadProfile, source: str | None = None) -> dict[str, str]:
     errors: dict[str, str] = {}
     for key, value in custom.items():
         spec = profile.custom_field(key)
@@ -506,8 +508,8 @@ def _check_custom(custom: dict[str, Any], profile: LeadProfile) -> dict[str, str
             except ValueError:
                 errors[name] = "应为日期（YYYY-MM-DD）"
     for spec in profile.custom_fields:
-        if spec.required and clean_text(custom.get(spec.key)) in (None, ""):
-            errors[f"custom.{spec.key}"] = "必填"
+        if profile.custom_required(spec, source) and clean_text(custom.get(spec.key)) in (None, ""):
+            errors[f"custom.{spec.key}"] = f"请填写{spec.label}（必填）"
     return errors
 
 

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from chalicelib.domain.business_time import WorkingCalendar
 from chalicelib.domain.timeutil import iso_utc, parse_iso
-from chalicelib.rules.sop import SopPolicy
+from chalicelib.rules.sop import SopPolicy, TaskRule
 
 SHARDS = 4  # the due-task and SLA indexes are spread so no single partition takes every write
 
@@ -42,14 +43,23 @@ def triggers(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-def tasks_for(old: dict[str, Any], new: dict[str, Any], policy: SopPolicy) -> list[NewTask]:
+def due_at(rule: TaskRule, at: str, calendar: WorkingCalendar | None = None) -> str:
+    """When a task of `rule` triggered at `at` is due: in business hours when the rule says so."""
+    start = parse_iso(at)
+    if rule.business_hours and calendar is not None:
+        return iso_utc(calendar.add(start, rule.due_minutes))
+    return iso_utc(start + timedelta(minutes=rule.due_minutes))
+
+
+def tasks_for(old: dict[str, Any], new: dict[str, Any], policy: SopPolicy,
+              calendar: WorkingCalendar | None = None) -> list[NewTask]:
     owner = new.get("owner")
     if not owner:
         return []
     tasks = []
     for trigger, at in triggers(old, new):
         for rule in policy.rules_for(trigger):
-            due = iso_utc(parse_iso(at) + timedelta(minutes=rule.due_minutes))
+            due = due_at(rule, at, calendar)
             stamp = "".join(ch for ch in at if ch.isalnum())  # URL-safe: the id travels in paths
             tasks.append(NewTask(f"{rule.id}-{stamp}", rule.title, rule.id, due, owner))
     return tasks

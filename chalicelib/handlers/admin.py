@@ -27,7 +27,26 @@ def put_config(name: str) -> dict[str, Any]:
 
     request = bp.current_request
     who = http.principal(request)
-    return admin.publish_document(who, name, http.read_body(request), http.received_at(request))
+    note = dict(request.query_params or {}).get("note", "")
+    return admin.publish_document(who, name, http.read_body(request), http.received_at(request), note)
+
+
+@bp.route("/config/{name}/versions", methods=["GET"])
+@http.endpoint
+def list_versions(name: str) -> dict[str, Any]:
+    from chalicelib.services import admin
+
+    return admin.list_versions(http.principal(bp.current_request), name)
+
+
+@bp.route("/config/{name}/versions/{version}", methods=["GET"])
+@http.endpoint
+def get_version(name: str, version: str) -> dict[str, Any]:
+    from chalicelib.services import admin
+
+    if not version.isdigit():
+        raise ValidationFailed(fields={"version": "须为整数版本号"})
+    return admin.get_version(http.principal(bp.current_request), name, int(version))
 
 
 @bp.route("/config/{name}/validate", methods=["POST"], content_types=[http.JSON])

@@ -32,6 +32,10 @@ class CustomField(BaseModel):
     label: str = Field(min_length=1, max_length=30)
     type: Literal["text", "number", "option", "date"]
     required: bool = False
+    # Required only for leads from these sources (e.g. 官网表单), optional elsewhere.
+    required_sources: list[str] = Field(default_factory=list)
+    # Who sees the field on a lead (empty: everyone).
+    visible_to: list[Literal["admin", "supervisor", "rep"]] = Field(default_factory=list)
     max_length: int = Field(default=200, ge=1, le=2000)
     options: list[OptionItem] = Field(default_factory=list)
 
@@ -63,6 +67,10 @@ class LeadProfile(BaseModel):
             unknown = set(allowed) - sources
             if unknown:
                 raise ValueError(f"渠道 {channel} 引用了未知来源: {', '.join(sorted(unknown))}")
+        for field in self.custom_fields:
+            unknown = set(field.required_sources) - sources
+            if unknown:
+                raise ValueError(f"自定义字段「{field.label}」的必填来源未知: {', '.join(sorted(unknown))}")
         keys = [field.key for field in self.custom_fields]
         if len(keys) != len(set(keys)):
             raise ValueError("自定义字段标识重复")
@@ -89,6 +97,14 @@ class LeadProfile(BaseModel):
 
     def custom_field(self, key: str) -> CustomField | None:
         return self._custom_by_key.get(key)
+
+    def custom_required(self, spec: CustomField, source: str | None) -> bool:
+        """Whether a lead from `source` must fill in `spec`."""
+        return spec.required or (source is not None and source in spec.required_sources)
+
+    @cached_property
+    def any_custom_required(self) -> bool:
+        return any(spec.required or spec.required_sources for spec in self.custom_fields)
 
 
 @lru_cache(maxsize=1)

@@ -21,6 +21,9 @@ class TaskRule(BaseModel):
     on: str  # assigned | first_contact | activity:<type> | status:<status>
     title: str = Field(min_length=1, max_length=50)
     due_minutes: int = Field(ge=1, le=60 * 24 * 90)
+    # Count the due time in business hours (the routing calendar's): 2 h after a Friday 17:30
+    # assignment is Monday 10:30, not Friday 19:30.
+    business_hours: bool = False
 
     @field_validator("on")
     @classmethod

@@ -11,10 +11,10 @@ from pydantic import BaseModel, ValidationError
 
 from chalicelib.domain.access import Principal, require_role
 from chalicelib.domain.messages import pydantic_message
-from chalicelib.domain.timeutil import day_bounds_utc, iso_utc, shanghai_day
-from chalicelib.errors import NotFound, ValidationFailed
+from chalicelib.domain.timeutil import beijing, day_bounds_utc, iso_utc, shanghai_day
+from chalicelib.errors import Forbidden, NotFound, ValidationFailed
 from chalicelib.rules.capture_guard import CaptureGuard, default_capture_guard
-from chalicelib.rules.cleaning import CleaningRules, default_cleaning_rules
+from chalicelib.rules.cleaning import REGIONS, CleaningRules, default_cleaning_rules
 from chalicelib.rules.forms import FORM_FIELDS, FormCatalog, default_forms
 from chalicelib.rules.imports import ImportPolicy, default_import_policy
 from chalicelib.rules.pool import PoolPolicy, default_pool_policy
@@ -30,6 +30,7 @@ from chalicelib.rules.routing import (
 )
 from chalicelib.rules.scoring import ScoringModel, ScoringPolicy, default_scoring_policy, empty_model
 from chalicelib.rules.sop import SopPolicy, default_sop_policy
+from chalicelib.services import names as labels
 from chalicelib.services import routing, scoring
 from chalicelib.store import config, directory, leads, ownership, rates
 
@@ -150,14 +151,96 @@ def get_document(who: Principal, name: str) -> dict[str, Any]:
     spec = _spec(name)
     require_role(who, *spec.readers)  # type: ignore[arg-type]
     value, version = config.document(spec.stored, spec.model, spec.default)
-    return {"name": name, "version": version, "document": value.model_dump(mode="json")}
+    out = {"name": name, "version": version, "document": value.model_dump(mode="json")}
+    if name == "routing":
+        assert isinstance(value, RuleSet)
+        out["choices"] = _routing_choices(value)
+    return out
 
 
-def publish_document(who: Principal, name: str, body: dict[str, Any], at: datetime) -> dict[str, Any]:
+def _routing_choices(rule_set: RuleSet) -> dict[str, Any]:
+    """What the routing form offers, by name: teams with their reps, places, the partners the rules
+    name (a rule's ids are shown by these names, never as codes)."""
+    reps = directory.users_by_role("rep")
+    team_ids = sorted({str(u["team"]) for u in reps if u.get("team")} |
+                      {r.action.team for r in rule_set.rules if r.action.team})
+    teams = [{"team_id": t["team_id"], "label": t["label"], "region": t.get("region"),
+              "reps": [{"user_id": u["user_id"], "name": u["name"], "active": u.get("active", True)}
+                       for u in reps if u.get("team") == t["team_id"]]}
+             for t in (directory.teams(team_ids) if team_ids else [])]
+    partners: set[str] = set()
+
+    def walk(cond: Any) -> None:
+        if cond is None:
+            return
+        data = cond.model_dump(by_alias=True) if isinstance(cond, BaseModel) else cond
+        if isinstance(data, dict):
+            if data.get("field") == "partner_id":
+                values = data.get("value")
+                partners.update(str(v) for v in (values if isinstance(values, list) else [values]))
+            for child in data.get("all") or data.get("any") or ([data["not"]] if data.get("not") else []):
+                walk(child)
+
+    for rule in rule_set.rules:
+        walk(rule.when)
+    cleaning = config.cleaning_rules()
+    return {"teams": teams, "partners": {p: labels.partner(p) for p in sorted(partners)},
+            "cities": sorted(cleaning.city_provinces), "provinces": sorted(cleaning.province_regions),
+            "regions": list(REGIONS)}
+
+
+SUPERVISOR_SCOPE = "主管只能修改本团队规则的权重，其他规则与全局设置只读"
+NOTE_MAX = 200
+
+
+def supervisor_changes(current: RuleSet, draft: RuleSet, team: str | None) -> list[str]:
+    """What a supervisor's draft changes beyond their own team's weights (empty: within scope).
+
+    A supervisor may change the per-rep weights of rules that assign to their team; the rules'
+    order, conditions, actions, names and the calendar stay as published."""
+    problems: list[str] = []
+    if [r.id for r in current.rules] != [r.id for r in draft.rules]:
+        problems.append("规则的增删或顺序")
+    if current.calendar != draft.calendar:
+        problems.append("工作时间日历")
+    for old, new in zip(current.rules, draft.rules, strict=False):
+        if old.id != new.id:
+            continue
+        own = old.action.team is not None and old.action.team == team
+        if own:
+            old_rest = old.model_copy(update={"action": old.action.model_copy(update={"weights": {}})})
+            new_rest = new.model_copy(update={"action": new.action.model_copy(update={"weights": {}})})
+            if old_rest != new_rest:
+                problems.append(f"规则「{old.name}」除权重外的内容")
+        elif old != new:
+            problems.append(f"规则「{old.name}」（{labels.team(old.action.team) or '非本团队'}）")
+    return problems
+
+
+def _may_publish(who: Principal, name: str, value: BaseModel) -> None:
+    if who.role == "admin":
+        return
+    require_role(who, "supervisor")
+    if name != "routing":
+        raise Forbidden("只有管理员可以修改此配置")
+    assert isinstance(value, RuleSet)
+    current, _ = config.document("routing", RuleSet, default_rule_set)
+    problems = supervisor_changes(current, value, who.team)
+    if problems:
+        raise Forbidden(f"{SUPERVISOR_SCOPE}：不能修改{'、'.join(problems)}",
+                        fields={"rules": "、".join(problems)})
+
+
+def publish_document(who: Principal, name: str, body: dict[str, Any], at: datetime,
+                     note: str = "") -> dict[str, Any]:
+    """Publish a new version (admins; supervisors their team's routing weights), with a note."""
     spec = _spec(name)
-    require_role(who, "admin")
+    require_role(who, "admin", "supervisor")
+    if len(note) > NOTE_MAX:
+        raise ValidationFailed(fields={"note": f"发布说明不能超过 {NOTE_MAX} 个字"})
     value = _validate(spec, body)
-    version = config.publish(spec.stored, value.model_dump(mode="json"), who.user_id, iso_utc(at))
+    _may_publish(who, name, value)
+    version = config.publish(spec.stored, value.model_dump(mode="json"), who.user_id, iso_utc(at), note.strip())
     if spec.published is not None:
         spec.published()
     return {"name": name, "version": version, "document": value.model_dump(mode="json")}
@@ -178,7 +261,29 @@ def rollback_document(who: Principal, name: str, version: int, at: datetime) -> 
     body = config.version_body(spec.stored, version)
     if body is None:
         raise NotFound(f"版本 {version} 不存在")
-    return publish_document(who, name, body, at)
+    return publish_document(who, name, body, at, f"回滚到第 {version} 版")
+
+
+def list_versions(who: Principal, name: str) -> dict[str, Any]:
+    """The version list: who (display name), when (Beijing time), why; the current one marked."""
+    spec = _spec(name)
+    require_role(who, *spec.readers)  # type: ignore[arg-type]
+    _, current = config.document(spec.stored, spec.model, spec.default)
+    items = [{"version": row["version"], "author_name": labels.user(row["author"]),
+              "created_at": row["created_at"], "created_text": beijing(row["created_at"]),
+              "note": row["note"], "current": row["version"] == current}
+             for row in config.versions(spec.stored)]
+    return {"name": name, "current": current, "items": items}
+
+
+def get_version(who: Principal, name: str, version: int) -> dict[str, Any]:
+    """One published version's document (version 0: the shipped default), to diff a draft against."""
+    spec = _spec(name)
+    require_role(who, *spec.readers)  # type: ignore[arg-type]
+    body = spec.default().model_dump(mode="json") if version == 0 else config.version_body(spec.stored, version)
+    if body is None:
+        raise NotFound(f"版本 {version} 不存在")
+    return {"name": name, "version": version, "document": body}
 
 
 def dry_run_routing(who: Principal, body: dict[str, Any], now: datetime) -> dict[str, Any]:

@@ -56,7 +56,7 @@ def export_leads(who: Principal, at: datetime, filters: dict[str, Any], scope: s
         if len(views) > EXPORT_MAX_ROWS or not cursor:
             break
     truncated = len(views) > EXPORT_MAX_ROWS
-    content = workbook(views[:EXPORT_MAX_ROWS], profile)
+    content = workbook(views[:EXPORT_MAX_ROWS], profile, who.role)
     stamp = iso_utc(at).replace(":", "").replace("-", "")[:15]
     key = f"exports/{who.user_id}/{stamp}-{secrets.token_hex(4)}.xlsx"
     filename = f"线索导出_{shanghai_day(at):%Y%m%d}.xlsx"
@@ -73,9 +73,12 @@ def _phone_cell(value: str | None) -> str | None:
     return value
 
 
-def workbook(views: list[dict[str, Any]], profile: LeadProfile) -> bytes:
-    """The .xlsx of lead views (already scoped and masked by the lead service)."""
+def workbook(views: list[dict[str, Any]], profile: LeadProfile, role: str | None = None) -> bytes:
+    """The .xlsx of lead views (already scoped and masked by the lead service); custom fields in the
+    profile's order, without those the role may not see."""
     from chalicelib.spreadsheets import ExportColumn, export
+
+    specs = [spec for spec in profile.custom_fields if not (role and spec.visible_to and role not in spec.visible_to)]
 
     rows: list[list[Any]] = []
     for lead in views:
@@ -96,9 +99,9 @@ def workbook(views: list[dict[str, Any]], profile: LeadProfile) -> bytes:
             row.append(value)
         custom = lead.get("custom") or {}
         row.extend(names.value(spec.key, custom[spec.key]) if spec.type == "option" and custom.get(spec.key)
-                   else custom.get(spec.key) for spec in profile.custom_fields)
+                   else custom.get(spec.key) for spec in specs)
         rows.append(row)
     columns = [ExportColumn(FIELD_LABELS[name], "number" if name == "amount" else "text") for name in _COLUMNS]
     columns += [ExportColumn(spec.label, "number" if spec.type == "number" else "text")
-                for spec in profile.custom_fields]
+                for spec in specs]
     return export(columns, rows)

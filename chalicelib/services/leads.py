@@ -48,7 +48,11 @@ def lead_view(lead: dict[str, Any], who: Principal) -> dict[str, Any]:
     if isinstance(consent, dict) and consent.get("channel"):
         labels["consent_channel"] = names.source(str(consent["channel"]))
     view["labels"] = labels
-    view["custom_fields"] = names.custom_fields(lead.get("custom"))
+    # A custom field only some roles see (the profile's `visible_to`) is left out for the others.
+    hidden = {spec.key for spec in profile.custom_fields if spec.visible_to and who.role not in spec.visible_to}
+    if hidden and isinstance(lead.get("custom"), dict):
+        view["custom"] = {k: v for k, v in lead["custom"].items() if k not in hidden}
+    view["custom_fields"] = names.custom_fields(view.get("custom"), hidden)
     view["owner_name"] = names.user(lead.get("owner")) or None
     view["team_label"] = names.team(lead.get("team")) or None
     view["can"] = permissions(who, lead)

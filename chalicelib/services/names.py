@@ -113,17 +113,22 @@ def channel(code: str | None) -> str:
     return CHANNEL_LABELS.get(code or "", source(code))
 
 
-def custom_fields(custom: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """A lead's custom fields in the profile's order, each with its label and the value as read."""
-    if not custom:
-        return []
+def custom_fields(custom: dict[str, Any] | None,
+                  hidden: set[str] | frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+    """Every configured custom field (but `hidden`), in the profile's order, each with its label and
+    the value as read (empty when the lead has none: the lead page offers it to fill in), then any
+    value of a field the profile no longer has."""
+    custom = custom or {}
     profile = config.lead_profile()
-    order = {spec.key: i for i, spec in enumerate(profile.custom_fields)}
     out: list[dict[str, Any]] = []
-    for k, v in sorted(custom.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])):
+    known = [spec.key for spec in profile.custom_fields if spec.key not in hidden]
+    for k in known + sorted(k for k in custom if k not in known and k not in hidden):
         spec = profile.custom_field(k)
-        item = {"key": k, "label": field(k), "value": v, "text": value(k, v), "type": spec.type if spec else "text"}
-        if spec is not None and spec.type == "option":  # an edit form offers the labels
-            item["options"] = [{"value": o.value, "label": o.label} for o in spec.options]
+        v = custom.get(k)
+        item = {"key": k, "label": field(k), "value": v, "text": value(k, v) if v not in (None, "") else "",
+                "type": spec.type if spec else "text"}
+        if spec is not None and spec.type == "option":  # an edit form offers the labels (a retired option
+            # only to the lead that has it: it stays readable, new values cannot take it)
+            item["options"] = [{"value": o.value, "label": o.label} for o in spec.options if o.active or o.value == v]
         out.append(item)
     return out

@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from chalicelib.domain.business_time import WorkingCalendar
 from chalicelib.domain.lifecycle import CLOSED
 from chalicelib.domain.ownership import Notice, plan
-from chalicelib.domain.sop import SHARDS, NewTask, reclaim_deadline, tasks_for
+from chalicelib.domain.sop import SHARDS, NewTask, due_at, reclaim_deadline, tasks_for
 from chalicelib.domain.sop import idle_deadline as domain_idle_deadline
 from chalicelib.domain.timeutil import beijing, iso_utc, parse_iso
 from chalicelib.errors import Conflict
@@ -23,6 +24,14 @@ def policy() -> SopPolicy:
     return config.document("sop", SopPolicy, default_sop_policy)[0]
 
 
+def calendar() -> WorkingCalendar:
+    """Business hours for tasks counted in working time: the routing rule set's calendar."""
+    from chalicelib.rules.routing import RuleSet, default_rule_set
+
+    cal = config.document("routing", RuleSet, default_rule_set)[0].calendar
+    return WorkingCalendar.of(cal.hours, cal.holidays, cal.workdays)
+
+
 def sla_deadline(at: str) -> str | None:
     return reclaim_deadline(at, policy())
 
@@ -34,8 +43,9 @@ def idle_deadline(at: str) -> str | None:
 def first_follow_up(assigned_at: str) -> str | None:
     """下次跟进 of a lead assigned at this moment: the earliest task its assignment creates. Written
     with the assignment itself, so the stream's refresh finds it right and writes nothing."""
-    dues = [iso_utc(parse_iso(assigned_at) + timedelta(minutes=rule.due_minutes))
-            for rule in policy().rules_for("assigned")]
+    rules = policy().rules_for("assigned")
+    hours = calendar() if any(rule.business_hours for rule in rules) else None
+    dues = [due_at(rule, assigned_at, hours) for rule in rules]
     return min(dues) if dues else None
 
 
@@ -49,7 +59,7 @@ def on_lead_change(old: dict[str, Any], new: dict[str, Any], at: str) -> int:
     the trigger, moves and closes are conditional on the task as it was."""
     lead_id, owner, before = new["lead_id"], new.get("owner"), old.get("owner")
     current = policy()
-    created = tasks_for(old, new, current)
+    created = tasks_for(old, new, current, calendar() if any(t.business_hours for t in current.tasks) else None)
     gone = CLOSED | {"duplicate"}
     ends = bool(before and not owner) or (new.get("status") in gone and old.get("status") not in gone)
     handed = bool(before and owner and before != owner)
@@ -91,9 +101,9 @@ def status_tasks(lead: dict[str, Any], rules: SopPolicy) -> list[NewTask]:
     if not owner or not at:
         return []
     stamp = "".join(ch for ch in at if ch.isalnum())
-    return [NewTask(f"{rule.id}-{stamp}", rule.title, rule.id,
-                    iso_utc(parse_iso(at) + timedelta(minutes=rule.due_minutes)), owner)
-            for rule in rules.rules_for(f"status:{lead.get('status')}")]
+    matching = rules.rules_for(f"status:{lead.get('status')}")
+    hours = calendar() if any(rule.business_hours for rule in matching) else None
+    return [NewTask(f"{rule.id}-{stamp}", rule.title, rule.id, due_at(rule, at, hours), owner) for rule in matching]
 
 
 def _who(task: dict[str, Any]) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from pynamodb.exceptions import GetError
+from pynamodb.exceptions import GetError, QueryError
 
 from chalicelib.errors import StoreUnavailable
 from chalicelib.rules.cleaning import CleaningRules, default_cleaning_rules
@@ -72,14 +72,26 @@ def version_body(name: str, version: int) -> dict[str, Any] | None:
     return json.loads(body) if body else None
 
 
-def publish(name: str, body: dict[str, Any], author: str, at: str) -> int:
+def versions(name: str, limit: int = 50) -> list[dict[str, Any]]:
+    """The published versions of a document, newest first: version, author, time, note."""
+    try:
+        rows = ConfigModel.query(name, ConfigModel.version > 0, scan_index_forward=False, limit=limit,
+                                 attributes_to_get=["version", "created_at", "author", "note"])
+        return [{"version": int(r.version), "created_at": r.created_at, "author": r.author, "note": r.note or ""}
+                for r in rows]
+    except QueryError as exc:
+        raise StoreUnavailable() from exc
+
+
+def publish(name: str, body: dict[str, Any], author: str, at: str, note: str = "") -> int:
     """Store a new version and make it current. Returns the version number."""
     try:
         head = ConfigModel.get(name, 0)
         version = int(head.current or 0) + 1
     except ConfigModel.DoesNotExist:
         version = 1
-    ConfigModel(name, version, body=json.dumps(body, ensure_ascii=False), created_at=at, author=author).save(
+    ConfigModel(name, version, body=json.dumps(body, ensure_ascii=False), created_at=at, author=author,
+                note=note or None).save(
         condition=ConfigModel.version.does_not_exist())
     ConfigModel(name, 0, current=version, created_at=at, author=author).save()
     _cache.pop(name, None)

@@ -470,6 +470,7 @@ class ConfigModel(_Table):
     body = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute(null=True)
     author = UnicodeAttribute(null=True)
+    note = UnicodeAttribute(null=True)  # why this version was published (shown in the version list)
 
 
 class ImportsByUploader(GlobalSecondaryIndex["ImportJobModel"]):

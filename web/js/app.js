@@ -10,7 +10,7 @@ const PAGES = [
   { path: "inbox", label: "消息", roles: ["rep", "supervisor", "admin"], load: () => import("./pages/inbox.js") },
   { path: "dashboard", label: "数据看板", roles: ["supervisor", "admin"], load: () => import("./pages/dashboard.js") },
   { path: "imports", label: "导入", roles: ["rep", "supervisor", "admin"], load: () => import("./pages/imports.js") },
-  { path: "rules", label: "规则", roles: ["admin"], load: () => import("./pages/rules.js") },
+  { path: "rules", label: "规则", roles: ["supervisor", "admin"], load: () => import("./pages/rules.js") },
   { path: "team", label: "团队", roles: ["supervisor", "admin"], load: () => import("./pages/team.js") },
   { path: "forms", label: "表单", roles: ["admin"], load: () => import("./pages/forms.js") },
 ];

@@ -97,6 +97,7 @@ function editCard(lead, again) {
     h("input", { name: key, value: value ?? "", "data-field": key, ...attrs }));
   const custom = (lead.custom_fields || []).map((f) => (f.options ? h("label", {}, f.label,
     h("select", { name: `custom.${f.key}`, "data-field": `custom.${f.key}` },
+      h("option", { value: "", selected: f.value === null || f.value === undefined }, "（未填写）"),
       f.options.map((o) => h("option", { value: o.value, selected: o.value === f.value }, o.label))))
     : input(`custom.${f.key}`, f.label, f.value, f.type === "number" ? { type: "number", step: "any" } : f.type === "date" ? { type: "date" } : {})));
   const form = h("form", { class: "edit-lead" },
