@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from chalicelib.domain.lead import clean_text
 from chalicelib.domain.phone import mask_phone, normalise_cn_phone
-from chalicelib.rules.routing import RuleSet, compile_rules
+from chalicelib.domain.routing import compile_rules
+from chalicelib.rules.routing import RuleSet
 
 EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES", "200"))
 PROPS = settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
