@@ -8,7 +8,6 @@ over to itself with an "Import Continued" event on the default bus, which the sa
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -20,6 +19,7 @@ from chalicelib.handlers import http
 from chalicelib.handlers.events import lenient
 from chalicelib.handlers.leads import list_filters
 from chalicelib.observability import logger
+from chalicelib.outbound import continue_import
 from chalicelib.settings import get_settings
 
 bp = Blueprint(__name__)
@@ -95,21 +95,9 @@ def import_object(event: CloudWatchEvent) -> dict[str, Any]:
         return {"ignored": stored.key, "reason": skipped}
     context: Any = event.context
     remaining = context.get_remaining_time_in_millis if context is not None else (lambda: 900_000)
-    result = object_created(stored, remaining, time.time, _continue_later)
+    result = object_created(stored, remaining, time.time, continue_import)
     logger.info("import object", extra={"key": stored.key, **{k: v for k, v in result.items() if k != "ignored"}})
     return result
-
-
-def _continue_later(detail: dict[str, Any]) -> None:
-    """Hand the rest of a long import to the next invocation (the same rule matches this event)."""
-    from chalicelib.outbound import events_client
-
-    entry = {"Source": "loanleads.imports", "DetailType": "Import Continued", "Detail": json.dumps({
-        "import_id": detail["import_id"], "bucket": {"name": get_settings().import_bucket},
-        "object": {"key": detail["key"], "etag": detail["etag"], "size": detail["size"]}})}
-    result = events_client().put_events(Entries=[entry])
-    if result.get("FailedEntryCount"):
-        raise RuntimeError("could not hand over the import")  # the invocation is retried and resumes
 
 
 @bp.schedule(Rate(10, unit=Rate.MINUTES), name="import_sweep")
