@@ -182,13 +182,13 @@ def _security_paths() -> dict[str, Any]:
 _BODY_MODELS = {
     ("/leads/{lead_id}/activities", "post"): ("chalicelib.domain.followup", "ActivityIn"),
     ("/leads/{lead_id}/status", "post"): ("chalicelib.domain.followup", "StatusChange"),
-    ("/leads/{lead_id}/release", "post"): ("chalicelib.handlers.pool", "Release"),
-    ("/leads/assign", "post"): ("chalicelib.handlers.pool", "Assign"),
+    ("/leads/{lead_id}/release", "post"): ("chalicelib.handlers.leads", "Release"),
+    ("/leads/assign", "post"): ("chalicelib.handlers.leads", "Assign"),
     ("/teams/{team_id}/webhook", "put"): ("chalicelib.handlers.pool", "Webhook"),
     ("/users/{user_id}", "patch"): ("chalicelib.handlers.pool", "Duty"),
     ("/inbox/read", "post"): ("chalicelib.handlers.followup", "ReadIds"),
-    ("/leads/{lead_id}/tasks", "post"): ("chalicelib.handlers.followup", "TaskIn"),
-    ("/leads/{lead_id}/tasks/{task_id}/snooze", "post"): ("chalicelib.handlers.followup", "Snooze"),
+    ("/leads/{lead_id}/tasks", "post"): ("chalicelib.handlers.leads", "TaskIn"),
+    ("/leads/{lead_id}/tasks/{task_id}/snooze", "post"): ("chalicelib.handlers.leads", "Snooze"),
     ("/partners/{partner_id}/rate", "put"): ("chalicelib.handlers.privacy", "Rate"),
 }
 _FREE_BODY = {"application/json": {"schema": {"type": "object"}}}

@@ -1,4 +1,4 @@
-"""The pool and ownership moves: list, claim, release, (bulk) assign, rep duty and caps."""
+"""The pool: the list of unowned leads (claiming, releasing and assigning a lead are in `leads.py`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.errors import BadRequest
 from chalicelib.handlers import http
-from chalicelib.rules.pool import MAX_BULK
 
 bp = Blueprint(__name__)
 
@@ -21,18 +20,6 @@ def _number(params: dict[str, str], name: str, kind: type = float) -> Any:
         return kind(params[name])
     except ValueError as exc:
         raise BadRequest(f"{name} 须为数字", fields={name: "格式无效"}) from exc
-
-
-class Release(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    reason: str = Field(min_length=1, max_length=200)
-
-
-class Assign(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    lead_ids: list[str] = Field(min_length=1, max_length=MAX_BULK)
-    to: str = Field(min_length=1, max_length=64)
-    reason: str = Field(default="", max_length=200)
 
 
 class Duty(BaseModel):
@@ -58,37 +45,6 @@ def list_pool() -> dict[str, Any]:
                           loan_type=params.get("loan_type"), min_amount=_number(params, "min_amount"),
                           max_amount=_number(params, "max_amount"), max_age_days=_number(params, "max_age_days", int),
                           limit=limit, cursor=params.get("cursor"), sort=params.get("sort"))
-
-
-@bp.route("/leads/{lead_id}/claim", methods=["POST"])
-@http.endpoint
-def claim(lead_id: str) -> dict[str, Any]:
-    from chalicelib.services import pool
-
-    request = bp.current_request
-    return pool.claim(http.principal(request), lead_id, http.received_at(request))
-
-
-@bp.route("/leads/{lead_id}/release", methods=["POST"], content_types=[http.JSON])
-@http.endpoint
-def release(lead_id: str) -> dict[str, Any]:
-    from chalicelib.services import pool
-
-    request = bp.current_request
-    who = http.principal(request)
-    body: Release = http.parse_body_as(Release, http.read_body(request))
-    return pool.release(who, lead_id, body.reason, http.received_at(request))
-
-
-@bp.route("/leads/assign", methods=["POST"], content_types=[http.JSON])
-@http.endpoint
-def assign() -> dict[str, Any]:
-    from chalicelib.services import pool
-
-    request = bp.current_request
-    who = http.principal(request)
-    body: Assign = http.parse_body_as(Assign, http.read_body(request))
-    return pool.assign(who, body.lead_ids, body.to, body.reason, http.received_at(request))
 
 
 class Webhook(BaseModel):

@@ -1,5 +1,4 @@
-"""PIPL and security routes: reveal a number, edit a lead, a lead's audit trail, erase a person,
-partner keys (admin)."""
+"""PIPL: erase a person (a lead's reveal and audit are in `leads.py`), partner keys (admin)."""
 
 from __future__ import annotations
 
@@ -11,33 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from chalicelib.handlers import http
 
 bp = Blueprint(__name__)
-
-
-@bp.route("/leads/{lead_id}/reveal", methods=["POST"], content_types=[http.JSON])
-@http.endpoint
-def reveal(lead_id: str) -> dict[str, Any]:
-    from chalicelib.services import privacy
-
-    request = bp.current_request
-    return privacy.reveal_phone(http.principal(request), lead_id, http.read_body(request), http.received_at(request))
-
-
-@bp.route("/leads/{lead_id}", methods=["PATCH"], content_types=[http.JSON])
-@http.endpoint
-def edit_lead(lead_id: str) -> dict[str, Any]:
-    from chalicelib.services import privacy
-
-    request = bp.current_request
-    return privacy.update_lead(http.principal(request), lead_id, http.read_body(request), http.received_at(request),
-                               http.if_match(request))
-
-
-@bp.route("/leads/{lead_id}/audit", methods=["GET"])
-@http.endpoint
-def lead_audit(lead_id: str) -> dict[str, Any]:
-    from chalicelib.services import privacy
-
-    return privacy.lead_audit(http.principal(bp.current_request), lead_id)
 
 
 @bp.route("/privacy/erase", methods=["POST"], content_types=[http.JSON])
