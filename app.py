@@ -13,6 +13,7 @@ from chalicelib.handlers import (
     imports,
     leads,
     meta,
+    partners,
     pool,
     privacy,
     schedules,
@@ -27,5 +28,5 @@ app.register_middleware(http_correlation, "http")
 app.register_middleware(metrics.flush_per_invocation, "http")
 
 for blueprint in (meta.bp, capture.bp, leads.bp, pool.bp, followup.bp, admin.bp, streams.bp, schedules.bp,
-                  imports.bp, directory.bp, dashboard.bp, privacy.bp, forms.bp):
+                  imports.bp, directory.bp, dashboard.bp, privacy.bp, partners.bp, forms.bp):
     app.register_blueprint(blueprint)

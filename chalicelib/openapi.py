@@ -189,7 +189,7 @@ _BODY_MODELS = {
     ("/inbox/read", "post"): ("chalicelib.handlers.followup", "ReadIds"),
     ("/leads/{lead_id}/tasks", "post"): ("chalicelib.handlers.leads", "TaskIn"),
     ("/leads/{lead_id}/tasks/{task_id}/snooze", "post"): ("chalicelib.handlers.leads", "Snooze"),
-    ("/partners/{partner_id}/rate", "put"): ("chalicelib.handlers.privacy", "Rate"),
+    ("/partners/{partner_id}/rate", "put"): ("chalicelib.handlers.partners", "Rate"),
 }
 _FREE_BODY = {"application/json": {"schema": {"type": "object"}}}
 
