@@ -8,6 +8,7 @@ from chalicelib.handlers import (
     capture,
     dashboard,
     directory,
+    exports,
     followup,
     forms,
     imports,
@@ -28,5 +29,5 @@ app.register_middleware(http_correlation, "http")
 app.register_middleware(metrics.flush_per_invocation, "http")
 
 for blueprint in (meta.bp, capture.bp, leads.bp, pool.bp, followup.bp, admin.bp, streams.bp, schedules.bp,
-                  imports.bp, directory.bp, dashboard.bp, privacy.bp, partners.bp, forms.bp):
+                  imports.bp, exports.bp, directory.bp, dashboard.bp, privacy.bp, partners.bp, forms.bp):
     app.register_blueprint(blueprint)

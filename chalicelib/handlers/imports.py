@@ -1,5 +1,5 @@
-"""File imports and exports: the upload handshake and job pages (API), the import template, the
-lead export, and the function that imports each file dropped under `imports/` of the bucket.
+"""File imports: the upload handshake and job pages (API), the import template, and the function that
+imports each file dropped under `imports/` of the bucket (the lead export is in `exports.py`).
 
 Objects arrive as S3 → EventBridge "Object Created" events (`chalice package` refuses on_s3_event
 on a bucket the stack does not create itself); a run that needs more than one invocation hands
@@ -17,7 +17,6 @@ from chalicelib import metrics
 from chalicelib.domain.timeutil import parse_iso, shanghai_day
 from chalicelib.handlers import http
 from chalicelib.handlers.events import lenient
-from chalicelib.handlers.leads import list_filters
 from chalicelib.observability import logger
 from chalicelib.outbound import continue_import
 from chalicelib.settings import get_settings
@@ -65,19 +64,6 @@ def get_import(import_id: str) -> dict[str, Any]:
     from chalicelib.services.imports import get_job
 
     return get_job(http.principal(bp.current_request), import_id)
-
-
-@bp.route("/exports/leads", methods=["GET"])
-@http.endpoint
-def export_leads() -> dict[str, Any]:
-    from chalicelib.services.exports import export_leads as export
-
-    request = bp.current_request
-    params = dict(request.query_params or {})
-    scope = params.get("scope", "leads")
-    filters = {"region": params.get("region"), "loan_type": params.get("loan_type")} if scope == "pool" \
-        else list_filters(params)
-    return export(http.principal(request), http.received_at(request), filters, scope)
 
 
 @bp.on_cw_event(IMPORT_PATTERN, name="import_object")
