@@ -186,7 +186,7 @@ _BODY_MODELS = {
     ("/leads/assign", "post"): ("chalicelib.handlers.leads", "Assign"),
     ("/teams/{team_id}/webhook", "put"): ("chalicelib.handlers.directory", "Webhook"),
     ("/users/{user_id}", "patch"): ("chalicelib.handlers.directory", "Duty"),
-    ("/inbox/read", "post"): ("chalicelib.handlers.followup", "ReadIds"),
+    ("/inbox/read", "post"): ("chalicelib.handlers.inbox", "ReadIds"),
     ("/leads/{lead_id}/tasks", "post"): ("chalicelib.handlers.leads", "TaskIn"),
     ("/leads/{lead_id}/tasks/{task_id}/snooze", "post"): ("chalicelib.handlers.leads", "Snooze"),
     ("/partners/{partner_id}/rate", "put"): ("chalicelib.handlers.partners", "Rate"),
