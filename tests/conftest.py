@@ -174,6 +174,22 @@ def auth(user: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token(user)}"}
 
 
+LAYERS = ("unit", "moto", "stack", "browser", "package")  # the markers of pyproject.toml
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses the in-process AWS is a moto test, whatever its module's layer; a test with no
+    layer at all is refused (every module sets `pytestmark`, tests/test_layers.py)."""
+    unmarked = []
+    for item in items:
+        if "aws" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.moto)
+        if not any(item.get_closest_marker(layer) for layer in LAYERS):
+            unmarked.append(item.nodeid)
+    if unmarked:
+        raise pytest.UsageError(f"tests without a layer marker ({', '.join(LAYERS)}): {', '.join(unmarked[:5])}")
+
+
 # PIPL: no personal data in logs. Every test's captured log records and output (Powertools prints
 # JSON lines to stdout) are scanned for a mainland mobile number; any match fails the session.
 MOBILE = re.compile(r"(?<![0-9A-Za-z])(?:\+?86[ -]?)?1[3-9]\d[ -]?\d{4}[ -]?\d{4}(?![0-9A-Za-z])")

@@ -16,6 +16,8 @@ from tests.authz_matrix import CALLER, KINDS, PATH_DEFAULTS, ROWS, Case, Row
 from tests.conftest import auth
 from tests.test_capture import JSON
 
+pytestmark = pytest.mark.moto
+
 _numbers = itertools.count(1)
 
 

@@ -11,6 +11,8 @@ import pytest
 
 from tests.conftest import auth
 
+pytestmark = pytest.mark.moto
+
 JSON = {"Content-Type": "application/json"}
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 # A Shanghai credit lead: valid, and no demo routing rule matches it, so it lands in the pool.

@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from tests.conftest import auth
 from tests.test_capture import GOOD, JSON, body_of, lead_count
+
+pytestmark = pytest.mark.moto
 
 
 def test_admin_publishes_a_custom_field_and_capture_validates_it(client: Any) -> None:

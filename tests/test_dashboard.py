@@ -24,6 +24,8 @@ from tests.test_capture import body_of
 from tests.test_routing import call
 from tests.test_stream import leads_stream
 
+pytestmark = pytest.mark.moto
+
 INTENT = {"intent", "qualifying", "won"}
 SOURCES = ["website_form", "wechat", "douyin", "zhihu", "loan_calculator", "online_chat"]
 PLACES = [("上海", "mortgage"), ("上海", "mortgage"), ("广州", "credit"), ("深圳", "credit"), ("杭州", "car"),

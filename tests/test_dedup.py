@@ -13,6 +13,8 @@ from tests.conftest import auth
 from tests.test_capture import JSON, body_of
 from tests.test_stream import deliver, leads_stream
 
+pytestmark = pytest.mark.moto
+
 PHONE = "13816204573"
 E164 = "+8613816204573"  # as the lead stores it
 

@@ -18,6 +18,8 @@ import pytest
 
 from tests.conftest import auth
 
+pytestmark = pytest.mark.moto
+
 PER_OPERATION = int(os.environ.get("FUZZ_CASES_PER_OPERATION", "60"))
 MINIMUM_CASES = 2000
 

@@ -7,11 +7,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
+
 from tests.test_capture import body_of
 from tests.test_dedup import capture, lead
 from tests.test_routing import call
 from tests.test_sop import later, tick
 from tests.test_stream import deliver, leads_stream
+
+pytestmark = pytest.mark.moto
 
 ISO = re.compile(r"T\d\d:\d\d:\d\d|\d\dZ\b")
 

@@ -15,6 +15,8 @@ import pytest
 
 from tests.conftest import auth
 
+pytestmark = pytest.mark.moto
+
 BUCKET = "loanleads-local-imports"
 HEADERS = ["客户姓名", "联系方式", "贷款类型", "贷款金额(万元)", "城市", "备注"]
 

@@ -10,6 +10,8 @@ import pytest
 from infra.package import load_cfn
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.package
+
 TABLES_YAML = ROOT / "infra" / "tables.yaml"
 CHALICE_CONFIG = ROOT / ".chalice" / "config.json"
 STAGES = {"local", "dev", "staging", "prod"}

@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from tests.conftest import auth
 from tests.test_capture import JSON, body_of
 from tests.test_dedup import capture, lead
 from tests.test_stream import deliver, leads_stream
+
+pytestmark = pytest.mark.moto
 
 SKIP = {"version", "updated_at", "history", "merged_history", "tasks", "next_follow_up"}  # the last: from the tasks
 

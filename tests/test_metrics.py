@@ -14,6 +14,8 @@ from tests.conftest import ROOT
 from tests.test_dedup import capture
 from tests.test_stream import deliver, leads_stream
 
+pytestmark = pytest.mark.moto
+
 
 def emf_lines(out: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.splitlines() if line.startswith("{") and '"_aws"' in line]

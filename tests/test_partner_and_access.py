@@ -6,10 +6,13 @@ import json
 from typing import Any
 
 import boto3
+import pytest
 
 from tests.conftest import TEST_STATE, auth
 from tests.test_capture import GOOD, JSON, body_of, lead_count
 from tests.test_stream import deliver, leads_stream
+
+pytestmark = pytest.mark.moto
 
 
 def partner_post(client: Any, key: str | None, body: Any, extra: dict[str, str] | None = None) -> Any:

@@ -15,6 +15,8 @@ from tests.conftest import auth
 from tests.test_events import FakeLambdaContext, sample
 from tests.test_real_events import CSV, import_jobs
 
+pytestmark = pytest.mark.moto
+
 BUCKET = "loanleads-local-imports"
 
 

@@ -7,10 +7,14 @@ import threading
 from collections import Counter
 from typing import Any
 
+import pytest
+
 from tests.conftest import auth
 from tests.test_capture import JSON, body_of
 from tests.test_dedup import capture, lead
 from tests.test_stream import deliver, leads_stream
+
+pytestmark = pytest.mark.moto
 
 SH_PHONES = ["13816204573", "13917326685", "13725814690", "13612876540", "13512345098", "13798762310"]
 

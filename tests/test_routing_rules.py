@@ -24,6 +24,8 @@ from chalicelib.rules.routing import (
     routable_fields,
 )
 
+pytestmark = pytest.mark.unit
+
 FIELDS = routable_fields(["house_area", "property_type"])
 LABELS = default_profile().option_label
 TUESDAY_11 = datetime(2026, 3, 10, 3, 0, tzinfo=UTC)  # 11:00 in Shanghai

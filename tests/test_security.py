@@ -20,6 +20,8 @@ from tests.test_partner_and_access import partner_post
 from tests.test_routing import call
 from tests.test_stream import deliver, leads_stream
 
+pytestmark = pytest.mark.moto
+
 ONE = {"leads": [{"phone": "13700001111"}]}
 
 

@@ -6,12 +6,16 @@ import json
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from chalicelib.domain.timeutil import iso_utc, parse_iso
 from tests.conftest import ROOT
 from tests.test_capture import body_of
 from tests.test_dedup import lead
 from tests.test_routing import call
 from tests.test_stream import deliver, leads_stream
+
+pytestmark = pytest.mark.moto
 
 
 def tick(client: Any, at: str) -> dict[str, Any]:

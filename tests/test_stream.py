@@ -6,9 +6,12 @@ import json
 from typing import Any
 
 import boto3
+import pytest
 
 from local.streams import StreamReader, lambda_event
 from tests.conftest import auth
+
+pytestmark = pytest.mark.moto
 
 JSON = {"Content-Type": "application/json"}
 
