@@ -152,7 +152,6 @@ def demo_org(aws: None) -> str:
     return api_key
 
 
-
 @pytest.fixture
 def client(demo_org: str) -> Iterator[Any]:
     from chalice.test import Client
@@ -161,17 +160,6 @@ def client(demo_org: str) -> Iterator[Any]:
 
     with Client(app.app, stage_name="local") as test_client:
         yield test_client
-
-
-def token(user: str) -> str:
-    from local.devsigner import mint
-    from local.seed import USERS
-
-    return mint(user, USERS[user][1], TEST_STATE)
-
-
-def auth(user: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token(user)}"}
 
 
 LAYERS = ("unit", "moto", "stack", "browser", "package")  # the markers of pyproject.toml

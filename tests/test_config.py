@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import auth
-from tests.test_capture import GOOD, JSON, body_of, lead_count
+from tests.helpers import GOOD, JSON, auth, body_of, lead_count
 
 pytestmark = pytest.mark.moto
 

@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import auth
-from tests.test_capture import body_of
+from tests.helpers import auth, body_of
 
 pytestmark = pytest.mark.moto
 

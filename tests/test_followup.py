@@ -6,10 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_capture import body_of
-from tests.test_dedup import capture, lead
-from tests.test_routing import call
-from tests.test_stream import deliver, leads_stream
+from tests.helpers import body_of, call, capture, deliver, lead, leads_stream
 
 pytestmark = pytest.mark.moto
 

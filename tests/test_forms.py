@@ -15,8 +15,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from tests.conftest import auth
-from tests.test_capture import FORM, GOOD, JSON, body_of, lead_count
+from tests.helpers import FORM, GOOD, JSON, auth, body_of, lead_count
 
 pytestmark = pytest.mark.moto
 

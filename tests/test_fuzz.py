@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.conftest import auth
+from tests.helpers import auth
 
 pytestmark = pytest.mark.moto
 

@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.conftest import auth
+from tests.helpers import auth
 
 pytestmark = pytest.mark.moto
 

@@ -7,10 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import auth
-from tests.test_capture import JSON, body_of
-from tests.test_dedup import capture, lead
-from tests.test_stream import deliver, leads_stream
+from tests.helpers import JSON, auth, body_of, capture, deliver, lead, leads_stream
 
 pytestmark = pytest.mark.moto
 

@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.conftest import auth
+from tests.helpers import auth
 from tests.test_events import call_api, history, invoke, put_images, sample, stored_lead
 
 pytestmark = pytest.mark.moto

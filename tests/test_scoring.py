@@ -11,10 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT
-from tests.test_capture import body_of
-from tests.test_dedup import capture, lead
-from tests.test_routing import call, phone
-from tests.test_stream import deliver, leads_stream
+from tests.helpers import body_of, call, capture, deliver, lead, leads_stream, phone
 
 pytestmark = pytest.mark.moto
 
