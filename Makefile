@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PORT   ?= 8000
 STAGE  ?= dev
 
-.PHONY: run test fuzz reset token tick bench lint infra package deploy browser-deps docs-images aggregates redrive vendor
+.PHONY: run test test-fast fuzz reset token tick bench lint infra package deploy browser-deps docs-images aggregates redrive vendor
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) >&2
@@ -18,6 +18,11 @@ run: $(STAMP)
 
 test: $(STAMP) browser-deps
 	@$(PY) -m pytest
+
+# The inner loop: the unit and moto layers (pyproject.toml's markers), no local stack, browser or package.
+FAST := (unit or moto) and not (stack or browser or package)
+test-fast: $(STAMP)
+	@$(PY) -m pytest -m "$(FAST)"
 
 # The browser tests drive Debian's Chromium (Playwright cannot download its own browsers here) and
 # need a CJK font, or Chinese renders as empty boxes; the form tests decode QR codes with zbarimg

@@ -8,11 +8,13 @@ from chalicelib.handlers import (
     capture,
     dashboard,
     directory,
-    followup,
+    exports,
     forms,
     imports,
+    inbox,
     leads,
     meta,
+    partners,
     pool,
     privacy,
     schedules,
@@ -26,6 +28,6 @@ app.register_middleware(rewrite_framework_errors, "http")
 app.register_middleware(http_correlation, "http")
 app.register_middleware(metrics.flush_per_invocation, "http")
 
-for blueprint in (meta.bp, capture.bp, leads.bp, pool.bp, followup.bp, admin.bp, streams.bp, schedules.bp,
-                  imports.bp, directory.bp, dashboard.bp, privacy.bp, forms.bp):
+for blueprint in (meta.bp, capture.bp, leads.bp, pool.bp, inbox.bp, admin.bp, streams.bp, schedules.bp,
+                  imports.bp, exports.bp, directory.bp, dashboard.bp, privacy.bp, partners.bp, forms.bp):
     app.register_blueprint(blueprint)

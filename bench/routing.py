@@ -16,9 +16,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from chalicelib.domain.routing import compile_rules
 from chalicelib.rules.cleaning import default_cleaning_rules
 from chalicelib.rules.profile import default_profile
-from chalicelib.rules.routing import RuleSet, compile_rules, routable_fields
+from chalicelib.rules.routing import RuleSet, routable_fields
 
 PASSES = 3
 COMPILES = 5

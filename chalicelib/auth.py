@@ -11,9 +11,9 @@ from functools import lru_cache
 from typing import Any
 
 from chalicelib.domain.access import ROLE_RANK, Principal
-from chalicelib.errors import Forbidden, Unauthorized
+from chalicelib.errors import Unauthorized
+from chalicelib.services.directory import principal
 from chalicelib.settings import Settings, get_settings, load_jwks
-from chalicelib.store import directory
 
 
 @lru_cache(maxsize=1)
@@ -73,11 +73,7 @@ def principal_from_headers(headers: Any) -> Principal:
         raise Unauthorized()
     claims = verify_token(token.strip())
     user_id = str(claims.get("cognito:username") or claims.get("preferred_username") or claims["sub"])
-    user = directory.get_user(user_id)
-    if user is None or not user.active:
-        raise Forbidden("账号不存在或已停用")
     settings = get_settings()
     groups = claims.get(settings.oidc_roles_claim) or claims.get("cognito:groups") or []
     roles = [g for g in groups if g in ROLE_RANK] if isinstance(groups, list) else []
-    role = max(roles, key=ROLE_RANK.__getitem__) if roles else user.role
-    return Principal(user_id=user.user_id, role=role, team=user.team, name=user.name)  # type: ignore[arg-type]
+    return principal(user_id, roles)

@@ -1,11 +1,17 @@
-"""Domain errors. Each carries a stable code, a Chinese message and per-field messages; the HTTP
-layer turns them into `{"error": {"code", "message", "fields"}}` with the status below."""
+"""Domain errors. Each carries a kind (what went wrong, in the core's words), a stable code, a Chinese
+message and per-field messages; the HTTP edge (`handlers/http.py`) turns them into
+`{"error": {"code", "message", "fields"}}` with the status it maps the kind to."""
 
 from __future__ import annotations
 
+from typing import Literal
+
+ErrorKind = Literal["bad_request", "invalid", "unauthenticated", "forbidden", "not_found", "conflict", "too_large",
+                    "not_acceptable", "unsupported_media_type", "unavailable", "internal", "rate_limited"]
+
 
 class DomainError(Exception):
-    status = 400
+    kind: ErrorKind = "bad_request"
     code = "BAD_REQUEST"
     message = "请求无效"
 
@@ -22,37 +28,37 @@ class DomainError(Exception):
 
 
 class BadRequest(DomainError):
-    status = 400
+    kind: ErrorKind = "bad_request"
     code = "BAD_REQUEST"
     message = "请求格式错误"
 
 
 class ValidationFailed(DomainError):
-    status = 422
+    kind: ErrorKind = "invalid"
     code = "VALIDATION_FAILED"
     message = "提交的数据未通过校验"
 
 
 class Unauthorized(DomainError):
-    status = 401
+    kind: ErrorKind = "unauthenticated"
     code = "UNAUTHORIZED"
     message = "未登录或登录已过期"
 
 
 class Forbidden(DomainError):
-    status = 403
+    kind: ErrorKind = "forbidden"
     code = "FORBIDDEN"
     message = "没有权限执行此操作"
 
 
 class NotFound(DomainError):
-    status = 404
+    kind: ErrorKind = "not_found"
     code = "NOT_FOUND"
     message = "资源不存在"
 
 
 class Conflict(DomainError):
-    status = 409
+    kind: ErrorKind = "conflict"
     code = "CONFLICT"
     message = "数据已被修改，请刷新后重试"
 
@@ -77,37 +83,37 @@ class StaleVersion(Conflict):
 
 
 class PayloadTooLarge(DomainError):
-    status = 413
+    kind: ErrorKind = "too_large"
     code = "PAYLOAD_TOO_LARGE"
     message = "请求内容过大"
 
 
 class NotAcceptable(DomainError):
-    status = 406
+    kind: ErrorKind = "not_acceptable"
     code = "NOT_ACCEPTABLE"
     message = "无法按请求的格式（Accept）返回内容"
 
 
 class UnsupportedMediaType(DomainError):
-    status = 415
+    kind: ErrorKind = "unsupported_media_type"
     code = "UNSUPPORTED_MEDIA_TYPE"
     message = "不支持的内容类型"
 
 
 class StoreUnavailable(DomainError):
-    status = 503
+    kind: ErrorKind = "unavailable"
     code = "STORE_UNAVAILABLE"
     message = "服务暂时不可用，请稍后重试"
 
 
 class InternalError(DomainError):
-    status = 500
+    kind: ErrorKind = "internal"
     code = "INTERNAL_ERROR"
     message = "服务器内部错误，请稍后重试"
 
 
 class TooManyRequests(DomainError):
-    status = 429
+    kind: ErrorKind = "rate_limited"
     code = "RATE_LIMITED"
     message = "请求过于频繁，请稍后再试"
 

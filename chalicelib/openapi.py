@@ -186,14 +186,14 @@ def _security_paths() -> dict[str, Any]:
 _BODY_MODELS = {
     ("/leads/{lead_id}/activities", "post"): ("chalicelib.domain.followup", "ActivityIn"),
     ("/leads/{lead_id}/status", "post"): ("chalicelib.domain.followup", "StatusChange"),
-    ("/leads/{lead_id}/release", "post"): ("chalicelib.handlers.pool", "Release"),
-    ("/leads/assign", "post"): ("chalicelib.handlers.pool", "Assign"),
-    ("/teams/{team_id}/webhook", "put"): ("chalicelib.handlers.pool", "Webhook"),
-    ("/users/{user_id}", "patch"): ("chalicelib.handlers.pool", "Duty"),
-    ("/inbox/read", "post"): ("chalicelib.handlers.followup", "ReadIds"),
-    ("/leads/{lead_id}/tasks", "post"): ("chalicelib.handlers.followup", "TaskIn"),
-    ("/leads/{lead_id}/tasks/{task_id}/snooze", "post"): ("chalicelib.handlers.followup", "Snooze"),
-    ("/partners/{partner_id}/rate", "put"): ("chalicelib.handlers.privacy", "Rate"),
+    ("/leads/{lead_id}/release", "post"): ("chalicelib.handlers.leads", "Release"),
+    ("/leads/assign", "post"): ("chalicelib.handlers.leads", "Assign"),
+    ("/teams/{team_id}/webhook", "put"): ("chalicelib.handlers.directory", "Webhook"),
+    ("/users/{user_id}", "patch"): ("chalicelib.handlers.directory", "Duty"),
+    ("/inbox/read", "post"): ("chalicelib.handlers.inbox", "ReadIds"),
+    ("/leads/{lead_id}/tasks", "post"): ("chalicelib.handlers.leads", "TaskIn"),
+    ("/leads/{lead_id}/tasks/{task_id}/snooze", "post"): ("chalicelib.handlers.leads", "Snooze"),
+    ("/partners/{partner_id}/rate", "put"): ("chalicelib.handlers.partners", "Rate"),
 }
 _FREE_BODY = {"application/json": {"schema": {"type": "object"}}}
 

@@ -1,6 +1,9 @@
 """What the product tells other systems: domain events on the stage's EventBridge bus, and an
 optional per-team robot webhook (企业微信 / 钉钉). Neither ever carries a phone number or a name,
-and neither may block or fail the work that triggered it: errors are logged and swallowed."""
+and neither may block or fail the work that triggered it: errors are logged and swallowed.
+
+The one module that talks to EventBridge and webhooks: it also hands a long import over to the
+next invocation (`continue_import`), the one event whose loss must fail the work."""
 
 from __future__ import annotations
 
@@ -57,3 +60,15 @@ def post_webhook(url: str, kind: str, title: str, text: str, attempts: int = 3, 
             logger.warning("webhook failed", extra={"attempt": attempt + 1, "error": type(exc).__name__})
         time.sleep(0.2 * (2 ** attempt))
     return False
+
+
+def continue_import(detail: dict[str, Any]) -> None:
+    """Hand the rest of a long import to the next invocation: an "Import Continued" event on the
+    default bus, which the import rule matches. Raises if the bus refuses it (the invocation is
+    then retried and resumes)."""
+    entry = {"Source": "loanleads.imports", "DetailType": "Import Continued", "Detail": json.dumps({
+        "import_id": detail["import_id"], "bucket": {"name": get_settings().import_bucket},
+        "object": {"key": detail["key"], "etag": detail["etag"], "size": detail["size"]}})}
+    result = events_client().put_events(Entries=[entry])
+    if result.get("FailedEntryCount"):
+        raise RuntimeError("could not hand over the import")

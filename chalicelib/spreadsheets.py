@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from chalicelib.domain.sheet_rows import neutralise
-from chalicelib.errors import DomainError
+from chalicelib.errors import DomainError, ErrorKind
 from chalicelib.rules.imports import ImportPolicy
 
 _XLSX_MAGIC = b"PK\x03\x04"
@@ -27,7 +27,7 @@ _MB = 1024 * 1024
 
 
 class FileRejected(DomainError):
-    status = 422
+    kind: ErrorKind = "invalid"
     code = "FILE_REJECTED"
     message = "文件无法导入"
 

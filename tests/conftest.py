@@ -152,7 +152,6 @@ def demo_org(aws: None) -> str:
     return api_key
 
 
-
 @pytest.fixture
 def client(demo_org: str) -> Iterator[Any]:
     from chalice.test import Client
@@ -163,15 +162,15 @@ def client(demo_org: str) -> Iterator[Any]:
         yield test_client
 
 
-def token(user: str) -> str:
-    from local.devsigner import mint
-    from local.seed import USERS
-
-    return mint(user, USERS[user][1], TEST_STATE)
+LAYERS = ("unit", "moto", "stack", "browser", "package")  # the markers of pyproject.toml
 
 
-def auth(user: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token(user)}"}
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses the in-process AWS is a moto test, whatever its module's layer (every module
+    names its layer with `pytestmark`: tests/test_layers.py)."""
+    for item in items:
+        if "aws" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.moto)
 
 
 # PIPL: no personal data in logs. Every test's captured log records and output (Powertools prints

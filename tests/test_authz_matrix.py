@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from tests.authz_matrix import CALLER, KINDS, PATH_DEFAULTS, ROWS, Case, Row
-from tests.conftest import auth
-from tests.test_capture import JSON
+from tests.helpers import JSON, auth
+
+pytestmark = pytest.mark.moto
 
 _numbers = itertools.count(1)
 

@@ -9,6 +9,8 @@ import pytest
 
 from bench import BENCHMARKS, capture_cost
 
+pytestmark = pytest.mark.moto
+
 
 def test_every_benchmark_module_has_a_run() -> None:
     for name in BENCHMARKS:

@@ -22,6 +22,8 @@ from playwright import sync_api
 from tests.conftest import ROOT
 from tests.test_local_stack import Stack
 
+pytestmark = pytest.mark.browser
+
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = ROOT / "build" / "screenshots"
 PHONE = {"width": 390, "height": 844}

@@ -22,6 +22,8 @@ import pytest
 from tests import test_browser
 from tests.test_browser import DESKTOP, SHOTS, Session, Stack, api
 
+pytestmark = pytest.mark.browser
+
 browser = test_browser.browser  # the same Chromium fixture
 
 CAMPAIGN = "2026秋季房展会"

@@ -18,6 +18,8 @@ from tests import test_browser
 from tests.test_browser import PAGES, PHONE, Session, api, captured
 from tests.test_local_stack import Stack
 
+pytestmark = pytest.mark.browser
+
 browser = test_browser.browser  # the same Chromium fixture
 DESKTOP_WIDE = {"width": 1366, "height": 900}
 ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")

@@ -18,6 +18,8 @@ from tests import test_browser
 from tests.test_browser import DESKTOP, PHONE, Session, api, captured, shanghai
 from tests.test_local_stack import Stack, tick
 
+pytestmark = pytest.mark.browser
+
 browser = test_browser.browser  # the same Chromium fixture
 
 NAME = "林晓梅"

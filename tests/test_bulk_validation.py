@@ -27,6 +27,8 @@ from chalicelib.errors import ValidationFailed
 from chalicelib.rules.imports import default_import_policy
 from chalicelib.rules.profile import LeadProfile, default_profile
 
+pytestmark = pytest.mark.unit
+
 EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES", "200"))
 PROPS = settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
                  suppress_health_check=list(HealthCheck))

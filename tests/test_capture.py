@@ -6,31 +6,16 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
-import boto3
 import pytest
 
-from tests.conftest import auth
+from tests.helpers import FORM, GOOD, JSON, auth, body_of, lead_count
 
-JSON = {"Content-Type": "application/json"}
-FORM = {"Content-Type": "application/x-www-form-urlencoded"}
-# A Shanghai credit lead: valid, and no demo routing rule matches it, so it lands in the pool.
-GOOD = {"name": "张三", "phone": "138 1620 4573", "consent": True, "loan_type": "credit", "city": "上海",
-        "amount": 300}
-
-
-def lead_count() -> int:
-    from chalicelib.store.schema import LeadModel
-
-    return int(boto3.client("dynamodb").scan(TableName=LeadModel.Meta.table_name, Select="COUNT")["Count"])
+pytestmark = pytest.mark.moto
 
 
 def post(client: Any, body: Any, headers: dict[str, str] | None = None) -> Any:
     raw = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
     return client.http.post("/capture", headers={**JSON, **(headers or {})}, body=raw)
-
-
-def body_of(response: Any) -> Any:
-    return json.loads(response.body)
 
 
 def test_json_capture_answers_202_and_stores_a_new_lead(client: Any) -> None:

@@ -6,8 +6,11 @@ import io
 import json
 from typing import Any
 
-from tests.conftest import auth
-from tests.test_capture import GOOD, JSON, body_of, lead_count
+import pytest
+
+from tests.helpers import GOOD, JSON, auth, body_of, lead_count
+
+pytestmark = pytest.mark.moto
 
 
 def test_admin_publishes_a_custom_field_and_capture_validates_it(client: Any) -> None:

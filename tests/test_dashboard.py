@@ -19,10 +19,9 @@ import pytest
 
 from bench.phones import valid_mobiles
 from local.streams import lambda_event
-from tests.conftest import auth
-from tests.test_capture import body_of
-from tests.test_routing import call
-from tests.test_stream import leads_stream
+from tests.helpers import auth, body_of, call, leads_stream
+
+pytestmark = pytest.mark.moto
 
 INTENT = {"intent", "qualifying", "won"}
 SOURCES = ["website_form", "wechat", "douyin", "zhihu", "loan_calculator", "online_chat"]

@@ -9,23 +9,12 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.conftest import auth
-from tests.test_capture import JSON, body_of
-from tests.test_stream import deliver, leads_stream
+from tests.helpers import JSON, auth, body_of, capture, deliver, lead, leads_stream
+
+pytestmark = pytest.mark.moto
 
 PHONE = "13816204573"
 E164 = "+8613816204573"  # as the lead stores it
-
-
-def capture(client: Any, phone: str, **fields: Any) -> str:
-    body = {"phone": phone, "consent": True, **fields}
-    response = client.http.post("/capture", headers=JSON, body=json.dumps(body, ensure_ascii=False))
-    assert response.status_code == 202, response.body
-    return str(body_of(response)["lead_id"])
-
-
-def lead(client: Any, lead_id: str) -> dict[str, Any]:
-    return dict(body_of(client.http.get(f"/leads/{lead_id}", headers=auth("admin"))))
 
 
 def activities(lead_id: str) -> list[dict[str, Any]]:

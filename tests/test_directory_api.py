@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import auth
-from tests.test_capture import body_of
+import pytest
+
+from tests.helpers import auth, body_of
+
+pytestmark = pytest.mark.moto
 
 
 def test_me_names_the_user_role_and_team(client: Any) -> None:

@@ -7,7 +7,11 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urlencode
 
+import pytest
+
 from tests.conftest import ROOT
+
+pytestmark = pytest.mark.moto
 
 FORM = ROOT / "docs" / "capture-form.html"
 

@@ -16,6 +16,8 @@ from chalicelib.domain.timeutil import iso_utc, shanghai_day
 from chalicelib.errors import Conflict, ValidationFailed
 from chalicelib.rules.profile import LeadProfile, default_profile
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize("raw", ["13812345678", "138 1234 5678", "+86 13812345678", "0086-138-1234-5678",
                                  "13812345678.0", "１３８１２３４５６７８", " 138-1234-5678 "])

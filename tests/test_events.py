@@ -10,8 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+import pytest
 
 from tests.conftest import ROOT
+
+pytestmark = pytest.mark.moto
 
 EVENTS = ROOT / "events"
 

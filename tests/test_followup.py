@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.test_capture import body_of
-from tests.test_dedup import capture, lead
-from tests.test_routing import call
-from tests.test_stream import deliver, leads_stream
+import pytest
+
+from tests.helpers import body_of, call, capture, deliver, lead, leads_stream
+
+pytestmark = pytest.mark.moto
 
 
 def owned_lead(client: Any, rep: str = "sh_rep1", phone: str = "13816204573") -> str:

@@ -15,8 +15,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from tests.conftest import auth
-from tests.test_capture import FORM, GOOD, JSON, body_of, lead_count
+from tests.helpers import FORM, GOOD, JSON, auth, body_of, lead_count
+
+pytestmark = pytest.mark.moto
 
 CAMPAIGN_Q = "2026%E7%A7%8B%E5%AD%A3%E6%88%BF%E5%B1%95%E4%BC%9A"  # 2026秋季房展会, as a link carries it
 BROWSER = {"Content-Type": "application/x-www-form-urlencoded",

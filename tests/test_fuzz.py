@@ -16,7 +16,9 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.conftest import auth
+from tests.helpers import auth
+
+pytestmark = pytest.mark.moto
 
 PER_OPERATION = int(os.environ.get("FUZZ_CASES_PER_OPERATION", "60"))
 MINIMUM_CASES = 2000

@@ -7,11 +7,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.test_capture import body_of
-from tests.test_dedup import capture, lead
-from tests.test_routing import call
-from tests.test_sop import later, tick
-from tests.test_stream import deliver, leads_stream
+import pytest
+
+from tests.helpers import body_of, call, capture, deliver, later, lead, leads_stream, tick
+
+pytestmark = pytest.mark.moto
 
 ISO = re.compile(r"T\d\d:\d\d:\d\d|\d\dZ\b")
 

@@ -14,6 +14,8 @@ import pytest
 
 from tests.test_imports import deliver, deliver_measured, put, set_policy, xlsx
 
+pytestmark = pytest.mark.moto
+
 _PARTS = {
     "[Content_Types].xml": '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/'
     'package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'

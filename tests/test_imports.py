@@ -13,7 +13,9 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.conftest import auth
+from tests.helpers import auth
+
+pytestmark = pytest.mark.moto
 
 BUCKET = "loanleads-local-imports"
 HEADERS = ["客户姓名", "联系方式", "贷款类型", "贷款金额(万元)", "城市", "备注"]

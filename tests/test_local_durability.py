@@ -25,6 +25,8 @@ import pytest
 from tests.conftest import ROOT
 from tests.test_local_stack import Stack, wait_unlocked
 
+pytestmark = pytest.mark.stack
+
 CLIENTS = 8
 TOTAL = 300
 KILL_AFTER = 120  # acknowledged captures before the stack is stopped

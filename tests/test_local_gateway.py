@@ -7,11 +7,14 @@ import json
 import threading
 from typing import Any
 
+import pytest
 from chalice.app import Chalice
 from chalice.config import Config
 
 from chalicelib.observability import http_correlation, logger
 from local.gateway import StageGateway, serve_concurrently
+
+pytestmark = pytest.mark.stack
 
 THREADS = 6
 

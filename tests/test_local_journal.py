@@ -14,10 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
 
 from local.aws import free_port
 from local.journal import Journal, read_segment
 from tests.conftest import ROOT
+
+pytestmark = pytest.mark.stack
 
 TABLE = "journaled"
 

@@ -22,6 +22,8 @@ import pytest
 from local.aws import free_port
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.stack
+
 
 class Stack:
     def __init__(self, state_dir: Path) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.conftest import auth
-from tests.test_capture import JSON, body_of
-from tests.test_dedup import capture, lead
-from tests.test_stream import deliver, leads_stream
+import pytest
+
+from tests.helpers import JSON, auth, body_of, capture, deliver, lead, leads_stream
+
+pytestmark = pytest.mark.moto
 
 SKIP = {"version", "updated_at", "history", "merged_history", "tasks", "next_follow_up"}  # the last: from the tasks
 

@@ -11,8 +11,9 @@ import pytest
 
 from chalicelib import metrics
 from tests.conftest import ROOT
-from tests.test_dedup import capture
-from tests.test_stream import deliver, leads_stream
+from tests.helpers import capture, deliver, leads_stream
+
+pytestmark = pytest.mark.moto
 
 
 def emf_lines(out: str) -> list[dict[str, Any]]:

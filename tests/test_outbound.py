@@ -8,11 +8,11 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import boto3
+import pytest
 
-from tests.test_capture import body_of
-from tests.test_routing import call
-from tests.test_sop import assigned_lead, later, tick
-from tests.test_stream import deliver, leads_stream
+from tests.helpers import assigned_lead, body_of, call, deliver, later, leads_stream, tick
+
+pytestmark = pytest.mark.moto
 
 
 def bus_queue() -> str:

@@ -18,6 +18,8 @@ import yaml
 
 from infra.package import functions, package, stages
 
+pytestmark = pytest.mark.package
+
 STAGES = sorted(stages())
 
 

@@ -6,15 +6,12 @@ import json
 from typing import Any
 
 import boto3
+import pytest
 
-from tests.conftest import TEST_STATE, auth
-from tests.test_capture import GOOD, JSON, body_of, lead_count
-from tests.test_stream import deliver, leads_stream
+from tests.conftest import TEST_STATE
+from tests.helpers import GOOD, JSON, auth, body_of, deliver, lead_count, leads_stream, partner_post
 
-
-def partner_post(client: Any, key: str | None, body: Any, extra: dict[str, str] | None = None) -> Any:
-    headers = {**JSON, **({"X-Api-Key": key} if key else {}), **(extra or {})}
-    return client.http.post("/partner/leads", headers=headers, body=json.dumps(body, ensure_ascii=False))
+pytestmark = pytest.mark.moto
 
 
 def test_partner_batch_results_per_item_and_partner_from_key(client: Any, demo_org: str) -> None:

@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
+import pytest
 
-from tests.conftest import MOBILE, auth
-from tests.test_capture import JSON, body_of
-from tests.test_dedup import capture, lead
-from tests.test_routing import call
-from tests.test_stream import deliver, leads_stream
+from tests.conftest import MOBILE
+from tests.helpers import JSON, auth, body_of, call, capture, deliver, lead, leads_stream
+
+pytestmark = pytest.mark.moto
 
 PHONE = "13986275314"
 OTHER = "13761524980"

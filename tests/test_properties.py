@@ -7,12 +7,16 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.domain.lead import clean_text
 from chalicelib.domain.phone import mask_phone, normalise_cn_phone
-from chalicelib.rules.routing import RuleSet, compile_rules
+from chalicelib.domain.routing import compile_rules
+from chalicelib.rules.routing import RuleSet
+
+pytestmark = pytest.mark.unit
 
 EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES", "200"))
 PROPS = settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,

@@ -11,9 +11,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
+import pytest
 
-from tests.conftest import auth
+from tests.helpers import auth
 from tests.test_events import call_api, history, invoke, put_images, sample, stored_lead
+
+pytestmark = pytest.mark.moto
 
 BUCKET = "loanleads-local-imports"
 CSV = "客户姓名,联系方式,城市\n张三,13816204573,上海\n李四,13917326685,广州\n".encode()

@@ -11,9 +11,11 @@ from urllib.parse import unquote_plus
 import boto3
 import pytest
 
-from tests.conftest import auth
+from tests.helpers import auth
 from tests.test_events import FakeLambdaContext, sample
 from tests.test_real_events import CSV, import_jobs
+
+pytestmark = pytest.mark.moto
 
 BUCKET = "loanleads-local-imports"
 

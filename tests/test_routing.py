@@ -7,21 +7,13 @@ import threading
 from collections import Counter
 from typing import Any
 
-from tests.conftest import auth
-from tests.test_capture import JSON, body_of
-from tests.test_dedup import capture, lead
-from tests.test_stream import deliver, leads_stream
+import pytest
+
+from tests.helpers import body_of, call, capture, deliver, lead, leads_stream, phone
+
+pytestmark = pytest.mark.moto
 
 SH_PHONES = ["13816204573", "13917326685", "13725814690", "13612876540", "13512345098", "13798762310"]
-
-
-def phone(n: int) -> str:
-    return f"139{(17326685 + n * 7919) % 100000000:08d}"
-
-
-def call(client: Any, method: str, path: str, user: str, body: Any = None) -> Any:
-    return client.http.request(method, path, headers={**JSON, **auth(user)},
-                               body=json.dumps(body, ensure_ascii=False) if body is not None else b"")
 
 
 def test_demo_rules_route_by_region_product_and_load(client: Any) -> None:

@@ -12,21 +12,19 @@ from typing import Any
 import pytest
 
 from bench import routing as routing_bench
+from chalicelib.domain.routing import NO_MATCH_REASON, CompiledRules, check_references, compile_rules, dry_run
 from chalicelib.rules.profile import default_profile
 from chalicelib.rules.routing import (
-    NO_MATCH_REASON,
     AllCondition,
-    CompiledRules,
     FieldCondition,
     RuleSet,
     RuleSetInvalid,
-    check_references,
-    compile_rules,
     default_rule_set,
-    dry_run,
     load_rule_set,
     routable_fields,
 )
+
+pytestmark = pytest.mark.unit
 
 FIELDS = routable_fields(["house_area", "property_type"])
 LABELS = default_profile().option_label

@@ -8,11 +8,12 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from tests.conftest import ROOT
-from tests.test_capture import body_of
-from tests.test_dedup import capture, lead
-from tests.test_routing import call, phone
-from tests.test_stream import deliver, leads_stream
+from tests.helpers import body_of, call, capture, deliver, lead, leads_stream, phone
+
+pytestmark = pytest.mark.moto
 
 # Under the default prior: 50 + 12 + 8 + 6 + 5 (官网表单) + 4 (30–100万) = 85, and 50 − 6 − 15 − 4 + 5 = 30.
 HOT: dict[str, Any] = {"loan_type": "mortgage", "credit_status": "good", "customer_type": "business_owner",

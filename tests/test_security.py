@@ -15,10 +15,9 @@ from urllib.parse import parse_qs
 import boto3
 import pytest
 
-from tests.test_capture import JSON, body_of, lead_count
-from tests.test_partner_and_access import partner_post
-from tests.test_routing import call
-from tests.test_stream import deliver, leads_stream
+from tests.helpers import JSON, body_of, call, deliver, lead_count, leads_stream, partner_post
+
+pytestmark = pytest.mark.moto
 
 ONE = {"leads": [{"phone": "13700001111"}]}
 

@@ -6,33 +6,12 @@ import json
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from chalicelib.domain.timeutil import iso_utc, parse_iso
-from tests.conftest import ROOT
-from tests.test_capture import body_of
-from tests.test_dedup import lead
-from tests.test_routing import call
-from tests.test_stream import deliver, leads_stream
+from tests.helpers import assigned_lead, body_of, call, deliver, later, lead, leads_stream, tick
 
-
-def tick(client: Any, at: str) -> dict[str, Any]:
-    event = json.loads((ROOT / "events" / "schedule.json").read_text(encoding="utf-8"))
-    event["time"] = at
-    payload: dict[str, Any] = client.lambda_.invoke("sla_sweep", event).payload
-    return payload
-
-
-def later(at: str, **delta: float) -> str:
-    return iso_utc(parse_iso(at) + timedelta(**delta)).replace(".000Z", "Z")
-
-
-def assigned_lead(client: Any, rep: str = "sh_rep1", phone: str = "13816204573") -> tuple[str, str]:
-    lead_id = str(body_of(call(client, "POST", "/leads", rep, {"phone": phone}))["lead_id"])
-    reader = leads_stream()
-    deliver(client, reader)  # INSERT: routed to its owner
-    deliver(client, reader)  # MODIFY: the assignment creates 首次联系
-    item = lead(client, lead_id)
-    assert item["status"] == "assigned"
-    return lead_id, str(item["assigned_at"])
+pytestmark = pytest.mark.moto
 
 
 def inbox_kinds(client: Any, user: str) -> list[str]:

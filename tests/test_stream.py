@@ -5,28 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import boto3
+import pytest
 
-from local.streams import StreamReader, lambda_event
-from tests.conftest import auth
+from tests.helpers import auth, deliver, leads_stream
+
+pytestmark = pytest.mark.moto
 
 JSON = {"Content-Type": "application/json"}
-
-
-def leads_stream() -> StreamReader:
-    from chalicelib.store.schema import LeadModel
-
-    arn = boto3.client("dynamodb").describe_table(TableName=LeadModel.Meta.table_name)["Table"]["LatestStreamArn"]
-    return StreamReader(boto3.client("dynamodbstreams"), arn)
-
-
-def deliver(client: Any, reader: StreamReader) -> dict[str, Any]:
-    records = reader.read()
-    event = lambda_event(records, reader.stream_arn)
-    if records:
-        reader.advance(records[-1])
-    result: dict[str, Any] = client.lambda_.invoke("lead_stream", event).payload
-    return result
 
 
 def test_captured_lead_leaves_new_through_the_stream(client: Any) -> None:

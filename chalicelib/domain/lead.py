@@ -16,9 +16,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from chalicelib.domain.messages import pydantic_message
 from chalicelib.domain.phone import normalise_cn_phone, plain_cn_mobile
 from chalicelib.errors import ValidationFailed
+from chalicelib.rules.messages import pydantic_message
 from chalicelib.rules.profile import OPTION_FIELDS, Channel, LeadProfile
 
 FIELD_LABELS: dict[str, str] = {

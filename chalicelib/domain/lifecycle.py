@@ -3,20 +3,7 @@
 from __future__ import annotations
 
 from chalicelib.errors import Conflict
-
-STATUS_LABELS: dict[str, str] = {
-    "new": "新线索",
-    "invalid": "无效线索",
-    "duplicate": "重复线索",
-    "pool": "公海",
-    "assigned": "已分配",
-    "contacted": "初步接触",
-    "observing": "待观察",
-    "intent": "意向明确",
-    "qualifying": "资质审核",
-    "won": "签约放款",
-    "lost": "流失",
-}
+from chalicelib.rules.statuses import STATUS_LABELS as STATUS_LABELS  # vocabulary SOP documents name too
 
 _WORKING = {"contacted", "observing", "intent", "qualifying"}
 

@@ -63,8 +63,8 @@ def _browser_post(request: Request) -> Response:
         referer=request.headers.get("referer")))
     headers = {**answer.headers, "Cache-Control": "no-store"}
     if answer.location:
-        return Response(body="", status_code=answer.status, headers={**headers, "Location": answer.location})
-    return Response(body=answer.html, status_code=answer.status,
+        return Response(body="", status_code=303, headers={**headers, "Location": answer.location})
+    return Response(body=answer.html, status_code=http.status_of(answer.refused) if answer.refused else 200,
                     headers={**headers, "Content-Type": "text/html; charset=utf-8"})
 
 

@@ -48,7 +48,7 @@ def form_page(form_id: str) -> Response:
     except DomainError as exc:
         from chalicelib.domain.form_page import render_thanks
 
-        return _html(exc.status, render_thanks("表单不可用", exc.message, None).replace("✓", "!"))
+        return _html(http.status_of(exc), render_thanks("表单不可用", exc.message, None).replace("✓", "!"))
     return _html(200, page)
 
 

@@ -17,6 +17,7 @@ from chalicelib.domain.access import Principal
 from chalicelib.errors import (
     BadRequest,
     DomainError,
+    ErrorKind,
     InternalError,
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -45,8 +46,20 @@ _FRAMEWORK_ERRORS = {
 }
 
 
+# The one place an error's kind becomes an HTTP status.
+STATUS: dict[ErrorKind, int] = {
+    "bad_request": 400, "invalid": 422, "unauthenticated": 401, "forbidden": 403, "not_found": 404,
+    "conflict": 409, "too_large": 413, "not_acceptable": 406, "unsupported_media_type": 415,
+    "unavailable": 503, "internal": 500, "rate_limited": 429,
+}
+
+
+def status_of(error: DomainError) -> int:
+    return STATUS[error.kind]
+
+
 def error_response(error: DomainError, headers: dict[str, str] | None = None) -> Response:
-    return Response(body=error.to_body(), status_code=error.status,
+    return Response(body=error.to_body(), status_code=status_of(error),
                     headers={"Content-Type": JSON, **(headers or {})})
 
 

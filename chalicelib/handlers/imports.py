@@ -1,5 +1,5 @@
-"""File imports and exports: the upload handshake and job pages (API), the import template, the
-lead export, and the function that imports each file dropped under `imports/` of the bucket.
+"""File imports: the upload handshake and job pages (API), the import template, and the function that
+imports each file dropped under `imports/` of the bucket (the lead export is in `exports.py`).
 
 Objects arrive as S3 → EventBridge "Object Created" events (`chalice package` refuses on_s3_event
 on a bucket the stack does not create itself); a run that needs more than one invocation hands
@@ -8,7 +8,6 @@ over to itself with an "Import Continued" event on the default bus, which the sa
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -18,8 +17,8 @@ from chalicelib import metrics
 from chalicelib.domain.timeutil import parse_iso, shanghai_day
 from chalicelib.handlers import http
 from chalicelib.handlers.events import lenient
-from chalicelib.handlers.leads import list_filters
 from chalicelib.observability import logger
+from chalicelib.outbound import continue_import
 from chalicelib.settings import get_settings
 
 bp = Blueprint(__name__)
@@ -67,19 +66,6 @@ def get_import(import_id: str) -> dict[str, Any]:
     return get_job(http.principal(bp.current_request), import_id)
 
 
-@bp.route("/exports/leads", methods=["GET"])
-@http.endpoint
-def export_leads() -> dict[str, Any]:
-    from chalicelib.services.exports import export_leads as export
-
-    request = bp.current_request
-    params = dict(request.query_params or {})
-    scope = params.get("scope", "leads")
-    filters = {"region": params.get("region"), "loan_type": params.get("loan_type")} if scope == "pool" \
-        else list_filters(params)
-    return export(http.principal(request), http.received_at(request), filters, scope)
-
-
 @bp.on_cw_event(IMPORT_PATTERN, name="import_object")
 @metrics.flushed
 def import_object(event: CloudWatchEvent) -> dict[str, Any]:
@@ -95,21 +81,9 @@ def import_object(event: CloudWatchEvent) -> dict[str, Any]:
         return {"ignored": stored.key, "reason": skipped}
     context: Any = event.context
     remaining = context.get_remaining_time_in_millis if context is not None else (lambda: 900_000)
-    result = object_created(stored, remaining, time.time, _continue_later)
+    result = object_created(stored, remaining, time.time, continue_import)
     logger.info("import object", extra={"key": stored.key, **{k: v for k, v in result.items() if k != "ignored"}})
     return result
-
-
-def _continue_later(detail: dict[str, Any]) -> None:
-    """Hand the rest of a long import to the next invocation (the same rule matches this event)."""
-    from chalicelib.outbound import events_client
-
-    entry = {"Source": "loanleads.imports", "DetailType": "Import Continued", "Detail": json.dumps({
-        "import_id": detail["import_id"], "bucket": {"name": get_settings().import_bucket},
-        "object": {"key": detail["key"], "etag": detail["etag"], "size": detail["size"]}})}
-    result = events_client().put_events(Entries=[entry])
-    if result.get("FailedEntryCount"):
-        raise RuntimeError("could not hand over the import")  # the invocation is retried and resumes
 
 
 @bp.schedule(Rate(10, unit=Rate.MINUTES), name="import_sweep")

@@ -1,4 +1,5 @@
-"""Signed-in users: read leads in scope, list them, enter one by hand."""
+"""Leads, one resource: list, enter by hand, read, edit; and every `/leads/{id}/...` action: follow-up
+(activities, status, tasks), pool moves (claim, release, bulk assign), merge, PIPL (reveal, audit)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,13 @@ from datetime import date
 from typing import Any
 
 from chalice.app import Blueprint, Response
+from pydantic import BaseModel, ConfigDict, Field
 
+from chalicelib.domain.followup import ActivityIn, StatusChange
 from chalicelib.domain.timeutil import iso_utc, shanghai_day
 from chalicelib.errors import BadRequest
 from chalicelib.handlers import http
+from chalicelib.rules.pool import MAX_BULK
 
 bp = Blueprint(__name__)
 
@@ -98,3 +102,135 @@ def unmerge_lead(lead_id: str) -> dict[str, object]:
     request = bp.current_request
     who = http.principal(request)
     return merge.unmerge_lead(who, lead_id, http.read_body(request), iso_utc(http.received_at(request)))
+
+
+@bp.route("/leads/{lead_id}/activities", methods=["POST"], content_types=[http.JSON])
+@http.endpoint
+def log_activity(lead_id: str) -> dict[str, Any]:
+    from chalicelib.services import followup
+
+    request = bp.current_request
+    who = http.principal(request)
+    activity = http.parse_body_as(ActivityIn, http.read_body(request))
+    return followup.log_activity(who, lead_id, activity, http.received_at(request))
+
+
+@bp.route("/leads/{lead_id}/status", methods=["POST"], content_types=[http.JSON])
+@http.endpoint
+def change_status(lead_id: str) -> dict[str, Any]:
+    from chalicelib.services import followup
+
+    request = bp.current_request
+    who = http.principal(request)
+    return followup.change_status(who, lead_id, http.parse_body_as(StatusChange, http.read_body(request)),
+                                  http.received_at(request))
+
+
+class TaskIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    title: str = Field(min_length=1, max_length=50)
+    due_at: str = Field(min_length=10, max_length=40)
+
+
+class Snooze(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    until: str = Field(min_length=10, max_length=40)
+
+
+@bp.route("/leads/{lead_id}/tasks", methods=["POST"], content_types=[http.JSON])
+@http.endpoint
+def add_task(lead_id: str) -> dict[str, Any]:
+    from chalicelib.services import tasks
+
+    request = bp.current_request
+    body: TaskIn = http.parse_body_as(TaskIn, http.read_body(request))
+    return tasks.add_task(http.principal(request), lead_id, body.title, body.due_at, http.received_at(request))
+
+
+@bp.route("/leads/{lead_id}/tasks/{task_id}/complete", methods=["POST"])
+@http.endpoint
+def complete_task(lead_id: str, task_id: str) -> dict[str, Any]:
+    from chalicelib.services import tasks
+
+    request = bp.current_request
+    return tasks.close_task(http.principal(request), lead_id, task_id, http.received_at(request))
+
+
+@bp.route("/leads/{lead_id}/tasks/{task_id}/snooze", methods=["POST"], content_types=[http.JSON])
+@http.endpoint
+def snooze_task(lead_id: str, task_id: str) -> dict[str, Any]:
+    from chalicelib.services import tasks
+
+    request = bp.current_request
+    body: Snooze = http.parse_body_as(Snooze, http.read_body(request))
+    return tasks.snooze_task(http.principal(request), lead_id, task_id, body.until)
+
+
+@bp.route("/leads/{lead_id}/claim", methods=["POST"])
+@http.endpoint
+def claim(lead_id: str) -> dict[str, Any]:
+    from chalicelib.services import pool
+
+    request = bp.current_request
+    return pool.claim(http.principal(request), lead_id, http.received_at(request))
+
+
+class Release(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=200)
+
+
+@bp.route("/leads/{lead_id}/release", methods=["POST"], content_types=[http.JSON])
+@http.endpoint
+def release(lead_id: str) -> dict[str, Any]:
+    from chalicelib.services import pool
+
+    request = bp.current_request
+    who = http.principal(request)
+    body: Release = http.parse_body_as(Release, http.read_body(request))
+    return pool.release(who, lead_id, body.reason, http.received_at(request))
+
+
+class Assign(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    lead_ids: list[str] = Field(min_length=1, max_length=MAX_BULK)
+    to: str = Field(min_length=1, max_length=64)
+    reason: str = Field(default="", max_length=200)
+
+
+@bp.route("/leads/assign", methods=["POST"], content_types=[http.JSON])
+@http.endpoint
+def assign() -> dict[str, Any]:
+    from chalicelib.services import pool
+
+    request = bp.current_request
+    who = http.principal(request)
+    body: Assign = http.parse_body_as(Assign, http.read_body(request))
+    return pool.assign(who, body.lead_ids, body.to, body.reason, http.received_at(request))
+
+
+@bp.route("/leads/{lead_id}", methods=["PATCH"], content_types=[http.JSON])
+@http.endpoint
+def edit_lead(lead_id: str) -> dict[str, Any]:
+    from chalicelib.services import privacy
+
+    request = bp.current_request
+    return privacy.update_lead(http.principal(request), lead_id, http.read_body(request), http.received_at(request),
+                               http.if_match(request))
+
+
+@bp.route("/leads/{lead_id}/reveal", methods=["POST"], content_types=[http.JSON])
+@http.endpoint
+def reveal(lead_id: str) -> dict[str, Any]:
+    from chalicelib.services import privacy
+
+    request = bp.current_request
+    return privacy.reveal_phone(http.principal(request), lead_id, http.read_body(request), http.received_at(request))
+
+
+@bp.route("/leads/{lead_id}/audit", methods=["GET"])
+@http.endpoint
+def lead_audit(lead_id: str) -> dict[str, Any]:
+    from chalicelib.services import privacy
+
+    return privacy.lead_audit(http.principal(bp.current_request), lead_id)

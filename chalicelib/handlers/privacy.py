@@ -1,43 +1,14 @@
-"""PIPL and security routes: reveal a number, edit a lead, a lead's audit trail, erase a person,
-partner keys (admin)."""
+"""PIPL: erase a person (a lead's reveal and audit are in `leads.py`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from chalice.app import Blueprint
-from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.handlers import http
 
 bp = Blueprint(__name__)
-
-
-@bp.route("/leads/{lead_id}/reveal", methods=["POST"], content_types=[http.JSON])
-@http.endpoint
-def reveal(lead_id: str) -> dict[str, Any]:
-    from chalicelib.services import privacy
-
-    request = bp.current_request
-    return privacy.reveal_phone(http.principal(request), lead_id, http.read_body(request), http.received_at(request))
-
-
-@bp.route("/leads/{lead_id}", methods=["PATCH"], content_types=[http.JSON])
-@http.endpoint
-def edit_lead(lead_id: str) -> dict[str, Any]:
-    from chalicelib.services import privacy
-
-    request = bp.current_request
-    return privacy.update_lead(http.principal(request), lead_id, http.read_body(request), http.received_at(request),
-                               http.if_match(request))
-
-
-@bp.route("/leads/{lead_id}/audit", methods=["GET"])
-@http.endpoint
-def lead_audit(lead_id: str) -> dict[str, Any]:
-    from chalicelib.services import privacy
-
-    return privacy.lead_audit(http.principal(bp.current_request), lead_id)
 
 
 @bp.route("/privacy/erase", methods=["POST"], content_types=[http.JSON])
@@ -47,53 +18,3 @@ def erase() -> dict[str, Any]:
 
     request = bp.current_request
     return privacy.erase_person(http.principal(request), http.read_body(request), http.received_at(request))
-
-
-@bp.route("/partners/{partner_id}/keys", methods=["GET"])
-@http.endpoint
-def list_keys(partner_id: str) -> dict[str, Any]:
-    from chalicelib.services import partners
-
-    return partners.list_keys(http.principal(bp.current_request), partner_id)
-
-
-@bp.route("/partners/{partner_id}/keys", methods=["POST"])
-@http.endpoint
-def create_key(partner_id: str) -> dict[str, Any]:
-    from chalicelib.services import partners
-
-    request = bp.current_request
-    return partners.create_key(http.principal(request), partner_id, http.received_at(request))
-
-
-@bp.route("/partners/{partner_id}/keys/{key_id}/rotate", methods=["POST"])
-@http.endpoint
-def rotate_key(partner_id: str, key_id: str) -> dict[str, Any]:
-    from chalicelib.services import partners
-
-    request = bp.current_request
-    return partners.rotate_key(http.principal(request), partner_id, key_id, http.received_at(request))
-
-
-@bp.route("/partners/{partner_id}/keys/{key_id}/revoke", methods=["POST"])
-@http.endpoint
-def revoke_key(partner_id: str, key_id: str) -> dict[str, Any]:
-    from chalicelib.services import partners
-
-    request = bp.current_request
-    return partners.revoke_key(http.principal(request), partner_id, key_id, http.received_at(request))
-
-
-class Rate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    rate_per_minute: int | None = Field(default=None, ge=1, le=100000)
-
-
-@bp.route("/partners/{partner_id}/rate", methods=["PUT"], content_types=[http.JSON])
-@http.endpoint
-def set_rate(partner_id: str) -> dict[str, Any]:
-    from chalicelib.services import partners
-
-    request = bp.current_request
-    body: Rate = http.parse_body_as(Rate, http.read_body(request))
-    return partners.set_rate(http.principal(request), partner_id, body.rate_per_minute, http.received_at(request))

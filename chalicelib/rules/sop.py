@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from chalicelib.domain.lifecycle import STATUS_LABELS
+from chalicelib.rules.statuses import STATUS_LABELS
 
 _ACTIVITIES = ("call", "sms", "wechat", "email", "visit", "note", "materials_sent")
 

@@ -10,24 +10,17 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from chalicelib.domain.access import Principal, require_role
-from chalicelib.domain.messages import pydantic_message
+from chalicelib.domain.routing import check_references, compile_rules, dry_run
 from chalicelib.domain.timeutil import beijing, day_bounds_utc, iso_utc, shanghai_day
 from chalicelib.errors import Forbidden, NotFound, ValidationFailed
 from chalicelib.rules.capture_guard import CaptureGuard, default_capture_guard
 from chalicelib.rules.cleaning import REGIONS, CleaningRules, default_cleaning_rules
 from chalicelib.rules.forms import FORM_FIELDS, FormCatalog, default_forms
 from chalicelib.rules.imports import ImportPolicy, default_import_policy
+from chalicelib.rules.messages import pydantic_message
 from chalicelib.rules.pool import PoolPolicy, default_pool_policy
 from chalicelib.rules.profile import LeadProfile, default_profile
-from chalicelib.rules.routing import (
-    RuleSet,
-    RuleSetInvalid,
-    check_references,
-    compile_rules,
-    default_rule_set,
-    dry_run,
-    load_rule_set,
-)
+from chalicelib.rules.routing import RuleSet, RuleSetInvalid, default_rule_set, load_rule_set
 from chalicelib.rules.scoring import ScoringModel, ScoringPolicy, default_scoring_policy, empty_model
 from chalicelib.rules.sop import SopPolicy, default_sop_policy
 from chalicelib.services import names as labels

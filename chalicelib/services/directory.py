@@ -5,11 +5,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from chalicelib.domain.access import Principal, require_role
+from chalicelib.domain.access import ROLE_RANK, Principal, require_role
 from chalicelib.domain.timeutil import shanghai_day
+from chalicelib.errors import Forbidden
 from chalicelib.store import directory, ownership
 
 ROLES = ("admin", "supervisor", "rep")
+
+
+def principal(user_id: str, token_roles: list[str]) -> Principal:
+    """The caller a verified token names: an active user of the directory, with the highest role the
+    token grants (`token_roles`, already limited to known roles) or else the directory's."""
+    user = directory.get_user(user_id)
+    if user is None or not user.active:
+        raise Forbidden("账号不存在或已停用")
+    role = max(token_roles, key=ROLE_RANK.__getitem__) if token_roles else user.role
+    return Principal(user_id=user.user_id, role=role, team=user.team, name=user.name)  # type: ignore[arg-type]
 
 
 def me(who: Principal) -> dict[str, Any]:

@@ -225,10 +225,13 @@ def prepare(data: Mapping[str, Any], at: datetime, profile: LeadProfile | None =
 
 @dataclass(frozen=True)
 class WebAnswer:
-    status: int
+    """A browser post's answer: a redirect to `location`, or a page (`html`) that shows why the post
+    was `refused` (the HTTP edge turns the error's kind into the status)."""
+
     html: str = ""
     location: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    refused: DomainError | None = None
 
 
 @dataclass(frozen=True)
@@ -265,7 +268,7 @@ def browser_capture(post: BrowserPost) -> WebAnswer:
             form_store.note_bad_redirect(f"{parts.scheme}://{parts.netloc}"[:200], form.form_id if form else None,
                                          shanghai_day(post.received_at), iso_utc(post.received_at))
         landing = thanks_path(form.form_id) if form else DEFAULT_THANKS
-    return WebAnswer(303, location=with_lead(landing, done.lead_id))
+    return WebAnswer(location=with_lead(landing, done.lead_id))
 
 
 def _refused(exc: DomainError, data: Mapping[str, Any], profile: LeadProfile, referer: str | None,
@@ -281,8 +284,8 @@ def _refused(exc: DomainError, data: Mapping[str, Any], profile: LeadProfile, re
                                      calc={k: values.get(k, "") for k in ("amount", "years", "rate")},
                                      message=None if fields else exc.message,  # e.g. too many requests
                                      challenge=new_challenge(form, at) if challenge_needed(form, at) else None)
-        return WebAnswer(exc.status, page, headers=headers)
+        return WebAnswer(page, headers=headers, refused=exc)
     labels = {name: form_page.error_label(name, None, profile) for name in {*fields, *values}}
     back = referer if referer and urlsplit(referer).scheme in ("http", "https") else None
     shown = {k: profile.option_label(k, v) if k in OPTION_FIELDS else v for k, v in values.items()}
-    return WebAnswer(exc.status, form_page.render_error(exc.message, fields, labels, shown, back), headers=headers)
+    return WebAnswer(form_page.render_error(exc.message, fields, labels, shown, back), headers=headers, refused=exc)

@@ -9,9 +9,10 @@ from typing import Any
 
 from chalicelib.domain.lead import FIELD_LABELS, UTM_FIELDS
 from chalicelib.domain.ownership import Caps
+from chalicelib.domain.routing import CompiledRules, Decision, compile_rules
 from chalicelib.domain.scoring import BAND_LABELS
 from chalicelib.domain.timeutil import iso_utc, shanghai_day
-from chalicelib.rules.routing import CompiledRules, Decision, RuleSet, compile_rules, default_rule_set
+from chalicelib.rules.routing import RuleSet, default_rule_set
 from chalicelib.services import names
 from chalicelib.store import config, ownership, sequences
 
