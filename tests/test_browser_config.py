@@ -20,6 +20,8 @@ import pytest
 from tests import test_browser
 from tests.test_browser import DESKTOP, PHONE, Session, Stack, api, captured, token
 
+pytestmark = pytest.mark.browser
+
 browser = test_browser.browser  # the same Chromium fixture
 RULE = "北京大额信用贷"
 
