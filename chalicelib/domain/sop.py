@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -25,7 +26,7 @@ class NewTask:
     owner: str
 
 
-def triggers(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, str]]:
+def triggers(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(trigger, the moment it happened) for one MODIFY of a lead."""
     out: list[tuple[str, str]] = []
     owner = new.get("owner")
@@ -42,7 +43,7 @@ def triggers(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-def tasks_for(old: dict[str, Any], new: dict[str, Any], policy: SopPolicy) -> list[NewTask]:
+def tasks_for(old: Mapping[str, Any], new: Mapping[str, Any], policy: SopPolicy) -> list[NewTask]:
     owner = new.get("owner")
     if not owner:
         return []

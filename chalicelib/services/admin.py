@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from chalicelib.domain.access import Principal, require_role
 from chalicelib.domain.messages import pydantic_message
+from chalicelib.domain.records import JsonObject, JsonView, Lead, lead_fields
 from chalicelib.domain.timeutil import day_bounds_utc, iso_utc, shanghai_day
 from chalicelib.errors import NotFound, ValidationFailed
 from chalicelib.rules.capture_guard import CaptureGuard, default_capture_guard
@@ -100,11 +100,11 @@ class Document:
     default: Callable[[], BaseModel]
     readers: tuple[str, ...]
     check: Callable[[BaseModel], None] | None = None
-    parse: Callable[[dict[str, Any]], BaseModel] | None = None  # when the model has its own error names
+    parse: Callable[[JsonObject], BaseModel] | None = None  # when the model has its own error names
     published: Callable[[], None] | None = None  # what a new version changes besides itself
 
 
-def _parse_routing(body: dict[str, Any]) -> BaseModel:
+def _parse_routing(body: JsonObject) -> BaseModel:
     try:
         return load_rule_set(body)
     except RuleSetInvalid as exc:
@@ -135,7 +135,7 @@ def _spec(name: str) -> Document:
     return DOCUMENTS[name]
 
 
-def _validate(spec: Document, body: dict[str, Any]) -> BaseModel:
+def _validate(spec: Document, body: JsonObject) -> BaseModel:
     try:
         value = spec.parse(body) if spec.parse else spec.model.model_validate(body)
     except ValidationError as exc:
@@ -146,14 +146,14 @@ def _validate(spec: Document, body: dict[str, Any]) -> BaseModel:
     return value
 
 
-def get_document(who: Principal, name: str) -> dict[str, Any]:
+def get_document(who: Principal, name: str) -> JsonView:
     spec = _spec(name)
     require_role(who, *spec.readers)  # type: ignore[arg-type]
     value, version = config.document(spec.stored, spec.model, spec.default)
     return {"name": name, "version": version, "document": value.model_dump(mode="json")}
 
 
-def publish_document(who: Principal, name: str, body: dict[str, Any], at: datetime) -> dict[str, Any]:
+def publish_document(who: Principal, name: str, body: JsonObject, at: datetime) -> JsonView:
     spec = _spec(name)
     require_role(who, "admin")
     value = _validate(spec, body)
@@ -163,7 +163,7 @@ def publish_document(who: Principal, name: str, body: dict[str, Any], at: dateti
     return {"name": name, "version": version, "document": value.model_dump(mode="json")}
 
 
-def validate_document(who: Principal, name: str, body: dict[str, Any]) -> dict[str, Any]:
+def validate_document(who: Principal, name: str, body: JsonObject) -> JsonView:
     """Check a draft exactly as publishing would, without publishing it."""
     spec = _spec(name)
     require_role(who, "admin", "supervisor")
@@ -171,7 +171,7 @@ def validate_document(who: Principal, name: str, body: dict[str, Any]) -> dict[s
     return {"name": name, "valid": True, "document": value.model_dump(mode="json")}
 
 
-def rollback_document(who: Principal, name: str, version: int, at: datetime) -> dict[str, Any]:
+def rollback_document(who: Principal, name: str, version: int, at: datetime) -> JsonView:
     """Publish an earlier version again (as a new version: history is never rewritten)."""
     spec = _spec(name)
     require_role(who, "admin")
@@ -181,7 +181,7 @@ def rollback_document(who: Principal, name: str, version: int, at: datetime) -> 
     return publish_document(who, name, body, at)
 
 
-def dry_run_routing(who: Principal, body: dict[str, Any], now: datetime) -> dict[str, Any]:
+def dry_run_routing(who: Principal, body: JsonObject, now: datetime) -> JsonView:
     """Where would these leads go under the draft, and why; and how that differs from live."""
     require_role(who, "admin", "supervisor")
     draft = _validate(DOCUMENTS["routing"], body.get("draft") or {})
@@ -192,7 +192,7 @@ def dry_run_routing(who: Principal, body: dict[str, Any], now: datetime) -> dict
     return {"leads": len(results), "changed": sum(1 for r in results if r["changed"]), "results": results}
 
 
-def _sample(body: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
+def _sample(body: JsonObject, now: datetime) -> list[Lead]:
     ids = body.get("lead_ids")
     if ids is not None:
         if not isinstance(ids, list) or not 1 <= len(ids) <= 200:
@@ -201,14 +201,14 @@ def _sample(body: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
     if "lead" in body:
         if not isinstance(body["lead"], dict):
             raise ValidationFailed(fields={"lead": "须为对象"})
-        return [{"lead_id": "draft", **body["lead"]}]
+        return [lead_fields({"lead_id": "draft", **body["lead"]})]
     days = body.get("days", 7)
     if not isinstance(days, int) or not 1 <= days <= 31:
         raise ValidationFailed(fields={"days": "须为 1–31 的整数"})
     last = shanghai_day(now)
     first: date = last - timedelta(days=days - 1)
     start, end = day_bounds_utc(first, last)
-    out: list[dict[str, Any]] = []
+    out: list[Lead] = []
     for n in range(days):
         day = (last - timedelta(days=n)).isoformat()
         page, _ = leads.query_partition("by_day", day, start, end, {}, 1000 - len(out), None)
@@ -218,12 +218,12 @@ def _sample(body: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
     return out
 
 
-def scoring_status(who: Principal) -> dict[str, Any]:
+def scoring_status(who: Principal) -> JsonView:
     require_role(who, "admin", "supervisor")
     return scoring.status()
 
 
-def train_scoring(who: Principal, at: datetime) -> dict[str, Any]:
+def train_scoring(who: Principal, at: datetime) -> JsonView:
     """Train now, on demand (the daily job does the same)."""
     require_role(who, "admin")
     return scoring.retrain(at, who.user_id)

@@ -6,10 +6,12 @@ and export asks here, not the table."""
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from chalicelib.domain.followup import ACTIVITY_LABELS
 from chalicelib.domain.lead import FIELD_LABELS
+from chalicelib.domain.records import JsonObject
 from chalicelib.rules.profile import OPTION_FIELDS
 from chalicelib.store import config, directory
 
@@ -113,13 +115,13 @@ def channel(code: str | None) -> str:
     return CHANNEL_LABELS.get(code or "", source(code))
 
 
-def custom_fields(custom: dict[str, Any] | None) -> list[dict[str, Any]]:
+def custom_fields(custom: Mapping[str, object] | None) -> list[JsonObject]:
     """A lead's custom fields in the profile's order, each with its label and the value as read."""
     if not custom:
         return []
     profile = config.lead_profile()
     order = {spec.key: i for i, spec in enumerate(profile.custom_fields)}
-    out: list[dict[str, Any]] = []
+    out: list[JsonObject] = []
     for k, v in sorted(custom.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])):
         spec = profile.custom_field(k)
         item = {"key": k, "label": field(k), "value": v, "text": value(k, v), "type": spec.type if spec else "text"}

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 from pynamodb.exceptions import GetError
 
+from chalicelib.domain.records import JsonObject
 from chalicelib.errors import StoreUnavailable
 from chalicelib.rules.cleaning import CleaningRules, default_cleaning_rules
 from chalicelib.rules.imports import ImportPolicy, default_import_policy
@@ -60,7 +61,7 @@ def import_policy() -> ImportPolicy:
     return document("imports", ImportPolicy, default_import_policy)[0]
 
 
-def version_body(name: str, version: int) -> dict[str, Any] | None:
+def version_body(name: str, version: int) -> JsonObject | None:
     if version < 1:
         return None
     try:
@@ -72,7 +73,7 @@ def version_body(name: str, version: int) -> dict[str, Any] | None:
     return json.loads(body) if body else None
 
 
-def publish(name: str, body: dict[str, Any], author: str, at: str) -> int:
+def publish(name: str, body: JsonObject, author: str, at: str) -> int:
     """Store a new version and make it current. Returns the version number."""
     try:
         head = ConfigModel.get(name, 0)

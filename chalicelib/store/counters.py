@@ -7,7 +7,6 @@ flood costs one small item, not one that grows with it. Items expire by TTL afte
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -34,7 +33,7 @@ def _add(key: str, sets: dict[str, int], member: str, expires_at: datetime,
     """Add `member` (and `also`) to each named set, each under its cap unless it already holds
     `member`; the sets' sizes after, or None when one of them was full."""
     names = {f"#s{i}": name for i, name in enumerate(sets)}
-    values: dict[str, Any] = {":m": {"SS": sorted({member, *also})}, ":one": {"S": member},
+    values: dict[str, object] = {":m": {"SS": sorted({member, *also})}, ":one": {"S": member},
                               ":expires": {"N": str(int(expires_at.timestamp()))}}
     conditions = []
     for i, (placeholder, name) in enumerate(names.items()):

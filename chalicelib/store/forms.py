@@ -13,7 +13,6 @@ import hashlib
 import random
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
 
 from botocore.exceptions import ClientError
 from pynamodb.exceptions import PutError
@@ -37,7 +36,7 @@ def _view_key(form_id: str, month: str, shard: int) -> str:
 
 def count_view(form_id: str, campaign: str | None, day: date) -> None:
     names = {"#d": day.isoformat()}
-    values: dict[str, Any] = {":one": {"N": "1"},
+    values: dict[str, object] = {":one": {"N": "1"},
                               ":exp": {"N": str(int(_midnight(day + timedelta(days=_KEEP_DAYS)).timestamp()))}}
     update = "ADD #d :one"
     if campaign:
@@ -69,7 +68,7 @@ def views(form_ids: list[str], first: date, last: date) -> dict[str, dict[str, i
     client, table = transaction_connection().client, CounterModel.Meta.table_name
     low, high = first.isoformat(), last.isoformat()
     for start in range(0, len(keys), 100):
-        pending: dict[str, Any] = {table: {"Keys": [{"key": {"S": k}} for k in keys[start:start + 100]]}}
+        pending: dict[str, object] = {table: {"Keys": [{"key": {"S": k}} for k in keys[start:start + 100]]}}
         while pending:
             try:
                 answer = client.batch_get_item(RequestItems=pending)

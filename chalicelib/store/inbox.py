@@ -2,30 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pynamodb.exceptions import QueryError, UpdateError
 
+from chalicelib.domain.records import Message, PageKey
 from chalicelib.errors import StoreUnavailable
+from chalicelib.store.aws_errors import aws_errors
 from chalicelib.store.schema import NotificationModel
 
 
-def page(user_id: str, unread_only: bool, limit: int, last_key: dict[str, Any] | None) -> tuple[list[dict[str, Any]],
-                                                                                             dict[str, Any] | None]:
+def to_message(row: NotificationModel) -> Message:
+    """A notifications-table item as an inbox message."""
+    return {"id": row.sk, "kind": row.kind, "title": row.title, "body": row.body, "lead_id": row.lead_id,
+            "lead_name": row.lead_name, "created_at": row.created_at, "read": bool(row.read)}
+
+
+def page(user_id: str, unread_only: bool, limit: int, last_key: PageKey | None) -> tuple[list[Message],
+                                                                                       PageKey | None]:
     condition = NotificationModel.read == False if unread_only else None  # noqa: E712 - a DynamoDB condition
-    try:
+    with aws_errors():
         rows = NotificationModel.query(user_id, filter_condition=condition, scan_index_forward=False, limit=limit,
                                        last_evaluated_key=last_key)
         items = []
         for row in rows:
-            items.append({"id": row.sk, "kind": row.kind, "title": row.title, "body": row.body,
-                          "lead_id": row.lead_id, "lead_name": row.lead_name, "created_at": row.created_at,
-                          "read": bool(row.read)})
+            items.append(to_message(row))
             if len(items) >= limit:
                 break
         return items, rows.last_evaluated_key
-    except QueryError as exc:
-        raise StoreUnavailable() from exc
 
 
 def unread_count(user_id: str) -> int:

@@ -7,16 +7,18 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from pynamodb.exceptions import GetError, QueryError, TransactWriteError
+from pynamodb.exceptions import GetError, TransactWriteError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import metrics
 from chalicelib.domain.ownership import Notice, OwnershipChange
+from chalicelib.domain.records import Member, UserChanges
 from chalicelib.domain.sop import shard_of
 from chalicelib.domain.timeutil import beijing, parse_iso
 from chalicelib.errors import Conflict, StoreUnavailable
+from chalicelib.store.aws_errors import aws_errors
 from chalicelib.store.connection import transaction_connection
 from chalicelib.store.schema import LeadEventModel, LeadModel, NotificationModel, RepLoadModel, UserModel
 
@@ -170,27 +172,25 @@ def loads(users: list[str], day: str) -> dict[str, tuple[int, int]]:
     return {u: (found.get((u, "open"), 0), found.get((u, f"assigned#{day}"), 0)) for u in users}
 
 
-def team_members(team: str) -> list[dict[str, Any]]:
-    try:
-        rows = UserModel.by_team.query(team)
-        return [{"user_id": r.user_id, "name": r.name, "role": r.role, "active": bool(r.active),
-                 "on_duty": bool(r.on_duty), "daily_cap": int(r.daily_cap), "max_open": int(r.max_open)}
-                for r in rows]
-    except QueryError as exc:
-        raise StoreUnavailable() from exc
+def to_member(row: UserModel) -> Member:
+    """A users-table item as routing and the pool see it (role, duty, caps)."""
+    return {"user_id": row.user_id, "name": row.name, "role": row.role, "team": row.team, "active": bool(row.active),
+            "on_duty": bool(row.on_duty), "daily_cap": int(row.daily_cap), "max_open": int(row.max_open)}
 
 
-def user_record(user_id: str) -> dict[str, Any] | None:
+def team_members(team: str) -> list[Member]:
+    with aws_errors():
+        return [to_member(r) for r in UserModel.by_team.query(team)]
+
+
+def user_record(user_id: str) -> Member | None:
     try:
-        r = UserModel.get(user_id)
+        with aws_errors():
+            return to_member(UserModel.get(user_id))
     except UserModel.DoesNotExist:
         return None
-    except GetError as exc:
-        raise StoreUnavailable() from exc
-    return {"user_id": r.user_id, "name": r.name, "role": r.role, "team": r.team, "active": bool(r.active),
-            "on_duty": bool(r.on_duty), "daily_cap": int(r.daily_cap), "max_open": int(r.max_open)}
 
 
-def update_user(user_id: str, changes: dict[str, Any]) -> None:
+def update_user(user_id: str, changes: UserChanges) -> None:
     actions: list[Action] = [getattr(UserModel, name).set(value) for name, value in changes.items()]
     UserModel(user_id).update(actions=actions, condition=UserModel.user_id.exists())

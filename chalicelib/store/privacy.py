@@ -4,15 +4,17 @@ read or a Query on a key the lead names (no Scan); every delete is idempotent.""
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
 
-from pynamodb.exceptions import DeleteError, QueryError, TransactWriteError, UpdateError
+from pynamodb.exceptions import DeleteError, QueryError, UpdateError
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.domain.records import Lead
 from chalicelib.errors import Conflict, StoreUnavailable
 from chalicelib.store import counters
+from chalicelib.store.aws_errors import ConditionFailed, aws_errors
 from chalicelib.store.connection import transaction_connection
+from chalicelib.store.leads import set_actions
 from chalicelib.store.schema import (
     AuditModel,
     CounterModel,
@@ -48,16 +50,14 @@ def people_involved(lead_id: str) -> tuple[set[str], set[str]]:
     return users, teams
 
 
-def update_lead(lead_id: str, version: int, changes: dict[str, Any], at: str, actor: str,
-                before: dict[str, Any], after: dict[str, Any], fields: list[str] | None = None) -> None:
+def update_lead(lead_id: str, version: int, changes: Lead, at: str, actor: str,
+                before: Lead, after: Lead, fields: list[str] | None = None) -> None:
     """Edit a lead's fields and record the audit item (before/after) and the history entry (which
     fields, no values: the values stay in the audit) in one transaction."""
     actions: list[Action] = [LeadModel.updated_at.set(at), LeadModel.version.add(1)]
-    for name, value in changes.items():
-        attribute = getattr(LeadModel, name)
-        actions.append(attribute.set(value) if value is not None else attribute.remove())
+    actions += set_actions(changes)
     try:
-        with TransactWrite(connection=transaction_connection()) as tx:
+        with aws_errors(), TransactWrite(connection=transaction_connection()) as tx:
             tx.update(LeadModel(lead_id), actions=actions, condition=LeadModel.version == version)
             tx.save(AuditModel(f"lead#{lead_id}", f"{at}#edit#{version}", at=at, actor=actor, action="lead.edit",
                                before=before or None, after=after or None),
@@ -65,13 +65,11 @@ def update_lead(lead_id: str, version: int, changes: dict[str, Any], at: str, ac
             tx.save(LeadEventModel(lead_id, f"{at}#edit#{version}", kind="edit", at=at, actor=actor,
                                    detail={"fields": fields or sorted(changes)}),
                     condition=LeadEventModel.sk.does_not_exist())
-    except TransactWriteError as exc:
-        if exc.cause_response_code == "TransactionCanceledException":
-            raise Conflict("线索已被他人修改，请刷新后重试", code="STALE_VERSION") from exc
-        raise StoreUnavailable() from exc
+    except ConditionFailed as exc:
+        raise Conflict("线索已被他人修改，请刷新后重试", code="STALE_VERSION") from exc
 
 
-def purge_lead(lead: dict[str, Any], users: set[str], window_keys: list[tuple[str, bool]]) -> Counter[str]:
+def purge_lead(lead: Lead, users: set[str], window_keys: list[tuple[str, bool]]) -> Counter[str]:
     """Delete a lead and everything that names it: history, tasks, audit items, its idempotency
     record, notifications and cooldowns of the users involved, burst-window entries. Returns the
     number of items removed (or edited) per table."""

@@ -1,0 +1,70 @@
+"""The one place that turns AWS and pynamodb errors into domain errors.
+
+Every store call runs its requests inside `aws_errors()`: a condition that did not hold (a
+conditional write, or a transaction cancelled) becomes `ConditionFailed`, which the store's
+functions turn into their own answer (False, None, a `Conflict`, an outcome); anything else the
+service or the network says becomes `StoreUnavailable` (503, "try again"). `Model.DoesNotExist`
+passes through untouched: a missing item is an answer, not a failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.exceptions import DoesNotExist, PynamoDBException, TransactWriteError
+
+from chalicelib.errors import StoreUnavailable
+
+_CONDITION_CODES = ("ConditionalCheckFailedException", "TransactionCanceledException")
+
+
+class ConditionFailed(Exception):
+    """A write's condition did not hold. `reasons`: the cancellation reason of each item of a
+    cancelled transaction (e.g. ConditionalCheckFailed, TransactionConflict), else empty."""
+
+    def __init__(self, code: str, reasons: frozenset[str] = frozenset()) -> None:
+        super().__init__(code)
+        self.code = code
+        self.reasons = reasons
+
+    @property
+    def condition_failed(self) -> bool:
+        """A condition of ours did not hold (as opposed to a conflict with another transaction)."""
+        return self.code == "ConditionalCheckFailedException" or "ConditionalCheckFailed" in self.reasons
+
+
+@contextmanager
+def aws_errors() -> Iterator[None]:
+    try:
+        yield
+    except DoesNotExist:
+        raise
+    except PynamoDBException as exc:
+        code = exc.cause_response_code
+        if code in _CONDITION_CODES:
+            reasons = frozenset(r.code for r in exc.cancellation_reasons or [] if r is not None and r.code) \
+                if isinstance(exc, TransactWriteError) else frozenset()
+            raise ConditionFailed(str(code), reasons) from exc
+        raise StoreUnavailable() from exc
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code")
+        if code in _CONDITION_CODES:
+            reasons = frozenset(r.get("Code") for r in exc.response.get("CancellationReasons", []) or []
+                                if r.get("Code") and r.get("Code") != "None")
+            raise ConditionFailed(str(code), reasons) from exc
+        raise StoreUnavailable() from exc
+    except BotoCoreError as exc:
+        raise StoreUnavailable() from exc
+
+
+def conditional(write: Callable[[], object]) -> bool:
+    """Run one conditional write (or transaction): True when made, False when a condition did not
+    hold; any other failure is `StoreUnavailable`."""
+    try:
+        with aws_errors():
+            write()
+        return True
+    except ConditionFailed:
+        return False
