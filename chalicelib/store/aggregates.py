@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.domain.analytics import Contribution, Key
 from chalicelib.errors import StoreUnavailable
+from chalicelib.store.aws_errors import aws_errors
 from chalicelib.store.connection import transaction_connection
 from chalicelib.store.schema import AggregateModel
 
@@ -63,11 +64,9 @@ def _update(key: Key, changes: dict[str, Decimal]) -> dict[str, object]:
 
 def applied_through(marker: str) -> int | None:
     """The stream sequence number a batch starting with eventID `marker` was applied through."""
-    try:
+    with aws_errors():
         item = _client().get_item(TableName=_table(), Key={"pk": {"S": f"batch#{marker}"}, "sk": {"S": "-"}},
                                   ConsistentRead=True).get("Item")
-    except ClientError as exc:
-        raise StoreUnavailable() from exc
     return int(item["seq"]["N"]) if item else None
 
 
@@ -127,10 +126,8 @@ def read_days(scope: str, first: str, last: str, shards: int) -> list[tuple[str,
                 "ExpressionAttributeValues": {":pk": {"S": f"{scope}#{month}#{shard}"}, ":a": {"S": first},
                                               ":b": {"S": last}}}
             while True:
-                try:
+                with aws_errors():
                     page = _client().query(**params)
-                except ClientError as exc:
-                    raise StoreUnavailable() from exc
                 out.extend((str(item["sk"]["S"])[:10], _decode(item)) for item in page.get("Items", []))
                 if "LastEvaluatedKey" not in page:
                     break
@@ -150,11 +147,9 @@ def scan_counters() -> Iterator[tuple[Key, dict[str, Decimal]]]:
 
 def replace(key: Key, attrs: dict[str, Decimal]) -> None:
     """Overwrite one counter item with exactly `attrs` (deleted when empty). Offline rebuild only."""
-    try:
+    with aws_errors():
         if attrs:
             item = {**item_key(key), **{name: _number(amount) for name, amount in attrs.items()}}
             _client().put_item(TableName=_table(), Item=item)
         else:
             _client().delete_item(TableName=_table(), Key=item_key(key))
-    except ClientError as exc:
-        raise StoreUnavailable() from exc

@@ -20,19 +20,16 @@ from chalicelib.errors import StoreUnavailable
 _CONDITION_CODES = ("ConditionalCheckFailedException", "TransactionCanceledException")
 
 
-class ConditionFailed(Exception):
-    """A write's condition did not hold. `reasons`: the cancellation reason of each item of a
-    cancelled transaction (e.g. ConditionalCheckFailed, TransactionConflict), else empty."""
+class ConditionFailed(StoreUnavailable):
+    """A write's condition did not hold. `aws_code`: ConditionalCheckFailedException or
+    TransactionCanceledException; `reasons`: the cancellation reason of each item of a cancelled
+    transaction (e.g. ConditionalCheckFailed, TransactionConflict), else empty. A store function
+    turns it into its own answer; one that does not is a store failure like any other (503)."""
 
-    def __init__(self, code: str, reasons: frozenset[str] = frozenset()) -> None:
-        super().__init__(code)
-        self.code = code
+    def __init__(self, aws_code: str, reasons: frozenset[str] = frozenset()) -> None:
+        super().__init__()
+        self.aws_code = aws_code
         self.reasons = reasons
-
-    @property
-    def condition_failed(self) -> bool:
-        """A condition of ours did not hold (as opposed to a conflict with another transaction)."""
-        return self.code == "ConditionalCheckFailedException" or "ConditionalCheckFailed" in self.reasons
 
 
 @contextmanager

@@ -8,13 +8,12 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from pynamodb.exceptions import GetError
 
 from chalicelib.domain.records import JsonObject
-from chalicelib.errors import StoreUnavailable
 from chalicelib.rules.cleaning import CleaningRules, default_cleaning_rules
 from chalicelib.rules.imports import ImportPolicy, default_import_policy
 from chalicelib.rules.profile import LeadProfile, default_profile
+from chalicelib.store.aws_errors import aws_errors
 from chalicelib.store.schema import ConfigModel
 
 _TTL_S = 30.0
@@ -25,16 +24,15 @@ Doc = TypeVar("Doc", bound=BaseModel)
 def _current(name: str) -> tuple[int, str | None]:
     """(version, body) of the current document; (0, None) when none was ever published."""
     try:
-        head = ConfigModel.get(name, 0)
-        if head.current is None:
-            return 0, None
-        version = int(head.current)
-        body: str | None = ConfigModel.get(name, version).body
-        return version, body
+        with aws_errors():
+            head = ConfigModel.get(name, 0)
+            if head.current is None:
+                return 0, None
+            version = int(head.current)
+            body: str | None = ConfigModel.get(name, version).body
+            return version, body
     except ConfigModel.DoesNotExist:
         return 0, None
-    except GetError as exc:
-        raise StoreUnavailable() from exc
 
 
 def document(name: str, model: type[Doc], default: Callable[[], Doc]) -> tuple[Doc, int]:
@@ -65,11 +63,10 @@ def version_body(name: str, version: int) -> JsonObject | None:
     if version < 1:
         return None
     try:
-        body = ConfigModel.get(name, version).body
+        with aws_errors():
+            body = ConfigModel.get(name, version).body
     except ConfigModel.DoesNotExist:
         return None
-    except GetError as exc:
-        raise StoreUnavailable() from exc
     return json.loads(body) if body else None
 
 

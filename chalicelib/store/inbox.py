@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from pynamodb.exceptions import QueryError, UpdateError
-
 from chalicelib.domain.records import Message, PageKey
-from chalicelib.errors import StoreUnavailable
-from chalicelib.store.aws_errors import aws_errors
+from chalicelib.store.aws_errors import aws_errors, conditional
 from chalicelib.store.schema import NotificationModel
 
 
@@ -31,22 +28,15 @@ def page(user_id: str, unread_only: bool, limit: int, last_key: PageKey | None) 
 
 
 def unread_count(user_id: str) -> int:
-    try:
+    with aws_errors():
         return sum(1 for _ in NotificationModel.query(user_id, filter_condition=NotificationModel.read == False,  # noqa: E712
                                                       attributes_to_get=["sk"]))
-    except QueryError as exc:
-        raise StoreUnavailable() from exc
 
 
 def mark_read(user_id: str, ids: list[str]) -> int:
     done = 0
     for sk in ids:
-        try:
-            NotificationModel(user_id, sk).update(actions=[NotificationModel.read.set(True)],
-                                                  condition=NotificationModel.sk.exists())
-            done += 1
-        except UpdateError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
-                raise StoreUnavailable() from exc
-            # an id that is not in this user's inbox is simply not marked
+        # an id that is not in this user's inbox is simply not marked
+        done += conditional(lambda sk=sk: NotificationModel(user_id, sk).update(  # type: ignore[misc]
+            actions=[NotificationModel.read.set(True)], condition=NotificationModel.sk.exists()))
     return done

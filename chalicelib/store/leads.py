@@ -138,11 +138,8 @@ def names(lead_ids: set[str]) -> dict[str, str | None]:
 
 
 def _replay(claim: IdempotencyClaim) -> str:
-    try:
-        with aws_errors():
-            first = IdempotencyModel.get(claim.key, consistent_read=True)
-    except IdempotencyModel.DoesNotExist as exc:
-        raise StoreUnavailable() from exc
+    with aws_errors(), aws_errors():
+        first = IdempotencyModel.get(claim.key, consistent_read=True)
     if first.request_hash != claim.request_hash:
         raise Conflict("该 Idempotency-Key 已用于另一份不同的提交", code="IDEMPOTENCY_KEY_REUSED")
     return first.lead_id

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from pynamodb.exceptions import GetError, TransactWriteError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
@@ -17,8 +16,8 @@ from chalicelib.domain.ownership import Notice, OwnershipChange
 from chalicelib.domain.records import Member, UserChanges
 from chalicelib.domain.sop import shard_of
 from chalicelib.domain.timeutil import beijing, parse_iso
-from chalicelib.errors import Conflict, StoreUnavailable
-from chalicelib.store.aws_errors import aws_errors
+from chalicelib.errors import Conflict
+from chalicelib.store.aws_errors import ConditionFailed, aws_errors
 from chalicelib.store.connection import transaction_connection
 from chalicelib.store.schema import LeadEventModel, LeadModel, NotificationModel, RepLoadModel, UserModel
 
@@ -112,15 +111,13 @@ def apply(change: OwnershipChange, notices: Sequence[Notice] = ()) -> None:
     """Apply one change with the messages it sends, all or nothing; a refused condition becomes a
     precise Chinese 409."""
     try:
-        with TransactWrite(connection=transaction_connection()) as tx:
+        with aws_errors(), TransactWrite(connection=transaction_connection()) as tx:
             tx.update(LeadModel(change.lead_id), actions=lead_actions(change), condition=lead_condition(change))
             tx.save(history_item(change), condition=LeadEventModel.sk.does_not_exist())
             add_load_ops(tx, change)
             for notice in notices:
                 tx.save(notice_item(notice, change.at, change.lead_id), condition=NotificationModel.sk.does_not_exist())
-    except TransactWriteError as exc:
-        if exc.cause_response_code != "TransactionCanceledException":
-            raise StoreUnavailable() from exc
+    except ConditionFailed as exc:
         raise explain_refusal(change) from exc
     metrics.ownership_change(change.kind)  # every move but routing (counted by the stream) passes here
 
@@ -155,11 +152,10 @@ class Load:
 
 def counter(user: str, key: str) -> Load:
     try:
-        row = RepLoadModel.get(user, key, consistent_read=True)
+        with aws_errors():
+            row = RepLoadModel.get(user, key, consistent_read=True)
     except RepLoadModel.DoesNotExist:
         return Load()
-    except GetError as exc:
-        raise StoreUnavailable() from exc
     return Load(int(row.n or 0), row.until)
 
 

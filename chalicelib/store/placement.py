@@ -42,7 +42,7 @@ def _history(lead_id: str, at: str, event_key: str, before: str, after: str, rea
 def _outcome(failed: ConditionFailed, lead_id: str) -> Outcome:
     """Why a transaction was cancelled. pynamodb groups items by kind, so reasons are not in call
     order: read the lead instead (one read, only on the unhappy path)."""
-    if failed.code == "TransactionCanceledException" and not failed.reasons & {"ConditionalCheckFailed",
+    if failed.aws_code == "TransactionCanceledException" and not failed.reasons & {"ConditionalCheckFailed",
                                                                                  "TransactionConflict"}:
         raise StoreUnavailable() from failed
     return _status_outcome(lead_id)

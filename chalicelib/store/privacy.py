@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from collections import Counter
 
-from pynamodb.exceptions import DeleteError, QueryError, UpdateError
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.records import Lead
-from chalicelib.errors import Conflict, StoreUnavailable
+from chalicelib.errors import Conflict
 from chalicelib.store import counters
 from chalicelib.store.aws_errors import ConditionFailed, aws_errors
 from chalicelib.store.connection import transaction_connection
@@ -30,10 +29,8 @@ from chalicelib.store.schema import (
 
 def lead_ids_of_phone(phone: str) -> list[str]:
     """Every lead ever captured with this normalised phone (the keys-only `by_phone` index)."""
-    try:
+    with aws_errors():
         return [row.lead_id for row in LeadModel.by_phone.query(phone)]
-    except QueryError as exc:
-        raise StoreUnavailable() from exc
 
 
 def people_involved(lead_id: str) -> tuple[set[str], set[str]]:
@@ -75,7 +72,7 @@ def purge_lead(lead: Lead, users: set[str], window_keys: list[tuple[str, bool]])
     number of items removed (or edited) per table."""
     lead_id = lead["lead_id"]
     removed: Counter[str] = Counter()
-    try:
+    with aws_errors():
         for model, rows in ((LeadEventModel, LeadEventModel.query(lead_id)),
                             (TaskModel, TaskModel.query(lead_id)),
                             (AuditModel, AuditModel.query(f"lead#{lead_id}"))):
@@ -96,16 +93,12 @@ def purge_lead(lead: Lead, users: set[str], window_keys: list[tuple[str, bool]])
                 removed[CounterModel.Meta.table_name] += 1
         LeadModel(lead_id).delete()
         removed[LeadModel.Meta.table_name] += 1
-    except (QueryError, DeleteError, UpdateError) as exc:
-        raise StoreUnavailable() from exc
     return removed
 
 
 def delete_phone_key(phone: str) -> int:
-    try:
+    with aws_errors():
         PhoneKeyModel(phone).delete()
-    except DeleteError as exc:
-        raise StoreUnavailable() from exc
     return 1
 
 
