@@ -8,7 +8,12 @@ files the code is in, consecutive repeats collapsed:
 - files: distinct files on the walk;
 - hops: changes of file (len(walk) - 1);
 - back up: hops that return to a file already on the call stack (a callee handing back);
-- per file: how many times the walk enters it.
+- per file: how many times the walk enters it;
+- stops: calls made by the lead stream's own flow modules (the stream handler and the module that
+  runs the stream's stages: services/intake.py before the pipeline, services/pipeline.py after)
+  into other project files, and into how many files: how far the flow reaches out;
+- the same walk without plumbing (error translation, time formatting, Decimal conversion, logging,
+  metrics, the schema's model hooks, the record types), which every path crosses.
 
 Not a test and not a timing: it prints the figures, to compare before and after a restructuring.
 `python -m bench.lead_walk` (not in `make bench`: it measures shape, not cost).
@@ -30,12 +35,20 @@ ROOT = Path(__file__).resolve().parent.parent
 _PROJECT = (str(ROOT / "chalicelib") + os.sep, str(ROOT / "app.py"))
 
 
+FLOW = frozenset({"chalicelib/handlers/streams.py", "chalicelib/services/intake.py", "chalicelib/services/pipeline.py"})
+PLUMBING = frozenset({"chalicelib/store/aws_errors.py", "chalicelib/domain/timeutil.py", "chalicelib/plain.py",
+                      "chalicelib/observability.py", "chalicelib/metrics.py", "chalicelib/domain/records.py",
+                      "chalicelib/store/connection.py", "chalicelib/store/schema.py"})
+
+
 class Walk:
     """The project files one segment of work passes through."""
 
-    def __init__(self) -> None:
+    def __init__(self, skip: frozenset[str] = frozenset()) -> None:
         self.files: list[str] = []  # collapsed walk
         self.back_up = 0
+        self.stops: Counter[str] = Counter()  # calls from the flow modules, by the file called
+        self._skip = skip
         self._stack: list[str] = []  # project files of the frames on the call stack
 
     def _at(self, name: str, returning: bool) -> None:
@@ -51,7 +64,11 @@ class Walk:
         if not path.startswith(_PROJECT):
             return
         name = os.path.relpath(path, ROOT)
+        if name in self._skip:
+            return
         if what == "call":
+            if self._stack and self._stack[-1] in FLOW and name != self._stack[-1] and name not in FLOW:
+                self.stops[name] += 1
             self._stack.append(name)
             self._at(name, returning=False)
         else:
@@ -62,18 +79,29 @@ class Walk:
 
     def figures(self) -> dict[str, Any]:
         return {"files": len(set(self.files)), "hops": max(len(self.files) - 1, 0), "back_up": self.back_up,
-                "entries": Counter(self.files)}
+                "entries": Counter(self.files), "stops": sum(self.stops.values()), "stop_files": len(self.stops)}
 
 
-def measure() -> dict[str, Walk]:
+class Walks:
+    """One segment walked twice at once: every project file, and without the plumbing."""
+
+    def __init__(self) -> None:
+        self.raw, self.core = Walk(), Walk(PLUMBING)
+
+    def event(self, frame: FrameType, what: str) -> None:
+        self.raw.event(frame, what)
+        self.core.event(frame, what)
+
+
+def measure() -> dict[str, Walks]:
     from local.aws import LocalAws, free_port
     from local.env import configure
 
     saved_env = dict(os.environ)
     state = tempfile.TemporaryDirectory(prefix="bench-walk-")
     aws = LocalAws(Path(state.name))
-    walks: dict[str, Walk] = {}
-    current: list[Walk | None] = [None]
+    walks: dict[str, Walks] = {}
+    current: list[Walks | None] = [None]
 
     def profile(frame: FrameType, what: str, _arg: Any) -> None:
         walk = current[0]
@@ -114,7 +142,7 @@ def measure() -> dict[str, Walk]:
         def traced(event: Any, context: Any) -> Any:
             label = f"stream delivery {len(deliveries) + 1}"
             deliveries.append(label)
-            walks[label] = current[0] = Walk()
+            walks[label] = current[0] = Walks()
             try:
                 return handler(event, context)
             finally:
@@ -124,7 +152,7 @@ def measure() -> dict[str, Walk]:
         sys.setprofile(profile)
         threading.setprofile(profile)
         try:
-            walks["capture request"] = current[0] = Walk()
+            walks["capture request"] = current[0] = Walks()
             lead_id = _capture(gateway, "13916204572")
             current[0] = None
             pump.pump_streams()  # one round: the INSERT is the lead table's first delivery
@@ -162,16 +190,20 @@ def _capture(gateway: Any, phone: str) -> str:
 def run(verbose: bool = True) -> dict[str, float]:
     walks = measure()
     figures: dict[str, float] = {}
-    for label, walk in walks.items():
-        found = walk.figures()
-        key = label.replace(" ", "_")
-        figures[f"walk_{key}_files"] = found["files"]
-        figures[f"walk_{key}_hops"] = found["hops"]
-        figures[f"walk_{key}_back_up"] = found["back_up"]
-        if verbose:
-            print(f"  {label}: {found['files']} files, {found['hops']} hops, {found['back_up']} back up")
-            for name, count in found["entries"].most_common():
-                print(f"    {count:4d}  {name}")
+    for label, both in walks.items():
+        for kind, walk in (("all", both.raw), ("core", both.core)):
+            found = walk.figures()
+            key = f"{label.replace(' ', '_')}_{kind}"
+            for figure in ("files", "hops", "back_up", "stops", "stop_files"):
+                figures[f"walk_{key}_{figure}"] = found[figure]
+            if verbose:
+                print(f"  {label} ({'every project file' if kind == 'all' else 'without plumbing'}): "
+                      f"{found['files']} files, {found['hops']} hops, {found['back_up']} back up; "
+                      f"the flow modules make {found['stops']} stops in {found['stop_files']} files")
+                if kind == "core":
+                    print("    stops by file: " + ", ".join(f"{n} {c}" for n, c in walk.stops.most_common()))
+                    for name, count in found["entries"].most_common():
+                        print(f"    {count:4d}  {name}")
     return figures
 
 

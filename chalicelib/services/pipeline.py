@@ -195,15 +195,15 @@ def route_and_place(lead: Lead, key: PhoneKey | None, updates: Lead, event_id: s
         fields["tags"] = record["tags"]
     if key is not None and key.history:
         fields["previous_leads"] = key.history
-    assigned = route.status == "assigned"
-    if assigned:
-        fields["next_follow_up"] = sop.first_follow_up(at)
+    clocks = sop.assignment_clocks(at) if route.status == "assigned" else None
+    if clocks is not None:
+        fields["next_follow_up"] = clocks.first_follow_up
     reason = _routing_reason(record, fields.get("previous_leads"))
     change = OwnershipChange("route", lead_id, at, "system", reason, expected_status="new",
                              expected_owner=lead.get("owner"), new_status=route.status, new_owner=route.owner,
                              new_team=route.team, pool_key=pool_key(lead) if route.status == "pool" else None,
-                             caps=route.caps, sla_at=sop.sla_deadline(at) if assigned else None,
-                             idle_at=sop.idle_deadline(at) if assigned else None, expected_team=lead.get("team"))
+                             caps=route.caps, sla_at=clocks.sla_at if clocks else None,
+                             idle_at=clocks.idle_at if clocks else None, expected_team=lead.get("team"))
     notices: list[Notice] = []
     supervisor = directory.supervisor_of(route.unstaffed_team) if route.unstaffed_team else None
     if supervisor:

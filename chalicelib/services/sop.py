@@ -3,6 +3,7 @@ and the first-contact reclaim. Time is the record's or the schedule event's, nev
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from chalicelib.domain.lifecycle import CLOSED
@@ -31,12 +32,27 @@ def idle_deadline(at: str) -> str | None:
     return domain_idle_deadline(at, policy())
 
 
+@dataclass(frozen=True)
+class Clocks:
+    """What an assignment at one moment starts: the first task's due time (下次跟进), the
+    first-contact deadline (reclaim) and the idle deadline."""
+
+    first_follow_up: str | None
+    sla_at: str | None
+    idle_at: str | None
+
+
+def assignment_clocks(at: str) -> Clocks:
+    """The clocks of a lead assigned at `at`, from one read of the policy."""
+    current = policy()
+    dues = [iso_utc(parse_iso(at) + timedelta(minutes=rule.due_minutes)) for rule in current.rules_for("assigned")]
+    return Clocks(min(dues) if dues else None, reclaim_deadline(at, current), domain_idle_deadline(at, current))
+
+
 def first_follow_up(assigned_at: str) -> str | None:
     """下次跟进 of a lead assigned at this moment: the earliest task its assignment creates. Written
     with the assignment itself, so the stream's refresh finds it right and writes nothing."""
-    dues = [iso_utc(parse_iso(assigned_at) + timedelta(minutes=rule.due_minutes))
-            for rule in policy().rules_for("assigned")]
-    return min(dues) if dues else None
+    return assignment_clocks(assigned_at).first_follow_up
 
 
 def on_lead_change(old: Lead, new: Lead, at: str) -> int:
