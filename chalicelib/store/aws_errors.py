@@ -43,17 +43,23 @@ def aws_errors() -> Iterator[None]:
         if code in _CONDITION_CODES:
             reasons = frozenset(r.code for r in exc.cancellation_reasons or [] if r is not None and r.code) \
                 if isinstance(exc, TransactWriteError) else frozenset()
+            if not reasons and isinstance(exc.cause, ClientError):
+                reasons = _reasons(exc.cause)
             raise ConditionFailed(str(code), reasons) from exc
         raise StoreUnavailable() from exc
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code")
         if code in _CONDITION_CODES:
-            reasons = frozenset(r.get("Code") for r in exc.response.get("CancellationReasons", []) or []
-                                if r.get("Code") and r.get("Code") != "None")
-            raise ConditionFailed(str(code), reasons) from exc
+            raise ConditionFailed(str(code), _reasons(exc)) from exc
         raise StoreUnavailable() from exc
     except BotoCoreError as exc:
         raise StoreUnavailable() from exc
+
+
+def _reasons(error: ClientError) -> frozenset[str]:
+    """The cancellation reasons of a cancelled transaction, as the low-level client reports them."""
+    found = error.response.get("CancellationReasons") or []
+    return frozenset(str(r["Code"]) for r in found if r.get("Code") and r.get("Code") != "None")
 
 
 def conditional(write: Callable[[], object]) -> bool:
