@@ -85,8 +85,8 @@ class LeadRecord:
 # --- the batch --------------------------------------------------------------------------------------
 
 def run(event: JsonObject, context: object) -> BatchResponse:
-    """`event`: the Lambda event of DynamoDB stream records, as AWS sends it."""
-    """A batch of lead stream records: each through its stages, then the dashboard counters, once."""
+    """A batch of lead stream records (the Lambda event, as AWS sends it): each record through its
+    stages, then the dashboard counters, once."""
     # Deferred import: only the stream function pays for the batch utility.
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
