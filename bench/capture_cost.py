@@ -196,22 +196,22 @@ def hottest_global(writers: dict[str, set[str]], owned: set[str], n: int) -> lis
 def _owned_by_record(meter: DynamoMeter) -> Iterator[None]:
     """While the stream drains, a write is attributed to the lead of the record being handled, or
     else to the invocation (a write on behalf of the whole batch)."""
-    from chalicelib.handlers import streams
+    from chalicelib.services import pipeline
 
-    original = streams._handle_lead_record
+    original = pipeline.handle_record
 
-    def handle(record: Any, batch_at: str) -> None:
+    def handle(record: Any, batch_at: str, parsed: dict[str, Any]) -> None:
         invocation, meter.owner = meter.owner, (record.dynamodb.keys or {}).get("lead_id")
         try:
-            original(record, batch_at)
+            original(record, batch_at, parsed)
         finally:
             meter.owner = invocation
 
-    streams._handle_lead_record = handle
+    pipeline.handle_record = handle
     try:
         yield
     finally:
-        streams._handle_lead_record = original
+        pipeline.handle_record = original
 
 
 def _lead_statuses(raw: Any) -> dict[str, int]:

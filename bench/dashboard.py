@@ -138,9 +138,11 @@ def measure(n: int) -> dict[str, float]:
                 connection.reset()
                 config.clear_cache()
             tally = meter.tally("measured")
+            funnel = result["funnel"]
+            assert isinstance(funnel, dict)
             return {"items": float(meter.items.get("measured", 0)), "read_units": tally.read_units,
                     "requests": float(tally.total_requests), "counter_items": float(len(counters)),
-                    "leads_in_range": float(result["funnel"]["total"])}
+                    "leads_in_range": float(funnel["total"])}
     finally:
         os.environ.clear()
         os.environ.update(saved)

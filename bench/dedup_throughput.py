@@ -40,7 +40,7 @@ SEED = 20240521
 REPEAT_SHARE, JUNK_SHARE = 0.2, 0.1
 
 CLEANING_IMPORT = "import chalicelib.domain.cleaning"
-INTAKE_IMPORT = "import chalicelib.services.intake"
+INTAKE_IMPORT = "import chalicelib.services.pipeline"
 GEOCODER_IMPORT = "from phonenumbers import geocoder"
 APP_CHECK = "import app, sys; print('phonenumbers.geocoder' in sys.modules)"
 

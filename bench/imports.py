@@ -113,6 +113,7 @@ def build_leads(path: Path) -> dict[str, Any]:
     """Child process: everything an import does to a file but the DynamoDB calls."""
 
     from chalicelib.domain.lead import build_lead
+    from chalicelib.domain.records import Lead
     from chalicelib.domain.sheet_rows import ImportTally, new_leads
     from chalicelib.rules.imports import default_import_policy
     from chalicelib.rules.profile import default_profile
@@ -121,7 +122,7 @@ def build_leads(path: Path) -> dict[str, Any]:
     policy, profile = default_import_policy(), default_profile()
     opened = open_file(path.read_bytes(), path.name, policy, profile, None)
     tally = ImportTally()
-    chunk: list[dict[str, Any]] = []
+    chunk: list[Lead] = []
     for row_number, submission in new_leads(opened.rows, opened.columns, profile, policy.required_fields, tally):
         lead = build_lead(submission, lead_id=f"L20261128{row_number:06d}", channel="import",
                           created_at="2026-11-28T02:00:00.000Z", day="2026-11-28", profile=profile)
@@ -215,9 +216,9 @@ def full_import(path: Path) -> dict[str, Any]:
     elapsed = time.perf_counter() - started
     tally = meter.tally("import")
     meter.uninstall()
-    from chalicelib.store import imports as jobs
+    from chalicelib.store import import_jobs as jobs
 
-    job = jobs.get(result["import_id"]) or {}
+    job = jobs.get(str(result["import_id"])) or {}
     return {"result": result, "counts": job.get("counts"), "seconds": elapsed,
             "write_requests": sum(tally.count(op) for op in ("PutItem", "UpdateItem", "BatchWriteItem",
                                                              "TransactWriteItems", "DeleteItem")),

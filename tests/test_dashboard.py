@@ -515,7 +515,7 @@ def test_each_record_is_counted_once_however_its_batch_is_cut_and_delivered_agai
     nothing twice."""
     from chalicelib.domain.analytics import SHARDS
     from chalicelib.domain.timeutil import shanghai_day
-    from chalicelib.services import aggregates, intake
+    from chalicelib.services import aggregates, pipeline
     from chalicelib.store import aggregates as counters
 
     now = datetime.now(UTC)
@@ -526,7 +526,7 @@ def test_each_record_is_counted_once_however_its_batch_is_cut_and_delivered_agai
     inserts = reader.read()
     assert [r["eventName"] for r in inserts] == ["INSERT"] * 5
     third = inserts[2]["dynamodb"]["Keys"]["lead_id"]["S"]
-    healthy = intake.process_new_lead
+    healthy = pipeline.process_new_lead
 
     def fails_on_the_third(image: dict[str, Any], event_id: str, at: str) -> str:
         if image["lead_id"] == third:
@@ -540,10 +540,10 @@ def test_each_record_is_counted_once_however_its_batch_is_cut_and_delivered_agai
     def counted() -> int:
         return sum(int(item.get("total|all|n", 0)) for item in counters.read("all", day, day, SHARDS))
 
-    monkeypatch.setattr(intake, "process_new_lead", fails_on_the_third)
+    monkeypatch.setattr(pipeline, "process_new_lead", fails_on_the_third)
     assert deliver(inserts) == [inserts[2]["dynamodb"]["SequenceNumber"]]
     assert counted() == 2  # the first two; the rest wait for the retry that starts at the third
-    monkeypatch.setattr(intake, "process_new_lead", healthy)
+    monkeypatch.setattr(pipeline, "process_new_lead", healthy)
     assert deliver(inserts[2:4]) == [] and counted() == 4  # the retry, cut short
     assert deliver(inserts[2:]) == [] and counted() == 5  # the same first record, one more after it
     # Lambda never goes back before a failed record, but may deliver from it again, cut anyhow (a crash).

@@ -193,7 +193,8 @@ def test_a_crash_between_the_phone_claim_placement_and_history_is_finished_by_th
     from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
     from chalicelib.errors import StoreUnavailable
-    from chalicelib.store import dedup, ownership
+    from chalicelib.store import ownership, phone_keys
+    from chalicelib.store import placement as dedup
 
     manual = client.http.post("/leads", headers={**JSON, **auth("sh_rep1")},
                               body=json.dumps({"phone": PHONE, "name": "王五"}))
@@ -216,14 +217,15 @@ def test_a_crash_between_the_phone_claim_placement_and_history_is_finished_by_th
     routed = [e for e in item["history"] if e.get("to_status") == "assigned"]
     assert len(routed) == 1 and routed[0]["reason"] == "录入人即负责人"
     assert ownership.counter("sh_rep1", "open").n == 1
-    assert dedup.get_phone_key(E164).active_lead == lead_id  # type: ignore[union-attr]
+    assert phone_keys.get_phone_key(E164).active_lead == lead_id  # type: ignore[union-attr]
 
 
 def test_a_duplicate_of_a_lead_claimed_but_not_yet_placed_merges_into_it(client: Any) -> None:
     """Between the first lead's phone claim and its placement a second submission comes: it merges
     into the first (still `new`), which is then placed with the re-inquiry on its timeline."""
-    from chalicelib.services.intake import process_new_lead
-    from chalicelib.store import dedup, leads
+    from chalicelib.services.pipeline import process_new_lead
+    from chalicelib.store import leads
+    from chalicelib.store import phone_keys as dedup
 
     first = capture(client, PHONE, name="张三")
     second = capture(client, PHONE, source="wechat", loan_type="car")
@@ -245,8 +247,9 @@ def test_a_lead_claimed_and_never_placed_gives_its_phone_up_after_the_streams_re
 
     import infra.package
     from chalicelib.domain.timeutil import iso_utc, parse_iso
-    from chalicelib.services.intake import STALE_CLAIM, process_new_lead
-    from chalicelib.store import dedup, leads
+    from chalicelib.services.pipeline import STALE_CLAIM, process_new_lead
+    from chalicelib.store import leads
+    from chalicelib.store import phone_keys as dedup
 
     assert STALE_CLAIM.total_seconds() > infra.package.STREAM_FAILURE_SETTINGS["MaximumRecordAgeInSeconds"]
     stuck = capture(client, PHONE, name="张三")
@@ -267,7 +270,8 @@ def test_a_lead_claimed_and_never_placed_gives_its_phone_up_after_the_streams_re
 
 def test_a_replay_of_a_closed_leads_record_leaves_the_phone_free(client: Any) -> None:
     """Redelivering a lead's first record after the lead closed claims nothing for it."""
-    from chalicelib.store import dedup, leads
+    from chalicelib.store import leads
+    from chalicelib.store import phone_keys as dedup
 
     reader = leads_stream()
     first = capture(client, PHONE)
@@ -293,8 +297,8 @@ def test_racing_replayed_and_crashing_deliveries_end_in_one_consistent_state(
 
     from chalicelib.domain.lifecycle import CLOSED
     from chalicelib.errors import StoreUnavailable
-    from chalicelib.services.intake import process_new_lead
-    from chalicelib.store import dedup, leads, ownership
+    from chalicelib.services.pipeline import process_new_lead
+    from chalicelib.store import leads, ownership, phone_keys, placement
 
     phones = ["13816204573", "13917326685", "13725814690", "13612876540", "15920481736", "18628375104"]
     shanghai = set(phones[:4])
@@ -306,8 +310,8 @@ def test_racing_replayed_and_crashing_deliveries_end_in_one_consistent_state(
     images = {i: leads.get(i) or {} for ids in submitted.values() for i in ids}
     rng, lock = random.Random(11), threading.Lock()
 
-    def flaky(name: str) -> None:
-        real = getattr(dedup, name)
+    def flaky(module: Any, name: str) -> None:
+        real = getattr(module, name)
 
         def call(*args: Any, **kwargs: Any) -> Any:
             with lock:
@@ -319,10 +323,11 @@ def test_racing_replayed_and_crashing_deliveries_end_in_one_consistent_state(
                 raise StoreUnavailable()  # ... or just after it landed
             return result
 
-        monkeypatch.setattr(dedup, name, call)
+        monkeypatch.setattr(module, name, call)
 
-    for name in ("claim_phone", "place", "record_status", "mark_duplicate", "drop_claim"):
-        flaky(name)
+    for module, name in ((phone_keys, "claim_phone"), (placement, "place"), (placement, "record_status"),
+                         (placement, "mark_duplicate"), (phone_keys, "drop_claim")):
+        flaky(module, name)
     work: queue.Queue[str] = queue.Queue()
     for lead_id in rng.sample(sorted(images) * 2, len(images) * 2):
         work.put(lead_id)
@@ -354,7 +359,7 @@ def test_racing_replayed_and_crashing_deliveries_end_in_one_consistent_state(
         assert len(placed) == 1, (phone, {i: item["status"] for i, item in final.items()})
         active = placed[0]
         assert all(final[i]["duplicate_of"] == active for i in ids if i != active)
-        key = dedup.get_phone_key(final[active]["phone"])
+        key = phone_keys.get_phone_key(final[active]["phone"])
         assert key is not None and key.active_lead == active and key.history == []
         routed = [e for e in leads.history(active, limit=500) if e["kind"] == "status"]
         assert len(routed) == 1 and routed[0]["to_status"] == final[active]["status"]
@@ -368,7 +373,7 @@ def test_racing_replayed_and_crashing_deliveries_end_in_one_consistent_state(
 
 def test_concurrent_submissions_of_one_phone_have_one_winner(client: Any) -> None:
     """Twenty new leads of one phone processed at once, in threads: exactly one becomes active."""
-    from chalicelib.services.intake import process_new_lead
+    from chalicelib.services.pipeline import process_new_lead
     from chalicelib.store import leads
 
     ids = [capture(client, PHONE, source=s) for s in ("website_form", "wechat", "douyin", "zhihu") * 5]

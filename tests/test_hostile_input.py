@@ -58,7 +58,7 @@ def workbook(rows: list[bytes], repeat: int = 1, head: bytes = b"", prefix: byte
 def test_wide_workbook_inside_every_file_limit_is_refused_before_it_is_loaded(
         client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from chalicelib import spreadsheets
-    from chalicelib.store import imports as jobs
+    from chalicelib.store import import_jobs as jobs
 
     # The workbook: 4 MB on the wire, ~570 MB of XML, 190,001 rows × 200 columns, cells
     # without references. Every existing limit (size, inflated size, ratio, rows) lets it through.
@@ -81,7 +81,7 @@ def test_wide_workbook_inside_every_file_limit_is_refused_before_it_is_loaded(
 
 
 def test_cell_cap_counts_cells_the_dimension_does_not_declare(client: Any) -> None:
-    from chalicelib.store import imports as jobs
+    from chalicelib.store import import_jobs as jobs
 
     set_policy(client, max_cells=10_000)
     row = b"<row>" + b'<c t="inlineStr"><is><t>x</t></is></c>' * 20 + b"</row>"
@@ -94,7 +94,7 @@ def test_cell_cap_counts_cells_the_dimension_does_not_declare(client: Any) -> No
 
 @pytest.mark.parametrize("prefix", [b"", b"x"])
 def test_one_far_cell_is_a_grid_as_wide_as_its_column(client: Any, prefix: bytes) -> None:
-    from chalicelib.store import imports as jobs
+    from chalicelib.store import import_jobs as jobs
 
     ns = prefix + b":" if prefix else b""
     rows = [b"<" + ns + b'row r="1"><' + ns + b'c r="A1" t="inlineStr"><' + ns + b"is><" + ns + b"t>x</"
@@ -107,7 +107,7 @@ def test_one_far_cell_is_a_grid_as_wide_as_its_column(client: Any, prefix: bytes
 
 
 def test_tall_sparse_sheet_is_refused_by_its_last_row(client: Any) -> None:
-    from chalicelib.store import imports as jobs
+    from chalicelib.store import import_jobs as jobs
 
     rows = [b'<row r="1"><c r="A1"><v>1</v></c><c r="B1"><v>1</v></c></row>',
             b'<row r="1048576"><c r="B1048576"><v>1</v></c></row>']
@@ -241,7 +241,7 @@ def test_phone_hash_is_keyed_by_the_stage_secret(monkeypatch: pytest.MonkeyPatch
 
 
 def test_csv_of_millions_of_short_lines_is_refused_without_listing_them(client: Any) -> None:
-    from chalicelib.store import imports as jobs
+    from chalicelib.store import import_jobs as jobs
 
     data = "客户姓名,联系方式\n".encode() + b"12\n" * 5_000_000  # 15 MB, inside the size limit
     key = "imports/partners/demo_partner/lines.csv"
@@ -253,7 +253,7 @@ def test_csv_of_millions_of_short_lines_is_refused_without_listing_them(client: 
 
 
 def test_csv_field_past_the_reader_limit_fails_with_a_reason(client: Any) -> None:
-    from chalicelib.store import imports as jobs
+    from chalicelib.store import import_jobs as jobs
 
     data = ("客户姓名,联系方式,备注\n张三,13816204573,\"" + "长" * 200_000 + "\"\n").encode()
     key = "imports/partners/demo_partner/long-field.csv"

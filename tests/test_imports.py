@@ -111,7 +111,7 @@ def job(client: Any, user: str, import_id: str) -> dict[str, Any]:
 
 
 def all_leads() -> list[dict[str, Any]]:
-    from chalicelib.store.leads import to_dict
+    from chalicelib.store.leads import to_lead as to_dict
     from chalicelib.store.schema import LeadModel
 
     return [to_dict(row) for row in LeadModel.scan()]  # tests may scan; the product never does
@@ -345,7 +345,7 @@ def test_partner_drop_uses_the_partner_mapping_and_title_rows(client: Any) -> No
 ])
 def test_unusable_files_fail_with_a_reason_and_write_nothing(client: Any, key: str, data: bytes,
                                                              message: str) -> None:
-    from chalicelib.store import imports as jobs
+    from chalicelib.store import import_jobs as jobs
 
     before = len(all_leads())
     result = deliver(key, put(key, data))
@@ -380,7 +380,7 @@ def set_policy(client: Any, **changes: Any) -> None:
 
 
 def test_zip_bomb_is_refused_before_parsing_with_low_memory(client: Any) -> None:
-    from chalicelib.store import imports as jobs
+    from chalicelib.store import import_jobs as jobs
 
     set_policy(client, max_uncompressed_mb=50)  # the default is 600 MB; a smaller bomb keeps this quick
     data = zip_bomb(120)
@@ -396,7 +396,7 @@ def test_zip_bomb_is_refused_before_parsing_with_low_memory(client: Any) -> None
 def test_row_limit_and_size_limit_are_configurable(client: Any) -> None:
     import json
 
-    from chalicelib.store import imports as jobs
+    from chalicelib.store import import_jobs as jobs
 
     set_policy(client, max_rows=10)
     policy = client.http.get("/config/imports", headers=auth("admin")).json_body["document"]

@@ -190,7 +190,7 @@ def test_retention_ttl_for_invalid_and_lost_leads(client: Any, monkeypatch: Any)
 
 def test_an_expired_lead_leaves_nothing_behind(client: Any) -> None:
     """DynamoDB's TTL deletes the lead item; the stream's REMOVE record purges what names it."""
-    from chalicelib.store import dedup
+    from chalicelib.store import phone_keys as dedup
     from chalicelib.store.schema import LeadModel
     from tests.test_sop import assigned_lead
 

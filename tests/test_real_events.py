@@ -139,7 +139,7 @@ def _schedule(at: datetime) -> dict[str, Any]:
 
 
 def test_sweep_fails_an_upload_that_never_came_and_a_stopped_run(client: Any) -> None:
-    from chalicelib.store import imports as jobs
+    from chalicelib.store import import_jobs as jobs
 
     response = client.http.post("/imports", body=json.dumps({"filename": "名单.csv"}),
                                 headers={**auth("sh_rep1"), "Content-Type": "application/json"})

@@ -38,7 +38,7 @@ def test_demo_rules_route_by_region_product_and_load(client: Any) -> None:
 
 
 def test_round_robin_is_fair_under_a_burst(client: Any) -> None:
-    from chalicelib.services.intake import process_new_lead
+    from chalicelib.services.pipeline import process_new_lead
     from chalicelib.store import leads
 
     ids = [capture(client, phone(n), city="上海", loan_type="mortgage") for n in range(100)]

@@ -7,12 +7,13 @@ phonenumbers geocoder in production, loaded lazily by the caller), burst counts 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from chalicelib.domain.lead import clean_text
 from chalicelib.domain.phone import normalise_cn_phone
+from chalicelib.domain.records import Lead
 from chalicelib.rules.cleaning import CleaningRules
 from chalicelib.rules.profile import OPTION_FIELDS, LeadProfile
 
@@ -39,7 +40,7 @@ class Place:
 
 @dataclass
 class Cleaned:
-    updates: dict[str, Any] = field(default_factory=dict)
+    updates: Lead = field(default_factory=lambda: Lead())
     reasons: list[str] = field(default_factory=list)
 
     @property
@@ -120,14 +121,15 @@ def name_reasons(name: str | None, rules: CleaningRules) -> list[str]:
     return []
 
 
-def clean_lead(lead: dict[str, Any], rules: CleaningRules, profile: LeadProfile,
+def clean_lead(lead: Mapping[str, Any], rules: CleaningRules, profile: LeadProfile,
                home_of: Callable[[str], str | None], ip_burst: bool = False) -> Cleaned:
     """What to change on a `new` lead and, if it is not a lead, every reason why."""
     result = Cleaned()
+    updates = cast(dict[str, object], result.updates)  # fields named by the lists below: lead fields
     for text_field in TEXT_FIELDS:
         value = lead.get(text_field)
         if isinstance(value, str) and clean_text(value) != value:
-            result.updates[text_field] = clean_text(value) or None
+            updates[text_field] = clean_text(value) or None
     phone: str | None
     try:
         phone = normalise_cn_phone(lead.get("phone", ""))
@@ -162,7 +164,7 @@ def clean_lead(lead: dict[str, Any], rules: CleaningRules, profile: LeadProfile,
         for key in ("city", "province", "region"):
             value = getattr(place, key)
             if value and value != lead.get(key):
-                result.updates[key] = value
+                updates[key] = value
     return result
 
 
@@ -170,7 +172,7 @@ COMPARED = ("name", "loan_type", "amount", "purpose", "credit_status", "city", "
             "campaign", "remark", "page_url", "partner_id")
 
 
-def differences(active: dict[str, Any], incoming: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def differences(active: Mapping[str, Any], incoming: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Fields the new inquiry states differently from the active lead (shown on the 再次咨询)."""
     out: dict[str, dict[str, Any]] = {}
     for key in COMPARED:
@@ -180,6 +182,6 @@ def differences(active: dict[str, Any], incoming: dict[str, Any]) -> dict[str, d
     return out
 
 
-def fillable(active: dict[str, Any], incoming: dict[str, Any]) -> dict[str, Any]:
+def fillable(active: Mapping[str, Any], incoming: Mapping[str, Any]) -> Lead:
     """Fields the active lead lacks and the new inquiry has. Never what is already there."""
-    return {k: incoming[k] for k in COMPARED if incoming.get(k) is not None and active.get(k) is None}
+    return {k: incoming[k] for k in COMPARED if incoming.get(k) is not None and active.get(k) is None}  # type: ignore[return-value]  # COMPARED are lead fields

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from typing import Any, Literal
 
@@ -35,7 +36,7 @@ class StatusChange(BaseModel):
     won_date: date | None = None
 
 
-def check_status_change(lead: dict[str, Any], change: StatusChange) -> None:
+def check_status_change(lead: Mapping[str, Any], change: StatusChange) -> None:
     """Refuse, with a Chinese message per field, what the lifecycle or the form does not allow."""
     errors: dict[str, str] = {}
     if change.status == "won":

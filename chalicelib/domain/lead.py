@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from chalicelib.domain.phone import normalise_cn_phone, plain_cn_mobile
+from chalicelib.domain.records import Lead, lead_fields
 from chalicelib.errors import ValidationFailed
 from chalicelib.rules.messages import pydantic_message
 from chalicelib.rules.profile import OPTION_FIELDS, Channel, LeadProfile
@@ -527,7 +528,7 @@ def _coerce_custom(custom: dict[str, Any], profile: LeadProfile) -> dict[str, An
 def build_lead(sub: LeadSubmission, *, lead_id: str, channel: Channel, created_at: str, day: str,
                profile: LeadProfile, partner_id: str | None = None, owner: str | None = None,
                team: str | None = None, created_by: str | None = None,
-               client_ip: str | None = None) -> dict[str, Any]:
+               client_ip: str | None = None) -> Lead:
     """The `new` lead item for a validated submission. Nothing here decides where it goes next."""
     fields = sub.model_dump(exclude={"website", "consent", "consent_version"}, exclude_none=True)
     lead: dict[str, Any] = {
@@ -558,4 +559,4 @@ def build_lead(sub: LeadSubmission, *, lead_id: str, channel: Channel, created_a
             lead["consent"]["page_url"] = sub.page_url
     if sub.honeypot_filled:
         lead["spam_flags"] = ["honeypot"]
-    return {k: v for k, v in lead.items() if v is not None}
+    return lead_fields({k: v for k, v in lead.items() if v is not None})

@@ -6,7 +6,7 @@ the load counters, the cooldown and the history. No path can skip any of them.""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
@@ -78,11 +78,11 @@ class OwnershipChange:
         return f"{LABELS[self.kind]}：{self.reason}" if self.reason else LABELS[self.kind]
 
 
-def pool_key(lead: dict[str, Any]) -> str:
+def pool_key(lead: Mapping[str, Any]) -> str:
     return str(lead.get("region") or "未知")
 
 
-def plan(kind: Kind, lead: dict[str, Any], *, actor: str, at: str, reason: str = "",
+def plan(kind: Kind, lead: Mapping[str, Any], *, actor: str, at: str, reason: str = "",
          to_owner: str | None = None, to_team: str | None = None, caps: Caps = Caps(),
          cooldown_hours: int = 0, sla_at: str | None = None, idle_at: str | None = None) -> OwnershipChange:
     """Check the move is legal for the lead as it is now; raise a Chinese 409 if not."""

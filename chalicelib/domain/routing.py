@@ -12,7 +12,7 @@ References to teams and users live elsewhere (the store), so they are checked se
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -71,6 +71,7 @@ class Decision:
     priority: str
     tags: tuple[str, ...]
     reason: str
+    rule_name: str | None = None  # as a person reads it (the reason also names the rule's id)
 
     def as_dict(self) -> dict[str, Any]:
         return {"rule_id": self.rule_id, "version": self.version, "action": self.action, "team": self.team,
@@ -486,7 +487,7 @@ def compile_rules(rule_set: RuleSet, known_fields: set[str], labels: OptionLabel
         action = rule.action
         reason = f"命中规则「{rule.name}」（{rule.id}）：{text} → {describe_action(action, names)}"
         decision = Decision(rule.id, rule_set.version, action.type, action.team, action.rep, action.strategy,
-                            dict(action.weights), action.priority, tuple(action.tags), reason)
+                            dict(action.weights), action.priority, tuple(action.tags), reason, rule.name)
         compiled.append((check, decision))
         conditions.append(rule.when)
     if errors:
@@ -573,7 +574,7 @@ def _summary(decision: Decision) -> dict[str, Any]:
             "priority": decision.priority, "tags": list(decision.tags), "reason": decision.reason}
 
 
-def dry_run(live: CompiledRules, draft: CompiledRules, leads: list[dict[str, Any]],
+def dry_run(live: CompiledRules, draft: CompiledRules, leads: Sequence[Mapping[str, Any]],
             at: datetime) -> list[dict[str, Any]]:
     """Each lead's decision under the live and the draft rule set. `changed` means the lead would
     be handled differently (action, team, rep, strategy, weights, priority or tags); a different

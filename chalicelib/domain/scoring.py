@@ -25,6 +25,8 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Literal, NamedTuple
 
+from chalicelib.domain.records import Lead
+
 CUSTOM_PREFIX = "custom."
 NONE = "_none"  # a field the lead does not have: a value of its own (an empty form says something)
 
@@ -236,10 +238,10 @@ class Score(NamedTuple):  # a tuple: made for every lead scored, several times c
     version: int
     probability: float | None = None
 
-    def as_fields(self) -> dict[str, Any]:
+    def as_fields(self) -> Lead:
         """What the lead stores (and routing rules may test: `score`, `score_band`)."""
-        out: dict[str, Any] = {"score": self.score, "score_band": self.band, "score_reasons": list(self.reasons),
-                               "score_basis": self.basis, "score_version": self.version}
+        out: Lead = {"score": self.score, "score_band": self.band, "score_reasons": list(self.reasons),
+                "score_basis": self.basis, "score_version": self.version}
         if self.probability is not None:
             out["score_probability"] = round(self.probability, 4)
         return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -26,7 +27,7 @@ class NewTask:
     owner: str
 
 
-def triggers(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, str]]:
+def triggers(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(trigger, the moment it happened) for one MODIFY of a lead."""
     out: list[tuple[str, str]] = []
     owner = new.get("owner")
@@ -51,7 +52,7 @@ def due_at(rule: TaskRule, at: str, calendar: WorkingCalendar | None = None) -> 
     return iso_utc(start + timedelta(minutes=rule.due_minutes))
 
 
-def tasks_for(old: dict[str, Any], new: dict[str, Any], policy: SopPolicy,
+def tasks_for(old: Mapping[str, Any], new: Mapping[str, Any], policy: SopPolicy,
               calendar: WorkingCalendar | None = None) -> list[NewTask]:
     owner = new.get("owner")
     if not owner:

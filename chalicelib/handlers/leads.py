@@ -44,7 +44,7 @@ def get_lead(lead_id: str) -> dict[str, object]:
     from chalicelib.services import leads as lead_service
 
     who = http.principal(bp.current_request)
-    return lead_service.get_lead(lead_id, who)
+    return dict(lead_service.get_lead(lead_id, who))
 
 
 def list_filters(params: dict[str, str]) -> dict[str, Any]:
@@ -64,8 +64,8 @@ def list_leads() -> dict[str, object]:
     request = bp.current_request
     who = http.principal(request)
     params = dict(request.query_params or {})
-    return lead_service.list_leads(who, today=shanghai_day(http.received_at(request)), limit=_limit(params),
-                                   cursor=params.get("cursor"), **list_filters(params))
+    return dict(lead_service.list_leads(who, today=shanghai_day(http.received_at(request)), limit=_limit(params),
+                                        cursor=params.get("cursor"), **list_filters(params)))
 
 
 @bp.route("/leads", methods=["POST"], content_types=[http.JSON])

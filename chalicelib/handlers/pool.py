@@ -32,7 +32,8 @@ def list_pool() -> dict[str, Any]:
     limit = _number(params, "limit", int) or pool.policy().page_size
     if not 1 <= limit <= 100:
         raise BadRequest("limit 须为 1–100", fields={"limit": "无效"})
-    return pool.list_pool(who, http.received_at(request), region=params.get("region"),
-                          loan_type=params.get("loan_type"), min_amount=_number(params, "min_amount"),
-                          max_amount=_number(params, "max_amount"), max_age_days=_number(params, "max_age_days", int),
-                          limit=limit, cursor=params.get("cursor"), sort=params.get("sort"))
+    return dict(pool.list_pool(who, http.received_at(request), region=params.get("region"),
+                               loan_type=params.get("loan_type"), min_amount=_number(params, "min_amount"),
+                               max_amount=_number(params, "max_amount"),
+                               max_age_days=_number(params, "max_age_days", int),
+                               limit=limit, cursor=params.get("cursor"), sort=params.get("sort")))

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from chalicelib.domain.access import Principal, require_role
+from chalicelib.domain.records import JsonObject, JsonView, Lead, lead_fields
 from chalicelib.domain.routing import check_references, compile_rules, dry_run
 from chalicelib.domain.timeutil import beijing, day_bounds_utc, iso_utc, shanghai_day
 from chalicelib.errors import Forbidden, NotFound, ValidationFailed
@@ -94,11 +95,11 @@ class Document:
     default: Callable[[], BaseModel]
     readers: tuple[str, ...]
     check: Callable[[BaseModel], None] | None = None
-    parse: Callable[[dict[str, Any]], BaseModel] | None = None  # when the model has its own error names
+    parse: Callable[[JsonObject], BaseModel] | None = None  # when the model has its own error names
     published: Callable[[], None] | None = None  # what a new version changes besides itself
 
 
-def _parse_routing(body: dict[str, Any]) -> BaseModel:
+def _parse_routing(body: JsonObject) -> BaseModel:
     try:
         return load_rule_set(body)
     except RuleSetInvalid as exc:
@@ -129,7 +130,7 @@ def _spec(name: str) -> Document:
     return DOCUMENTS[name]
 
 
-def _validate(spec: Document, body: dict[str, Any]) -> BaseModel:
+def _validate(spec: Document, body: JsonObject) -> BaseModel:
     try:
         value = spec.parse(body) if spec.parse else spec.model.model_validate(body)
     except ValidationError as exc:
@@ -140,7 +141,7 @@ def _validate(spec: Document, body: dict[str, Any]) -> BaseModel:
     return value
 
 
-def get_document(who: Principal, name: str) -> dict[str, Any]:
+def get_document(who: Principal, name: str) -> JsonView:
     spec = _spec(name)
     require_role(who, *spec.readers)  # type: ignore[arg-type]
     value, version = config.document(spec.stored, spec.model, spec.default)
@@ -151,7 +152,7 @@ def get_document(who: Principal, name: str) -> dict[str, Any]:
     return out
 
 
-def _routing_choices(rule_set: RuleSet) -> dict[str, Any]:
+def _routing_choices(rule_set: RuleSet) -> JsonObject:
     """What the routing form offers, by name: teams with their reps, places, the partners the rules
     name (a rule's ids are shown by these names, never as codes)."""
     reps = directory.users_by_role("rep")
@@ -224,8 +225,7 @@ def _may_publish(who: Principal, name: str, value: BaseModel) -> None:
                         fields={"rules": "、".join(problems)})
 
 
-def publish_document(who: Principal, name: str, body: dict[str, Any], at: datetime,
-                     note: str = "") -> dict[str, Any]:
+def publish_document(who: Principal, name: str, body: JsonObject, at: datetime, note: str = "") -> JsonView:
     """Publish a new version (admins; supervisors their team's routing weights), with a note."""
     spec = _spec(name)
     require_role(who, "admin", "supervisor")
@@ -239,7 +239,7 @@ def publish_document(who: Principal, name: str, body: dict[str, Any], at: dateti
     return {"name": name, "version": version, "document": value.model_dump(mode="json")}
 
 
-def validate_document(who: Principal, name: str, body: dict[str, Any]) -> dict[str, Any]:
+def validate_document(who: Principal, name: str, body: JsonObject) -> JsonView:
     """Check a draft exactly as publishing would, without publishing it."""
     spec = _spec(name)
     require_role(who, "admin", "supervisor")
@@ -247,7 +247,7 @@ def validate_document(who: Principal, name: str, body: dict[str, Any]) -> dict[s
     return {"name": name, "valid": True, "document": value.model_dump(mode="json")}
 
 
-def rollback_document(who: Principal, name: str, version: int, at: datetime) -> dict[str, Any]:
+def rollback_document(who: Principal, name: str, version: int, at: datetime) -> JsonView:
     """Publish an earlier version again (as a new version: history is never rewritten)."""
     spec = _spec(name)
     require_role(who, "admin")
@@ -257,7 +257,7 @@ def rollback_document(who: Principal, name: str, version: int, at: datetime) -> 
     return publish_document(who, name, body, at, f"回滚到第 {version} 版")
 
 
-def list_versions(who: Principal, name: str) -> dict[str, Any]:
+def list_versions(who: Principal, name: str) -> JsonView:
     """The version list: who (display name), when (Beijing time), why; the current one marked."""
     spec = _spec(name)
     require_role(who, *spec.readers)  # type: ignore[arg-type]
@@ -269,7 +269,7 @@ def list_versions(who: Principal, name: str) -> dict[str, Any]:
     return {"name": name, "current": current, "items": items}
 
 
-def get_version(who: Principal, name: str, version: int) -> dict[str, Any]:
+def get_version(who: Principal, name: str, version: int) -> JsonView:
     """One published version's document (version 0: the shipped default), to diff a draft against."""
     spec = _spec(name)
     require_role(who, *spec.readers)  # type: ignore[arg-type]
@@ -279,7 +279,7 @@ def get_version(who: Principal, name: str, version: int) -> dict[str, Any]:
     return {"name": name, "version": version, "document": body}
 
 
-def dry_run_routing(who: Principal, body: dict[str, Any], now: datetime) -> dict[str, Any]:
+def dry_run_routing(who: Principal, body: JsonObject, now: datetime) -> JsonView:
     """Where would these leads go under the draft, and why; and how that differs from live."""
     require_role(who, "admin", "supervisor")
     draft = _validate(DOCUMENTS["routing"], body.get("draft") or {})
@@ -290,7 +290,7 @@ def dry_run_routing(who: Principal, body: dict[str, Any], now: datetime) -> dict
     return {"leads": len(results), "changed": sum(1 for r in results if r["changed"]), "results": results}
 
 
-def _sample(body: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
+def _sample(body: JsonObject, now: datetime) -> list[Lead]:
     ids = body.get("lead_ids")
     if ids is not None:
         if not isinstance(ids, list) or not 1 <= len(ids) <= 200:
@@ -299,14 +299,14 @@ def _sample(body: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
     if "lead" in body:
         if not isinstance(body["lead"], dict):
             raise ValidationFailed(fields={"lead": "须为对象"})
-        return [{"lead_id": "draft", **body["lead"]}]
+        return [lead_fields({"lead_id": "draft", **body["lead"]})]
     days = body.get("days", 7)
     if not isinstance(days, int) or not 1 <= days <= 31:
         raise ValidationFailed(fields={"days": "须为 1–31 的整数"})
     last = shanghai_day(now)
     first: date = last - timedelta(days=days - 1)
     start, end = day_bounds_utc(first, last)
-    out: list[dict[str, Any]] = []
+    out: list[Lead] = []
     for n in range(days):
         day = (last - timedelta(days=n)).isoformat()
         page, _ = leads.query_partition("by_day", day, start, end, {}, 1000 - len(out), None)
@@ -316,12 +316,12 @@ def _sample(body: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
     return out
 
 
-def scoring_status(who: Principal) -> dict[str, Any]:
+def scoring_status(who: Principal) -> JsonView:
     require_role(who, "admin", "supervisor")
     return scoring.status()
 
 
-def train_scoring(who: Principal, at: datetime) -> dict[str, Any]:
+def train_scoring(who: Principal, at: datetime) -> JsonView:
     """Train now, on demand (the daily job does the same)."""
     require_role(who, "admin")
     return scoring.retrain(at, who.user_id)

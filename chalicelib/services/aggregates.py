@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 from chalicelib.domain import analytics
+from chalicelib.domain.records import JsonView, Lead
 from chalicelib.domain.timeutil import parse_iso
 from chalicelib.store import aggregates, leads
 
@@ -20,8 +20,8 @@ class Change:
 
     event_id: str
     sequence: int
-    old: dict[str, Any] | None
-    new: dict[str, Any] | None
+    old: Lead | None
+    new: Lead | None
 
 
 def on_lead_batch(records: list[Change], at: str) -> int:
@@ -53,7 +53,7 @@ def _nonzero(total: analytics.Contribution) -> analytics.Contribution:
     return {key: attrs for key, attrs in out.items() if attrs}
 
 
-def verify(fix: bool = False) -> dict[str, Any]:
+def verify(fix: bool = False) -> JsonView:
     """Recompute every counter from the leads (a Scan: offline only) and compare with the table.
     With `fix`, overwrite what differs. Run it while the stream is drained (nothing pending)."""
     expected: analytics.Contribution = {}

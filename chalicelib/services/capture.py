@@ -13,6 +13,7 @@ from chalicelib import metrics
 from chalicelib.domain.access import Principal
 from chalicelib.domain.lead import build_lead, validate_submission
 from chalicelib.domain.lead_number import BlockAllocator, format_lead_id
+from chalicelib.domain.records import JsonObject, JsonView
 from chalicelib.domain.timeutil import iso_utc, shanghai_day
 from chalicelib.errors import DomainError
 from chalicelib.rules.profile import Channel
@@ -44,12 +45,12 @@ def _allocator() -> BlockAllocator:
     return BlockAllocator(sequences.reserve_block, get_settings().lead_sequence_block)
 
 
-def request_hash(raw: dict[str, Any]) -> str:
+def request_hash(raw: JsonObject) -> str:
     canonical = json.dumps(raw, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def capture(raw: dict[str, Any], ctx: CaptureContext) -> Captured:
+def capture(raw: JsonObject, ctx: CaptureContext) -> Captured:
     if ctx.channel == "public":
         from chalicelib.services.capture_guard import admit
 
@@ -82,9 +83,9 @@ def capture(raw: dict[str, Any], ctx: CaptureContext) -> Captured:
     return Captured(lead_id, created)
 
 
-def capture_batch(items: list[Any], ctx: CaptureContext) -> list[dict[str, Any]]:
+def capture_batch(items: list[Any], ctx: CaptureContext) -> list[JsonView]:
     """One result per item; a bad item never blocks the good ones beside it."""
-    results: list[dict[str, Any]] = []
+    results: list[JsonView] = []
     for index, raw in enumerate(items):
         item_ctx = ctx
         if ctx.idempotency_key:

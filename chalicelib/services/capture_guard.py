@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.domain.phone import normalise_cn_phone
+from chalicelib.domain.records import JsonObject, Lead
 from chalicelib.domain.timeutil import parse_iso
 from chalicelib.errors import StoreUnavailable, TooManyRequests, ValidationFailed
 from chalicelib.rules.capture_guard import Captcha, CaptureGuard, default_capture_guard
@@ -31,7 +32,7 @@ def guard_rules() -> CaptureGuard:
     return config.document("capture_guard", CaptureGuard, default_capture_guard)[0]
 
 
-def admit(raw: dict[str, Any], client_ip: str | None, at: datetime) -> dict[str, Any]:
+def admit(raw: JsonObject, client_ip: str | None, at: datetime) -> JsonObject:
     """The admitted submission without its captcha token, or TooManyRequests / ValidationFailed."""
     rules = guard_rules()
     data = dict(raw)
@@ -58,7 +59,7 @@ def phone_digest(phone: str) -> str:
     return hmac.new(key, phone.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
 
 
-def count_submission(lead: dict[str, Any], burst: BurstLimits, at: str) -> bool:
+def count_submission(lead: Lead, burst: BurstLimits, at: str) -> bool:
     """The stream's count of one captured lead's IP against the guard's rate and cleaning's burst
     (one write when the guard's window divides the burst window); True if it is a burst. Over the
     guard's rate, the IP goes on the door list until the window ends."""
@@ -85,7 +86,7 @@ def count_submission(lead: dict[str, Any], burst: BurstLimits, at: str) -> bool:
     return in_burst > burst.ip_max
 
 
-def count_repeat(lead: dict[str, Any], active: dict[str, Any], at: str) -> None:
+def count_repeat(lead: Lead, active: Lead, at: str) -> None:
     """The stream's count of a phone's submissions against the guard's rate, when one repeats the
     phone of its active lead (the first lead of a phone, the usual case, writes no counter). Over
     the rate, the phone goes on the door list until the window ends."""

@@ -5,11 +5,13 @@ Every figure carries `drill`: the GET /api/leads query parameters listing exactl
 from __future__ import annotations
 
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 from chalicelib.domain import analytics
 from chalicelib.domain.access import Principal
 from chalicelib.domain.analytics import Figures
+from chalicelib.domain.records import JsonView
 from chalicelib.domain.scoring import BAND_LABELS
 from chalicelib.errors import BadRequest, Forbidden
 from chalicelib.services import names
@@ -95,7 +97,7 @@ class _Labels:
 
 
 def _form_figures(figures: dict[str, dict[str, Figures]], first: date, last: date, scoped: str | None,
-                  drill: Any) -> dict[str, Any]:
+                  drill: Any) -> JsonView:
     """Per hosted form and per campaign: page views (counted when the form is served: the org's,
     not a team's, so only in the all-teams view), submissions (leads), valid leads, wins."""
     from chalicelib.services.forms import catalog
@@ -111,7 +113,7 @@ def _form_figures(figures: dict[str, dict[str, Figures]], first: date, last: dat
             if name.startswith("c|"):
                 campaign_views[name[2:]] = campaign_views.get(name[2:], 0) + n
 
-    def row(dimension: str, value: str, label: str, views: int | None) -> dict[str, Any]:
+    def row(dimension: str, value: str, label: str, views: int | None) -> JsonView:
         f = figures.get(dimension, {}).get(value, Figures())
         return {"value": value, "label": label, "views": views, "submissions": f.n, "valid": f.valid, "won": f.won,
                 "submit_rate": analytics.rate(f.n, views) if views is not None else None,
@@ -126,7 +128,7 @@ def _form_figures(figures: dict[str, dict[str, Figures]], first: date, last: dat
             "campaigns": [row("campaign", c, c, None if scoped else campaign_views.get(c, 0)) for c in campaigns]}
 
 
-def dashboard(who: Principal, first: date, last: date, team: str | None) -> dict[str, Any]:
+def dashboard(who: Principal, first: date, last: date, team: str | None) -> JsonView:
     check_range(first, last)
     scoped = _scope_team(who, team)
     dated = aggregates.read_days(analytics.scope_of(scoped), first.isoformat(), last.isoformat(), analytics.SHARDS)
@@ -144,7 +146,7 @@ def dashboard(who: Principal, first: date, last: date, team: str | None) -> dict
             out["stage"] = stage
         return out
 
-    def funnel_row(dimension: str, value: str, f: Figures) -> dict[str, Any]:
+    def funnel_row(dimension: str, value: str, f: Figures) -> JsonView:
         return {"value": value, "label": labels.of(dimension, value), "leads": f.n, "valid": f.valid,
                 "valid_rate": analytics.rate(f.valid, f.n), "intent": f.intent, "won": f.won,
                 "conversion": analytics.rate(f.won, f.n), "won_amount": analytics.amount(f.won_amt),
@@ -153,9 +155,10 @@ def dashboard(who: Principal, first: date, last: date, team: str | None) -> dict
                           "intent": drill(dimension, value, "intent"), "won": drill(dimension, value, "won"),
                           "won_amount": drill(dimension, value, "won")}}
 
-    def cycle_row(dimension: str | None, value: str, f: Figures) -> dict[str, Any]:
-        row = {"avg_days": analytics.average(f.cy_sum, f.cy_n), "median_days": analytics.histogram_median(f.cy),
-               "won": f.cy_n, "drill": drill(dimension, value, "won")}
+    def cycle_row(dimension: str | None, value: str, f: Figures) -> JsonView:
+        row: JsonView = {"avg_days": analytics.average(f.cy_sum, f.cy_n),
+                         "median_days": analytics.histogram_median(f.cy), "won": f.cy_n,
+                         "drill": drill(dimension, value, "won")}
         return {"value": value, "label": labels.of(dimension, value), **row} if dimension else row
 
     def rows_of(dimension: str) -> list[tuple[str, Figures]]:
@@ -174,11 +177,12 @@ def dashboard(who: Principal, first: date, last: date, team: str | None) -> dict
               "labels": FUNNEL_LABELS,
               "drill": {"total": drill(), "valid": drill(stage="valid"), "intent": drill(stage="intent"),
                         "won": drill(stage="won"), "won_amount": drill(stage="won")}}
-    leaderboard: list[dict[str, Any]] = []
+    ranked: list[tuple[tuple[float, int, int, str], JsonView]] = []
     for owner, f in rows_of("owner"):
         if owner == analytics.NONE:
             continue
-        leaderboard.append({
+        rank = (-float(analytics.amount(f.won_amt)), -int(f.won), -int(f.n), str(owner))
+        ranked.append((rank, {
             "owner": owner, "label": labels.of("owner", owner), "team": getattr(labels.user(owner), "team", None),
             "leads": f.n, "activities": f.act, "won": f.won, "won_amount": analytics.amount(f.won_amt),
             "reclaimed": f.rc,
@@ -187,13 +191,13 @@ def dashboard(who: Principal, first: date, last: date, team: str | None) -> dict
             "drill": {"leads": drill("owner", owner), "activities": drill("owner", owner),
                       "won": {**drill(), "owner": owner, "stage": "won"},
                       "won_amount": {**drill(), "owner": owner, "stage": "won"},
-                      "first_contact": drill("owner", owner, "first_contact")}})
-    leaderboard.sort(key=lambda r: (-float(r["won_amount"]), -int(r["won"]), -int(r["leads"]), str(r["owner"])))
+                      "first_contact": drill("owner", owner, "first_contact")}}))
+    leaderboard = [row for _, row in sorted(ranked, key=lambda ranked_row: ranked_row[0])]
     # Leads / valid / won per day (per week past TREND_DAILY_MAX days), each point drilling to its days.
-    by_day: dict[str, list[dict[str, Any]]] = {}
+    by_day: dict[str, list[dict[str, Decimal]]] = {}
     for day, counters in dated:
         by_day.setdefault(day, []).append(counters)
-    trend: list[dict[str, Any]] = []
+    trend: list[JsonView] = []
     for start, end in _trend_buckets(first, last):
         days = [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
         f = analytics.fold(c for d in days for c in by_day.get(d, [])).get("total", {}).get(analytics.ALL, Figures())

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from chalicelib.domain.access import ROLE_RANK, Principal, require_role
+from chalicelib.domain.records import JsonView
 from chalicelib.domain.timeutil import shanghai_day
 from chalicelib.errors import Forbidden
 from chalicelib.store import directory, ownership
@@ -23,13 +23,13 @@ def principal(user_id: str, token_roles: list[str]) -> Principal:
     return Principal(user_id=user.user_id, role=role, team=user.team, name=user.name)  # type: ignore[arg-type]
 
 
-def me(who: Principal) -> dict[str, Any]:
+def me(who: Principal) -> JsonView:
     team = directory.teams([who.team])[0] if who.team else None
     return {"user_id": who.user_id, "name": who.name, "role": who.role, "team": who.team,
             "team_label": team["label"] if team else None}
 
 
-def list_users(who: Principal, now: datetime) -> dict[str, Any]:
+def list_users(who: Principal, now: datetime) -> JsonView:
     """Admins: everyone; supervisors: their team. Each rep with open leads and leads assigned today."""
     require_role(who, "admin", "supervisor")
     if who.role == "admin":
@@ -45,7 +45,7 @@ def list_users(who: Principal, now: datetime) -> dict[str, Any]:
                                                   str(u["user_id"])))}
 
 
-def list_teams(who: Principal) -> dict[str, Any]:
+def list_teams(who: Principal) -> JsonView:
     """Admins: every team someone belongs to; others: their own team."""
     if who.role == "admin":
         ids = {str(u["team"]) for role in ("supervisor", "rep") for u in directory.users_by_role(role) if u["team"]}

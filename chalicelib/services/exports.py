@@ -14,6 +14,7 @@ from typing import Any
 
 from chalicelib.domain.access import Principal
 from chalicelib.domain.lead import FIELD_LABELS
+from chalicelib.domain.records import JsonObject, JsonView, LeadView
 from chalicelib.domain.timeutil import iso_utc, parse_iso, shanghai_day
 from chalicelib.errors import BadRequest
 from chalicelib.rules.profile import OPTION_FIELDS, LeadProfile
@@ -37,13 +38,13 @@ def _shanghai(value: str | None) -> str | None:
     return parse_iso(value).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
 
 
-def export_leads(who: Principal, at: datetime, filters: dict[str, Any], scope: str = "leads") -> dict[str, Any]:
+def export_leads(who: Principal, at: datetime, filters: JsonObject, scope: str = "leads") -> JsonView:
     """`scope=leads`: the lead list with `GET /api/leads` filters; `scope=pool`: the pool with its
     region / loan_type filters (what a rep may see of leads they do not own, masked)."""
     if scope not in ("leads", "pool"):
         raise BadRequest("scope 只能是 leads 或 pool", fields={"scope": "无效"})
     profile = config.lead_profile()
-    views: list[dict[str, Any]] = []
+    views: list[LeadView] = []
     cursor: str | None = None
     while True:
         if scope == "pool":
@@ -73,7 +74,7 @@ def _phone_cell(value: str | None) -> str | None:
     return value
 
 
-def workbook(views: list[dict[str, Any]], profile: LeadProfile, role: str | None = None) -> bytes:
+def workbook(views: list[LeadView], profile: LeadProfile, role: str | None = None) -> bytes:
     """The .xlsx of lead views (already scoped and masked by the lead service); custom fields in the
     profile's order, without those the role may not see."""
     from chalicelib.spreadsheets import ExportColumn, export
@@ -85,7 +86,7 @@ def workbook(views: list[dict[str, Any]], profile: LeadProfile, role: str | None
         labels = lead.get("labels", {})
         row: list[Any] = []
         for name in _COLUMNS:
-            value = lead.get(name)
+            value: Any = lead.get(name)  # a lead field named by the column list
             if name in OPTION_FIELDS or name == "status":
                 value = labels.get(name, value)
             elif name in _TIMES:

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import cast
 
 from chalicelib.domain.access import Principal
 from chalicelib.domain.followup import ACTIVITY_LABELS, ActivityIn, StatusChange, check_status_change
+from chalicelib.domain.records import Activity, JsonView, Lead
 from chalicelib.domain.timeutil import iso_utc
 from chalicelib.errors import BadRequest, NotFound
 from chalicelib.services import sop
 from chalicelib.services.privacy import retention_expiry
-from chalicelib.store import followup, inbox, leads
+from chalicelib.store import inbox, lead_updates, leads
 
 
-def _workable(lead_id: str, who: Principal) -> dict[str, Any]:
+def _workable(lead_id: str, who: Principal) -> Lead:
     """The owner, the owning team's supervisor and admins work a lead; to anyone else it is absent."""
     lead = leads.get(lead_id)
     allowed = lead is not None and (
@@ -25,28 +26,30 @@ def _workable(lead_id: str, who: Principal) -> dict[str, Any]:
     return lead
 
 
-def log_activity(who: Principal, lead_id: str, activity: ActivityIn, at: datetime) -> dict[str, Any]:
+def log_activity(who: Principal, lead_id: str, activity: ActivityIn, at: datetime) -> JsonView:
     lead = _workable(lead_id, who)
     contact = lead.get("owner") == who.user_id  # only the owner's own contact stops the clock
-    event_id = followup.log_activity(lead, {"activity_type": activity.type, **activity.model_dump(
-        exclude={"type"}, exclude_none=True)}, who.user_id, iso_utc(at), contact, sop.idle_deadline(iso_utc(at)))
+    logged = cast(Activity, {"activity_type": activity.type,
+                             **activity.model_dump(exclude={"type"}, exclude_none=True)})
+    event_id = lead_updates.log_activity(lead, logged, who.user_id, iso_utc(at), contact,
+                                         sop.idle_deadline(iso_utc(at)))
     return {"lead_id": lead_id, "activity_id": event_id, "label": ACTIVITY_LABELS[activity.type],
             "counts_as_contact": contact}
 
 
-def change_status(who: Principal, lead_id: str, change: StatusChange, at: datetime) -> dict[str, Any]:
+def change_status(who: Principal, lead_id: str, change: StatusChange, at: datetime) -> JsonView:
     lead = _workable(lead_id, who)
     check_status_change(lead, change)
-    fields: dict[str, Any] = {}
+    fields: Lead = {}
     if change.status == "won":
         fields = {"won_amount": change.won_amount, "won_date": change.won_date.isoformat() if change.won_date else None}
     elif change.status in ("lost", "invalid"):
         fields = {"close_reason": change.reason, "expires_at": retention_expiry(change.status, iso_utc(at))}
-    followup.set_status(lead, change.status, change.version, who.user_id, iso_utc(at), change.reason, fields)
+    lead_updates.set_status(lead, change.status, change.version, who.user_id, iso_utc(at), change.reason, fields)
     return {"lead_id": lead_id, "status": change.status, "version": change.version + 1}
 
 
-def my_inbox(who: Principal, unread_only: bool, limit: int, cursor: str | None) -> dict[str, Any]:
+def my_inbox(who: Principal, unread_only: bool, limit: int, cursor: str | None) -> JsonView:
     if not 1 <= limit <= 100:
         raise BadRequest("limit 须为 1–100", fields={"limit": "无效"})
     last_key = leads.decode_cursor(cursor) if cursor else None
@@ -55,5 +58,5 @@ def my_inbox(who: Principal, unread_only: bool, limit: int, cursor: str | None) 
             "cursor": leads.encode_cursor(next_key) if next_key else None}
 
 
-def mark_read(who: Principal, ids: list[str]) -> dict[str, Any]:
+def mark_read(who: Principal, ids: list[str]) -> JsonView:
     return {"marked": inbox.mark_read(who.user_id, ids), "unread": inbox.unread_count(who.user_id)}

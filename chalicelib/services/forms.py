@@ -24,6 +24,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from chalicelib.domain import form_page
 from chalicelib.domain.lead import validate_submission
 from chalicelib.domain.loan_calc import repayment, yuan
+from chalicelib.domain.records import JsonObject
 from chalicelib.domain.timeutil import iso_utc, shanghai_day
 from chalicelib.errors import DomainError, NotFound, ValidationFailed
 from chalicelib.rules.forms import FormCatalog, HostedForm, default_forms
@@ -177,10 +178,10 @@ def qr_code(url: str, kind: str) -> bytes:
 
 @dataclass
 class Prepared:
-    raw: dict[str, Any]
+    raw: JsonObject
     form: HostedForm | None = None
     referrer: str | None = None
-    posted: dict[str, Any] = field(default_factory=dict)
+    posted: JsonObject = field(default_factory=dict)
 
 
 def prepare(data: Mapping[str, Any], at: datetime, profile: LeadProfile | None = None) -> Prepared:
@@ -236,7 +237,7 @@ class WebAnswer:
 
 @dataclass(frozen=True)
 class BrowserPost:
-    read: Callable[[], tuple[dict[str, Any], str | None]]  # (form data, Idempotency-Key); may raise
+    read: Callable[[], tuple[JsonObject, str | None]]  # (form data, Idempotency-Key); may raise
     received_at: datetime
     client_ip: str | None
     referer: str | None
@@ -246,7 +247,7 @@ def browser_capture(post: BrowserPost) -> WebAnswer:
     """A plain HTML form's post, answered in HTML whatever happens."""
     from chalicelib.services.capture import CaptureContext, capture
 
-    data: dict[str, Any] = {}
+    data: JsonObject = {}
     profile = config.lead_profile()
     try:
         data, key = post.read()

@@ -5,32 +5,32 @@ reassign, transfer, claim, release, reclaim) moves a lead. Tasks follow on the l
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 from chalicelib.domain.ownership import Audience, Notice, OwnershipChange, messages
+from chalicelib.domain.records import Lead
 from chalicelib.services import names, sop
 from chalicelib.store import config, directory, ownership
 
 
-def customer(lead: dict[str, Any]) -> str:
+def customer(lead: Lead) -> str:
     return str(lead.get("name") or "未留姓名的客户")
 
 
-def summary(lead: dict[str, Any]) -> str:
+def summary(lead: Lead) -> str:
     profile = config.lead_profile()
     parts = [profile.option_label("loan_type", lead["loan_type"]) if lead.get("loan_type") else "",
              f"{float(lead['amount']):g} 万元" if lead.get("amount") else ""]
     return " · ".join(p for p in parts if p)
 
 
-def notices(change: OwnershipChange, lead: dict[str, Any], why: str = "") -> list[Notice]:
+def notices(change: OwnershipChange, lead: Lead, why: str = "") -> list[Notice]:
     supervisor = None
     if change.kind == "reclaim" and change.expected_team:
         supervisor = directory.supervisor_of(change.expected_team)
     return messages(change, Audience(customer(lead), summary(lead), names.user, names.team, supervisor, why))
 
 
-def apply(change: OwnershipChange, lead: dict[str, Any]) -> None:
+def apply(change: OwnershipChange, lead: Lead) -> None:
     ownership.apply(with_follow_up(change), notices(change, lead))
 
 

@@ -30,6 +30,7 @@ from chalicelib import metrics
 from chalicelib.domain.access import Principal
 from chalicelib.domain.lead import FIELD_LABELS, LeadSubmission, build_lead
 from chalicelib.domain.lead_number import format_lead_id
+from chalicelib.domain.records import ImportJob, JsonObject, JsonView, Lead
 from chalicelib.domain.sheet_rows import (
     HEADER_SCAN_ROWS,
     Columns,
@@ -45,8 +46,7 @@ from chalicelib.rules.imports import ImportPolicy
 from chalicelib.rules.profile import OPTION_FIELDS, LeadProfile, default_profile
 from chalicelib.services import names
 from chalicelib.settings import get_settings
-from chalicelib.store import config, directory, files, leads, sequences
-from chalicelib.store import imports as jobs
+from chalicelib.store import config, directory, files, import_jobs, leads, sequences
 
 UPLOADS = "imports/uploads/"
 PARTNER_DROPS = "imports/partners/"
@@ -73,28 +73,28 @@ class _LostLease(Exception):
 
 # -- the API side ------------------------------------------------------------------------------------
 
-def start_upload(who: Principal, body: dict[str, Any], at: datetime) -> dict[str, Any]:
+def start_upload(who: Principal, body: JsonObject, at: datetime) -> JsonView:
     filename = unicodedata.normalize("NFKC", str(body.get("filename") or "")).strip()
     if not _FILENAME.match(filename):
         raise BadRequest("文件名无效：须为 .xlsx、.xls 或 .csv 文件", fields={"filename": "无效的文件名"})
     created_at = iso_utc(at)
     import_id = f"I{shanghai_day(at):%Y%m%d}{secrets.token_hex(5)}"
     key = f"{UPLOADS}{import_id}/{filename}"
-    jobs.create(_new_job(import_id, filename, key, who.user_id, who.team, None, at))
+    import_jobs.create(_new_job(import_id, filename, key, who.user_id, who.team, None, at))
     expires = 900
     return {"import_id": import_id, "upload_url": files.upload_url(key, expires), "object_key": key,
             "expires_in": expires, "status": "queued", "created_at": created_at}
 
 
 def _new_job(import_id: str, filename: str, key: str, uploaded_by: str, team: str | None,
-             partner_id: str | None, at: datetime) -> dict[str, Any]:
+             partner_id: str | None, at: datetime) -> ImportJob:
     stamp = iso_utc(at)
     return {"import_id": import_id, "status": "queued", "filename": filename, "object_key": key,
             "uploaded_by": uploaded_by, "team": team, "partner_id": partner_id,
             "month": f"{shanghai_day(at):%Y-%m}", "created_at": stamp, "updated_at": stamp}
 
 
-def _readable(who: Principal, job: dict[str, Any]) -> bool:
+def _readable(who: Principal, job: ImportJob) -> bool:
     if who.role == "admin":
         return True
     if who.role == "supervisor":
@@ -102,13 +102,13 @@ def _readable(who: Principal, job: dict[str, Any]) -> bool:
     return bool(job["uploaded_by"] == who.user_id)
 
 
-def job_view(job: dict[str, Any]) -> dict[str, Any]:
+def job_view(job: ImportJob) -> JsonView:
     counts = {"rows": 0, "imported": 0, "duplicate": 0, "rejected": 0, **(job.get("counts") or {})}
     # `imported` is the leads the file created; the stream then merges those that repeat a lead
     # which existed before into it: `new` + `existing_duplicate` = `imported` (what the leads show).
     counts["existing_duplicate"] = int(job.get("existing_duplicate") or 0)
     counts["new"] = max(0, int(counts["imported"]) - counts["existing_duplicate"])
-    view: dict[str, Any] = {
+    view: JsonView = {
         "import_id": job["import_id"], "status": job["status"], "filename": job["filename"],
         "uploaded_by": job["uploaded_by"], "uploaded_by_name": names.user(str(job["uploaded_by"])),
         "partner_id": job.get("partner_id"), "partner_name": names.partner(job.get("partner_id")) or None,
@@ -117,26 +117,26 @@ def job_view(job: dict[str, Any]) -> dict[str, Any]:
         "progress": job.get("progress") or {"processed": 0, "total": 0},
         "columns": job.get("columns"), "error": job.get("error"), "error_report_url": None,
     }
-    if job.get("report_key"):
-        view["error_report_url"] = files.download_url(job["report_key"], f"导入错误报告_{job['import_id']}.xlsx")
+    if report_key := job.get("report_key"):
+        view["error_report_url"] = files.download_url(report_key, f"导入错误报告_{job['import_id']}.xlsx")
     return view
 
 
-def get_job(who: Principal, import_id: str) -> dict[str, Any]:
-    job = jobs.get(import_id)
+def get_job(who: Principal, import_id: str) -> JsonView:
+    job = import_jobs.get(import_id)
     if job is None or not _readable(who, job):
         raise NotFound("导入任务不存在或无权查看")
     return job_view(job)
 
 
-def list_jobs(who: Principal, today: date, limit: int = 20) -> dict[str, Any]:
+def list_jobs(who: Principal, today: date, limit: int = 20) -> JsonView:
     if who.role == "admin":
         months = [f"{today:%Y-%m}", f"{today.replace(day=1) - timedelta(days=1):%Y-%m}"]
-        rows = [row for month in months for row in jobs.recent("by_month", month, limit)][:limit]
+        rows = [row for month in months for row in import_jobs.recent("by_month", month, limit)][:limit]
     elif who.role == "supervisor" and who.team:
-        rows = jobs.recent("by_team", who.team, limit)
+        rows = import_jobs.recent("by_team", who.team, limit)
     else:
-        rows = jobs.recent("by_uploader", who.user_id, limit)
+        rows = import_jobs.recent("by_uploader", who.user_id, limit)
     return {"items": [job_view(row) for row in rows]}
 
 
@@ -144,11 +144,11 @@ def list_jobs(who: Principal, today: date, limit: int = 20) -> dict[str, Any]:
 
 TEMPLATE_FIELDS = ("name", "phone", "loan_type", "amount", "purpose", "credit_status", "city",
                    "customer_type", "campaign", "remark")
-_EXAMPLE: dict[str, Any] = {"name": "张三", "phone": "13816204573", "amount": 50, "city": "上海",
-                            "campaign": "2024春季活动", "remark": "客户希望下午联系"}
+_EXAMPLE: Lead = {"name": "张三", "phone": "13816204573", "amount": 50, "city": "上海",
+                  "campaign": "2024春季活动", "remark": "客户希望下午联系"}
 
 
-def template_url(who: Principal) -> dict[str, Any]:
+def template_url(who: Principal) -> JsonView:
     """The current profile's template (built once per profile version, kept in the bucket)."""
     from chalicelib.spreadsheets import TemplateColumn, template
 
@@ -205,7 +205,7 @@ def key_candidates(key: str) -> list[str]:
 
 
 def object_created(obj: StoredObject, remaining_ms: Callable[[], int], now_s: Callable[[], float],
-                   continue_later: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+                   continue_later: Callable[[JsonView], None]) -> JsonView:
     """Run (or resume) the import of one uploaded object. Safe to deliver any number of times."""
     job = _job_for(obj)
     if job is None:
@@ -213,16 +213,16 @@ def object_created(obj: StoredObject, remaining_ms: Callable[[], int], now_s: Ca
     obj = StoredObject(str(job["object_key"]), obj.etag, obj.size, obj.event_time)
     import_id = job["import_id"]
     at = iso_utc(obj.event_time)
-    running = jobs.take_lease(import_id, obj.etag, int(now_s()), LEASE_S, at)
+    running = import_jobs.take_lease(import_id, obj.etag, int(now_s()), LEASE_S, at)
     if running is None:
         return {"import_id": import_id, "skipped": "already running, finished or bound to another file"}
     try:
         finished = _run(running, obj, remaining_ms, now_s)
     except DomainError as exc:
         if isinstance(exc, StoreUnavailable):
-            jobs.release(import_id, running.get("progress") or {}, at)
+            import_jobs.release(import_id, running.get("progress") or {}, at)
             raise  # transient: the invocation is retried and resumes from the checkpoint
-        jobs.finish(import_id, "failed", _stamp(now_s), error={"code": exc.code, "message": exc.message})
+        import_jobs.finish(import_id, "failed", _stamp(now_s), error={"code": exc.code, "message": exc.message})
         logger.info("import rejected", extra={"import_id": import_id, "code": exc.code})
         metrics.count(metrics.IMPORT_FAILED, reason=exc.code)
         _archive(obj.key)
@@ -231,8 +231,8 @@ def object_created(obj: StoredObject, remaining_ms: Callable[[], int], now_s: Ca
         return {"import_id": import_id, "skipped": "another run took over"}
     except Exception:
         logger.exception("import failed", extra={"import_id": import_id})
-        jobs.finish(import_id, "failed", _stamp(now_s),
-                    error={"code": "INTERNAL_ERROR", "message": "导入时发生内部错误，请联系管理员"})
+        import_jobs.finish(import_id, "failed", _stamp(now_s),
+                           error={"code": "INTERNAL_ERROR", "message": "导入时发生内部错误，请联系管理员"})
         metrics.count(metrics.IMPORT_FAILED, reason="INTERNAL_ERROR")
         return {"import_id": import_id, "status": "failed"}
     if not finished:
@@ -245,18 +245,18 @@ def _drop_id(key: str, etag: str) -> str:
     return "D" + hashlib.sha256(f"{key}\n{etag}".encode()).hexdigest()[:24]
 
 
-def _job_for(obj: StoredObject) -> dict[str, Any] | None:
+def _job_for(obj: StoredObject) -> ImportJob | None:
     """The object's job (created for a partner drop); its `object_key` is the key as stored."""
     candidates = key_candidates(obj.key)
     if obj.key.startswith(UPLOADS):
         import_id = obj.key[len(UPLOADS):].split("/", 1)[0]
-        job = jobs.get(import_id)
+        job = import_jobs.get(import_id)
         if job is None or job["object_key"] not in candidates:
             logger.warning("upload without a job", extra={"import_id": import_id})
             return None
         return job
     for key in candidates:  # a job of an earlier delivery (the file may be archived by now)
-        job = jobs.get(_drop_id(key, obj.etag))
+        job = import_jobs.get(_drop_id(key, obj.etag))
         if job is not None:
             return job
     stored = next((key for key in candidates if files.exists(key)), None)
@@ -269,17 +269,17 @@ def _job_for(obj: StoredObject) -> dict[str, Any] | None:
     filename = obj.key.rsplit("/", 1)[-1] or obj.key
     fresh = _new_job(import_id, filename[:120], obj.key, f"partner:{partner_id}" if partner_id else "system",
                      None, partner_id or None, obj.event_time)
-    if jobs.create(fresh):
+    if import_jobs.create(fresh):
         problem = ("文件路径不符合约定：合作方文件须放在 imports/partners/<合作方ID>/ 下" if not partner_id
                    else None if directory.partner_active(partner_id) else f"未知或已停用的合作方：{partner_id}")
         if problem:
-            jobs.finish(import_id, "failed", iso_utc(obj.event_time),
-                        error={"code": "UNKNOWN_SOURCE", "message": problem})
+            import_jobs.finish(import_id, "failed", iso_utc(obj.event_time),
+                               error={"code": "UNKNOWN_SOURCE", "message": problem})
             metrics.count(metrics.IMPORT_FAILED, reason="UNKNOWN_SOURCE")
             _archive(obj.key)
             return None
         return fresh
-    return jobs.get(import_id)
+    return import_jobs.get(import_id)
 
 
 @dataclass(frozen=True)
@@ -309,7 +309,7 @@ def open_file(data: bytes, filename: str, policy: ImportPolicy, profile: LeadPro
     return OpenedFile(columns, total, enumerate(rows, start=columns.header_row + 2))
 
 
-def _run(job: dict[str, Any], obj: StoredObject, remaining_ms: Callable[[], int], now_s: Callable[[], float]) -> bool:
+def _run(job: ImportJob, obj: StoredObject, remaining_ms: Callable[[], int], now_s: Callable[[], float]) -> bool:
     """One invocation's share of the job; True when the job is done."""
     from chalicelib.spreadsheets import FileRejected
 
@@ -324,14 +324,15 @@ def _run(job: dict[str, Any], obj: StoredObject, remaining_ms: Callable[[], int]
     tally = ImportTally()
     for row_number, submission in new_leads(opened.rows, opened.columns, profile, policy.required_fields, tally):
         if writer.take(tally.new, row_number, submission, tally.processed) and remaining_ms() < HANDOVER_MS:
-            jobs.release(job["import_id"], writer.progress(tally.processed), _stamp(now_s))
+            import_jobs.release(job["import_id"], writer.progress(tally.processed), _stamp(now_s))
             return False
     writer.flush(tally.processed)
     columns = opened.columns
     report_key = _report(job["import_id"], columns.headers, tally) if tally.rejected or tally.duplicates else None
     counts = tally.counts()
-    jobs.finish(job["import_id"], "done", _stamp(now_s), counts=counts, progress=writer.progress(tally.processed),
-                columns={"mapped": columns.mapped(), "ignored": columns.ignored}, report_key=report_key)
+    import_jobs.finish(job["import_id"], "done", _stamp(now_s), counts=counts,
+                       progress=writer.progress(tally.processed),
+                       columns={"mapped": columns.mapped(), "ignored": columns.ignored}, report_key=report_key)
     logger.info("import done", extra={"import_id": job["import_id"], **counts})
     for outcome in ("imported", "duplicate", "rejected"):
         metrics.count(metrics.IMPORT_ROWS, counts[outcome], outcome=outcome)
@@ -348,13 +349,13 @@ def fail_stalled(now: datetime) -> int:
     today = shanghai_day(now)
     months = [f"{today:%Y-%m}", f"{today.replace(day=1) - timedelta(days=1):%Y-%m}"]
     failed = 0
-    for job in (job for month in months for job in jobs.open_jobs(month)):
+    for job in (job for month in months for job in import_jobs.open_jobs(month)):
         if str(job["updated_at"]) >= cutoff or int(job.get("lease_until") or 0) > now.timestamp():
             continue
         message = (f"超过 {STALLED_MINUTES} 分钟未收到上传的文件，导入已取消，请重新上传"
                    if job["status"] == "queued"
                    else f"导入已中断（超过 {STALLED_MINUTES} 分钟没有进展），已导入的行已保存；请联系管理员")
-        if jobs.fail_stalled(job["import_id"], str(job["updated_at"]), iso_utc(now),
+        if import_jobs.fail_stalled(job["import_id"], str(job["updated_at"]), iso_utc(now),
                              {"code": "STALLED", "message": message}):
             failed += 1
             logger.warning("stalled import failed", extra={"import_id": job["import_id"], "was": job["status"]})
@@ -388,7 +389,7 @@ def _report(import_id: str, headers: list[str], found: ImportTally) -> str:
 class _ChunkWriter:
     """Writes the file's new leads from the job's checkpoint on, a chunk at a time."""
 
-    def __init__(self, job: dict[str, Any], profile: LeadProfile, total: int, now_s: Callable[[], float]) -> None:
+    def __init__(self, job: ImportJob, profile: LeadProfile, total: int, now_s: Callable[[], float]) -> None:
         self.job = job
         self.profile = profile
         self.total = total
@@ -426,8 +427,8 @@ class _ChunkWriter:
         else:
             day_key = f"{self.day:%Y%m%d}"
             last = sequences.reserve_block(day_key, count)
-            chunk = {"first": self.written, "count": count, "day": day_key, "last_seq": last}
-            if not jobs.begin_chunk(import_id, self.written, chunk):
+            chunk: dict[str, int | str] = {"first": self.written, "count": count, "day": day_key, "last_seq": last}
+            if not import_jobs.begin_chunk(import_id, self.written, chunk):
                 raise _LostLease()
         day = datetime.strptime(day_key, "%Y%m%d").date()
         ids = [format_lead_id(day, last - count + 1 + offset) for offset in range(count)]
@@ -445,8 +446,8 @@ class _ChunkWriter:
         self.written += count
         self.pending = None
         self.buffer = []
-        jobs.end_chunk(import_id, self.written, self.progress(processed), int(self.now_s()) + LEASE_S,
-                       _stamp(self.now_s))
+        import_jobs.end_chunk(import_id, self.written, self.progress(processed), int(self.now_s()) + LEASE_S,
+                              _stamp(self.now_s))
 
     def _creator(self) -> str | None:
         uploader = str(self.job["uploaded_by"])

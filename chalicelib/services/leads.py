@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, timedelta
-from typing import Any
+from typing import cast
 
 from chalicelib.domain.access import Principal, can_read_lead, permissions, sees_full_phone
 from chalicelib.domain.lifecycle import STATUS_LABELS
 from chalicelib.domain.phone import display_phone, mask_phone
+from chalicelib.domain.records import JsonObject, Lead, LeadPageView, LeadView
 from chalicelib.domain.scoring import BAND_LABELS
 from chalicelib.domain.timeutil import day_bounds_utc
 from chalicelib.errors import BadRequest, Forbidden, NotFound
@@ -26,24 +28,24 @@ _RECEIVED = ("first_team", "first_owner")
 STAGES = ("valid", "intent", "won", "first_contact")
 
 
-def lead_view(lead: dict[str, Any], who: Principal) -> dict[str, Any]:
-    view = {k: v for k, v in lead.items() if k not in _HIDDEN}
+def lead_view(lead: Lead, who: Principal) -> LeadView:
+    view = cast(LeadView, {k: v for k, v in lead.items() if k not in _HIDDEN})
     if not sees_full_phone(who, lead.get("owner"), lead.get("team")):
         view["phone"] = mask_phone(lead["phone"])
         view["phone_masked"] = True
     else:
         view["phone_masked"] = False
-    view["phone_display"] = display_phone(view["phone"])
+    view["phone_display"] = display_phone(view.get("phone") or "")
     profile = config.lead_profile()
-    labels = {f: profile.option_label(f, lead[f]) for f in OPTION_FIELDS if lead.get(f)}
+    labels = {f: profile.option_label(f, str(value)) for f in OPTION_FIELDS if (value := lead.get(f))}
     labels["status"] = STATUS_LABELS.get(lead["status"], lead["status"])
-    if lead.get("score_band"):
-        labels["score_band"] = BAND_LABELS.get(lead["score_band"], lead["score_band"])
+    if band := lead.get("score_band"):
+        labels["score_band"] = BAND_LABELS.get(band, band)
         labels["score_basis"] = "历史模型" if lead.get("score_basis") == "model" else "先验权重"
-    if lead.get("channel"):
-        labels["channel"] = names.channel(lead["channel"])
-    if lead.get("partner_id"):
-        labels["partner"] = names.partner(lead["partner_id"])
+    if channel := lead.get("channel"):
+        labels["channel"] = names.channel(channel)
+    if partner := lead.get("partner_id"):
+        labels["partner"] = names.partner(partner)
     consent = lead.get("consent")
     if isinstance(consent, dict) and consent.get("channel"):
         labels["consent_channel"] = names.source(str(consent["channel"]))
@@ -59,8 +61,8 @@ def lead_view(lead: dict[str, Any], who: Principal) -> dict[str, Any]:
     return view
 
 
-def _named_event(event: dict[str, Any]) -> dict[str, Any]:
-    event = {**event, "actor_name": names.user(event.get("actor"))}
+def _named_event(entry: Mapping[str, object]) -> JsonObject:
+    event: JsonObject = {**entry, "actor_name": names.user(str(entry.get("actor") or "") or None)}
     if event.get("kind") == "activity":
         event["activity_label"] = names.activity(event.get("activity_type"))
         if event.get("channel"):
@@ -79,7 +81,7 @@ def _named_event(event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-def get_lead(lead_id: str, who: Principal) -> dict[str, Any]:
+def get_lead(lead_id: str, who: Principal) -> LeadView:
     lead = leads.get(lead_id)
     # Out of scope answers like missing: a rep cannot probe which lead numbers exist.
     if lead is None or not can_read_lead(who, lead.get("owner"), lead.get("team"), lead["status"]):
@@ -103,7 +105,7 @@ def _days(first: date, last: date) -> list[tuple[str, str]]:
 def list_leads(who: Principal, *, today: date, status: str | None = None, owner: str | None = None,
                source: str | None = None, date_from: date | None = None, date_to: date | None = None,
                limit: int = 20, cursor: str | None = None, team: str | None = None,
-               extra: dict[str, str] | None = None, sort: str | None = None) -> dict[str, Any]:
+               extra: dict[str, str] | None = None, sort: str | None = None) -> LeadPageView:
     check_sort(sort)
     last = date_to or today
     first = date_from or (last - timedelta(days=29))
@@ -146,7 +148,7 @@ def list_leads(who: Principal, *, today: date, status: str | None = None, owner:
         partitions = _days(first, last)
     position = int(state.get("p", 0))
     last_key = state.get("k")
-    items: list[dict[str, Any]] = []
+    items: list[Lead] = []
     while position < len(partitions) and len(items) < limit:
         index, partition = partitions[position]
         page, last_key = leads.query_partition(index, partition, start, end, filters, limit - len(items), last_key)
@@ -166,12 +168,12 @@ def check_sort(sort: str | None) -> None:
         raise BadRequest("未知的排序方式", fields={"sort": "可选 created（最新在前）、score（评分高在前）"})
 
 
-def by_score(items: list[dict[str, Any]], sort: str | None) -> list[dict[str, Any]]:
+def by_score(items: list[Lead], sort: str | None) -> list[Lead]:
     """sort=score orders the page read (newest first by the index) by score, highest first, then
     newest; unscored leads (captured before scoring existed) last. Pages stay pages of the index."""
     if sort != "score":
         return items
-    def key(lead: dict[str, Any]) -> tuple[float, tuple[int, ...], str]:
+    def key(lead: Lead) -> tuple[float, tuple[int, ...], str]:
         score = lead.get("score")
         return (-float(score) if score is not None else 1.0, _descending(lead.get("created_at") or ""),
                 lead["lead_id"])

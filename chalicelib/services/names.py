@@ -6,10 +6,12 @@ and export asks here, not the table."""
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from chalicelib.domain.followup import ACTIVITY_LABELS
 from chalicelib.domain.lead import FIELD_LABELS
+from chalicelib.domain.records import JsonObject
 from chalicelib.rules.profile import OPTION_FIELDS
 from chalicelib.store import config, directory
 
@@ -113,14 +115,14 @@ def channel(code: str | None) -> str:
     return CHANNEL_LABELS.get(code or "", source(code))
 
 
-def custom_fields(custom: dict[str, Any] | None,
-                  hidden: set[str] | frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+def custom_fields(custom: Mapping[str, object] | None,
+                  hidden: set[str] | frozenset[str] = frozenset()) -> list[JsonObject]:
     """Every configured custom field (but `hidden`), in the profile's order, each with its label and
     the value as read (empty when the lead has none: the lead page offers it to fill in), then any
     value of a field the profile no longer has."""
     custom = custom or {}
     profile = config.lead_profile()
-    out: list[dict[str, Any]] = []
+    out: list[JsonObject] = []
     known = [spec.key for spec in profile.custom_fields if spec.key not in hidden]
     for k in known + sorted(k for k in custom if k not in known and k not in hidden):
         spec = profile.custom_field(k)

@@ -4,9 +4,9 @@ rotate, revoke and list. A key is stored only as its SHA-256 hash and is shown o
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from chalicelib.domain.access import Principal, require_role
+from chalicelib.domain.records import JsonView
 from chalicelib.domain.timeutil import iso_utc
 from chalicelib.errors import Forbidden, NotFound, TooManyRequests, Unauthorized
 from chalicelib.settings import get_settings
@@ -38,13 +38,13 @@ def _partner(partner_id: str) -> None:
         raise NotFound("合作方不存在")
 
 
-def list_keys(who: Principal, partner_id: str) -> dict[str, Any]:
+def list_keys(who: Principal, partner_id: str) -> JsonView:
     require_role(who, "admin")
     _partner(partner_id)
     return {"partner_id": partner_id, "keys": directory.partner_keys(partner_id)}
 
 
-def create_key(who: Principal, partner_id: str, at: datetime) -> dict[str, Any]:
+def create_key(who: Principal, partner_id: str, at: datetime) -> JsonView:
     require_role(who, "admin")
     _partner(partner_id)
     api_key = directory.create_api_key(partner_id, iso_utc(at))
@@ -54,7 +54,7 @@ def create_key(who: Principal, partner_id: str, at: datetime) -> dict[str, Any]:
             "notice": "API Key 仅显示这一次，请妥善保存"}
 
 
-def revoke_key(who: Principal, partner_id: str, key_id: str, at: datetime) -> dict[str, Any]:
+def revoke_key(who: Principal, partner_id: str, key_id: str, at: datetime) -> JsonView:
     require_role(who, "admin")
     _partner(partner_id)
     if not directory.revoke_key_id(partner_id, key_id, iso_utc(at)):
@@ -64,7 +64,7 @@ def revoke_key(who: Principal, partner_id: str, key_id: str, at: datetime) -> di
     return {"partner_id": partner_id, "key_id": key_id, "status": "revoked"}
 
 
-def rotate_key(who: Principal, partner_id: str, key_id: str, at: datetime) -> dict[str, Any]:
+def rotate_key(who: Principal, partner_id: str, key_id: str, at: datetime) -> JsonView:
     """A new key for the partner; the old one is revoked in the same call."""
     require_role(who, "admin")
     _partner(partner_id)
@@ -75,7 +75,7 @@ def rotate_key(who: Principal, partner_id: str, key_id: str, at: datetime) -> di
     return {**issued, "revoked_key_id": key_id}
 
 
-def set_rate(who: Principal, partner_id: str, rate_per_minute: int | None, at: datetime) -> dict[str, Any]:
+def set_rate(who: Principal, partner_id: str, rate_per_minute: int | None, at: datetime) -> JsonView:
     require_role(who, "admin")
     _partner(partner_id)
     directory.set_partner_rate(partner_id, rate_per_minute)

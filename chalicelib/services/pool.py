@@ -3,12 +3,14 @@ All of them go through the ownership state machine (domain.ownership → store.o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import cast
 from urllib.parse import urlsplit
 
 from chalicelib.domain.access import Principal, require_role
 from chalicelib.domain.ownership import Caps, Kind, OwnershipChange, plan
+from chalicelib.domain.records import JsonView, Lead, LeadPageView, Member, UserChanges
 from chalicelib.domain.timeutil import iso_utc
 from chalicelib.errors import BadRequest, DomainError, Forbidden, NotFound, ValidationFailed
 from chalicelib.rules.cleaning import REGIONS
@@ -25,7 +27,7 @@ def policy() -> PoolPolicy:
     return config.document("pool", PoolPolicy, default_pool_policy)[0]
 
 
-def _caps(user_id: str, claims: bool = False) -> tuple[Caps, dict[str, Any]]:
+def _caps(user_id: str, claims: bool = False) -> tuple[Caps, Member]:
     user = ownership.user_record(user_id)
     if user is None or not user["active"] or user["role"] != "rep":
         raise ValidationFailed(fields={"to": "目标用户不存在、已停用或不是销售"})
@@ -33,7 +35,7 @@ def _caps(user_id: str, claims: bool = False) -> tuple[Caps, dict[str, Any]]:
                 claims_per_day=policy().max_claims_per_day if claims else None), user
 
 
-def _lead(lead_id: str) -> dict[str, Any]:
+def _lead(lead_id: str) -> Lead:
     lead = leads.get(lead_id)
     if lead is None:
         raise NotFound("线索不存在或无权操作")
@@ -42,7 +44,7 @@ def _lead(lead_id: str) -> dict[str, Any]:
 
 def list_pool(who: Principal, now: datetime, *, region: str | None = None, loan_type: str | None = None,
               min_amount: float | None = None, max_amount: float | None = None, max_age_days: int | None = None,
-              limit: int = 20, cursor: str | None = None, sort: str | None = None) -> dict[str, Any]:
+              limit: int = 20, cursor: str | None = None, sort: str | None = None) -> LeadPageView:
     check_sort(sort)
     if region is not None and region not in POOL_PARTITIONS:
         raise BadRequest("未知大区", fields={"region": f"可选：{'、'.join(POOL_PARTITIONS)}"})
@@ -50,8 +52,8 @@ def list_pool(who: Principal, now: datetime, *, region: str | None = None, loan_
     before = str(state.get("before") or iso_utc(now + timedelta(days=1)))
     seen = set(state.get("seen") or [])
     after = iso_utc(now - timedelta(days=max_age_days)) if max_age_days else "0"
-    filters: dict[str, Any] = {"loan_type": loan_type} if loan_type else {}
-    rows: list[dict[str, Any]] = []
+    filters = {"loan_type": loan_type} if loan_type else {}
+    rows: list[Lead] = []
     for partition in [region] if region else POOL_PARTITIONS:
         rows += leads.query_pool(partition, after, before, filters, min_amount, max_amount, limit + len(seen))
     rows = sorted((r for r in rows if r["lead_id"] not in seen), key=lambda r: (r["created_at"], r["lead_id"]),
@@ -64,7 +66,7 @@ def list_pool(who: Principal, now: datetime, *, region: str | None = None, loan_
     return {"items": [lead_view(r, who) for r in by_score(rows, sort)], "cursor": next_cursor}
 
 
-def claim(who: Principal, lead_id: str, at: datetime) -> dict[str, Any]:
+def claim(who: Principal, lead_id: str, at: datetime) -> JsonView:
     require_role(who, "rep")
     caps, user = _caps(who.user_id, claims=True)
     lead = _lead(lead_id)
@@ -74,7 +76,7 @@ def claim(who: Principal, lead_id: str, at: datetime) -> dict[str, Any]:
     return {"lead_id": lead_id, "owner": who.user_id, "status": "assigned"}
 
 
-def release(who: Principal, lead_id: str, reason: str, at: datetime) -> dict[str, Any]:
+def release(who: Principal, lead_id: str, reason: str, at: datetime) -> JsonView:
     require_role(who, "rep")
     if not reason.strip():
         raise ValidationFailed(fields={"reason": "请填写释放原因"})
@@ -85,7 +87,7 @@ def release(who: Principal, lead_id: str, reason: str, at: datetime) -> dict[str
     return {"lead_id": lead_id, "status": "pool"}
 
 
-def _assign_one(who: Principal, lead_id: str, to: str, reason: str, at: str) -> dict[str, Any]:
+def _assign_one(who: Principal, lead_id: str, to: str, reason: str, at: str) -> JsonView:
     lead = _lead(lead_id)
     caps, user = _caps(to)
     if who.role == "supervisor":
@@ -106,12 +108,12 @@ def _assign_one(who: Principal, lead_id: str, to: str, reason: str, at: str) -> 
     return {"lead_id": lead_id, "status": "done", "owner": to, "kind": change.kind}
 
 
-def assign(who: Principal, lead_ids: list[str], to: str, reason: str, at: datetime) -> dict[str, Any]:
+def assign(who: Principal, lead_ids: list[str], to: str, reason: str, at: datetime) -> JsonView:
     """Assign, reassign or transfer leads to one rep; a result per lead (one bad lead blocks none)."""
     require_role(who, "admin", "supervisor")
     if not lead_ids or len(lead_ids) > MAX_BULK:
         raise ValidationFailed(fields={"lead_ids": f"须包含 1–{MAX_BULK} 条线索"})
-    results = []
+    results: list[JsonView] = []
     for lead_id in dict.fromkeys(lead_ids):
         try:
             results.append(_assign_one(who, lead_id, to, reason, iso_utc(at)))
@@ -121,7 +123,8 @@ def assign(who: Principal, lead_ids: list[str], to: str, reason: str, at: dateti
     return {"done": done, "refused": len(results) - done, "results": results}
 
 
-def set_duty(who: Principal, user_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+def set_duty(who: Principal, user_id: str, changes: Mapping[str, object]) -> JsonView:
+    """`changes`: validated at the edge (the `Duty` body: on_duty, active, daily_cap, max_open)."""
     require_role(who, "admin", "supervisor")
     if not changes:
         raise ValidationFailed("没有要修改的字段",
@@ -129,11 +132,11 @@ def set_duty(who: Principal, user_id: str, changes: dict[str, Any]) -> dict[str,
     user = ownership.user_record(user_id)
     if user is None or (who.role == "supervisor" and user.get("team") != who.team):
         raise NotFound("用户不存在或无权操作")
-    ownership.update_user(user_id, changes)
+    ownership.update_user(user_id, cast(UserChanges, dict(changes)))
     return {**(ownership.user_record(user_id) or {})}
 
 
-def set_webhook(who: Principal, team_id: str, url: str | None, kind: str) -> dict[str, Any]:
+def set_webhook(who: Principal, team_id: str, url: str | None, kind: str) -> JsonView:
     """A team's robot. https only (a plain-http loopback URL is allowed on the local stage)."""
     require_role(who, "admin", "supervisor")
     if who.role == "supervisor" and who.team != team_id:

@@ -11,6 +11,7 @@ from typing import Any
 from chalicelib.domain.access import Principal, can_read_lead, require_role, sees_full_phone
 from chalicelib.domain.lead import validate_submission
 from chalicelib.domain.phone import display_phone, normalise_cn_phone
+from chalicelib.domain.records import JsonObject, JsonView, Lead, lead_fields
 from chalicelib.domain.timeutil import iso_utc
 from chalicelib.errors import Conflict, Forbidden, NotFound, StaleVersion, ValidationFailed
 from chalicelib.observability import logger
@@ -24,18 +25,18 @@ EDITABLE = ("name", "loan_type", "amount", "purpose", "credit_status", "city", "
             "remark", "custom")
 
 
-def _reason(body: dict[str, Any]) -> str:
+def _reason(body: JsonObject) -> str:
     reason = body.get("reason")
     if not isinstance(reason, str) or not 1 <= len(reason.strip()) <= 200:
         raise ValidationFailed("请填写原因", fields={"reason": "请填写 1–200 字的原因"})
     return reason.strip()
 
 
-def _works_on(who: Principal, lead: dict[str, Any]) -> bool:
+def _works_on(who: Principal, lead: Lead) -> bool:
     return who.role == "admin" or sees_full_phone(who, lead.get("owner"), lead.get("team"))
 
 
-def reveal_phone(who: Principal, lead_id: str, body: dict[str, Any], at: datetime) -> dict[str, Any]:
+def reveal_phone(who: Principal, lead_id: str, body: JsonObject, at: datetime) -> JsonView:
     """The full number, for the owner, the owning team's supervisor and admins; each reveal is audited."""
     lead = leads.get(lead_id)
     if lead is None or not can_read_lead(who, lead.get("owner"), lead.get("team"), lead["status"]):
@@ -48,8 +49,8 @@ def reveal_phone(who: Principal, lead_id: str, body: dict[str, Any], at: datetim
             "revealed_at": iso_utc(at)}
 
 
-def update_lead(who: Principal, lead_id: str, body: dict[str, Any], at: datetime,
-                if_match: int | None = None) -> dict[str, Any]:
+def update_lead(who: Principal, lead_id: str, body: JsonObject, at: datetime,
+                if_match: int | None = None) -> JsonView:
     """Edit a lead's fields. The version the editor read (`version` in the body or the `If-Match`
     header) must still be current, or nothing changes and 409 names the current version."""
     lead = leads.get(lead_id)
@@ -65,21 +66,22 @@ def update_lead(who: Principal, lead_id: str, body: dict[str, Any], at: datetime
         raise ValidationFailed("包含不允许修改的字段，未做任何修改", fields=refused, code="FIELD_NOT_EDITABLE")
     if not body:
         raise ValidationFailed(fields={"body": "没有要修改的字段"})
-    current = {k: lead.get(k) for k in EDITABLE if k != "custom" and lead.get(k) is not None}
+    current = {k: v for k, v in lead.items() if k in EDITABLE and k != "custom" and v is not None}
     candidate = {**current, **{k: v for k, v in body.items() if k != "custom"}, "phone": lead["phone"]}
     candidate["custom"] = {**(lead.get("custom") or {}), **(body.get("custom") or {})} \
         if isinstance(body.get("custom", {}), dict) else body["custom"]
     clean = validate_submission(candidate, config.lead_profile(), "manual")
-    changes: dict[str, Any] = {}
+    edited: dict[str, object] = {}
     for key in body:
         value = getattr(clean, key)
         if key == "custom":
             value = value or None
         if value != lead.get(key):
-            changes[key] = value
+            edited[key] = value
+    changes = lead_fields(edited)
     if changes:
-        before = {k: lead[k] for k in changes if lead.get(k) is not None}
-        after = {k: v for k, v in changes.items() if v is not None}
+        before = lead_fields({k: v for k, v in lead.items() if k in changes and v is not None})
+        after = lead_fields({k: v for k, v in changes.items() if v is not None})
         try:
             privacy.update_lead(lead_id, current_version, changes, iso_utc(at), who.user_id, before, after,
                                 fields=_changed_fields(lead, changes))
@@ -89,11 +91,11 @@ def update_lead(who: Principal, lead_id: str, body: dict[str, Any], at: datetime
     return {"lead_id": lead_id, "changed": sorted(changes), "version": current_version + (1 if changes else 0)}
 
 
-def _changed_fields(lead: dict[str, Any], changes: dict[str, Any]) -> list[str]:
+def _changed_fields(lead: Lead, changes: Lead) -> list[str]:
     """The edited fields as the history names them: a custom field by its own key, not `custom`."""
     fields = sorted(k for k in changes if k != "custom")
     if "custom" in changes:
-        old, new = lead.get("custom") or {}, changes["custom"] or {}
+        old, new = lead.get("custom") or {}, changes.get("custom") or {}
         fields += sorted(k for k in {*old, *new} if old.get(k) != new.get(k))
     return fields
 
@@ -108,17 +110,17 @@ def _expected_version(in_body: Any, if_match: int | None) -> int | None:
     return in_body
 
 
-def lead_audit(who: Principal, lead_id: str) -> dict[str, Any]:
+def lead_audit(who: Principal, lead_id: str) -> JsonView:
     """Every recorded write and reveal of one lead, for its team's supervisor and admins."""
     require_role(who, "admin", "supervisor")
     lead = leads.get(lead_id)
     if lead is None or not can_read_lead(who, lead.get("owner"), lead.get("team"), lead["status"]):
         raise NotFound("线索不存在或无权查看")
-    history = sorted(leads.history(lead_id, limit=500), key=lambda e: e["at"])
+    history = sorted(leads.history(lead_id, limit=500), key=lambda e: e.get("at") or "")
     return {"lead_id": lead_id, "history": history, "audit": audit.of_entity(f"lead#{lead_id}")}
 
 
-def _window_keys(lead: dict[str, Any]) -> list[tuple[str, bool]]:
+def _window_keys(lead: Lead) -> list[tuple[str, bool]]:
     """The counter items that may name the lead (cleaning's bursts, the capture guard's rates), each
     with whether it is the person's own (a phone's window) or shared (an IP's)."""
     from chalicelib.services.capture_guard import guard_rules, phone_digest
@@ -127,23 +129,23 @@ def _window_keys(lead: dict[str, Any]) -> list[tuple[str, bool]]:
     phone, at = lead["phone"], lead["created_at"]
     keys = [(window_key("phone", phone, at, burst.phone_window_s)[0], True),
             (window_key("rate#phone", phone_digest(phone), at, guard.phone_window_s)[0], True)]
-    if lead.get("client_ip"):
-        ip = lead["client_ip"]
+    ip = lead.get("client_ip")
+    if ip:
         keys += [(window_key("ip", ip, at, burst.ip_window_s)[0], False),
                  (window_key("rate#ip", ip, at, guard.ip_window_s)[0], False),
                  (window_key(f"rates#ip#{burst.ip_window_s}", ip, at, burst.ip_window_s)[0], False)]
     return keys
 
 
-def _involved(lead: dict[str, Any]) -> set[str]:
+def _involved(lead: Lead) -> set[str]:
     users, teams = privacy.people_involved(lead["lead_id"])
-    teams |= {lead["team"]} if lead.get("team") else set()
-    users |= {lead["owner"]} if lead.get("owner") else set()
+    teams |= {team} if (team := lead.get("team")) else set()
+    users |= {owner} if (owner := lead.get("owner")) else set()
     users |= {s for team in teams if (s := directory.supervisor_of(team))}
     return users
 
 
-def erase_person(who: Principal, body: dict[str, Any], at: datetime) -> dict[str, Any]:
+def erase_person(who: Principal, body: JsonObject, at: datetime) -> JsonView:
     """Erase every lead of one person (by phone, or by one of their leads) and everything naming
     them, from every table; return a receipt (kept, without personal data). Aggregates keep counts."""
     require_role(who, "admin")
@@ -181,7 +183,7 @@ def _logical(table: str) -> str:
     return table[len(prefix):] if table.startswith(prefix) else table
 
 
-def purge_expired(lead: dict[str, Any]) -> None:
+def purge_expired(lead: Lead) -> None:
     """A lead deleted by its retention TTL (or by an erasure): remove what still names it. Idempotent.
     With only its keys (a stream record without images) what is keyed on the lead id goes (history,
     tasks, audit, idempotency, notifications, cooldowns); the phone's windows and its phone key

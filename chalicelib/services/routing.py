@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from chalicelib.domain.lead import FIELD_LABELS, UTM_FIELDS
 from chalicelib.domain.ownership import Caps
+from chalicelib.domain.records import Lead, Member, RouteRecord
 from chalicelib.domain.routing import CompiledRules, Decision, compile_rules
 from chalicelib.domain.scoring import BAND_LABELS
 from chalicelib.domain.timeutil import iso_utc, shanghai_day
@@ -26,8 +26,9 @@ class Route:
     team: str | None
     reason: str
     caps: Caps = Caps()
-    record: dict[str, Any] = field(default_factory=dict)  # stored on the lead as `route`
+    record: RouteRecord = field(default_factory=lambda: RouteRecord())  # stored on the lead as `route`
     unstaffed_team: str | None = None  # a team with nobody available: its supervisor is told
+    rule_name: str | None = None  # the rule that decided, as a person reads it
 
 
 def known_fields() -> set[str]:
@@ -60,7 +61,7 @@ def live_rules() -> CompiledRules:
     return _compiled[version]
 
 
-def _eligible(members: list[dict[str, Any]], day: str) -> list[tuple[dict[str, Any], int, int]]:
+def _eligible(members: list[Member], day: str) -> list[tuple[Member, int, int]]:
     reps = [m for m in members if m["role"] == "rep" and m["active"] and m["on_duty"]]
     load = ownership.loads([m["user_id"] for m in reps], day) if reps else {}
     out = []
@@ -71,7 +72,7 @@ def _eligible(members: list[dict[str, Any]], day: str) -> list[tuple[dict[str, A
     return out
 
 
-def _pick(decision: Decision, eligible: list[tuple[dict[str, Any], int, int]], team: str) -> dict[str, Any]:
+def _pick(decision: Decision, eligible: list[tuple[Member, int, int]], team: str) -> Member:
     if decision.strategy == "least_loaded":
         return min(eligible, key=lambda e: (e[1], e[2], e[0]["user_id"]))[0]
     turn = sequences.next_turn(f"rr#{team}")  # one atomic counter per team: fair under bursts
@@ -85,33 +86,38 @@ def _pick(decision: Decision, eligible: list[tuple[dict[str, Any], int, int]], t
     return eligible[turn % len(eligible)][0]
 
 
-def route(lead: dict[str, Any], at: datetime) -> Route:
-    record_base = {"decided_at": iso_utc(at)}
+def route(lead: Lead, at: datetime) -> Route:
+    record_base: RouteRecord = {"decided_at": iso_utc(at)}
     if lead.get("owner"):
         return Route("assigned", lead["owner"], lead.get("team"), "录入人即负责人",
                      record={**record_base, "rule_id": None, "reason": "录入人即负责人"})
     decision = live_rules().decide(lead, at)
-    record: dict[str, Any] = {**record_base, "rule_id": decision.rule_id, "version": decision.version,
-                              "reason": decision.reason}
-    record.update({k: v for k, v in (("priority", decision.priority), ("tags", list(decision.tags))) if v})
+    record: RouteRecord = {**record_base, "rule_id": decision.rule_id, "version": decision.version,
+                           "reason": decision.reason}
+    if decision.priority:
+        record["priority"] = decision.priority
+    if decision.tags:
+        record["tags"] = list(decision.tags)
+    name = decision.rule_name
     if decision.action == "pool":
-        return Route("pool", None, None, decision.reason, record=record)
+        return Route("pool", None, None, decision.reason, record=record, rule_name=name)
     day = shanghai_day(at).isoformat()
     if decision.action == "assign_rep" and decision.rep:
         user = ownership.user_record(decision.rep)
         if user and _eligible([user], day):
             caps = Caps(max_open=user["max_open"], daily=user["daily_cap"])
-            return Route("assigned", user["user_id"], user.get("team"), decision.reason, caps, record)
+            return Route("assigned", user["user_id"], user.get("team"), decision.reason, caps, record, rule_name=name)
         reason = f"{decision.reason}；但 {names.user(decision.rep)} 不在岗或已达上限，进入公海"
         return Route("pool", None, None, reason, record={**record, "reason": reason},
-                     unstaffed_team=user.get("team") if user else None)
+                     unstaffed_team=user.get("team") if user else None, rule_name=name)
     team = decision.team or ""
     eligible = _eligible(ownership.team_members(team), day)
     if not eligible:
         reason = f"{decision.reason}；但团队无在岗且未满额的销售，进入公海"
-        return Route("pool", None, None, reason, record={**record, "reason": reason}, unstaffed_team=team)
+        return Route("pool", None, None, reason, record={**record, "reason": reason}, unstaffed_team=team,
+                     rule_name=name)
     rep = _pick(decision, eligible, team)
     caps = Caps(max_open=rep["max_open"], daily=rep["daily_cap"])
     reason = f"{decision.reason} → {rep.get('name') or rep['user_id']}"
     return Route("assigned", rep["user_id"], team, reason, caps, {**record, "reason": reason,
-                                                                    "strategy": decision.strategy})
+                                                                    "strategy": decision.strategy}, rule_name=name)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from chalicelib.domain.records import JsonView, Lead, PageKey
 from chalicelib.domain.scoring import BAND_LABELS, Scorer, feature_values, train, training_outcome
 from chalicelib.domain.timeutil import day_bounds_utc, iso_utc, shanghai_day
 from chalicelib.rules.scoring import (
@@ -46,7 +47,7 @@ def scorer() -> Scorer:
     return compiled
 
 
-def score_fields(lead: dict[str, Any]) -> dict[str, Any]:
+def score_fields(lead: Lead) -> Lead:
     """What the stream writes on a lead it places: score, band, reasons, and which scorer."""
     return scorer().score(lead).as_fields()
 
@@ -57,7 +58,7 @@ SIGNALS = ("first_contact_at", "answered_calls", "materials_sent")
 _OPEN = frozenset({"assigned", "contacted", "observing", "intent", "qualifying", "pool"})
 
 
-def rescore(old: dict[str, Any], new: dict[str, Any]) -> bool:
+def rescore(old: Lead, new: Lead) -> bool:
     """The lead stream saw a change: when it brought engagement signals (first contact, an answered
     call, materials sent), write the score they make. Idempotent: the write is conditional on the
     item still carrying the signals of this image, and on the score differing from the stored one,
@@ -78,14 +79,14 @@ def band_label(band: Any) -> str | None:
     return BAND_LABELS.get(band) if isinstance(band, str) else None
 
 
-def closed_history(start: datetime, end: datetime) -> list[tuple[dict[str, Any], int]]:
+def closed_history(start: datetime, end: datetime) -> list[tuple[Lead, int]]:
     """(lead, outcome) of every lead created in [start, end] and closed after assignment."""
     first, last = shanghai_day(start), shanghai_day(end)
     lower, upper = day_bounds_utc(first, last)
-    out: list[tuple[dict[str, Any], int]] = []
+    out: list[tuple[Lead, int]] = []
     for n in range((last - first).days + 1):
         day = (first + timedelta(days=n)).isoformat()
-        last_key: dict[str, Any] | None = None
+        last_key: PageKey | None = None
         while True:
             page, last_key = leads.query_partition("by_day", day, lower, upper, {}, 500, last_key)
             for lead in page:
@@ -97,16 +98,16 @@ def closed_history(start: datetime, end: datetime) -> list[tuple[dict[str, Any],
     return out
 
 
-def retrain(at: datetime, author: str = "system") -> dict[str, Any]:
+def retrain(at: datetime, author: str = "system") -> JsonView:
     """Train on the window's closed leads and publish the model, or say why the prior stays."""
     rules, _ = policy()
     profile = config.lead_profile()
     fields = model_fields(rules, [c.key for c in profile.custom_fields if c.type == "option"])
     start = at - timedelta(days=rules.window_days)
     history = closed_history(start, at)
-    summary: dict[str, Any] = {"closed": len(history), "won": sum(o for _, o in history),
-                               "min_closed_leads": rules.min_closed_leads}
-    if len(history) < rules.min_closed_leads or not 0 < summary["won"] < len(history):
+    won = sum(o for _, o in history)
+    summary = {"closed": len(history), "won": won, "min_closed_leads": rules.min_closed_leads}
+    if len(history) < rules.min_closed_leads or not 0 < won < len(history):
         message = f"已结案线索 {len(history)} 条（需至少 {rules.min_closed_leads} 条且有赢有输），继续使用先验评分"
         return {**summary, "trained": False, "basis": "prior", "message": message}
     rows = [feature_values(lead, fields) for lead, _ in history]
@@ -122,7 +123,7 @@ def retrain(at: datetime, author: str = "system") -> dict[str, Any]:
             "samples": document.samples, "basis": "model" if uses_model(rules, document, version) else "prior"}
 
 
-def status() -> dict[str, Any]:
+def status() -> JsonView:
     """Which scorer is in force and the model's figures (for admins and the lead page)."""
     rules, rules_version = policy()
     fitted, fitted_version = model()

@@ -3,12 +3,13 @@ and the first-contact reclaim. Time is the record's or the schedule event's, nev
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from chalicelib.domain.business_time import WorkingCalendar
 from chalicelib.domain.lifecycle import CLOSED
 from chalicelib.domain.ownership import Notice, plan
+from chalicelib.domain.records import EventDetail, Lead, Task
 from chalicelib.domain.sop import SHARDS, NewTask, due_at, reclaim_deadline, tasks_for
 from chalicelib.domain.sop import idle_deadline as domain_idle_deadline
 from chalicelib.domain.timeutil import beijing, iso_utc, parse_iso
@@ -40,16 +41,32 @@ def idle_deadline(at: str) -> str | None:
     return domain_idle_deadline(at, policy())
 
 
+@dataclass(frozen=True)
+class Clocks:
+    """What an assignment at one moment starts: the first task's due time (下次跟进), the
+    first-contact deadline (reclaim) and the idle deadline."""
+
+    first_follow_up: str | None
+    sla_at: str | None
+    idle_at: str | None
+
+
+def assignment_clocks(at: str) -> Clocks:
+    """The clocks of a lead assigned at `at`, from one read of the policy."""
+    current = policy()
+    rules = current.rules_for("assigned")
+    hours = calendar() if any(rule.business_hours for rule in rules) else None
+    dues = [due_at(rule, at, hours) for rule in rules]
+    return Clocks(min(dues) if dues else None, reclaim_deadline(at, current), domain_idle_deadline(at, current))
+
+
 def first_follow_up(assigned_at: str) -> str | None:
     """下次跟进 of a lead assigned at this moment: the earliest task its assignment creates. Written
     with the assignment itself, so the stream's refresh finds it right and writes nothing."""
-    rules = policy().rules_for("assigned")
-    hours = calendar() if any(rule.business_hours for rule in rules) else None
-    dues = [due_at(rule, assigned_at, hours) for rule in rules]
-    return min(dues) if dues else None
+    return assignment_clocks(assigned_at).first_follow_up
 
 
-def on_lead_change(old: dict[str, Any], new: dict[str, Any], at: str) -> int:
+def on_lead_change(old: Lead, new: Lead, at: str) -> int:
     """The tasks one change of a lead calls for, then 下次跟进 (the earliest open task) on the lead.
 
     Changing hands: the previous owner's open tasks move to the new owner (or, with the policy's
@@ -95,7 +112,7 @@ def on_lead_change(old: dict[str, Any], new: dict[str, Any], at: str) -> int:
     return changed
 
 
-def status_tasks(lead: dict[str, Any], rules: SopPolicy) -> list[NewTask]:
+def status_tasks(lead: Lead, rules: SopPolicy) -> list[NewTask]:
     """The tasks of the lead's current status, for its owner now (a 待观察 lead's reminder)."""
     owner, at = lead.get("owner"), lead.get("updated_at") or lead.get("assigned_at")
     if not owner or not at:
@@ -106,7 +123,7 @@ def status_tasks(lead: dict[str, Any], rules: SopPolicy) -> list[NewTask]:
     return [NewTask(f"{rule.id}-{stamp}", rule.title, rule.id, due_at(rule, at, hours), owner) for rule in matching]
 
 
-def _who(task: dict[str, Any]) -> str:
+def _who(task: Task) -> str:
     name = task.get("lead_name")
     return f"{name}（线索 {task['lead_id']}）" if name else f"线索 {task['lead_id']}"
 
@@ -116,7 +133,7 @@ def sweep(now: datetime) -> dict[str, int]:
     overdue ones. Reads only what is due (sparse indexes); the same tick twice does nothing more."""
     at = iso_utc(now)
     counts = {"reclaimed": 0, "due_notified": 0, "overdue_escalated": 0}
-    events: list[tuple[str, dict[str, Any]]] = []
+    events: list[tuple[str, EventDetail]] = []
     robots: list[tuple[str | None, str, str]] = []
     cooldown = config.document("pool", PoolPolicy, default_pool_policy)[0].cooldown_hours
     for shard in range(SHARDS):
@@ -152,7 +169,7 @@ def sweep(now: datetime) -> dict[str, int]:
                 counts["due_notified"] += 1
                 events.append(("task.due", _task_detail(task, at)))
         elif task["stage"] == "overdue":
-            supervisor = directory.supervisor_of(task["team"]) if task.get("team") else None
+            supervisor = directory.supervisor_of(team) if (team := task.get("team")) else None
             notice = Notice(supervisor, "task_overdue", f"任务逾期：{task['title']}",
                             f"{names.user(task['owner'])} 负责的客户 {_who(task)} 的任务「{task['title']}」"
                             f"（{beijing(task['due_at'])} 到期）已逾期。", task.get("lead_name")) \
@@ -182,14 +199,15 @@ def _idle_tasks(at: str) -> int:
         for lead in leads.idle_due(f"s{shard}", at):
             if not lead.get("owner"):
                 continue
-            stamp = "".join(ch for ch in lead["idle_at"] if ch.isalnum())
+            idle_at = lead.get("idle_at") or ""
+            stamp = "".join(ch for ch in idle_at if ch.isalnum())
             due = iso_utc(parse_iso(at) + timedelta(minutes=rules.no_activity_due_minutes))
-            task = NewTask(f"no_activity-{stamp}", rules.no_activity_task, "no_activity", due, lead["owner"])
-            if leads.push_idle(lead["lead_id"], lead["idle_at"], domain_idle_deadline(at, rules)):
+            task = NewTask(f"no_activity-{stamp}", rules.no_activity_task, "no_activity", due, str(lead.get("owner")))
+            if leads.push_idle(lead["lead_id"], idle_at, domain_idle_deadline(at, rules)):
                 made += tasks.create(lead["lead_id"], task, lead.get("team"), at)
     return made
 
 
-def _task_detail(task: dict[str, Any], at: str) -> dict[str, Any]:
+def _task_detail(task: Task, at: str) -> EventDetail:
     return {"lead_id": task["lead_id"], "task_id": task["task_id"], "title": task["title"], "owner": task["owner"],
             "team": task.get("team"), "due_at": task["due_at"], "at": at}

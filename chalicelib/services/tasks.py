@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, time, timedelta
-from typing import Any
 
 from chalicelib.domain.access import Principal
+from chalicelib.domain.records import JsonView
 from chalicelib.domain.sop import NewTask
 from chalicelib.domain.timeutil import SHANGHAI, iso_utc, parse_iso
 from chalicelib.errors import NotFound, ValidationFailed
@@ -14,7 +14,7 @@ from chalicelib.services.followup import _workable
 from chalicelib.store import leads, tasks
 
 
-def my_tasks(who: Principal, now: datetime) -> dict[str, Any]:
+def my_tasks(who: Principal, now: datetime) -> JsonView:
     """Overdue, due today (Asia/Shanghai) and upcoming (next 7 days) open tasks."""
     today = now.astimezone(SHANGHAI).date()
     end_of_today = iso_utc(datetime.combine(today, time.max, SHANGHAI))
@@ -28,7 +28,7 @@ def my_tasks(who: Principal, now: datetime) -> dict[str, Any]:
             "upcoming": [t for t in rows if t["due_at"] > end_of_today]}
 
 
-def add_task(who: Principal, lead_id: str, title: str, due_at: str, now: datetime) -> dict[str, Any]:
+def add_task(who: Principal, lead_id: str, title: str, due_at: str, now: datetime) -> JsonView:
     lead = _workable(lead_id, who)
     owner = lead.get("owner") or who.user_id
     try:
@@ -38,18 +38,18 @@ def add_task(who: Principal, lead_id: str, title: str, due_at: str, now: datetim
     task = NewTask(f"manual-{uuid.uuid4().hex[:12]}", title, "manual", due, owner)
     tasks.create(lead_id, task, lead.get("team"), iso_utc(now))
     tasks.refresh_next_follow_up(lead_id)
-    return tasks.get(lead_id, task.task_id)
+    return dict(tasks.get(lead_id, task.task_id))
 
 
-def close_task(who: Principal, lead_id: str, task_id: str, now: datetime) -> dict[str, Any]:
+def close_task(who: Principal, lead_id: str, task_id: str, now: datetime) -> JsonView:
     _workable(lead_id, who)
     if not tasks.close(lead_id, task_id, "done", iso_utc(now)) and tasks.get(lead_id, task_id)["status"] != "done":
         raise NotFound("任务不存在或已取消")
     tasks.refresh_next_follow_up(lead_id)
-    return tasks.get(lead_id, task_id)
+    return dict(tasks.get(lead_id, task_id))
 
 
-def snooze_task(who: Principal, lead_id: str, task_id: str, until: str) -> dict[str, Any]:
+def snooze_task(who: Principal, lead_id: str, task_id: str, until: str) -> JsonView:
     _workable(lead_id, who)
     try:
         moment = iso_utc(parse_iso(until))
@@ -58,4 +58,4 @@ def snooze_task(who: Principal, lead_id: str, task_id: str, until: str) -> dict[
     tasks.get(lead_id, task_id)
     tasks.snooze(lead_id, task_id, moment)
     tasks.refresh_next_follow_up(lead_id)
-    return tasks.get(lead_id, task_id)
+    return dict(tasks.get(lead_id, task_id))

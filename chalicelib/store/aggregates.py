@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.domain.analytics import Contribution, Key
 from chalicelib.errors import StoreUnavailable
+from chalicelib.store.aws_errors import aws_errors
 from chalicelib.store.connection import transaction_connection
 from chalicelib.store.schema import AggregateModel
 
@@ -35,12 +36,16 @@ def _client() -> Any:
     return transaction_connection().client
 
 
+# A counter item as the low-level client reads it: string keys, number counters ({"S": ...}, {"N": ...}).
+Item = dict[str, dict[str, str]]
+
+
 def item_key(key: Key) -> dict[str, dict[str, str]]:
     scope, day, shard = key
     return {"pk": {"S": f"{scope}#{day[:7]}#{shard}"}, "sk": {"S": day}}
 
 
-def key_of(item: dict[str, Any]) -> Key:
+def key_of(item: Item) -> Key:
     scope, _, shard = item["pk"]["S"].rsplit("#", 2)
     return scope, item["sk"]["S"], shard
 
@@ -49,7 +54,7 @@ def _number(value: Decimal) -> dict[str, str]:
     return {"N": format(value.normalize(), "f")}
 
 
-def _update(key: Key, changes: dict[str, Decimal]) -> dict[str, Any]:
+def _update(key: Key, changes: dict[str, Decimal]) -> dict[str, object]:
     names = {f"#a{i}": name for i, name in enumerate(changes)}
     values = {f":v{i}": _number(amount) for i, amount in enumerate(changes.values())}
     return {"Update": {"TableName": _table(), "Key": item_key(key),
@@ -59,18 +64,16 @@ def _update(key: Key, changes: dict[str, Decimal]) -> dict[str, Any]:
 
 def applied_through(marker: str) -> int | None:
     """The stream sequence number a batch starting with eventID `marker` was applied through."""
-    try:
+    with aws_errors():
         item = _client().get_item(TableName=_table(), Key={"pk": {"S": f"batch#{marker}"}, "sk": {"S": "-"}},
                                   ConsistentRead=True).get("Item")
-    except ClientError as exc:
-        raise StoreUnavailable() from exc
     return int(item["seq"]["N"]) if item else None
 
 
 def apply_batch(marker: str, after: int | None, through: int, changes: Contribution, expires_epoch: int) -> None:
     """Add the changes of a batch's records and move its marker from `after` to `through`, in one
     transaction: a delivery of the same batch again finds the marker and skips what it covers."""
-    condition: dict[str, Any] = ({"ConditionExpression": "attribute_not_exists(pk)"} if after is None else
+    condition: dict[str, object] = ({"ConditionExpression": "attribute_not_exists(pk)"} if after is None else
                                  {"ConditionExpression": "seq = :after",
                                   "ExpressionAttributeValues": {":after": {"N": str(after)}}})
     marker_item = {"Put": {"TableName": _table(), **condition,
@@ -95,7 +98,7 @@ class MarkerMoved(RuntimeError):
     """Another delivery of the same batch applied records meanwhile: let the stream deliver again."""
 
 
-def _decode(item: dict[str, Any]) -> dict[str, Decimal]:
+def _decode(item: Item) -> dict[str, Decimal]:
     numbers = {name: Decimal(value["N"]) for name, value in item.items() if "N" in value and name != "expires_at"}
     return {name: amount for name, amount in numbers.items() if amount}  # a counter back at 0 is absent
 
@@ -118,15 +121,13 @@ def read_days(scope: str, first: str, last: str, shards: int) -> list[tuple[str,
     out: list[tuple[str, dict[str, Decimal]]] = []
     for month in _months(first, last):
         for shard in range(shards):
-            params: dict[str, Any] = {
+            params: dict[str, object] = {
                 "TableName": _table(), "KeyConditionExpression": "pk = :pk AND sk BETWEEN :a AND :b",
                 "ExpressionAttributeValues": {":pk": {"S": f"{scope}#{month}#{shard}"}, ":a": {"S": first},
                                               ":b": {"S": last}}}
             while True:
-                try:
+                with aws_errors():
                     page = _client().query(**params)
-                except ClientError as exc:
-                    raise StoreUnavailable() from exc
                 out.extend((str(item["sk"]["S"])[:10], _decode(item)) for item in page.get("Items", []))
                 if "LastEvaluatedKey" not in page:
                     break
@@ -146,11 +147,9 @@ def scan_counters() -> Iterator[tuple[Key, dict[str, Decimal]]]:
 
 def replace(key: Key, attrs: dict[str, Decimal]) -> None:
     """Overwrite one counter item with exactly `attrs` (deleted when empty). Offline rebuild only."""
-    try:
+    with aws_errors():
         if attrs:
             item = {**item_key(key), **{name: _number(amount) for name, amount in attrs.items()}}
             _client().put_item(TableName=_table(), Item=item)
         else:
             _client().delete_item(TableName=_table(), Key=item_key(key))
-    except ClientError as exc:
-        raise StoreUnavailable() from exc

@@ -8,12 +8,12 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from pynamodb.exceptions import GetError, QueryError
 
-from chalicelib.errors import StoreUnavailable
+from chalicelib.domain.records import JsonObject
 from chalicelib.rules.cleaning import CleaningRules, default_cleaning_rules
 from chalicelib.rules.imports import ImportPolicy, default_import_policy
 from chalicelib.rules.profile import LeadProfile, default_profile
+from chalicelib.store.aws_errors import aws_errors
 from chalicelib.store.schema import ConfigModel
 
 _TTL_S = 30.0
@@ -24,16 +24,15 @@ Doc = TypeVar("Doc", bound=BaseModel)
 def _current(name: str) -> tuple[int, str | None]:
     """(version, body) of the current document; (0, None) when none was ever published."""
     try:
-        head = ConfigModel.get(name, 0)
-        if head.current is None:
-            return 0, None
-        version = int(head.current)
-        body: str | None = ConfigModel.get(name, version).body
-        return version, body
+        with aws_errors():
+            head = ConfigModel.get(name, 0)
+            if head.current is None:
+                return 0, None
+            version = int(head.current)
+            body: str | None = ConfigModel.get(name, version).body
+            return version, body
     except ConfigModel.DoesNotExist:
         return 0, None
-    except GetError as exc:
-        raise StoreUnavailable() from exc
 
 
 def document(name: str, model: type[Doc], default: Callable[[], Doc]) -> tuple[Doc, int]:
@@ -60,30 +59,27 @@ def import_policy() -> ImportPolicy:
     return document("imports", ImportPolicy, default_import_policy)[0]
 
 
-def version_body(name: str, version: int) -> dict[str, Any] | None:
+def version_body(name: str, version: int) -> JsonObject | None:
     if version < 1:
         return None
     try:
-        body = ConfigModel.get(name, version).body
+        with aws_errors():
+            body = ConfigModel.get(name, version).body
     except ConfigModel.DoesNotExist:
         return None
-    except GetError as exc:
-        raise StoreUnavailable() from exc
     return json.loads(body) if body else None
 
 
-def versions(name: str, limit: int = 50) -> list[dict[str, Any]]:
+def versions(name: str, limit: int = 50) -> list[JsonObject]:
     """The published versions of a document, newest first: version, author, time, note."""
-    try:
+    with aws_errors():
         rows = ConfigModel.query(name, ConfigModel.version > 0, scan_index_forward=False, limit=limit,
                                  attributes_to_get=["version", "created_at", "author", "note"])
         return [{"version": int(r.version), "created_at": r.created_at, "author": r.author, "note": r.note or ""}
                 for r in rows]
-    except QueryError as exc:
-        raise StoreUnavailable() from exc
 
 
-def publish(name: str, body: dict[str, Any], author: str, at: str, note: str = "") -> int:
+def publish(name: str, body: JsonObject, author: str, at: str, note: str = "") -> int:
     """Store a new version and make it current. Returns the version number."""
     try:
         head = ConfigModel.get(name, 0)

@@ -7,12 +7,9 @@ flood costs one small item, not one that grows with it. Items expire by TTL afte
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
-
-from botocore.exceptions import ClientError
 
 from chalicelib.domain.timeutil import parse_iso
-from chalicelib.errors import StoreUnavailable
+from chalicelib.store.aws_errors import ConditionFailed, aws_errors
 from chalicelib.store.connection import transaction_connection
 from chalicelib.store.schema import CounterModel
 
@@ -34,7 +31,7 @@ def _add(key: str, sets: dict[str, int], member: str, expires_at: datetime,
     """Add `member` (and `also`) to each named set, each under its cap unless it already holds
     `member`; the sets' sizes after, or None when one of them was full."""
     names = {f"#s{i}": name for i, name in enumerate(sets)}
-    values: dict[str, Any] = {":m": {"SS": sorted({member, *also})}, ":one": {"S": member},
+    values: dict[str, object] = {":m": {"SS": sorted({member, *also})}, ":one": {"S": member},
                               ":expires": {"N": str(int(expires_at.timestamp()))}}
     conditions = []
     for i, (placeholder, name) in enumerate(names.items()):
@@ -42,15 +39,14 @@ def _add(key: str, sets: dict[str, int], member: str, expires_at: datetime,
         conditions.append(f"(attribute_not_exists({placeholder}) OR size({placeholder}) < :cap{i} "
                           f"OR contains({placeholder}, :one))")
     try:
-        response = transaction_connection().client.update_item(
-            TableName=CounterModel.Meta.table_name, Key={"key": {"S": key}},
-            UpdateExpression="ADD " + ", ".join(f"{p} :m" for p in names) + " SET expires_at = :expires",
-            ConditionExpression=" AND ".join(conditions), ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values, ReturnValues="ALL_NEW")
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            return None
-        raise StoreUnavailable() from exc
+        with aws_errors():
+            response = transaction_connection().client.update_item(
+                TableName=CounterModel.Meta.table_name, Key={"key": {"S": key}},
+                UpdateExpression="ADD " + ", ".join(f"{p} :m" for p in names) + " SET expires_at = :expires",
+                ConditionExpression=" AND ".join(conditions), ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values, ReturnValues="ALL_NEW")
+    except ConditionFailed:
+        return None
     return {name: len(response["Attributes"][name]["SS"]) for name in sets}
 
 
@@ -77,7 +73,7 @@ def count_nested(key: str, member: str, outer_cap: int, inner: str, inner_cap: i
 
 def forget(key: str, member: str) -> bool:
     """Take `member` out of every set of the item (an erased lead); False if it was in none."""
-    try:
+    with aws_errors():
         item = transaction_connection().client.get_item(
             TableName=CounterModel.Meta.table_name, Key={"key": {"S": key}}, ConsistentRead=True).get("Item", {})
         names = {f"#s{i}": name for i, name in enumerate(n for n, v in item.items() if member in v.get("SS", ()))}
@@ -87,16 +83,12 @@ def forget(key: str, member: str) -> bool:
             TableName=CounterModel.Meta.table_name, Key={"key": {"S": key}},
             UpdateExpression="DELETE " + ", ".join(f"{p} :m" for p in names),
             ExpressionAttributeNames=names, ExpressionAttributeValues={":m": {"SS": [member]}})
-    except ClientError as exc:
-        raise StoreUnavailable() from exc
     return True
 
 
 def drop(key: str) -> bool:
     """Delete a window's item (one person's window, erased); False if there was none."""
-    try:
+    with aws_errors():
         response = transaction_connection().client.delete_item(
             TableName=CounterModel.Meta.table_name, Key={"key": {"S": key}}, ReturnValues="ALL_OLD")
-    except ClientError as exc:
-        raise StoreUnavailable() from exc
     return bool(response.get("Attributes"))

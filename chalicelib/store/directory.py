@@ -6,10 +6,9 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from pynamodb.exceptions import GetError, PutError, QueryError
 from pynamodb.expressions.update import Action
 
-from chalicelib.errors import StoreUnavailable
+from chalicelib.store.aws_errors import aws_errors
 from chalicelib.store.schema import ApiKeyModel, PartnerModel, TeamModel, UserModel
 
 
@@ -42,11 +41,10 @@ def hash_key(api_key: str) -> str:
 
 def get_user(user_id: str) -> User | None:
     try:
-        row = UserModel.get(user_id)
+        with aws_errors():
+            row = UserModel.get(user_id)
     except UserModel.DoesNotExist:
         return None
-    except GetError as exc:
-        raise StoreUnavailable() from exc
     return User(row.user_id, row.name, row.role, row.team, bool(row.active))
 
 
@@ -64,11 +62,10 @@ def put_partner(partner_id: str, label: str) -> None:
 
 def partner_active(partner_id: str) -> bool:
     try:
-        return bool(PartnerModel.get(partner_id).active)
+        with aws_errors():
+            return bool(PartnerModel.get(partner_id).active)
     except PartnerModel.DoesNotExist:
         return False
-    except GetError as exc:
-        raise StoreUnavailable() from exc
 
 
 def create_api_key(partner_id: str, created_at: str) -> str:
@@ -85,39 +82,35 @@ def revoke_api_key(api_key: str, at: str) -> None:
 
 def find_partner_key(api_key: str) -> PartnerKey | None:
     try:
-        row = ApiKeyModel.get(hash_key(api_key))
+        with aws_errors():
+            row = ApiKeyModel.get(hash_key(api_key))
     except ApiKeyModel.DoesNotExist:
         return None
-    except (GetError, PutError) as exc:
-        raise StoreUnavailable() from exc
     try:
-        partner = PartnerModel.get(row.partner_id)
-        partner_active, rate = bool(partner.active), partner.rate_per_minute
+        with aws_errors():
+            partner = PartnerModel.get(row.partner_id)
+            partner_active, rate = bool(partner.active), partner.rate_per_minute
     except PartnerModel.DoesNotExist:
         partner_active, rate = False, None
-    except GetError as exc:
-        raise StoreUnavailable() from exc
     return PartnerKey(row.partner_id, row.status, partner_active, key_id_of(row.key_hash),
                       int(rate) if rate is not None else None)
 
 
 def partner_label(partner_id: str) -> str | None:
     try:
-        return str(PartnerModel.get(partner_id).label or "") or None
+        with aws_errors():
+            return str(PartnerModel.get(partner_id).label or "") or None
     except PartnerModel.DoesNotExist:
         return None
-    except GetError as exc:
-        raise StoreUnavailable() from exc
 
 
 def partner_exists(partner_id: str) -> bool:
     try:
-        PartnerModel.get(partner_id)
-        return True
+        with aws_errors():
+            PartnerModel.get(partner_id)
+            return True
     except PartnerModel.DoesNotExist:
         return False
-    except GetError as exc:
-        raise StoreUnavailable() from exc
 
 
 def set_partner_rate(partner_id: str, rate_per_minute: int | None) -> None:
@@ -147,11 +140,10 @@ def revoke_key_id(partner_id: str, key_id: str, at: str) -> bool:
 
 def supervisor_of(team_id: str) -> str | None:
     try:
-        return TeamModel.get(team_id).supervisor
+        with aws_errors():
+            return TeamModel.get(team_id).supervisor
     except TeamModel.DoesNotExist:
         return None
-    except GetError as exc:
-        raise StoreUnavailable() from exc
 
 
 def team_exists(team_id: str) -> bool:
@@ -160,11 +152,10 @@ def team_exists(team_id: str) -> bool:
 
 def _team(team_id: str) -> TeamModel | None:
     try:
-        return TeamModel.get(team_id)
+        with aws_errors():
+            return TeamModel.get(team_id)
     except TeamModel.DoesNotExist:
         return None
-    except GetError as exc:
-        raise StoreUnavailable() from exc
 
 
 def team_label(team_id: str) -> str | None:
@@ -191,25 +182,19 @@ def _user_row(r: UserModel) -> dict[str, object]:
 
 
 def users_by_role(role: str) -> list[dict[str, object]]:
-    try:
+    with aws_errors():
         return [_user_row(r) for r in UserModel.by_role.query(role)]
-    except QueryError as exc:
-        raise StoreUnavailable() from exc
 
 
 def users_of_team(team_id: str) -> list[dict[str, object]]:
-    try:
+    with aws_errors():
         return [_user_row(r) for r in UserModel.by_team.query(team_id)]
-    except QueryError as exc:
-        raise StoreUnavailable() from exc
 
 
 def teams(team_ids: list[str]) -> list[dict[str, object]]:
     """The named teams, in one batch read (webhook URLs left out: they may carry a robot's secret)."""
-    try:
+    with aws_errors():
         rows = list(TeamModel.batch_get(sorted(set(team_ids))))
-    except GetError as exc:
-        raise StoreUnavailable() from exc
     return sorted(({"team_id": r.team_id, "label": r.label, "region": r.region, "supervisor": r.supervisor,
                     "webhook_kind": r.webhook_kind if r.webhook_url else None} for r in rows),
                   key=lambda t: str(t["team_id"]))

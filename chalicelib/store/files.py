@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 from chalicelib.errors import NotFound, StoreUnavailable
 from chalicelib.settings import get_settings
+from chalicelib.store.aws_errors import aws_errors
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -54,24 +55,18 @@ def exists(key: str) -> bool:
 
 
 def write(key: str, data: bytes, content_type: str = XLSX) -> None:
-    from botocore.exceptions import ClientError
 
-    try:
+    with aws_errors():
         s3().put_object(Bucket=_bucket(), Key=key, Body=data, ContentType=content_type,
                         ServerSideEncryption="AES256")
-    except ClientError as exc:
-        raise StoreUnavailable() from exc
 
 
 def move(key: str, to: str) -> None:
-    from botocore.exceptions import ClientError
 
-    try:
+    with aws_errors():
         s3().copy_object(Bucket=_bucket(), Key=to, CopySource={"Bucket": _bucket(), "Key": key},
                          ServerSideEncryption="AES256")
         s3().delete_object(Bucket=_bucket(), Key=key)
-    except ClientError as exc:
-        raise StoreUnavailable() from exc
 
 
 def upload_url(key: str, expires_s: int = 900) -> str:

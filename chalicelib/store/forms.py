@@ -13,13 +13,12 @@ import hashlib
 import random
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
 
-from botocore.exceptions import ClientError
 from pynamodb.exceptions import PutError
 
 from chalicelib.errors import StoreUnavailable
 from chalicelib.store import directory
+from chalicelib.store.aws_errors import aws_errors
 from chalicelib.store.connection import transaction_connection
 from chalicelib.store.schema import CounterModel, NotificationModel
 
@@ -37,20 +36,18 @@ def _view_key(form_id: str, month: str, shard: int) -> str:
 
 def count_view(form_id: str, campaign: str | None, day: date) -> None:
     names = {"#d": day.isoformat()}
-    values: dict[str, Any] = {":one": {"N": "1"},
+    values: dict[str, object] = {":one": {"N": "1"},
                               ":exp": {"N": str(int(_midnight(day + timedelta(days=_KEEP_DAYS)).timestamp()))}}
     update = "ADD #d :one"
     if campaign:
         names["#c"] = f"{day.isoformat()}|{campaign[:100]}"
         update += ", #c :one"
-    try:
+    with aws_errors():
         transaction_connection().client.update_item(
             TableName=CounterModel.Meta.table_name,
             Key={"key": {"S": _view_key(form_id, day.isoformat()[:7], random.randrange(VIEW_SHARDS))}},  # noqa: S311
             UpdateExpression=update + " SET expires_at = :exp", ExpressionAttributeNames=names,
             ExpressionAttributeValues=values)
-    except ClientError as exc:
-        raise StoreUnavailable() from exc
 
 
 def _months(first: date, last: date) -> list[str]:
@@ -69,12 +66,10 @@ def views(form_ids: list[str], first: date, last: date) -> dict[str, dict[str, i
     client, table = transaction_connection().client, CounterModel.Meta.table_name
     low, high = first.isoformat(), last.isoformat()
     for start in range(0, len(keys), 100):
-        pending: dict[str, Any] = {table: {"Keys": [{"key": {"S": k}} for k in keys[start:start + 100]]}}
+        pending: dict[str, object] = {table: {"Keys": [{"key": {"S": k}} for k in keys[start:start + 100]]}}
         while pending:
-            try:
+            with aws_errors():
                 answer = client.batch_get_item(RequestItems=pending)
-            except ClientError as exc:
-                raise StoreUnavailable() from exc
             for item in answer.get("Responses", {}).get(table, []):
                 into = out.setdefault(item["key"]["S"].split("#")[1], {})
                 for name, value in item.items():
@@ -101,10 +96,8 @@ def note_bad_redirect(target_origin: str, form_id: str | None, day: date, at: st
     where = f"表单 {form_id}" if form_id else "一个自建表单"
     body = (f"{where}提交后要跳转到 {target_origin}，该地址不在本环境允许的跳转来源（REDIRECT_ORIGINS）中。"
             "客户已被带到默认感谢页，线索已正常保存。请把该来源加入 REDIRECT_ORIGINS，或修改表单的跳转地址。")
-    try:
+    with aws_errors():
         for admin in directory.users_by_role("admin"):
             NotificationModel(str(admin["user_id"]), f"{at}#form_redirect#{digest}", kind="form_redirect",
                               title="表单跳转地址未被允许", body=body, created_at=at).save()
-    except PutError as exc:
-        raise StoreUnavailable() from exc
     return True

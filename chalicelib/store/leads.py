@@ -4,26 +4,21 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from pynamodb.attributes import MapAttribute
-from pynamodb.exceptions import (
-    GetError,
-    PutError,
-    QueryError,
-    TransactWriteError,
-    UpdateError,
-)
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain import analytics
+from chalicelib.domain.records import HistoryEntry, JsonObject, Lead, PageKey
 from chalicelib.errors import BadRequest, Conflict, StoreUnavailable
 from chalicelib.plain import plain
+from chalicelib.store.aws_errors import ConditionFailed, aws_errors, conditional
 from chalicelib.store.connection import transaction_connection
 from chalicelib.store.schema import IdempotencyModel, LeadEventModel, LeadModel
 
@@ -40,20 +35,22 @@ class IdempotencyClaim:
 
 @dataclass(frozen=True)
 class LeadPage:
-    items: list[dict[str, Any]]
+    items: list[Lead]
     cursor: str | None
 
 
-def _to_model(lead: dict[str, Any]) -> LeadModel:
+def to_item(lead: Lead) -> LeadModel:
+    """A lead record as the leads table stores it (`utm_*` fields in one `utm` map)."""
     data = {k: v for k, v in lead.items() if k not in _UTM and v is not None}
-    utm = {k: lead[k] for k in _UTM if lead.get(k)}
+    utm = {k: v for k, v in lead.items() if k in _UTM and v}
     if utm:
         data["utm"] = utm
-    return LeadModel(**data)
+    return LeadModel(**data)  # type: ignore[arg-type]  # keys are the model's attributes (Lead)
 
 
-def to_dict(model: LeadModel) -> dict[str, Any]:
-    data: dict[str, Any] = {}
+def to_lead(model: LeadModel) -> Lead:
+    """A leads-table item as a lead record: every attribute that is set, `utm` spread out."""
+    data: dict[str, object] = {}
     for name in LeadModel.get_attributes():
         value = getattr(model, name)
         if value is None:
@@ -66,17 +63,26 @@ def to_dict(model: LeadModel) -> dict[str, Any]:
             data[name] = _plain_map(value)
         else:
             data[name] = plain(value)
-    return data
+    return data  # type: ignore[return-value]  # the attributes are the record's keys (tests/test_records)
 
 
-def insert(lead: dict[str, Any], claim: IdempotencyClaim | None) -> tuple[str, bool]:
+def set_actions(fields: Lead) -> list[Action]:
+    """Updates that set (or, for None, remove) lead attributes."""
+    actions: list[Action] = []
+    for name, value in fields.items():
+        attribute = getattr(LeadModel, name)
+        actions.append(attribute.set(value) if value is not None else attribute.remove())
+    return actions
+
+
+def insert(lead: Lead, claim: IdempotencyClaim | None) -> tuple[str, bool]:
     """Write a new lead. Returns (lead_id, created). With an Idempotency-Key already used for the
     same request, returns the first lead's id and writes nothing; for a different request, 409.
 
     The key is claimed first (conditional put) and names the lead number; then the lead is written
     (conditional put). A retry after a failure between the two finds the claim and writes the lead
     under the claimed number: two single-item writes, no transaction (which would cost double)."""
-    model = _to_model(lead)
+    model = to_item(lead)
     if claim is None:
         try:
             _put_new(model)
@@ -87,11 +93,7 @@ def insert(lead: dict[str, Any], claim: IdempotencyClaim | None) -> tuple[str, b
     record = IdempotencyModel(claim.key, lead_id=model.lead_id, request_hash=claim.request_hash,
                               created_at=claim.created_at,
                               expires_at=datetime.fromtimestamp(claim.expires_at_epoch, tz=UTC))
-    try:
-        record.save(condition=IdempotencyModel.key.does_not_exist())
-    except PutError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
-            raise StoreUnavailable() from exc
+    if not conditional(lambda: record.save(condition=IdempotencyModel.key.does_not_exist())):
         first = _replay(claim)
         if existing([first]):
             return first, False
@@ -108,98 +110,81 @@ class _Exists(Exception):
 
 
 def _put_new(model: LeadModel) -> None:
-    try:
-        model.save(condition=LeadModel.lead_id.does_not_exist())
-    except PutError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            raise _Exists() from exc
-        raise StoreUnavailable() from exc
+    if not conditional(lambda: model.save(condition=LeadModel.lead_id.does_not_exist())):
+        raise _Exists()
 
 
-def insert_batch(batch: list[dict[str, Any]]) -> None:
+def insert_batch(batch: list[Lead]) -> None:
     """Write new leads in BatchWriteItem requests of 25 (pynamodb retries unprocessed items).
     Unconditional: callers write only lead numbers they reserved and checked with `existing`."""
-    try:
-        with LeadModel.batch_write() as writer:
-            for lead in batch:
-                writer.save(_to_model(lead))
-    except PutError as exc:
-        raise StoreUnavailable() from exc
+    with aws_errors(), LeadModel.batch_write() as writer:
+        for lead in batch:
+            writer.save(to_item(lead))
 
 
 def existing(lead_ids: list[str]) -> set[str]:
     """Which of these lead numbers are already written (BatchGetItem, keys only)."""
-    try:
+    with aws_errors():
         return {row.lead_id for row in LeadModel.batch_get(lead_ids, attributes_to_get=["lead_id"])}
-    except GetError as exc:
-        raise StoreUnavailable() from exc
 
 
 def names(lead_ids: set[str]) -> dict[str, str | None]:
     """The customers' names of some leads, in batch reads (task lists and alerts show names)."""
     if not lead_ids:
         return {}
-    try:
+    with aws_errors():
         return {row.lead_id: row.name for row in LeadModel.batch_get(sorted(lead_ids),
                                                                      attributes_to_get=["lead_id", "name"])}
-    except GetError as exc:
-        raise StoreUnavailable() from exc
 
 
 def _replay(claim: IdempotencyClaim) -> str:
-    try:
+    with aws_errors(), aws_errors():
         first = IdempotencyModel.get(claim.key, consistent_read=True)
-    except (GetError, IdempotencyModel.DoesNotExist) as exc:
-        raise StoreUnavailable() from exc
     if first.request_hash != claim.request_hash:
         raise Conflict("该 Idempotency-Key 已用于另一份不同的提交", code="IDEMPOTENCY_KEY_REUSED")
     return first.lead_id
 
 
-def get(lead_id: str, consistent: bool = False) -> dict[str, Any] | None:
+def get(lead_id: str, consistent: bool = False) -> Lead | None:
     try:
-        return to_dict(LeadModel.get(lead_id, consistent_read=consistent))
+        with aws_errors():
+            return to_lead(LeadModel.get(lead_id, consistent_read=consistent))
     except LeadModel.DoesNotExist:
         return None
-    except GetError as exc:
-        raise StoreUnavailable() from exc
 
 
 def move_status(lead_id: str, expected: str, target: str, at: str, actor: str, reason: str,
-                event_key: str, set_fields: dict[str, Any] | None = None) -> bool:
+                event_key: str, set_fields: Lead | None = None) -> bool:
     """Conditionally move a lead from `expected` to `target` and record it in its history, in one
     transaction keyed on `event_key` (e.g. the stream eventID). False when the lead is no longer in
     `expected` or the event was already applied: replays change nothing."""
     actions: list[Action] = [LeadModel.status.set(target), LeadModel.updated_at.set(at), LeadModel.version.add(1)]
-    for name, value in (set_fields or {}).items():
-        attribute = getattr(LeadModel, name)
-        actions.append(attribute.set(value) if value is not None else attribute.remove())
+    actions += set_actions(set_fields or {})
     history = LeadEventModel(lead_id, f"{at}#status#{event_key}", kind="status", at=at, actor=actor,
                              from_status=expected, to_status=target, reason=reason)
     try:
-        with TransactWrite(connection=transaction_connection()) as tx:
+        with aws_errors(), TransactWrite(connection=transaction_connection()) as tx:
             tx.update(LeadModel(lead_id), actions=actions,
                       condition=LeadModel.status == expected)
             tx.save(history, condition=LeadEventModel.sk.does_not_exist())
         return True
-    except TransactWriteError as exc:
-        reasons = exc.cancellation_reasons or []
-        if any(r is not None and r.code == "ConditionalCheckFailed" for r in reasons):
+    except ConditionFailed as exc:
+        if "ConditionalCheckFailed" in exc.reasons:
             return False
         raise StoreUnavailable() from exc
-    except UpdateError as exc:
-        raise StoreUnavailable() from exc
 
 
-def history(lead_id: str, limit: int = 50) -> list[dict[str, Any]]:
+def to_entry(row: LeadEventModel) -> HistoryEntry:
+    """A history item as a history entry (without its keys)."""
+    item = {k: v for k, v in row.attribute_values.items() if k not in ("lead_id", "sk", "detail")}
+    if row.detail is not None:
+        item["detail"] = _plain_map(row.detail.as_dict())
+    return item  # type: ignore[return-value]  # the model's attributes are the entry's keys
+
+
+def history(lead_id: str, limit: int = 50) -> list[HistoryEntry]:
     rows = LeadEventModel.query(lead_id, scan_index_forward=False, limit=limit)
-    out = []
-    for row in rows:
-        item = {k: v for k, v in row.attribute_values.items() if k not in ("lead_id", "sk", "detail")}
-        if row.detail is not None:
-            item["detail"] = _plain_map(row.detail.as_dict())
-        out.append(item)
-    return out
+    return [to_entry(row) for row in rows]
 
 
 def _plain_map(value: Any) -> Any:
@@ -212,11 +197,11 @@ def _plain_map(value: Any) -> Any:
     return plain(value)
 
 
-def encode_cursor(state: dict[str, Any]) -> str:
+def encode_cursor(state: JsonObject) -> str:
     return base64.urlsafe_b64encode(json.dumps(state, separators=(",", ":")).encode()).decode()
 
 
-def decode_cursor(cursor: str) -> dict[str, Any]:
+def decode_cursor(cursor: str) -> JsonObject:
     try:
         state = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except (ValueError, UnicodeDecodeError) as exc:
@@ -227,32 +212,28 @@ def decode_cursor(cursor: str) -> dict[str, Any]:
 
 
 def query_partition(index: str, partition: str, start: str, end: str, filters: dict[str, str],
-                    limit: int, last_key: dict[str, Any] | None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+                    limit: int, last_key: PageKey | None) -> tuple[list[Lead], PageKey | None]:
     """Newest-first page of one index partition between two created_at bounds, `filters` applied
     (a page may hold fewer than `limit` leads: go on from the returned key)."""
     if index == "by_day":
         return _query_days(partition, start, end, filters, limit, last_key)
     idx = {"by_owner": LeadModel.by_owner, "by_team": LeadModel.by_team}[index]
-    try:
+    with aws_errors():
         rows = idx.query(partition, LeadModel.created_at.between(start, end),
                          filter_condition=filter_condition(filters), scan_index_forward=False, limit=limit,
                          last_evaluated_key=last_key)
-        items = [to_dict(row) for row in _take(rows, limit)]
+        items = [to_lead(row) for row in _take(rows, limit)]
         return items, rows.last_evaluated_key
-    except QueryError as exc:
-        raise StoreUnavailable() from exc
 
 
 def _query_days(day: str, start: str, end: str, filters: dict[str, str], limit: int,
-                last_key: dict[str, Any] | None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+                last_key: PageKey | None) -> tuple[list[Lead], PageKey | None]:
     """`by_day` holds keys only (so no lead update rewrites it): a page of keys, then the leads."""
-    try:
+    with aws_errors():
         rows = LeadModel.by_day.query(day, LeadModel.created_at.between(start, end), scan_index_forward=False,
                                       limit=limit, last_evaluated_key=last_key)
         ids = [row.lead_id for row in _take(rows, limit)]
-        found = [to_dict(row) for row in LeadModel.batch_get(ids)] if ids else []
-    except (QueryError, GetError) as exc:
-        raise StoreUnavailable() from exc
+        found = [to_lead(row) for row in LeadModel.batch_get(ids)] if ids else []
     found.sort(key=lambda lead: (lead["created_at"], lead["lead_id"]), reverse=True)
     return [lead for lead in found if matches(lead, filters)], rows.last_evaluated_key
 
@@ -297,7 +278,7 @@ def filter_condition(filters: dict[str, str]) -> Condition | None:
     return condition
 
 
-def matches(lead: dict[str, Any], filters: dict[str, str]) -> bool:
+def matches(lead: Lead, filters: dict[str, str]) -> bool:
     """`filter_condition` evaluated on a lead already read (the same rules)."""
     for name, value in filters.items():
         if name == "stage":
@@ -313,51 +294,39 @@ def matches(lead: dict[str, Any], filters: dict[str, str]) -> bool:
     return True
 
 
-def query_pool(partition: str, after: str, before: str, filters: dict[str, Any], min_amount: float | None,
-               max_amount: float | None, limit: int) -> list[dict[str, Any]]:
+def query_pool(partition: str, after: str, before: str, filters: dict[str, str], min_amount: float | None,
+               max_amount: float | None, limit: int) -> list[Lead]:
     """One region's pooled leads with after <= created_at <= before, newest first."""
     condition = filter_condition(filters)
     for clause in ([LeadModel.amount >= min_amount] if min_amount is not None else []) + \
                   ([LeadModel.amount <= max_amount] if max_amount is not None else []):
         condition = clause if condition is None else condition & clause
-    try:
+    with aws_errors():
         rows = LeadModel.by_pool.query(partition, LeadModel.created_at.between(after, before),
                                        filter_condition=condition, scan_index_forward=False, limit=limit)
-        return [to_dict(row) for row in _take(rows, limit)]
-    except QueryError as exc:
-        raise StoreUnavailable() from exc
+        return [to_lead(row) for row in _take(rows, limit)]
 
 
-def sla_due(shard: str, now: str, limit: int = 500) -> list[dict[str, Any]]:
+def sla_due(shard: str, now: str, limit: int = 500) -> list[Lead]:
     """Assigned leads whose first-contact deadline passed (a sparse index: only those are read)."""
-    try:
-        return [to_dict(row) for row in LeadModel.by_sla.query(shard, LeadModel.sla_at <= now, limit=limit)]
-    except QueryError as exc:
-        raise StoreUnavailable() from exc
+    with aws_errors():
+        return [to_lead(row) for row in LeadModel.by_sla.query(shard, LeadModel.sla_at <= now, limit=limit)]
 
 
-def idle_due(shard: str, now: str, limit: int = 500) -> list[dict[str, Any]]:
+def idle_due(shard: str, now: str, limit: int = 500) -> list[Lead]:
     """Owned leads with no activity until their idle deadline (a sparse index)."""
-    try:
-        return [to_dict(row) for row in LeadModel.by_idle.query(shard, LeadModel.idle_at <= now, limit=limit)]
-    except QueryError as exc:
-        raise StoreUnavailable() from exc
+    with aws_errors():
+        return [to_lead(row) for row in LeadModel.by_idle.query(shard, LeadModel.idle_at <= now, limit=limit)]
 
 
 def push_idle(lead_id: str, expected: str, next_at: str | None) -> bool:
     """Restart the idle clock, once per deadline (conditional on the one that came due)."""
     actions: list[Action] = ([LeadModel.idle_at.set(next_at)] if next_at
                              else [LeadModel.idle_at.remove(), LeadModel.idle_shard.remove()])
-    try:
-        LeadModel(lead_id).update(actions=actions, condition=LeadModel.idle_at == expected)
-        return True
-    except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise StoreUnavailable() from exc
+    return conditional(lambda: LeadModel(lead_id).update(actions=actions, condition=LeadModel.idle_at == expected))
 
 
-def set_score(lead_id: str, fields: dict[str, Any], signals: dict[str, Any]) -> bool:
+def set_score(lead_id: str, fields: Lead, signals: Mapping[str, object]) -> bool:
     """Write a new score, only while the lead's engagement signals are still those it was computed
     from (a replayed or overtaken stream record changes nothing) and only if it differs."""
     condition: Condition | None = None
@@ -374,18 +343,17 @@ def set_score(lead_id: str, fields: dict[str, Any], signals: dict[str, Any]) -> 
     if "score_probability" not in fields:
         actions.append(LeadModel.score_probability.remove())
     try:
-        LeadModel(lead_id).update(actions=actions, condition=condition & LeadModel.lead_id.exists())
+        with aws_errors():
+            LeadModel(lead_id).update(actions=actions, condition=condition & LeadModel.lead_id.exists())
         return True
-    except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise StoreUnavailable() from exc
+    except ConditionFailed:
+        return False
 
 
-def scan_all() -> Iterator[dict[str, Any]]:
+def scan_all() -> Iterator[Lead]:
     """Every lead. A Scan: only for offline ops (the aggregates rebuild), never a request path."""
     try:
         for row in LeadModel.scan():
-            yield to_dict(row)
+            yield to_lead(row)
     except Exception as exc:  # pynamodb's ScanError and botocore's errors alike
         raise StoreUnavailable() from exc

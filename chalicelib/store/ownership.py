@@ -7,16 +7,17 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from pynamodb.exceptions import GetError, QueryError, TransactWriteError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import metrics
 from chalicelib.domain.ownership import Notice, OwnershipChange
+from chalicelib.domain.records import Member, UserChanges
 from chalicelib.domain.sop import shard_of
 from chalicelib.domain.timeutil import beijing, parse_iso
-from chalicelib.errors import Conflict, StoreUnavailable
+from chalicelib.errors import Conflict
+from chalicelib.store.aws_errors import ConditionFailed, aws_errors
 from chalicelib.store.connection import transaction_connection
 from chalicelib.store.schema import LeadEventModel, LeadModel, NotificationModel, RepLoadModel, UserModel
 
@@ -110,15 +111,13 @@ def apply(change: OwnershipChange, notices: Sequence[Notice] = ()) -> None:
     """Apply one change with the messages it sends, all or nothing; a refused condition becomes a
     precise Chinese 409."""
     try:
-        with TransactWrite(connection=transaction_connection()) as tx:
+        with aws_errors(), TransactWrite(connection=transaction_connection()) as tx:
             tx.update(LeadModel(change.lead_id), actions=lead_actions(change), condition=lead_condition(change))
             tx.save(history_item(change), condition=LeadEventModel.sk.does_not_exist())
             add_load_ops(tx, change)
             for notice in notices:
                 tx.save(notice_item(notice, change.at, change.lead_id), condition=NotificationModel.sk.does_not_exist())
-    except TransactWriteError as exc:
-        if exc.cause_response_code != "TransactionCanceledException":
-            raise StoreUnavailable() from exc
+    except ConditionFailed as exc:
         raise explain_refusal(change) from exc
     metrics.ownership_change(change.kind)  # every move but routing (counted by the stream) passes here
 
@@ -153,11 +152,10 @@ class Load:
 
 def counter(user: str, key: str) -> Load:
     try:
-        row = RepLoadModel.get(user, key, consistent_read=True)
+        with aws_errors():
+            row = RepLoadModel.get(user, key, consistent_read=True)
     except RepLoadModel.DoesNotExist:
         return Load()
-    except GetError as exc:
-        raise StoreUnavailable() from exc
     return Load(int(row.n or 0), row.until)
 
 
@@ -170,27 +168,25 @@ def loads(users: list[str], day: str) -> dict[str, tuple[int, int]]:
     return {u: (found.get((u, "open"), 0), found.get((u, f"assigned#{day}"), 0)) for u in users}
 
 
-def team_members(team: str) -> list[dict[str, Any]]:
-    try:
-        rows = UserModel.by_team.query(team)
-        return [{"user_id": r.user_id, "name": r.name, "role": r.role, "active": bool(r.active),
-                 "on_duty": bool(r.on_duty), "daily_cap": int(r.daily_cap), "max_open": int(r.max_open)}
-                for r in rows]
-    except QueryError as exc:
-        raise StoreUnavailable() from exc
+def to_member(row: UserModel) -> Member:
+    """A users-table item as routing and the pool see it (role, duty, caps)."""
+    return {"user_id": row.user_id, "name": row.name, "role": row.role, "team": row.team, "active": bool(row.active),
+            "on_duty": bool(row.on_duty), "daily_cap": int(row.daily_cap), "max_open": int(row.max_open)}
 
 
-def user_record(user_id: str) -> dict[str, Any] | None:
+def team_members(team: str) -> list[Member]:
+    with aws_errors():
+        return [to_member(r) for r in UserModel.by_team.query(team)]
+
+
+def user_record(user_id: str) -> Member | None:
     try:
-        r = UserModel.get(user_id)
+        with aws_errors():
+            return to_member(UserModel.get(user_id))
     except UserModel.DoesNotExist:
         return None
-    except GetError as exc:
-        raise StoreUnavailable() from exc
-    return {"user_id": r.user_id, "name": r.name, "role": r.role, "team": r.team, "active": bool(r.active),
-            "on_duty": bool(r.on_duty), "daily_cap": int(r.daily_cap), "max_open": int(r.max_open)}
 
 
-def update_user(user_id: str, changes: dict[str, Any]) -> None:
+def update_user(user_id: str, changes: UserChanges) -> None:
     actions: list[Action] = [getattr(UserModel, name).set(value) for name, value in changes.items()]
     UserModel(user_id).update(actions=actions, condition=UserModel.user_id.exists())

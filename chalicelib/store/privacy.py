@@ -4,15 +4,16 @@ read or a Query on a key the lead names (no Scan); every delete is idempotent.""
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
 
-from pynamodb.exceptions import DeleteError, QueryError, TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.errors import Conflict, StoreUnavailable
+from chalicelib.domain.records import Lead
+from chalicelib.errors import Conflict
 from chalicelib.store import counters
+from chalicelib.store.aws_errors import ConditionFailed, aws_errors
 from chalicelib.store.connection import transaction_connection
+from chalicelib.store.leads import set_actions
 from chalicelib.store.schema import (
     AuditModel,
     CounterModel,
@@ -28,10 +29,8 @@ from chalicelib.store.schema import (
 
 def lead_ids_of_phone(phone: str) -> list[str]:
     """Every lead ever captured with this normalised phone (the keys-only `by_phone` index)."""
-    try:
+    with aws_errors():
         return [row.lead_id for row in LeadModel.by_phone.query(phone)]
-    except QueryError as exc:
-        raise StoreUnavailable() from exc
 
 
 def people_involved(lead_id: str) -> tuple[set[str], set[str]]:
@@ -48,16 +47,14 @@ def people_involved(lead_id: str) -> tuple[set[str], set[str]]:
     return users, teams
 
 
-def update_lead(lead_id: str, version: int, changes: dict[str, Any], at: str, actor: str,
-                before: dict[str, Any], after: dict[str, Any], fields: list[str] | None = None) -> None:
+def update_lead(lead_id: str, version: int, changes: Lead, at: str, actor: str,
+                before: Lead, after: Lead, fields: list[str] | None = None) -> None:
     """Edit a lead's fields and record the audit item (before/after) and the history entry (which
     fields, no values: the values stay in the audit) in one transaction."""
     actions: list[Action] = [LeadModel.updated_at.set(at), LeadModel.version.add(1)]
-    for name, value in changes.items():
-        attribute = getattr(LeadModel, name)
-        actions.append(attribute.set(value) if value is not None else attribute.remove())
+    actions += set_actions(changes)
     try:
-        with TransactWrite(connection=transaction_connection()) as tx:
+        with aws_errors(), TransactWrite(connection=transaction_connection()) as tx:
             tx.update(LeadModel(lead_id), actions=actions, condition=LeadModel.version == version)
             tx.save(AuditModel(f"lead#{lead_id}", f"{at}#edit#{version}", at=at, actor=actor, action="lead.edit",
                                before=before or None, after=after or None),
@@ -65,19 +62,17 @@ def update_lead(lead_id: str, version: int, changes: dict[str, Any], at: str, ac
             tx.save(LeadEventModel(lead_id, f"{at}#edit#{version}", kind="edit", at=at, actor=actor,
                                    detail={"fields": fields or sorted(changes)}),
                     condition=LeadEventModel.sk.does_not_exist())
-    except TransactWriteError as exc:
-        if exc.cause_response_code == "TransactionCanceledException":
-            raise Conflict("线索已被他人修改，请刷新后重试", code="STALE_VERSION") from exc
-        raise StoreUnavailable() from exc
+    except ConditionFailed as exc:
+        raise Conflict("线索已被他人修改，请刷新后重试", code="STALE_VERSION") from exc
 
 
-def purge_lead(lead: dict[str, Any], users: set[str], window_keys: list[tuple[str, bool]]) -> Counter[str]:
+def purge_lead(lead: Lead, users: set[str], window_keys: list[tuple[str, bool]]) -> Counter[str]:
     """Delete a lead and everything that names it: history, tasks, audit items, its idempotency
     record, notifications and cooldowns of the users involved, burst-window entries. Returns the
     number of items removed (or edited) per table."""
     lead_id = lead["lead_id"]
     removed: Counter[str] = Counter()
-    try:
+    with aws_errors():
         for model, rows in ((LeadEventModel, LeadEventModel.query(lead_id)),
                             (TaskModel, TaskModel.query(lead_id)),
                             (AuditModel, AuditModel.query(f"lead#{lead_id}"))):
@@ -98,16 +93,12 @@ def purge_lead(lead: dict[str, Any], users: set[str], window_keys: list[tuple[st
                 removed[CounterModel.Meta.table_name] += 1
         LeadModel(lead_id).delete()
         removed[LeadModel.Meta.table_name] += 1
-    except (QueryError, DeleteError, UpdateError) as exc:
-        raise StoreUnavailable() from exc
     return removed
 
 
 def delete_phone_key(phone: str) -> int:
-    try:
+    with aws_errors():
         PhoneKeyModel(phone).delete()
-    except DeleteError as exc:
-        raise StoreUnavailable() from exc
     return 1
 
 

@@ -12,9 +12,9 @@ import time
 from datetime import UTC, datetime
 
 from botocore.exceptions import ClientError
-from pynamodb.exceptions import UpdateError
 
 from chalicelib.errors import StoreUnavailable
+from chalicelib.store.aws_errors import aws_errors
 from chalicelib.store.connection import transaction_connection
 from chalicelib.store.schema import CounterModel
 
@@ -23,11 +23,9 @@ def hit(kind: str, subject: str, epoch_s: int, window_s: int) -> tuple[int, int]
     """Count one request in the current window; returns (count so far, seconds until the window ends)."""
     start = epoch_s // window_s * window_s
     row = CounterModel(f"rate#{kind}#{subject}#{start}")
-    try:
+    with aws_errors():
         row.update(actions=[CounterModel.n.add(1),
                             CounterModel.expires_at.set(datetime.fromtimestamp(start + 2 * window_s, tz=UTC))])
-    except UpdateError as exc:
-        raise StoreUnavailable() from exc
     return int(row.n or 0), start + window_s - epoch_s
 
 
@@ -65,12 +63,10 @@ def _prune(names: list[str]) -> None:
     if not names:
         return
     placeholders = {f"#e{i}": name for i, name in enumerate(names)}
-    try:
+    with aws_errors():
         transaction_connection().client.update_item(
             TableName=CounterModel.Meta.table_name, Key={"key": {"S": DOOR_KEY}},
             UpdateExpression="REMOVE " + ", ".join(placeholders), ExpressionAttributeNames=placeholders)
-    except ClientError as exc:
-        raise StoreUnavailable() from exc
 
 
 def barred(max_age_s: float) -> dict[str, int]:
@@ -78,11 +74,9 @@ def barred(max_age_s: float) -> dict[str, int]:
     now = time.monotonic()
     if _door_seen and now - _door_seen[-1][0] < max_age_s:
         return _door_seen[-1][1]
-    try:
+    with aws_errors():
         item = transaction_connection().client.get_item(
             TableName=CounterModel.Meta.table_name, Key={"key": {"S": DOOR_KEY}}).get("Item", {})
-    except ClientError as exc:
-        raise StoreUnavailable() from exc
     entries = {key: int(value["N"]) for key, value in item.items() if key != "key" and "N" in value}
     _door_seen[:] = [(now, entries)]
     return entries
@@ -90,11 +84,9 @@ def barred(max_age_s: float) -> dict[str, int]:
 
 def lift_all() -> None:
     """Empty the door list (this container at once, the others within their `refresh_s`)."""
-    try:
+    with aws_errors():
         transaction_connection().client.delete_item(TableName=CounterModel.Meta.table_name,
                                                     Key={"key": {"S": DOOR_KEY}})
-    except ClientError as exc:
-        raise StoreUnavailable() from exc
     clear_cache()
 
 

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from pynamodb.exceptions import GetError, PutError, QueryError, TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.ownership import Notice
+from chalicelib.domain.records import Task
 from chalicelib.domain.sop import SHARDS, NewTask, shard_of
-from chalicelib.errors import Conflict, NotFound, StoreUnavailable
+from chalicelib.errors import Conflict, NotFound
+from chalicelib.store.aws_errors import ConditionFailed, aws_errors, conditional
 from chalicelib.store.connection import transaction_connection
 from chalicelib.store.schema import LeadModel, NotificationModel, TaskModel
 
 
-def _view(row: TaskModel) -> dict[str, Any]:
+def to_task(row: TaskModel) -> Task:
+    """A tasks-table item as a task record."""
     return {"lead_id": row.lead_id, "task_id": row.task_id, "title": row.title, "rule_id": row.rule_id,
             "owner": row.owner, "team": row.team, "due_at": row.due_at, "status": row.status, "stage": row.stage,
             "alert_at": row.alert_at, "created_at": row.created_at, "done_at": row.done_at}
@@ -26,47 +26,27 @@ def create(lead_id: str, task: NewTask, team: str | None, at: str) -> bool:
     row = TaskModel(lead_id, task.task_id, title=task.title, rule_id=task.rule_id, owner=task.owner, team=team,
                     due_at=task.due_at, stage="due", alert_shard=shard_of(lead_id + task.task_id),
                     alert_at=task.due_at, created_at=at)
-    try:
-        row.save(condition=TaskModel.task_id.does_not_exist())
-        return True
-    except PutError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise StoreUnavailable() from exc
+    return conditional(lambda: row.save(condition=TaskModel.task_id.does_not_exist()))
 
 
-def of_lead(lead_id: str) -> list[dict[str, Any]]:
-    try:
-        return [_view(row) for row in TaskModel.query(lead_id)]
-    except QueryError as exc:
-        raise StoreUnavailable() from exc
+def of_lead(lead_id: str) -> list[Task]:
+    with aws_errors():
+        return [to_task(row) for row in TaskModel.query(lead_id)]
 
 
 def close(lead_id: str, task_id: str, status: str, at: str) -> bool:
-    try:
-        TaskModel(lead_id, task_id).update(
-            actions=[TaskModel.status.set(status), TaskModel.done_at.set(at), TaskModel.stage.remove(),
-                     TaskModel.alert_shard.remove(), TaskModel.alert_at.remove()],
-            condition=TaskModel.status == "open")
-        return True
-    except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise StoreUnavailable() from exc
+    return conditional(lambda: TaskModel(lead_id, task_id).update(
+        actions=[TaskModel.status.set(status), TaskModel.done_at.set(at), TaskModel.stage.remove(),
+                 TaskModel.alert_shard.remove(), TaskModel.alert_at.remove()],
+        condition=TaskModel.status == "open"))
 
 
 def move(lead_id: str, task_id: str, from_owner: str, to_owner: str, team: str | None) -> bool:
     """Hand an open task to the lead's new owner; False when it was closed or moved meanwhile."""
     actions: list[Action] = [TaskModel.owner.set(to_owner),
                              TaskModel.team.set(team) if team else TaskModel.team.remove()]
-    try:
-        TaskModel(lead_id, task_id).update(actions=actions,
-                                           condition=(TaskModel.status == "open") & (TaskModel.owner == from_owner))
-        return True
-    except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise StoreUnavailable() from exc
+    return conditional(lambda: TaskModel(lead_id, task_id).update(
+        actions=actions, condition=(TaskModel.status == "open") & (TaskModel.owner == from_owner)))
 
 
 def refresh_next_follow_up(lead_id: str) -> str | None:
@@ -75,68 +55,66 @@ def refresh_next_follow_up(lead_id: str) -> str | None:
     bumped (an editor's form stays valid)."""
     for _ in range(5):  # a concurrent refresh changed it between our read and write: read again
         try:
-            due = [row.due_at for row in TaskModel.query(lead_id, consistent_read=True,
-                                                          filter_condition=TaskModel.status == "open",
-                                                          attributes_to_get=["due_at", "status"])]
-            earliest = min(due) if due else None
-            seen = LeadModel.get(lead_id, consistent_read=True,
-                                 attributes_to_get=["lead_id", "next_follow_up"]).next_follow_up
-            if seen == earliest:
-                return earliest
-            action = LeadModel.next_follow_up.set(earliest) if earliest else LeadModel.next_follow_up.remove()
-            unchanged = LeadModel.next_follow_up == seen if seen else LeadModel.next_follow_up.does_not_exist()
-            LeadModel(lead_id).update(actions=[action], condition=LeadModel.lead_id.exists() & unchanged)
-            return earliest
+            with aws_errors():
+                return _refresh(lead_id)
         except LeadModel.DoesNotExist:
             return None  # erased meanwhile
-        except (QueryError, GetError) as exc:
-            raise StoreUnavailable() from exc
-        except UpdateError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
-                raise StoreUnavailable() from exc
+        except ConditionFailed:
+            continue
     return None
 
 
-def get(lead_id: str, task_id: str) -> dict[str, Any]:
+def _refresh(lead_id: str) -> str | None:
+    """One read of the open tasks and the lead, one conditional write when they differ."""
+    due = [row.due_at for row in TaskModel.query(lead_id, consistent_read=True,
+                                                  filter_condition=TaskModel.status == "open",
+                                                  attributes_to_get=["due_at", "status"])]
+    earliest = min(due) if due else None
+    seen = LeadModel.get(lead_id, consistent_read=True,
+                         attributes_to_get=["lead_id", "next_follow_up"]).next_follow_up
+    if seen == earliest:
+        return earliest
+    action = LeadModel.next_follow_up.set(earliest) if earliest else LeadModel.next_follow_up.remove()
+    unchanged = LeadModel.next_follow_up == seen if seen else LeadModel.next_follow_up.does_not_exist()
+    LeadModel(lead_id).update(actions=[action], condition=LeadModel.lead_id.exists() & unchanged)
+    return earliest
+
+
+def get(lead_id: str, task_id: str) -> Task:
     try:
-        return _view(TaskModel.get(lead_id, task_id))
+        return to_task(TaskModel.get(lead_id, task_id))
     except TaskModel.DoesNotExist as exc:
         raise NotFound("任务不存在") from exc
 
 
 def snooze(lead_id: str, task_id: str, until: str) -> None:
     try:
-        TaskModel(lead_id, task_id).update(
-            actions=[TaskModel.due_at.set(until), TaskModel.stage.set("due"), TaskModel.alert_at.set(until),
-                     TaskModel.alert_shard.set(shard_of(lead_id + task_id))],
-            condition=TaskModel.status == "open")
-    except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            raise Conflict("任务已完成或已取消", code="TASK_CLOSED") from exc
-        raise StoreUnavailable() from exc
+        with aws_errors():
+            TaskModel(lead_id, task_id).update(
+                actions=[TaskModel.due_at.set(until), TaskModel.stage.set("due"), TaskModel.alert_at.set(until),
+                         TaskModel.alert_shard.set(shard_of(lead_id + task_id))],
+                condition=TaskModel.status == "open")
+    except ConditionFailed as exc:
+        raise Conflict("任务已完成或已取消", code="TASK_CLOSED") from exc
 
 
-def of_owner(owner: str, start: str, end: str) -> list[dict[str, Any]]:
-    try:
+def of_owner(owner: str, start: str, end: str) -> list[Task]:
+    with aws_errors():
         rows = TaskModel.by_owner.query(owner, TaskModel.due_at.between(start, end),
                                         filter_condition=TaskModel.status == "open")
-        return [_view(row) for row in rows]
-    except QueryError as exc:
-        raise StoreUnavailable() from exc
+        return [to_task(row) for row in rows]
 
 
-def needing_alert(now: str, limit: int = 500) -> list[dict[str, Any]]:
+def needing_alert(now: str, limit: int = 500) -> list[Task]:
     """Open tasks whose next alert is due: reads only those (a sparse index), never the rest."""
-    out: list[dict[str, Any]] = []
-    try:
+    out: list[Task] = []
+    with aws_errors():
         for shard in range(SHARDS):
-            out += [_view(r) for r in TaskModel.by_alert.query(f"s{shard}", TaskModel.alert_at <= now, limit=limit)]
-    except QueryError as exc:
-        raise StoreUnavailable() from exc
+            out += [to_task(r) for r in TaskModel.by_alert.query(f"s{shard}", TaskModel.alert_at <= now, limit=limit)]
     return out
 
 
-def advance_alert(task: dict[str, Any], next_stage: str | None, next_alert: str | None, notice: Notice | None,
+def advance_alert(task: Task, next_stage: str | None, next_alert: str | None, notice: Notice | None,
                   at: str) -> bool:
     """Move a task to its next alert stage and tell someone, once: both or neither."""
     actions: list[Action]
@@ -144,7 +122,7 @@ def advance_alert(task: dict[str, Any], next_stage: str | None, next_alert: str 
         actions = [TaskModel.stage.set(next_stage), TaskModel.alert_at.set(next_alert)]
     else:
         actions = [TaskModel.stage.remove(), TaskModel.alert_shard.remove(), TaskModel.alert_at.remove()]
-    try:
+    def write() -> None:
         with TransactWrite(connection=transaction_connection()) as tx:
             tx.update(TaskModel(task["lead_id"], task["task_id"]), actions=actions,
                       condition=(TaskModel.stage == task["stage"]) & (TaskModel.alert_at == task["alert_at"])
@@ -154,8 +132,5 @@ def advance_alert(task: dict[str, Any], next_stage: str | None, next_alert: str 
                                           kind=notice.kind, title=notice.title, body=notice.body,
                                           lead_id=task["lead_id"], lead_name=notice.lead_name, created_at=at),
                         condition=NotificationModel.sk.does_not_exist())
-        return True
-    except TransactWriteError as exc:
-        if exc.cause_response_code == "TransactionCanceledException":
-            return False
-        raise StoreUnavailable() from exc
+
+    return conditional(write)

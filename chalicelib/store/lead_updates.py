@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.domain.records import Activity, Lead
 from chalicelib.domain.scoring import ANSWERED_OUTCOMES
 from chalicelib.domain.sop import shard_of
-from chalicelib.errors import Conflict, StoreUnavailable
+from chalicelib.errors import Conflict
+from chalicelib.store.aws_errors import ConditionFailed, aws_errors
 from chalicelib.store.connection import transaction_connection
 from chalicelib.store.schema import LeadEventModel, LeadModel
 
 
-def log_activity(lead: dict[str, Any], activity: dict[str, Any], actor: str, at: str, contact: bool,
+def log_activity(lead: Lead, activity: Activity, actor: str, at: str, contact: bool,
                  idle_at: str | None = None) -> str:
     """Record an activity. A contact by the owner stamps first contact (stopping the SLA clock) and
     moves an `assigned` lead to `contacted`, in the same transaction."""
@@ -44,7 +44,7 @@ def log_activity(lead: dict[str, Any], activity: dict[str, Any], actor: str, at:
     if moves:
         actions.append(LeadModel.status.set("contacted"))
     try:
-        with TransactWrite(connection=transaction_connection()) as tx:
+        with aws_errors(), TransactWrite(connection=transaction_connection()) as tx:
             tx.update(LeadModel(lead["lead_id"]), actions=actions,
                       condition=(LeadModel.status == lead["status"]) & (LeadModel.version == lead["version"]))
             tx.save(LeadEventModel(lead["lead_id"], f"{at}#activity#{event_id}", kind="activity", at=at,
@@ -52,15 +52,13 @@ def log_activity(lead: dict[str, Any], activity: dict[str, Any], actor: str, at:
             if moves:
                 tx.save(LeadEventModel(lead["lead_id"], f"{at}#status#{event_id}", kind="status", at=at, actor=actor,
                                        from_status="assigned", to_status="contacted", reason="首次联系客户"))
-    except TransactWriteError as exc:
-        if exc.cause_response_code == "TransactionCanceledException":
-            raise Conflict("线索已被他人修改，请刷新后重试") from exc
-        raise StoreUnavailable() from exc
+    except ConditionFailed as exc:
+        raise Conflict("线索已被他人修改，请刷新后重试") from exc
     return event_id
 
 
-def set_status(lead: dict[str, Any], target: str, version: int, actor: str, at: str, reason: str | None,
-               fields: dict[str, Any]) -> None:
+def set_status(lead: Lead, target: str, version: int, actor: str, at: str, reason: str | None,
+               fields: Lead) -> None:
     actions: list[Action] = [LeadModel.status.set(target), LeadModel.updated_at.set(at), LeadModel.version.add(1),
                              LeadModel.sla_at.remove(), LeadModel.sla_shard.remove()]
     actions += [getattr(LeadModel, k).set(v) for k, v in fields.items() if v is not None]
@@ -71,14 +69,12 @@ def set_status(lead: dict[str, Any], target: str, version: int, actor: str, at: 
     if target in ("intent", "qualifying", "won"):  # the funnel's 意向: reached once, kept on the way back
         actions.append(LeadModel.intent_at.set(LeadModel.intent_at | at))
     try:
-        with TransactWrite(connection=transaction_connection()) as tx:
+        with aws_errors(), TransactWrite(connection=transaction_connection()) as tx:
             tx.update(LeadModel(lead["lead_id"]), actions=actions,
                       condition=(LeadModel.version == version) & (LeadModel.status == lead["status"]))
             tx.save(LeadEventModel(lead["lead_id"], f"{at}#status#{uuid.uuid4().hex[:12]}", kind="status", at=at,
                                    actor=actor, from_status=lead["status"], to_status=target, reason=reason))
-    except TransactWriteError as exc:
-        if exc.cause_response_code == "TransactionCanceledException":
-            current = LeadModel.get(lead["lead_id"], consistent_read=True)
-            raise Conflict("线索已被他人修改，请刷新后重试", fields={"version": str(int(current.version))},
-                           code="STALE_VERSION") from exc
-        raise StoreUnavailable() from exc
+    except ConditionFailed as exc:
+        current = LeadModel.get(lead["lead_id"], consistent_read=True)
+        raise Conflict("线索已被他人修改，请刷新后重试", fields={"version": str(int(current.version))},
+                       code="STALE_VERSION") from exc

@@ -2,61 +2,57 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from pynamodb.exceptions import GetError, PutError, QueryError, UpdateError
+from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
-from chalicelib.errors import StoreUnavailable
+from chalicelib.domain.records import ImportJob
 from chalicelib.plain import plain
+from chalicelib.store.aws_errors import ConditionFailed, aws_errors, conditional
 from chalicelib.store.schema import ImportJobModel
 
 _MAPS = ("counts", "progress", "columns", "chunk", "error")
 
 
-def to_dict(row: ImportJobModel) -> dict[str, Any]:
-    data: dict[str, Any] = {}
+def to_job(row: ImportJobModel) -> ImportJob:
+    """An imports-table item as an import job record."""
+    data: dict[str, object] = {}
     for name in ImportJobModel.get_attributes():
         value = getattr(row, name)
         if value is None:
             continue
         data[name] = plain(value.as_dict()) if name in _MAPS else plain(value)
-    return data
+    return data  # type: ignore[return-value]  # the model's attributes are the record's keys
 
 
-def create(job: dict[str, Any]) -> bool:
+def to_item(job: ImportJob) -> ImportJobModel:
+    return ImportJobModel(**job)
+
+
+def create(job: ImportJob) -> bool:
     """Write a new job; False when a job with this id already exists (a second delivery)."""
-    try:
-        ImportJobModel(**job).save(condition=ImportJobModel.import_id.does_not_exist())
-        return True
-    except PutError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise StoreUnavailable() from exc
+    return conditional(lambda: to_item(job).save(condition=ImportJobModel.import_id.does_not_exist()))
 
 
-def get(import_id: str) -> dict[str, Any] | None:
+def get(import_id: str) -> ImportJob | None:
     try:
-        return to_dict(ImportJobModel.get(import_id, consistent_read=True))
+        with aws_errors():
+            return to_job(ImportJobModel.get(import_id, consistent_read=True))
     except ImportJobModel.DoesNotExist:
         return None
-    except GetError as exc:
-        raise StoreUnavailable() from exc
 
 
-def _update(import_id: str, actions: list[Action], condition: Any = None) -> dict[str, Any] | None:
+def _update(import_id: str, actions: list[Action], condition: Condition | None = None) -> ImportJob | None:
     """Apply the update; None when its condition does not hold."""
     row = ImportJobModel(import_id)
     try:
-        row.update(actions=actions, condition=condition)
-        return to_dict(row)
-    except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return None
-        raise StoreUnavailable() from exc
+        with aws_errors():
+            row.update(actions=actions, condition=condition)
+        return to_job(row)
+    except ConditionFailed:
+        return None
 
 
-def take_lease(import_id: str, etag: str, now_s: int, lease_s: int, at: str) -> dict[str, Any] | None:
+def take_lease(import_id: str, etag: str, now_s: int, lease_s: int, at: str) -> ImportJob | None:
     """Start or resume the job for this object, unless another run holds it, it has finished, or
     it is already bound to another version of the object."""
     job = ImportJobModel
@@ -69,7 +65,7 @@ def take_lease(import_id: str, etag: str, now_s: int, lease_s: int, at: str) -> 
     ], condition)
 
 
-def begin_chunk(import_id: str, written: int, chunk: dict[str, Any]) -> bool:
+def begin_chunk(import_id: str, written: int, chunk: dict[str, int | str]) -> bool:
     """Reserve the numbers of the next chunk, only if nobody moved the checkpoint meanwhile."""
     job = ImportJobModel
     return _update(import_id, [job.chunk.set(chunk)], job.written == written) is not None
@@ -89,7 +85,7 @@ def release(import_id: str, progress: dict[str, int], at: str) -> None:
 
 def finish(import_id: str, status: str, at: str, counts: dict[str, int] | None = None,
            progress: dict[str, int] | None = None, error: dict[str, str] | None = None,
-           columns: dict[str, Any] | None = None, report_key: str | None = None) -> None:
+           columns: dict[str, object] | None = None, report_key: str | None = None) -> None:
     job = ImportJobModel
     actions: list[Action] = [job.status.set(status), job.finished_at.set(at), job.updated_at.set(at),
                              job.lease_until.remove(), job.chunk.remove()]
@@ -106,14 +102,12 @@ def finish(import_id: str, status: str, at: str, counts: dict[str, int] | None =
     _update(import_id, actions, job.status.is_in("queued", "running"))
 
 
-def open_jobs(month: str) -> list[dict[str, Any]]:
+def open_jobs(month: str) -> list[ImportJob]:
     """The month's jobs still `queued` or `running` (the by_month index, filtered)."""
     job = ImportJobModel
-    try:
+    with aws_errors():
         rows = job.by_month.query(month, filter_condition=job.status.is_in("queued", "running"))
-        return [to_dict(row) for row in rows]
-    except QueryError as exc:
-        raise StoreUnavailable() from exc
+        return [to_job(row) for row in rows]
 
 
 def fail_stalled(import_id: str, updated_at: str, at: str, error: dict[str, str]) -> bool:
@@ -124,10 +118,8 @@ def fail_stalled(import_id: str, updated_at: str, at: str, error: dict[str, str]
                    job.status.is_in("queued", "running") & (job.updated_at == updated_at)) is not None
 
 
-def recent(index: str, partition: str, limit: int) -> list[dict[str, Any]]:
+def recent(index: str, partition: str, limit: int) -> list[ImportJob]:
     idx = {"by_uploader": ImportJobModel.by_uploader, "by_team": ImportJobModel.by_team,
            "by_month": ImportJobModel.by_month}[index]
-    try:
-        return [to_dict(row) for row in idx.query(partition, scan_index_forward=False, limit=limit)]
-    except QueryError as exc:
-        raise StoreUnavailable() from exc
+    with aws_errors():
+        return [to_job(row) for row in idx.query(partition, scan_index_forward=False, limit=limit)]

@@ -1,0 +1,136 @@
+"""Where a new lead goes, race-free: placed (pool or an owner) as the phone's active lead, or
+merged into the phone's active lead as a `duplicate` (a re-inquiry).
+
+Each function is one conditional write or transaction; it reports what happened instead of raising
+on a lost race, so the caller can read again and retry."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.domain.lifecycle import ACTIVE
+from chalicelib.domain.ownership import Notice, OwnershipChange
+from chalicelib.domain.records import Activity, JsonObject, Lead
+from chalicelib.errors import StoreUnavailable
+from chalicelib.store import ownership, phone_keys
+from chalicelib.store.aws_errors import ConditionFailed, aws_errors, conditional
+from chalicelib.store.connection import transaction_connection
+from chalicelib.store.leads import set_actions
+from chalicelib.store.schema import ImportJobModel, LeadEventModel, LeadModel, NotificationModel, PhoneKeyModel
+
+
+class Outcome(Enum):
+    DONE = "done"
+    ALREADY = "already"  # the lead had left `new`: a replay, nothing to do
+    RACE = "race"  # the phone item or the active lead changed underneath: read again
+
+
+def status_update(lead_id: str, target: str, at: str, fields: Lead) -> tuple[LeadModel, list[Action]]:
+    actions = [LeadModel.status.set(target), LeadModel.updated_at.set(at), LeadModel.version.add(1)]
+    return LeadModel(lead_id), actions + set_actions(fields)
+
+
+def _history(lead_id: str, at: str, event_key: str, before: str, after: str, reason: str,
+             related: str | None = None, detail: JsonObject | None = None) -> LeadEventModel:
+    return LeadEventModel(lead_id, f"{at}#status#{event_key}", kind="status", at=at, actor="system",
+                          from_status=before, to_status=after, reason=reason, related_lead=related, detail=detail)
+
+
+def _outcome(failed: ConditionFailed, lead_id: str) -> Outcome:
+    """Why a transaction was cancelled. pynamodb groups items by kind, so reasons are not in call
+    order: read the lead instead (one read, only on the unhappy path)."""
+    if failed.aws_code == "TransactionCanceledException" and not failed.reasons & {"ConditionalCheckFailed",
+                                                                                 "TransactionConflict"}:
+        raise StoreUnavailable() from failed
+    return _status_outcome(lead_id)
+
+
+def _status_outcome(lead_id: str) -> Outcome:
+    try:
+        with aws_errors():
+            status = LeadModel.get(lead_id, consistent_read=True, attributes_to_get=["status"]).status
+    except LeadModel.DoesNotExist as error:
+        raise StoreUnavailable() from error
+    return Outcome.ALREADY if status != "new" else Outcome.RACE
+
+
+def _notice_item(notice: Notice, at: str, key: str, lead_id: str) -> NotificationModel:
+    item = ownership.notice_item(notice, at, lead_id)
+    item.sk = f"{at}#{notice.kind}#{key}"
+    return item
+
+
+def settle(phone: str, change: OwnershipChange, fields: Lead, notices: list[Notice], event_key: str,
+           reason: str, detail: JsonObject) -> Outcome:
+    """Claim the phone, then place the lead, then write its history: three writes, each conditional,
+    in this order so that a crash between them is finished by the stream's retry of the record.
+    RACE: another lead holds the phone, or a cap was hit meanwhile. ALREADY: the lead left `new`."""
+    if not phone_keys.claim_phone(phone, change.lead_id, change.at):
+        return Outcome.RACE
+    outcome = place(change, fields, notices)
+    if outcome is Outcome.DONE:
+        record_status(change.lead_id, change.at, event_key, "new", change.new_status, reason, detail)
+    return outcome
+
+
+def place(change: OwnershipChange, fields: Lead, notices: list[Notice]) -> Outcome:
+    """Place a `new` lead (pool or an owner): the lead, and in one transaction with it only what must
+    not happen without it (the owner's load counters, bounded by the caps; a supervisor's notice).
+    A pooled lead is one conditional update. RACE: still `new` but a cap was hit meanwhile."""
+    lead_id, at = change.lead_id, change.at
+    actions = ownership.lead_actions(change) + set_actions(fields)
+    condition = ownership.lead_condition(change)
+    try:
+        with aws_errors():
+            if change.new_owner or change.expected_owner or notices:
+                with TransactWrite(connection=transaction_connection()) as tx:
+                    tx.update(LeadModel(lead_id), actions=actions, condition=condition)
+                    ownership.add_load_ops(tx, change)
+                    for notice in notices:
+                        tx.save(_notice_item(notice, at, lead_id, lead_id),
+                                condition=NotificationModel.sk.does_not_exist())
+            else:
+                LeadModel(lead_id).update(actions=actions, condition=condition)
+        return Outcome.DONE
+    except ConditionFailed as failed:
+        return _outcome(failed, lead_id)
+
+
+def record_status(lead_id: str, at: str, event_key: str, before: str, after: str, reason: str,
+                  detail: JsonObject | None = None) -> None:
+    """The history entry of a status change already made, keyed on the event: written once however
+    often the event is handled (a replay writes it if a crash came between the change and this)."""
+    conditional(lambda: _history(lead_id, at, event_key, before, after, reason, detail=detail).save(
+        condition=LeadEventModel.sk.does_not_exist()))
+
+
+def mark_duplicate(lead_id: str, active_id: str, phone: str, at: str, event_key: str,
+                   fields: Lead, fill: Lead, activity: Activity,
+                   notice: Notice | None, import_id: str | None = None) -> Outcome:
+    """Merge a new submission into the phone's active lead: the submission becomes `duplicate`,
+    the active lead gets a 再次咨询 activity, its empty fields filled (never overwritten), and its
+    owner a notification; an imported submission counts on its import job as a repeat of an existing
+    lead. All or nothing, keyed on the submission, so a replay adds nothing."""
+    model, actions = status_update(lead_id, "duplicate", at, {**fields, "duplicate_of": active_id})
+    fills: list[Action] = [getattr(LeadModel, k).set(getattr(LeadModel, k) | v) for k, v in fill.items()]
+    fills += [LeadModel.updated_at.set(at), LeadModel.version.add(1)]
+    try:
+        with aws_errors(), TransactWrite(connection=transaction_connection()) as tx:
+            tx.condition_check(PhoneKeyModel, phone, condition=PhoneKeyModel.active_lead == active_id)
+            tx.update(model, actions=actions, condition=LeadModel.status == "new")
+            tx.save(_history(lead_id, at, event_key, "new", "duplicate", f"与 {active_id} 为同一客户，已合并",
+                             related=active_id), condition=LeadEventModel.sk.does_not_exist())
+            tx.update(LeadModel(active_id), actions=fills, condition=LeadModel.status.is_in(*ACTIVE))
+            tx.save(LeadEventModel(active_id, f"{at}#activity#{lead_id}", kind="activity", at=at, actor="system",
+                                   activity_type="re_inquiry", related_lead=lead_id, **activity),
+                    condition=LeadEventModel.sk.does_not_exist())
+            if notice is not None:
+                tx.save(_notice_item(notice, at, lead_id, active_id), condition=NotificationModel.sk.does_not_exist())
+            if import_id:
+                tx.update(ImportJobModel(import_id), actions=[ImportJobModel.existing_duplicate.add(1)])
+        return Outcome.DONE
+    except ConditionFailed as failed:
+        return _outcome(failed, lead_id)
