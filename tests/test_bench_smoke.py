@@ -131,3 +131,14 @@ def test_scoring_reports_both_histories_and_the_correlated_one_ties_its_fields()
     leads, _, _, _ = scoring.generate(3000, history="correlated")
     owners = [lead for lead in leads if lead["customer_type"] == "business_owner"]
     assert owners and sum(lead["loan_type"] in ("business", "mortgage") for lead in owners) > 0.6 * len(owners)
+
+
+def test_scoring_sensitivity_loosens_and_tightens_the_segments_and_restores_them() -> None:
+    from bench import scoring, scoring_sensitivity
+
+    written = dict(scoring.SEGMENTS)
+    figures = scoring_sensitivity.run(n=3000, verbose=False)
+    assert scoring.SEGMENTS == written
+    v = {tag: figures[f"scoring_sens_{tag}_cramers_v_mean"] for tag in ("loosened_1", "written", "purer_09")}
+    assert v["loosened_1"] < v["written"] < v["purer_09"]
+    assert "scoring_sens_written_limit_minus_frequency_mean5" in figures
