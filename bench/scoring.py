@@ -3,11 +3,20 @@
 50,000 closed leads. Each lead's true win probability is known: a logistic function of planted
 per-value effects (loan type, credit, amount, customer type, region, source, partner, campaign,
 hour, weekday, re-inquiries) plus a hidden factor no model sees (sd 0.3 on the log-odds); the
-outcome is a coin flipped with that probability. The fields are correlated the way real ones are:
-purpose and amount follow the loan type, the channel follows the source, campaigns and partners
-nest in their source, Douyin leads come in the evening.
+outcome is a coin flipped with that probability.
 
-The engagement history is the same 50,000 leads with follow-up signals added (drawn from a
+Two histories with the very same planted effects differ only in how the fields are drawn together.
+The **mild** one (figures `scoring_*`): purpose and amount follow the loan type, the channel follows
+the source, campaigns and partners nest in their source, Douyin leads come in the evening; the rest
+is independent. The **correlated** one (figures `scoring_corr_*`): a latent customer segment no
+model sees (有房业主, 企业主, 工薪族, 购车, 年轻/灵活就业, 征信瑕疵; `SEGMENTS`) draws loan type, amount,
+customer type, credit status, source, partner, hour and re-inquiries together, as real lending
+leads come. Correlation is what separates a per-field frequency model (naive Bayes counts
+correlated evidence twice) from a regression (which weighs each field given the others); both are
+printed, with how strongly the fields are tied (Cramér's V of named pairs), so neither is chosen
+to flatter.
+
+Each history also has its engagement version: the same 50,000 leads with follow-up signals added (drawn from a
 generator of their own, so the profiles are the very same): minutes to the owner's first contact
 (lognormal, median 20 min; a lead captured at night waits for the morning; 5 % never contacted),
 calls answered (of three tries, each picked up more often the better the lead's planted intent,
@@ -30,9 +39,11 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from chalicelib.domain.scoring import Scorer, auc, brier, feature_values, split, train
 from chalicelib.rules.profile import default_profile
@@ -74,6 +85,81 @@ MATERIALS_EFFECT = {"0": 0.0, "1_plus": 0.3}
 ENGAGEMENT = ["first_contact", "answered_calls", "materials"]
 START = datetime(2026, 3, 1, tzinfo=UTC)
 
+# The correlated history. A latent customer segment no model sees draws the fields together, as
+# they come together in lending: people who own a home ask for a mortgage, and for more; 企业主
+# borrow for their business (often against their property: 房抵经营贷), through partners and
+# offline events, with more minor overdues; salaried people ask for small credit loans from forms,
+# WeChat and Zhihu, at lunch or after work; young and gig workers come from Douyin in the evening
+# for small consumer loans, their credit often unknown; credit-impaired borrowers shop around
+# (贷款超市, re-inquiring across channels) with serious overdues. The shares are a judgment from the
+# industry's own description (the customer's seed text names these channels, loan types and
+# customer portraits), written down before any figure was seen, not fitted to one.
+@dataclass(frozen=True)
+class Segment:
+    """A latent customer segment: its share of leads and the weights it draws the fields with."""
+
+    share: float
+    loan: dict[str, float]
+    amount_scale: float  # × the loan type's median amount (sigma 0.8 × the loan type's)
+    customer: dict[str, float]
+    credit: dict[str, float]
+    source: dict[str, float]
+    re_inquiry: tuple[float, float, float]  # closed leads of the same phone before: 0, 1, 2+
+    hours: tuple[int, ...] = ()  # the segment's usual Beijing hours (outside Douyin and offline events)
+    usual: float = 0.0  # how often a lead comes at those hours
+    douyin_evening: float = 0.6
+    partner: dict[str, float] | None = None  # None: partners equally often
+    business_purpose: bool = False  # purpose business_turnover 80 % of the time
+
+
+SEGMENTS = {
+    "homeowner": Segment(  # 有房业主: mortgage, larger amounts, good credit, searches and calculators
+        share=0.22, loan={"mortgage": 0.8, "credit": 0.1, "business": 0.05, "car": 0.05}, amount_scale=1.3,
+        customer={"salaried": 0.45, "business_owner": 0.25, "self_employed": 0.2, "freelancer": 0.05, "other": 0.05},
+        credit={"good": 0.7, "minor_overdue": 0.15, "serious_overdue": 0.03, "unknown": 0.12},
+        source={"website_form": 0.25, "loan_calculator": 0.2, "wechat": 0.2, "online_chat": 0.1, "partner": 0.1,
+                "offline_event": 0.05, "douyin": 0.05, "zhihu": 0.05},
+        re_inquiry=(0.8, 0.15, 0.05)),
+    "business": Segment(  # 企业主 / 个体经营: business loans and 房抵经营贷 via partners and offline events
+        share=0.18, loan={"business": 0.55, "mortgage": 0.3, "credit": 0.1, "car": 0.05}, amount_scale=1.5,
+        customer={"business_owner": 0.65, "self_employed": 0.3, "salaried": 0.05},
+        credit={"good": 0.5, "minor_overdue": 0.3, "serious_overdue": 0.08, "unknown": 0.12},
+        source={"partner": 0.3, "offline_event": 0.2, "website_form": 0.15, "wechat": 0.15, "online_chat": 0.1,
+                "loan_calculator": 0.05, "douyin": 0.03, "zhihu": 0.02},
+        re_inquiry=(0.75, 0.17, 0.08), hours=tuple(range(9, 18)), usual=0.7,
+        partner={"p_vertical": 0.5, "p_market": 0.4, "p_portal": 0.1}, business_purpose=True),
+    "salaried": Segment(  # 工薪族: small credit loans, forms/WeChat/Zhihu at lunch or after work
+        share=0.25, loan={"credit": 0.8, "mortgage": 0.05, "car": 0.05, "other": 0.1}, amount_scale=0.8,
+        customer={"salaried": 0.85, "self_employed": 0.05, "freelancer": 0.05, "other": 0.05},
+        credit={"good": 0.65, "minor_overdue": 0.15, "serious_overdue": 0.03, "unknown": 0.17},
+        source={"website_form": 0.2, "wechat": 0.2, "online_chat": 0.15, "zhihu": 0.1, "douyin": 0.15,
+                "loan_calculator": 0.1, "partner": 0.1},
+        re_inquiry=(0.88, 0.1, 0.02), hours=(12, 13, 19, 20, 21, 22), usual=0.5),
+    "car": Segment(  # 购车: car loans, calculators, Douyin car content, dealers as partners
+        share=0.10, loan={"car": 0.85, "credit": 0.1, "other": 0.05}, amount_scale=1.0,
+        customer={"salaried": 0.5, "self_employed": 0.25, "business_owner": 0.1, "freelancer": 0.1, "other": 0.05},
+        credit={"good": 0.55, "minor_overdue": 0.2, "serious_overdue": 0.05, "unknown": 0.2},
+        source={"website_form": 0.2, "loan_calculator": 0.2, "douyin": 0.2, "wechat": 0.15, "partner": 0.15,
+                "online_chat": 0.1},
+        re_inquiry=(0.88, 0.1, 0.02)),
+    "young_online": Segment(  # 年轻人 / 灵活就业: Douyin in the evening, small consumer loans, thin credit file
+        share=0.15, loan={"credit": 0.7, "other": 0.2, "car": 0.1}, amount_scale=0.5,
+        customer={"freelancer": 0.45, "salaried": 0.3, "other": 0.15, "self_employed": 0.1},
+        credit={"good": 0.25, "minor_overdue": 0.2, "serious_overdue": 0.1, "unknown": 0.45},
+        source={"douyin": 0.55, "wechat": 0.15, "zhihu": 0.1, "online_chat": 0.1, "partner": 0.1},
+        re_inquiry=(0.85, 0.11, 0.04), douyin_evening=0.8),
+    "credit_impaired": Segment(  # 征信瑕疵 / 多头借贷: loan marketplaces, serious overdues, many re-inquiries
+        share=0.10, loan={"credit": 0.6, "other": 0.2, "mortgage": 0.1, "business": 0.1}, amount_scale=0.6,
+        customer={"self_employed": 0.3, "freelancer": 0.3, "salaried": 0.2, "other": 0.1, "business_owner": 0.1},
+        credit={"good": 0.05, "minor_overdue": 0.4, "serious_overdue": 0.45, "unknown": 0.1},
+        source={"partner": 0.45, "douyin": 0.25, "wechat": 0.1, "online_chat": 0.1, "website_form": 0.1},
+        re_inquiry=(0.5, 0.25, 0.25), partner={"p_portal": 0.7, "p_market": 0.2, "p_vertical": 0.1}),
+}
+
+
+def _choose(rng: random.Random, weights: dict[str, float]) -> str:
+    return rng.choices(list(weights), weights=list(weights.values()))[0]
+
 
 def _pick(rng: random.Random, table: dict[str, tuple[float, float]]) -> str:
     return rng.choices(list(table), weights=[share for share, _ in table.values()])[0]
@@ -99,31 +185,93 @@ def _engage(rng: random.Random, lead: dict[str, Any], created: datetime, local_h
             + MATERIALS_EFFECT[signals["materials"]])
 
 
-def generate(n: int, seed: int = SEED, engagement: bool = False) -> tuple[list[dict[str, Any]], list[float],
-                                                                            list[int], list[float]]:
-    """(leads, true win probabilities, outcomes, planted log-odds without the hidden factor)."""
+class Drawn(NamedTuple):
+    """One lead's profile as a generator draws it (Beijing local time of capture)."""
+
+    loan: str
+    purpose: str
+    amount: float
+    credit: str
+    customer: str
+    region: str
+    source: str
+    campaign: str | None
+    partner: str | None
+    local: datetime
+    previous: int
+
+
+def _channel_extras(rng: random.Random, source: str, partners: dict[str, float] | None = None
+                    ) -> tuple[str | None, str | None]:
+    campaign = partner = None
+    if source in CAMPAIGNS and rng.random() < 0.6:
+        campaign = rng.choice(list(CAMPAIGNS[source]))
+    if source == "partner":
+        partner = rng.choice(list(PARTNERS)) if partners is None else _choose(rng, partners)
+    return campaign, partner
+
+
+def _mild(rng: random.Random) -> Drawn:
+    """The mild history: fields drawn independently, except purpose and amount (loan type), campaign,
+    partner and hour (source)."""
+    loan = _pick(rng, LOAN)
+    purpose = rng.choice(PURPOSE_BY_LOAN[loan])
+    median, sigma = AMOUNT_BY_LOAN[loan]
+    amount = round(median * math.exp(rng.gauss(0, sigma)), 1)
+    credit, customer, region, source = (_pick(rng, CREDIT), _pick(rng, CUSTOMER), _pick(rng, REGION),
+                                        _pick(rng, SOURCE))
+    campaign, partner = _channel_extras(rng, source)
+    # Beijing hour: Douyin comes in the evening, offline events in the afternoon.
+    hour = rng.choice([19, 20, 21, 22, 23, 0, 1]) if source == "douyin" and rng.random() < 0.6 else \
+        rng.choice([14, 15, 16]) if source == "offline_event" else rng.randrange(24)
+    day = START + timedelta(days=rng.randrange(180))
+    local = day.replace(hour=hour, minute=rng.randrange(60))
+    previous = rng.choices([0, 1, 2], weights=[0.85, 0.11, 0.04])[0]
+    return Drawn(loan, purpose, amount, credit, customer, region, source, campaign, partner, local, previous)
+
+
+def _correlated(rng: random.Random) -> Drawn:
+    """The correlated history: a latent customer segment (`SEGMENTS`) draws loan type, amount,
+    customer type, credit status, source, partner, hour and re-inquiries; purpose follows the loan
+    type (and the segment); region and weekday are independent of it."""
+    segment = SEGMENTS[_choose(rng, {name: seg.share for name, seg in SEGMENTS.items()})]
+    loan = _choose(rng, segment.loan)
+    purpose = "business_turnover" if segment.business_purpose and loan != "other" and rng.random() < 0.8 \
+        else rng.choice(PURPOSE_BY_LOAN[loan])
+    median, sigma = AMOUNT_BY_LOAN[loan]
+    amount = round(median * segment.amount_scale * math.exp(rng.gauss(0, 0.8 * sigma)), 1)
+    credit, customer = _choose(rng, segment.credit), _choose(rng, segment.customer)
+    region, source = _pick(rng, REGION), _choose(rng, segment.source)
+    campaign, partner = _channel_extras(rng, source, segment.partner)
+    if source == "douyin" and rng.random() < segment.douyin_evening:
+        hour = rng.choice([19, 20, 21, 22, 23, 0, 1])
+    elif source == "offline_event":
+        hour = rng.choice([14, 15, 16])
+    elif segment.hours and rng.random() < segment.usual:
+        hour = rng.choice(segment.hours)
+    else:
+        hour = rng.randrange(24)
+    day = START + timedelta(days=rng.randrange(180))
+    local = day.replace(hour=hour, minute=rng.randrange(60))
+    previous = rng.choices([0, 1, 2], weights=segment.re_inquiry)[0]
+    return Drawn(loan, purpose, amount, credit, customer, region, source, campaign, partner, local, previous)
+
+
+HISTORIES: dict[str, Callable[[random.Random], Drawn]] = {"mild": _mild, "correlated": _correlated}
+
+
+def generate(n: int, seed: int = SEED, engagement: bool = False, history: str = "mild"
+             ) -> tuple[list[dict[str, Any]], list[float], list[int], list[float]]:
+    """(leads, true win probabilities, outcomes, planted log-odds without the hidden factor). The
+    planted effects are the same for every history; only the joint draw of the fields differs."""
     rng = random.Random(seed)
     signals = random.Random(seed + 1)  # its own draws: the profiles stay the same with or without
+    draw = HISTORIES[history]
     leads, truth, outcomes, known = [], [], [], []
     for index in range(n):
-        loan = _pick(rng, LOAN)
-        purpose = rng.choice(PURPOSE_BY_LOAN[loan])
-        median, sigma = AMOUNT_BY_LOAN[loan]
-        amount = round(median * math.exp(rng.gauss(0, sigma)), 1)
-        credit, customer, region, source = (_pick(rng, CREDIT), _pick(rng, CUSTOMER), _pick(rng, REGION),
-                                            _pick(rng, SOURCE))
-        campaign = partner = None
-        if source in CAMPAIGNS and rng.random() < 0.6:
-            campaign = rng.choice(list(CAMPAIGNS[source]))
-        if source == "partner":
-            partner = rng.choice(list(PARTNERS))
-        # Beijing hour: Douyin comes in the evening, offline events in the afternoon.
-        hour = rng.choice([19, 20, 21, 22, 23, 0, 1]) if source == "douyin" and rng.random() < 0.6 else \
-            rng.choice([14, 15, 16]) if source == "offline_event" else rng.randrange(24)
-        day = START + timedelta(days=rng.randrange(180))
-        local = day.replace(hour=hour, minute=rng.randrange(60))
+        loan, purpose, amount, credit, customer, region, source, campaign, partner, local, previous = draw(rng)
+        hour = local.hour
         created = local - timedelta(hours=8)
-        previous = rng.choices([0, 1, 2], weights=[0.85, 0.11, 0.04])[0]
         lead = {"lead_id": f"L{index}", "loan_type": loan, "purpose": purpose, "amount": amount,
                 "credit_status": credit, "customer_type": customer, "region": region, "source": source,
                 "channel": "partner" if source == "partner" else "public", "created_at": created.isoformat(),
@@ -169,6 +317,30 @@ class FrequencyModel:
             log_won += math.log((won + 0.1) / (self.won + 0.1))
             log_lost += math.log((lost + 0.1) / (self.lost + 0.1))
         return 1 / (1 + math.exp(log_lost - log_won))
+
+
+# Field pairs the correlated history ties together through its segment (the mild history only
+# through the loan type: amount): how strongly, as Cramér's V (0 independent, 1 one determines the other).
+ASSOCIATION_PAIRS = (("loan_type", "amount_band"), ("loan_type", "customer_type"), ("loan_type", "source"),
+                     ("customer_type", "credit_status"), ("customer_type", "source"), ("credit_status", "source"),
+                     ("credit_status", "re_inquiry"), ("source", "re_inquiry"), ("loan_type", "hour"))
+
+
+def cramers_v(first: Sequence[str], second: Sequence[str]) -> float:
+    """Cramér's V of two categorical columns: sqrt(χ² / n / (min(rows, columns) − 1))."""
+    cells = Counter(zip(first, second, strict=True))
+    rows, columns = Counter(first), Counter(second)
+    chi2_over_n = sum(count * count / (rows[a] * columns[b]) for (a, b), count in cells.items()) - 1
+    smaller = min(len(rows), len(columns)) - 1
+    return math.sqrt(max(chi2_over_n, 0.0) / smaller) if smaller else 0.0
+
+
+def associations(rows: Sequence[Sequence[tuple[str, str]]]) -> dict[tuple[str, str], float]:
+    columns: dict[str, list[str]] = {}
+    for row in rows:
+        for name, value in row:
+            columns.setdefault(name, []).append(value)
+    return {(a, b): cramers_v(columns[a], columns[b]) for a, b in ASSOCIATION_PAIRS}
 
 
 def _evaluate(label: str, key: str, leads: list[dict[str, Any]], truth: list[float], outcomes: list[int],
@@ -228,9 +400,15 @@ def _evaluate(label: str, key: str, leads: list[dict[str, Any]], truth: list[flo
         f"{key}_train_s": train_s,
         f"{key}_leads_per_s": len(sample) / best,
     }
+    linked = {} if ENGAGEMENT[0] in fields else associations(rows)  # the engagement history's profiles are the same
+    if linked:
+        figures[f"{key}_cramers_v_mean"] = sum(linked.values()) / len(linked)
     if verbose:
         print(f"  {label}: {n:,} closed leads, won rate {sum(outcomes) / n:.1%}; test slice {len(test_idx):,}; "
               f"{len(fields)} fields")
+        if linked:
+            print(f"  fields tied together (Cramér's V): mean {figures[f'{key}_cramers_v_mean']:.2f} · "
+                  + " · ".join(f"{a}×{b} {v:.2f}" for (a, b), v in linked.items()))
         print(f"  held-out AUC: ours {trained.auc:.4f} · frequency (Odoo-style) {freq_auc:.4f} · "
               f"truth (ceiling) {ceiling:.4f} · planted effects without the hidden factor (limit) {limit:.4f}")
         print(f"    ours − frequency {trained.auc - freq_auc:+.4f} (target ≥ +0.03); ours / ceiling "
@@ -255,4 +433,10 @@ def run(n: int = 50_000, verbose: bool = True) -> dict[str, float]:
     figures = _evaluate("placement score (profile)", "scoring", *generate(n), profile, verbose)
     figures |= _evaluate("engagement score (profile + follow-up)", "scoring_engagement",
                          *generate(n, engagement=True), list(MODEL_FIELDS), verbose)
+    if verbose:
+        print("  the correlated history: the same planted effects, fields drawn together by a latent segment")
+    figures |= _evaluate("correlated history, placement score (profile)", "scoring_corr",
+                         *generate(n, history="correlated"), profile, verbose)
+    figures |= _evaluate("correlated history, engagement score (profile + follow-up)", "scoring_corr_engagement",
+                         *generate(n, engagement=True, history="correlated"), list(MODEL_FIELDS), verbose)
     return figures

@@ -117,3 +117,30 @@ def test_item_level_rollback_leaves_moto_as_its_own_backup_would() -> None:
         item_level = scenario()
     assert item_level == own
     assert len(own[2]) == 3 and '"N": "11"' in own[0][0]  # the cancelled one left no trace
+
+
+def test_scoring_reports_both_histories_and_the_correlated_one_ties_its_fields() -> None:
+    from bench import scoring
+
+    figures = scoring.run(n=3000, verbose=False)
+    for key in ("scoring", "scoring_engagement", "scoring_corr", "scoring_corr_engagement"):
+        assert {f"{key}_auc_ours", f"{key}_auc_frequency", f"{key}_auc_ceiling", f"{key}_auc_limit",
+                f"{key}_auc_limit_minus_frequency", f"{key}_auc_limit_minus_frequency_mean8",
+                f"{key}_brier_ours", f"{key}_brier_frequency", f"{key}_train_s", f"{key}_leads_per_s"} <= set(figures)
+        assert 0.5 < figures[f"{key}_auc_ours"] <= 1
+    # The latent segment ties loan type, customer type, credit, source, hour and re-inquiries together.
+    assert figures["scoring_corr_cramers_v_mean"] > 2 * figures["scoring_cramers_v_mean"]
+    leads, _, _, _ = scoring.generate(3000, history="correlated")
+    owners = [lead for lead in leads if lead["customer_type"] == "business_owner"]
+    assert owners and sum(lead["loan_type"] in ("business", "mortgage") for lead in owners) > 0.6 * len(owners)
+
+
+def test_scoring_sensitivity_loosens_and_tightens_the_segments_and_restores_them() -> None:
+    from bench import scoring, scoring_sensitivity
+
+    written = dict(scoring.SEGMENTS)
+    figures = scoring_sensitivity.run(n=3000, verbose=False)
+    assert scoring.SEGMENTS == written
+    v = {tag: figures[f"scoring_sens_{tag}_cramers_v_mean"] for tag in ("loosened_1", "written", "purer_09")}
+    assert v["loosened_1"] < v["written"] < v["purer_09"]
+    assert "scoring_sens_written_limit_minus_frequency_mean5" in figures
