@@ -15,6 +15,7 @@ from chalicelib.handlers import (
     meta,
     pool,
     privacy,
+    reports,
     schedules,
     streams,
 )
@@ -27,5 +28,6 @@ app.register_middleware(http_correlation, "http")
 app.register_middleware(metrics.flush_per_invocation, "http")
 
 for blueprint in (meta.bp, capture.bp, leads.bp, pool.bp, followup.bp, admin.bp, streams.bp, schedules.bp,
-                  imports.bp, directory.bp, dashboard.bp, privacy.bp, forms.bp):
+                  imports.bp, directory.bp, dashboard.bp, privacy.bp, forms.bp,
+                  reports.bp):
     app.register_blueprint(blueprint)
