@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import auth
 from tests.test_capture import body_of
 from tests.test_dashboard import INTENT, all_leads, capture_at, drain, history_facts, listed, run_scenario, set_status
-from tests.test_imports import deliver, job, upload, xlsx
+from tests.test_imports import deliver, job, xlsx
 from tests.test_stream import leads_stream
 
 
@@ -158,10 +158,9 @@ def test_costs_for_two_channels_give_cost_per_valid_and_roi(client: Any) -> None
     month = today.replace(day=1)
     at = datetime(month.year, month.month, 1, 3, 0, tzinfo=UTC)  # the 1st, 11:00 Shanghai
     phones = ["13916204571", "13916204582", "13916204593", "13716204574", "13716204585"]
-    wechat = [capture_at({"name": "客户甲", "phone": p, "source": "wechat", "loan_type": "mortgage", "city": "上海"}, at)
-              for p in phones[:3]]
-    douyin = [capture_at({"name": "客户乙", "phone": p, "source": "douyin", "loan_type": "mortgage", "city": "上海"}, at)
-              for p in phones[3:]]
+    place = {"loan_type": "mortgage", "city": "上海"}
+    wechat = [capture_at({"name": "客户甲", "phone": p, "source": "wechat", **place}, at) for p in phones[:3]]
+    douyin = [capture_at({"name": "客户乙", "phone": p, "source": "douyin", **place}, at) for p in phones[3:]]
     drain(client, leads_stream(), [])
     from chalicelib.store import leads as store
 
@@ -173,7 +172,8 @@ def test_costs_for_two_channels_give_cost_per_valid_and_roi(client: Any) -> None
 
     # Form: wechat spend on two days (one entered twice: replaced, not added), and a bad entry beside them.
     days = [month.isoformat(), (month + timedelta(days=1)).isoformat()]
-    response = client.http.post("/costs", headers={**auth("admin"), "Content-Type": "application/json"}, body=json.dumps(
+    admin = {**auth("admin"), "Content-Type": "application/json"}
+    response = client.http.post("/costs", headers=admin, body=json.dumps(
         {"entries": [{"source": "wechat", "day": days[0], "amount": 999},
                      {"source": "wechat", "day": days[0], "amount": 300},
                      {"source": "wechat", "day": days[1], "amount": 200.5},
@@ -185,7 +185,8 @@ def test_costs_for_two_channels_give_cost_per_valid_and_roi(client: Any) -> None
     assert saved["results"][3]["errors"] == {"source": "未知的渠道"}
     assert "day" in json.dumps(saved["results"][4]["errors"], ensure_ascii=False) or saved["results"][4]["errors"]
     # Spreadsheet: douyin's month, through the import machinery, with a bad row in its error report.
-    sheet = xlsx([[f"{month:%Y-%m}", "抖音", 3100], [f"{month:%Y-%m}", "不存在的渠道", 10]], headers=["月份", "渠道", "金额"])
+    sheet = xlsx([[f"{month:%Y-%m}", "抖音", 3100], [f"{month:%Y-%m}", "不存在的渠道", 10]],
+                 headers=["月份", "渠道", "金额"])
     import_id, key, etag = upload_costs(client, sheet)
     assert deliver(key, etag)["status"] == "done"
     done = job(client, "admin", import_id)
@@ -250,7 +251,8 @@ def test_boards_personal_shared_home_and_ready(client: Any) -> None:
     assert client.http.get("/boards", headers=auth("sh_rep1")).status_code == 403
     assert client.http.delete(f"/boards/{board_id}", headers=auth("gz_lead")).status_code == 404
     assert client.http.delete(f"/boards/{board_id}", headers=auth("sh_lead")).status_code == 200
-    bad = client.http.post("/boards", headers=headers, body=json.dumps({"name": "", "cards": [{**card, "chart": "3d"}]}))
+    bad = client.http.post("/boards", headers=headers,
+                           body=json.dumps({"name": "", "cards": [{**card, "chart": "3d"}]}))
     assert bad.status_code == 400 and "name" in body_of(bad)["error"]["fields"]
     # Export: a card to Excel, one sheet with its rows.
     exported = client.http.post("/reports/export", headers=headers, body=json.dumps(
@@ -300,3 +302,23 @@ def test_report_period_segments_are_bounded() -> None:
     year = segments(date(2025, 12, 3), date(2026, 12, 2), by_day=False)
     assert len(year) == 29 + 11 + 2  # the partial months' days and eleven whole months
     assert segments(date(2026, 11, 1), date(2026, 11, 30), by_day=False) == ["2026-11"]
+
+
+def test_a_weekly_board_summary_goes_to_the_inbox_once_on_monday_morning(client: Any) -> None:
+    from chalicelib.store import inbox
+    from tests.test_sop import tick
+
+    card = {"title": "上周线索", "chart": "figure", "range": "last_7_days", "query": {"measures": ["leads", "valid"]}}
+    response = client.http.post("/boards", headers={**auth("sh_lead"), "Content-Type": "application/json"},
+                                body=json.dumps({"name": "团队周报", "visibility": "team", "weekly": True,
+                                                 "cards": [card]}))
+    assert response.status_code == 201, response.body
+    assert tick(client, "2026-11-29T23:00:00Z")["board_summaries"] == 0  # Monday 07:00: not yet
+    assert tick(client, "2026-11-30T01:05:00Z")["board_summaries"] == 1  # Monday 09:05
+    assert tick(client, "2026-11-30T01:10:00Z")["board_summaries"] == 0  # the next tick: sent already
+    for user in ("sh_lead", "sh_rep1"):
+        items, _ = inbox.page(user, False, 20, None)
+        weekly = [i for i in items if i["kind"] == "board_weekly"]
+        assert len(weekly) == 1 and weekly[0]["title"] == "看板周报：团队周报"
+        assert "上周线索" in weekly[0]["body"] and "11月23日–11月29日" in weekly[0]["body"]
+    assert not [i for i in inbox.page("gz_lead", False, 20, None)[0] if i["kind"] == "board_weekly"]

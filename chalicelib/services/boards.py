@@ -206,3 +206,75 @@ def set_home(who: Principal, board_id: str) -> dict[str, Any]:
     _find(who, board_id)
     store.set_home(who.user_id, board_id)
     return {"home": board_id}
+
+
+# -- the weekly summary --------------------------------------------------------------------------
+
+SUMMARY_WEEKDAY, SUMMARY_HOUR = 0, 9  # Monday 09:00 Beijing time, the first tick after it
+
+
+def weekly_summaries(now: Any) -> int:
+    """Boards with the weekly summary on: last week's figures (Monday to Sunday) against the week
+    before, to the team's robot webhook (markdown) and to the inbox of the owner (and of the team,
+    for a board shared with it). Called by the schedule's tick; each board's week is sent once."""
+    from chalicelib.domain.timeutil import shanghai_day
+    from chalicelib.outbound import post_webhook
+    from chalicelib.store import directory, inbox
+
+    local = now.astimezone(__import__("zoneinfo").ZoneInfo("Asia/Shanghai"))
+    if local.weekday() != SUMMARY_WEEKDAY or local.hour < SUMMARY_HOUR:
+        return 0
+    today = shanghai_day(now)
+    last = today - timedelta(days=1)
+    first = last - timedelta(days=6)
+    week = f"{first.isocalendar().year}-W{first.isocalendar().week:02d}"
+    sent = 0
+    for board in store.weekly_boards():
+        if not store.mark_sent(board["board_id"], week):
+            continue
+        owner = directory.get_user(board["owner"])
+        if owner is None:
+            continue
+        who = Principal(owner.user_id, owner.role, owner.team)  # type: ignore[arg-type]
+        title, text = summary_text(who, board, first, last)
+        at = iso_utc(now)
+        readers = {board["owner"]}
+        if board["visibility"] == "team" and board.get("team"):
+            readers |= {str(u["user_id"]) for u in directory.users_of_team(board["team"])}
+        for user_id in sorted(readers):
+            inbox.notify(user_id, f"{at}#board_weekly#{board['board_id']}", "board_weekly", title, text, at)
+        hook = directory.team_webhook(board["team"]) if board.get("team") else None
+        if hook:
+            post_webhook(hook[0], hook[1], title, text)
+        sent += 1
+    return sent
+
+
+def summary_text(who: Principal, board: dict[str, Any], first: date, last: date) -> tuple[str, str]:
+    """The summary as markdown: each card's figures for the week and the change against the week before."""
+    lines = [f"> {first.month}月{first.day}日–{last.month}月{last.day}日（周一至周日），与前一周对比"]
+    for card in board["cards"]:
+        try:
+            q = reports.CardQuery.model_validate({**card["query"], "dimensions": [], "filters": card["query"].get(
+                "filters", {}), "from": first.isoformat(), "to": last.isoformat(), "compare": True})
+            result = reports.query(who, q)
+        except Exception:  # noqa: BLE001 - a card the owner may no longer run is left out, not the summary
+            continue
+        parts = []
+        for m in result["measures"]:
+            now, before = result["total"][m["key"]], result["previous"]["total"][m["key"]]
+            parts.append(f"{m['label']} **{_figure(m['key'], now)}**（前一周 {_figure(m['key'], before)}）")
+        lines.append(f"- {card['title']}：" + "；".join(parts))
+    return f"看板周报：{board['name']}", "\n".join(lines)
+
+
+def _figure(key: str, value: Any) -> str:
+    if value is None:
+        return "—"
+    if key.endswith("_rate"):
+        return f"{value * 100:.1f}%"
+    if key == "won_amount":
+        return f"{value:g} 万元"
+    if key.startswith("cost"):
+        return f"{value:g} 元"
+    return f"{value:g}"
