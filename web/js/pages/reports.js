@@ -62,7 +62,7 @@ function draw(view, me) {
           toast(`已另存为「${made.name}」`);
           go(made.board_id);
         } }, "另存为新看板") : null)),
-    settings, grid, editor);
+    settings, grid, editor, me.role === "admin" ? costPanel() : null);
   if (!board.cards.length) grid.append(h("p", { class: "empty card" }, "看板还没有卡片：用下方的卡片编辑器添加。"));
   for (const card of board.cards) grid.append(cardView(card, board));
 }
@@ -327,3 +327,47 @@ function cardEditor(me, board) {
     preview);
 }
 
+
+// -- spend (admins) --------------------------------------------------------------------------------
+
+function costPanel() {
+  const box = h("section", { class: "card", id: "cost-panel", "aria-label": "投放成本" }, h("h2", {}, "投放成本"), loading());
+  get("/config/lead-profile").then((profile) => {
+    const sources = profile.document?.options?.source || [];
+    const source = h("select", { id: "cost-source", "aria-label": "渠道" }, sources.map((o) => h("option", { value: o.value }, o.label)));
+    const period = h("select", { id: "cost-period", "aria-label": "按日或按月" }, h("option", { value: "day" }, "按天"), h("option", { value: "month" }, "按月"));
+    const day = h("input", { type: "date", id: "cost-day", value: shanghaiDate(0), "aria-label": "日期" });
+    const month = h("input", { type: "month", id: "cost-month", value: shanghaiDate(0).slice(0, 7), "aria-label": "月份", hidden: true });
+    period.addEventListener("change", () => { day.hidden = period.value !== "day"; month.hidden = period.value !== "month"; });
+    const campaign = h("input", { id: "cost-campaign", maxlength: 100, placeholder: "推广活动（可选）", "aria-label": "推广活动" });
+    const partner = h("input", { id: "cost-partner", maxlength: 64, placeholder: "合作方ID（可选）", "aria-label": "合作方" });
+    const amount = h("input", { id: "cost-amount", type: "number", min: 0, step: "0.01", placeholder: "金额（元）", "aria-label": "金额" });
+    const list = h("div", { id: "cost-list" });
+    const refresh = async () => {
+      const m = (period.value === "month" ? month.value : day.value.slice(0, 7)) || shanghaiDate(0).slice(0, 7);
+      const data = await get(`/costs?month=${m}`);
+      mount(list, data.entries.length ? h("table", { class: "report-table" },
+        h("thead", {}, h("tr", {}, ["渠道", "推广活动", "合作方", "日期/月份", "金额（元）"].map((t) => h("th", {}, t)))),
+        h("tbody", {}, data.entries.map((e) => h("tr", {}, h("td", {}, e.source_label), h("td", {}, e.campaign || "—"),
+          h("td", {}, e.partner_label || "—"), h("td", {}, e.day || `${e.month}（整月）`), h("td", { class: "num" }, fmt("cost", e.amount))))))
+        : h("p", { class: "muted" }, `${m} 暂无成本记录`));
+    };
+    const save = async (e) => {
+      e.preventDefault();
+      const entry = { source: source.value, amount: Number(amount.value),
+        ...(period.value === "day" ? { day: day.value } : { month: month.value }),
+        ...(campaign.value.trim() ? { campaign: campaign.value.trim() } : {}), ...(partner.value.trim() ? { partner_id: partner.value.trim() } : {}) };
+      try {
+        const out = await post("/costs", { entries: [entry] });
+        if (out.rejected) toast(`未保存：${Object.values(out.results[0].errors || {}).join("；")}`);
+        else { toast("成本已保存"); amount.value = ""; await refresh(); }
+      } catch (err) { toast(err.message); }
+    };
+    box.replaceChildren(h("h2", {}, "投放成本"),
+      h("p", { class: "muted" }, "同一渠道、活动、合作方和日期再次录入会覆盖原金额；按月的花费平均分摊到当月每天。也可在“导入”页上传成本表。"),
+      h("form", { class: "row", onsubmit: save }, source, period, day, month, campaign, partner, amount,
+        h("button", { type: "submit", class: "primary", id: "cost-save" }, "保存")), list);
+    refresh().catch((err) => mount(list, errorBox(err)));
+  }).catch((err) => box.replaceChildren(h("h2", {}, "投放成本"), errorBox(err)));
+  return box;
+}
