@@ -64,19 +64,20 @@ def test_supervisor_builds_a_board_reloads_and_drills_from_a_bar(browser: Any, s
                                                           "amount": 80})["lead_id"])
     leads = [captured_wait(stack, lead_id) for lead_id in made]
     assert all(x["team"] == "sh_mortgage" for x in leads), [x.get("team") for x in leads]
+    today = date.fromisoformat(api(stack, "GET", "/dashboard", "sh_lead")["range"]["to"])
     won = next(x for x in leads if x["source"] == "wechat")
     api(stack, "POST", f"/leads/{won['lead_id']}/status", won["owner"], {"status": "intent", "version": won["version"]})
     won = api(stack, "GET", f"/leads/{won['lead_id']}", "admin")
     api(stack, "POST", f"/leads/{won['lead_id']}/status", won["owner"],
-        {"status": "won", "version": won["version"], "won_amount": 45.5})
+        {"status": "won", "version": won["version"], "won_amount": 45.5, "won_date": today.isoformat()})
     bad = next(x for x in leads if x["source"] == "douyin")
     api(stack, "POST", f"/leads/{bad['lead_id']}/status", "sh_lead",
         {"status": "invalid", "version": bad["version"], "reason": "空号"})
-    today = date.fromisoformat(api(stack, "GET", "/dashboard", "sh_lead")["range"]["to"])
 
     sup = Session(browser, stack, DESKTOP)
     sup.sign_in("sh_lead")
     sup.go("reports")
+    sup.page.wait_for_selector("#board-picker")
     assert sup.page.locator("#board-picker option").count() >= 4  # the ready boards
     sup.page.fill("#new-board-name", "我的经营看板")
     sup.page.click("#create-board")
@@ -86,7 +87,7 @@ def test_supervisor_builds_a_board_reloads_and_drills_from_a_bar(browser: Any, s
     add_card(sup, LINE, ["leads"], time_dim="week", dim="", chart="line", range_="last_12_weeks")
     board_url = sup.page.url
     sup.page.reload()
-    sup.page.wait_for_selector("main h1")
+    sup.page.wait_for_selector("#board-grid [data-card]")
     assert sup.page.url == board_url
     cards = sup.page.eval_on_selector_all("[data-card]", "els => els.map(e => e.dataset.card)")
     assert len(cards) == 2
@@ -103,18 +104,18 @@ def test_supervisor_builds_a_board_reloads_and_drills_from_a_bar(browser: Any, s
     for x in mine:
         valid[x["source"]] += x["status"] not in ("invalid", "duplicate")
         amount[x["source"]] += float(x.get("won_amount") or 0) if x["status"] == "won" else 0
-    labels = {"website_form": "官网表单", "wechat": "微信", "douyin": "抖音"}
+    labels = {"website_form": "官网表单", "wechat": "微信公众号", "douyin": "抖音"}
     xs, series = chart_series(sup, bar_chart)
     shown = {x: (series[0][i], series[1][i]) for i, x in enumerate(xs)}
     assert shown == {labels[s]: (valid[s], amount[s]) for s in valid}, shown
-    assert shown["微信"] == (3, 45.5)
+    assert shown["微信公众号"] == (3, 45.5)
     first_week = today - timedelta(days=today.weekday()) - timedelta(weeks=11)
     weeks, (points,) = chart_series(sup, line_chart)
     assert len(weeks) == 12 and sum(points) == len(team_leads(stack, first_week, today))
     sup.shot("reports-board-desktop")
 
     # A bar opens the lead list of exactly its leads (微信's valid leads).
-    index = xs.index("微信")
+    index = xs.index("微信公众号")
     sup.page.locator(f"[data-chart='{bar_chart}']").scroll_into_view_if_needed()
     x, y = bar_point(sup, bar_chart, index)
     sup.page.mouse.click(x, y)
@@ -123,13 +124,14 @@ def test_supervisor_builds_a_board_reloads_and_drills_from_a_bar(browser: Any, s
     listed = set(sup.page.eval_on_selector_all("#lead-list li[data-lead]", "els => els.map(e => e.dataset.lead)"))
     assert listed == {x["lead_id"] for x in mine if x["source"] == "wechat" and x["status"] not in ("invalid",
                                                                                                    "duplicate")}
-    assert "微信" in sup.page.inner_text("#drill-filters")
+    assert "微信公众号" in sup.page.inner_text("#drill-filters")
     # Set as home; the board is the one 报表 opens.
     sup.page.goto(board_url)
     sup.page.wait_for_selector("#set-home")
     sup.page.click("#set-home")
     sup.page.wait_for_selector("#set-home[disabled]")
     sup.go("reports")
+    sup.page.wait_for_selector("#board-picker")
     assert sup.page.eval_on_selector("#board-picker", "e => e.selectedOptions[0].text").startswith("我的经营看板")
     sup.close()
 

@@ -15,6 +15,11 @@ export async function render(view, { me, args, query: q }) {
   Object.assign(state, { boards: data.boards, home: data.home, catalog: data.catalog, ranges: data.ranges,
     visibility: data.visibility });
   const wanted = args[0] || q.board || data.home;
+  if (args[0] && !state.boards.some((b) => b.board_id === wanted)) {
+    // Just created or shared: the list (an index read) may not have it yet; the board itself is read directly.
+    const one = await get(`/boards/${encodeURIComponent(wanted)}`).catch(() => null);
+    if (one) state.boards.unshift(one);
+  }
   state.board = state.boards.find((b) => b.board_id === wanted) || state.boards.find((b) => b.board_id === data.home)
     || state.boards[0];
   draw(view, me);
