@@ -147,6 +147,7 @@ function cardView(card, board) {
   return slot;
 }
 
+const cnDate = (iso) => { const [y, m, d] = iso.split("-").map(Number); return `${y}年${m}月${d}日`; };
 const pct = (v) => (v === null || v === undefined ? "—" : `${(v * 100).toFixed(1)}%`);
 function fmt(key, v) {
   if (v === null || v === undefined) return "—";
@@ -173,7 +174,7 @@ function tools(card, board, result) {
       document.querySelector(`[data-card='${card.card_id}']`)?.remove();
     } }, "移除"));
   }
-  return h("div", { class: "row card-tools" }, h("span", { class: "muted grow" }, `${result.scope.label} · ${result.from} 至 ${result.to}`), out);
+  return h("div", { class: "row card-tools" }, h("span", { class: "muted grow" }, `${result.scope.label} · ${cnDate(result.from)} 至 ${cnDate(result.to)}`), out);
 }
 
 function drawCard(card, result, board) {
@@ -354,8 +355,8 @@ function costPanel() {
       mount(list, data.entries.length ? h("table", { class: "report-table" },
         h("thead", {}, h("tr", {}, ["渠道", "推广活动", "合作方", "日期/月份", "金额（元）"].map((t) => h("th", {}, t)))),
         h("tbody", {}, data.entries.map((e) => h("tr", {}, h("td", {}, e.source_label), h("td", {}, e.campaign || "—"),
-          h("td", {}, e.partner_label || "—"), h("td", {}, e.day || `${e.month}（整月）`), h("td", { class: "num" }, fmt("cost", e.amount))))))
-        : h("p", { class: "muted" }, `${m} 暂无成本记录`));
+          h("td", {}, e.partner_label || "—"), h("td", {}, e.day ? cnDate(e.day) : `${Number(e.month.slice(0, 4))}年${Number(e.month.slice(5))}月（整月）`), h("td", { class: "num" }, fmt("cost", e.amount))))))
+        : h("p", { class: "muted" }, `${Number(m.slice(0, 4))}年${Number(m.slice(5))}月暂无成本记录`));
     };
     const save = async (e) => {
       e.preventDefault();
