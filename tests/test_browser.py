@@ -29,7 +29,8 @@ DESKTOP = {"width": 1280, "height": 860}
 # The screenshots the user guide shows (`make docs-images` copies them to docs/images/).
 GUIDE = {"signin-phone", "leads-sh_rep1-phone", "lead-phone", "tasks-phone", "pool-phone", "inbox-phone",
          "leads-sh_lead-desktop", "team-sh_lead-desktop", "rules-dry-run-desktop", "rules-profile-admin-desktop",
-         "dashboard-sh_lead-phone", "dashboard-admin-desktop", "dashboard-drill-desktop", "imports-phone"}
+         "dashboard-sh_lead-phone", "dashboard-admin-desktop", "dashboard-drill-desktop", "imports-phone",
+         "reports-board-desktop", "reports-board-phone"}
 
 
 
