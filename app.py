@@ -17,6 +17,7 @@ from chalicelib.handlers import (
     partners,
     pool,
     privacy,
+    reports,
     schedules,
     streams,
 )
@@ -29,5 +30,6 @@ app.register_middleware(http_correlation, "http")
 app.register_middleware(metrics.flush_per_invocation, "http")
 
 for blueprint in (meta.bp, capture.bp, leads.bp, pool.bp, inbox.bp, admin.bp, streams.bp, schedules.bp,
-                  imports.bp, exports.bp, directory.bp, dashboard.bp, privacy.bp, partners.bp, forms.bp):
+                  imports.bp, exports.bp, directory.bp, dashboard.bp, privacy.bp, partners.bp, forms.bp,
+                  reports.bp):
     app.register_blueprint(blueprint)

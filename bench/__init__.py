@@ -5,4 +5,4 @@
 
 BENCHMARKS = ("bench.cold_start", "bench.capture_cost", "bench.capture_load", "bench.local_journal",
               "bench.dedup_throughput", "bench.routing", "bench.imports", "bench.scoring",
-              "bench.dashboard")
+              "bench.dashboard", "bench.reports")

@@ -99,6 +99,20 @@ def _document() -> dict[str, Any]:
                 {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}},
                 {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}},
                 {"name": "team", "in": "query", "schema": {"type": "string"}}]}},
+            "/reports/query": {"post": _op(
+                "报表卡片：measures × 至多一个时间维度和一个其他维度 × filters × from/to，来自流式维护的报表计数"
+                "（主管仅本团队，管理员全部）；每行附 drill（docs/reports.md）", 400)},
+            "/reports/catalog": {"get": _op("报表可选的指标、维度（含选项类自定义字段）和图表类型")},
+            "/reports/export": {"post": _op("把卡片或看板导出为 Excel（每张卡片一个工作表），返回下载地址", 400)},
+            "/boards": {"get": _op("我能看到的看板（自己的、团队共享的、全公司共享的、系统预置）和首页看板"),
+                        "post": _op("新建看板（personal / team / all，weekly：每周一推送摘要）", 400)},
+            "/boards/{board_id}": {"get": _op("一个看板", 404), "put": _op("修改自己的看板", 400, 404),
+                                   "delete": _op("删除自己的看板", 404)},
+            "/boards/{board_id}/home": {"post": _op("设为我的首页看板", 404)},
+            "/costs": {"post": _op("录入投放成本（按渠道/推广活动/合作方，按天或按月）和合作方每条有效线索单价"
+                                   "（管理员）", 400),
+                       "get": {**_op("某月已录入的投放成本和合作方单价（管理员）", 400), "parameters": [
+                           {"name": "month", "in": "query", "schema": {"type": "string"}}]}},
             "/leads/{lead_id}/claim": {"post": _op("销售从公海领取（每日上限、持有上限、冷却期）", 404, 409)},
             "/leads/{lead_id}/release": {"post": _op("释放回公海（须填写原因）", 404, 409, 422)},
             "/leads/assign": {"post": _op("主管/管理员批量分配、重新分配、转移（逐条返回结果）", 422)},

@@ -355,3 +355,38 @@ def export(columns: Sequence[ExportColumn], rows: Sequence[Sequence[Any]]) -> by
     sheet.autofilter(0, 0, max(len(rows), 1), len(columns) - 1)
     book.close()
     return target.getvalue()
+
+
+@dataclass(frozen=True)
+class ReportSheet:
+    title: str
+    headers: Sequence[str]
+    rows: Sequence[Sequence[Any]]  # text cells (labels) and numbers
+
+
+def report(sheets: Sequence[ReportSheet]) -> bytes:
+    """Report cards, one sheet each: the card's title, then its table (labels as text, figures as numbers)."""
+    target = io.BytesIO()
+    book = _workbook(target)
+    bold = book.add_format({"bold": True, "bg_color": "#F2F2F2"})
+    title_format = book.add_format({"bold": True, "font_size": 13})
+    used: set[str] = set()
+    for index, spec in enumerate(sheets, start=1):
+        name = "".join(c for c in spec.title if c not in "[]:*?/\\")[:28] or f"卡片{index}"
+        while name in used:
+            name = f"{name[:25]}{index}"
+        used.add(name)
+        sheet = book.add_worksheet(name)
+        sheet.write_string(0, 0, _text_cell(spec.title), title_format)
+        sheet.write_row(2, 0, list(spec.headers), bold)
+        for line, row in enumerate(spec.rows, start=3):
+            for column, value in enumerate(row):
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    sheet.write_number(line, column, value)
+                elif value is not None:
+                    sheet.write_string(line, column, _text_cell(value))
+        sheet.set_column(0, max(len(spec.headers) - 1, 0), 16)
+    if not sheets:
+        book.add_worksheet("报表")
+    book.close()
+    return target.getvalue()

@@ -172,6 +172,25 @@ ROWS: list[Row] = [
     # sh_rep1's job (team sh_mortgage): the uploader, their supervisor and admins see it.
     Row("GET", "/imports/{import_id}", {**WORK, "rep_pool": "ok"}, prepare=lambda client, c: _import_job(c)),
     Row("GET", "/exports/leads", ANY_USER),
+    # Reports: supervisors (their team) and admins; boards: sh_lead's own, seen and changed by sh_lead only.
+    Row("POST", "/reports/query", _users("ok", "ok", "denied"),
+        body={"measures": ["leads", "valid"], "dimensions": ["source"], "from": "2026-11-01", "to": "2026-11-28"}),
+    Row("GET", "/reports/catalog", _users("ok", "ok", "denied")),
+    Row("POST", "/reports/export", _users("ok", "ok", "denied"),
+        body={"cards": [{"title": "渠道", "query": {"measures": ["leads"], "from": "2026-11-01",
+                                                      "to": "2026-11-28"}}]}),
+    Row("GET", "/boards", _users("ok", "ok", "denied")),
+    Row("POST", "/boards", _users("ok", "ok", "denied"), body={"name": "矩阵看板", "cards": []}),
+    Row("GET", "/boards/{board_id}", {**_users("denied", "ok", "denied"), "sup_other": "denied"},
+        prepare=lambda client, c: _board(c)),
+    Row("PUT", "/boards/{board_id}", {**_users("denied", "ok", "denied"), "sup_other": "denied"},
+        body={"name": "改名", "cards": []}, prepare=lambda client, c: _board(c)),
+    Row("DELETE", "/boards/{board_id}", {**_users("denied", "ok", "denied"), "sup_other": "denied"},
+        prepare=lambda client, c: _board(c)),
+    Row("POST", "/boards/{board_id}/home", {**_users("denied", "ok", "denied"), "sup_other": "denied"},
+        prepare=lambda client, c: _board(c)),
+    Row("POST", "/costs", ADMIN, body={"entries": [{"source": "wechat", "day": "2026-11-27", "amount": 10}]}),
+    Row("GET", "/costs", ADMIN),
 ]
 
 # Path parameters other than lead_id (which the kind decides) and those a `prepare` hook sets.
@@ -218,6 +237,17 @@ def _import_job(case: Case) -> None:
     started = start_upload(Principal("sh_rep1", "rep", "sh_mortgage"), {"filename": "a.csv"},
                            datetime(2026, 11, 28, 3, tzinfo=UTC))
     case.extra["import_id"] = started["import_id"]
+
+
+def _board(case: Case) -> None:
+    from datetime import UTC, datetime
+
+    from chalicelib.domain.access import Principal
+    from chalicelib.services.boards import create
+
+    made = create(Principal("sh_lead", "supervisor", "sh_mortgage"), {"name": "主管的看板"},
+                  datetime(2026, 11, 28, 3, tzinfo=UTC))
+    case.extra["board_id"] = made["board_id"]
 
 
 def _spare_key(case: Case) -> None:

@@ -33,7 +33,8 @@ GUIDE = {"signin-phone", "leads-sh_rep1-phone", "lead-phone", "tasks-phone", "po
          "leads-sh_lead-desktop", "team-sh_lead-desktop",
          "dashboard-sh_lead-phone", "dashboard-admin-desktop", "dashboard-drill-desktop", "imports-phone",
          "config-routing-form-desktop", "config-routing-publish-desktop", "config-sop-desktop",
-         "config-profile-desktop", "config-routing-supervisor-phone"}
+         "config-profile-desktop", "config-routing-supervisor-phone",
+         "reports-board-desktop", "reports-board-phone"}
 
 
 

@@ -35,7 +35,8 @@ def test_first_contact_due_then_reclaimed_once(client: Any) -> None:
     assert "reclaimed" in inbox_kinds(client, "sh_lead")
     before = (inbox_kinds(client, "sh_lead"), inbox_kinds(client, "sh_rep1"))
     assert tick(client, later(t, hours=24, minutes=5)) == {"time": later(t, hours=24, minutes=5), "reclaimed": 0,
-                                                           "due_notified": 0, "overdue_escalated": 0, "idle_tasks": 0}
+                                                           "due_notified": 0, "overdue_escalated": 0, "idle_tasks": 0,
+                                                           "board_summaries": 0}
     assert (inbox_kinds(client, "sh_lead"), inbox_kinds(client, "sh_rep1")) == before
     deliver(client, leads_stream())  # the reclaim's MODIFY cancels the old owner's open task
     assert {t["status"] for t in lead(client, lead_id)["tasks"]} == {"cancelled"}

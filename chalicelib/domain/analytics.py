@@ -24,6 +24,7 @@ Counting rules (the lead's current image decides):
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -173,7 +174,85 @@ def contribution(image: Mapping[str, Any] | None) -> Contribution:
                                      at + f"cy#{days}": Decimal(1)})
                     elif not metric.startswith("#"):
                         _add(attrs, {at + metric: amount})
+    for key, attrs in report_contribution(image, minutes, days).items():
+        _add(out.setdefault(key, {}), attrs)
     return {key: attrs for key, attrs in out.items() if attrs}
+
+
+# -- report counters (the report builder) -------------------------------------------------------
+# One item per (dimension, scope, period), the period a Shanghai day or a month (the month item is
+# the sum of its days, kept by the same stream write), so a card over a year reads at most its two
+# partial months' days plus one item per whole month, and each item holds one dimension: its size is
+# bounded by that dimension's values, not by the number of leads. Keys: (`r/<dimension>/<scope>`,
+# period, "r"); attributes `<value>|<metric>`. Custom option fields of the profile plug in as
+# `custom.<key>` (their values are option codes).
+REPORT_DIMENSIONS = ("total", "source", "campaign", "form_id", "partner_id", "loan_type", "purpose", "credit_status",
+                     "customer_type", "region", "province", "city", "team", "owner", "status", "score_band")
+REPORT_SHARD = "r"
+_OPTION_CODE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+def report_scope(dimension: str, scope: str) -> str:
+    return f"r/{dimension}/{scope}"
+
+
+def fc_bucket(minutes: int) -> int:
+    """Minutes to first contact as the report's histogram keeps them (its median's precision): to the
+    minute within the first hour, to 10 minutes within a day, then to the hour, past a week to the day."""
+    if minutes < 60:
+        return minutes
+    if minutes < 1440:
+        return minutes - minutes % 10
+    if minutes < 10080:
+        return minutes - minutes % 60
+    return minutes - minutes % 1440
+
+
+def _report_values(image: Mapping[str, Any]) -> dict[str, str]:
+    out = {d: _value(image, d) for d in REPORT_DIMENSIONS if d not in ("team", "owner")}
+    for key, raw in sorted((image.get("custom") or {}).items()):
+        if isinstance(raw, str) and _OPTION_CODE.match(raw):
+            out[f"custom.{key}"] = raw
+    return out
+
+
+def report_contribution(image: Mapping[str, Any], minutes: int | None, days: int | None) -> Contribution:
+    values = _report_values(image)
+    day = str(image["day"])
+    out: Contribution = {}
+    for team, rep, figures in facts(image):
+        for scope in [ALL] + ([scope_of(team)] if team else []):
+            dims = dict(values)
+            if scope == ALL:
+                dims["team"] = str(team).replace("|", "_") if team else NONE
+            dims["owner"] = str(rep).replace("|", "_") if rep else NONE
+            for dimension, value in dims.items():
+                part: dict[str, Decimal] = {}
+                for metric, amount in figures.items():
+                    if metric == "#fc" and minutes is not None and dimension == "total":
+                        part.update({"fc_n": Decimal(1), "fc_sum": Decimal(minutes),
+                                     f"fc#{fc_bucket(minutes)}": Decimal(1)})
+                    elif metric == "#cy" and days is not None and dimension == "total":
+                        part.update({"cy_n": Decimal(1), "cy_sum": Decimal(days), f"cy#{days}": Decimal(1)})
+                    elif not metric.startswith("#"):
+                        part[metric] = amount
+                if not part:
+                    continue
+                named = {f"{value}|{metric}": amount for metric, amount in part.items()}
+                for period in (day, day[:7]):
+                    _add(out.setdefault((report_scope(dimension, scope), period, REPORT_SHARD), {}), named)
+    return out
+
+
+def fold_report(items: Iterable[Mapping[str, Any]]) -> dict[str, Figures]:
+    """Report items of one dimension ({"value|metric": amount}) → value → summed figures."""
+    out: dict[str, Figures] = {}
+    for attrs in items:
+        for name, amount in attrs.items():
+            value, sep, metric = name.rpartition("|")
+            if sep:
+                out.setdefault(value, Figures()).add(metric, Decimal(str(amount)))
+    return out
 
 
 def _add(into: dict[str, Decimal], part: Mapping[str, Decimal]) -> None:

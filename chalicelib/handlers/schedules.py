@@ -18,9 +18,11 @@ bp = Blueprint(__name__)
 @bp.schedule(Rate(5, unit=Rate.MINUTES), name="sla_sweep")
 @metrics.flushed
 def sla_sweep(event: CloudWatchEvent) -> dict[str, Any]:
+    from chalicelib.services.boards import weekly_summaries
     from chalicelib.services.sop import sweep
 
     counts = sweep(parse_iso(event.time))
+    counts["board_summaries"] = weekly_summaries(parse_iso(event.time))  # Mondays 09:00, once per board
     logger.info("sla sweep", extra={"tick_time": event.time, **counts})
     return {"time": event.time, **counts}
 

@@ -27,16 +27,33 @@ class Change:
 def on_lead_batch(records: list[Change], at: str) -> int:
     """Apply a batch's records (in stream order, the batch's first record first) exactly once, however
     often and however cut the batch is delivered again: the marker is keyed on the first record and
-    holds the sequence number applied through. Returns how many records were applied now."""
+    holds the sequence number applied through (and, while one record too large for a transaction is
+    applied in parts, how many of its parts). Returns how many records were applied now."""
     if not records:
         return 0
     marker = records[0].event_id
     expires = int(parse_iso(at).timestamp()) + MARKER_TTL_S
-    applied = aggregates.applied_through(marker)
+    state = aggregates.applied_state(marker)
+    applied, done_parts = state if state is not None else (None, 0)
     pending = [r for r in records if applied is None or r.sequence > applied]
     deltas = [analytics.delta(r.old, r.new) for r in pending]
     chunk: analytics.Contribution = {}
     for index, record in enumerate(pending):
+        if len(deltas[index]) > MAX_ITEMS:
+            # One record alone touches more items than a transaction holds (a lead worked by several
+            # teams): its parts go one transaction each, the marker counting them.
+            keys = sorted(deltas[index])
+            pieces = [{k: deltas[index][k] for k in keys[i:i + MAX_ITEMS]} for i in range(0, len(keys), MAX_ITEMS)]
+            for number, piece in enumerate(pieces):
+                if index == 0 and number < done_parts:
+                    continue  # applied by an earlier delivery
+                final = number + 1 == len(pieces)
+                base = applied if applied is not None else -1
+                aggregates.apply_batch(marker, applied, record.sequence if final else base, _nonzero(piece), expires,
+                                       after_part=number, through_part=0 if final else number + 1)
+                applied = record.sequence if final else base
+                done_parts = 0 if final else number + 1
+            continue
         analytics.add_into(chunk, deltas[index])
         last = index + 1 == len(pending)
         if last or len(chunk.keys() | deltas[index + 1].keys()) > MAX_ITEMS:

@@ -40,7 +40,7 @@ from chalicelib.domain.sheet_rows import (
     new_leads,
 )
 from chalicelib.domain.timeutil import iso_utc, parse_iso, shanghai_day
-from chalicelib.errors import BadRequest, DomainError, NotFound, StoreUnavailable
+from chalicelib.errors import BadRequest, DomainError, Forbidden, NotFound, StoreUnavailable
 from chalicelib.observability import logger
 from chalicelib.rules.imports import ImportPolicy
 from chalicelib.rules.profile import OPTION_FIELDS, LeadProfile, default_profile
@@ -50,6 +50,7 @@ from chalicelib.store import config, directory, files, import_jobs, leads, seque
 
 UPLOADS = "imports/uploads/"
 PARTNER_DROPS = "imports/partners/"
+COSTS_FOLDER = "costs/"  # `imports/uploads/<import_id>/costs/<filename>`: a spend sheet (services/costs.py)
 CHUNK_ROWS = 500
 LEASE_S = 300
 HANDOVER_MS = 90_000  # stop and hand over when less than this is left of the invocation
@@ -77,9 +78,14 @@ def start_upload(who: Principal, body: JsonObject, at: datetime) -> JsonView:
     filename = unicodedata.normalize("NFKC", str(body.get("filename") or "")).strip()
     if not _FILENAME.match(filename):
         raise BadRequest("文件名无效：须为 .xlsx、.xls 或 .csv 文件", fields={"filename": "无效的文件名"})
+    kind = body.get("kind") or "leads"
+    if kind not in ("leads", "costs"):
+        raise BadRequest("导入类型只能是线索（leads）或投放成本（costs）", fields={"kind": "无效"})
+    if kind == "costs" and who.role != "admin":
+        raise Forbidden("只有管理员可以导入投放成本")
     created_at = iso_utc(at)
     import_id = f"I{shanghai_day(at):%Y%m%d}{secrets.token_hex(5)}"
-    key = f"{UPLOADS}{import_id}/{filename}"
+    key = f"{UPLOADS}{import_id}/{COSTS_FOLDER if kind == 'costs' else ''}{filename}"
     import_jobs.create(_new_job(import_id, filename, key, who.user_id, who.team, None, at))
     expires = 900
     return {"import_id": import_id, "upload_url": files.upload_url(key, expires), "object_key": key,
@@ -318,6 +324,8 @@ def _run(job: ImportJob, obj: StoredObject, remaining_ms: Callable[[], int], now
     data = files.read(obj.key, int(policy.max_file_mb * 1024 * 1024))
     if data is None:
         raise FileRejected(f"文件过大，上限为 {policy.max_file_mb:g} MB")
+    if obj.key.startswith(f"{UPLOADS}{job['import_id']}/{COSTS_FOLDER}"):
+        return _run_costs(job, obj, data, policy, now_s)
     opened = open_file(data, job["filename"], policy, profile, job.get("partner_id"))
     del data
     writer = _ChunkWriter(job, profile, opened.total, now_s)
@@ -336,6 +344,27 @@ def _run(job: ImportJob, obj: StoredObject, remaining_ms: Callable[[], int], now
     logger.info("import done", extra={"import_id": job["import_id"], **counts})
     for outcome in ("imported", "duplicate", "rejected"):
         metrics.count(metrics.IMPORT_ROWS, counts[outcome], outcome=outcome)
+    _archive(obj.key)
+    return True
+
+
+def _run_costs(job: dict[str, Any], obj: StoredObject, data: bytes, policy: ImportPolicy,
+               now_s: Callable[[], float]) -> bool:
+    """A spend sheet: small (one row per channel and day at most), read and saved in one run; saving
+    the same rows again replaces the amounts, so a second delivery changes nothing."""
+    from chalicelib.services import costs
+    from chalicelib.spreadsheets import check_safe, file_kind, read_sheet
+
+    kind = file_kind(data, job["filename"])
+    check_safe(data, kind, policy)
+    header, rows = costs.sheet_rows(read_sheet(data, kind).rows)
+    costs.save(entry for _, entry, _, _ in rows if entry is not None)
+    tally = ImportTally(rows=len(rows), processed=len(rows), new=sum(1 for r in rows if r[1] is not None))
+    tally.rejected = [(number, "；".join(f"{costs.FIELD_LABELS.get(k, k)}：{v}" for k, v in errors.items()), cells)
+                      for number, entry, errors, cells in rows if entry is None]
+    report_key = _report(job["import_id"], header, tally) if tally.rejected else None
+    jobs.finish(job["import_id"], "done", _stamp(now_s), counts=tally.counts(),
+                progress={"processed": len(rows), "total": len(rows)}, report_key=report_key)
     _archive(obj.key)
     return True
 

@@ -22,7 +22,7 @@ MAX_RANGE_DAYS = 366
 # Filters beyond status/owner/source: what the dashboard's drill-downs ask for. A value of `_none`
 # means the field is absent; `stage` is one of the funnel stages (valid, intent, won, first_contact).
 EXTRA_FILTERS = ("partner_id", "loan_type", "region", "province", "customer_type", "stage", "first_team",
-                 "first_owner", "score_band", "form_id", "campaign")
+                 "first_owner", "score_band", "form_id", "campaign", "purpose", "credit_status", "city")
 # The dashboard's teams and reps are those that first received a lead (it may have changed hands since).
 _RECEIVED = ("first_team", "first_owner")
 STAGES = ("valid", "intent", "won", "first_contact")

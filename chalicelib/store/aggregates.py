@@ -64,21 +64,32 @@ def _update(key: Key, changes: dict[str, Decimal]) -> dict[str, object]:
 
 def applied_through(marker: str) -> int | None:
     """The stream sequence number a batch starting with eventID `marker` was applied through."""
+    state = applied_state(marker)
+    return state[0] if state is not None else None
+
+
+def applied_state(marker: str) -> tuple[int, int] | None:
+    """(sequence number applied through, parts of the next record applied) of a batch's marker."""
     with aws_errors():
         item = _client().get_item(TableName=_table(), Key={"pk": {"S": f"batch#{marker}"}, "sk": {"S": "-"}},
                                   ConsistentRead=True).get("Item")
-    return int(item["seq"]["N"]) if item else None
+    return (int(item["seq"]["N"]), int(item.get("part", {}).get("N", 0))) if item else None
 
 
-def apply_batch(marker: str, after: int | None, through: int, changes: Contribution, expires_epoch: int) -> None:
+def apply_batch(marker: str, after: int | None, through: int, changes: Contribution, expires_epoch: int,
+                after_part: int = 0, through_part: int = 0) -> None:
     """Add the changes of a batch's records and move its marker from `after` to `through`, in one
-    transaction: a delivery of the same batch again finds the marker and skips what it covers."""
-    condition: dict[str, object] = ({"ConditionExpression": "attribute_not_exists(pk)"} if after is None else
-                                 {"ConditionExpression": "seq = :after",
-                                  "ExpressionAttributeValues": {":after": {"N": str(after)}}})
+    transaction: a delivery of the same batch again finds the marker and skips what it covers. A
+    record too large for one transaction moves the marker by parts (`after_part` → `through_part`)."""
+    if after is None:
+        condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
+    else:
+        values = {":after": {"N": str(after)}, ":part": {"N": str(after_part)}}
+        part_test = "(attribute_not_exists(part) OR part = :part)" if after_part == 0 else "part = :part"
+        condition = {"ConditionExpression": f"seq = :after AND {part_test}", "ExpressionAttributeValues": values}
     marker_item = {"Put": {"TableName": _table(), **condition,
                            "Item": {"pk": {"S": f"batch#{marker}"}, "sk": {"S": "-"}, "seq": {"N": str(through)},
-                                    "expires_at": {"N": str(expires_epoch)}}}}
+                                    "part": {"N": str(through_part)}, "expires_at": {"N": str(expires_epoch)}}}}
     items = [marker_item] + [_update(key, attrs) for key, attrs in sorted(changes.items())]
     for attempt in range(_ATTEMPTS):
         try:
@@ -138,10 +149,11 @@ def read_days(scope: str, first: str, last: str, shards: int) -> list[tuple[str,
 # -- offline only (ops: rebuild and verify) ----------------------------------------------------
 
 def scan_counters() -> Iterator[tuple[Key, dict[str, Decimal]]]:
-    """Every counter item (markers skipped). A Scan: for the offline rebuild/verify command only."""
+    """Every counter item (markers, spend and boards skipped: store/reports.py). A Scan: for the
+    offline rebuild/verify command only."""
     for page in _client().get_paginator("scan").paginate(TableName=_table()):
         for item in page.get("Items", []):
-            if not item["pk"]["S"].startswith("batch#"):
+            if not item["pk"]["S"].startswith(("batch#", "cost#", "board#")):
                 yield key_of(item), _decode(item)
 
 
@@ -153,3 +165,21 @@ def replace(key: Key, attrs: dict[str, Decimal]) -> None:
             _client().put_item(TableName=_table(), Item=item)
         else:
             _client().delete_item(TableName=_table(), Key=item_key(key))
+
+
+def read_items(keys: list[Key]) -> dict[Key, dict[str, Decimal]]:
+    """The counters of the given items (absent ones: empty), by BatchGetItem, 100 keys a call: the
+    report builder knows exactly which day and month items a card needs."""
+    wanted = {(item_key(key)["pk"]["S"], item_key(key)["sk"]["S"]): key for key in keys}
+    out: dict[Key, dict[str, Decimal]] = {key: {} for key in keys}
+    pending = [item_key(key) for key in dict.fromkeys(keys)]
+    while pending:
+        batch, pending = pending[:100], pending[100:]
+        request: dict[str, Any] = {_table(): {"Keys": batch}}
+        while request:
+            with aws_errors():
+                response = _client().batch_get_item(RequestItems=request)
+            for item in response.get("Responses", {}).get(_table(), []):
+                out[wanted[(item["pk"]["S"], item["sk"]["S"])]] = _decode(item)
+            request = response.get("UnprocessedKeys") or {}
+    return out

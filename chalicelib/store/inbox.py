@@ -40,3 +40,13 @@ def mark_read(user_id: str, ids: list[str]) -> int:
         done += conditional(lambda sk=sk: NotificationModel(user_id, sk).update(  # type: ignore[misc]
             actions=[NotificationModel.read.set(True)], condition=NotificationModel.sk.exists()))
     return done
+
+
+def notify(user_id: str, sk: str, kind: str, title: str, body: str, at: str) -> None:
+    """One inbox message (its sort key chosen by the caller: a retried write replaces itself)."""
+    from pynamodb.exceptions import PutError
+
+    try:
+        NotificationModel(user_id, sk, kind=kind, title=title, body=body, created_at=at).save()
+    except PutError as exc:
+        raise StoreUnavailable() from exc

@@ -9,6 +9,7 @@ const PAGES = [
   { path: "tasks", label: "今日待办", roles: ["rep", "supervisor", "admin"], load: () => import("./pages/tasks.js") },
   { path: "inbox", label: "消息", roles: ["rep", "supervisor", "admin"], load: () => import("./pages/inbox.js") },
   { path: "dashboard", label: "数据看板", roles: ["supervisor", "admin"], load: () => import("./pages/dashboard.js") },
+  { path: "reports", label: "报表", roles: ["supervisor", "admin"], load: () => import("./pages/reports.js") },
   { path: "imports", label: "导入", roles: ["rep", "supervisor", "admin"], load: () => import("./pages/imports.js") },
   { path: "rules", label: "规则", roles: ["supervisor", "admin"], load: () => import("./pages/rules.js") },
   { path: "team", label: "团队", roles: ["supervisor", "admin"], load: () => import("./pages/team.js") },

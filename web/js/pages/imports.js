@@ -9,7 +9,10 @@ const STATUS = { queued: "排队中", running: "导入中", done: "已完成", f
 const TYPES = { csv: "text/csv", xlsx: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
   xls: "application/vnd.ms-excel" };
 
-export async function render(view) {
+export async function render(view, { me } = {}) {
+  // Admins also import marketing spend (成本表: 日期或月份、渠道、推广活动、合作方、金额) through the same jobs.
+  const kind = me?.role === "admin" ? h("select", { id: "import-kind", "aria-label": "导入内容" },
+    h("option", { value: "leads" }, "线索"), h("option", { value: "costs" }, "投放成本")) : null;
   const chosenName = h("span", { class: "muted grow" }, "未选择文件");
   const file = h("input", { type: "file", id: "import-file", class: "visually-hidden", accept: ".xlsx,.xls,.csv",
     onchange: () => { chosenName.textContent = file.files[0]?.name || "未选择文件"; } });
@@ -21,7 +24,7 @@ export async function render(view) {
   const upload = h("button", { type: "button", class: "primary", id: "import-upload", onclick: () => busy(upload, async () => {
     const chosen = file.files[0];
     if (!chosen) throw { message: "请先选择文件" };
-    const job = await post("/imports", { filename: chosen.name });
+    const job = await post("/imports", { filename: chosen.name, ...(kind?.value === "costs" ? { kind: "costs" } : {}) });
     bar.hidden = false;
     bar.value = 0;
     await putWithProgress(job.upload_url, chosen, (p) => { bar.value = p; });
@@ -37,7 +40,9 @@ export async function render(view) {
   mount(view, h("h1", {}, "导入"),
     h("section", { class: "card" },
       h("p", { class: "muted" }, "支持 .xlsx、.xls、.csv；第一行为表头（可用模板中的中文列名），姓名和手机号必填。重复和有误的行不会导入，可下载错误报告查看原因。"),
-      h("div", { class: "row" }, picker, chosenName), h("div", { class: "row" }, upload, template), bar, out),
+      kind ? h("p", { class: "muted" }, "管理员也可导入投放成本表：表头为“日期”或“月份”、“渠道”、“推广活动”（可选）、“合作方”（可选）、“金额”。") : null,
+      h("div", { class: "row" }, kind ? h("label", {}, "导入内容", kind) : null, picker, chosenName),
+      h("div", { class: "row" }, upload, template), bar, out),
     h("h2", {}, "导入记录"), jobs);
   await refresh();
 

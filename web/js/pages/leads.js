@@ -7,7 +7,7 @@ import { busy, download, empty, errorBox, h, loading, mount, shanghaiDate, STATU
 import { assignableReps, assignBar, leadCard } from "./common.js";
 
 export const DRILL = ["team", "owner", "first_team", "first_owner", "source", "partner_id", "loan_type", "region",
-  "province", "customer_type", "stage", "score_band"];
+  "province", "customer_type", "stage", "score_band", "purpose", "credit_status", "city", "form_id", "campaign"];
 const STAGE = { valid: "有效线索", intent: "意向客户", won: "签约客户", first_contact: "已首次联系" };
 
 export async function render(view, { me, query: q }) {
@@ -101,13 +101,14 @@ export async function render(view, { me, query: q }) {
 // The drill filters by name: teams, people and the lead profile's options are shown by their labels.
 async function drillLine(drill) {
   const names = { team: "团队", owner: "负责人", first_team: "团队", first_owner: "销售", source: "渠道", partner_id: "合作方",
-    loan_type: "贷款类型", region: "大区", province: "省份", customer_type: "客户类型", stage: "阶段", score_band: "评分档" };
+    loan_type: "贷款类型", region: "大区", province: "省份", customer_type: "客户类型", stage: "阶段", score_band: "评分档",
+    purpose: "资金用途", credit_status: "征信情况", city: "城市", form_id: "表单", campaign: "推广活动" };
   const keys = Object.keys(drill);
   const wants = (...k) => k.some((key) => keys.includes(key));
   const [teams, users, profile] = await Promise.all([
     wants("team", "first_team") ? get("/teams").catch(() => null) : null,
     wants("owner", "first_owner") ? get("/users").catch(() => null) : null,
-    wants("source", "loan_type", "customer_type") ? get("/config/lead-profile").catch(() => null) : null,
+    wants("source", "loan_type", "customer_type", "purpose", "credit_status") ? get("/config/lead-profile").catch(() => null) : null,
   ]);
   const label = (k, v) => {
     if (v === "_none") return ["team", "owner", "first_team", "first_owner"].includes(k) ? "公海（未分配）" : k === "score_band" ? "未评分" : "未填写";

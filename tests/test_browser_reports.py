@@ -1,0 +1,172 @@
+"""报表 in a real browser against the local stack: a supervisor builds "本月各渠道有效线索与签约金额（柱状）"
+and "近 12 周线索趋势（折线）", saves them to a board, reloads, and drills from a bar into the lead
+list; the charts' numbers equal figures computed here from the leads themselves. The board reflows
+to one column on a phone."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+
+from tests import test_browser
+from tests.test_browser import PHONE, Session, api
+from tests.test_browser_labels import bar_point
+from tests.test_local_stack import Stack
+
+browser = test_browser.browser  # the same Chromium fixture
+DESKTOP = {"width": 1280, "height": 800}
+BAR = "本月各渠道有效线索与签约金额（柱状）"
+LINE = "近 12 周线索趋势（折线）"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    running = Stack(tmp_path_factory.mktemp("reports"))
+    running.start()
+    yield running
+    if running.proc and running.proc.poll() is None:
+        running.stop()
+
+
+def team_leads(stack: Stack, first: date, last: date) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = api(stack, "GET", f"/leads?first_team=sh_mortgage&from={first}&to={last}&limit=100"
+                   + (f"&cursor={cursor}" if cursor else ""), "sh_lead")
+        out.extend(page["items"])
+        cursor = page["cursor"]
+        if not cursor:
+            return out
+
+
+def chart_series(session: Session, chart: str) -> tuple[list[str], list[list[float]]]:
+    return tuple(session.page.evaluate(  # type: ignore[return-value]
+        """(chart) => {
+          const inst = window.echarts.getInstanceByDom(document.querySelector(`[data-chart='${chart}']`));
+          const option = inst.getOption();
+          return [option.xAxis[0].data, option.series.map((s) => s.data.map((d) => d.value))];
+        }""", chart))
+
+
+def test_supervisor_builds_a_board_reloads_and_drills_from_a_bar(browser: Any, stack: Stack) -> None:
+    people = [("13917403811", "website_form"), ("13917403822", "wechat"), ("13917403833", "wechat"),
+              ("13917403844", "douyin"), ("13917403855", "wechat"), ("13917403866", "douyin")]
+    made = []
+    for phone, source in people:
+        made.append(api(stack, "POST", "/capture", body={"consent": True, "name": "王先生", "phone": phone,
+                                                          "city": "上海", "loan_type": "mortgage", "source": source,
+                                                          "amount": 80})["lead_id"])
+    leads = [captured_wait(stack, lead_id) for lead_id in made]
+    assert all(x["team"] == "sh_mortgage" for x in leads), [x.get("team") for x in leads]
+    today = date.fromisoformat(api(stack, "GET", "/dashboard", "sh_lead")["range"]["to"])
+    won = next(x for x in leads if x["source"] == "wechat")
+    api(stack, "POST", f"/leads/{won['lead_id']}/status", won["owner"], {"status": "intent", "version": won["version"]})
+    won = api(stack, "GET", f"/leads/{won['lead_id']}", "admin")
+    api(stack, "POST", f"/leads/{won['lead_id']}/status", won["owner"],
+        {"status": "won", "version": won["version"], "won_amount": 45.5, "won_date": today.isoformat()})
+    bad = next(x for x in leads if x["source"] == "douyin")
+    api(stack, "POST", f"/leads/{bad['lead_id']}/status", "sh_lead",
+        {"status": "invalid", "version": bad["version"], "reason": "空号"})
+
+    sup = Session(browser, stack, DESKTOP)
+    sup.sign_in("sh_lead")
+    sup.go("reports")
+    sup.page.wait_for_selector("#board-picker")
+    assert sup.page.locator("#board-picker option").count() >= 4  # the ready boards
+    sup.page.fill("#new-board-name", "我的经营看板")
+    sup.page.click("#create-board")
+    sup.page.wait_for_selector("#card-editor")
+    sup.page.wait_for_function("document.querySelector('#board-picker').selectedOptions[0].text.startsWith('我的经营看板')")
+    add_card(sup, BAR, ["valid", "won_amount"], time_dim="", dim="source", chart="bar", range_="this_month")
+    add_card(sup, LINE, ["leads"], time_dim="week", dim="", chart="line", range_="last_12_weeks")
+    board_url = sup.page.url
+    sup.page.reload()
+    sup.page.wait_for_selector("#board-grid [data-card]")
+    assert sup.page.url == board_url
+    cards = sup.page.eval_on_selector_all("[data-card]", "els => els.map(e => e.dataset.card)")
+    assert len(cards) == 2
+    bar_chart, line_chart = f"card-{cards[0]}", f"card-{cards[1]}"
+    for chart in (bar_chart, line_chart):
+        sup.page.wait_for_selector(f"[data-chart='{chart}'][data-ready] canvas")
+    assert BAR in sup.page.inner_text(f"[data-card='{cards[0]}']")
+
+    # The numbers equal the leads: valid leads and won amount per channel this month, and leads per week.
+    month = today.replace(day=1)
+    mine = team_leads(stack, month, today)
+    valid: dict[str, int] = defaultdict(int)
+    amount: dict[str, float] = defaultdict(float)
+    for x in mine:
+        valid[x["source"]] += x["status"] not in ("invalid", "duplicate")
+        amount[x["source"]] += float(x.get("won_amount") or 0) if x["status"] == "won" else 0
+    labels = {"website_form": "官网表单", "wechat": "微信公众号", "douyin": "抖音"}
+    xs, series = chart_series(sup, bar_chart)
+    shown = {x: (series[0][i], series[1][i]) for i, x in enumerate(xs)}
+    assert shown == {labels[s]: (valid[s], amount[s]) for s in valid}, shown
+    assert shown["微信公众号"] == (3, 45.5)
+    first_week = today - timedelta(days=today.weekday()) - timedelta(weeks=11)
+    weeks, (points,) = chart_series(sup, line_chart)
+    assert len(weeks) == 12 and sum(points) == len(team_leads(stack, first_week, today))
+    sup.shot("reports-board-desktop")
+
+    # A bar opens the lead list of exactly its leads (微信's valid leads).
+    index = xs.index("微信公众号")
+    sup.page.locator(f"[data-chart='{bar_chart}']").scroll_into_view_if_needed()
+    x, y = bar_point(sup, bar_chart, index)
+    sup.page.mouse.click(x, y)
+    sup.page.wait_for_selector("#drill-filters [data-filter='source']")
+    sup.page.wait_for_function("!document.querySelector('#lead-list .loading')")
+    listed = set(sup.page.eval_on_selector_all("#lead-list li[data-lead]", "els => els.map(e => e.dataset.lead)"))
+    assert listed == {x["lead_id"] for x in mine if x["source"] == "wechat" and x["status"] not in ("invalid",
+                                                                                                   "duplicate")}
+    assert "微信公众号" in sup.page.inner_text("#drill-filters")
+    # Set as home; the board is the one 报表 opens.
+    sup.page.goto(board_url)
+    sup.page.wait_for_selector("#set-home")
+    sup.page.click("#set-home")
+    sup.page.wait_for_selector("#set-home[disabled]")
+    sup.go("reports")
+    sup.page.wait_for_selector("#board-picker")
+    assert sup.page.eval_on_selector("#board-picker", "e => e.selectedOptions[0].text").startswith("我的经营看板")
+    sup.close()
+
+    phone = Session(browser, stack, PHONE)
+    phone.sign_in("sh_lead")
+    phone.page.goto(board_url)
+    phone.page.wait_for_selector(f"[data-chart='{bar_chart}'][data-ready] canvas")
+    width, inner = phone.page.evaluate("[document.scrollingElement.scrollWidth, innerWidth]")
+    assert width <= inner, (width, inner)
+    lefts = phone.page.eval_on_selector_all("[data-card]", "els => els.map(e => e.getBoundingClientRect().left)")
+    assert len(set(lefts)) == 1  # one column
+    phone.shot("reports-board-phone")
+    phone.close()
+
+
+def captured_wait(stack: Stack, lead_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while True:
+        lead = api(stack, "GET", f"/leads/{lead_id}", "admin")
+        if lead["status"] != "new" or time.monotonic() > deadline:
+            return dict(lead)
+        time.sleep(0.2)
+
+
+def add_card(session: Session, title: str, measures: list[str], time_dim: str, dim: str, chart: str,
+             range_: str) -> None:
+    page = session.page
+    before = page.locator("#board-grid [data-card]").count()
+    page.fill("#card-title", title)
+    for box in page.locator("#card-measures input").all():
+        box.set_checked(box.get_attribute("value") in measures)
+    page.select_option("#card-time", time_dim)
+    page.select_option("#card-dimension", dim)
+    page.select_option("#card-chart", chart)
+    page.select_option("#card-range", range_)
+    page.click("#card-add")
+    page.wait_for_function(f"document.querySelectorAll('#board-grid [data-card]').length === {before + 1}")
+

@@ -1,0 +1,324 @@
+"""The report builder: card queries answered from the report counters equal figures computed from
+the leads themselves (whole months read from month items, partial months from days), drill down to
+exactly their leads, survive replays, and `make aggregates` agrees; costs entered by form and by
+spreadsheet give cost per valid lead and ROI equal to a hand computation; boards are scoped."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from tests.conftest import auth
+from tests.test_capture import body_of
+from tests.test_dashboard import INTENT, all_leads, capture_at, drain, history_facts, listed, run_scenario, set_status
+from tests.test_imports import deliver, job, xlsx
+from tests.test_stream import leads_stream
+
+
+def query(client: Any, user: str, body: dict[str, Any]) -> Any:
+    return client.http.post("/reports/query", body=json.dumps(body),
+                            headers={**auth(user), "Content-Type": "application/json"})
+
+
+def ask(client: Any, user: str, body: dict[str, Any]) -> dict[str, Any]:
+    response = query(client, user, body)
+    assert response.status_code == 200, response.body
+    return dict(body_of(response))
+
+
+def is_valid(x: dict[str, Any]) -> bool:
+    return x["status"] not in ("invalid", "duplicate")
+
+
+def reached(x: dict[str, Any]) -> bool:
+    return is_valid(x) and (bool(x.get("intent_at")) or x["status"] in INTENT)
+
+
+def test_cards_equal_the_leads_drill_down_and_survive_replays(client: Any) -> None:
+    from chalicelib.domain.analytics import fc_bucket
+    from chalicelib.domain.timeutil import shanghai_day
+    from chalicelib.services import aggregates
+
+    log, now = run_scenario(client)
+    leads = all_leads()
+    facts = {x["lead_id"]: history_facts(x) for x in leads}
+    today = shanghai_day(now)
+    first = today - timedelta(days=60)  # a partial month, at least one whole month, a partial month
+    span = {"from": first.isoformat(), "to": today.isoformat()}
+    inside = [x for x in leads if first.isoformat() <= x["day"] <= today.isoformat()]
+    assert len(inside) == 200
+
+    # Channel × measures, all teams.
+    measures = ["leads", "valid", "intent", "won", "won_amount", "activities", "reclaims", "valid_rate"]
+    got = ask(client, "admin", {"measures": measures, "dimensions": ["source"], **span})
+    want: dict[str, dict[str, Any]] = defaultdict(lambda: defaultdict(float))
+    for x in inside:
+        w = want[x["source"]]
+        w["leads"] += 1
+        w["valid"] += is_valid(x)
+        w["intent"] += reached(x)
+        w["won"] += x["status"] == "won"
+        w["won_amount"] += float(x.get("won_amount") or 0) if x["status"] == "won" else 0
+        w["activities"] += int(x.get("activity_count") or 0)
+        w["reclaims"] += len(x.get("reclaimed_from") or [])
+    rows = {r["source"]: r for r in got["rows"]}
+    assert set(rows) == set(want)
+    for source, w in want.items():
+        for m in ("leads", "valid", "intent", "won", "activities", "reclaims"):
+            assert rows[source][m] == w[m], (source, m)
+        assert rows[source]["won_amount"] == pytest.approx(w["won_amount"])
+        assert rows[source]["valid_rate"] == round(w["valid"] / w["leads"], 4)
+    assert rows["douyin"]["source_label"] == "抖音"
+    assert got["total"]["leads"] == 200
+    # Every row drills to exactly the leads it counts.
+    for source, row in rows.items():
+        ids = {x["lead_id"] for x in inside if x["source"] == source}
+        assert listed(client, row["drill"]["leads"]) == ids
+        assert listed(client, row["drill"]["valid"]) == {i for i in ids if is_valid(next(x for x in inside
+                                                                                          if x["lead_id"] == i))}
+        assert len(listed(client, row["drill"]["won"])) == row["won"]
+
+    # Month × channel: month items for whole months, days for the partial ones.
+    monthly = ask(client, "admin", {"measures": ["leads", "won"], "dimensions": ["month", "source"], **span})
+    per_month: dict[tuple[str, str], int] = defaultdict(int)
+    for x in inside:
+        per_month[(x["day"][:7], x["source"])] += 1
+    assert {(r["month"], r["source"]): r["leads"] for r in monthly["rows"]} == dict(per_month)
+    assert {r["month_label"] for r in monthly["rows"]} >= {f"{today.year}年{today.month}月"}
+    whole = ask(client, "admin", {"measures": ["leads"], "dimensions": [], "from": first.replace(day=1).isoformat(),
+                                  "to": today.isoformat()})
+    assert whole["total"]["leads"] == 200 and whole["items_read"] < 2 + 31 + 31  # a whole month is one item
+
+    # Weeks: every week of the range a row, summing to the total; the median first contact.
+    weekly = ask(client, "admin", {"measures": ["leads", "fc_median"], "dimensions": ["week"], **span})
+    assert sum(r["leads"] for r in weekly["rows"]) == 200 and len(weekly["rows"]) in (9, 10)
+    contacted = [x for x in inside if x.get("first_contact_at")]
+    minutes = [fc_bucket(int((datetime.fromisoformat(x["first_contact_at"].replace("Z", "+00:00"))
+                               - datetime.fromisoformat(x["created_at"].replace("Z", "+00:00"))).total_seconds() // 60))
+               for x in contacted]
+    assert weekly["total"]["fc_median"] == statistics.median(minutes)
+
+    # A supervisor: their team only, leads for the rep that first received them, wins for the owner then.
+    team_view = ask(client, "sh_lead", {"measures": ["leads", "won", "won_amount"], "dimensions": ["owner"], **span})
+    assert team_view["scope"]["team"] == "sh_mortgage"
+    leads_by: dict[str, int] = defaultdict(int)
+    won_by: dict[str, int] = defaultdict(int)
+    for x in inside:
+        home_team, home_rep = facts[x["lead_id"]]["home"]
+        if home_team == "sh_mortgage":
+            leads_by[home_rep or "_none"] += 1
+        if x["status"] == "won" and x.get("team") == "sh_mortgage":
+            won_by[x["owner"]] += 1
+    got_rows = {r["owner"]: r for r in team_view["rows"]}
+    assert {k: r["leads"] for k, r in got_rows.items() if r["leads"]} == dict(leads_by)
+    assert {k: r["won"] for k, r in got_rows.items() if r["won"]} == dict(won_by)
+    assert got_rows["sh_rep1"]["owner_label"] != "sh_rep1"
+    rep_row = got_rows["sh_rep1"]
+    assert len(listed(client, rep_row["drill"]["leads"])) == rep_row["leads"]
+    assert len(listed(client, rep_row["drill"]["won"])) == rep_row["won"]
+    assert query(client, "sh_lead", {"measures": ["leads"], "filters": {"team": "south_credit"}, **span}).status_code \
+        == 403
+    assert query(client, "sh_rep1", {"measures": ["leads"], **span}).status_code == 403
+
+    # Replaying every stream record changes nothing; the offline recompute agrees, report items included.
+    for event in log:
+        assert client.lambda_.invoke("lead_stream", event).payload == {"batchItemFailures": []}
+    assert ask(client, "admin", {"measures": measures, "dimensions": ["source"], **span})["rows"] == got["rows"]
+    report = aggregates.verify()
+    assert report["differences"] == [] and any(True for _ in report)
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"measures": ["nope"], "from": "2026-11-01", "to": "2026-11-30"}, "measures"),
+    ({"measures": ["leads"], "dimensions": ["source", "loan_type"], "from": "2026-11-01", "to": "2026-11-30"},
+     "dimensions"),
+    ({"measures": ["leads"], "dimensions": ["source"], "filters": {"loan_type": "credit"}, "from": "2026-11-01",
+      "to": "2026-11-30"}, "filters.loan_type"),
+    ({"measures": ["leads"], "from": "2026-11-30", "to": "2026-11-01"}, "from"),
+    ({"measures": ["leads"], "from": "2026-11-01"}, "to"),
+])
+def test_bad_cards_are_refused_in_chinese(client: Any, body: dict[str, Any], field: str) -> None:
+    response = query(client, "admin", body)
+    assert response.status_code == 400
+    error = body_of(response)["error"]
+    assert field in error["fields"] and any("\u4e00" <= c <= "\u9fff" for c in error["message"])
+
+
+def test_costs_for_two_channels_give_cost_per_valid_and_roi(client: Any) -> None:
+    from chalicelib.domain.timeutil import shanghai_day
+
+    now = datetime.now(UTC)
+    today = shanghai_day(now)
+    month = today.replace(day=1)
+    at = datetime(month.year, month.month, 1, 3, 0, tzinfo=UTC)  # the 1st, 11:00 Shanghai
+    phones = ["13916204571", "13916204582", "13916204593", "13716204574", "13716204585"]
+    place = {"loan_type": "mortgage", "city": "上海"}
+    wechat = [capture_at({"name": "客户甲", "phone": p, "source": "wechat", **place}, at) for p in phones[:3]]
+    douyin = [capture_at({"name": "客户乙", "phone": p, "source": "douyin", **place}, at) for p in phones[3:]]
+    drain(client, leads_stream(), [])
+    from chalicelib.store import leads as store
+
+    won_wechat = store.get(wechat[0])
+    set_status(client, wechat[0], won_wechat["owner"], "intent")  # type: ignore[index]
+    set_status(client, wechat[0], won_wechat["owner"], "won", won_amount=12, won_date=month.isoformat())  # type: ignore[index]
+    set_status(client, douyin[1], "admin", "invalid", reason="空号")
+    drain(client, leads_stream(), [])
+
+    # Form: wechat spend on two days (one entered twice: replaced, not added), and a bad entry beside them.
+    days = [month.isoformat(), (month + timedelta(days=1)).isoformat()]
+    admin = {**auth("admin"), "Content-Type": "application/json"}
+    response = client.http.post("/costs", headers=admin, body=json.dumps(
+        {"entries": [{"source": "wechat", "day": days[0], "amount": 999},
+                     {"source": "wechat", "day": days[0], "amount": 300},
+                     {"source": "wechat", "day": days[1], "amount": 200.5},
+                     {"source": "nowhere", "day": days[0], "amount": 5},
+                     {"source": "wechat", "amount": -1}]}))
+    assert response.status_code == 200, response.body
+    saved = body_of(response)
+    assert saved["saved"] == 3 and saved["rejected"] == 2
+    assert saved["results"][3]["errors"] == {"source": "未知的渠道"}
+    assert "day" in json.dumps(saved["results"][4]["errors"], ensure_ascii=False) or saved["results"][4]["errors"]
+    # Spreadsheet: douyin's month, through the import machinery, with a bad row in its error report.
+    sheet = xlsx([[f"{month:%Y-%m}", "抖音", 3100], [f"{month:%Y-%m}", "不存在的渠道", 10]],
+                 headers=["月份", "渠道", "金额"])
+    import_id, key, etag = upload_costs(client, sheet)
+    assert deliver(key, etag)["status"] == "done"
+    done = job(client, "admin", import_id)
+    assert done["counts"]["imported"] == 1 and done["counts"]["rejected"] == 1 and done["error_report_url"]
+    assert client.http.post("/costs", headers={**auth("sh_lead"), "Content-Type": "application/json"},
+                            body=json.dumps({"entries": []})).status_code == 403
+
+    last = (month + timedelta(days=40)).replace(day=1) - timedelta(days=1)  # the whole month
+    got = ask(client, "admin", {"measures": ["valid", "won_amount", "cost", "cost_per_valid", "roi"],
+                                "dimensions": ["source"], "from": month.isoformat(), "to": last.isoformat()})
+    rows = {r["source"]: r for r in got["rows"]}
+    # By hand: wechat 300 + 200.5 = 500.5 yuan for 3 valid leads, one won at 12 万元; douyin 3100 for 1 valid.
+    assert rows["wechat"]["cost"] == 500.5 and rows["wechat"]["valid"] == 3
+    assert rows["wechat"]["cost_per_valid"] == round(500.5 / 3, 2)
+    assert rows["wechat"]["roi"] == round(12 * 10000 / 500.5, 2)
+    assert rows["douyin"]["cost"] == 3100 and rows["douyin"]["valid"] == 1 and rows["douyin"]["cost_per_valid"] == 3100
+    assert rows["douyin"]["roi"] is None or rows["douyin"]["roi"] == 0
+    assert got["total"]["cost"] == 3600.5
+    # Day by day: the month's spend spread evenly over its days.
+    daily = ask(client, "admin", {"measures": ["cost"], "dimensions": ["day", "source"], "from": days[0],
+                                  "to": days[1]})
+    per_day = Decimal(3100) / ((last - month).days + 1)
+    douyin_days = [r["cost"] for r in daily["rows"] if r["source"] == "douyin"]
+    assert douyin_days == [float(round(per_day, 2))] * 2
+    # A partner paid per valid lead.
+    assert client.http.post("/costs", headers={**auth("admin"), "Content-Type": "application/json"},
+                            body=json.dumps({"prices": [{"partner_id": "demo_partner", "price_per_valid": 80}]})
+                            ).status_code == 200
+    assert query(client, "sh_lead", {"measures": ["cost"], "from": days[0], "to": days[1]}).status_code == 403
+
+
+def upload_costs(client: Any, data: bytes) -> tuple[str, str, str]:
+    from tests.test_imports import put
+
+    response = client.http.post("/imports", body=json.dumps({"filename": "投放成本.xlsx", "kind": "costs"}),
+                                headers={**auth("admin"), "Content-Type": "application/json"})
+    assert response.status_code == 201, response.json_body
+    body = response.json_body
+    return body["import_id"], body["object_key"], put(body["object_key"], data)
+
+
+def test_boards_personal_shared_home_and_ready(client: Any) -> None:
+    headers = {**auth("sh_lead"), "Content-Type": "application/json"}
+    card = {"title": "本月各渠道有效线索", "chart": "bar", "range": "this_month",
+            "query": {"measures": ["valid", "won_amount"], "dimensions": ["source"]}}
+    response = client.http.post("/boards", headers=headers, body=json.dumps({"name": "我的看板", "cards": [card]}))
+    assert response.status_code == 201, response.body
+    board = body_of(response)
+    board_id = board["board_id"]
+    listing = body_of(client.http.get("/boards", headers=auth("sh_lead")))
+    assert {b["name"] for b in listing["boards"]} >= {"我的看板", "管理驾驶舱", "渠道分析", "团队业绩", "线索质量"}
+    assert listing["home"] == "ready-cockpit"
+    # Not yet shared: another supervisor does not see it.
+    assert client.http.get(f"/boards/{board_id}", headers=auth("gz_lead")).status_code == 404
+    shared = {**{k: board[k] for k in ("name", "cards")}, "visibility": "team"}
+    assert client.http.put(f"/boards/{board_id}", headers=headers, body=json.dumps(shared)).status_code == 200
+    assert client.http.get(f"/boards/{board_id}", headers=auth("gz_lead")).status_code == 404
+    assert client.http.put(f"/boards/{board_id}", headers=headers,
+                           body=json.dumps({**shared, "visibility": "all"})).status_code == 403
+    assert client.http.post(f"/boards/{board_id}/home", headers=auth("sh_lead")).status_code == 200
+    assert body_of(client.http.get("/boards", headers=auth("sh_lead")))["home"] == board_id
+    assert client.http.get("/boards", headers=auth("sh_rep1")).status_code == 403
+    assert client.http.delete(f"/boards/{board_id}", headers=auth("gz_lead")).status_code == 404
+    assert client.http.delete(f"/boards/{board_id}", headers=auth("sh_lead")).status_code == 200
+    bad = client.http.post("/boards", headers=headers,
+                           body=json.dumps({"name": "", "cards": [{**card, "chart": "3d"}]}))
+    assert bad.status_code == 400 and "name" in body_of(bad)["error"]["fields"]
+    # Export: a card to Excel, one sheet with its rows.
+    exported = client.http.post("/reports/export", headers=headers, body=json.dumps(
+        {"title": "我的看板", "cards": [{"title": "本月各渠道", "query": {**card["query"], "from": "2026-11-01",
+                                                                     "to": "2026-11-30"}}]}))
+    assert exported.status_code == 200, exported.body
+    assert body_of(exported)["filename"].endswith(".xlsx")
+
+
+def test_a_lead_touching_more_items_than_a_transaction_holds_is_applied_once(client: Any,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Worked by several teams, one record changes more counter items than one transaction holds:
+    applied in parts, the marker counting them, exactly once even when a delivery dies between parts."""
+    from chalicelib.domain import analytics
+    from chalicelib.services import aggregates as service
+    from chalicelib.store import aggregates
+
+    image = {"lead_id": "L20261101000001", "day": "2026-11-01", "created_at": "2026-11-01T02:00:00.000Z",
+             "status": "won", "source": "wechat", "team": "t3", "owner": "r3", "first_team": "t1", "first_owner": "r1",
+             "won_amount": 20, "won_date": "2026-11-09", "activity_count": 3,
+             "activity_by": {"t1/r1": 1, "t2/r2": 1, "t3/r3": 1}, "reclaimed_from": ["t1/r1", "t4/r4"]}
+    assert len(analytics.delta(None, image)) > service.MAX_ITEMS
+    change = service.Change("e1", 100, None, image)
+    calls = {"n": 0}
+    real = aggregates.apply_batch
+
+    def dies_after_one(*args: Any, **kwargs: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("the invocation died")
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(aggregates, "apply_batch", dies_after_one)
+    with pytest.raises(RuntimeError):
+        service.on_lead_batch([change], "2026-11-01T03:00:00Z")
+    monkeypatch.setattr(aggregates, "apply_batch", real)
+    service.on_lead_batch([change], "2026-11-01T03:00:00Z")
+    service.on_lead_batch([change], "2026-11-01T03:00:00Z")
+    stored = dict(aggregates.scan_counters())
+    want = {k: {n: v for n, v in attrs.items() if v} for k, attrs in analytics.contribution(image).items()}
+    assert stored == want
+
+
+def test_report_period_segments_are_bounded() -> None:
+    from chalicelib.services.reports import segments
+
+    year = segments(date(2025, 12, 3), date(2026, 12, 2), by_day=False)
+    assert len(year) == 29 + 11 + 2  # the partial months' days and eleven whole months
+    assert segments(date(2026, 11, 1), date(2026, 11, 30), by_day=False) == ["2026-11"]
+
+
+def test_a_weekly_board_summary_goes_to_the_inbox_once_on_monday_morning(client: Any) -> None:
+    from chalicelib.store import inbox
+    from tests.test_sop import tick
+
+    card = {"title": "上周线索", "chart": "figure", "range": "last_7_days", "query": {"measures": ["leads", "valid"]}}
+    response = client.http.post("/boards", headers={**auth("sh_lead"), "Content-Type": "application/json"},
+                                body=json.dumps({"name": "团队周报", "visibility": "team", "weekly": True,
+                                                 "cards": [card]}))
+    assert response.status_code == 201, response.body
+    assert tick(client, "2026-11-29T23:00:00Z")["board_summaries"] == 0  # Monday 07:00: not yet
+    assert tick(client, "2026-11-30T01:05:00Z")["board_summaries"] == 1  # Monday 09:05
+    assert tick(client, "2026-11-30T01:10:00Z")["board_summaries"] == 0  # the next tick: sent already
+    for user in ("sh_lead", "sh_rep1"):
+        items, _ = inbox.page(user, False, 20, None)
+        weekly = [i for i in items if i["kind"] == "board_weekly"]
+        assert len(weekly) == 1 and weekly[0]["title"] == "看板周报：团队周报"
+        assert "上周线索" in weekly[0]["body"] and "11月23日–11月29日" in weekly[0]["body"]
+    assert not [i for i in inbox.page("gz_lead", False, 20, None)[0] if i["kind"] == "board_weekly"]
