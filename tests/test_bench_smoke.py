@@ -140,7 +140,7 @@ def test_scoring_sensitivity_loosens_and_tightens_the_segments_and_restores_them
 
     written = dict(scoring.SEGMENTS)
     figures = scoring_sensitivity.run(n=3000, verbose=False)
-    assert scoring.SEGMENTS == written
+    assert written == scoring.SEGMENTS
     v = {tag: figures[f"scoring_sens_{tag}_cramers_v_mean"] for tag in ("loosened_1", "written", "purer_09")}
     assert v["loosened_1"] < v["written"] < v["purer_09"]
     assert "scoring_sens_written_limit_minus_frequency_mean5" in figures
