@@ -329,19 +329,27 @@ def query_pool(partition: str, after: str, before: str, filters: dict[str, Any],
 
 
 def sla_due(shard: str, now: str, limit: int = 500) -> list[dict[str, Any]]:
-    """Assigned leads whose first-contact deadline passed (a sparse index: only those are read)."""
-    try:
-        return [to_dict(row) for row in LeadModel.by_sla.query(shard, LeadModel.sla_at <= now, limit=limit)]
-    except QueryError as exc:
-        raise StoreUnavailable() from exc
+    """Assigned leads whose first-contact deadline passed (a sparse, keys-only index: only those
+    are read, then the leads themselves)."""
+    return _due(LeadModel.by_sla.query(shard, LeadModel.sla_at <= now, limit=limit), "sla_at", now)
 
 
 def idle_due(shard: str, now: str, limit: int = 500) -> list[dict[str, Any]]:
-    """Owned leads with no activity until their idle deadline (a sparse index)."""
+    """Owned leads with no activity until their idle deadline (a sparse, keys-only index)."""
+    return _due(LeadModel.by_idle.query(shard, LeadModel.idle_at <= now, limit=limit), "idle_at", now)
+
+
+def _due(rows: Iterator[LeadModel], deadline: str, now: str) -> list[dict[str, Any]]:
+    """The leads of a keys-only sweep index, oldest deadline first as the index ordered them, read
+    again whole; one whose deadline moved past `now` (or went) since the index was written is left."""
     try:
-        return [to_dict(row) for row in LeadModel.by_idle.query(shard, LeadModel.idle_at <= now, limit=limit)]
-    except QueryError as exc:
+        ids = [row.lead_id for row in rows]
+        found = [to_dict(row) for row in LeadModel.batch_get(ids)] if ids else []
+    except (QueryError, GetError) as exc:
         raise StoreUnavailable() from exc
+    order = {lead_id: n for n, lead_id in enumerate(ids)}
+    due = [lead for lead in found if lead.get(deadline) and str(lead[deadline]) <= now]
+    return sorted(due, key=lambda lead: order[lead["lead_id"]])
 
 
 def push_idle(lead_id: str, expected: str, next_at: str | None) -> bool:
