@@ -8,12 +8,13 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.domain.lead import FIELD_LABELS, UTM_FIELDS
+from chalicelib.domain.lead_number import turn_of
 from chalicelib.domain.ownership import Caps
 from chalicelib.domain.scoring import BAND_LABELS
 from chalicelib.domain.timeutil import iso_utc, shanghai_day
 from chalicelib.rules.routing import CompiledRules, Decision, RuleSet, compile_rules, default_rule_set
 from chalicelib.services import names
-from chalicelib.store import config, ownership, sequences
+from chalicelib.store import config, ownership
 
 _compiled: dict[int, CompiledRules] = {}
 
@@ -70,10 +71,10 @@ def _eligible(members: list[dict[str, Any]], day: str) -> list[tuple[dict[str, A
     return out
 
 
-def _pick(decision: Decision, eligible: list[tuple[dict[str, Any], int, int]], team: str) -> dict[str, Any]:
+def _pick(decision: Decision, eligible: list[tuple[dict[str, Any], int, int]], lead_id: str) -> dict[str, Any]:
     if decision.strategy == "least_loaded":
         return min(eligible, key=lambda e: (e[1], e[2], e[0]["user_id"]))[0]
-    turn = sequences.next_turn(f"rr#{team}")  # one atomic counter per team: fair under bursts
+    turn = turn_of(lead_id)  # the lead's number: fair under bursts, and no team-wide item written
     if decision.strategy == "weighted":
         weighted = [(e[0], max(decision.weights.get(e[0]["user_id"], 1), 1)) for e in eligible]
         slot = turn % sum(w for _, w in weighted)
@@ -109,7 +110,7 @@ def route(lead: dict[str, Any], at: datetime) -> Route:
     if not eligible:
         reason = f"{decision.reason}；但团队无在岗且未满额的销售，进入公海"
         return Route("pool", None, None, reason, record={**record, "reason": reason}, unstaffed_team=team)
-    rep = _pick(decision, eligible, team)
+    rep = _pick(decision, eligible, lead["lead_id"])
     caps = Caps(max_open=rep["max_open"], daily=rep["daily_cap"])
     reason = f"{decision.reason} → {rep.get('name') or rep['user_id']}"
     return Route("assigned", rep["user_id"], team, reason, caps, {**record, "reason": reason,

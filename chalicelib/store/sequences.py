@@ -16,11 +16,3 @@ def reserve_block(day_key: str, size: int) -> int:
         raise StoreUnavailable() from exc
     return int(result["Attributes"]["last"]["N"])
 
-
-def next_turn(name: str) -> int:
-    """The next turn of a team's round-robin (0, 1, 2, ...): one atomic ADD, race-free."""
-    try:
-        result = SequenceModel(name).update(actions=[SequenceModel.last.add(1)])
-    except UpdateError as exc:
-        raise StoreUnavailable() from exc
-    return int(result["Attributes"]["last"]["N"]) - 1
