@@ -60,15 +60,30 @@ def live_rules() -> CompiledRules:
     return _compiled[version]
 
 
-def _eligible(members: list[dict[str, Any]], day: str) -> list[tuple[dict[str, Any], int, int]]:
+def _on_duty(members: list[dict[str, Any]]) -> list[dict[str, Any]]:
     reps = [m for m in members if m["role"] == "rep" and m["active"] and m["on_duty"]]
+    return sorted(reps, key=lambda m: m["user_id"])
+
+
+def _eligible(members: list[dict[str, Any]], day: str) -> list[tuple[dict[str, Any], int, int]]:
+    reps = _on_duty(members)
     load = ownership.loads([m["user_id"] for m in reps], day) if reps else {}
     out = []
-    for rep in sorted(reps, key=lambda m: m["user_id"]):
+    for rep in reps:
         open_count, today = load[rep["user_id"]]
         if open_count < rep["max_open"] and today < rep["daily_cap"]:
             out.append((rep, open_count, today))
     return out
+
+
+def _round_robin_first(members: list[dict[str, Any]], day: str, lead_id: str) -> dict[str, Any] | None:
+    """The rep whose turn it is, when under their caps: only their load is read (the team's, one
+    item per rep and counter, only when they are not). None: ask `_eligible`."""
+    reps = _on_duty(members)
+    if not reps:
+        return None
+    rep = reps[turn_of(lead_id) % len(reps)]
+    return rep if _eligible([rep], day) else None
 
 
 def _pick(decision: Decision, eligible: list[tuple[dict[str, Any], int, int]], lead_id: str) -> dict[str, Any]:
@@ -106,11 +121,16 @@ def route(lead: dict[str, Any], at: datetime) -> Route:
         return Route("pool", None, None, reason, record={**record, "reason": reason},
                      unstaffed_team=user.get("team") if user else None)
     team = decision.team or ""
-    eligible = _eligible(ownership.team_members(team), day)
-    if not eligible:
-        reason = f"{decision.reason}；但团队无在岗且未满额的销售，进入公海"
-        return Route("pool", None, None, reason, record={**record, "reason": reason}, unstaffed_team=team)
-    rep = _pick(decision, eligible, lead["lead_id"])
+    members = ownership.team_members(team)
+    first = _round_robin_first(members, day, lead["lead_id"]) if decision.strategy == "round_robin" else None
+    if first is not None:
+        rep = first
+    else:
+        eligible = _eligible(members, day)
+        if not eligible:
+            reason = f"{decision.reason}；但团队无在岗且未满额的销售，进入公海"
+            return Route("pool", None, None, reason, record={**record, "reason": reason}, unstaffed_team=team)
+        rep = _pick(decision, eligible, lead["lead_id"])
     caps = Caps(max_open=rep["max_open"], daily=rep["daily_cap"])
     reason = f"{decision.reason} → {rep.get('name') or rep['user_id']}"
     return Route("assigned", rep["user_id"], team, reason, caps, {**record, "reason": reason,
