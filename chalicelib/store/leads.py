@@ -230,25 +230,19 @@ def query_partition(index: str, partition: str, start: str, end: str, filters: d
                     limit: int, last_key: dict[str, Any] | None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """Newest-first page of one index partition between two created_at bounds, `filters` applied
     (a page may hold fewer than `limit` leads: go on from the returned key)."""
-    if index == "by_day":
-        return _query_days(partition, start, end, filters, limit, last_key)
-    idx = {"by_owner": LeadModel.by_owner, "by_team": LeadModel.by_team}[index]
-    try:
-        rows = idx.query(partition, LeadModel.created_at.between(start, end),
-                         filter_condition=filter_condition(filters), scan_index_forward=False, limit=limit,
-                         last_evaluated_key=last_key)
-        items = [to_dict(row) for row in _take(rows, limit)]
-        return items, rows.last_evaluated_key
-    except QueryError as exc:
-        raise StoreUnavailable() from exc
+    idx = {"by_day": LeadModel.by_day, "by_owner": LeadModel.by_owner, "by_team": LeadModel.by_team}[index]
+    if index != "by_day":  # a lead read whole that changed hands since its index entry: not this list's
+        filters = {index.removeprefix("by_"): partition, **filters}
+    return _query_keys(idx, partition, start, end, filters, limit, last_key)
 
 
-def _query_days(day: str, start: str, end: str, filters: dict[str, str], limit: int,
+def _query_keys(idx: Any, partition: str, start: str, end: str, filters: dict[str, str], limit: int,
                 last_key: dict[str, Any] | None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """`by_day` holds keys only (so no lead update rewrites it): a page of keys, then the leads."""
+    """The list indexes hold keys only (so no lead update rewrites them): a page of keys, then the
+    leads in one BatchGetItem, filtered here (a filtered page may come back short)."""
     try:
-        rows = LeadModel.by_day.query(day, LeadModel.created_at.between(start, end), scan_index_forward=False,
-                                      limit=limit, last_evaluated_key=last_key)
+        rows = idx.query(partition, LeadModel.created_at.between(start, end), scan_index_forward=False,
+                         limit=limit, last_evaluated_key=last_key)
         ids = [row.lead_id for row in _take(rows, limit)]
         found = [to_dict(row) for row in LeadModel.batch_get(ids)] if ids else []
     except (QueryError, GetError) as exc:
