@@ -101,6 +101,17 @@ def _route_everything_to_one_team(at: str) -> None:
     config.clear_cache()
 
 
+_MEASURED: dict[tuple[int, str], dict[str, Any]] = {}
+
+
+def measured(n: int, mix: str) -> dict[str, Any]:
+    """`measure(n, mix)` once per process: `make bench` shares one run of each mix between this
+    benchmark and bench/hot_keys.py."""
+    if (n, mix) not in _MEASURED:
+        _MEASURED[(n, mix)] = measure(n, mix)
+    return _MEASURED[(n, mix)]
+
+
 def measure(n: int, mix: str = "demo") -> dict[str, Any]:
     """Run the scenario on one mix and return the raw tallies. Leaves the process as it found it: environment,
     pynamodb's cached connections, botocore and the app's log level are restored."""
@@ -302,7 +313,7 @@ def _checks(mix: str, n: int, raw: dict[str, Any], total: Tally) -> dict[str, bo
 
 def run_mix(n: int, mix: str, verbose: bool = True) -> dict[str, float]:
     """The figures of one mix, by their plain names (`write_units_per_lead`...)."""
-    raw = measure(n, mix)
+    raw = measured(n, mix)
     tallies: dict[str, Tally] = raw["tallies"]
     plain, keyed, capture, stream, total = _combine_all(tallies)
     faithful = abs(raw["probe_reported"] - raw["probe_expected"]) < 1e-9
