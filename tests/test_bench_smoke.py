@@ -41,6 +41,15 @@ def test_capture_cost_says_where_each_unit_of_an_assigned_lead_goes() -> None:
     assert sum(total.write_units_item.values()) == total.write_units
     assert any(key.endswith("/by_owner_keys") for key in total.write_units_item)
     assert abs(sum(total.read_units_by.values()) - total.read_units) < 1e-9
+    # Issue 21: a placement writes its four list and sweep indexes keys only (one unit each, whatever
+    # the lead's size), no round-robin cursor, and reads neither the lead's tasks nor the whole team's load.
+    stream = raw["tallies"]["stream"]
+    placed = {key.split("/")[1]: units for key, units in stream.write_units_item.items()
+              if key.startswith("TransactWriteItems leads/")}
+    assert placed == {"by_owner_keys": 4, "by_team_keys": 4, "by_sla_keys": 4, "by_idle_keys": 4}
+    assert not any(key.startswith("UpdateItem sequences") for key in stream.write_units_item)
+    assert not any(key.startswith("Query tasks") for key in stream.read_units_by)
+    assert stream.read_units_by["BatchGetItem rep_load"] == 4 * 1.0  # the two counters of one rep, ½ unit each
 
 
 def test_hot_keys_rate_every_written_item_at_live_traffic() -> None:

@@ -67,6 +67,21 @@ def test_round_robin_is_fair_under_a_burst(client: Any) -> None:
     assert sorted(owners.values()) == [33, 33, 34]
 
 
+def test_round_robin_takes_turns_by_lead_number_and_writes_no_team_cursor(client: Any) -> None:
+    """Issue 21: the turn is the lead's number of the day (numbers come in order within a block, so
+    consecutive leads go to consecutive reps) and no per-team item is written for every routed lead
+    (a hot key at 1,000 leads/s)."""
+    from chalicelib.domain.lead_number import turn_of
+    from chalicelib.store.schema import SequenceModel
+
+    ids = [capture(client, phone(n), city="上海", loan_type="mortgage") for n in range(6)]
+    deliver(client, leads_stream())
+    owners = [lead(client, i)["owner"] for i in ids]
+    reps = ["sh_rep1", "sh_rep2", "sh_rep3"]
+    assert owners == [reps[turn_of(i) % 3] for i in ids]
+    assert not SequenceModel.count("rr#sh_mortgage")
+
+
 def test_a_rep_off_duty_receives_nothing_until_back(client: Any) -> None:
     assert call(client, "PATCH", "/users/sh_rep2", "sh_lead", {"on_duty": False}).status_code == 200
     first = [capture(client, phone(n), city="上海", loan_type="mortgage") for n in range(6)]
