@@ -1,10 +1,17 @@
-"""DynamoDB requests and capacity units per captured lead, counted at the client.
+"""DynamoDB requests and capacity units per captured lead, counted at the client, on three mixes.
 
 An embedded moto server (a temporary state dir, nothing under .local/), the demo org seeded,
 N leads posted to POST /capture through API Gateway's event shape (half plain JSON, half with an
 Idempotency-Key), then the lead stream drained by calling the trigger pump synchronously. One
 container serves everything, so per-container caches (lead profile, lead-number block) are paid
 once, as in a warm Lambda.
+
+Mixes (`MIXES`), each a fresh stack:
+- `assigned`: the common case of a team that routes all its leads: one routing rule sends every
+  lead to one team, round robin; each lead ends assigned with its first task and its counters.
+- `demo`: the demo org's default rules (上海+房贷 and 华南+信贷 assigned, the rest to the pool).
+- `duplicate`: N leads captured and drained first (not measured), then N new submissions from the
+  same phones: each becomes a duplicate of the first and re-inquires on it.
 """
 
 from __future__ import annotations
@@ -71,11 +78,42 @@ def _combine(*tallies: Tally) -> Tally:
         total.failures += tally.failures
         total.clients_created += tally.clients_created
         total.write_units_by.update(tally.write_units_by)
+        total.write_units_item.update(tally.write_units_item)
+        for key, units in tally.read_units_by.items():
+            total.read_units_by[key] = total.read_units_by.get(key, 0.0) + units
     return total
 
 
-def measure(n: int) -> dict[str, Any]:
-    """Run the scenario and return the raw tallies. Leaves the process as it found it: environment,
+MIXES = ("assigned", "demo", "duplicate")
+
+# The `assigned` mix's routing: every lead to one team, round robin.
+ONE_TEAM_RULES = [{"id": "all", "name": "全部分配", "when": None,
+                   "action": {"type": "assign_team", "team": "sh_mortgage", "strategy": "round_robin"}}]
+
+
+def _route_everything_to_one_team(at: str) -> None:
+    from chalicelib.rules.routing import default_rule_set
+    from chalicelib.store import config
+
+    document = default_rule_set().model_dump(mode="json")
+    document["rules"] = ONE_TEAM_RULES
+    config.publish("routing", document, "system", at)
+    config.clear_cache()
+
+
+_MEASURED: dict[tuple[int, str], dict[str, Any]] = {}
+
+
+def measured(n: int, mix: str) -> dict[str, Any]:
+    """`measure(n, mix)` once per process: `make bench` shares one run of each mix between this
+    benchmark and bench/hot_keys.py."""
+    if (n, mix) not in _MEASURED:
+        _MEASURED[(n, mix)] = measure(n, mix)
+    return _MEASURED[(n, mix)]
+
+
+def measure(n: int, mix: str = "demo") -> dict[str, Any]:
+    """Run the scenario on one mix and return the raw tallies. Leaves the process as it found it: environment,
     pynamodb's cached connections, botocore and the app's log level are restored."""
     from local.aws import LocalAws, free_port
     from local.env import REGION, configure
@@ -115,40 +153,56 @@ def measure(n: int) -> dict[str, Any]:
         config.clear_cache()
         rates.clear_cache()
         capture._allocator.cache_clear()
-        seed_demo_org(datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"), Path(state.name))
+        seeded_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        seed_demo_org(seeded_at, Path(state.name))
+        if mix == "assigned":
+            _route_everything_to_one_team(seeded_at)
         pump = TriggerPump(aws, app_module.app, threading.RLock(), pending)
         pump.skip_existing()
         gateway = StageGateway(app_module.app, Config.create(chalice_app=app_module.app, lambda_timeout=60,
                                                              lambda_memory_size=512, function_name="api_handler"))
         rng = random.Random(20240520)
         phones = valid_mobiles(rng, n)
-        addresses = client_addresses(rng, n)
+        addresses = client_addresses(rng, 2 * n)
         statuses: dict[int, int] = {}
         owners: dict[str, str] = {}  # request -> the lead it captured
-        for i in range(n):
-            meter.phase = "capture_keyed" if i % 2 else "capture_plain"
-            headers = {"Content-Type": "application/json"}
-            if i % 2:
-                headers["Idempotency-Key"] = f"bench-{i:06d}"
-            body = json.dumps(lead_body(phones[i], rng), ensure_ascii=False).encode("utf-8")
-            meter.owner = f"request-{i}"
-            gateway.client_ip = addresses[i]  # visitors of a public form: one address each
-            response = gateway.handle_request("POST", "/capture", headers, body)
-            status = int(response["statusCode"])
-            statuses[status] = statuses.get(status, 0) + 1
-            if status == 202:
-                owners[meter.owner] = json.loads(response["body"])["lead_id"]
-        meter.phase, meter.owner = "stream", None
-        with _owned_by_record(meter):
-            for invocation in itertools.count():
-                meter.owner = f"invocation-{invocation}"  # what a batch writes as a whole (the counters)
-                if not pump.pump_streams():
-                    break
+
+        def capture_and_drain(round_: str, measured: bool) -> None:
+            for i in range(n):
+                phase = "capture_keyed" if i % 2 else "capture_plain"
+                meter.phase = phase if measured else "warmup"
+                headers = {"Content-Type": "application/json"}
+                if i % 2:
+                    headers["Idempotency-Key"] = f"bench-{round_}-{i:06d}"
+                body = json.dumps(lead_body(phones[i], rng), ensure_ascii=False).encode("utf-8")
+                meter.owner = f"request-{round_}-{i}"
+                # visitors of a public form: one address each
+                gateway.client_ip = addresses[i + (n if round_ == "again" else 0)]
+                response = gateway.handle_request("POST", "/capture", headers, body)
+                status = int(response["statusCode"])
+                if measured:
+                    statuses[status] = statuses.get(status, 0) + 1
+                if status == 202:
+                    owners[meter.owner] = json.loads(response["body"])["lead_id"]
+            meter.phase, meter.owner = ("stream" if measured else "warmup"), None
+            with _owned_by_record(meter):
+                for invocation in itertools.count():
+                    meter.owner = f"invocation-{round_}-{invocation}"  # what a batch writes as a whole
+                    if not pump.pump_streams():
+                        break
+
+        if mix == "duplicate":
+            capture_and_drain("first", measured=False)
+            meter.writers.clear()
+            meter.item_writes.clear()
+            meter.partition_writes.clear()
+        capture_and_drain("again" if mix == "duplicate" else "first", measured=True)
         meter.phase = "after"
         writers = {item: {owners.get(o, o) for o in who} for item, who in meter.writers.items()}
         reported, expected = probe_reported_capacity(meter.raw)
         owned = _owned_tokens(set(owners.values()), phones, addresses)
         return {"tallies": meter.tallies, "writers": writers, "owned": owned, "statuses": statuses,
+                "item_writes": dict(meter.item_writes), "partition_writes": dict(meter.partition_writes),
                 "pump": dict(pump.stats), "lead_statuses": _lead_statuses(meter.raw), "probe_reported": reported,
                 "probe_expected": expected}
     finally:
@@ -234,12 +288,34 @@ def _forget_connections(models: tuple[Any, ...]) -> None:
     connection.reset()
 
 
-def run(n: int = 300, verbose: bool = True) -> dict[str, float]:
-    raw = measure(n)
-    tallies: dict[str, Tally] = raw["tallies"]
+def _combine_all(tallies: dict[str, Tally]) -> tuple[Tally, Tally, Tally, Tally, Tally]:
     plain, keyed = tallies.get("capture_plain", Tally()), tallies.get("capture_keyed", Tally())
     capture, stream = _combine(plain, keyed), tallies.get("stream", Tally())
-    total = _combine(capture, stream)
+    return plain, keyed, capture, stream, _combine(capture, stream)
+
+
+def _checks(mix: str, n: int, raw: dict[str, Any], total: Tally) -> dict[str, bool]:
+    statuses = raw["lead_statuses"]
+    checks = {
+        "http_202": raw["statuses"].get(202, 0) == n,
+        "no_failed_calls": total.failures == 0,
+        "stream_delivered": raw["pump"]["stream_failures"] == 0 and raw["pump"]["dead_letters"] == 0,
+    }
+    if mix == "assigned":  # every lead placed with an owner
+        checks["all_assigned"] = statuses == {"assigned": n}
+    elif mix == "demo":  # every lead cleaned and kept, none rejected as test data or merged
+        checks["all_kept"] = (sum(statuses.values()) == n
+                              and not {"new", "invalid", "duplicate"} & set(statuses))
+    else:  # the second round merged into the first
+        checks["all_duplicates"] = statuses.get("duplicate", 0) == n and sum(statuses.values()) == 2 * n
+    return checks
+
+
+def run_mix(n: int, mix: str, verbose: bool = True) -> dict[str, float]:
+    """The figures of one mix, by their plain names (`write_units_per_lead`...)."""
+    raw = measured(n, mix)
+    tallies: dict[str, Tally] = raw["tallies"]
+    plain, keyed, capture, stream, total = _combine_all(tallies)
     faithful = abs(raw["probe_reported"] - raw["probe_expected"]) < 1e-9
 
     def wcu(tally: Tally) -> float:
@@ -264,15 +340,9 @@ def run(n: int = 300, verbose: bool = True) -> dict[str, float]:
     }
     hottest = hottest_global(raw["writers"], raw["owned"], n)
     figures["hottest_global_item_share"] = hottest[0][0] if hottest else 0.0
-    checks = {
-        "http_202": raw["statuses"].get(202, 0) == n,
-        "no_failed_calls": total.failures == 0,
-        "stream_delivered": raw["pump"]["stream_failures"] == 0 and raw["pump"]["dead_letters"] == 0,
-        # The normal path: every lead cleaned and kept, none rejected as test data or merged.
-        "all_kept": sum(raw["lead_statuses"].values()) == n
-        and not {"new", "invalid", "duplicate"} & set(raw["lead_statuses"]),
-    }
+    checks = _checks(mix, n, raw, total)
     if verbose:
+        print(f"-- mix `{mix}`")
         print("  hottest items no lead, phone, rep, team or visitor owns (share of leads that wrote each):")
         for share, item in hottest[:5]:
             print(f"    {share:7.2%}  {item}")
@@ -281,8 +351,25 @@ def run(n: int = 300, verbose: bool = True) -> dict[str, float]:
                                                    "capture (all)": (capture, n),
                                                    "stream": (stream, n), "total": (total, n)}, wcu, rcu)
     if not all(checks.values()):
-        raise RuntimeError(f"capture benchmark did not run cleanly: {checks} {raw['statuses']} {raw['pump']} "
-                           f"{raw['lead_statuses']}")
+        raise RuntimeError(f"capture benchmark ({mix}) did not run cleanly: {checks} {raw['statuses']} "
+                           f"{raw['pump']} {raw['lead_statuses']}")
+    return figures
+
+
+def run(n: int = 300, verbose: bool = True, mixes: tuple[str, ...] = MIXES) -> dict[str, float]:
+    """Every mix, each on a fresh stack. The all-assigned mix gives the headline figures
+    (`write_units_per_assigned_lead`...); `write_units_per_lead` stays the demo mix's (its history)."""
+    figures: dict[str, float] = {}
+    for mix in mixes:
+        of_mix = run_mix(n, mix, verbose)
+        if mix == "demo":
+            figures.update(of_mix)
+        else:
+            keep = ("write_units_per_lead", "read_units_per_lead", "capture_write_units_per_lead",
+                    "stream_write_units_per_lead", "usd_per_million_leads", "scans")
+            for key in keep:
+                name = key.replace("_lead", f"_{mix}_lead") if "_lead" in key else f"{key}_{mix}"
+                figures[name] = of_mix[key]
     return figures
 
 
@@ -304,6 +391,14 @@ def _print(n: int, raw: dict[str, Any], figures: dict[str, float], faithful: boo
     total = rows["total"][0]
     by_table = ", ".join(f"{key} {units / n:.2f}" for key, units in total.write_units_by.most_common())
     print(f"  write units per lead by request (computed from item sizes): {by_table}")
+    for label in ("capture (all)", "stream"):
+        tally = rows[label][0]
+        print(f"  {label}: where each write unit per lead goes (item, then each index it writes):")
+        for key, wcu_ in sorted(tally.write_units_item.items(), key=lambda kv: (-kv[1], kv[0])):
+            print(f"    {wcu_ / n:6.2f}  {key}")
+        print(f"  {label}: read units per lead by request (table/index):")
+        for key, rcu_ in sorted(tally.read_units_by.items(), key=lambda kv: (-kv[1], kv[0])):
+            print(f"    {rcu_ / n:6.2f}  {key}")
     print(f"  scans in the measured window: {figures['scans']:g}; clients/lead = botocore clients the app created")
     print(f"  prices: us-east-1 on-demand ${USD_PER_MILLION_WRITE_UNITS} per million write request units, "
           f"${USD_PER_MILLION_READ_UNITS} per million read request units (Lambda, API Gateway, storage and "

@@ -1,13 +1,19 @@
-"""Where users read, in the local stack (issue 19): a 50-lead page and an export of every lead.
+"""Where users read, in the local stack (issue 19, 21): a 50-lead page, an export, one client's capture.
 
 Starts the real local stack (a temporary state dir), captures N leads from 8 clients with the pump
 running, drains the streams, then as a browser does, over one kept-alive connection:
 
-- `page50_p50_ms`: the first page of 50 leads (`GET /api/leads?limit=50`), 30 times, median;
-- `export_s`: `GET /api/exports/leads` and the download of the file it links to.
+- `capture_p50_ms_one_client`: one client posting captures one after another (kept-alive
+  connection, the pump running beside it), 60 times, median;
+- `list_page_p50_ms`: the first page of 50 leads (`GET /api/leads?limit=50` as admin), 30 times, median;
+- `export_2000_s`: `GET /api/exports/leads` and the download of the file it links to.
 
-N is 2,000 (`BENCH_READS_N`); not part of `make bench` (about 3 minutes): `.venv/bin/python -m
-bench.local_reads`."""
+How much of a page and of an export is the embedded AWS: the same reads the product makes (the
+`by_day_keys` query, then BatchGetItem of those leads, 100 keys a request) made directly with boto3
+against the same moto server, timed the same way (`list_page_aws_ms`, `export_aws_s`); the rest is
+the product (HTTP gateway, auth, pynamodb, views, workbook).
+
+N is 2,000 (`BENCH_READS_N`); about 3 minutes: `.venv/bin/python -m bench local_reads`."""
 
 from __future__ import annotations
 
@@ -45,9 +51,9 @@ def _get(connection: http.client.HTTPConnection, path: str, token: str) -> bytes
     return body
 
 
-def run() -> dict[str, float]:
+def run(verbose: bool = True) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="bench-reads-") as tmp:
-        proc, base, _, _ = _start_stack(Path(tmp))
+        proc, base, endpoint, _ = _start_stack(Path(tmp))
         try:
             _never_refuse(base)
             started = time.perf_counter()
@@ -57,6 +63,8 @@ def run() -> dict[str, float]:
             token = str(_call(base, "POST", "/_local/token?user=admin")["token"])  # type: ignore[index]
             url = urlsplit(base)
             connection = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=300)
+            capture_times = _one_client_captures(url.hostname or "127.0.0.1", url.port or 80)
+            _drain(base)
             _get(connection, "/api/leads?limit=50", token)  # warm
             times = []
             for _ in range(30):
@@ -70,14 +78,77 @@ def run() -> dict[str, float]:
             files.request("GET", f"{link.path}?{link.query}")
             data = files.getresponse().read()
             export_s = time.perf_counter() - t
+            page_aws, export_aws = _aws_part(endpoint)
         finally:
             _stop_stack(proc)
-    figures = {"page50_p50_ms": statistics.median(times) * 1000, "export_s": export_s,
-               "export_rows": float(export.get("rows", 0))}
-    print(f"   {N} leads captured and processed in {filled_s:.0f} s; 50-lead page p50 "
-          f"{figures['page50_p50_ms']:.0f} ms (kept-alive connection); export of {export.get('rows')} leads "
-          f"{export_s:.1f} s ({len(data) // 1024} KiB)")
+    page_ms = statistics.median(times) * 1000
+    figures = {"list_page_p50_ms": page_ms, "export_2000_s": export_s,
+               "export_rows": float(export.get("rows", 0)),
+               "capture_p50_ms_one_client": statistics.median(capture_times) * 1000,
+               "list_page_aws_ms": page_aws * 1000, "export_aws_s": export_aws}
+    print(f"   {N} leads captured and processed in {filled_s:.0f} s")
+    print(f"   one client's capture p50 {figures['capture_p50_ms_one_client']:.0f} ms (pump running, kept-alive)")
+    print(f"   50-lead page p50 {page_ms:.0f} ms (kept-alive connection); of it the same reads straight "
+          f"to moto {page_aws * 1000:.0f} ms, the product {page_ms - page_aws * 1000:.0f} ms")
+    print(f"   export of {export.get('rows')} leads {export_s:.1f} s ({len(data) // 1024} KiB); of it the same "
+          f"reads straight to moto {export_aws:.1f} s, the product {export_s - export_aws:.1f} s")
     return figures
+
+
+def _one_client_captures(host: str, port: int, count: int = 60) -> list[float]:
+    connection = http.client.HTTPConnection(host, port, timeout=60)
+    times = []
+    for n in range(count + 1):
+        body = json.dumps({"name": f"单{n}", "phone": f"135{n:08d}", "consent": True, "city": "上海",
+                           "loan_type": "mortgage"}, ensure_ascii=False).encode("utf-8")
+        t = time.perf_counter()
+        connection.request("POST", "/api/capture", body=body, headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        response.read()
+        if n:  # the first opens the connection
+            times.append(time.perf_counter() - t)
+        assert response.status == 202, response.status
+    connection.close()
+    return times
+
+
+def _aws_part(endpoint: str) -> tuple[float, float]:
+    """(page p50, export) of the product's own DynamoDB reads, made straight to moto."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    import boto3
+
+    ddb = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1",
+                       aws_access_key_id="local", aws_secret_access_key="local")
+    table = "loanleads-local-leads"
+    day = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+
+    def read(limit: int) -> int:
+        got, start = 0, None
+        while got < limit:
+            page = ddb.query(TableName=table, IndexName="by_day_keys", KeyConditionExpression="#d = :d",
+                             ExpressionAttributeNames={"#d": "day"}, ExpressionAttributeValues={":d": {"S": day}},
+                             ScanIndexForward=False, Limit=min(500, limit - got),
+                             **({"ExclusiveStartKey": start} if start else {}))
+            keys = [{"lead_id": item["lead_id"]} for item in page["Items"]]
+            for first in range(0, len(keys), 100):
+                ddb.batch_get_item(RequestItems={table: {"Keys": keys[first:first + 100]}})
+            got += len(keys)
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                break
+        return got
+
+    read(50)
+    pages = []
+    for _ in range(30):
+        t = time.perf_counter()
+        read(50)
+        pages.append(time.perf_counter() - t)
+    t = time.perf_counter()
+    read(N)
+    return statistics.median(pages), time.perf_counter() - t
 
 
 if __name__ == "__main__":

@@ -107,23 +107,30 @@ class Table:
         return {k: v for k, v in item.items() if k in names}
 
     def index_write_units(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> int:
-        units = 0
+        return sum(self.index_writes(old, new).values())
+
+    def index_writes(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, int]:
+        """Write units per index this write touches (a moved index key: delete + put)."""
+        units: dict[str, int] = {}
         for index in self.indexes:
             was = old is not None and all(k in old for k in index.keys)
             now = new is not None and all(k in new for k in index.keys)
+            cost = 0
             if was and now:
                 assert old is not None and new is not None
                 if any(old[k] != new[k] for k in index.keys):
-                    units += write_units(item_size(self.projected(index, old)))
-                    units += write_units(item_size(self.projected(index, new)))
+                    cost += write_units(item_size(self.projected(index, old)))
+                    cost += write_units(item_size(self.projected(index, new)))
                 elif self.projected(index, old) != self.projected(index, new):
-                    units += write_units(item_size(self.projected(index, new)))
+                    cost += write_units(item_size(self.projected(index, new)))
             elif now:
                 assert new is not None
-                units += write_units(item_size(self.projected(index, new)))
+                cost += write_units(item_size(self.projected(index, new)))
             elif was:
                 assert old is not None
-                units += write_units(item_size(self.projected(index, old)))
+                cost += write_units(item_size(self.projected(index, old)))
+            if cost:
+                units[index.name] = cost
         return units
 
 
@@ -149,6 +156,9 @@ class Tally:
     failures: int = 0
     clients_created: int = 0
     write_units_by: Counter[str] = field(default_factory=Counter)  # "Operation table" -> computed units
+    # "Operation table" -> the item's own units; "Operation table/index" -> that index's units
+    write_units_item: Counter[str] = field(default_factory=Counter)
+    read_units_by: dict[str, float] = field(default_factory=dict)  # "Operation table[/index]" -> units
 
     @property
     def total_requests(self) -> int:
@@ -185,6 +195,8 @@ class DynamoMeter:
         # Who wrote each item: "table key" -> the owners (leads) set in `owner` while it was written.
         self.owner: str | None = None
         self.writers: dict[str, set[str]] = {}
+        self.item_writes: Counter[str] = Counter()  # "table key" -> successful writes
+        self.partition_writes: Counter[str] = Counter()  # "table/index hash-key-value" -> index writes
         self._tables: dict[str, Table] = {}
         self._original: Any = None
         self._original_get_session: Any = None
@@ -250,16 +262,33 @@ class DynamoMeter:
             for write in writes if ok else []:
                 new = self._lookup(write.table, write.key)
                 table = self._table(write.table)
-                units = write_units(max(item_size(write.old), item_size(new))) * write.factor
-                units += table.index_write_units(write.old, new)
+                base = write_units(max(item_size(write.old), item_size(new))) * write.factor
+                by_index = table.index_writes(write.old, new)
+                units = base + sum(by_index.values())
                 tally.write_units += units
                 tally.write_units_by[f"{operation} {self._short(write.table)}"] += units
+                tally.write_units_item[f"{operation} {self._short(write.table)}"] += base
+                for index_name, index_units in by_index.items():
+                    tally.write_units_item[f"{operation} {self._short(write.table)}/{index_name}"] += index_units
                 label = f"{self._short(write.table)} {json.dumps(write.key, sort_keys=True, ensure_ascii=False)}"
                 self.writers.setdefault(label, set()).add(self.owner or "-")
+                if self.phase in ("setup", "warmup"):
+                    continue  # seeding and a mix's unmeasured first round are not traffic
+                self.item_writes[label] += 1
+                for index in table.indexes:
+                    if index.name in by_index:
+                        image = new if new is not None and index.keys[0] in new else write.old or {}
+                        (kind, value), = image[index.keys[0]].items()
+                        self.partition_writes[f"{self._short(write.table)}/{index.name} {value}"] += 1
         elif operation in READ_OPS:
             tally.reported_read_units += _reported_units(parsed)
             if ok:
-                tally.read_units += self._read_cost(operation, request, parsed)
+                cost = self._read_cost(operation, request, parsed)
+                tally.read_units += cost
+                where = f"{operation} " + ",".join(sorted(self._request_tables(request)))
+                if request.get("IndexName"):
+                    where += f"/{request['IndexName']}"
+                tally.read_units_by[where] = tally.read_units_by.get(where, 0.0) + cost
             else:
                 tally.failures += 1
 

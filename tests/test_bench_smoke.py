@@ -25,6 +25,66 @@ def test_capture_cost_counts_requests_and_units_per_lead() -> None:
     assert figures["capture_requests_per_lead"] >= 1
     assert figures["stream_requests_per_lead"] >= 1
     assert figures["write_units_per_lead"] > 0
+    # The mix that matters beside the demo's: every lead assigned, and every lead a repeat.
+    assert {"write_units_per_assigned_lead", "read_units_per_assigned_lead", "write_units_per_duplicate_lead",
+            "scans_assigned", "scans_duplicate"} <= set(figures)
+    assert figures["scans_assigned"] == 0 == figures["scans_duplicate"]
+    # An assigned lead costs more than the demo mix's average (84 % of which go to the pool).
+    assert figures["write_units_per_assigned_lead"] > figures["write_units_per_lead"]
+
+
+def test_capture_cost_says_where_each_unit_of_an_assigned_lead_goes() -> None:
+    from bench.capture_cost import _combine_all, measure
+
+    raw = measure(4, "assigned")
+    assert raw["lead_statuses"] == {"assigned": 4}
+    *_, total = _combine_all(raw["tallies"])
+    # Item and index units add up to the total; each index is named.
+    assert sum(total.write_units_item.values()) == total.write_units
+    assert any(key.endswith("/by_owner_keys") for key in total.write_units_item)
+    assert abs(sum(total.read_units_by.values()) - total.read_units) < 1e-9
+    # Issue 21: a placement writes its four list and sweep indexes keys only (one unit each, whatever
+    # the lead's size), and reads neither the lead's tasks nor the whole team's load; the team's round-robin
+    # cursor is one small write per lead (fair turns whatever other teams receive).
+    stream = raw["tallies"]["stream"]
+    placed = {key.split("/")[1]: units for key, units in stream.write_units_item.items()
+              if key.startswith("TransactWriteItems leads/")}
+    assert placed == {"by_owner_keys": 4, "by_team_keys": 4, "by_sla_keys": 4, "by_idle_keys": 4}
+    assert stream.write_units_item["UpdateItem sequences"] == 4
+    assert not any(key.startswith("Query tasks") for key in stream.read_units_by)
+    assert stream.read_units_by["BatchGetItem rep_load"] == 4 * 1.0  # the two counters of one rep, ½ unit each
+
+
+def test_hot_keys_rate_every_written_item_at_live_traffic() -> None:
+    from bench import hot_keys
+
+    figures = hot_keys.run(n=6, verbose=False, mixes=("assigned",))
+    # Every lead of the mix goes to one three-rep team: each rep's load item takes a third of the traffic.
+    assert figures["hottest_item_writes_per_s_assigned"] >= hot_keys.RATE / 3
+    assert 0 < figures["hottest_item_share_assigned"] < 1
+    # by_day_keys: every lead of the day in one index partition.
+    assert figures["hottest_index_partition_writes_per_s_assigned"] >= hot_keys.RATE
+
+
+def test_first_answer_runs_a_fresh_interpreter_per_function() -> None:
+    from bench import first_answer
+
+    figures = first_answer.run(verbose=False, runs=1, functions=("api_capture", "lead_stream"))
+    assert figures["first_answer_boto3_pydantic_ms"] > 0
+    assert figures["first_answer_ratio_api_capture"] > 0 and figures["first_answer_ratio_lead_stream"] > 0
+
+
+def test_the_summary_table_says_pass_or_not_beside_each_target() -> None:
+    from bench import TARGETS, passes
+    from bench.__main__ import table
+
+    assert passes("write_units_per_assigned_lead", 12) and not passes("write_units_per_assigned_lead", 12.5)
+    assert passes("routing_decisions_per_s", 20_000) and not passes("routing_decisions_per_s", 19_999)
+    assert passes("no_such_figure", 1) is None
+    lines = table({"list_page_p50_ms": 150.0, "export_rows": 2000.0}).splitlines()
+    assert lines[1].split() == ["list_page_p50_ms", "150", "<=", "100", "NO"]
+    assert lines[2].split() == ["export_rows", "2000"]
+    assert TARGETS["capture_p50_ms_one_client"] == ("<=", 30)
 
 
 def test_dedup_throughput_runs_the_mix_through_the_lead_stream() -> None:

@@ -356,24 +356,24 @@ def test_a_deploy_changes_at_most_one_index_per_table_per_step(packaged: dict[st
     assert _indexes(steps[0], leads) == {**_indexes(template, leads), "by_day": "ALL"}
 
     sla = next(i for i in template["Resources"][leads]["Properties"]["GlobalSecondaryIndexes"]
-               if i["IndexName"] == "by_sla")
+               if i["IndexName"] == "by_pool")
     live = _live(template, leads, by_day_keys=None, by_day=old_by_day,
-                 by_sla={**sla, "Projection": {"ProjectionType": "KEYS_ONLY"}})
+                 by_pool={**sla, "Projection": {"ProjectionType": "KEYS_ONLY"}})
     tasks = next(k for k, r in template["Resources"].items() if r["Type"] == "AWS::DynamoDB::Table"
                  and r["Properties"].get("GlobalSecondaryIndexes") and k != leads)
     first_task_index = template["Resources"][tasks]["Properties"]["GlobalSecondaryIndexes"][0]["IndexName"]
     steps = index_steps(template, {leads: live, tasks: _live(template, tasks, **{first_task_index: None})})
     names = [set(_indexes(step, leads)) for step in steps]
     target = set(_indexes(template, leads))
-    assert names == [target | {"by_day"}, target - {"by_sla"} | {"by_day"}, target | {"by_day"}, target]
-    assert _indexes(steps[2], leads)["by_sla"] == "ALL"  # created again with the template's projection
+    assert names == [target | {"by_day"}, target - {"by_pool"} | {"by_day"}, target | {"by_day"}, target]
+    assert _indexes(steps[2], leads)["by_pool"] == "ALL"  # created again with the template's projection
     assert set(_indexes(steps[0], tasks)) == set(_indexes(template, tasks))  # the other table: step one
     for step in steps:
         properties = step["Resources"][leads]["Properties"]
         keys = {k["AttributeName"] for k in properties["KeySchema"]}
         keys |= {k["AttributeName"] for i in properties["GlobalSecondaryIndexes"] for k in i["KeySchema"]}
         assert {d["AttributeName"] for d in properties["AttributeDefinitions"]} == keys
-    assert "sla_at" not in {d["AttributeName"] for d in steps[1]["Resources"][leads]["Properties"]
+    assert "pool_key" not in {d["AttributeName"] for d in steps[1]["Resources"][leads]["Properties"]
                             ["AttributeDefinitions"]}
     for before, after in zip([live] + [s["Resources"][leads]["Properties"] for s in steps], steps, strict=False):
         changed = set(_indexes({"Resources": {leads: {"Properties": before}}}, leads)) ^ \

@@ -59,6 +59,19 @@ def test_round_robin_is_fair_under_a_burst(client: Any) -> None:
     assert sorted(owners.values()) == [33, 33, 34]
 
 
+def test_round_robin_takes_turns_whatever_other_teams_receive(client: Any) -> None:
+    """Every third lead of the day goes to 上海房贷组, the others to the pool: its three reps still take
+    turns (a turn derived from the lead's number of the day would give them all to one rep)."""
+    ids = []
+    for n in range(6):
+        ids.append(capture(client, phone(3 * n), city="上海", loan_type="mortgage"))
+        capture(client, phone(3 * n + 1), city="北京", loan_type="credit")
+        capture(client, phone(3 * n + 2), city="北京", loan_type="credit")
+    deliver(client, leads_stream())
+    owners = Counter(lead(client, i)["owner"] for i in ids)
+    assert sorted(owners.values()) == [2, 2, 2], owners
+
+
 def test_a_rep_off_duty_receives_nothing_until_back(client: Any) -> None:
     assert call(client, "PATCH", "/users/sh_rep2", "sh_lead", {"on_duty": False}).status_code == 200
     first = [capture(client, phone(n), city="上海", loan_type="mortgage") for n in range(6)]

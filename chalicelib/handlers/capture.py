@@ -27,7 +27,6 @@ def _redirect_target(value: object) -> str:
 @bp.route("/capture", methods=["POST"], content_types=_TYPES)
 @http.endpoint
 def capture_public() -> Response:
-    from chalicelib.services import forms
     from chalicelib.services.capture import CaptureContext, capture
 
     request = bp.current_request
@@ -37,11 +36,15 @@ def capture_public() -> Response:
     data = http.read_body(request, allow_form=True)
     redirect = _redirect_target(data.pop("redirect_to")) if "redirect_to" in data else None
     key = http.idempotency_key(request)
-    prepared = forms.prepare(data, http.received_at(request))
+    raw, form_id, referrer = dict(data), None, None
+    if "form_id" in data:  # a hosted form's post: only then is its module (pages, calculator) loaded
+        from chalicelib.services import forms
+
+        prepared = forms.prepare(data, http.received_at(request))
+        raw, form_id, referrer = prepared.raw, prepared.form.form_id if prepared.form else None, prepared.referrer
     ctx = CaptureContext("public", http.received_at(request), f"capture#{key}" if key else None,
-                         client_ip=http.client_ip(request), form_id=prepared.form.form_id if prepared.form else None,
-                         referrer=prepared.referrer)
-    done = capture(prepared.raw, ctx)
+                         client_ip=http.client_ip(request), form_id=form_id, referrer=referrer)
+    done = capture(raw, ctx)
     if redirect:
         return Response(body="", status_code=303, headers={"Location": redirect, **cors})
     return Response(body={"lead_id": done.lead_id, "status": "received"}, status_code=202,

@@ -61,21 +61,35 @@ def live_rules() -> CompiledRules:
     return _compiled[version]
 
 
-def _eligible(members: list[Member], day: str) -> list[tuple[Member, int, int]]:
+def _on_duty(members: list[Member]) -> list[Member]:
     reps = [m for m in members if m["role"] == "rep" and m["active"] and m["on_duty"]]
+    return sorted(reps, key=lambda m: m["user_id"])
+
+
+def _eligible(members: list[Member], day: str) -> list[tuple[Member, int, int]]:
+    reps = _on_duty(members)
     load = ownership.loads([m["user_id"] for m in reps], day) if reps else {}
     out = []
-    for rep in sorted(reps, key=lambda m: m["user_id"]):
+    for rep in reps:
         open_count, today = load[rep["user_id"]]
         if open_count < rep["max_open"] and today < rep["daily_cap"]:
             out.append((rep, open_count, today))
     return out
 
 
-def _pick(decision: Decision, eligible: list[tuple[Member, int, int]], team: str) -> Member:
+def _round_robin_first(members: list[Member], day: str, turn: int) -> Member | None:
+    """The rep whose turn it is, when under their caps: only their load is read (the team's, one
+    item per rep and counter, only when they are not). None: ask `_eligible`."""
+    reps = _on_duty(members)
+    if not reps:
+        return None
+    rep = reps[turn % len(reps)]
+    return rep if _eligible([rep], day) else None
+
+
+def _pick(decision: Decision, eligible: list[tuple[Member, int, int]], turn: int) -> Member:
     if decision.strategy == "least_loaded":
         return min(eligible, key=lambda e: (e[1], e[2], e[0]["user_id"]))[0]
-    turn = sequences.next_turn(f"rr#{team}")  # one atomic counter per team: fair under bursts
     if decision.strategy == "weighted":
         weighted = [(e[0], max(decision.weights.get(e[0]["user_id"], 1), 1)) for e in eligible]
         slot = turn % sum(w for _, w in weighted)
@@ -111,12 +125,19 @@ def route(lead: Lead, at: datetime) -> Route:
         return Route("pool", None, None, reason, record={**record, "reason": reason},
                      unstaffed_team=user.get("team") if user else None, rule_name=name)
     team = decision.team or ""
-    eligible = _eligible(ownership.team_members(team), day)
-    if not eligible:
-        reason = f"{decision.reason}；但团队无在岗且未满额的销售，进入公海"
-        return Route("pool", None, None, reason, record={**record, "reason": reason}, unstaffed_team=team,
-                     rule_name=name)
-    rep = _pick(decision, eligible, team)
+    members = ownership.team_members(team)
+    # One atomic counter per team gives the turns: fair under bursts and whatever other teams receive.
+    turn = sequences.next_turn(f"rr#{team}") if decision.strategy in ("round_robin", "weighted") else 0
+    first = _round_robin_first(members, day, turn) if decision.strategy == "round_robin" else None
+    if first is not None:
+        rep = first
+    else:
+        eligible = _eligible(members, day)
+        if not eligible:
+            reason = f"{decision.reason}；但团队无在岗且未满额的销售，进入公海"
+            return Route("pool", None, None, reason, record={**record, "reason": reason}, unstaffed_team=team,
+                         rule_name=name)
+        rep = _pick(decision, eligible, turn)
     caps = Caps(max_open=rep["max_open"], daily=rep["daily_cap"])
     reason = f"{decision.reason} → {rep.get('name') or rep['user_id']}"
     return Route("assigned", rep["user_id"], team, reason, caps, {**record, "reason": reason,

@@ -86,7 +86,9 @@ def on_lead_change(old: Lead, new: Lead, at: str) -> int:
     if not (ends or handed or contacted or created):
         return 0
     changed = 0
-    open_tasks = [t for t in tasks.of_lead(lead_id) if t["status"] == "open"]
+    # Only a lead that ends, changes hands or is first contacted has tasks of its own to touch.
+    touches = ends or handed or contacted
+    open_tasks = [t for t in tasks.of_lead(lead_id) if t["status"] == "open"] if touches else []
     replaced = {task.rule_id for task in created}
     on_assignment = {task.id for task in current.tasks if task.on == "assigned"}
     # Only what the change found: the previous owner's tasks from before this record. A record delivered
@@ -107,9 +109,16 @@ def on_lead_change(old: Lead, new: Lead, at: str) -> int:
     if not ends:
         for made in created:
             changed += tasks.create(lead_id, made, new.get("team"), at)
-    if changed:
+    if changed and not _first_tasks_as_written(old, new, created, touches):
         tasks.refresh_next_follow_up(lead_id)
     return changed
+
+
+def _first_tasks_as_written(old: Lead, new: Lead, created: list[NewTask], touches: bool) -> bool:
+    """A `new` lead placed with an owner has no tasks but those this change creates, and its
+    placement wrote 下次跟进 as their earliest (`first_follow_up`): nothing to read back or write."""
+    return (not touches and old.get("status") == "new" and not old.get("owner") and bool(created)
+            and new.get("next_follow_up") == min(task.due_at for task in created))
 
 
 def status_tasks(lead: Lead, rules: SopPolicy) -> list[NewTask]:

@@ -215,23 +215,19 @@ def query_partition(index: str, partition: str, start: str, end: str, filters: d
                     limit: int, last_key: PageKey | None) -> tuple[list[Lead], PageKey | None]:
     """Newest-first page of one index partition between two created_at bounds, `filters` applied
     (a page may hold fewer than `limit` leads: go on from the returned key)."""
-    if index == "by_day":
-        return _query_days(partition, start, end, filters, limit, last_key)
-    idx = {"by_owner": LeadModel.by_owner, "by_team": LeadModel.by_team}[index]
-    with aws_errors():
-        rows = idx.query(partition, LeadModel.created_at.between(start, end),
-                         filter_condition=filter_condition(filters), scan_index_forward=False, limit=limit,
-                         last_evaluated_key=last_key)
-        items = [to_lead(row) for row in _take(rows, limit)]
-        return items, rows.last_evaluated_key
+    idx = {"by_day": LeadModel.by_day, "by_owner": LeadModel.by_owner, "by_team": LeadModel.by_team}[index]
+    if index != "by_day":  # a lead read whole that changed hands since its index entry: not this list's
+        filters = {index.removeprefix("by_"): partition, **filters}
+    return _query_keys(idx, partition, start, end, filters, limit, last_key)
 
 
-def _query_days(day: str, start: str, end: str, filters: dict[str, str], limit: int,
+def _query_keys(idx: Any, partition: str, start: str, end: str, filters: dict[str, str], limit: int,
                 last_key: PageKey | None) -> tuple[list[Lead], PageKey | None]:
-    """`by_day` holds keys only (so no lead update rewrites it): a page of keys, then the leads."""
+    """The list indexes hold keys only (so no lead update rewrites them): a page of keys, then the
+    leads in one BatchGetItem, filtered here (a filtered page may come back short)."""
     with aws_errors():
-        rows = LeadModel.by_day.query(day, LeadModel.created_at.between(start, end), scan_index_forward=False,
-                                      limit=limit, last_evaluated_key=last_key)
+        rows = idx.query(partition, LeadModel.created_at.between(start, end), scan_index_forward=False,
+                         limit=limit, last_evaluated_key=last_key)
         ids = [row.lead_id for row in _take(rows, limit)]
         found = [to_lead(row) for row in LeadModel.batch_get(ids)] if ids else []
     found.sort(key=lambda lead: (lead["created_at"], lead["lead_id"]), reverse=True)
@@ -308,15 +304,25 @@ def query_pool(partition: str, after: str, before: str, filters: dict[str, str],
 
 
 def sla_due(shard: str, now: str, limit: int = 500) -> list[Lead]:
-    """Assigned leads whose first-contact deadline passed (a sparse index: only those are read)."""
-    with aws_errors():
-        return [to_lead(row) for row in LeadModel.by_sla.query(shard, LeadModel.sla_at <= now, limit=limit)]
+    """Assigned leads whose first-contact deadline passed (a sparse, keys-only index: only those
+    are read, then the leads themselves)."""
+    return _due(LeadModel.by_sla.query(shard, LeadModel.sla_at <= now, limit=limit), "sla_at", now)
 
 
 def idle_due(shard: str, now: str, limit: int = 500) -> list[Lead]:
-    """Owned leads with no activity until their idle deadline (a sparse index)."""
+    """Owned leads with no activity until their idle deadline (a sparse, keys-only index)."""
+    return _due(LeadModel.by_idle.query(shard, LeadModel.idle_at <= now, limit=limit), "idle_at", now)
+
+
+def _due(rows: Iterator[LeadModel], deadline: str, now: str) -> list[Lead]:
+    """The leads of a keys-only sweep index, oldest deadline first as the index ordered them, read
+    again whole; one whose deadline moved past `now` (or went) since the index was written is left."""
     with aws_errors():
-        return [to_lead(row) for row in LeadModel.by_idle.query(shard, LeadModel.idle_at <= now, limit=limit)]
+        ids = [row.lead_id for row in rows]
+        found = [to_lead(row) for row in LeadModel.batch_get(ids)] if ids else []
+    order = {lead_id: n for n, lead_id in enumerate(ids)}
+    due = [lead for lead in found if lead.get(deadline) and str(lead.get(deadline)) <= now]
+    return sorted(due, key=lambda lead: order[lead["lead_id"]])
 
 
 def push_idle(lead_id: str, expected: str, next_at: str | None) -> bool:

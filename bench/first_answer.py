@@ -1,0 +1,239 @@
+"""Cold start to first answer, per Lambda function of the package.
+
+For each function (the API's first capture and first lead read, the lead stream's first batch, an
+import of a small file, the SLA sweep): a fresh interpreter runs `import app` and then the first
+invocation of that function with a real-shaped event from events/ (made unique per run: a new lead,
+a new object) against a moto server that this process started and seeded. The child's wall time
+from before `import app` to the handler's return is the figure; interpreter start-up is in neither
+side. Beside it, in the same run and alternating with it (baseline, then each function, five
+rounds), a fresh interpreter's `import boto3, pydantic`. Medians of 5; ratio = function / baseline.
+
+The moto server answers in another process: its time is in the figure (as DynamoDB's would be),
+and every child pays one botocore client of its own (as a Lambda container does).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS = ROOT / "events"
+RUNS = 5
+
+# What a Lambda container would have loaded by the end of the first answer, named when loaded.
+HEAVY = ("phonenumbers.geocoder", "python_calamine", "openpyxl", "aws_xray_sdk", "aws_lambda_powertools.metrics",
+         "aws_lambda_powertools.utilities.batch", "chalicelib.spreadsheets", "chalicelib.metrics")
+
+CHILD = r'''
+import json, sys, time
+started = time.perf_counter()
+kind, event_path = sys.argv[1], sys.argv[2]
+ok = True
+if kind == "baseline":
+    import boto3, pydantic
+else:
+    class Context:
+        function_name = kind
+        memory_limit_in_mb = 512
+        invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:loan-leads-local-" + kind
+        aws_request_id = "bench-first-answer"
+        @staticmethod
+        def get_remaining_time_in_millis():
+            return 30_000
+    import app
+    with open(event_path, encoding="utf-8") as f:
+        event = json.load(f)
+    if kind.startswith("api"):
+        response = app.app(event, Context())
+        ok = response["statusCode"] in (200, 202)
+        detail = response["statusCode"]
+    else:
+        detail = app.app.handler_map[kind](event, Context())
+        ok = not (isinstance(detail, dict) and detail.get("batchItemFailures"))
+elapsed = (time.perf_counter() - started) * 1000
+heavy = [name for name in sys.argv[3].split(",") if name in sys.modules]
+print(json.dumps({"ms": elapsed, "ok": ok, "heavy": heavy}))
+'''
+
+FUNCTIONS = ("api_capture", "api_lead_read", "lead_stream", "import_object", "sla_sweep")
+TARGETS = {"api_capture": 1.5, "api_lead_read": 1.5, "lead_stream": 2.0}
+
+
+class _Setup:
+    """The moto server, seeded, and what each run's event needs (a lead to read, a new lead for the
+    stream, a new object for the importer)."""
+
+    def __init__(self, state: Path) -> None:
+        from local.aws import LocalAws, free_port
+        from local.env import configure
+
+        self.saved_env = dict(os.environ)
+        self.state = state
+        self.aws = LocalAws(state)
+        endpoint = self.aws.start()
+        configure(endpoint, free_port(), state)
+        from chalicelib.store import connection
+
+        connection.reset()
+        self.aws.create_resources()
+        from local.seed import seed_demo_org
+
+        seed_demo_org("2024-05-20T00:00:00.000Z", state)
+        self.env = dict(os.environ)
+        self.count = 0
+        import boto3
+
+        self.ddb = boto3.client("dynamodb")
+        self.s3 = boto3.client("s3")
+        self.lead_id = self._lead_to_read()
+
+    def close(self) -> None:
+        from chalicelib.store import connection
+
+        self.aws.stop()
+        connection.reset()
+        os.environ.clear()
+        os.environ.update(self.saved_env)
+
+    def _lead_to_read(self) -> str:
+        """One lead captured through the API's own handler in this process (not in a child)."""
+        import random
+
+        import app
+        from bench.capture_cost import lead_body
+        from bench.phones import valid_mobiles
+
+        event = json.loads((EVENTS / "apigw_capture_json.json").read_text(encoding="utf-8"))
+        rng = random.Random(7)
+        event["body"] = json.dumps(lead_body(valid_mobiles(rng, 1)[0], rng), ensure_ascii=False)
+        response = app.app(event, _Context())
+        return str(json.loads(response["body"])["lead_id"])
+
+    def event(self, kind: str, folder: Path) -> Path:
+        """A fresh event file for one run of `kind`."""
+        self.count += 1
+        n = self.count
+        if kind == "api_capture":
+            event = _load("apigw_capture_json.json")
+            body = json.loads(event["body"])
+            body["phone"] = f"1391732{6000 + n:04d}"
+            event["body"] = json.dumps(body, ensure_ascii=False)
+            event["requestContext"]["requestId"] = f"bench-first-{n}"
+        elif kind == "api_lead_read":
+            event = _load("apigw_capture_json.json")
+            from local.devsigner import mint
+
+            token = mint("admin", "admin", self.state)
+            path = f"/leads/{self.lead_id}"
+            event.update({"resource": "/leads/{lead_id}", "path": path, "httpMethod": "GET", "body": None,
+                          "pathParameters": {"lead_id": self.lead_id}, "isBase64Encoded": False})
+            event["headers"] = {**event["headers"], "Authorization": f"Bearer {token}"}
+            event["headers"].pop("Content-Type", None)
+            event["multiValueHeaders"] = {k: [v] for k, v in event["headers"].items()}
+            event["requestContext"].update({"resourcePath": "/leads/{lead_id}", "httpMethod": "GET",
+                                            "path": f"/api{path}"})
+        elif kind == "lead_stream":
+            event = _load("dynamodb_stream_insert.json")
+            record = event["Records"][0]
+            lead_id = f"L20240520{900 + n:03d}"
+            image = record["dynamodb"]["NewImage"]
+            image["lead_id"] = {"S": lead_id}
+            image["phone"] = {"S": f"+861381620{4000 + n:04d}"}
+            image["client_ip"] = {"S": f"203.0.113.{n}"}
+            record["dynamodb"]["Keys"] = {"lead_id": {"S": lead_id}}
+            record["eventID"] = f"bench-first-answer-{n}"
+            from chalicelib.store.schema import LeadModel
+
+            self.ddb.put_item(TableName=LeadModel.Meta.table_name, Item=image)
+        elif kind == "import_object":
+            event = _load("s3_object_created_eventbridge.json")
+            key = f"imports/partners/demo_partner/bench-first-{n}.csv"
+            body = f"客户姓名,联系方式,城市\n张三,1381620{5000 + n:04d},上海\n李四,1391732{7000 + n:04d},广州\n"
+            etag = self.s3.put_object(Bucket=self.env["IMPORT_BUCKET"], Key=key,
+                                      Body=body.encode("utf-8"))["ETag"].strip('"')
+            event["id"] = f"bench-first-{n}"
+            event["detail"]["object"].update({"key": key, "etag": etag, "size": len(body.encode("utf-8"))})
+        else:
+            event = _load("schedule.json")
+            event["id"] = f"bench-first-{n}"
+        target = folder / f"{kind}-{n}.json"
+        target.write_text(json.dumps(event, ensure_ascii=False), encoding="utf-8")
+        return target
+
+
+class _Context:
+    function_name = "api_handler"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:loan-leads-local-api_handler"
+    aws_request_id = "bench"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 30_000
+
+
+def _load(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS / name).read_text(encoding="utf-8"))
+    return copy.deepcopy(event)
+
+
+def _child(kind: str, event_path: Path, env: dict[str, str]) -> dict[str, Any]:
+    result = subprocess.run([sys.executable, "-c", CHILD, kind, str(event_path), ",".join(HEAVY)], cwd=ROOT,
+                            env={**env, "POWERTOOLS_LOG_LEVEL": "WARNING"}, capture_output=True, text=True,
+                            check=True)
+    line = result.stdout.strip().splitlines()[-1]
+    answer: dict[str, Any] = json.loads(line)
+    if not answer["ok"]:
+        raise RuntimeError(f"first answer of {kind} failed: {result.stdout[-2000:]} {result.stderr[-2000:]}")
+    return answer
+
+
+def measure(runs: int = RUNS, functions: tuple[str, ...] = FUNCTIONS) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-first-") as folder:
+        setup = _Setup(Path(folder) / "state")
+        try:
+            times: dict[str, list[float]] = {kind: [] for kind in ("baseline", *functions)}
+            heavy: dict[str, list[str]] = {}
+            for kind in ("baseline", *functions):  # one unmeasured round: .pyc files, page cache
+                _child(kind, setup.event(kind, Path(folder)), setup.env)
+            for _ in range(runs):  # alternating: the machine's load reaches every side alike
+                for kind in ("baseline", *functions):
+                    answer = _child(kind, setup.event(kind, Path(folder)), setup.env)
+                    times[kind].append(answer["ms"])
+                    heavy[kind] = answer["heavy"]
+        finally:
+            setup.close()
+    return {"times": times, "heavy": heavy}
+
+
+def run(verbose: bool = True, runs: int = RUNS, functions: tuple[str, ...] = FUNCTIONS) -> dict[str, float]:
+    raw = measure(runs, functions)
+    medians = {kind: statistics.median(values) for kind, values in raw["times"].items()}
+    base = medians["baseline"]
+    figures: dict[str, float] = {"first_answer_boto3_pydantic_ms": base}
+    for kind in functions:
+        figures[f"first_answer_{kind}_ms"] = medians[kind]
+        figures[f"first_answer_ratio_{kind}"] = medians[kind] / base
+    if verbose:
+        print(f"first answer: a fresh interpreter's `import app` + the function's first invocation (events/, "
+              f"against moto), median of {runs}, alternating with `import boto3, pydantic`")
+        print(f"  {'function':<16}{'median ms':>10}{'ratio':>8}{'target':>8}  runs (ms); heavy modules loaded")
+        for kind in ("baseline", *functions):
+            ratio = medians[kind] / base
+            target = f"{TARGETS[kind]:g}" if kind in TARGETS else "-"
+            runs_ms = " ".join(f"{v:.0f}" for v in raw["times"][kind])
+            print(f"  {kind:<16}{medians[kind]:>10.0f}{ratio:>8.2f}{target:>8}  {runs_ms}; "
+                  f"{', '.join(raw['heavy'].get(kind, [])) or '-'}")
+    return figures
+
+
+if __name__ == "__main__":
+    run()
