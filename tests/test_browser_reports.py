@@ -18,6 +18,8 @@ from tests.test_browser import PHONE, Session, api
 from tests.test_browser_labels import bar_point
 from tests.test_local_stack import Stack
 
+pytestmark = pytest.mark.browser
+
 browser = test_browser.browser  # the same Chromium fixture
 DESKTOP = {"width": 1280, "height": 800}
 BAR = "本月各渠道有效线索与签约金额（柱状）"

@@ -133,7 +133,7 @@ def _raw(client: Any, path: str, body: bytes, headers: dict[str, str] | None = N
 
 @pytest.mark.parametrize("opening,closing", [(b"[", b"]"), (b'{"a":', b"}")])
 def test_ten_thousand_deep_json_is_a_400_in_chinese(client: Any, opening: bytes, closing: bytes) -> None:
-    from tests.conftest import auth
+    from tests.helpers import auth
 
     deep = opening * 10_000 + b"1" + closing * 10_000
     for path, headers in (("/capture", {}), ("/leads", auth("sh_rep1"))):
@@ -151,7 +151,7 @@ def test_ordinary_nesting_and_brackets_inside_text_pass(client: Any) -> None:
 
 @pytest.mark.parametrize("text", ["张\x00三", "张三\u202e", "\u2066李四", "王\x1b五", "赵\x85六"])
 def test_control_and_bidi_characters_are_refused_with_a_reason(client: Any, text: str) -> None:
-    from tests.conftest import auth
+    from tests.helpers import auth
 
     body = {"name": text, "phone": "13816204573", "consent": True}
     response = _raw(client, "/capture", json.dumps(body).encode())
@@ -184,7 +184,7 @@ def test_channels_without_a_per_field_answer_strip_them(client: Any) -> None:
 
 def _patch(client: Any, lead_id: str, body: dict[str, Any], user: str = "sh_rep1",
            headers: dict[str, str] | None = None) -> Any:
-    from tests.conftest import auth
+    from tests.helpers import auth
 
     return client.http.request("PATCH", f"/leads/{lead_id}", body=json.dumps(body, ensure_ascii=False),
                                headers={"Content-Type": "application/json", **auth(user), **(headers or {})})

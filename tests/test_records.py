@@ -10,6 +10,8 @@ from typing import Any, get_type_hints
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
+pytestmark = pytest.mark.moto
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
