@@ -44,9 +44,5 @@ def mark_read(user_id: str, ids: list[str]) -> int:
 
 def notify(user_id: str, sk: str, kind: str, title: str, body: str, at: str) -> None:
     """One inbox message (its sort key chosen by the caller: a retried write replaces itself)."""
-    from pynamodb.exceptions import PutError
-
-    try:
+    with aws_errors():
         NotificationModel(user_id, sk, kind=kind, title=title, body=body, created_at=at).save()
-    except PutError as exc:
-        raise StoreUnavailable() from exc
