@@ -348,7 +348,7 @@ def _run(job: ImportJob, obj: StoredObject, remaining_ms: Callable[[], int], now
     return True
 
 
-def _run_costs(job: dict[str, Any], obj: StoredObject, data: bytes, policy: ImportPolicy,
+def _run_costs(job: ImportJob, obj: StoredObject, data: bytes, policy: ImportPolicy,
                now_s: Callable[[], float]) -> bool:
     """A spend sheet: small (one row per channel and day at most), read and saved in one run; saving
     the same rows again replaces the amounts, so a second delivery changes nothing."""
@@ -363,7 +363,7 @@ def _run_costs(job: dict[str, Any], obj: StoredObject, data: bytes, policy: Impo
     tally.rejected = [(number, "；".join(f"{costs.FIELD_LABELS.get(k, k)}：{v}" for k, v in errors.items()), cells)
                       for number, entry, errors, cells in rows if entry is None]
     report_key = _report(job["import_id"], header, tally) if tally.rejected else None
-    jobs.finish(job["import_id"], "done", _stamp(now_s), counts=tally.counts(),
+    import_jobs.finish(job["import_id"], "done", _stamp(now_s), counts=tally.counts(),
                 progress={"processed": len(rows), "total": len(rows)}, report_key=report_key)
     _archive(obj.key)
     return True
