@@ -107,7 +107,7 @@ def measure(n: int) -> dict[str, dict[str, float]]:
                     result = reports.query(admin, card)
                     tally = meter.tally(name)
                     out[name] = {"items": float(meter.items.get(name, 0)), "read_units": tally.read_units,
-                                 "requests": float(tally.total_requests), "leads": float(result["total"]["leads"]),
+                                 "requests": float(tally.total_requests), "leads": float(result["total"]["leads"] or 0),
                                  "rows": float(len(result["rows"]))}
             finally:
                 meter.uninstall()

@@ -277,3 +277,100 @@ def lead_fields(values: Mapping[str, object]) -> Lead:
 
 # A DynamoDB key where a page of a query stopped (pynamodb's last_evaluated_key), opaque to callers.
 PageKey = dict[str, dict[str, Any]]
+
+
+# -- the report builder (services/reports.py, boards.py, costs.py) ------------------------------------
+
+class CardQueryRecord(TypedDict, total=False):
+    """What a card asks: measures × dimensions × filters (its range is the card's)."""
+
+    measures: list[str]
+    dimensions: list[str]
+    filters: dict[str, str | list[str]]
+
+
+# A card on a board: a query, a chart type and a relative range ("from"/"to": a custom range's days).
+Card = TypedDict("Card", {"card_id": str, "title": str, "chart": str, "range": str, "from": str | None,
+                          "to": str | None, "width": int, "query": CardQueryRecord}, total=False)
+
+
+class Board(TypedDict, total=False):
+    """A board as stored (the aggregates table, `board#...`; store/reports.py), or a ready one."""
+
+    board_id: str
+    owner: str
+    team: str | None
+    ready: bool
+    name: str
+    visibility: str
+    weekly: bool
+    cards: list[Card]
+    updated_at: str
+
+
+class BoardView(Board, total=False):
+    """A board as a user sees it: whether they may edit it, whether it is their home, labels."""
+
+    editable: bool
+    home: bool
+    visibility_label: str
+    owner_label: str
+
+
+class Labelled(TypedDict):
+    """A code and its Chinese label (a measure, a dimension, a range, a chart type)."""
+
+    key: str
+    label: str
+
+
+# A measure's figure: a count, a rate, an amount, a median; None where it has no value (no cost spent).
+Figure = float | int | None
+# The lead list's filters (GET /api/leads parameters) behind one figure; None: the list cannot filter so.
+Drill = dict[str, str] | None
+# One row of a report: `<time>`/`<time>_label`, `<dimension>`/`<dimension>_label` (keys named by the
+# card's dimensions), one figure per measure and `drill` (measure → Drill). Values are narrowed by key.
+ReportRow = dict[str, object]
+
+
+class ReportScope(TypedDict):
+    team: str | None
+    label: str
+
+
+PreviousPeriod = TypedDict("PreviousPeriod", {"from": str, "to": str, "total": dict[str, Figure]})
+
+# A card's answer: its rows, the total and the drill of each measure, the items it read.
+ReportResult = TypedDict("ReportResult", {
+    "from": str, "to": str, "measures": list[Labelled], "dimensions": list[Labelled], "scope": ReportScope,
+    "rows": list[ReportRow], "total": dict[str, Figure], "drill": dict[str, Drill], "items_read": int,
+    "previous": NotRequired[PreviousPeriod]})
+
+
+class SpendEntryView(TypedDict, total=False):
+    """One spend entry as entered (a day's or a month's), with labels."""
+
+    source: str
+    source_label: str
+    campaign: str | None
+    partner_id: str | None
+    partner_label: str | None
+    month: str
+    day: str
+    amount: float
+
+
+class PartnerPriceView(TypedDict):
+    """A partner's price per valid lead."""
+
+    partner_id: str
+    partner_label: str
+    price_per_valid: float
+
+
+class ItemOutcome(TypedDict):
+    """What became of one item of a batch: saved, or rejected with the reason per field (Chinese)."""
+
+    index: int
+    status: str
+    errors: NotRequired[dict[str, str]]

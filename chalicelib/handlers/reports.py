@@ -3,10 +3,9 @@ admins: everything; spend: admins). Services are imported inside the views."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from chalice.app import Blueprint, Response
 
+from chalicelib.domain.records import BoardView, JsonView, ReportResult
 from chalicelib.domain.timeutil import shanghai_day
 from chalicelib.handlers import http
 
@@ -15,7 +14,7 @@ bp = Blueprint(__name__)
 
 @bp.route("/reports/query", methods=["POST"], content_types=[http.JSON])
 @http.endpoint
-def report_query() -> dict[str, Any]:
+def report_query() -> ReportResult:
     from chalicelib.services import reports
 
     request = bp.current_request
@@ -24,7 +23,7 @@ def report_query() -> dict[str, Any]:
 
 @bp.route("/reports/catalog", methods=["GET"])
 @http.endpoint
-def report_catalog() -> dict[str, Any]:
+def report_catalog() -> JsonView:
     from chalicelib.services import boards, reports
 
     boards.list_boards(http.principal(bp.current_request))  # the same access rule
@@ -33,7 +32,7 @@ def report_catalog() -> dict[str, Any]:
 
 @bp.route("/reports/export", methods=["POST"], content_types=[http.JSON])
 @http.endpoint
-def report_export() -> dict[str, Any]:
+def report_export() -> JsonView:
     from chalicelib.services import report_export
 
     request = bp.current_request
@@ -42,7 +41,7 @@ def report_export() -> dict[str, Any]:
 
 @bp.route("/boards", methods=["GET"])
 @http.endpoint
-def list_boards() -> dict[str, Any]:
+def list_boards() -> JsonView:
     from chalicelib.services import boards
 
     return boards.list_boards(http.principal(bp.current_request))
@@ -60,7 +59,7 @@ def create_board() -> Response:
 
 @bp.route("/boards/{board_id}", methods=["GET"])
 @http.endpoint
-def get_board(board_id: str) -> dict[str, Any]:
+def get_board(board_id: str) -> BoardView:
     from chalicelib.services import boards
 
     return boards.get_board(http.principal(bp.current_request), board_id)
@@ -68,7 +67,7 @@ def get_board(board_id: str) -> dict[str, Any]:
 
 @bp.route("/boards/{board_id}", methods=["PUT"], content_types=[http.JSON])
 @http.endpoint
-def update_board(board_id: str) -> dict[str, Any]:
+def update_board(board_id: str) -> BoardView:
     from chalicelib.services import boards
 
     request = bp.current_request
@@ -77,7 +76,7 @@ def update_board(board_id: str) -> dict[str, Any]:
 
 @bp.route("/boards/{board_id}", methods=["DELETE"])
 @http.endpoint
-def delete_board(board_id: str) -> dict[str, Any]:
+def delete_board(board_id: str) -> JsonView:
     from chalicelib.services import boards
 
     return boards.delete(http.principal(bp.current_request), board_id)
@@ -85,7 +84,7 @@ def delete_board(board_id: str) -> dict[str, Any]:
 
 @bp.route("/boards/{board_id}/home", methods=["POST"])
 @http.endpoint
-def home_board(board_id: str) -> dict[str, Any]:
+def home_board(board_id: str) -> JsonView:
     from chalicelib.services import boards
 
     return boards.set_home(http.principal(bp.current_request), board_id)
@@ -93,7 +92,7 @@ def home_board(board_id: str) -> dict[str, Any]:
 
 @bp.route("/costs", methods=["POST"], content_types=[http.JSON])
 @http.endpoint
-def record_costs() -> dict[str, Any]:
+def record_costs() -> JsonView:
     from chalicelib.services import costs
 
     request = bp.current_request
@@ -102,7 +101,7 @@ def record_costs() -> dict[str, Any]:
 
 @bp.route("/costs", methods=["GET"])
 @http.endpoint
-def list_costs() -> dict[str, Any]:
+def list_costs() -> JsonView:
     from chalicelib.services import costs
 
     request = bp.current_request

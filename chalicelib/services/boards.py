@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import json
 import secrets
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import ErrorDetails
 
 from chalicelib.domain.access import Principal
+from chalicelib.domain.records import Board, BoardView, Card, Figure, JsonView
 from chalicelib.domain.timeutil import iso_utc
 from chalicelib.errors import BadRequest, Forbidden, NotFound
 from chalicelib.services import names, reports
@@ -56,11 +58,12 @@ class BoardSpec(BaseModel):
     cards: list[CardSpec] = Field(default_factory=list, max_length=MAX_CARDS)
 
 
-def resolve_range(card: dict[str, Any], today: date) -> tuple[date, date]:
+def resolve_range(card: Card, today: date) -> tuple[date, date]:
     """A card's relative range as Shanghai days ending today."""
     kind = card.get("range", "last_30_days")
-    if kind == "custom" and card.get("from") and card.get("to"):
-        return date.fromisoformat(card["from"]), date.fromisoformat(card["to"])
+    first, last = card.get("from"), card.get("to")
+    if kind == "custom" and first and last:
+        return date.fromisoformat(first), date.fromisoformat(last)
     if kind == "this_month":
         return today.replace(day=1), today
     if kind == "last_month":
@@ -82,14 +85,18 @@ def resolve_range(card: dict[str, Any], today: date) -> tuple[date, date]:
 
 
 @lru_cache(maxsize=1)
-def ready_boards() -> tuple[dict[str, Any], ...]:
+def ready_boards() -> tuple[Board, ...]:
     path = Path(__file__).parents[1] / "rules" / "defaults" / "boards.json"
-    out = []
+    out: list[Board] = []
     for raw in json.loads(path.read_text(encoding="utf-8")):
         spec = BoardSpec.model_validate(raw["board"])
-        out.append({"board_id": raw["board_id"], "owner": READY_OWNER, "team": None, "ready": True,
-                    **spec.model_dump(mode="json", by_alias=True)})
+        out.append({"board_id": raw["board_id"], "owner": READY_OWNER, "team": None, "ready": True, **_fields(spec)})
     return tuple(out)
+
+
+def _fields(spec: BoardSpec) -> Board:
+    """A validated board's fields as stored (a card's range days as "from"/"to")."""
+    return cast(Board, spec.model_dump(mode="json", by_alias=True))
 
 
 def _check_access(who: Principal) -> None:
@@ -97,7 +104,7 @@ def _check_access(who: Principal) -> None:
         raise Forbidden("只有主管和管理员可以使用报表")
 
 
-def _parse(body: Any) -> BoardSpec:
+def _parse(body: object) -> BoardSpec:
     try:
         spec = BoardSpec.model_validate(body if isinstance(body, dict) else {})
     except ValidationError as exc:
@@ -109,7 +116,7 @@ def _parse(body: Any) -> BoardSpec:
     return spec
 
 
-def _reason(error: Any) -> str:
+def _reason(error: ErrorDetails) -> str:
     kind = str(error.get("type", ""))
     return {"missing": "必填", "extra_forbidden": "不支持的字段", "string_too_long": "过长",
             "string_too_short": "不能为空", "literal_error": "不支持的取值",
@@ -128,14 +135,14 @@ def _check_sharing(who: Principal, spec: BoardSpec) -> None:
             {**card.query.model_dump(), "from": "2026-01-01", "to": "2026-01-31"}))
 
 
-def _view(board: dict[str, Any], who: Principal, home: str | None) -> dict[str, Any]:
+def _view(board: Board, who: Principal, home: str | None) -> BoardView:
     mine = board["owner"] == who.user_id
     return {**board, "editable": mine, "home": board["board_id"] == home,
             "visibility_label": "系统预置" if board.get("ready") else VISIBILITY[board["visibility"]],
             "owner_label": "系统" if board.get("ready") else names.user(board["owner"])}
 
 
-def list_boards(who: Principal) -> dict[str, Any]:
+def list_boards(who: Principal) -> JsonView:
     _check_access(who)
     found, home = store.boards_of(who.user_id, who.team)
     visible = [b for b in found if b["owner"] == who.user_id or b["visibility"] == "all"
@@ -149,7 +156,7 @@ def list_boards(who: Principal) -> dict[str, Any]:
             "catalog": reports.catalog()}
 
 
-def _find(who: Principal, board_id: str) -> dict[str, Any]:
+def _find(who: Principal, board_id: str) -> Board:
     for board in ready_boards():
         if board["board_id"] == board_id:
             return board
@@ -161,37 +168,37 @@ def _find(who: Principal, board_id: str) -> dict[str, Any]:
     return found
 
 
-def get_board(who: Principal, board_id: str) -> dict[str, Any]:
+def get_board(who: Principal, board_id: str) -> BoardView:
     _check_access(who)
     return _view(_find(who, board_id), who, store.home_of(who.user_id) or ready_boards()[0]["board_id"])
 
 
-def create(who: Principal, body: Any, at: Any) -> dict[str, Any]:
+def create(who: Principal, body: object, at: datetime) -> BoardView:
     _check_access(who)
     spec = _parse(body)
     _check_sharing(who, spec)
-    board = {"board_id": f"{who.user_id}~{secrets.token_hex(6)}", "owner": who.user_id, "team": who.team,
-             **spec.model_dump(mode="json", by_alias=True), "updated_at": iso_utc(at)}
+    board: Board = {"board_id": f"{who.user_id}~{secrets.token_hex(6)}", "owner": who.user_id, "team": who.team,
+                    **_fields(spec), "updated_at": iso_utc(at)}
     store.save_board(board, None)
     if spec.weekly:
         store.set_weekly(board, True)
     return _view(board, who, None)
 
 
-def update(who: Principal, board_id: str, body: Any, at: Any) -> dict[str, Any]:
+def update(who: Principal, board_id: str, body: object, at: datetime) -> BoardView:
     _check_access(who)
     before = _find(who, board_id)
     if before["owner"] != who.user_id:
         raise Forbidden("只能修改自己创建的看板（可另存一份）")
     spec = _parse(body)
     _check_sharing(who, spec)
-    board = {**before, **spec.model_dump(mode="json", by_alias=True), "team": who.team, "updated_at": iso_utc(at)}
+    board: Board = {**before, **_fields(spec), "team": who.team, "updated_at": iso_utc(at)}
     store.save_board(board, before)
     store.set_weekly(board, spec.weekly)
     return _view(board, who, None)
 
 
-def delete(who: Principal, board_id: str) -> dict[str, Any]:
+def delete(who: Principal, board_id: str) -> JsonView:
     _check_access(who)
     board = _find(who, board_id)
     if board["owner"] != who.user_id:
@@ -201,7 +208,7 @@ def delete(who: Principal, board_id: str) -> dict[str, Any]:
     return {"deleted": board_id}
 
 
-def set_home(who: Principal, board_id: str) -> dict[str, Any]:
+def set_home(who: Principal, board_id: str) -> JsonView:
     _check_access(who)
     _find(who, board_id)
     store.set_home(who.user_id, board_id)
@@ -213,7 +220,7 @@ def set_home(who: Principal, board_id: str) -> dict[str, Any]:
 SUMMARY_WEEKDAY, SUMMARY_HOUR = 0, 9  # Monday 09:00 Beijing time, the first tick after it
 
 
-def weekly_summaries(now: Any) -> int:
+def weekly_summaries(now: datetime) -> int:
     """Boards with the weekly summary on: last week's figures (Monday to Sunday) against the week
     before, to the team's robot webhook (markdown) and to the inbox of the owner (and of the team,
     for a board shared with it). Called by the schedule's tick; each board's week is sent once."""
@@ -239,18 +246,19 @@ def weekly_summaries(now: Any) -> int:
         title, text = summary_text(who, board, first, last)
         at = iso_utc(now)
         readers = {board["owner"]}
-        if board["visibility"] == "team" and board.get("team"):
-            readers |= {str(u["user_id"]) for u in directory.users_of_team(board["team"])}
+        team = board.get("team")
+        if board["visibility"] == "team" and team:
+            readers |= {str(u["user_id"]) for u in directory.users_of_team(team)}
         for user_id in sorted(readers):
             inbox.notify(user_id, f"{at}#board_weekly#{board['board_id']}", "board_weekly", title, text, at)
-        hook = directory.team_webhook(board["team"]) if board.get("team") else None
+        hook = directory.team_webhook(team) if team else None
         if hook:
             post_webhook(hook[0], hook[1], title, text)
         sent += 1
     return sent
 
 
-def summary_text(who: Principal, board: dict[str, Any], first: date, last: date) -> tuple[str, str]:
+def summary_text(who: Principal, board: Board, first: date, last: date) -> tuple[str, str]:
     """The summary as markdown: each card's figures for the week and the change against the week before."""
     lines = [f"> {first.month}月{first.day}日–{last.month}月{last.day}日（周一至周日），与前一周对比"]
     for card in board["cards"]:
@@ -268,7 +276,7 @@ def summary_text(who: Principal, board: dict[str, Any], first: date, last: date)
     return f"看板周报：{board['name']}", "\n".join(lines)
 
 
-def _figure(key: str, value: Any) -> str:
+def _figure(key: str, value: Figure) -> str:
     if value is None:
         return "—"
     if key.endswith("_rate"):

@@ -11,12 +11,13 @@ import re
 from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import ErrorDetails
 
 from chalicelib.domain import analytics
 from chalicelib.domain.access import Principal
+from chalicelib.domain.records import ItemOutcome, JsonObject, JsonView, PartnerPriceView, SpendEntryView
 from chalicelib.errors import BadRequest, Forbidden
 from chalicelib.store import config, directory
 from chalicelib.store import reports as store
@@ -53,15 +54,15 @@ class PartnerPrice(BaseModel):
 
 class CostBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    entries: list[dict[str, Any]] = Field(default_factory=list, max_length=1000)
-    prices: list[dict[str, Any]] = Field(default_factory=list, max_length=200)
+    entries: list[JsonObject] = Field(default_factory=list, max_length=1000)  # each validated apart
+    prices: list[JsonObject] = Field(default_factory=list, max_length=200)
 
 
 def _clean(text: str | None) -> str:
     return (text or "").strip().replace("|", "_").replace(_SEP, "-") or analytics.NONE
 
 
-def check(raw: Any) -> tuple[CostEntry | None, dict[str, str]]:
+def check(raw: object) -> tuple[CostEntry | None, dict[str, str]]:
     """An entry, or the reasons (Chinese, per field) it is refused."""
     try:
         entry = CostEntry.model_validate(raw)
@@ -75,7 +76,7 @@ def check(raw: Any) -> tuple[CostEntry | None, dict[str, str]]:
     return (None, errors) if errors else (entry, {})
 
 
-def _reason(error: Any) -> str:
+def _reason(error: ErrorDetails) -> str:
     kind = str(error.get("type", ""))
     if kind == "value_error":
         return str(error.get("msg", "")).removeprefix("Value error, ")
@@ -100,7 +101,7 @@ def save(entries: Iterable[CostEntry]) -> int:
     return len(rows)
 
 
-def record(who: Principal, body: Any) -> dict[str, Any]:
+def record(who: Principal, body: object) -> JsonView:
     """Enter spend and partner prices; a refused entry changes nothing and does not stop the others."""
     _require_admin(who)
     try:
@@ -108,16 +109,18 @@ def record(who: Principal, body: Any) -> dict[str, Any]:
     except ValidationError as exc:
         raise BadRequest("请求格式无效：应为 {\"entries\": [...], \"prices\": [...]}",
                          fields={".".join(str(p) for p in e["loc"]): _reason(e) for e in exc.errors()}) from exc
-    results: list[dict[str, Any]] = []
+    results: list[ItemOutcome] = []
     good: list[CostEntry] = []
     for index, raw in enumerate(parsed.entries):
         entry, errors = check(raw)
-        results.append({"index": index, "status": "saved" if entry else "rejected", **({"errors": errors} if errors
-                                                                                        else {})})
+        outcome: ItemOutcome = {"index": index, "status": "saved" if entry else "rejected"}
+        if errors:
+            outcome["errors"] = errors
+        results.append(outcome)
         if entry:
             good.append(entry)
     save(good)
-    price_results: list[dict[str, Any]] = []
+    price_results: list[ItemOutcome] = []
     for index, raw in enumerate(parsed.prices):
         try:
             price = PartnerPrice.model_validate(raw)
@@ -135,27 +138,33 @@ def record(who: Principal, body: Any) -> dict[str, Any]:
             "prices": price_results}
 
 
-def overview(who: Principal, month: str) -> dict[str, Any]:
+def overview(who: Principal, month: str) -> JsonView:
     """A month's entries as entered, and the partner prices."""
     _require_admin(who)
     if not _MONTH.match(month):
         raise BadRequest("月份格式应为 YYYY-MM", fields={"month": "格式无效"})
     from chalicelib.services.reports import label_of
 
-    entries = []
+    entries: list[SpendEntryView] = []
     for source, attrs in sorted(store.spend_of(month).items()):
         for name, amount in sorted(attrs.items()):
             who_part, _, period = name.rpartition("|")
             campaign, _, partner = who_part.partition(_SEP)
-            entries.append({"source": source, "source_label": label_of("source", source),
-                            "campaign": None if campaign == analytics.NONE else campaign,
-                            "partner_id": None if partner == analytics.NONE else partner,
-                            "partner_label": None if partner == analytics.NONE else label_of("partner_id", partner),
-                            **({"month": month} if period == "m" else {"day": f"{month}-{period}"}),
-                            "amount": float(amount)})
-    return {"month": month, "entries": entries,
-            "prices": [{"partner_id": p, "partner_label": label_of("partner_id", p), "price_per_valid": float(v)}
-                       for p, v in sorted(store.prices().items())]}
+            entry: SpendEntryView = {
+                "source": source, "source_label": label_of("source", source),
+                "campaign": None if campaign == analytics.NONE else campaign,
+                "partner_id": None if partner == analytics.NONE else partner,
+                "partner_label": None if partner == analytics.NONE else label_of("partner_id", partner)}
+            if period == "m":
+                entry["month"] = month
+            else:
+                entry["day"] = f"{month}-{period}"
+            entry["amount"] = float(amount)
+            entries.append(entry)
+    prices: list[PartnerPriceView] = [
+        {"partner_id": p, "partner_label": label_of("partner_id", p), "price_per_valid": float(v)}
+        for p, v in sorted(store.prices().items())]
+    return {"month": month, "entries": entries, "prices": prices}
 
 
 def _months(first: date, last: date) -> list[str]:
@@ -205,7 +214,7 @@ HEADERS = {"日期": "day", "月份": "month", "渠道": "source", "推广活动
            "花费": "amount"}
 
 
-def sheet_rows(rows: Iterable[list[Any]]) -> tuple[list[str], list[tuple[int, CostEntry | None, dict[str, str],
+def sheet_rows(rows: Iterable[list[object]]) -> tuple[list[str], list[tuple[int, CostEntry | None, dict[str, str],
                                                                           list[str]]]]:
     """A spend sheet's header and rows: (row number, entry or None, reasons, original cells). Labels
     are accepted for channels (官网表单) as well as codes; partners by their ID."""
@@ -223,19 +232,20 @@ def sheet_rows(rows: Iterable[list[Any]]) -> tuple[list[str], list[tuple[int, Co
             continue
         if not any(cells):
             continue
-        raw: dict[str, Any] = {}
+        text: dict[str, str] = {}
         for i, key in columns.items():
             value = cells[i] if i < len(cells) else ""
             if value:
-                raw[key] = value
-        if "source" in raw:
-            raw["source"] = channels.get(raw["source"], raw["source"])
+                text[key] = value
+        if "source" in text:
+            text["source"] = channels.get(text["source"], text["source"])
         for key in ("day", "month"):
-            if key in raw:
-                raw[key] = _period_text(raw[key], key)
-        if "amount" in raw:
+            if key in text:
+                text[key] = _period_text(text[key], key)
+        raw: dict[str, object] = dict(text)
+        if "amount" in text:
             with contextlib.suppress(InvalidOperation):  # left as text: validation names the field
-                raw["amount"] = Decimal(str(raw["amount"]).replace(",", "")).quantize(Decimal("0.01"))
+                raw["amount"] = Decimal(text["amount"].replace(",", "")).quantize(Decimal("0.01"))
         entry, errors = check(raw)
         out.append((number, entry, errors, cells))
     if not columns:

@@ -11,14 +11,15 @@ import calendar
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import ErrorDetails
 
 from chalicelib.domain import analytics
 from chalicelib.domain.access import Principal
 from chalicelib.domain.analytics import Figures
 from chalicelib.domain.lifecycle import STATUS_LABELS
+from chalicelib.domain.records import Drill, Figure, JsonView, ReportResult, ReportRow
 from chalicelib.domain.scoring import BAND_LABELS
 from chalicelib.errors import BadRequest, Forbidden
 from chalicelib.services import costs as cost_service
@@ -64,7 +65,7 @@ class CardQuery(BaseModel):
     compare: bool = False  # also the previous period of the same length (single figure cards)
 
 
-def parse(body: Any) -> CardQuery:
+def parse(body: object) -> CardQuery:
     try:
         return CardQuery.model_validate(body if isinstance(body, dict) else {})
     except ValidationError as exc:
@@ -72,7 +73,7 @@ def parse(body: Any) -> CardQuery:
         raise BadRequest("报表查询参数无效", fields=fields) from exc
 
 
-def _reason(error: Any) -> str:
+def _reason(error: ErrorDetails) -> str:
     kind = str(error.get("type", ""))
     return {"missing": "必填", "extra_forbidden": "不支持的参数",
             "date_from_datetime_parsing": "日期格式应为 YYYY-MM-DD", "too_short": "至少选择一项",
@@ -84,7 +85,7 @@ def custom_dimensions() -> dict[str, str]:
     return {f"custom.{f.key}": f.label for f in config.lead_profile().custom_fields if f.type == "option"}
 
 
-def catalog() -> dict[str, Any]:
+def catalog() -> JsonView:
     """What the card editor offers, with labels."""
     return {"measures": [{"key": k, "label": v, "cost": k in COST_MEASURES} for k, v in MEASURES.items()],
             "dimensions": [{"key": k, "label": v, "time": True} for k, v in TIME_DIMENSIONS.items()]
@@ -235,7 +236,7 @@ def label_of(dimension: str, value: str) -> str:
 
 # -- figures ---------------------------------------------------------------------------------------
 
-def _value(measure: str, f: Figures, cost: Decimal | None) -> float | int | None:
+def _value(measure: str, f: Figures, cost: Decimal | None) -> Figure:
     if measure == "leads":
         return f.n
     if measure in ("valid", "intent", "won"):
@@ -275,7 +276,7 @@ def _merge(into: Figures, part: Figures) -> None:
             mine[k] = mine.get(k, 0) + v
 
 
-def query(who: Principal, q: CardQuery) -> dict[str, Any]:
+def query(who: Principal, q: CardQuery) -> ReportResult:
     p = plan(who, q)
     result = _figures(p, q.first, q.last, q.measures)
     out = _shape(p, q, result)
@@ -332,14 +333,14 @@ def _valid_by_partner(p: Plan, first: date, last: date) -> dict[tuple[str, str],
     return out
 
 
-def _shape(p: Plan, q: CardQuery, result: _Result) -> dict[str, Any]:
+def _shape(p: Plan, q: CardQuery, result: _Result) -> ReportResult:
     dim_key = p.dimension
     cells = set(result.figures) | set(result.costs)
     values = {v for _, v in cells}
     if p.values is not None:
         values &= p.values
     kept = _top(dim_key, values, result) if dim_key else values
-    rows: list[dict[str, Any]] = []
+    rows: list[ReportRow] = []
     buckets = sorted({b for b, _ in cells}) if p.time else [analytics.ALL]
     if p.time:  # every bucket of the range gets a row (a trend has no holes)
         buckets = sorted({bucket_of(d, p.time) for d in segments(q.first, q.last, by_day=p.time != "month")})
@@ -365,7 +366,7 @@ def _shape(p: Plan, q: CardQuery, result: _Result) -> dict[str, Any]:
             _merge(total, f)
             total_cost += spent
             start, end = bucket_span(bucket, p.time, q.first, q.last)
-            row: dict[str, Any] = {}
+            row: ReportRow = {}
             if p.time:
                 row[p.time] = bucket
                 row[f"{p.time}_label"] = bucket_label(bucket, p.time, q.first, q.last)
@@ -397,7 +398,7 @@ def _top(dimension: str, values: set[str], result: _Result) -> set[str]:
 
 
 def _drill(base: dict[str, str], start: date, end: date, dimension: str | None, value: str | None, measure: str,
-           scope: str | None) -> dict[str, str] | None:
+           scope: str | None) -> Drill:
     """The lead list's filters for one cell (None where the list cannot filter so: 其他, custom fields)."""
     out = {**base, "from": start.isoformat(), "to": end.isoformat()}
     stage = _STAGE.get(measure)

@@ -17,11 +17,9 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from chalicelib.domain.analytics import Contribution, Key
 from chalicelib.errors import StoreUnavailable
-from chalicelib.store.aws_errors import aws_errors
+from chalicelib.store.aws_errors import ConditionFailed, aws_errors
 from chalicelib.store.connection import transaction_connection
 from chalicelib.store.schema import AggregateModel
 
@@ -82,7 +80,7 @@ def apply_batch(marker: str, after: int | None, through: int, changes: Contribut
     transaction: a delivery of the same batch again finds the marker and skips what it covers. A
     record too large for one transaction moves the marker by parts (`after_part` → `through_part`)."""
     if after is None:
-        condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
+        condition: dict[str, object] = {"ConditionExpression": "attribute_not_exists(pk)"}
     else:
         values = {":after": {"N": str(after)}, ":part": {"N": str(after_part)}}
         part_test = "(attribute_not_exists(part) OR part = :part)" if after_part == 0 else "part = :part"
@@ -93,14 +91,13 @@ def apply_batch(marker: str, after: int | None, through: int, changes: Contribut
     items = [marker_item] + [_update(key, attrs) for key, attrs in sorted(changes.items())]
     for attempt in range(_ATTEMPTS):
         try:
-            _client().transact_write_items(TransactItems=items)
+            with aws_errors():
+                _client().transact_write_items(TransactItems=items)
             return
-        except ClientError as exc:
-            reasons = exc.response.get("CancellationReasons") or []
-            if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+        except ConditionFailed as exc:  # only the marker carries a condition
+            if "ConditionalCheckFailed" in exc.reasons:
                 raise MarkerMoved(marker) from exc
-            conflict = any(r.get("Code") == "TransactionConflict" for r in reasons)
-            if not conflict or attempt == _ATTEMPTS - 1:
+            if "TransactionConflict" not in exc.reasons or attempt == _ATTEMPTS - 1:
                 raise StoreUnavailable() from exc
             time.sleep(random.uniform(0, 0.05 * 2 ** attempt))  # noqa: S311 - jitter, not security
 
@@ -151,10 +148,11 @@ def read_days(scope: str, first: str, last: str, shards: int) -> list[tuple[str,
 def scan_counters() -> Iterator[tuple[Key, dict[str, Decimal]]]:
     """Every counter item (markers, spend and boards skipped: store/reports.py). A Scan: for the
     offline rebuild/verify command only."""
-    for page in _client().get_paginator("scan").paginate(TableName=_table()):
-        for item in page.get("Items", []):
-            if not item["pk"]["S"].startswith(("batch#", "cost#", "board#")):
-                yield key_of(item), _decode(item)
+    with aws_errors():
+        for page in _client().get_paginator("scan").paginate(TableName=_table()):
+            for item in page.get("Items", []):
+                if not item["pk"]["S"].startswith(("batch#", "cost#", "board#")):
+                    yield key_of(item), _decode(item)
 
 
 def replace(key: Key, attrs: dict[str, Decimal]) -> None:
@@ -175,7 +173,7 @@ def read_items(keys: list[Key]) -> dict[Key, dict[str, Decimal]]:
     pending = [item_key(key) for key in dict.fromkeys(keys)]
     while pending:
         batch, pending = pending[:100], pending[100:]
-        request: dict[str, Any] = {_table(): {"Keys": batch}}
+        request: dict[str, object] = {_table(): {"Keys": batch}}
         while request:
             with aws_errors():
                 response = _client().batch_get_item(RequestItems=request)

@@ -16,11 +16,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from botocore.exceptions import ClientError
-
-from chalicelib.errors import StoreUnavailable
+from chalicelib.domain.records import Board
+from chalicelib.store.aggregates import Item
+from chalicelib.store.aws_errors import aws_errors, conditional
 from chalicelib.store.connection import transaction_connection
 from chalicelib.store.schema import AggregateModel
 
@@ -40,14 +40,12 @@ def _num(value: Decimal) -> dict[str, str]:
     return {"N": format(value.normalize(), "f")}
 
 
-def _query(pk: str) -> Iterator[dict[str, Any]]:
-    params: dict[str, Any] = {"TableName": _table(), "KeyConditionExpression": "pk = :pk",
+def _query(pk: str) -> Iterator[Item]:
+    params: dict[str, object] = {"TableName": _table(), "KeyConditionExpression": "pk = :pk",
                               "ExpressionAttributeValues": {":pk": {"S": pk}}}
     while True:
-        try:
+        with aws_errors():
             page = _client().query(**params)
-        except ClientError as exc:
-            raise StoreUnavailable() from exc
         yield from page.get("Items", [])
         if "LastEvaluatedKey" not in page:
             return
@@ -65,12 +63,10 @@ def set_spend(entries: list[tuple[str, str, str, Decimal]]) -> None:
     for (month, source), attrs in sorted(grouped.items()):
         names = {f"#a{i}": name for i, name in enumerate(attrs)}
         values = {f":v{i}": _num(amount) for i, amount in enumerate(attrs.values())}
-        try:
+        with aws_errors():
             _client().update_item(TableName=_table(), Key={"pk": {"S": f"cost#{month}"}, "sk": {"S": source}},
                                   UpdateExpression="SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(attrs))),
                                   ExpressionAttributeNames=names, ExpressionAttributeValues=values)
-        except ClientError as exc:
-            raise StoreUnavailable() from exc
 
 
 def spend_of(month: str) -> dict[str, dict[str, Decimal]]:
@@ -81,13 +77,11 @@ def spend_of(month: str) -> dict[str, dict[str, Decimal]]:
 
 def set_price(partner_id: str, price: Decimal | None) -> None:
     key = {"pk": {"S": "cost#price"}, "sk": {"S": partner_id}}
-    try:
+    with aws_errors():
         if price is None:
             _client().delete_item(TableName=_table(), Key=key)
         else:
             _client().put_item(TableName=_table(), Item={**key, "price": _num(price)})
-    except ClientError as exc:
-        raise StoreUnavailable() from exc
 
 
 def prices() -> dict[str, Decimal]:
@@ -104,100 +98,91 @@ def _shared_pk(visibility: str, team: str | None) -> str | None:
     return None
 
 
-def _item(pk: str, board: dict[str, Any]) -> dict[str, Any]:
+def _item(pk: str, board: Board) -> Item:
     return {"pk": {"S": pk}, "sk": {"S": board["board_id"]},
             "body": {"S": json.dumps(board, ensure_ascii=False, separators=(",", ":"))}}
 
 
-def save_board(board: dict[str, Any], before: dict[str, Any] | None) -> None:
+def _board(item: Item) -> Board:
+    """A board from its item: the JSON the board was saved as (written by `_item` only)."""
+    return cast(Board, json.loads(item["body"]["S"]))
+
+
+def _delete(pk: str, board_id: str) -> dict[str, object]:
+    return {"Delete": {"TableName": _table(), "Key": {"pk": {"S": pk}, "sk": {"S": board_id}}}}
+
+
+def save_board(board: Board, before: Board | None) -> None:
     """Write a board (and its shared copy), removing the copy its former sharing left, in one transaction."""
     owner_pk = f"board#{board['owner']}"
-    actions: list[dict[str, Any]] = [{"Put": {"TableName": _table(), "Item": _item(owner_pk, board)}}]
+    actions: list[dict[str, object]] = [{"Put": {"TableName": _table(), "Item": _item(owner_pk, board)}}]
     shared = _shared_pk(board["visibility"], board.get("team"))
     if shared:
         actions.append({"Put": {"TableName": _table(), "Item": _item(shared, board)}})
     old = _shared_pk(before["visibility"], before.get("team")) if before else None
     if old and old != shared:
-        actions.append({"Delete": {"TableName": _table(), "Key": {"pk": {"S": old}, "sk": {"S": board["board_id"]}}}})
-    try:
+        actions.append(_delete(old, board["board_id"]))
+    with aws_errors():
         _client().transact_write_items(TransactItems=actions)
-    except ClientError as exc:
-        raise StoreUnavailable() from exc
 
 
-def delete_board(board: dict[str, Any]) -> None:
+def delete_board(board: Board) -> None:
     keys = [f"board#{board['owner']}"] + [pk for pk in [_shared_pk(board["visibility"], board.get("team"))] if pk]
-    try:
-        _client().transact_write_items(TransactItems=[
-            {"Delete": {"TableName": _table(), "Key": {"pk": {"S": pk}, "sk": {"S": board["board_id"]}}}}
-            for pk in keys])
-    except ClientError as exc:
-        raise StoreUnavailable() from exc
+    with aws_errors():
+        _client().transact_write_items(TransactItems=[_delete(pk, board["board_id"]) for pk in keys])
 
 
-def get_board(owner: str, board_id: str) -> dict[str, Any] | None:
-    try:
-        item = _client().get_item(TableName=_table(), Key={"pk": {"S": f"board#{owner}"}, "sk": {"S": board_id}},
-                                  ConsistentRead=True).get("Item")
-    except ClientError as exc:
-        raise StoreUnavailable() from exc
-    return json.loads(item["body"]["S"]) if item and "body" in item else None
+def get_board(owner: str, board_id: str) -> Board | None:
+    with aws_errors():
+        item: Item | None = _client().get_item(TableName=_table(), Key={"pk": {"S": f"board#{owner}"},
+                                                                          "sk": {"S": board_id}},
+                                               ConsistentRead=True).get("Item")
+    return _board(item) if item and "body" in item else None
 
 
-def boards_of(user_id: str, team: str | None) -> tuple[list[dict[str, Any]], str | None]:
+def boards_of(user_id: str, team: str | None) -> tuple[list[Board], str | None]:
     """The user's own boards, those shared with their team and with everyone; and their home board."""
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, Board] = {}
     home: str | None = None
     for pk in [f"board#{user_id}", *([f"board#team#{team}"] if team else []), "board#all"]:
         for item in _query(pk):
             if item["sk"]["S"] == HOME:
                 home = item.get("board_id", {}).get("S")
             elif "body" in item:
-                board = json.loads(item["body"]["S"])
+                board = _board(item)
                 found.setdefault(board["board_id"], board)
     return list(found.values()), home
 
 
 def home_of(user_id: str) -> str | None:
-    try:
+    with aws_errors():
         key = {"pk": {"S": f"board#{user_id}"}, "sk": {"S": HOME}}
-        item = _client().get_item(TableName=_table(), Key=key).get("Item")
-    except ClientError as exc:
-        raise StoreUnavailable() from exc
+        item: Item | None = _client().get_item(TableName=_table(), Key=key).get("Item")
     return item["board_id"]["S"] if item else None
 
 
 def set_home(user_id: str, board_id: str) -> None:
-    try:
+    with aws_errors():
         _client().put_item(TableName=_table(), Item={"pk": {"S": f"board#{user_id}"}, "sk": {"S": HOME},
                                                      "board_id": {"S": board_id}})
-    except ClientError as exc:
-        raise StoreUnavailable() from exc
 
 
-def weekly_boards() -> list[dict[str, Any]]:
+def weekly_boards() -> list[Board]:
     """Boards whose weekly summary is on (a copy kept under `board#weekly`)."""
-    return [json.loads(item["body"]["S"]) for item in _query("board#weekly") if "body" in item]
+    return [_board(item) for item in _query("board#weekly") if "body" in item]
 
 
-def set_weekly(board: dict[str, Any], on: bool) -> None:
+def set_weekly(board: Board, on: bool) -> None:
     key = {"pk": {"S": "board#weekly"}, "sk": {"S": board["board_id"]}}
-    try:
+    with aws_errors():
         if on:
             _client().put_item(TableName=_table(), Item=_item("board#weekly", board))
         else:
             _client().delete_item(TableName=_table(), Key=key)
-    except ClientError as exc:
-        raise StoreUnavailable() from exc
 
 
 def mark_sent(board_id: str, week: str) -> bool:
     """True the first time a board's summary of `week` is marked sent (a schedule delivered twice sends once)."""
-    try:
-        _client().put_item(TableName=_table(), Item={"pk": {"S": f"board#sent#{board_id}"}, "sk": {"S": week}},
-                           ConditionExpression="attribute_not_exists(pk)")
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            return False
-        raise StoreUnavailable() from exc
-    return True
+    return conditional(lambda: _client().put_item(
+        TableName=_table(), Item={"pk": {"S": f"board#sent#{board_id}"}, "sk": {"S": week}},
+        ConditionExpression="attribute_not_exists(pk)"))
