@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import auth
+from tests.helpers import auth
 from tests.test_capture import body_of
 from tests.test_dashboard import INTENT, all_leads, capture_at, drain, history_facts, listed, run_scenario, set_status
 from tests.test_imports import deliver, job, xlsx
@@ -322,3 +322,62 @@ def test_a_weekly_board_summary_goes_to_the_inbox_once_on_monday_morning(client:
         assert len(weekly) == 1 and weekly[0]["title"] == "看板周报：团队周报"
         assert "上周线索" in weekly[0]["body"] and "11月23日–11月29日" in weekly[0]["body"]
     assert not [i for i in inbox.page("gz_lead", False, 20, None)[0] if i["kind"] == "board_weekly"]
+
+
+def test_custom_field_and_other_rows_drill_to_exactly_their_leads(client: Any) -> None:
+    """A `custom.<key>` row drills with `custom.<key>=<code>`, a top-N dimension's 其他 row with
+    `city_not=<the top cities>`: the lead list lists exactly the leads each row counts."""
+    from chalicelib.domain.timeutil import shanghai_day
+    from chalicelib.services import names
+    from chalicelib.store import config
+
+    profile = config.lead_profile().model_dump(mode="json")
+    profile["custom_fields"] = [{"key": "housing", "label": "住房情况", "type": "option",
+                                 "options": [{"value": "own_home", "label": "自有住房"},
+                                             {"value": "rent", "label": "租房"}]}]
+    response = client.http.put("/config/lead-profile", body=json.dumps(profile),
+                               headers={**auth("admin"), "Content-Type": "application/json"})
+    assert response.status_code == 200, response.json_body
+    names.clear()
+    cities = ["上海", "北京", "广州", "深圳", "杭州", "成都", "南京", "武汉", "西安", "重庆", "苏州", "天津", "长沙"]
+    now = datetime.now(UTC)
+    reader, log = leads_stream(), []
+    for i in range(40):  # 上海 most, 长沙 and 天津 least: they fall into 其他 with the leads without a city
+        body: dict[str, Any] = {"name": "客户", "phone": f"1391620{4600 + i:04d}", "loan_type": "credit",
+                                "source": "douyin"}
+        if i % 10 != 9:
+            body["city"] = cities[min(i % 17, len(cities) - 1)]
+        if i % 3:
+            body["custom"] = {"housing": "own_home" if i % 3 == 1 else "rent"}
+        capture_at(body, now - timedelta(minutes=i))
+    drain(client, reader, log)
+    leads = all_leads()
+    today = shanghai_day(now).isoformat()
+    span = {"from": today, "to": today}
+
+    got = ask(client, "admin", {"measures": ["leads"], "dimensions": ["custom.housing"], **span})
+    rows = {r["custom.housing"]: r for r in got["rows"]}
+    assert rows["own_home"]["custom.housing_label"] == "自有住房"
+    for code, row in rows.items():
+        ids = {x["lead_id"] for x in leads if (x.get("custom") or {}).get("housing") == code}
+        assert row["leads"] == len(ids) and row["drill"]["leads"]["custom.housing"] == code
+        assert listed(client, row["drill"]["leads"]) == ids
+
+    by_city = ask(client, "admin", {"measures": ["leads", "valid"], "dimensions": ["city"], **span})
+    other = next(r for r in by_city["rows"] if r["city"] == "_other")
+    shown = {r["city"] for r in by_city["rows"]} - {"_other"}
+    assert len(shown) == 10 and other["city_label"] == "其他"
+    rest = {x["lead_id"] for x in leads if (x.get("city") or "_none") not in shown}
+    assert other["leads"] == len(rest) and other["drill"]["leads"]["city_not"]
+    assert listed(client, other["drill"]["leads"]) == rest
+    assert len(listed(client, other["drill"]["valid"])) == other["valid"]
+    # A filtered 其他 is a list of values, not an exclusion: no drill rather than a wrong one.
+    narrowed = ask(client, "admin", {"measures": ["leads"], "dimensions": ["city"], "filters": {"city": cities},
+                                     **span})
+    assert all(r["drill"]["leads"] is None for r in narrowed["rows"] if r["city"] == "_other")
+
+    # The lead list checks a custom-field filter against the profile, in Chinese.
+    for params, status in (("custom.nope=x", 400), ("custom.housing=castle", 400)):
+        refused = client.http.get(f"/leads?{params}&from={today}&to={today}", headers=auth("admin"))
+        assert refused.status_code == status
+        assert any("\u4e00" <= c <= "\u9fff" for c in body_of(refused)["error"]["message"])

@@ -374,6 +374,8 @@ def _shape(p: Plan, q: CardQuery, result: _Result) -> dict[str, Any]:
                 row[f"{dim_key}_label"] = label_of(dim_key, value)
             row.update({m: _value(m, f, spent) for m in q.measures})
             row["drill"] = {m: _drill(drill_base, start, end, dim_key, value, m, p.scope) for m in q.measures}
+            if value == OTHER and dim_key:
+                row["drill"] = _other_drill(row["drill"], dim_key, kept, p.values)
             rows.append(row)
     return {"from": q.first.isoformat(), "to": q.last.isoformat(),
             "measures": [{"key": m, "label": MEASURES[m]} for m in q.measures],
@@ -398,7 +400,7 @@ def _top(dimension: str, values: set[str], result: _Result) -> set[str]:
 
 def _drill(base: dict[str, str], start: date, end: date, dimension: str | None, value: str | None, measure: str,
            scope: str | None) -> dict[str, str] | None:
-    """The lead list's filters for one cell (None where the list cannot filter so: 其他, custom fields)."""
+    """The lead list's filters for one cell (custom fields as `custom.<key>`)."""
     out = {**base, "from": start.isoformat(), "to": end.isoformat()}
     stage = _STAGE.get(measure)
     if stage:
@@ -408,8 +410,21 @@ def _drill(base: dict[str, str], start: date, end: date, dimension: str | None, 
         out.pop("first_team", None)
         out["team"] = scope
     if dimension and value is not None:
-        if value == OTHER or dimension.startswith("custom."):
-            return None
-        field = _WON_FIELD.get(dimension, _DRILL_FIELD[dimension]) if won else _DRILL_FIELD[dimension]
+        if value == OTHER:
+            return out  # the 其他 row: `_other_drill` excludes the listed values
+        field = dimension if dimension.startswith("custom.") else \
+            _WON_FIELD.get(dimension, _DRILL_FIELD[dimension]) if won else _DRILL_FIELD[dimension]
         out[field] = value
     return out
+
+
+def _other_drill(drills: dict[str, dict[str, str] | None], dimension: str, kept: set[str],
+                 chosen: frozenset[str] | None) -> dict[str, dict[str, str] | None]:
+    """A top-N dimension's 其他 row lists the leads whose value is none of the top values shown
+    (`city_not=上海,杭州,...`). None when a filter narrowed the dimension (the rest is then a list of
+    values, not an exclusion) or a shown value holds the list's separator."""
+    if chosen is not None or any("," in v for v in kept):
+        return {m: None for m in drills}
+    excluded = ",".join(sorted(kept))
+    return {m: ({**d, f"{_DRILL_FIELD[dimension]}_not": excluded} if d is not None else None)
+            for m, d in drills.items()}
