@@ -381,3 +381,43 @@ def test_custom_field_and_other_rows_drill_to_exactly_their_leads(client: Any) -
         refused = client.http.get(f"/leads?{params}&from={today}&to={today}", headers=auth("admin"))
         assert refused.status_code == status
         assert any("\u4e00" <= c <= "\u9fff" for c in body_of(refused)["error"]["message"])
+
+
+def test_overdue_tasks_by_team_and_rep_from_the_task_index(client: Any) -> None:
+    """Open tasks past due now, by team or rep, from one per-rep query of the tasks' index (a done
+    task, one not yet due and one beyond the 90 days 我的任务 shows do not count); refused by time."""
+    from chalicelib.domain.sop import NewTask
+    from chalicelib.domain.timeutil import iso_utc
+    from chalicelib.store import tasks
+
+    now = datetime.now(UTC)
+    plan = {"sh_rep1": [-3, -1, 2, -200], "sh_rep2": [-5], "gz_rep1": [-2, -1, -48]}  # hours from now (-200: days)
+    for owner, offsets in plan.items():
+        team = "south_credit" if owner.startswith("gz") else "sh_mortgage"
+        for n, hours in enumerate(offsets):
+            due = now + (timedelta(days=hours) if hours < -100 else timedelta(hours=hours))
+            tasks.create(f"L-T{owner}{n}", NewTask(f"t{n}", "回访", "manual", iso_utc(due), owner), team,
+                         iso_utc(now - timedelta(days=300)))
+    tasks.create("L-Tdone", NewTask("t0", "回访", "manual", iso_utc(now - timedelta(hours=4)), "sh_rep1"),
+                 "sh_mortgage", iso_utc(now - timedelta(days=1)))
+    tasks.close("L-Tdone", "t0", "done", iso_utc(now))
+    today = now.date().isoformat()
+    span = {"from": today, "to": today}
+
+    by_team = ask(client, "admin", {"measures": ["leads", "overdue_tasks"], "dimensions": ["team"], **span})
+    assert {r["team"]: r["overdue_tasks"] for r in by_team["rows"] if r["overdue_tasks"]} == \
+        {"sh_mortgage": 3, "south_credit": 3}
+    assert by_team["total"]["overdue_tasks"] == 6
+    assert next(r for r in by_team["rows"] if r["team"] == "sh_mortgage")["team_label"] != "sh_mortgage"
+    mine = ask(client, "sh_lead", {"measures": ["overdue_tasks"], "dimensions": ["owner"], **span})
+    assert {r["owner"]: r["overdue_tasks"] for r in mine["rows"]} == {"sh_rep1": 2, "sh_rep2": 1}
+    assert all(r["drill"]["overdue_tasks"] is None for r in mine["rows"])
+    assert ask(client, "sh_lead", {"measures": ["overdue_tasks"], **span})["total"]["overdue_tasks"] == 3
+    for dimensions in (["day"], ["source"], ["week", "owner"]):
+        refused = query(client, "admin", {"measures": ["overdue_tasks"], "dimensions": dimensions, **span})
+        assert refused.status_code == 400 and "逾期任务" in body_of(refused)["error"]["message"]
+    assert any(m["key"] == "overdue_tasks" and m["now"] for m in ask_catalog(client))
+
+
+def ask_catalog(client: Any) -> list[dict[str, Any]]:
+    return list(body_of(client.http.get("/reports/catalog", headers=auth("admin")))["measures"])

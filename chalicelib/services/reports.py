@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -20,11 +20,12 @@ from chalicelib.domain.access import Principal
 from chalicelib.domain.analytics import Figures
 from chalicelib.domain.lifecycle import STATUS_LABELS
 from chalicelib.domain.scoring import BAND_LABELS
+from chalicelib.domain.timeutil import iso_utc
 from chalicelib.errors import BadRequest, Forbidden
 from chalicelib.services import costs as cost_service
 from chalicelib.services import names
 from chalicelib.services.dashboard import check_range
-from chalicelib.store import aggregates, config
+from chalicelib.store import aggregates, config, directory, tasks
 
 TIME_DIMENSIONS = {"day": "日期", "week": "周", "month": "月份"}
 DIMENSIONS = {"source": "渠道", "campaign": "推广活动", "form_id": "表单", "partner_id": "合作方",
@@ -39,7 +40,12 @@ MEASURES: dict[str, str] = {
     "valid_rate": "有效率", "intent_rate": "意向率", "won_rate": "转化率", "activities": "跟进次数",
     "fc_median": "首次联系用时中位数（分钟）", "cycle_median": "签约周期中位数（天）", "reclaims": "超时回收",
     "cost": "投放成本（元）", "cost_per_lead": "单条线索成本（元）", "cost_per_valid": "有效线索成本（元）",
-    "cost_per_won": "签约成本（元）", "roi": "投入产出比（签约金额/成本）"}
+    "cost_per_won": "签约成本（元）", "roi": "投入产出比（签约金额/成本）", "overdue_tasks": "逾期任务（当前）"}
+# Open tasks past due at the query's time: read from the tasks' per-owner index, one query per rep of
+# the scope (tasks due within the last OVERDUE_DAYS, as 我的任务 shows them), so only by team or rep.
+OVERDUE = "overdue_tasks"
+OVERDUE_DIMENSIONS = frozenset({"team", "owner"})
+OVERDUE_DAYS = 90
 COST_MEASURES = frozenset({"cost", "cost_per_lead", "cost_per_valid", "cost_per_won", "roi"})
 MEDIANS = frozenset({"fc_median", "cycle_median"})
 COST_DIMENSIONS = frozenset({"source", "campaign", "partner_id"})
@@ -86,7 +92,8 @@ def custom_dimensions() -> dict[str, str]:
 
 def catalog() -> dict[str, Any]:
     """What the card editor offers, with labels."""
-    return {"measures": [{"key": k, "label": v, "cost": k in COST_MEASURES} for k, v in MEASURES.items()],
+    return {"measures": [{"key": k, "label": v, "cost": k in COST_MEASURES, "now": k == OVERDUE}
+                         for k, v in MEASURES.items()],
             "dimensions": [{"key": k, "label": v, "time": True} for k, v in TIME_DIMENSIONS.items()]
             + [{"key": k, "label": v, "time": False} for k, v in {**DIMENSIONS, **custom_dimensions()}.items()],
             "charts": [{"key": k, "label": v} for k, v in CHARTS.items()]}
@@ -141,6 +148,9 @@ def plan(who: Principal, q: CardQuery) -> Plan:
         if scope or (dimension and dimension not in COST_DIMENSIONS):
             raise BadRequest("成本指标只能按时间、渠道、推广活动或合作方拆分（全部团队）",
                              fields={"dimensions": allowed.get(dimension or "", "团队")})
+    if OVERDUE in q.measures and (times or (dimension and dimension not in OVERDUE_DIMENSIONS)):
+        raise BadRequest("逾期任务是当前时刻的数字，只能按团队或客户经理拆分，不能按时间或其他维度拆分",
+                         fields={"dimensions": "、".join({**TIME_DIMENSIONS, **allowed}[d] for d in q.dimensions)})
     return Plan(times[0] if times else None, dimension, scope, values)
 
 
@@ -256,6 +266,8 @@ def _value(measure: str, f: Figures, cost: Decimal | None) -> float | int | None
         return analytics.histogram_median(f.fc)
     if measure == "cycle_median":
         return analytics.histogram_median(f.cy)
+    if measure == OVERDUE:
+        return None  # not a counter: `_add_overdue` fills it in from the tasks
     spent = cost if cost is not None else Decimal(0)
     if measure == "cost":
         return analytics.amount(spent)
@@ -275,7 +287,7 @@ def _merge(into: Figures, part: Figures) -> None:
             mine[k] = mine.get(k, 0) + v
 
 
-def query(who: Principal, q: CardQuery) -> dict[str, Any]:
+def query(who: Principal, q: CardQuery, now: datetime | None = None) -> dict[str, Any]:
     p = plan(who, q)
     result = _figures(p, q.first, q.last, q.measures)
     out = _shape(p, q, result)
@@ -285,6 +297,8 @@ def query(who: Principal, q: CardQuery) -> dict[str, Any]:
         previous = _shape(p, q.model_copy(update={"first": q.first - timedelta(days=span),
                                                    "last": q.first - timedelta(days=1)}), before)
         out["previous"] = {"from": previous["from"], "to": previous["to"], "total": previous["total"]}
+    if OVERDUE in q.measures:
+        _add_overdue(out, p, q, now or datetime.now(UTC))
     return out
 
 
@@ -428,3 +442,36 @@ def _other_drill(drills: dict[str, dict[str, str] | None], dimension: str, kept:
     excluded = ",".join(sorted(kept))
     return {m: ({**d, f"{_DRILL_FIELD[dimension]}_not": excluded} if d is not None else None)
             for m, d in drills.items()}
+
+
+def _add_overdue(out: dict[str, Any], p: Plan, q: CardQuery, now: datetime) -> None:
+    """Open tasks past due now, per rep of the scope (its team's members, or every rep and
+    supervisor), one query each: bounded by the number of reps, not of leads or of tasks ever made.
+    Counted for the rep's team now (the one who must act); no drill (the lead list has no task filter)."""
+    people = directory.users_of_team(p.scope) if p.scope else \
+        directory.users_by_role("rep") + directory.users_by_role("supervisor")
+    since, at = iso_utc(now - timedelta(days=OVERDUE_DAYS)), iso_utc(now)
+    counts: dict[str, int] = {}
+    for person in people:
+        n = tasks.open_past_due(str(person["user_id"]), since, at)
+        if not n:
+            continue
+        value = analytics.ALL if p.dimension is None else str(person["user_id"]) if p.dimension == "owner" \
+            else str(person["team"] or analytics.NONE)
+        if p.values is None or value in p.values:
+            counts[value] = counts.get(value, 0) + n
+    rows = out["rows"]
+    key = p.dimension
+    for row in rows:
+        row[OVERDUE] = counts.pop(row[key] if key else analytics.ALL, 0)
+        row["drill"][OVERDUE] = None
+    for value, n in sorted(counts.items()):
+        if key is None:
+            continue
+        row = {key: value, f"{key}_label": label_of(key, value),
+               **{m: _value(m, Figures(), None) for m in q.measures}, OVERDUE: n,
+               "drill": {m: None for m in q.measures}}
+        rows.append(row)
+    out["total"][OVERDUE] = sum(int(r[OVERDUE]) for r in rows)
+    out["drill"][OVERDUE] = None
+    out["overdue_at"] = at
