@@ -19,6 +19,8 @@ from tests.test_browser_labels import bar_point
 from tests.test_local_stack import Stack
 
 browser = test_browser.browser  # the same Chromium fixture
+
+pytestmark = pytest.mark.browser
 DESKTOP = {"width": 1280, "height": 800}
 BAR = "本月各渠道有效线索与签约金额（柱状）"
 LINE = "近 12 周线索趋势（折线）"

@@ -20,6 +20,8 @@ from tests.test_dashboard import INTENT, all_leads, capture_at, drain, history_f
 from tests.test_imports import deliver, job, xlsx
 from tests.test_stream import leads_stream
 
+pytestmark = pytest.mark.moto
+
 
 def query(client: Any, user: str, body: dict[str, Any]) -> Any:
     return client.http.post("/reports/query", body=json.dumps(body),
