@@ -63,11 +63,14 @@ def _document() -> dict[str, Any]:
                               "items": {"$ref": "#/components/schemas/LeadSubmission"}}}}}}},
                 "responses": _responses("202", 400, 401, 403, 413, 415)}},
             "/leads": {
-                "get": {"summary": "按权限范围列出线索", "security": bearer, "parameters": [
+                "get": {"summary": "按权限范围列出线索", "security": bearer,
+                        "description": "自定义选项字段按 custom.<字段标识>=<选项> 筛选；"
+                                       "city_not、campaign_not 为逗号分隔的排除取值（报表“其他”行的明细）。",
+                        "parameters": [
                     {"name": n, "in": "query", "schema": {"type": "string"}}
                     for n in ("status", "owner", "source", "from", "to", "limit", "cursor", "team", "partner_id",
                               "loan_type", "region", "province", "customer_type", "stage", "first_team",
-                              "first_owner", "score_band", "form_id", "campaign", "sort")],
+                              "first_owner", "score_band", "form_id", "campaign", "city_not", "campaign_not", "sort")],
                     "responses": _responses("200", 400, 401, 403)},
                 "post": {"summary": "手工录入线索", "security": bearer,
                          "requestBody": {"content": {"application/json": {

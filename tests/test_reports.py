@@ -324,3 +324,102 @@ def test_a_weekly_board_summary_goes_to_the_inbox_once_on_monday_morning(client:
         assert len(weekly) == 1 and weekly[0]["title"] == "看板周报：团队周报"
         assert "上周线索" in weekly[0]["body"] and "11月23日–11月29日" in weekly[0]["body"]
     assert not [i for i in inbox.page("gz_lead", False, 20, None)[0] if i["kind"] == "board_weekly"]
+
+
+def test_custom_field_and_other_rows_drill_to_exactly_their_leads(client: Any) -> None:
+    """A `custom.<key>` row drills with `custom.<key>=<code>`, a top-N dimension's 其他 row with
+    `city_not=<the top cities>`: the lead list lists exactly the leads each row counts."""
+    from chalicelib.domain.timeutil import shanghai_day
+    from chalicelib.services import names
+    from chalicelib.store import config
+
+    profile = config.lead_profile().model_dump(mode="json")
+    profile["custom_fields"] = [{"key": "housing", "label": "住房情况", "type": "option",
+                                 "options": [{"value": "own_home", "label": "自有住房"},
+                                             {"value": "rent", "label": "租房"}]}]
+    response = client.http.put("/config/lead-profile", body=json.dumps(profile),
+                               headers={**auth("admin"), "Content-Type": "application/json"})
+    assert response.status_code == 200, response.json_body
+    names.clear()
+    cities = ["上海", "北京", "广州", "深圳", "杭州", "成都", "南京", "武汉", "西安", "重庆", "苏州", "天津", "长沙"]
+    now = datetime.now(UTC)
+    reader, log = leads_stream(), []
+    for i in range(40):  # 上海 most, 长沙 and 天津 least: they fall into 其他 with the leads without a city
+        body: dict[str, Any] = {"name": "客户", "phone": f"1391620{4600 + i:04d}", "loan_type": "credit",
+                                "source": "douyin"}
+        if i % 10 != 9:
+            body["city"] = cities[min(i % 17, len(cities) - 1)]
+        if i % 3:
+            body["custom"] = {"housing": "own_home" if i % 3 == 1 else "rent"}
+        capture_at(body, now - timedelta(minutes=i))
+    drain(client, reader, log)
+    leads = all_leads()
+    today = shanghai_day(now).isoformat()
+    span = {"from": today, "to": today}
+
+    got = ask(client, "admin", {"measures": ["leads"], "dimensions": ["custom.housing"], **span})
+    rows = {r["custom.housing"]: r for r in got["rows"]}
+    assert rows["own_home"]["custom.housing_label"] == "自有住房"
+    for code, row in rows.items():
+        ids = {x["lead_id"] for x in leads if (x.get("custom") or {}).get("housing") == code}
+        assert row["leads"] == len(ids) and row["drill"]["leads"]["custom.housing"] == code
+        assert listed(client, row["drill"]["leads"]) == ids
+
+    by_city = ask(client, "admin", {"measures": ["leads", "valid"], "dimensions": ["city"], **span})
+    other = next(r for r in by_city["rows"] if r["city"] == "_other")
+    shown = {r["city"] for r in by_city["rows"]} - {"_other"}
+    assert len(shown) == 10 and other["city_label"] == "其他"
+    rest = {x["lead_id"] for x in leads if (x.get("city") or "_none") not in shown}
+    assert other["leads"] == len(rest) and other["drill"]["leads"]["city_not"]
+    assert listed(client, other["drill"]["leads"]) == rest
+    assert len(listed(client, other["drill"]["valid"])) == other["valid"]
+    # A filtered 其他 is a list of values, not an exclusion: no drill rather than a wrong one.
+    narrowed = ask(client, "admin", {"measures": ["leads"], "dimensions": ["city"], "filters": {"city": cities},
+                                     **span})
+    assert all(r["drill"]["leads"] is None for r in narrowed["rows"] if r["city"] == "_other")
+
+    # The lead list checks a custom-field filter against the profile, in Chinese.
+    for params, status in (("custom.nope=x", 400), ("custom.housing=castle", 400)):
+        refused = client.http.get(f"/leads?{params}&from={today}&to={today}", headers=auth("admin"))
+        assert refused.status_code == status
+        assert any("\u4e00" <= c <= "\u9fff" for c in body_of(refused)["error"]["message"])
+
+
+def test_overdue_tasks_by_team_and_rep_from_the_task_index(client: Any) -> None:
+    """Open tasks past due now, by team or rep, from one per-rep query of the tasks' index (a done
+    task, one not yet due and one beyond the 90 days 我的任务 shows do not count); refused by time."""
+    from chalicelib.domain.sop import NewTask
+    from chalicelib.domain.timeutil import iso_utc
+    from chalicelib.store import tasks
+
+    now = datetime.now(UTC)
+    plan = {"sh_rep1": [-3, -1, 2, -200], "sh_rep2": [-5], "gz_rep1": [-2, -1, -48]}  # hours from now (-200: days)
+    for owner, offsets in plan.items():
+        team = "south_credit" if owner.startswith("gz") else "sh_mortgage"
+        for n, hours in enumerate(offsets):
+            due = now + (timedelta(days=hours) if hours < -100 else timedelta(hours=hours))
+            tasks.create(f"L-T{owner}{n}", NewTask(f"t{n}", "回访", "manual", iso_utc(due), owner), team,
+                         iso_utc(now - timedelta(days=300)))
+    tasks.create("L-Tdone", NewTask("t0", "回访", "manual", iso_utc(now - timedelta(hours=4)), "sh_rep1"),
+                 "sh_mortgage", iso_utc(now - timedelta(days=1)))
+    tasks.close("L-Tdone", "t0", "done", iso_utc(now))
+    today = now.date().isoformat()
+    span = {"from": today, "to": today}
+
+    by_team = ask(client, "admin", {"measures": ["leads", "overdue_tasks"], "dimensions": ["team"], **span})
+    assert {r["team"]: r["overdue_tasks"] for r in by_team["rows"] if r["overdue_tasks"]} == \
+        {"sh_mortgage": 3, "south_credit": 3}
+    assert by_team["total"]["overdue_tasks"] == 6
+    assert next(r for r in by_team["rows"] if r["team"] == "sh_mortgage")["team_label"] != "sh_mortgage"
+    mine = ask(client, "sh_lead", {"measures": ["overdue_tasks"], "dimensions": ["owner"], **span})
+    assert {r["owner"]: r["overdue_tasks"] for r in mine["rows"]} == {"sh_rep1": 2, "sh_rep2": 1}
+    assert all(r["drill"]["overdue_tasks"] is None for r in mine["rows"])
+    assert ask(client, "sh_lead", {"measures": ["overdue_tasks"], **span})["total"]["overdue_tasks"] == 3
+    for dimensions in (["day"], ["source"], ["week", "owner"]):
+        refused = query(client, "admin", {"measures": ["overdue_tasks"], "dimensions": dimensions, **span})
+        assert refused.status_code == 400 and "逾期任务" in body_of(refused)["error"]["message"]
+    assert any(m["key"] == "overdue_tasks" and m["now"] for m in ask_catalog(client))
+
+
+def ask_catalog(client: Any) -> list[dict[str, Any]]:
+    return list(body_of(client.http.get("/reports/catalog", headers=auth("admin")))["measures"])

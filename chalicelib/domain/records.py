@@ -344,7 +344,7 @@ PreviousPeriod = TypedDict("PreviousPeriod", {"from": str, "to": str, "total": d
 ReportResult = TypedDict("ReportResult", {
     "from": str, "to": str, "measures": list[Labelled], "dimensions": list[Labelled], "scope": ReportScope,
     "rows": list[ReportRow], "total": dict[str, Figure], "drill": dict[str, Drill], "items_read": int,
-    "previous": NotRequired[PreviousPeriod]})
+    "previous": NotRequired[PreviousPeriod], "overdue_at": NotRequired[str]})
 
 
 class SpendEntryView(TypedDict, total=False):

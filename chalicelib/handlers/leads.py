@@ -53,7 +53,9 @@ def list_filters(params: dict[str, str]) -> dict[str, Any]:
 
     return {"status": params.get("status"), "owner": params.get("owner"), "source": params.get("source"),
             "date_from": _date(params, "from"), "date_to": _date(params, "to"), "team": params.get("team"),
-            "extra": {k: params[k] for k in lead_service.EXTRA_FILTERS if params.get(k)}, "sort": params.get("sort")}
+            "extra": {k: params[k] for k in params
+                      if params.get(k) and (k in lead_service.EXTRA_FILTERS or lead_service.is_drill_param(k))},
+            "sort": params.get("sort")}
 
 
 @bp.route("/leads", methods=["GET"])

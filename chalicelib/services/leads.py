@@ -25,6 +25,11 @@ EXTRA_FILTERS = ("partner_id", "loan_type", "region", "province", "customer_type
                  "first_owner", "score_band", "form_id", "campaign", "purpose", "credit_status", "city")
 # The dashboard's teams and reps are those that first received a lead (it may have changed hands since).
 _RECEIVED = ("first_team", "first_owner")
+# The report builder's drills beyond EXTRA_FILTERS: `custom.<key>=<option code>` (the profile's option
+# fields) and `<field>_not=a,b,...` for a top-N dimension's 其他 row (the leads whose field is none of
+# these; `_none` among them: the field is set).
+NOT_FILTERS = ("city_not", "campaign_not")
+CUSTOM_PREFIX = "custom."
 STAGES = ("valid", "intent", "won", "first_contact")
 
 
@@ -118,6 +123,7 @@ def list_leads(who: Principal, *, today: date, status: str | None = None, owner:
         raise BadRequest("未知的漏斗阶段", fields={"stage": "可选 valid、intent、won、first_contact"})
     filters = {k: v for k, v in {"status": status, "source": source, **(extra or {})}.items()
                if v and k in ("status", "source", *EXTRA_FILTERS)}
+    filters.update(drill_filters(who, extra or {}))
     state = leads.decode_cursor(cursor) if cursor else {}
     if who.role == "rep":
         if owner not in (None, who.user_id):
@@ -158,6 +164,34 @@ def list_leads(who: Principal, *, today: date, status: str | None = None, owner:
     more = position < len(partitions)
     next_cursor = leads.encode_cursor({"p": position, "k": last_key}) if more else None
     return {"items": [lead_view(item, who) for item in by_score(items, sort)], "cursor": next_cursor}
+
+
+def is_drill_param(name: str) -> bool:
+    """A query parameter `drill_filters` reads (the handler passes them on with EXTRA_FILTERS)."""
+    return name in NOT_FILTERS or name.startswith(CUSTOM_PREFIX)
+
+
+def drill_filters(who: Principal, params: Mapping[str, str]) -> dict[str, str]:
+    """The custom-field and 其他 filters of a report drill, checked against the lead profile."""
+    out: dict[str, str] = {}
+    profile = config.lead_profile()
+    for name, value in params.items():
+        if not value or not is_drill_param(name):
+            continue
+        if name in NOT_FILTERS:
+            if not [v for v in value.split(",") if v]:
+                raise BadRequest("排除的取值不能为空", fields={name: "至少一个取值"})
+            out[name] = value
+            continue
+        spec = profile.custom_field(name[len(CUSTOM_PREFIX):])
+        if spec is None or spec.type != "option":
+            raise BadRequest("未知的自定义字段", fields={name: "线索档案中没有这个选项字段"})
+        if spec.visible_to and who.role not in spec.visible_to:
+            raise Forbidden(f"无权按“{spec.label}”筛选")
+        if value != leads.NONE and value not in {o.value for o in spec.options}:
+            raise BadRequest(f"“{spec.label}”没有这个选项", fields={name: "无效的选项"})
+        out[name] = value
+    return out
 
 
 SORTS = ("created", "score")

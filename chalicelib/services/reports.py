@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -21,11 +21,12 @@ from chalicelib.domain.analytics import Figures
 from chalicelib.domain.lifecycle import STATUS_LABELS
 from chalicelib.domain.records import Drill, Figure, JsonView, ReportResult, ReportRow
 from chalicelib.domain.scoring import BAND_LABELS
+from chalicelib.domain.timeutil import iso_utc
 from chalicelib.errors import BadRequest, Forbidden
 from chalicelib.services import costs as cost_service
 from chalicelib.services import names
 from chalicelib.services.dashboard import check_range
-from chalicelib.store import aggregates, config
+from chalicelib.store import aggregates, config, directory, tasks
 
 TIME_DIMENSIONS = {"day": "日期", "week": "周", "month": "月份"}
 DIMENSIONS = {"source": "渠道", "campaign": "推广活动", "form_id": "表单", "partner_id": "合作方",
@@ -40,7 +41,12 @@ MEASURES: dict[str, str] = {
     "valid_rate": "有效率", "intent_rate": "意向率", "won_rate": "转化率", "activities": "跟进次数",
     "fc_median": "首次联系用时中位数（分钟）", "cycle_median": "签约周期中位数（天）", "reclaims": "超时回收",
     "cost": "投放成本（元）", "cost_per_lead": "单条线索成本（元）", "cost_per_valid": "有效线索成本（元）",
-    "cost_per_won": "签约成本（元）", "roi": "投入产出比（签约金额/成本）"}
+    "cost_per_won": "签约成本（元）", "roi": "投入产出比（签约金额/成本）", "overdue_tasks": "逾期任务（当前）"}
+# Open tasks past due at the query's time: read from the tasks' per-owner index, one query per rep of
+# the scope (tasks due within the last OVERDUE_DAYS, as 我的任务 shows them), so only by team or rep.
+OVERDUE = "overdue_tasks"
+OVERDUE_DIMENSIONS = frozenset({"team", "owner"})
+OVERDUE_DAYS = 90
 COST_MEASURES = frozenset({"cost", "cost_per_lead", "cost_per_valid", "cost_per_won", "roi"})
 MEDIANS = frozenset({"fc_median", "cycle_median"})
 COST_DIMENSIONS = frozenset({"source", "campaign", "partner_id"})
@@ -87,7 +93,8 @@ def custom_dimensions() -> dict[str, str]:
 
 def catalog() -> JsonView:
     """What the card editor offers, with labels."""
-    return {"measures": [{"key": k, "label": v, "cost": k in COST_MEASURES} for k, v in MEASURES.items()],
+    return {"measures": [{"key": k, "label": v, "cost": k in COST_MEASURES, "now": k == OVERDUE}
+                         for k, v in MEASURES.items()],
             "dimensions": [{"key": k, "label": v, "time": True} for k, v in TIME_DIMENSIONS.items()]
             + [{"key": k, "label": v, "time": False} for k, v in {**DIMENSIONS, **custom_dimensions()}.items()],
             "charts": [{"key": k, "label": v} for k, v in CHARTS.items()]}
@@ -142,6 +149,9 @@ def plan(who: Principal, q: CardQuery) -> Plan:
         if scope or (dimension and dimension not in COST_DIMENSIONS):
             raise BadRequest("成本指标只能按时间、渠道、推广活动或合作方拆分（全部团队）",
                              fields={"dimensions": allowed.get(dimension or "", "团队")})
+    if OVERDUE in q.measures and (times or (dimension and dimension not in OVERDUE_DIMENSIONS)):
+        raise BadRequest("逾期任务是当前时刻的数字，只能按团队或客户经理拆分，不能按时间或其他维度拆分",
+                         fields={"dimensions": "、".join({**TIME_DIMENSIONS, **allowed}[d] for d in q.dimensions)})
     return Plan(times[0] if times else None, dimension, scope, values)
 
 
@@ -257,6 +267,8 @@ def _value(measure: str, f: Figures, cost: Decimal | None) -> Figure:
         return analytics.histogram_median(f.fc)
     if measure == "cycle_median":
         return analytics.histogram_median(f.cy)
+    if measure == OVERDUE:
+        return None  # not a counter: `_add_overdue` fills it in from the tasks
     spent = cost if cost is not None else Decimal(0)
     if measure == "cost":
         return analytics.amount(spent)
@@ -276,7 +288,7 @@ def _merge(into: Figures, part: Figures) -> None:
             mine[k] = mine.get(k, 0) + v
 
 
-def query(who: Principal, q: CardQuery) -> ReportResult:
+def query(who: Principal, q: CardQuery, now: datetime | None = None) -> ReportResult:
     p = plan(who, q)
     result = _figures(p, q.first, q.last, q.measures)
     out = _shape(p, q, result)
@@ -286,6 +298,8 @@ def query(who: Principal, q: CardQuery) -> ReportResult:
         previous = _shape(p, q.model_copy(update={"first": q.first - timedelta(days=span),
                                                    "last": q.first - timedelta(days=1)}), before)
         out["previous"] = {"from": previous["from"], "to": previous["to"], "total": previous["total"]}
+    if OVERDUE in q.measures:
+        _add_overdue(out, p, q, now or datetime.now(UTC))
     return out
 
 
@@ -374,7 +388,10 @@ def _shape(p: Plan, q: CardQuery, result: _Result) -> ReportResult:
                 row[dim_key] = value
                 row[f"{dim_key}_label"] = label_of(dim_key, value)
             row.update({m: _value(m, f, spent) for m in q.measures})
-            row["drill"] = {m: _drill(drill_base, start, end, dim_key, value, m, p.scope) for m in q.measures}
+            drills = {m: _drill(drill_base, start, end, dim_key, value, m, p.scope) for m in q.measures}
+            if value == OTHER and dim_key:
+                drills = _other_drill(drills, dim_key, kept, p.values)
+            row["drill"] = drills
             rows.append(row)
     return {"from": q.first.isoformat(), "to": q.last.isoformat(),
             "measures": [{"key": m, "label": MEASURES[m]} for m in q.measures],
@@ -399,7 +416,7 @@ def _top(dimension: str, values: set[str], result: _Result) -> set[str]:
 
 def _drill(base: dict[str, str], start: date, end: date, dimension: str | None, value: str | None, measure: str,
            scope: str | None) -> Drill:
-    """The lead list's filters for one cell (None where the list cannot filter so: 其他, custom fields)."""
+    """The lead list's filters for one cell (custom fields as `custom.<key>`)."""
     out = {**base, "from": start.isoformat(), "to": end.isoformat()}
     stage = _STAGE.get(measure)
     if stage:
@@ -409,8 +426,56 @@ def _drill(base: dict[str, str], start: date, end: date, dimension: str | None, 
         out.pop("first_team", None)
         out["team"] = scope
     if dimension and value is not None:
-        if value == OTHER or dimension.startswith("custom."):
-            return None
-        field = _WON_FIELD.get(dimension, _DRILL_FIELD[dimension]) if won else _DRILL_FIELD[dimension]
+        if value == OTHER:
+            return out  # the 其他 row: `_other_drill` excludes the listed values
+        field = dimension if dimension.startswith("custom.") else \
+            _WON_FIELD.get(dimension, _DRILL_FIELD[dimension]) if won else _DRILL_FIELD[dimension]
         out[field] = value
     return out
+
+
+def _other_drill(drills: dict[str, dict[str, str] | None], dimension: str, kept: set[str],
+                 chosen: frozenset[str] | None) -> dict[str, dict[str, str] | None]:
+    """A top-N dimension's 其他 row lists the leads whose value is none of the top values shown
+    (`city_not=上海,杭州,...`). None when a filter narrowed the dimension (the rest is then a list of
+    values, not an exclusion) or a shown value holds the list's separator."""
+    if chosen is not None or any("," in v for v in kept):
+        return {m: None for m in drills}
+    excluded = ",".join(sorted(kept))
+    return {m: ({**d, f"{_DRILL_FIELD[dimension]}_not": excluded} if d is not None else None)
+            for m, d in drills.items()}
+
+
+def _add_overdue(out: ReportResult, p: Plan, q: CardQuery, now: datetime) -> None:
+    """Open tasks past due now, per rep of the scope (its team's members, or every rep and
+    supervisor), one query each: bounded by the number of reps, not of leads or of tasks ever made.
+    Counted for the rep's team now (the one who must act); no drill (the lead list has no task filter)."""
+    people = directory.users_of_team(p.scope) if p.scope else \
+        directory.users_by_role("rep") + directory.users_by_role("supervisor")
+    since, at = iso_utc(now - timedelta(days=OVERDUE_DAYS)), iso_utc(now)
+    counts: dict[str, int] = {}
+    for person in people:
+        n = tasks.open_past_due(str(person["user_id"]), since, at)
+        if not n:
+            continue
+        value = analytics.ALL if p.dimension is None else str(person["user_id"]) if p.dimension == "owner" \
+            else str(person["team"] or analytics.NONE)
+        if p.values is None or value in p.values:
+            counts[value] = counts.get(value, 0) + n
+    rows = out["rows"]
+    key = p.dimension
+    for row in rows:
+        row[OVERDUE] = counts.pop(str(row[key]) if key else analytics.ALL, 0)
+        drills = row["drill"]
+        if isinstance(drills, dict):
+            drills[OVERDUE] = None
+    for value, n in sorted(counts.items()):
+        if key is None:
+            continue
+        extra: ReportRow = {key: value, f"{key}_label": label_of(key, value),
+                            **{m: _value(m, Figures(), None) for m in q.measures}, OVERDUE: n,
+                            "drill": {m: None for m in q.measures}}
+        rows.append(extra)
+    out["total"][OVERDUE] = sum(v for v in (r[OVERDUE] for r in rows) if isinstance(v, int))
+    out["drill"][OVERDUE] = None
+    out["overdue_at"] = at

@@ -282,12 +282,22 @@ def matches(lead: Lead, filters: dict[str, str]) -> bool:
                        "first_contact": lambda image: image.get("first_contact_at") is not None}[value]
             if not reached(lead):
                 return False
-        elif value == NONE:
-            if lead.get(name) is not None:
+        elif name.endswith("_not"):  # none of these values (`_none`: the field is set)
+            if _field(lead, name.removesuffix("_not")) in value.split(","):
                 return False
-        elif lead.get(name) != value:
+        elif _field(lead, name) != value:
             return False
     return True
+
+
+def _field(lead: Lead, name: str) -> str:
+    """A lead's value as the filters name it (`custom.<key>` inside `custom`), NONE when absent."""
+    if name.startswith("custom."):
+        custom = lead.get("custom")
+        raw = custom.get(name[len("custom."):]) if isinstance(custom, dict) else None
+    else:
+        raw = lead.get(name)
+    return NONE if raw is None or raw == "" else str(raw)
 
 
 def query_pool(partition: str, after: str, before: str, filters: dict[str, str], min_amount: float | None,

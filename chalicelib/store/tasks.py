@@ -105,6 +105,14 @@ def of_owner(owner: str, start: str, end: str) -> list[Task]:
         return [to_task(row) for row in rows]
 
 
+def open_past_due(owner: str, since: str, now: str) -> int:
+    """How many of one owner's open tasks fell due between `since` and `now`: one Query of the
+    owner's `by_owner` partition over that window (a COUNT), never the other owners' tasks."""
+    with aws_errors():
+        return int(TaskModel.by_owner.count(owner, TaskModel.due_at.between(since, now),
+                                            filter_condition=TaskModel.status == "open"))
+
+
 def needing_alert(now: str, limit: int = 500) -> list[Task]:
     """Open tasks whose next alert is due: reads only those (a sparse index), never the rest."""
     out: list[Task] = []

@@ -1,20 +1,24 @@
 // 我的线索: reps their own, supervisors their team, admins everyone (by day). Filter by status,
 // search by name or phone tail, sort by next follow-up; supervisors assign in bulk; export to Excel.
 // The dashboard's figures open this page with their `drill` filters (from, to, team, owner, source,
-// partner_id, loan_type, region, customer_type, stage), shown as a removable filter line.
+// partner_id, loan_type, region, customer_type, stage; a report's custom.<key> and city_not), shown as a
+// removable filter line of labels.
 import { get, query } from "../api.js";
 import { busy, download, empty, errorBox, h, loading, mount, shanghaiDate, STATUS } from "../ui.js";
 import { assignableReps, assignBar, leadCard } from "./common.js";
 
 export const DRILL = ["team", "owner", "first_team", "first_owner", "source", "partner_id", "loan_type", "region",
   "province", "customer_type", "stage", "score_band", "purpose", "credit_status", "city", "form_id", "campaign"];
+// Besides DRILL: a report's custom-field rows (`custom.<key>`) and top-N 其他 rows (`city_not=a,b`).
+export const NOT_DRILL = ["city_not", "campaign_not"];
+const isDrill = (k) => DRILL.includes(k) || NOT_DRILL.includes(k) || k.startsWith("custom.");
 const STAGE = { valid: "有效线索", intent: "意向客户", won: "签约客户", first_contact: "已首次联系" };
 
 export async function render(view, { me, query: q }) {
   const custom = Boolean(q.from || q.to);
   const state = { status: q.status || "", search: "", sort: "follow", days: custom ? "custom" : q.days || "30",
     items: [], cursor: null };
-  const drill = Object.fromEntries(DRILL.filter((k) => q[k]).map((k) => [k, q[k]]));
+  const drill = Object.fromEntries(Object.keys(q).filter((k) => q[k] && isDrill(k)).map((k) => [k, q[k]]));
   const canAssign = me.role !== "rep";
   const list = h("ul", { class: "list", id: "lead-list" });
   const more = h("button", { type: "button", hidden: true, onclick: () => load(false) }, "加载更多");
@@ -108,7 +112,8 @@ async function drillLine(drill) {
   const [teams, users, profile] = await Promise.all([
     wants("team", "first_team") ? get("/teams").catch(() => null) : null,
     wants("owner", "first_owner") ? get("/users").catch(() => null) : null,
-    wants("source", "loan_type", "customer_type", "purpose", "credit_status") ? get("/config/lead-profile").catch(() => null) : null,
+    wants("source", "loan_type", "customer_type", "purpose", "credit_status") || keys.some((k) => k.startsWith("custom."))
+      ? get("/config/lead-profile").catch(() => null) : null,
   ]);
   const label = (k, v) => {
     if (v === "_none") return ["team", "owner", "first_team", "first_owner"].includes(k) ? "公海（未分配）" : k === "score_band" ? "未评分" : "未填写";
@@ -117,11 +122,21 @@ async function drillLine(drill) {
     if (k === "team" || k === "first_team") return teams?.items.find((t) => t.team_id === v)?.label || "所选团队";
     if (k === "owner" || k === "first_owner") return users?.items.find((u) => u.user_id === v)?.name || "所选销售";
     if (k === "partner_id") return "所选合作方";
+    if (NOT_DRILL.includes(k)) {
+      const shown = v.split(",").map((x) => (x === "_none" ? "未填写" : x));
+      return `其他（不含${shown.slice(0, 3).join("、")}${shown.length > 3 ? `等 ${shown.length} 项` : ""}）`;
+    }
+    if (k.startsWith("custom.")) {
+      const field = profile?.document?.custom_fields?.find((f) => f.key === k.slice(7));
+      return field?.options?.find((o) => o.value === v)?.label || "所选选项";
+    }
     const options = profile?.document?.options?.[k];
     return options ? options.find((o) => o.value === v)?.label || v : v;
   };
+  const nameOf = (k) => names[k] || names[k.replace(/_not$/, "")]
+    || profile?.document?.custom_fields?.find((f) => `custom.${f.key}` === k)?.label || "自定义字段";
   return h("div", { class: "card row", id: "drill-filters" }, h("span", { class: "muted" }, "筛选："),
-    Object.entries(drill).map(([k, v]) => h("span", { class: "tag", dataset: { filter: k } }, `${names[k]}：${label(k, v)}`)),
+    Object.entries(drill).map(([k, v]) => h("span", { class: "tag", dataset: { filter: k } }, `${nameOf(k)}：${label(k, v)}`)),
     h("a", { href: "#/leads" }, "清除筛选"));
 }
 

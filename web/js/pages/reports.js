@@ -283,6 +283,17 @@ function cardEditor(me, board) {
     cat.dimensions.filter((d) => d.time).map((d) => h("option", { value: d.key }, `按${d.label}`)));
   const dim = h("select", { id: "card-dimension", "aria-label": "拆分维度" }, h("option", { value: "" }, "不拆分"),
     cat.dimensions.filter((d) => !d.time && !(d.key === "team" && me.role !== "admin")).map((d) => h("option", { value: d.key }, d.label)));
+  // A measure of the present moment (逾期任务): no time dimension, only by team or rep.
+  const nowKeys = new Set(cat.measures.filter((m) => m.now).map((m) => m.key));
+  const nowHint = h("p", { class: "muted", id: "card-now-hint", hidden: true }, "逾期任务为当前时刻的数字：不按时间，只能按团队或客户经理拆分。");
+  measures.addEventListener("change", () => {
+    const now = [...measures.querySelectorAll("input:checked")].some((i) => nowKeys.has(i.value));
+    nowHint.hidden = !now;
+    time.disabled = now;
+    if (now) time.value = "";
+    for (const o of dim.options) o.disabled = now && !["", "team", "owner"].includes(o.value);
+    if (now && dim.selectedOptions[0]?.disabled) dim.value = "";
+  });
   const chart = h("select", { id: "card-chart", "aria-label": "图表类型" }, cat.charts.map((c) => h("option", { value: c.key }, c.label)));
   const range = h("select", { id: "card-range", "aria-label": "时间范围" }, state.ranges.map((r) =>
     h("option", { value: r.key, selected: r.key === "this_month" }, r.label)));
@@ -324,7 +335,7 @@ function cardEditor(me, board) {
     } catch (err) { toast(err.message); }
   };
   return h("section", { class: "card", id: "card-editor", "aria-label": "卡片编辑器" }, h("h2", {}, "添加卡片"),
-    h("label", {}, "标题", title), measures,
+    h("label", {}, "标题", title), measures, nowHint,
     h("div", { class: "row" }, h("label", {}, "时间维度", time), h("label", {}, "拆分维度", dim),
       h("label", {}, "图表", chart), h("label", {}, "时间范围", range), from, to,
       h("label", { class: "check" }, wide, "宽卡片")),
