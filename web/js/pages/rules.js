@@ -161,9 +161,12 @@ function sopPreview(p) {
     h("p", { class: "muted" }, "任务到期提醒负责人；逾期后按上面的设置通知主管。提醒只发到负责人的消息中心，每条线索每个提醒只发一次，不生成任务。"));
 }
 
-function sopForm(p, changed) {
+function sopForm(p, notify) {
   const root = h("div");
+  const preview = h("div");
+  const changed = () => { notify(); mount(preview, sopPreview(p)); };  // the preview follows every edit
   const draw = () => {
+    mount(preview, sopPreview(p));
     const rule = (t) => {
       const i = p.tasks.indexOf(t);
       return h("li", { class: "card task-rule", dataset: { task: t.id } },
@@ -219,7 +222,7 @@ function sopForm(p, changed) {
     h("label", {}, "线索换人时", h("select", { "aria-label": "线索换人时", onchange: (e) => { p.on_handoff = e.target.value; changed(); } },
       h("option", { value: "move", selected: p.on_handoff !== "recreate" }, "未完成任务转给新负责人"),
       h("option", { value: "recreate", selected: p.on_handoff === "recreate" }, "取消原任务，按当前状态为新负责人新建"))),
-    sopPreview(p));
+    preview);
   };
   draw();
   return root;
