@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import auth
+from tests.helpers import auth
 from tests.test_capture import body_of
 from tests.test_dashboard import INTENT, all_leads, capture_at, drain, history_facts, listed, run_scenario, set_status
 from tests.test_imports import deliver, job, xlsx
