@@ -346,7 +346,7 @@ def test_admin_adds_a_multi_choice_field_and_a_reminder_with_the_forms(browser: 
     status, body = call(stack, "POST", "/capture", "admin", {"consent": True, "phone": "13716204581",
                                                              "custom": {"assets": [code["房产"], "yacht"]}})
     assert status == 422 and "名下资产" in body["error"]["fields"]["custom.assets"]
-    lead = captured(stack, name="多选客户", phone="13716204582", city="上海", loan_type="mortgage",
+    lead = captured(stack, name="多选客户", phone="13716204582", city="上海", loan_type="mortgage", source="douyin",
                     custom={"assets": [code["房产"], code["车辆"]]})
     admin.go(f"lead/{lead['lead_id']}")
     assert "房产、车辆" in page.locator("[aria-label='客户资料']").inner_text()
