@@ -319,3 +319,64 @@ def test_every_config_tab_as_a_form_on_desktop_and_phone(browser: Any, stack: St
             admin.shot(f"config-{tab}-{size}")
             assert admin.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), (tab, size)
         admin.close()
+
+
+def test_admin_adds_a_multi_choice_field_and_a_reminder_with_the_forms(browser: Any, stack: Stack) -> None:
+    admin = Session(browser, stack, DESKTOP)
+    admin.sign_in("admin")
+    admin.go("rules?tab=profile")
+    page = admin.page
+    page.locator("#add-field").click()
+    field = page.locator("li.custom-field").last
+    field.locator("input[aria-label='字段名称']").fill("名下资产")
+    field.locator("select[aria-label='字段类型']").select_option(label="多选")
+    field = page.locator("li.custom-field").last
+    field.locator("input[aria-label='接口字段名']").fill("assets")
+    field.locator("input[aria-label='最多可选几项']").fill("2")
+    for label in ("房产", "车辆", "保单"):
+        field.locator("button.add-option").click()
+        field = page.locator("li.custom-field").last
+        field.locator("input[aria-label='选项名称']").last.fill(label)
+    publish(admin, "lead-profile", "新增多选字段名下资产")
+    spec = next(f for f in api(stack, "GET", "/config/lead-profile", "admin")["document"]["custom_fields"]
+                if f["key"] == "assets")
+    assert spec["type"] == "multi" and spec["max_choices"] == 2 and [o["label"] for o in spec["options"]] == \
+        ["房产", "车辆", "保单"]
+    code = {o["label"]: o["value"] for o in spec["options"]}
+    status, body = call(stack, "POST", "/capture", "admin", {"consent": True, "phone": "13716204581",
+                                                             "custom": {"assets": [code["房产"], "yacht"]}})
+    assert status == 422 and "名下资产" in body["error"]["fields"]["custom.assets"]
+    lead = captured(stack, name="多选客户", phone="13716204582", city="上海", loan_type="mortgage", source="douyin",
+                    custom={"assets": [code["房产"], code["车辆"]]})
+    admin.go(f"lead/{lead['lead_id']}")
+    assert "房产、车辆" in page.locator("[aria-label='客户资料']").inner_text()
+    page.locator("#edit-lead summary").click()
+    boxes = page.locator("#edit-lead fieldset[data-field='custom.assets']")
+    boxes.get_by_label("车辆").uncheck()
+    boxes.get_by_label("保单").check()
+    page.locator("#edit-lead button[type=submit]").click()
+    page.wait_for_selector("[aria-label='客户资料'] >> text=房产、保单")
+    admin.shot("lead-multi-choice-desktop")
+    assert api(stack, "GET", f"/leads/{lead['lead_id']}", "admin")["custom"]["assets"] == [code["房产"], code["保单"]]
+    # 提醒 beside 新建任务 in the SOP timeline, shown in the preview.
+    admin.go("rules?tab=sop")
+    page.locator("#new-task-trigger").select_option(value="assigned")
+    page.locator("#add-reminder").click()
+    reminder = page.locator("li.reminder-rule").last
+    reminder.locator("input[aria-label='提醒内容']").fill("记得回电并发送资料清单")
+    reminder.locator("input[aria-label='提醒时间数值']").fill("90")
+    reminder.locator("select[aria-label='提醒时间单位']").select_option(label="分钟")
+    assert "提醒负责人「记得回电并发送资料清单」" in page.locator("#sop-preview").inner_text()
+    admin.shot("config-sop-reminder-desktop")
+    publish(admin, "sop", "分配后 90 分钟提醒回电")
+    [saved] = api(stack, "GET", "/config/sop", "admin")["document"]["reminders"]
+    assert saved["on"] == "assigned" and saved["delay_minutes"] == 90 and saved["text"] == "记得回电并发送资料清单"
+    admin.close()
+    phone = Session(browser, stack, PHONE)
+    phone.sign_in("admin")
+    phone.go(f"lead/{lead['lead_id']}")
+    phone.page.locator("#edit-lead summary").click()
+    phone.shot("lead-multi-choice-phone")
+    phone.go("rules?tab=sop")
+    phone.shot("config-sop-reminder-phone")
+    phone.close()

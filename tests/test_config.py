@@ -177,3 +177,57 @@ def test_an_export_has_the_custom_fields_a_role_may_see_in_the_profiles_order() 
 
     assert headers("admin")[-2:] == ["风控备注", "月收入"]
     assert "风控备注" not in headers("rep") and headers("rep")[-1] == "月收入"
+
+
+def test_a_multi_choice_field_is_captured_shown_edited_and_exported_by_its_labels(client: Any) -> None:
+    from openpyxl import load_workbook
+
+    from chalicelib.rules.profile import LeadProfile
+    from chalicelib.services import names
+    from chalicelib.services.exports import workbook
+
+    profile = body_of(client.http.get("/config/lead-profile", headers=auth("admin")))["document"]
+    profile["custom_fields"] = [{"key": "assets", "label": "名下资产", "type": "multi", "max_choices": 3,
+                                 "options": [{"value": "house", "label": "房产"}, {"value": "car", "label": "车辆"},
+                                             {"value": "shop", "label": "商铺"}]}]
+    assert client.http.put("/config/lead-profile", headers={**JSON, **auth("admin")},
+                           body=json.dumps(profile)).status_code == 200
+    names.clear()
+    ok = client.http.post("/capture", headers=JSON, body=json.dumps({**GOOD, "custom": {"assets": ["house", "shop"]}}))
+    assert ok.status_code == 202, ok.body
+    lead_id = body_of(ok)["lead_id"]
+    bad = client.http.post("/capture", headers=JSON, body=json.dumps(
+        {**GOOD, "phone": "13916204579", "custom": {"assets": ["house", "yacht"]}}))
+    assert bad.status_code == 422
+    assert "名下资产" in body_of(bad)["error"]["fields"]["custom.assets"]
+    # Retire 商铺: the lead keeps reading it, and its edit form offers it only to that lead.
+    profile["custom_fields"][0]["options"][2]["active"] = False
+    assert client.http.put("/config/lead-profile", headers={**JSON, **auth("admin")},
+                           body=json.dumps(profile)).status_code == 200
+    names.clear()
+    lead = body_of(client.http.get(f"/leads/{lead_id}", headers=auth("admin")))
+    [field] = lead["custom_fields"]
+    assert field["type"] == "multi" and field["value"] == ["house", "shop"] and field["text"] == "房产、商铺"
+    assert [o["label"] for o in field["options"]] == ["房产", "车辆", "商铺"]
+    refused = client.http.post("/capture", headers=JSON, body=json.dumps(
+        {**GOOD, "phone": "13916204578", "custom": {"assets": "房产、shop"}}))
+    assert refused.status_code == 422
+    edited = client.http.patch(f"/leads/{lead_id}", headers={**JSON, **auth("admin")},
+                               body=json.dumps({"version": lead["version"], "custom": {"assets": ["car", "house"]}}))
+    assert edited.status_code == 200, edited.body
+    lead = body_of(client.http.get(f"/leads/{lead_id}", headers=auth("admin")))
+    assert lead["custom"] == {"assets": ["car", "house"]} and lead["custom_fields"][0]["text"] == "车辆、房产"
+    sheet = load_workbook(io.BytesIO(workbook([lead], LeadProfile.model_validate(profile), "admin")))["线索"]
+    header, row = list(sheet.iter_rows(values_only=True))[:2]
+    assert dict(zip(header, row, strict=True))["名下资产"] == "车辆、房产"
+    # The import template: one column, several labels in a cell, the options in the column's note.
+    import boto3
+
+    assert client.http.get("/imports/template", headers=auth("sh_rep1")).status_code == 200
+    data = boto3.client("s3").get_object(Bucket="loanleads-local-imports", Key="templates/lead-import-v3.xlsx")
+    template = load_workbook(io.BytesIO(data["Body"].read()))["线索导入"]
+    headers = [cell.value for cell in template[1]]
+    column = headers.index("名下资产") + 1
+    assert template.cell(2, column).value == "房产、车辆"
+    letter = template.cell(1, column).column_letter
+    assert not any(str(v.sqref).startswith(letter) for v in template.data_validations.dataValidation)

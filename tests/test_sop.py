@@ -36,7 +36,7 @@ def test_first_contact_due_then_reclaimed_once(client: Any) -> None:
     before = (inbox_kinds(client, "sh_lead"), inbox_kinds(client, "sh_rep1"))
     assert tick(client, later(t, hours=24, minutes=5)) == {"time": later(t, hours=24, minutes=5), "reclaimed": 0,
                                                            "due_notified": 0, "overdue_escalated": 0, "idle_tasks": 0,
-                                                           "board_summaries": 0}
+                                                           "board_summaries": 0, "reminded": 0}
     assert (inbox_kinds(client, "sh_lead"), inbox_kinds(client, "sh_rep1")) == before
     deliver(client, leads_stream())  # the reclaim's MODIFY cancels the old owner's open task
     assert {t["status"] for t in lead(client, lead_id)["tasks"]} == {"cancelled"}
@@ -187,3 +187,36 @@ def test_a_task_counted_in_business_hours_is_due_within_them(client: Any) -> Non
     assert local.date() not in cal.holidays and "09:00" <= local.strftime("%H:%M") <= "18:00"
     assert local.weekday() < 5 or local.date() in cal.workdays
     assert lead(client, lead_id)["next_follow_up"] == task["due_at"]
+
+
+def test_a_reminder_reaches_the_owner_once_without_a_task(client: Any) -> None:
+    policy = body_of(call(client, "GET", "/config/sop", "admin"))["document"]
+    assert policy.get("reminders", []) == []  # an old document without reminders stays valid
+    policy["reminders"] = [{"id": "call_back", "on": "assigned", "text": "记得回电并发送资料清单", "delay_minutes": 90}]
+    assert call(client, "PUT", "/config/sop", "admin", policy).status_code == 200
+    lead_id, t = assigned_lead(client)
+    deliver(client, leads_stream())  # a replayed record creates the reminder once
+    tasks_before = lead(client, lead_id)["tasks"]
+    assert [x["title"] for x in tasks_before] == ["首次联系"]  # no task for the reminder
+    assert tick(client, later(t, minutes=60))["reminded"] == 0
+    assert tick(client, later(t, minutes=95))["reminded"] == 1
+    assert tick(client, later(t, minutes=96))["reminded"] == 0  # once per lead and rule
+    items = body_of(call(client, "GET", "/inbox", "sh_rep1"))["items"]
+    [reminder] = [i for i in items if i["kind"] == "sop_reminder"]
+    assert reminder["title"] == "提醒：记得回电并发送资料清单"
+    assert reminder["created_at"] == later(t, minutes=95)  # the tick's time, not the clock
+    assert lead(client, lead_id)["tasks"] == tasks_before
+    bad = dict(policy, reminders=[{"id": "x1", "on": "assigned", "text": "", "delay_minutes": 0}])
+    refused = call(client, "PUT", "/config/sop", "admin", bad)
+    assert refused.status_code == 422
+
+
+def test_a_reminder_for_a_lead_gone_to_the_pool_is_dropped(client: Any) -> None:
+    policy = body_of(call(client, "GET", "/config/sop", "admin"))["document"]
+    policy["reminders"] = [{"id": "late", "on": "assigned", "text": "两天后回访", "delay_minutes": 2 * 1440}]
+    assert call(client, "PUT", "/config/sop", "admin", policy).status_code == 200
+    lead_id, t = assigned_lead(client)
+    assert tick(client, later(t, hours=24, minutes=5))["reclaimed"] == 1  # not contacted: back to the pool
+    deliver(client, leads_stream())
+    assert tick(client, later(t, days=2, minutes=5))["reminded"] == 0
+    assert "sop_reminder" not in inbox_kinds(client, "sh_rep1")

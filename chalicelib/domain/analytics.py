@@ -208,11 +208,17 @@ def fc_bucket(minutes: int) -> int:
     return minutes - minutes % 1440
 
 
-def _report_values(image: Mapping[str, Any]) -> dict[str, str]:
-    out = {d: _value(image, d) for d in REPORT_DIMENSIONS if d not in ("team", "owner")}
+def _report_values(image: Mapping[str, Any]) -> dict[str, str | list[str]]:
+    """Each dimension's value on the lead; a multi-choice custom field gives its list of codes (the
+    lead counts once under each chosen value)."""
+    out: dict[str, str | list[str]] = {d: _value(image, d) for d in REPORT_DIMENSIONS if d not in ("team", "owner")}
     for key, raw in sorted((image.get("custom") or {}).items()):
         if isinstance(raw, str) and _OPTION_CODE.match(raw):
             out[f"custom.{key}"] = raw
+        elif isinstance(raw, list):
+            chosen = sorted({v for v in raw if isinstance(v, str) and _OPTION_CODE.match(v)})
+            if chosen:
+                out[f"custom.{key}"] = chosen
     return out
 
 
@@ -222,7 +228,7 @@ def report_contribution(image: Mapping[str, Any], minutes: int | None, days: int
     out: Contribution = {}
     for team, rep, figures in facts(image):
         for scope in [ALL] + ([scope_of(team)] if team else []):
-            dims = dict(values)
+            dims: dict[str, str | list[str]] = dict(values)
             if scope == ALL:
                 dims["team"] = str(team).replace("|", "_") if team else NONE
             dims["owner"] = str(rep).replace("|", "_") if rep else NONE
@@ -238,7 +244,8 @@ def report_contribution(image: Mapping[str, Any], minutes: int | None, days: int
                         part[metric] = amount
                 if not part:
                     continue
-                named = {f"{value}|{metric}": amount for metric, amount in part.items()}
+                named = {f"{each}|{metric}": amount for each in ([value] if isinstance(value, str) else value)
+                         for metric, amount in part.items()}
                 for period in (day, day[:7]):
                     _add(out.setdefault((report_scope(dimension, scope), period, REPORT_SHARD), {}), named)
     return out

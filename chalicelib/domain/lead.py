@@ -20,7 +20,7 @@ from chalicelib.domain.phone import normalise_cn_phone, plain_cn_mobile
 from chalicelib.domain.records import Lead, lead_fields
 from chalicelib.errors import ValidationFailed
 from chalicelib.rules.messages import pydantic_message
-from chalicelib.rules.profile import OPTION_FIELDS, Channel, LeadProfile
+from chalicelib.rules.profile import OPTION_FIELDS, Channel, CustomField, LeadProfile, choice_list
 
 FIELD_LABELS: dict[str, str] = {
     "lead_id": "线索ID",
@@ -503,24 +503,52 @@ def _check_custom(custom: dict[str, Any], profile: LeadProfile, source: str | No
                 errors[name] = "应为数字"
         elif spec.type == "option" and value not in {o.value for o in spec.options if o.active}:
             errors[name] = "无效的选项值"
+        elif spec.type == "multi":
+            if (problem := _multi_problem(spec, value)) is not None:
+                errors[name] = problem
         elif spec.type == "date":
             try:
                 date.fromisoformat(str(value))
             except ValueError:
                 errors[name] = "应为日期（YYYY-MM-DD）"
     for spec in profile.custom_fields:
-        if profile.custom_required(spec, source) and clean_text(custom.get(spec.key)) in (None, ""):
+        if profile.custom_required(spec, source) and _blank(custom.get(spec.key)):
             errors[f"custom.{spec.key}"] = f"请填写{spec.label}（必填）"
     return errors
+
+
+def _blank(value: Any) -> bool:
+    value = clean_text(value)
+    return value in (None, "") or (isinstance(value, list) and not choice_list(value))
+
+
+def _multi_problem(spec: CustomField, value: Any) -> str | None:
+    """A multi-choice value: a list of the field's active codes (or "A、B" / "A,B"), at most
+    `max_choices` of them. The message names the field and what it offers."""
+    chosen = choice_list(value)
+    if chosen is None:
+        return f"{spec.label}应为选项列表"
+    active = {o.value for o in spec.options if o.active}
+    unknown = [v for v in chosen if v not in active]
+    if unknown:
+        offered = "、".join(f"{o.value}({o.label})" for o in spec.options if o.active)
+        return f"{spec.label}包含无效的选项：{'、'.join(unknown)}（可选：{offered}）"
+    if len(chosen) > spec.max_choices:
+        return f"{spec.label}最多选择 {spec.max_choices} 项"
+    return None
 
 
 def _coerce_custom(custom: dict[str, Any], profile: LeadProfile) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in custom.items():
+        spec = profile.custom_field(key)
+        if spec is not None and spec.type == "multi":
+            if chosen := choice_list(value):
+                out[key] = chosen
+            continue
         value = clean_text(value)
         if value in (None, ""):
             continue
-        spec = profile.custom_field(key)
         out[key] = float(value) if spec is not None and spec.type == "number" else str(value)
     return out
 

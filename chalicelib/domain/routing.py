@@ -326,11 +326,13 @@ def _any_of(checks: list[Check]) -> Check:
 
 
 def _value_test(op: str, value: Any) -> Callable[[Any], bool]:
-    """The test on a field's value (None when the lead lacks the field)."""
+    """The test on a field's value (None when the lead lacks the field). A list value (a multi-choice
+    custom field) holds `eq` when it contains the value, `in` when any chosen value is in the list,
+    `not_in` when none is."""
     if op == "eq":
-        return lambda v: v is not None and v == value
+        return lambda v: v is not None and (v == value or (isinstance(v, list) and value in v))
     if op == "ne":
-        return lambda v: v is None or v != value
+        return lambda v: v is None or (value not in v if isinstance(v, list) else v != value)
     if op in ("in", "not_in"):
         members = frozenset(value)
         wanted = op == "in"
@@ -338,6 +340,8 @@ def _value_test(op: str, value: Any) -> Callable[[Any], bool]:
         def member(v: Any) -> bool:
             if v is None:
                 return not wanted
+            if isinstance(v, list):
+                return any(isinstance(x, str) and x in members for x in v) is wanted
             try:
                 return (v in members) is wanted
             except TypeError:  # an unhashable value (a list or map) is in no list of scalars

@@ -20,7 +20,7 @@ from typing import Any
 from chalicelib.domain.lead import FIELD_LABELS, REJECTED, LeadSubmission, SubmissionValidator
 from chalicelib.errors import ValidationFailed
 from chalicelib.rules.imports import IMPORTABLE_FIELDS, ImportPolicy
-from chalicelib.rules.profile import OPTION_FIELDS, LeadProfile
+from chalicelib.rules.profile import OPTION_FIELDS, LeadProfile, choice_list
 
 HEADER_SCAN_ROWS = 10
 _MEMO_LIMIT = 2048
@@ -133,6 +133,17 @@ def _option_of(labels: dict[str, str]) -> Callable[[Any], str | None]:
     return lambda cell: _option(cell, labels)
 
 
+def _options_of(labels: dict[str, str]) -> Callable[[Any], list[str] | None]:
+    """A multi-choice cell, "按揭房、商铺" or "mortgage,shop": each part by label or code (an unknown
+    part stays as written, for validation to name)."""
+    def convert(cell: Any) -> list[str] | None:
+        text = _text(cell)
+        if text is None:
+            return None
+        return [labels.get(_norm(part), part) for part in choice_list(text) or []]
+    return convert
+
+
 def _flag(cell: Any) -> Any:
     if isinstance(cell, bool):
         return cell
@@ -210,8 +221,10 @@ class RowReader:
         for column, name in columns.fields.items():
             if name.startswith("custom."):
                 spec = specs[name[7:]]
-                labels = {_norm(item.label): item.value for item in spec.options}
-                convert = {"date": _date, "number": _amount, "option": _option_of(labels)}.get(spec.type, _text)
+                labels = {**{_norm(item.value): item.value for item in spec.options},
+                          **{_norm(item.label): item.value for item in spec.options}}
+                convert = {"date": _date, "number": _amount, "option": _option_of(labels),
+                           "multi": _options_of(labels)}.get(spec.type, _text)
                 self._custom.append((column, spec.key, convert))
                 continue
             if name in option_labels:

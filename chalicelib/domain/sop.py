@@ -9,7 +9,7 @@ from typing import Any
 
 from chalicelib.domain.business_time import WorkingCalendar
 from chalicelib.domain.timeutil import iso_utc, parse_iso
-from chalicelib.rules.sop import SopPolicy, TaskRule
+from chalicelib.rules.sop import ReminderRule, SopPolicy, TaskRule
 
 SHARDS = 4  # the due-task and SLA indexes are spread so no single partition takes every write
 
@@ -44,12 +44,29 @@ def triggers(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, 
     return out
 
 
-def due_at(rule: TaskRule, at: str, calendar: WorkingCalendar | None = None) -> str:
-    """When a task of `rule` triggered at `at` is due: in business hours when the rule says so."""
+def due_at(rule: TaskRule | ReminderRule, at: str, calendar: WorkingCalendar | None = None) -> str:
+    """When a task of `rule` triggered at `at` is due (a reminder of it is sent): in business hours
+    when the rule says so."""
     start = parse_iso(at)
+    minutes = rule.due_minutes if isinstance(rule, TaskRule) else rule.delay_minutes
     if rule.business_hours and calendar is not None:
-        return iso_utc(calendar.add(start, rule.due_minutes))
-    return iso_utc(start + timedelta(minutes=rule.due_minutes))
+        return iso_utc(calendar.add(start, minutes))
+    return iso_utc(start + timedelta(minutes=minutes))
+
+
+def reminder_id(rule_id: str) -> str:
+    """One reminder per lead and rule: its id does not depend on when it was triggered."""
+    return f"remind-{rule_id}"
+
+
+def reminders_for(old: Mapping[str, Any], new: Mapping[str, Any], policy: SopPolicy,
+                  calendar: WorkingCalendar | None = None) -> list[NewTask]:
+    """The 提醒 one change of a lead calls for, each to its owner `delay_minutes` after the event."""
+    owner = new.get("owner")
+    if not owner or not policy.reminders:
+        return []
+    return [NewTask(reminder_id(rule.id), rule.text, rule.id, due_at(rule, at, calendar), owner)
+            for trigger, at in triggers(old, new) for rule in policy.reminders_for(trigger)]
 
 
 def tasks_for(old: Mapping[str, Any], new: Mapping[str, Any], policy: SopPolicy,

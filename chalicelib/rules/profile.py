@@ -16,7 +16,32 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 OPTION_FIELDS = ("loan_type", "purpose", "credit_status", "source", "customer_type")
 Channel = Literal["public", "partner", "manual", "import"]
+CHOICE_TYPES = ("option", "multi")
 _KEY = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+
+
+_CHOICE_SEPARATORS = re.compile(r"[、,，;；]")
+
+
+def choice_list(raw: object) -> list[str] | None:
+    """A multi-choice value as a list of distinct values in order: a list of strings, or one string
+    "A、B" / "A,B"; [] when empty; None when it is neither."""
+    if raw is None:
+        return []
+    if isinstance(raw, str):
+        parts: list[object] = list(_CHOICE_SEPARATORS.split(raw))
+    elif isinstance(raw, (list, tuple)):
+        parts = list(raw)
+    else:
+        return None
+    out: list[str] = []
+    for part in parts:
+        if not isinstance(part, str):
+            return None
+        text = " ".join(part.split())
+        if text and text not in out:
+            out.append(text)
+    return out
 
 
 class OptionItem(BaseModel):
@@ -30,22 +55,35 @@ class CustomField(BaseModel):
     model_config = ConfigDict(extra="forbid")
     key: str
     label: str = Field(min_length=1, max_length=30)
-    type: Literal["text", "number", "option", "date"]
+    # option: one code; multi: a list of codes (多选)
+    type: Literal["text", "number", "option", "multi", "date"]
     required: bool = False
     # Required only for leads from these sources (e.g. 官网表单), optional elsewhere.
     required_sources: list[str] = Field(default_factory=list)
     # Who sees the field on a lead (empty: everyone).
     visible_to: list[Literal["admin", "supervisor", "rep"]] = Field(default_factory=list)
     max_length: int = Field(default=200, ge=1, le=2000)
-    options: list[OptionItem] = Field(default_factory=list)
+    options: list[OptionItem] = Field(default_factory=list, max_length=50)
+    # multi: at most this many values on one lead
+    max_choices: int = Field(default=10, ge=1, le=50)
 
     @model_validator(mode="after")
     def _check(self) -> CustomField:
         if not _KEY.match(self.key):
             raise ValueError(f"自定义字段标识无效: {self.key}")
-        if self.type == "option" and not self.options:
+        if self.type in CHOICE_TYPES and not self.options:
             raise ValueError(f"选项类型的自定义字段 {self.key} 需要至少一个选项")
+        values = [item.value for item in self.options]
+        if len(values) != len(set(values)):
+            raise ValueError(f"自定义字段「{self.label}」的选项标识重复")
         return self
+
+    @property
+    def multi(self) -> bool:
+        return self.type == "multi"
+
+    def label_of(self, value: str) -> str:
+        return next((o.label for o in self.options if o.value == value), value)
 
 
 class LeadProfile(BaseModel):

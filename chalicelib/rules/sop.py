@@ -15,6 +15,15 @@ from chalicelib.rules.statuses import STATUS_LABELS
 _ACTIVITIES = ("call", "sms", "wechat", "email", "visit", "note", "materials_sent")
 
 
+def _check_trigger(value: str) -> str:
+    kind, _, arg = value.partition(":")
+    ok = (value in ("assigned", "first_contact") or (kind == "activity" and arg in _ACTIVITIES)
+          or (kind == "status" and arg in STATUS_LABELS))
+    if not ok or not re.fullmatch(r"[a-z_:]+", value):
+        raise ValueError(f"未知触发条件：{value}（可用 assigned、first_contact、activity:<类型>、status:<状态>）")
+    return value
+
+
 class TaskRule(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str = Field(pattern=r"^[a-z][a-z0-9_]{1,39}$")
@@ -28,18 +37,31 @@ class TaskRule(BaseModel):
     @field_validator("on")
     @classmethod
     def _trigger(cls, value: str) -> str:
-        kind, _, arg = value.partition(":")
-        ok = (value in ("assigned", "first_contact") or (kind == "activity" and arg in _ACTIVITIES)
-              or (kind == "status" and arg in STATUS_LABELS))
-        if not ok or not re.fullmatch(r"[a-z_:]+", value):
-            raise ValueError(f"未知触发条件：{value}（可用 assigned、first_contact、activity:<类型>、status:<状态>）")
-        return value
+        return _check_trigger(value)
+
+
+class ReminderRule(BaseModel):
+    """提醒: a message to the lead's owner `delay_minutes` after the trigger, in the inbox, once per
+    lead and rule; no task is created."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]{1,39}$")
+    on: str
+    text: str = Field(min_length=1, max_length=100)
+    delay_minutes: int = Field(ge=1, le=60 * 24 * 90)
+    business_hours: bool = False
+
+    @field_validator("on")
+    @classmethod
+    def _trigger(cls, value: str) -> str:
+        return _check_trigger(value)
 
 
 class SopPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
     version: int = 1
     tasks: list[TaskRule] = Field(default_factory=list)
+    reminders: list[ReminderRule] = Field(default_factory=list, max_length=50)
     reclaim_uncontacted_minutes: int | None = Field(default=1440, ge=10, le=60 * 24 * 30)
     # "no activity for N minutes" on a lead someone owns → the task `no_activity_task`
     no_activity_minutes: int | None = Field(default=7 * 24 * 60, ge=60, le=60 * 24 * 90)
@@ -58,8 +80,19 @@ class SopPolicy(BaseModel):
             raise ValueError("任务规则标识重复")
         return value
 
+    @field_validator("reminders")
+    @classmethod
+    def _unique_reminders(cls, value: list[ReminderRule]) -> list[ReminderRule]:
+        ids = [rule.id for rule in value]
+        if len(ids) != len(set(ids)):
+            raise ValueError("提醒规则标识重复")
+        return value
+
     def rules_for(self, trigger: str) -> list[TaskRule]:
         return [rule for rule in self.tasks if rule.on == trigger]
+
+    def reminders_for(self, trigger: str) -> list[ReminderRule]:
+        return [rule for rule in self.reminders if rule.on == trigger]
 
 
 @lru_cache(maxsize=1)

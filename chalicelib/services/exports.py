@@ -17,7 +17,7 @@ from chalicelib.domain.lead import FIELD_LABELS
 from chalicelib.domain.records import JsonObject, JsonView, LeadView
 from chalicelib.domain.timeutil import iso_utc, parse_iso, shanghai_day
 from chalicelib.errors import BadRequest
-from chalicelib.rules.profile import OPTION_FIELDS, LeadProfile
+from chalicelib.rules.profile import CHOICE_TYPES, OPTION_FIELDS, LeadProfile
 from chalicelib.services import leads as lead_service
 from chalicelib.services import names, pool
 from chalicelib.store import config, files
@@ -99,7 +99,7 @@ def workbook(views: list[LeadView], profile: LeadProfile, role: str | None = Non
                 value = labels.get("partner") or value
             row.append(value)
         custom = lead.get("custom") or {}
-        row.extend(names.value(spec.key, custom[spec.key]) if spec.type == "option" and custom.get(spec.key)
+        row.extend(names.value(spec.key, custom[spec.key]) if spec.type in CHOICE_TYPES and custom.get(spec.key)
                    else custom.get(spec.key) for spec in specs)
         rows.append(row)
     columns = [ExportColumn(FIELD_LABELS[name], "number" if name == "amount" else "text") for name in _COLUMNS]

@@ -165,6 +165,10 @@ def template_url(who: Principal) -> JsonView:
         columns = [_template_column(name, profile) for name in TEMPLATE_FIELDS]
         for spec in profile.custom_fields:
             choices = [item.label for item in spec.options if item.active]
+            if spec.type == "multi":  # several values in one cell: no drop-down (it would refuse them)
+                columns.append(TemplateColumn(spec.label, "、".join(choices[:2]), (), spec.required,
+                                              f"多选，用“、”分隔，可选：{'、'.join(choices)}"))
+                continue
             columns.append(TemplateColumn(spec.label, None, choices, spec.required,
                                           {"date": "日期，如 2024-05-20", "number": "数字"}.get(spec.type, "")))
         files.write(key, template(columns))

@@ -12,7 +12,7 @@ from typing import Any
 from chalicelib.domain.followup import ACTIVITY_LABELS
 from chalicelib.domain.lead import FIELD_LABELS
 from chalicelib.domain.records import JsonObject
-from chalicelib.rules.profile import OPTION_FIELDS
+from chalicelib.rules.profile import CHOICE_TYPES, OPTION_FIELDS, choice_list
 from chalicelib.store import config, directory
 
 TTL_S = 60.0
@@ -91,7 +91,9 @@ def value(key: str, raw: Any) -> str:
         return profile.option_label(key, str(raw))
     spec = profile.custom_field(key)
     if spec is not None and spec.type == "option":
-        return next((o.label for o in spec.options if o.value == str(raw)), str(raw))
+        return spec.label_of(str(raw))
+    if spec is not None and spec.type == "multi":  # 按揭房、商铺
+        return "、".join(spec.label_of(v) for v in (choice_list(raw) or []))
     if key == "partner_id":
         return partner(str(raw))
     if key == "amount" and raw is not None:
@@ -129,8 +131,10 @@ def custom_fields(custom: Mapping[str, object] | None,
         v = custom.get(k)
         item = {"key": k, "label": field(k), "value": v, "text": value(k, v) if v not in (None, "") else "",
                 "type": spec.type if spec else "text"}
-        if spec is not None and spec.type == "option":  # an edit form offers the labels (a retired option
-            # only to the lead that has it: it stays readable, new values cannot take it)
-            item["options"] = [{"value": o.value, "label": o.label} for o in spec.options if o.active or o.value == v]
+        if spec is not None and spec.type in CHOICE_TYPES:  # an edit form offers the labels (a retired
+            # option only to the lead that has it: it stays readable, new values cannot take it)
+            have = set(choice_list(v) or []) if spec.type == "multi" else {v}
+            item["options"] = [{"value": o.value, "label": o.label} for o in spec.options
+                               if o.active or o.value in have]
         out.append(item)
     return out

@@ -88,7 +88,7 @@ def _reason(error: ErrorDetails) -> str:
 
 def custom_dimensions() -> dict[str, str]:
     """The profile's custom option fields, as dimensions `custom.<key>`."""
-    return {f"custom.{f.key}": f.label for f in config.lead_profile().custom_fields if f.type == "option"}
+    return {f"custom.{f.key}": f.label for f in config.lead_profile().custom_fields if f.type in ("option", "multi")}
 
 
 def catalog() -> JsonView:

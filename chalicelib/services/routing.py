@@ -39,7 +39,11 @@ def known_fields() -> set[str]:
 def compile_document(rule_set: RuleSet) -> CompiledRules:
     profile = config.lead_profile()
     def labels(name: str, value: str) -> str:
-        return BAND_LABELS.get(value, value) if name == "score_band" else profile.option_label(name, value)
+        if name == "score_band":
+            return BAND_LABELS.get(value, value)
+        if name.startswith("custom.") and (spec := profile.custom_field(name.removeprefix("custom."))) is not None:
+            return spec.label_of(str(value))  # a choice field's label; other values as they are
+        return profile.option_label(name, value)
 
     return compile_rules(rule_set, known_fields(), labels=labels,
                          field_labels={f"custom.{c.key}": c.label for c in profile.custom_fields},

@@ -10,7 +10,7 @@ from chalicelib.domain.business_time import WorkingCalendar
 from chalicelib.domain.lifecycle import CLOSED
 from chalicelib.domain.ownership import Notice, plan
 from chalicelib.domain.records import EventDetail, Lead, Task
-from chalicelib.domain.sop import SHARDS, NewTask, due_at, reclaim_deadline, tasks_for
+from chalicelib.domain.sop import SHARDS, NewTask, due_at, reclaim_deadline, reminders_for, tasks_for
 from chalicelib.domain.sop import idle_deadline as domain_idle_deadline
 from chalicelib.domain.timeutil import beijing, iso_utc, parse_iso
 from chalicelib.errors import Conflict
@@ -76,7 +76,11 @@ def on_lead_change(old: Lead, new: Lead, at: str) -> int:
     the trigger, moves and closes are conditional on the task as it was."""
     lead_id, owner, before = new["lead_id"], new.get("owner"), old.get("owner")
     current = policy()
-    created = tasks_for(old, new, current, calendar() if any(t.business_hours for t in current.tasks) else None)
+    hours = calendar() if any(t.business_hours for t in current.tasks) or \
+        any(r.business_hours for r in current.reminders) else None
+    created = tasks_for(old, new, current, hours)
+    reminded = sum(tasks.create_reminder(lead_id, made, new.get("team"), at)
+                   for made in reminders_for(old, new, current, hours))
     gone = CLOSED | {"duplicate"}
     ends = bool(before and not owner) or (new.get("status") in gone and old.get("status") not in gone)
     handed = bool(before and owner and before != owner)
@@ -84,8 +88,8 @@ def on_lead_change(old: Lead, new: Lead, at: str) -> int:
     if handed and current.on_handoff == "recreate":
         created += status_tasks(new, current)
     if not (ends or handed or contacted or created):
-        return 0
-    changed = 0
+        return reminded
+    changed = reminded
     # Only a lead that ends, changes hands or is first contacted has tasks of its own to touch.
     touches = ends or handed or contacted
     open_tasks = [t for t in tasks.of_lead(lead_id) if t["status"] == "open"] if touches else []
@@ -109,7 +113,7 @@ def on_lead_change(old: Lead, new: Lead, at: str) -> int:
     if not ends:
         for made in created:
             changed += tasks.create(lead_id, made, new.get("team"), at)
-    if changed and not _first_tasks_as_written(old, new, created, touches):
+    if changed > reminded and not _first_tasks_as_written(old, new, created, touches):
         tasks.refresh_next_follow_up(lead_id)
     return changed
 
@@ -141,7 +145,7 @@ def sweep(now: datetime) -> dict[str, int]:
     """One tick: reclaim leads not contacted in time, alert owners of due tasks and supervisors of
     overdue ones. Reads only what is due (sparse indexes); the same tick twice does nothing more."""
     at = iso_utc(now)
-    counts = {"reclaimed": 0, "due_notified": 0, "overdue_escalated": 0}
+    counts = {"reclaimed": 0, "due_notified": 0, "overdue_escalated": 0, "reminded": 0}
     events: list[tuple[str, EventDetail]] = []
     robots: list[tuple[str | None, str, str]] = []
     cooldown = config.document("pool", PoolPolicy, default_pool_policy)[0].cooldown_hours
@@ -168,7 +172,9 @@ def sweep(now: datetime) -> dict[str, int]:
     for task in due:
         task["lead_name"] = customers.get(task["lead_id"])
         notice: Notice | None
-        if task["stage"] == "due":
+        if task["stage"] == "remind":
+            counts["reminded"] += _remind(task, at)
+        elif task["stage"] == "due":
             notice = Notice(task["owner"], "task_due", f"任务已到期：{task['title']}",
                             f"客户 {_who(task)} 的任务「{task['title']}」已于 {beijing(task['due_at'])} 到期，"
                             "请尽快处理。",
@@ -195,6 +201,18 @@ def sweep(now: datetime) -> dict[str, int]:
         if hook:
             post_webhook(hook[0], hook[1], title, text)
     return counts
+
+
+def _remind(reminder: Task, at: str) -> int:
+    """A due 提醒 to the lead's owner now (the one it was meant for may have handed the lead on);
+    dropped without a word when the lead is gone, closed or back in the pool."""
+    lead = leads.get(reminder["lead_id"])
+    owner = lead.get("owner") if lead else None
+    notice = None
+    if lead is not None and owner and lead.get("status") not in CLOSED | {"duplicate"}:
+        notice = Notice(str(owner), "sop_reminder", f"提醒：{reminder['title']}",
+                        f"客户 {_who(reminder)}：{reminder['title']}", reminder.get("lead_name"))
+    return 1 if tasks.deliver_reminder(reminder, notice, at) and notice else 0
 
 
 def _idle_tasks(at: str) -> int:

@@ -29,9 +29,42 @@ def create(lead_id: str, task: NewTask, team: str | None, at: str) -> bool:
     return conditional(lambda: row.save(condition=TaskModel.task_id.does_not_exist()))
 
 
+# A 提醒 (SOP reminder) waits in the tasks table beside the lead's tasks, found by the same due index,
+# but it is no task: status "reminder" (then "reminded" or "dropped"), stage "remind"; task lists,
+# 下次跟进 and task moves never see it.
+REMINDER = "reminder"
+
+
+def create_reminder(lead_id: str, reminder: NewTask, team: str | None, at: str) -> bool:
+    """Once per lead and rule: the id is the rule's, so a replay or a second trigger finds it there."""
+    row = TaskModel(lead_id, reminder.task_id, title=reminder.title, rule_id=reminder.rule_id,
+                    owner=reminder.owner, team=team, due_at=reminder.due_at, status=REMINDER, stage="remind",
+                    alert_shard=shard_of(lead_id + reminder.task_id), alert_at=reminder.due_at, created_at=at)
+    return conditional(lambda: row.save(condition=TaskModel.task_id.does_not_exist()))
+
+
+def deliver_reminder(reminder: Task, notice: Notice | None, at: str) -> bool:
+    """Send a due reminder to the inbox (or drop it, without a notice), once: both or neither."""
+    def write() -> None:
+        with TransactWrite(connection=transaction_connection()) as tx:
+            tx.update(TaskModel(reminder["lead_id"], reminder["task_id"]),
+                      actions=[TaskModel.status.set("reminded" if notice else "dropped"), TaskModel.done_at.set(at),
+                               TaskModel.stage.remove(), TaskModel.alert_shard.remove(), TaskModel.alert_at.remove()],
+                      condition=(TaskModel.status == REMINDER) & (TaskModel.stage == "remind"))
+            if notice is not None:
+                sk = f"{at}#{notice.kind}#{reminder['lead_id']}#{reminder['task_id']}"
+                tx.save(NotificationModel(notice.user_id, sk,
+                                          kind=notice.kind, title=notice.title, body=notice.body,
+                                          lead_id=reminder["lead_id"], lead_name=notice.lead_name, created_at=at),
+                        condition=NotificationModel.sk.does_not_exist())
+
+    return conditional(write)
+
+
 def of_lead(lead_id: str) -> list[Task]:
+    """The lead's tasks (not its reminders)."""
     with aws_errors():
-        return [to_task(row) for row in TaskModel.query(lead_id)]
+        return [to_task(row) for row in TaskModel.query(lead_id) if not row.task_id.startswith("remind-")]
 
 
 def close(lead_id: str, task_id: str, status: str, at: str) -> bool:

@@ -95,7 +95,11 @@ function editCard(lead, again) {
   const slot = h("div");
   const input = (key, label, value, attrs = {}) => h("label", {}, label,
     h("input", { name: key, value: value ?? "", "data-field": key, ...attrs }));
-  const custom = (lead.custom_fields || []).map((f) => (f.options ? h("label", {}, f.label,
+  // 多选: one checkbox per option (a retired one only where the lead has it), sent as a list of codes.
+  const checks = (f) => h("fieldset", { class: "choices", "data-field": `custom.${f.key}`, "data-multi": "1" },
+    h("legend", {}, f.label), (f.options || []).map((o) => h("label", { class: "inline" },
+      h("input", { type: "checkbox", value: o.value, checked: (f.value || []).includes(o.value) }), o.label)));
+  const custom = (lead.custom_fields || []).map((f) => f.type === "multi" ? checks(f) : (f.options ? h("label", {}, f.label,
     h("select", { name: `custom.${f.key}`, "data-field": `custom.${f.key}` },
       h("option", { value: "", selected: f.value === null || f.value === undefined }, "（未填写）"),
       f.options.map((o) => h("option", { value: o.value, selected: o.value === f.value }, o.label))))
@@ -112,6 +116,12 @@ function editCard(lead, again) {
       const customBody = {};
       for (const el of form.querySelectorAll("[data-field]")) {
         const key = el.dataset.field;
+        if (el.dataset.multi) {
+          const field = (lead.custom_fields || []).find((f) => `custom.${f.key}` === key);
+          const chosen = [...el.querySelectorAll("input:checked")].map((c) => c.value);
+          if (JSON.stringify(chosen) !== JSON.stringify(field?.value || [])) customBody[key.slice(7)] = chosen;
+          continue;
+        }
         const value = el.value.trim();
         if (key.startsWith("custom.")) {
           const field = (lead.custom_fields || []).find((f) => `custom.${f.key}` === key);

@@ -30,8 +30,10 @@ export function routingContext(doc, profile, me) {
   const options = Object.fromEntries(Object.entries(profile.options || {}).map(([k, list]) => [k, list]));
   const fields = { ...FIELDS };
   for (const f of profile.custom_fields || []) {
-    fields[`custom.${f.key}`] = [f.label, f.type === "option" ? "option" : f.type === "number" ? "number" : f.type === "date" ? "date" : "text"];
-    if (f.type === "option") options[`custom.${f.key}`] = f.options || [];
+    // A multi-choice field is offered like an option list: "是其中之一" holds when any chosen value is listed.
+    const choice = f.type === "option" || f.type === "multi";
+    fields[`custom.${f.key}`] = [f.label, choice ? "option" : f.type === "number" ? "number" : f.type === "date" ? "date" : "text"];
+    if (choice) options[`custom.${f.key}`] = f.options || [];
   }
   const teams = Object.fromEntries(c.teams.map((t) => [t.team_id, t]));
   const people = Object.fromEntries(c.teams.flatMap((t) => t.reps.map((r) => [r.user_id, r.name])));

@@ -95,7 +95,8 @@ const TRIGGERS = [...STAGES.map(([v]) => v), ...Object.keys(ACTIVITY).filter((a)
 function describeSop(p) {
   const within = (t) => `${t.business_hours ? "工作时间 " : ""}${duration(t.due_minutes)}`;
   const lines = (p.tasks || []).map((t) => [`任务「${t.title}」`, `${triggerName(t.on)} ${within(t)}内完成`]);
-  return asMap([...lines,
+  const reminders = (p.reminders || []).map((r) => [`提醒「${r.text}」`, `${triggerName(r.on)} ${r.business_hours ? "工作时间 " : ""}${duration(r.delay_minutes)}后提醒负责人`]);
+  return asMap([...lines, ...reminders,
     ["未首次联系收回公海", p.reclaim_uncontacted_minutes ? `分配后 ${duration(p.reclaim_uncontacted_minutes)}未联系则收回公海并通知主管` : "关闭"],
     ["逾期通知主管", `任务逾期 ${duration(p.escalate_overdue_after_minutes)}后通知主管`],
     ["长期未跟进", p.no_activity_minutes ? `${duration(p.no_activity_minutes)}无跟进则新建任务「${p.no_activity_task}」，${duration(p.no_activity_due_minutes)}内完成` : "关闭"],
@@ -114,6 +115,16 @@ function checkSop(p) {
     if (ids.has(t.id)) errors[`${where}`] = "与其他任务重复";
     ids.add(t.id);
   });
+  const reminderIds = new Set();
+  (p.reminders || []).forEach((r, i) => {
+    const where = `第 ${i + 1} 个提醒「${r.text || "未填写"}」`;
+    if (!r.text?.trim()) errors[`${where}的内容`] = "请填写提醒内容";
+    else if (r.text.length > 100) errors[`${where}的内容`] = "不能超过 100 个字";
+    if (!r.delay_minutes || r.delay_minutes < 1) errors[`${where}的时间`] = "请填写大于 0 的时间";
+    else if (r.delay_minutes > 90 * 1440) errors[`${where}的时间`] = "不能超过 90 天";
+    if (reminderIds.has(r.id)) errors[where] = "与其他提醒重复";
+    reminderIds.add(r.id);
+  });
   if (p.reclaim_uncontacted_minutes !== null && (p.reclaim_uncontacted_minutes === undefined || p.reclaim_uncontacted_minutes < 10 || p.reclaim_uncontacted_minutes > 30 * 1440)) errors["未首次联系收回公海"] = "须在 10 分钟到 30 天之间，或留空表示关闭";
   if (p.escalate_overdue_after_minutes === undefined || p.escalate_overdue_after_minutes > 30 * 1440) errors["逾期通知主管"] = "须在 0 分钟到 30 天之间";
   if (p.no_activity_minutes !== null && (p.no_activity_minutes === undefined || p.no_activity_minutes < 60 || p.no_activity_minutes > 90 * 1440)) errors["长期未跟进"] = "须在 1 小时到 90 天之间，或留空表示关闭";
@@ -123,12 +134,14 @@ function checkSop(p) {
 
 const SOP_FIELDS = { reclaim_uncontacted_minutes: "未首次联系收回公海", escalate_overdue_after_minutes: "逾期通知主管",
   no_activity_minutes: "长期未跟进", no_activity_task: "长期未跟进的任务标题", no_activity_due_minutes: "长期未跟进的任务期限",
-  tasks: "任务" };
+  tasks: "任务", reminders: "提醒" };
 
 function sopFieldName(doc) {
   return (key) => {
     const m = /^tasks\.(\d+)/.exec(key);
     if (m) return `第 ${Number(m[1]) + 1} 个任务「${doc.tasks?.[Number(m[1])]?.title || ""}」`;
+    const r = /^reminders\.(\d+)/.exec(key);
+    if (r) return `第 ${Number(r[1]) + 1} 个提醒「${doc.reminders?.[Number(r[1])]?.text || ""}」`;
     return SOP_FIELDS[key] || (key === "body" ? "内容" : key);
   };
 }
@@ -137,18 +150,23 @@ function sopFieldName(doc) {
 function sopPreview(p) {
   const items = [];
   for (const t of (p.tasks || []).filter((x) => x.on === "assigned")) items.push([t.due_minutes, `分配后 ${t.business_hours ? "工作时间 " : ""}${duration(t.due_minutes)}：任务「${t.title}」到期`]);
+  for (const r of (p.reminders || []).filter((x) => x.on === "assigned")) items.push([r.delay_minutes, `分配后 ${r.business_hours ? "工作时间 " : ""}${duration(r.delay_minutes)}：提醒负责人「${r.text}」`]);
   if (p.reclaim_uncontacted_minutes) items.push([p.reclaim_uncontacted_minutes, `分配后 ${duration(p.reclaim_uncontacted_minutes)}仍未联系：收回公海，通知主管`]);
   items.sort((a, b) => a[0] - b[0]);
   const later = (p.tasks || []).filter((x) => x.on !== "assigned").map((t) => `${triggerName(t.on)}：任务「${t.title}」，${t.business_hours ? "工作时间 " : ""}${duration(t.due_minutes)}内完成`);
+  later.push(...(p.reminders || []).filter((x) => x.on !== "assigned").map((r) => `${triggerName(r.on)} ${r.business_hours ? "工作时间 " : ""}${duration(r.delay_minutes)}：提醒负责人「${r.text}」`));
   if (p.no_activity_minutes) later.push(`${duration(p.no_activity_minutes)}没有跟进：任务「${p.no_activity_task}」`);
   return h("section", { class: "card", id: "sop-preview" }, h("h2", {}, "预览：一条线索将收到的任务"),
     h("ol", {}, items.map(([, t]) => h("li", {}, t))), h("p", { class: "muted" }, "之后："), h("ul", {}, later.map((t) => h("li", {}, t))),
-    h("p", { class: "muted" }, "任务到期提醒负责人；逾期后按上面的设置通知主管。"));
+    h("p", { class: "muted" }, "任务到期提醒负责人；逾期后按上面的设置通知主管。提醒只发到负责人的消息中心，每条线索每个提醒只发一次，不生成任务。"));
 }
 
-function sopForm(p, changed) {
+function sopForm(p, notify) {
   const root = h("div");
+  const preview = h("div");
+  const changed = () => { notify(); mount(preview, sopPreview(p)); };  // the preview follows every edit
   const draw = () => {
+    mount(preview, sopPreview(p));
     const rule = (t) => {
       const i = p.tasks.indexOf(t);
       return h("li", { class: "card task-rule", dataset: { task: t.id } },
@@ -162,30 +180,49 @@ function sopForm(p, changed) {
           "按工作时间计算"),
         h("button", { type: "button", class: "danger", onclick: () => { p.tasks.splice(i, 1); draw(); changed(); } }, "删除")));
     };
-    const groups = [...new Set([...STAGES.map(([v]) => v), ...p.tasks.map((t) => t.on)])];
+    p.reminders ||= [];
+    const reminder = (r) => {
+      const i = p.reminders.indexOf(r);
+      return h("li", { class: "card reminder-rule", dataset: { reminder: r.id } },
+        h("div", { class: "row" }, h("span", { class: "tag s-intent" }, "提醒"),
+          h("input", { value: r.text, maxlength: 100, "aria-label": "提醒内容", class: "grow", oninput: (e) => { r.text = e.target.value; changed(); } })),
+        h("div", { class: "row" }, h("label", {}, "触发", h("select", { "aria-label": "提醒的触发条件", onchange: (e) => { r.on = e.target.value; draw(); changed(); } },
+          [...new Set([...TRIGGERS, r.on])].map((v) => h("option", { value: v, selected: v === r.on }, triggerName(v))))),
+        h("label", {}, "触发后多久提醒", delayField("提醒时间", r.delay_minutes, (m) => { r.delay_minutes = m; changed(); })),
+        h("label", { class: "inline" },
+          h("input", { type: "checkbox", checked: !!r.business_hours, "aria-label": "提醒按工作时间计算", onchange: (e) => { r.business_hours = e.target.checked; changed(); } }),
+          "按工作时间计算"),
+        h("button", { type: "button", class: "danger", onclick: () => { p.reminders.splice(i, 1); draw(); changed(); } }, "删除")));
+    };
+    const groups = [...new Set([...STAGES.map(([v]) => v), ...p.tasks.map((t) => t.on), ...p.reminders.map((r) => r.on)])];
     mount(root, h("ol", { class: "timeline sop-timeline" }, groups.map((on) => h("li", { dataset: { trigger: on } },
       h("strong", {}, triggerName(on)),
       on === "assigned" ? h("div", { class: "card" }, h("div", { class: "row" }, h("span", { class: "tag s-lost" }, "收回公海 · 通知主管"), "若分配后",
         delayField("未联系收回", p.reclaim_uncontacted_minutes, (m) => { p.reclaim_uncontacted_minutes = m; changed(); }, { optional: true }), "仍未首次联系"),
       h("span", { class: "help" }, "留空表示不自动收回；须在 10 分钟到 30 天之间。")) : null,
-      h("ul", { class: "list" }, p.tasks.filter((t) => t.on === on).map(rule)))),
+      h("ul", { class: "list" }, p.tasks.filter((t) => t.on === on).map(rule), p.reminders.filter((r) => r.on === on).map(reminder)))),
     h("li", {}, h("strong", {}, "长期无跟进"), h("div", { class: "card" }, h("div", { class: "row" }, "连续",
       delayField("无跟进时长", p.no_activity_minutes, (m) => { p.no_activity_minutes = m; changed(); }, { optional: true }), "没有跟进记录：新建任务",
       h("input", { value: p.no_activity_task, "aria-label": "长期未跟进任务标题", oninput: (e) => { p.no_activity_task = e.target.value; changed(); } }),
       "，期限", delayField("长期未跟进任务期限", p.no_activity_due_minutes, (m) => { p.no_activity_due_minutes = m; changed(); })))),
     h("li", {}, h("strong", {}, "任务逾期"), h("div", { class: "card" }, h("div", { class: "row" }, h("span", { class: "tag s-lost" }, "通知主管"), "逾期",
       delayField("逾期通知", p.escalate_overdue_after_minutes, (m) => { p.escalate_overdue_after_minutes = m; changed(); }), "后通知主管")))),
-    h("div", { class: "row" }, h("label", {}, "添加任务：触发", h("select", { id: "new-task-trigger", "aria-label": "新任务的触发条件" },
+    h("div", { class: "row" }, h("label", {}, "添加任务或提醒：触发", h("select", { id: "new-task-trigger", "aria-label": "新任务的触发条件" },
       TRIGGERS.map((v) => h("option", { value: v }, triggerName(v))))),
     h("button", { type: "button", id: "add-task", onclick: () => {
       const on = root.querySelector("#new-task-trigger").value;
       p.tasks.push({ id: `t_${Date.now().toString(36)}`, on, title: "新任务", due_minutes: 1440 });
       draw(); changed();
-    } }, "+ 添加任务")),
+    } }, "+ 添加任务"),
+    h("button", { type: "button", id: "add-reminder", onclick: () => {
+      const on = root.querySelector("#new-task-trigger").value;
+      p.reminders.push({ id: `r_${Date.now().toString(36)}`, on, text: "请跟进客户", delay_minutes: 60 });
+      draw(); changed();
+    } }, "+ 添加提醒")),
     h("label", {}, "线索换人时", h("select", { "aria-label": "线索换人时", onchange: (e) => { p.on_handoff = e.target.value; changed(); } },
       h("option", { value: "move", selected: p.on_handoff !== "recreate" }, "未完成任务转给新负责人"),
       h("option", { value: "recreate", selected: p.on_handoff === "recreate" }, "取消原任务，按当前状态为新负责人新建"))),
-    sopPreview(p));
+    preview);
   };
   draw();
   return root;
@@ -267,7 +304,8 @@ async function cleaningTab(el, me, reload) {
 // --- lead profile: option lists and custom fields ------------------------------------------------
 
 const OPTION_LISTS = { loan_type: "贷款类型", purpose: "资金用途", credit_status: "征信情况", source: "线索来源", customer_type: "客户画像" };
-const TYPES = { text: "文本", number: "数字", date: "日期", option: "单选" };
+const TYPES = { text: "文本", number: "数字", date: "日期", option: "单选", multi: "多选" };
+const CHOICE = (f) => f.type === "option" || f.type === "multi";
 const ROLES = { admin: "管理员", supervisor: "主管", rep: "销售" };
 const code = (prefix) => `${prefix}${Date.now().toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`;
 
@@ -279,7 +317,7 @@ function describeProfile(p) {
   const lines = Object.entries(OPTION_LISTS).map(([k, l]) => [`选项：${l}`, (p.options?.[k] || []).map((o) => o.active === false ? `${o.label}（已停用）` : o.label).join("、")]);
   for (const [i, f] of (p.custom_fields || []).entries()) {
     const required = f.required ? "全部必填" : f.required_sources?.length ? `${f.required_sources.map((s) => sourceLabel(p, s)).join("、")}必填` : "选填";
-    lines.push([`自定义字段「${f.label}」`, `第 ${i + 1} 个，${TYPES[f.type]}，${required}${f.type === "option" ? "，选项 " + (f.options || []).map((o) => o.active === false ? `${o.label}（已停用）` : o.label).join("、") : ""}${f.visible_to?.length ? "，仅" + f.visible_to.map((r) => ROLES[r]).join("、") + "可见" : ""}`]);
+    lines.push([`自定义字段「${f.label}」`, `第 ${i + 1} 个，${TYPES[f.type]}，${required}${f.type === "multi" ? `，最多选 ${f.max_choices ?? 10} 项` : ""}${CHOICE(f) ? "，选项 " + (f.options || []).map((o) => o.active === false ? `${o.label}（已停用）` : o.label).join("、") : ""}${f.visible_to?.length ? "，仅" + f.visible_to.map((r) => ROLES[r]).join("、") + "可见" : ""}`]);
   }
   lines.push(["贷款金额上限", `${p.amount_max} 万元`]);
   return asMap(lines);
@@ -301,7 +339,9 @@ function checkProfile(p) {
     if (!/^[a-z][a-z0-9_]{1,39}$/.test(f.key || "")) e[`${where}的接口字段名`] = "须为小写英文字母开头，只含小写字母、数字和下划线（2–40 位）";
     if (keys.has(f.key)) e[`${where}的接口字段名`] = "与其他字段重复";
     keys.add(f.key);
-    if (f.type === "option" && !(f.options || []).length) e[`${where}的选项`] = "单选字段至少需要一个选项";
+    if (CHOICE(f) && !(f.options || []).length) e[`${where}的选项`] = `${TYPES[f.type]}字段至少需要一个选项`;
+    if (CHOICE(f) && (f.options || []).length > 50) e[`${where}的选项`] = "最多 50 个选项";
+    if (f.type === "multi") bounded(e, `${where}的最多可选`, f.max_choices ?? 10, 1, 50);
     (f.options || []).forEach((o, j) => { if (!o.label?.trim()) e[`${where}的第 ${j + 1} 个选项`] = "请填写选项名称"; });
   });
   bounded(e, "贷款金额上限", p.amount_max, 1, 10000000, { integer: false });
@@ -338,7 +378,7 @@ function profileForm(p, changed) {
       return h("li", { class: "card custom-field", dataset: { field: f.key } },
         h("div", { class: "row" },
           h("label", {}, "字段名称", h("input", { value: f.label, maxlength: 30, "aria-label": "字段名称", oninput: (e) => { f.label = e.target.value; changed(); } })),
-          h("label", {}, "类型", h("select", { "aria-label": "字段类型", disabled: !f.fresh, onchange: (e) => { f.type = e.target.value; if (f.type === "option") f.options ||= []; changed(); draw(); } },
+          h("label", {}, "类型", h("select", { "aria-label": "字段类型", disabled: !f.fresh, onchange: (e) => { f.type = e.target.value; if (CHOICE(f)) f.options ||= []; changed(); draw(); } },
             Object.entries(TYPES).map(([v, t]) => h("option", { value: v, selected: f.type === v }, t)))),
           h("label", {}, "接口字段名", h("input", { value: f.key, "aria-label": "接口字段名", disabled: !f.fresh, size: 14, oninput: (e) => { f.key = e.target.value.trim(); changed(); } })),
           h("span", { class: "grow" }),
@@ -363,7 +403,9 @@ function profileForm(p, changed) {
             f.visible_to = now.size === 3 ? [] : [...now];
             changed();
           } }), l)))),
-        f.type === "option" ? h("div", {}, h("span", { class: "muted" }, "选项："), optionRows(f.options, changed, draw, "v")) : null);
+        f.type === "multi" ? h("label", {}, "最多可选", h("input", { type: "number", min: 1, max: 50, value: f.max_choices ?? 10, "aria-label": "最多可选几项",
+          oninput: (e) => { f.max_choices = e.target.value === "" ? undefined : Number(e.target.value); changed(); } }), "项") : null,
+        CHOICE(f) ? h("div", {}, h("span", { class: "muted" }, f.type === "multi" ? "选项（可多选）：" : "选项："), optionRows(f.options, changed, draw, "v")) : null);
     };
     mount(root,
       h("h2", {}, "选项列表"), h("p", { class: "help" }, "改名即时生效；停用的选项在已有线索上仍显示原名称，但新线索不能再选。"),
