@@ -148,6 +148,19 @@ def test_the_lead_shows_every_custom_field_a_role_may_see_and_keeps_retired_opti
     assert [o["label"] for o in fields["housing"]["options"]] == ["自有住房", "租房"]
     assert fields["monthly_income"]["value"] is None and fields["monthly_income"]["text"] == ""  # offered to fill in
     assert fields["risk_note"]["text"] == "多头借贷"
+    # The old lead is still editable: another field changes, its retired 租房 stays (and may be sent back
+    # as the edit form does); a lead that never had 租房 cannot be given it.
+    edit = client.http.patch(f"/leads/{lead_id}", headers={**JSON, **auth("admin")}, body=json.dumps(
+        {"custom": {"monthly_income": 3, "housing": "rent"}}))
+    assert edit.status_code == 200, edit.body
+    after = body_of(client.http.get(f"/leads/{lead_id}", headers=auth("admin")))
+    assert after["custom"]["housing"] == "rent" and after["custom"]["monthly_income"] == 3
+    other = client.http.post("/capture", headers=JSON, body=json.dumps(
+        {**GOOD, "phone": "13916204577", "custom": {"housing": "own"}}))
+    assert other.status_code == 202, other.body
+    given = client.http.patch(f"/leads/{body_of(other)['lead_id']}", headers={**JSON, **auth("admin")},
+                              body=json.dumps({"custom": {"housing": "rent"}}))
+    assert given.status_code == 422 and "custom.housing" in body_of(given)["error"]["fields"]
     # 风控备注 is for admins and supervisors: a rep's own lead does not show it, in either form.
     mine = client.http.post("/leads", headers={**JSON, **auth("sh_rep1")}, body=json.dumps(
         {"phone": "13916204578", "custom": {"risk_note": "多头借贷"}}))

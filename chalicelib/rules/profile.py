@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Literal
@@ -139,6 +140,23 @@ class LeadProfile(BaseModel):
     def custom_required(self, spec: CustomField, source: str | None) -> bool:
         """Whether a lead from `source` must fill in `spec`."""
         return spec.required or (source is not None and source in spec.required_sources)
+
+    def keeping(self, held: Mapping[str, object], custom: Mapping[str, object]) -> LeadProfile:
+        """This profile with the retired options a lead already holds (`held`: its fields, `custom`:
+        its custom values) active again, so editing the lead does not fail on a value it was given
+        before the option was retired. New leads still cannot take them."""
+        def revive(items: list[OptionItem], values: set[str]) -> list[OptionItem]:
+            return [item.model_copy(update={"active": True}) if item.value in values else item for item in items]
+
+        options = {name: revive(items, {str(held[name])}) if isinstance(held.get(name), str) else items
+                   for name, items in self.options.items()}
+        fields = [spec.model_copy(update={"options": revive(spec.options, set(choice_list(custom[spec.key]) or []))})
+                  if spec.options and custom.get(spec.key) is not None else spec for spec in self.custom_fields]
+        if options == self.options and fields == self.custom_fields:
+            return self
+        # A new instance, not model_copy: that would carry over the option sets cached on this one.
+        values = {name: getattr(self, name) for name in type(self).model_fields}
+        return type(self).model_construct(**{**values, "options": options, "custom_fields": fields})
 
     @cached_property
     def any_custom_required(self) -> bool:

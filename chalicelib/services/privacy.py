@@ -70,7 +70,8 @@ def update_lead(who: Principal, lead_id: str, body: JsonObject, at: datetime,
     candidate = {**current, **{k: v for k, v in body.items() if k != "custom"}, "phone": lead["phone"]}
     candidate["custom"] = {**(lead.get("custom") or {}), **(body.get("custom") or {})} \
         if isinstance(body.get("custom", {}), dict) else body["custom"]
-    clean = validate_submission(candidate, config.lead_profile(), "manual")
+    profile = config.lead_profile().keeping(lead, lead.get("custom") or {})
+    clean = validate_submission(candidate, profile, "manual")
     edited: dict[str, object] = {}
     for key in body:
         value = getattr(clean, key)
