@@ -106,6 +106,8 @@ class Lead(TypedDict, total=False):
     import_row: int
     intent_at: str
     activity_count: int
+    answered_calls: int  # calls the customer picked up (the engagement score)
+    materials_sent: int  # 资料已发送 activities (the engagement score)
     first_owner: str
     first_team: str | None
     first_contact_by: str
