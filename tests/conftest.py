@@ -32,10 +32,17 @@ from local.env import configure  # noqa: E402
 
 make_dynamodb_atomic()  # DynamoDB's per-request atomicity, which moto lacks under threads
 
-from tests.fast_moto import share_botocore_loader, unsorted_query_candidates  # noqa: E402
+from tests.fast_moto import (  # noqa: E402
+    counter_adds,
+    plain_json_answers,
+    share_botocore_loader,
+    unsorted_query_candidates,
+)
 
 share_botocore_loader()
 unsorted_query_candidates()
+plain_json_answers()
+counter_adds()
 
 configure(None, 8000, TEST_STATE)
 
@@ -160,6 +167,26 @@ def client(demo_org: str) -> Iterator[Any]:
 
     with Client(app.app, stage_name="local") as test_client:
         yield test_client
+
+
+@pytest.fixture
+def worked_org(client: Any) -> tuple[list[dict[str, Any]], Any]:
+    """The demo org after tests/test_dashboard.py's scenario (200 leads over 45 days, worked, moved,
+    reclaimed; the stream drained): its stream events for a replay and its clock. The scenario is the
+    slowest thing the suite does, so it runs once per session and is restored for each test after."""
+    from tests.test_dashboard import run_scenario
+
+    if "worked_org" in _SNAPSHOTS:
+        _restore(_SNAPSHOTS["worked_org"])
+        fresh_caches()
+        return copy.deepcopy(_WORKED[0])
+    log, now = run_scenario(client)
+    _SNAPSHOTS["worked_org"] = _take_snapshot()
+    _WORKED.append((copy.deepcopy(log), now))
+    return log, now
+
+
+_WORKED: list[tuple[list[dict[str, Any]], Any]] = []
 
 
 LAYERS = ("unit", "moto", "stack", "browser", "package")  # the markers of pyproject.toml

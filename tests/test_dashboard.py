@@ -22,6 +22,7 @@ from local.streams import lambda_event
 from tests.helpers import auth, body_of, call, leads_stream
 
 pytestmark = pytest.mark.moto
+Worked = tuple[list[dict[str, Any]], datetime]  # the conftest's `worked_org`: stream events, clock
 
 INTENT = {"intent", "qualifying", "won"}
 SOURCES = ["website_form", "wechat", "douyin", "zhihu", "loan_calculator", "online_chat"]
@@ -338,11 +339,11 @@ def change_hands(client: Any, reader: Any, log: list[dict[str, Any]], now: datet
     drain(client, reader, log)
 
 
-def test_dashboard_equals_the_leads_replays_change_nothing_and_drills_down(client: Any) -> None:
+def test_dashboard_equals_the_leads_replays_change_nothing_and_drills_down(client: Any, worked_org: Worked) -> None:
     from chalicelib.domain.timeutil import shanghai_day
     from chalicelib.services import aggregates
 
-    log, now = run_scenario(client)
+    log, now = worked_org
     leads = all_leads()
     assert len(leads) == 200
     assert {x["status"] for x in leads} >= {"won", "lost", "invalid", "duplicate", "pool", "observing", "assigned",

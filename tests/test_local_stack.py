@@ -220,8 +220,8 @@ def test_first_contact_sla_with_make_tick(stack: Stack) -> None:
     assert tick(stack, at(hours=2, minutes=5))["due_notified"] >= 1
     assert tick(stack, at(hours=24, minutes=5))["reclaimed"] >= 1
     assert tick(stack, at(hours=24, minutes=5)) == {"time": at(hours=24, minutes=5)[:19] + "Z", "reclaimed": 0,
-                                                    "due_notified": 0, "overdue_escalated": 0, "idle_tasks": 0,
-                                                    "board_summaries": 0}
+                                                    "due_notified": 0, "overdue_escalated": 0, "reminded": 0,
+                                                    "idle_tasks": 0, "board_summaries": 0}
     _, back, _ = stack.request("GET", f"/api/leads/{made['lead_id']}",
                                headers={"Authorization": f"Bearer {stack.token('admin')}"})
     assert back["status"] == "pool" and "owner" not in back

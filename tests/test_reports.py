@@ -16,11 +16,12 @@ import pytest
 
 from tests.helpers import auth
 from tests.test_capture import body_of
-from tests.test_dashboard import INTENT, all_leads, capture_at, drain, history_facts, listed, run_scenario, set_status
+from tests.test_dashboard import INTENT, all_leads, capture_at, drain, history_facts, listed, set_status
 from tests.test_imports import deliver, job, xlsx
 from tests.test_stream import leads_stream
 
 pytestmark = pytest.mark.moto
+Worked = tuple[list[dict[str, Any]], datetime]  # the conftest's `worked_org`: stream events, clock
 
 
 def query(client: Any, user: str, body: dict[str, Any]) -> Any:
@@ -42,12 +43,12 @@ def reached(x: dict[str, Any]) -> bool:
     return is_valid(x) and (bool(x.get("intent_at")) or x["status"] in INTENT)
 
 
-def test_cards_equal_the_leads_drill_down_and_survive_replays(client: Any) -> None:
+def test_cards_equal_the_leads_drill_down_and_survive_replays(client: Any, worked_org: Worked) -> None:
     from chalicelib.domain.analytics import fc_bucket
     from chalicelib.domain.timeutil import shanghai_day
     from chalicelib.services import aggregates
 
-    log, now = run_scenario(client)
+    log, now = worked_org
     leads = all_leads()
     facts = {x["lead_id"]: history_facts(x) for x in leads}
     today = shanghai_day(now)
@@ -354,8 +355,8 @@ def test_custom_field_and_other_rows_drill_to_exactly_their_leads(client: Any) -
         capture_at(body, now - timedelta(minutes=i))
     drain(client, reader, log)
     leads = all_leads()
-    today = shanghai_day(now).isoformat()
-    span = {"from": today, "to": today}
+    # the 40 minutes may straddle Shanghai's midnight
+    span = {"from": shanghai_day(now - timedelta(minutes=40)).isoformat(), "to": shanghai_day(now).isoformat()}
 
     got = ask(client, "admin", {"measures": ["leads"], "dimensions": ["custom.housing"], **span})
     rows = {r["custom.housing"]: r for r in got["rows"]}
@@ -380,7 +381,7 @@ def test_custom_field_and_other_rows_drill_to_exactly_their_leads(client: Any) -
 
     # The lead list checks a custom-field filter against the profile, in Chinese.
     for params, status in (("custom.nope=x", 400), ("custom.housing=castle", 400)):
-        refused = client.http.get(f"/leads?{params}&from={today}&to={today}", headers=auth("admin"))
+        refused = client.http.get(f"/leads?{params}&from={span['from']}&to={span['to']}", headers=auth("admin"))
         assert refused.status_code == status
         assert any("\u4e00" <= c <= "\u9fff" for c in body_of(refused)["error"]["message"])
 

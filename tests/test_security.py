@@ -109,9 +109,9 @@ def test_public_capture_is_limited_per_ip_and_per_phone(client: Any) -> None:
     assert [_post(client, f"1391287{n:04d}").status_code for n in range(4)] == [202] * 4
     assert deliver(client, reader) == {"batchItemFailures": []}
     assert _statuses(0) == ["pool"] * 4  # 127.0.0.1 is on cleaning's burst allow-list: only barred
+    now = datetime.now(UTC)  # before the refusal: the window left can only be shorter when it is answered
     refused = _post(client, "13912870009")
     assert refused.status_code == 429 and body_of(refused)["error"]["code"] == "RATE_LIMITED"
-    now = datetime.now(UTC)
     window_left = 3600 - int(now.timestamp()) % 3600
     assert 1 <= int(refused.headers["Retry-After"]) <= window_left
     assert lead_count() == 4  # refused: nothing written
