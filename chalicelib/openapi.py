@@ -192,6 +192,7 @@ def _security_paths() -> dict[str, Any]:
         "/leads/{lead_id}/reveal": {"post": _op("查看完整号码（须填写原因，记录审计）", 404, 422)},
         "/leads/{lead_id}/audit": {"get": _op("线索审计记录（主管、管理员）", 404)},
         "/privacy/erase": {"post": _op("按号码或线索编号删除个人的全部数据并返回回执（管理员）", 404, 422)},
+        "/partners": {"get": _op("合作方列表（名称、是否启用；管理员）")},
         "/partners/{partner_id}/keys": {"get": _op("合作方 API Key 列表（管理员）", 404),
                                         "post": _op("签发新的 API Key（仅显示一次，管理员）", 404)},
         "/partners/{partner_id}/keys/{key_id}/rotate": {"post": _op("轮换 API Key（签发新 Key 并吊销旧 Key）", 404)},

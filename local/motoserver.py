@@ -85,12 +85,15 @@ def serve(port: int, state_dir: Path | None) -> None:
     from werkzeug.serving import make_server
 
     from local.atomic import make_dynamodb_atomic
+    from local.fast_moto import counter_adds, plain_json_answers
     from local.journal import Durable, deterministic_stream_records, sqs_deletes_by_message_id
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no per-request lines from moto
     make_dynamodb_atomic()
+    plain_json_answers()
+    counter_adds()
     deterministic_stream_records()
     sqs_deletes_by_message_id()
     _cache_service_names()

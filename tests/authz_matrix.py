@@ -156,6 +156,7 @@ ROWS: list[Row] = [
     Row("POST", "/leads/{lead_id}/reveal", WORK, body={"reason": "客户来电核对号码"}, reveals_phone=True),
     Row("GET", "/leads/{lead_id}/audit", SUPERVISE),
     Row("POST", "/privacy/erase", ADMIN, body=lambda c: {"lead_id": c.lead, "reason": "客户要求删除"}),
+    Row("GET", "/partners", ADMIN),
     Row("GET", "/partners/{partner_id}/keys", ADMIN),
     Row("POST", "/partners/{partner_id}/keys", ADMIN),
     Row("POST", "/partners/{partner_id}/keys/{key_id}/rotate", ADMIN, prepare=lambda client, c: _spare_key(c)),

@@ -3,7 +3,7 @@
 Speed (the whole suite runs on 2 shared cores): every test's AWS is a fresh `moto.mock_aws()`, but
 its contents (the tables, bus and bucket; with `demo_org`, the seeded demo org) are deep copies of
 moto's backends built once per session, not rebuilt request by request; tests/fast_moto.py removes
-two costs of botocore and moto that say nothing about our code."""
+costs of botocore and moto that say nothing about our code (local/fast_moto.py more)."""
 
 from __future__ import annotations
 
@@ -32,12 +32,8 @@ from local.env import configure  # noqa: E402
 
 make_dynamodb_atomic()  # DynamoDB's per-request atomicity, which moto lacks under threads
 
-from tests.fast_moto import (  # noqa: E402
-    counter_adds,
-    plain_json_answers,
-    share_botocore_loader,
-    unsorted_query_candidates,
-)
+from local.fast_moto import counter_adds, plain_json_answers  # noqa: E402
+from tests.fast_moto import share_botocore_loader, unsorted_query_candidates  # noqa: E402
 
 share_botocore_loader()
 unsorted_query_candidates()

@@ -247,6 +247,18 @@ def test_admin_drills_from_a_custom_field_row_and_a_cities_other_row(browser: An
     admin.page.goto(board_url)
     admin.page.wait_for_selector("[data-card] table tr:has-text('其他') a")
     other_url = stack.base + "/" + str(admin.page.get_attribute("[data-card] table tr:has-text('其他') a", "href"))
+
+    # Spend by partner: the form offers partners by name; the entry is listed by name.
+    admin.page.wait_for_selector("#cost-panel #cost-partner")
+    offered = admin.page.eval_on_selector_all("#cost-partner option", "els => els.map(e => e.textContent)")
+    assert "演示合作方（贷款超市）" in offered and not any("demo_partner" in o for o in offered)
+    admin.page.select_option("#cost-source", "douyin")
+    admin.page.select_option("#cost-partner", label="演示合作方（贷款超市）")
+    admin.page.fill("#cost-amount", "880")
+    admin.page.click("#cost-save")
+    admin.page.wait_for_selector("#cost-list tr:has-text('演示合作方（贷款超市）')")
+    entries = api(stack, "GET", f"/costs?month={today.isoformat()[:7]}", "admin")["entries"]
+    assert any(e["partner_id"] == "demo_partner" and e["amount"] == 880 for e in entries), entries
     admin.close()
 
     # On a phone the filter line wraps: nothing wider than the screen.

@@ -13,6 +13,14 @@ from chalicelib.handlers import http
 bp = Blueprint(__name__)
 
 
+@bp.route("/partners", methods=["GET"])
+@http.endpoint
+def list_partners() -> dict[str, Any]:
+    from chalicelib.services import partners
+
+    return partners.list_partners(http.principal(bp.current_request))
+
+
 @bp.route("/partners/{partner_id}/keys", methods=["GET"])
 @http.endpoint
 def list_keys(partner_id: str) -> dict[str, Any]:

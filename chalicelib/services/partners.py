@@ -38,6 +38,12 @@ def _partner(partner_id: str) -> None:
         raise NotFound("合作方不存在")
 
 
+def list_partners(who: Principal) -> JsonView:
+    """The partners by name (admin): what the spend form and other pickers offer."""
+    require_role(who, "admin")
+    return {"partners": sorted(directory.partners(), key=lambda p: (not p["active"], str(p["label"])))}
+
+
 def list_keys(who: Principal, partner_id: str) -> JsonView:
     require_role(who, "admin")
     _partner(partner_id)

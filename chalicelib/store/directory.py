@@ -104,6 +104,14 @@ def partner_label(partner_id: str) -> str | None:
         return None
 
 
+def partners() -> list[dict[str, str | bool]]:
+    """Every partner (id, name, active), for the admin's pickers. A Scan: the table holds the company's
+    partners (tens), and only admin screens read it, never a lead's path."""
+    with aws_errors():
+        return [{"partner_id": p.partner_id, "label": p.label or p.partner_id, "active": bool(p.active)}
+                for p in PartnerModel.scan()]
+
+
 def partner_exists(partner_id: str) -> bool:
     try:
         with aws_errors():

@@ -349,7 +349,7 @@ function cardEditor(me, board) {
 
 function costPanel() {
   const box = h("section", { class: "card", id: "cost-panel", "aria-label": "投放成本" }, h("h2", {}, "投放成本"), loading());
-  get("/config/lead-profile").then((profile) => {
+  Promise.all([get("/config/lead-profile"), get("/partners")]).then(([profile, known]) => {
     const sources = profile.document?.options?.source || [];
     const source = h("select", { id: "cost-source", "aria-label": "渠道" }, sources.map((o) => h("option", { value: o.value }, o.label)));
     const period = h("select", { id: "cost-period", "aria-label": "按日或按月" }, h("option", { value: "day" }, "按天"), h("option", { value: "month" }, "按月"));
@@ -357,7 +357,8 @@ function costPanel() {
     const month = h("input", { type: "month", id: "cost-month", value: shanghaiDate(0).slice(0, 7), "aria-label": "月份", hidden: true });
     period.addEventListener("change", () => { day.hidden = period.value !== "day"; month.hidden = period.value !== "month"; });
     const campaign = h("input", { id: "cost-campaign", maxlength: 100, placeholder: "推广活动（可选）", "aria-label": "推广活动" });
-    const partner = h("input", { id: "cost-partner", maxlength: 64, placeholder: "合作方ID（可选）", "aria-label": "合作方" });
+    const partner = h("select", { id: "cost-partner", "aria-label": "合作方" }, h("option", { value: "" }, "合作方（可选）"),
+      known.partners.filter((p) => p.active).map((p) => h("option", { value: p.partner_id }, p.label)));
     const amount = h("input", { id: "cost-amount", type: "number", min: 0, step: "0.01", placeholder: "金额（元）", "aria-label": "金额" });
     const list = h("div", { id: "cost-list" });
     const refresh = async () => {
@@ -373,7 +374,7 @@ function costPanel() {
       e.preventDefault();
       const entry = { source: source.value, amount: Number(amount.value),
         ...(period.value === "day" ? { day: day.value } : { month: month.value }),
-        ...(campaign.value.trim() ? { campaign: campaign.value.trim() } : {}), ...(partner.value.trim() ? { partner_id: partner.value.trim() } : {}) };
+        ...(campaign.value.trim() ? { campaign: campaign.value.trim() } : {}), ...(partner.value ? { partner_id: partner.value } : {}) };
       try {
         const out = await post("/costs", { entries: [entry] });
         if (out.rejected) toast(`未保存：${Object.values(out.results[0].errors || {}).join("；")}`);
