@@ -161,7 +161,7 @@ def captured_wait(stack: Stack, lead_id: str) -> dict[str, Any]:
 
 
 def add_card(session: Session, title: str, measures: list[str], time_dim: str, dim: str, chart: str,
-             range_: str) -> None:
+             range_: str, products: tuple[str, ...] = ()) -> None:
     page = session.page
     before = page.locator("#board-grid [data-card]").count()
     page.fill("#card-title", title)
@@ -169,6 +169,8 @@ def add_card(session: Session, title: str, measures: list[str], time_dim: str, d
         box.set_checked(box.get_attribute("value") in measures)
     page.select_option("#card-time", time_dim)
     page.select_option("#card-dimension", dim)
+    for box in page.locator("#card-products input").all():
+        box.set_checked(box.get_attribute("value") in products)
     page.select_option("#card-chart", chart)
     page.select_option("#card-range", range_)
     page.click("#card-add")
@@ -215,6 +217,19 @@ def test_admin_drills_from_a_custom_field_row_and_a_cities_other_row(browser: An
     add_card(admin, "各城市线索", ["leads"], time_dim="", dim="city", chart="table", range_="this_month")
     add_card(admin, "住房情况", ["leads"], time_dim="", dim="custom.housing", chart="table", range_="this_month")
     board_url = admin.page.url
+    # A card narrowed to one loan type, split by city: its scope line names the type in Chinese.
+    add_card(admin, "信用贷各城市", ["leads"], time_dim="", dim="city", chart="table", range_="this_month",
+             products=("credit",))
+    credit = next(p["label"] for p in api(stack, "GET", "/reports/catalog", "admin")["products"]
+                  if p["value"] == "credit")
+    narrowed = admin.page.locator("[data-card]", has_text="信用贷各城市")
+    narrowed.locator("[data-scope]").wait_for()
+    assert credit in narrowed.locator("[data-scope]").inner_text()
+    by_api = api(stack, "POST", "/reports/query", "admin", {
+        "measures": ["leads"], "dimensions": ["city"], "filters": {"loan_type": ["credit"]},
+        "from": month.isoformat(), "to": today.isoformat()})
+    assert narrowed.locator("tr.total td.num").inner_text().replace(",", "") == str(by_api["total"]["leads"])
+    assert by_api["total"]["leads"] == sum(1 for x in everyone if x.get("loan_type") == "credit")
     # 逾期任务 is a figure of now: the editor offers no time dimension and only team or rep with it.
     admin.page.check("#card-measures input[value='overdue_tasks']")
     assert admin.page.is_disabled("#card-time") and admin.page.is_visible("#card-now-hint")

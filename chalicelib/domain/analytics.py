@@ -192,8 +192,19 @@ REPORT_SHARD = "r"
 _OPTION_CODE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
+# A card may be narrowed to loan products (贷款类型: a lender's product lines) whatever its dimension:
+# every report item is also kept per product, under the scope `<scope>~<loan type>` (`_none`: no
+# type). A lead has one type, so a card over several products sums their items. Other fields narrow a
+# card only as its own dimension (items hold one dimension each).
+PRODUCT = "loan_type"
+
+
 def report_scope(dimension: str, scope: str) -> str:
     return f"r/{dimension}/{scope}"
+
+
+def product_scope(scope: str, loan_type: str) -> str:
+    return f"{scope}~{loan_type}"
 
 
 def fc_bucket(minutes: int) -> int:
@@ -224,12 +235,16 @@ def _report_values(image: Mapping[str, Any]) -> dict[str, str | list[str]]:
 
 def report_contribution(image: Mapping[str, Any], minutes: int | None, days: int | None) -> Contribution:
     values = _report_values(image)
+    product = str(values[PRODUCT])
     day = str(image["day"])
     out: Contribution = {}
     for team, rep, figures in facts(image):
-        for scope in [ALL] + ([scope_of(team)] if team else []):
+        bases = [ALL] + ([scope_of(team)] if team else [])
+        for scope in bases + [product_scope(base, product) for base in bases]:
             dims: dict[str, str | list[str]] = dict(values)
-            if scope == ALL:
+            if "~" in scope:
+                del dims[PRODUCT]  # a product's own row is its product-wide item
+            if scope in (ALL, product_scope(ALL, product)):
                 dims["team"] = str(team).replace("|", "_") if team else NONE
             dims["owner"] = str(rep).replace("|", "_") if rep else NONE
             for dimension, value in dims.items():

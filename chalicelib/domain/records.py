@@ -346,7 +346,8 @@ PreviousPeriod = TypedDict("PreviousPeriod", {"from": str, "to": str, "total": d
 ReportResult = TypedDict("ReportResult", {
     "from": str, "to": str, "measures": list[Labelled], "dimensions": list[Labelled], "scope": ReportScope,
     "rows": list[ReportRow], "total": dict[str, Figure], "drill": dict[str, Drill], "items_read": int,
-    "previous": NotRequired[PreviousPeriod], "overdue_at": NotRequired[str]})
+    "previous": NotRequired[PreviousPeriod], "overdue_at": NotRequired[str],
+    "products": NotRequired[list[Labelled]]})  # the loan types a card is narrowed to
 
 
 class SpendEntryView(TypedDict, total=False):

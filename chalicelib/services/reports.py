@@ -97,7 +97,9 @@ def catalog() -> JsonView:
                          for k, v in MEASURES.items()],
             "dimensions": [{"key": k, "label": v, "time": True} for k, v in TIME_DIMENSIONS.items()]
             + [{"key": k, "label": v, "time": False} for k, v in {**DIMENSIONS, **custom_dimensions()}.items()],
-            "charts": [{"key": k, "label": v} for k, v in CHARTS.items()]}
+            "charts": [{"key": k, "label": v} for k, v in CHARTS.items()],
+            "products": [{"value": o.value, "label": o.label}
+                         for o in config.lead_profile().options.get(analytics.PRODUCT, []) if o.active]}
 
 
 CHARTS = {"bar": "柱状图", "stacked": "堆叠柱状图", "line": "折线图", "pie": "饼图", "funnel": "漏斗图",
@@ -110,6 +112,7 @@ class Plan:
     dimension: str | None
     scope: str | None  # a team, or None: all teams
     values: frozenset[str] | None  # the dimension's values kept by a filter
+    products: frozenset[str] | None = None  # the loan types a card is narrowed to (any dimension)
 
 
 def plan(who: Principal, q: CardQuery) -> Plan:
@@ -132,8 +135,12 @@ def plan(who: Principal, q: CardQuery) -> Plan:
             raise BadRequest("团队筛选一次只能选一个团队", fields={"filters.team": "只能选一个"})
     scope = _scope_team(who, team_filter or None)
     values: frozenset[str] | None = None
+    products: frozenset[str] | None = None
     for name, chosen in q.filters.items():
         if name == "team":
+            continue
+        if name == analytics.PRODUCT and name != dimension:
+            products = _products(chosen)
             continue
         if name != dimension:
             raise BadRequest(f"筛选“{allowed.get(name, name)}”需要同时按它拆分（选为维度）",
@@ -146,13 +153,29 @@ def plan(who: Principal, q: CardQuery) -> Plan:
     if COST_MEASURES & set(q.measures):
         if who.role != "admin":
             raise Forbidden("成本为全公司数据，只有管理员可以查看成本指标")
+        if products:
+            raise BadRequest("投放成本不分贷款类型：成本指标不能按贷款类型筛选",
+                             fields={"filters.loan_type": "去掉筛选或成本指标"})
         if scope or (dimension and dimension not in COST_DIMENSIONS):
             raise BadRequest("成本指标只能按时间、渠道、推广活动或合作方拆分（全部团队）",
                              fields={"dimensions": allowed.get(dimension or "", "团队")})
+    if OVERDUE in q.measures and products:
+        raise BadRequest("逾期任务不能按贷款类型筛选", fields={"filters.loan_type": "去掉筛选或逾期任务"})
     if OVERDUE in q.measures and (times or (dimension and dimension not in OVERDUE_DIMENSIONS)):
         raise BadRequest("逾期任务是当前时刻的数字，只能按团队或客户经理拆分，不能按时间或其他维度拆分",
                          fields={"dimensions": "、".join({**TIME_DIMENSIONS, **allowed}[d] for d in q.dimensions)})
-    return Plan(times[0] if times else None, dimension, scope, values)
+    return Plan(times[0] if times else None, dimension, scope, values, products)
+
+
+def _products(chosen: str | list[str]) -> frozenset[str]:
+    """The loan types of a filter, checked against the lead profile's options (`_none`: no type)."""
+    wanted = frozenset([chosen] if isinstance(chosen, str) else chosen)
+    known = {o.value for o in config.lead_profile().options.get(analytics.PRODUCT, [])} | {analytics.NONE}
+    unknown = sorted(wanted - known)
+    if not wanted or unknown:
+        raise BadRequest("未知的贷款类型" if unknown else "请至少选择一个贷款类型",
+                         fields={"filters.loan_type": "、".join(unknown) or "为空"})
+    return wanted
 
 
 def _scope_team(who: Principal, team: str | None) -> str | None:
@@ -316,8 +339,10 @@ class _Result:
 def _figures(p: Plan, first: date, last: date, measures: list[str]) -> _Result:
     dimension = p.dimension or "total"
     scope = analytics.scope_of(p.scope)
+    scopes = [analytics.product_scope(scope, t) for t in sorted(p.products)] if p.products else [scope]
     periods = segments(first, last, by_day=p.time in ("day", "week"))
-    keys = [(analytics.report_scope(dimension, scope), period, analytics.REPORT_SHARD) for period in periods]
+    keys = [(analytics.report_scope(dimension, each), period, analytics.REPORT_SHARD)
+            for each in scopes for period in periods]
     items = aggregates.read_items(keys)
     out: dict[Cell, Figures] = {}
     for key, counters in items.items():
@@ -359,6 +384,8 @@ def _shape(p: Plan, q: CardQuery, result: _Result) -> ReportResult:
     if p.time:  # every bucket of the range gets a row (a trend has no holes)
         buckets = sorted({bucket_of(d, p.time) for d in segments(q.first, q.last, by_day=p.time != "month")})
     drill_base = {**({"first_team": p.scope} if p.scope else {})}
+    if p.products and len(p.products) == 1:
+        drill_base[analytics.PRODUCT] = next(iter(p.products))
     total = Figures()
     total_cost = Decimal(0)
     for bucket in buckets:
@@ -391,17 +418,26 @@ def _shape(p: Plan, q: CardQuery, result: _Result) -> ReportResult:
             drills = {m: _drill(drill_base, start, end, dim_key, value, m, p.scope) for m in q.measures}
             if value == OTHER and dim_key:
                 drills = _other_drill(drills, dim_key, kept, p.values)
-            row["drill"] = drills
+            row["drill"] = _products_drill(p, drills)
             rows.append(row)
-    return {"from": q.first.isoformat(), "to": q.last.isoformat(),
-            "measures": [{"key": m, "label": MEASURES[m]} for m in q.measures],
-            "dimensions": [{"key": d, "label": {**TIME_DIMENSIONS, **DIMENSIONS, **custom_dimensions()}[d]}
-                           for d in q.dimensions],
-            "scope": {"team": p.scope, "label": names.team(p.scope) if p.scope else "全部团队"},
-            "rows": rows,
-            "total": {m: _value(m, total, total_cost) for m in q.measures},
-            "drill": {m: _drill(drill_base, q.first, q.last, None, None, m, p.scope) for m in q.measures},
-            "items_read": result.reads}
+    labels = {**TIME_DIMENSIONS, **DIMENSIONS, **custom_dimensions()}
+    out: ReportResult = {
+        "from": q.first.isoformat(), "to": q.last.isoformat(),
+        "measures": [{"key": m, "label": MEASURES[m]} for m in q.measures],
+        "dimensions": [{"key": d, "label": labels[d]} for d in q.dimensions],
+        "scope": {"team": p.scope, "label": names.team(p.scope) if p.scope else "全部团队"},
+        "rows": rows, "total": {m: _value(m, total, total_cost) for m in q.measures},
+        "drill": _products_drill(p, {m: _drill(drill_base, q.first, q.last, None, None, m, p.scope)
+                                     for m in q.measures}),
+        "items_read": result.reads}
+    if p.products:
+        out["products"] = [{"key": t, "label": label_of(analytics.PRODUCT, t)} for t in sorted(p.products)]
+    return out
+
+
+def _products_drill(p: Plan, drills: dict[str, Drill | None]) -> dict[str, Drill | None]:
+    """The lead list filters one loan type: a card over several gets no drill rather than a wrong one."""
+    return {m: None for m in drills} if p.products and len(p.products) > 1 else drills
 
 
 def _top(dimension: str, values: set[str], result: _Result) -> set[str]:

@@ -174,7 +174,8 @@ function tools(card, board, result) {
       document.querySelector(`[data-card='${card.card_id}']`)?.remove();
     } }, "移除"));
   }
-  return h("div", { class: "row card-tools" }, h("span", { class: "muted grow" }, `${result.scope.label} · ${cnDate(result.from)} 至 ${cnDate(result.to)}`), out);
+  return h("div", { class: "row card-tools" }, h("span", { class: "muted grow", "data-scope": "" }, [result.scope.label,
+    ...(result.products ? [result.products.map((p) => p.label).join("、")] : []), `${cnDate(result.from)} 至 ${cnDate(result.to)}`].join(" · ")), out);
 }
 
 function drawCard(card, result, board) {
@@ -294,6 +295,10 @@ function cardEditor(me, board) {
     for (const o of dim.options) o.disabled = now && !["", "team", "owner"].includes(o.value);
     if (now && dim.selectedOptions[0]?.disabled) dim.value = "";
   });
+  // Narrow the card to loan products, whatever its dimension (none ticked: every product).
+  const products = h("fieldset", { class: "checks", id: "card-products" }, h("legend", {}, "贷款类型筛选（不选即全部）"),
+    (cat.products || []).map((o) => h("label", { class: "check" }, h("input", { type: "checkbox", value: o.value, name: "product" }), o.label)));
+  dim.addEventListener("change", () => { products.hidden = dim.value === "loan_type"; });
   const chart = h("select", { id: "card-chart", "aria-label": "图表类型" }, cat.charts.map((c) => h("option", { value: c.key }, c.label)));
   const range = h("select", { id: "card-range", "aria-label": "时间范围" }, state.ranges.map((r) =>
     h("option", { value: r.key, selected: r.key === "this_month" }, r.label)));
@@ -307,6 +312,8 @@ function cardEditor(me, board) {
     const card = { card_id: Math.random().toString(36).slice(2, 10), title: title.value.trim() || "未命名卡片",
       chart: chart.value, range: range.value, width: wide.checked ? 2 : 1,
       query: { measures: chosen, dimensions: [time.value, dim.value].filter(Boolean), filters: {} } };
+    const types = products.hidden ? [] : [...products.querySelectorAll("input:checked")].map((i) => i.value);
+    if (types.length) card.query.filters.loan_type = types;
     if (range.value === "custom") Object.assign(card, { from: from.value, to: to.value });
     return card;
   };
@@ -335,7 +342,7 @@ function cardEditor(me, board) {
     } catch (err) { toast(err.message); }
   };
   return h("section", { class: "card", id: "card-editor", "aria-label": "卡片编辑器" }, h("h2", {}, "添加卡片"),
-    h("label", {}, "标题", title), measures, nowHint,
+    h("label", {}, "标题", title), measures, nowHint, products,
     h("div", { class: "row" }, h("label", {}, "时间维度", time), h("label", {}, "拆分维度", dim),
       h("label", {}, "图表", chart), h("label", {}, "时间范围", range), from, to,
       h("label", { class: "check" }, wide, "宽卡片")),
