@@ -16,8 +16,9 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 run: $(STAMP)
 	@PORT=$(PORT) $(PY) -m local run
 
+# One pytest-xdist worker per core; a module's tests stay on one worker (its stack and browser fixtures).
 test: $(STAMP) browser-deps
-	@$(PY) -m pytest
+	@$(PY) -m pytest -n auto --dist loadfile
 
 # The inner loop: the unit and moto layers (pyproject.toml's markers), no local stack, browser or package.
 FAST := (unit or moto) and not (stack or browser or package)

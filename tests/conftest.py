@@ -19,7 +19,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-TEST_STATE = ROOT / ".local" / "test-oidc"
+# Each pytest-xdist worker (`make test` runs one per core) keeps its own signing key and demo partner key.
+TEST_STATE = ROOT / ".local" / ("test-oidc-" + os.environ["PYTEST_XDIST_WORKER"]
+                               if "PYTEST_XDIST_WORKER" in os.environ else "test-oidc")
 os.environ["LOCAL_STATE_DIR"] = str(TEST_STATE)
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ["CORS_ORIGINS"] = "https://www.example-lender.cn"
