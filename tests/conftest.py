@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 TEST_STATE = ROOT / ".local" / ("test-oidc-" + os.environ["PYTEST_XDIST_WORKER"]
                                if "PYTEST_XDIST_WORKER" in os.environ else "test-oidc")
 os.environ["LOCAL_STATE_DIR"] = str(TEST_STATE)
+os.environ["OIDC_JWKS"] = str(TEST_STATE / "oidc" / "jwks.json")  # not the xdist controller's, inherited
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ["CORS_ORIGINS"] = "https://www.example-lender.cn"
 os.environ["REDIRECT_ORIGINS"] = "https://www.example-lender.cn"
