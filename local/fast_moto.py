@@ -78,6 +78,12 @@ def plain_json_answers() -> None:
 _ADDS = re.compile(r"ADD (#\w+ :\w+)(, #\w+ :\w+)*")
 
 
+def names_type(item: Any, attr: str) -> str | None:
+    """The DynamoDB type of an item's attribute (None: absent)."""
+    value = item.attrs.get(attr)
+    return None if value is None else value.type
+
+
 def _sum_into(item: Any, names: dict[str, str], values: dict[str, Any], adds: list[tuple[str, str]]) -> None:
     from moto.dynamodb.models.dynamo_type import DynamoType
 
@@ -158,10 +164,6 @@ def counter_adds() -> None:
                 return original(self, table_name, key, update_expression, expression_attribute_names,
                                 expression_attribute_values, *rest, **extra)
             return item
-
-    def names_type(item: Any, attr: str) -> str | None:
-        value = item.attrs.get(attr)
-        return None if value is None else value.type
 
     update_item._adds = True  # type: ignore[attr-defined]
     DynamoDBBackend.update_item = update_item

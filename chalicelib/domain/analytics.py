@@ -240,11 +240,11 @@ def report_contribution(image: Mapping[str, Any], minutes: int | None, days: int
     out: Contribution = {}
     for team, rep, figures in facts(image):
         bases = [ALL] + ([scope_of(team)] if team else [])
-        for scope in bases + [product_scope(base, product) for base in bases]:
+        for base, scope in [(b, b) for b in bases] + [(b, product_scope(b, product)) for b in bases]:
             dims: dict[str, str | list[str]] = dict(values)
-            if "~" in scope:
+            if scope != base:
                 del dims[PRODUCT]  # a product's own row is its product-wide item
-            if scope in (ALL, product_scope(ALL, product)):
+            if base == ALL:
                 dims["team"] = str(team).replace("|", "_") if team else NONE
             dims["owner"] = str(rep).replace("|", "_") if rep else NONE
             for dimension, value in dims.items():
