@@ -120,6 +120,7 @@ def test_admin_builds_a_weighted_rule_with_form_controls_publishes_and_rolls_bac
     lead = captured(stack, name="北京新客", phone="13716204572", city="北京", loan_type="credit", amount=60)
     assert lead["team"] == "south_credit" and lead["owner"] in ("gz_rep1", "gz_rep2")
     assert RULE in json.dumps(lead["history"], ensure_ascii=False)
+    assert built["id"] not in lead["route"]["reason"] + json.dumps(lead["history"]), "a person never reads a rule's id"
     small = captured(stack, name="北京小额", phone="13716204573", city="北京", loan_type="credit", amount=20)
     assert small["status"] == "pool"
     # Roll back from the version list: the old behaviour returns.

@@ -71,7 +71,7 @@ def test_shanghai_mortgage_goes_to_sh_mortgage_by_round_robin() -> None:
     decision = demo().decide(SHANGHAI_MORTGAGE, TUESDAY_11)
     assert (decision.rule_id, decision.version, decision.action) == ("r1", 1, "assign_team")
     assert (decision.team, decision.strategy, decision.rep) == ("sh_mortgage", "round_robin", None)
-    assert decision.reason == ("命中规则「上海房贷」（r1）：城市 = 上海，贷款类型 = 房产抵押贷 → "
+    assert decision.reason == ("命中规则「上海房贷」：城市 = 上海，贷款类型 = 房产抵押贷 → "
                                "分配至团队 sh_mortgage（轮流分配）")
 
 
@@ -79,7 +79,7 @@ def test_guangzhou_credit_goes_to_south_credit_by_least_load() -> None:
     decision = demo().decide(GUANGZHOU_CREDIT, TUESDAY_11)
     assert (decision.rule_id, decision.version, decision.team, decision.strategy) == \
         ("r2", 1, "south_credit", "least_loaded")
-    assert decision.reason == ("命中规则「华南信贷」（r2）：大区 = 华南，贷款类型 = 个人信用贷 → "
+    assert decision.reason == ("命中规则「华南信贷」：大区 = 华南，贷款类型 = 个人信用贷 → "
                                "分配至团队 south_credit（最少持有优先）")
 
 
@@ -87,7 +87,7 @@ def test_chengdu_car_stays_in_the_pool() -> None:
     decision = demo().decide(CHENGDU_CAR, TUESDAY_11)
     assert (decision.rule_id, decision.version, decision.action, decision.team, decision.rep) == \
         ("r3", 1, "pool", None, None)
-    assert decision.reason == "命中规则「其他进公海」（r3）：兜底规则 → 进入公海"
+    assert decision.reason == "命中规则「其他进公海」：兜底规则 → 进入公海"
 
 
 def test_no_matching_rule_means_pool_with_its_own_reason() -> None:
@@ -197,7 +197,7 @@ def test_reasons_describe_nesting_weights_priority_and_tags() -> None:
     engine = compile_rules(rules, FIELDS, LABELS, field_labels={"custom.house_area": "房产面积"})
     decision = engine.decide({"city": "杭州", "amount": 300}, TUESDAY_11)
     assert decision.reason == (
-        "命中规则「大额加急」（vip）：（城市为 上海、杭州 之一 或 房产面积已填写），非（征信情况 = 严重逾期），"
+        "命中规则「大额加急」：（城市为 上海、杭州 之一 或 房产面积已填写），非（征信情况 = 严重逾期），"
         "贷款金额(万元) 在 100–500 之间，工作时间内 → 分配至团队 sh_mortgage（按权重分配 sh_rep1:3、sh_rep2:1），"
         "优先级高，标签 大额、加急")
     assert decision.weights == {"sh_rep1": 3, "sh_rep2": 1} and decision.tags == ("大额", "加急")
@@ -336,7 +336,7 @@ def test_every_error_is_reported_at_once() -> None:
     assert "未知字段 foo" in errors["rules[0] (r1)"]
     second = errors["rules[1] (r1)"]
     assert "规则ID r1 重复" in second and "未知运算符 gt" in second and "需要指定负责人" in second
-    assert "兜底规则「规则r3」（r3）" in errors["rules[3] (r4)"]
+    assert "兜底规则「规则r3」之后" in errors["rules[3] (r4)"]
 
 
 @pytest.mark.parametrize(("body", "message"), [

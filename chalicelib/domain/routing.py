@@ -472,7 +472,7 @@ def compile_rules(rule_set: RuleSet, known_fields: set[str], labels: OptionLabel
             problems.append(f"规则ID {rule.id} 重复（与 rules[{seen[rule.id]}] 相同）")
         seen.setdefault(rule.id, index)
         if catch_all is not None and rule.enabled:
-            problems.append(f"位于兜底规则「{catch_all.name}」（{catch_all.id}）之后，永远不会被命中")
+            problems.append(f"位于兜底规则「{catch_all.name}」之后，永远不会被命中")
         compiler = _Compiler(allowed, field_labels or {}, option_label)
         check: Check = _always
         text = "兜底规则"
@@ -489,7 +489,7 @@ def compile_rules(rule_set: RuleSet, known_fields: set[str], labels: OptionLabel
             continue
         uses_hours = uses_hours or compiler.uses_hours
         action = rule.action
-        reason = f"命中规则「{rule.name}」（{rule.id}）：{text} → {describe_action(action, names)}"
+        reason = f"命中规则「{rule.name}」：{text} → {describe_action(action, names)}"
         decision = Decision(rule.id, rule_set.version, action.type, action.team, action.rep, action.strategy,
                             dict(action.weights), action.priority, tuple(action.tags), reason, rule.name)
         compiled.append((check, decision))

@@ -348,11 +348,6 @@ export function routingForm(ctx, draft, changed) {
   return root;
 }
 
-/** The engine's reason without the rule's code: 命中规则「北京信贷」：城市 = 北京 → 分配至华南信贷组. */
-function plainReason(reason) {
-  return String(reason || "").replace(/」（[^（）]*）：/, "」：");
-}
-
 /** The dry-run of a draft as a person reads it: how many leads move, to whom, why. */
 export async function previewNode(ctx, draft, days) {
   const result = await post("/config/routing/dry-run", { draft, days });
@@ -365,7 +360,7 @@ export async function previewNode(ctx, draft, days) {
     where.size ? h("ul", { id: "preview-targets" }, [...where].map(([to, n]) => h("li", {}, `${n} 条 → ${to}`))) : null,
     moved.length ? h("div", { class: "scroll-x" }, cardTable(["线索", "原去向", "新去向与原因"], moved.slice(0, 30).map((r) => [
       r.lead_id === "draft" ? "示例" : leadLink(r.lead_id), actionText(ctx, r.live),
-      h("span", {}, actionText(ctx, r.draft), h("div", { class: "muted" }, plainReason(r.draft.reason)))]), { id: "dry-run-table" })) : null);
+      h("span", {}, actionText(ctx, r.draft), h("div", { class: "muted" }, r.draft.reason))]), { id: "dry-run-table" })) : null);
 }
 
 /** The 路由规则 tab: the shared editor with the rule form, and the live preview beside it. */
