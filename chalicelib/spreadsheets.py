@@ -13,7 +13,7 @@ import csv
 import io
 import re
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -212,11 +212,14 @@ def _csv_rows(reader: Any) -> Iterator[list[Any]]:
         raise FileRejected(f"CSV 文件第 {reader.line_num} 行无法读取（字段过长或引号不成对），请检查后再导入") from exc
 
 
-def _workbook(target: io.BytesIO) -> Any:
+def _workbook(target: io.BytesIO | str) -> Any:
+    """An in-memory workbook, or, given a file path, one that writes each row to disk as it comes
+    (xlsxwriter's constant_memory: rows in order, no shared strings table), for exports of any size."""
     import xlsxwriter
 
     # Strings stay strings: nothing a user typed becomes a formula, a number or a link.
-    return xlsxwriter.Workbook(target, {"in_memory": True, "strings_to_formulas": False,
+    return xlsxwriter.Workbook(target, {"in_memory": not isinstance(target, str),
+                                        "constant_memory": isinstance(target, str), "strings_to_formulas": False,
                                         "strings_to_numbers": False, "strings_to_urls": False})
 
 
@@ -333,28 +336,40 @@ class ExportColumn:
     kind: str = "text"  # text | number
 
 
-def export(columns: Sequence[ExportColumn], rows: Sequence[Sequence[Any]]) -> bytes:
-    """A lead list: every text cell written as text and neutralised (a leading `=`, `+`, `-`, `@`
-    or tab gets an apostrophe), phones as text, amounts as numbers."""
+def export(columns: Sequence[ExportColumn], rows: Iterable[Sequence[Any]]) -> bytes:
+    """A lead list in memory (small lists); `export_to` for a list of any size."""
     target = io.BytesIO()
-    book = _workbook(target)
+    _write_export(_workbook(target), columns, rows)
+    return target.getvalue()
+
+
+def export_to(path: str, columns: Sequence[ExportColumn], rows: Iterable[Sequence[Any]]) -> int:
+    """A lead list written to `path` row by row as `rows` yields them: memory stays flat however many
+    rows there are. Answers the number of rows written."""
+    return _write_export(_workbook(path), columns, rows)
+
+
+def _write_export(book: Any, columns: Sequence[ExportColumn], rows: Iterable[Sequence[Any]]) -> int:
+    """Every text cell written as text and neutralised (a leading `=`, `+`, `-`, `@` or tab gets an
+    apostrophe), phones as text, amounts as numbers."""
     bold = book.add_format({"bold": True, "bg_color": "#F2F2F2"})
     sheet = book.add_worksheet("线索")
+    for column, spec in enumerate(columns):
+        sheet.set_column(column, column, max(10, len(spec.header) * 2 + 2))
+    sheet.freeze_panes(1, 0)
     sheet.write_row(0, 0, [c.header for c in columns], bold)
-    for line, row in enumerate(rows, start=1):
+    written = 0
+    for written, row in enumerate(rows, start=1):
         for column, (spec, value) in enumerate(zip(columns, row, strict=True)):
             if value is None or value == "":
                 continue
             if spec.kind == "number" and isinstance(value, (int, float)):
-                sheet.write_number(line, column, value)
+                sheet.write_number(written, column, value)
             else:
-                sheet.write_string(line, column, _text_cell(value))
-    for column, spec in enumerate(columns):
-        sheet.set_column(column, column, max(10, len(spec.header) * 2 + 2))
-    sheet.freeze_panes(1, 0)
-    sheet.autofilter(0, 0, max(len(rows), 1), len(columns) - 1)
+                sheet.write_string(written, column, _text_cell(value))
+    sheet.autofilter(0, 0, max(written, 1), len(columns) - 1)
     book.close()
-    return target.getvalue()
+    return written
 
 
 @dataclass(frozen=True)

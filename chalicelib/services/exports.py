@@ -8,19 +8,26 @@ and binary handling stay out of the way, and big exports cost the API function n
 
 from __future__ import annotations
 
+import itertools
+import os
 import secrets
+import tempfile
+from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.access import Principal
 from chalicelib.domain.lead import FIELD_LABELS
 from chalicelib.domain.records import JsonObject, JsonView, LeadView
 from chalicelib.domain.timeutil import iso_utc, parse_iso, shanghai_day
 from chalicelib.errors import BadRequest
-from chalicelib.rules.profile import CHOICE_TYPES, OPTION_FIELDS, LeadProfile
+from chalicelib.rules.profile import CHOICE_TYPES, OPTION_FIELDS, CustomField, LeadProfile
 from chalicelib.services import leads as lead_service
 from chalicelib.services import names, pool
 from chalicelib.store import config, files
+
+if TYPE_CHECKING:
+    from chalicelib.spreadsheets import ExportColumn
 
 EXPORT_MAX_ROWS = 50_000
 _PAGE = 500
@@ -40,11 +47,26 @@ def _shanghai(value: str | None) -> str | None:
 
 def export_leads(who: Principal, at: datetime, filters: JsonObject, scope: str = "leads") -> JsonView:
     """`scope=leads`: the lead list with `GET /api/leads` filters; `scope=pool`: the pool with its
-    region / loan_type filters (what a rep may see of leads they do not own, masked)."""
+    region / loan_type filters (what a rep may see of leads they do not own, masked). Rows go into
+    the workbook on disk as each page is read: memory stays flat up to the export cap."""
     if scope not in ("leads", "pool"):
         raise BadRequest("scope 只能是 leads 或 pool", fields={"scope": "无效"})
     profile = config.lead_profile()
-    views: list[LeadView] = []
+    views = _views(who, at, filters, scope)
+    stamp = iso_utc(at).replace(":", "").replace("-", "")[:15]
+    key = f"exports/{who.user_id}/{stamp}-{secrets.token_hex(4)}.xlsx"
+    filename = f"线索导出_{shanghai_day(at):%Y%m%d}.xlsx"
+    with tempfile.TemporaryDirectory(prefix="export-") as folder:
+        path = os.path.join(folder, "leads.xlsx")
+        rows = write_workbook(path, itertools.islice(views, EXPORT_MAX_ROWS), profile, who.role)
+        truncated = next(views, None) is not None
+        files.upload(key, path)
+    return {"url": files.download_url(key, filename), "filename": filename, "rows": rows,
+            "truncated": truncated, "max_rows": EXPORT_MAX_ROWS}
+
+
+def _views(who: Principal, at: datetime, filters: JsonObject, scope: str) -> Iterator[LeadView]:
+    """The list's views page after page (each page one index query and its leads' batch reads)."""
     cursor: str | None = None
     while True:
         if scope == "pool":
@@ -52,18 +74,10 @@ def export_leads(who: Principal, at: datetime, filters: JsonObject, scope: str =
                                   limit=_PAGE, cursor=cursor)
         else:
             page = lead_service.list_leads(who, today=shanghai_day(at), limit=_PAGE, cursor=cursor, **filters)
-        views.extend(page["items"])
+        yield from page["items"]
         cursor = page["cursor"]
-        if len(views) > EXPORT_MAX_ROWS or not cursor:
-            break
-    truncated = len(views) > EXPORT_MAX_ROWS
-    content = workbook(views[:EXPORT_MAX_ROWS], profile, who.role)
-    stamp = iso_utc(at).replace(":", "").replace("-", "")[:15]
-    key = f"exports/{who.user_id}/{stamp}-{secrets.token_hex(4)}.xlsx"
-    filename = f"线索导出_{shanghai_day(at):%Y%m%d}.xlsx"
-    files.write(key, content)
-    return {"url": files.download_url(key, filename), "filename": filename, "rows": min(len(views), EXPORT_MAX_ROWS),
-            "truncated": truncated, "max_rows": EXPORT_MAX_ROWS}
+        if not cursor:
+            return
 
 
 def _phone_cell(value: str | None) -> str | None:
@@ -74,35 +88,49 @@ def _phone_cell(value: str | None) -> str | None:
     return value
 
 
-def workbook(views: list[LeadView], profile: LeadProfile, role: str | None = None) -> bytes:
-    """The .xlsx of lead views (already scoped and masked by the lead service); custom fields in the
-    profile's order, without those the role may not see."""
-    from chalicelib.spreadsheets import ExportColumn, export
+def workbook(views: Iterable[LeadView], profile: LeadProfile, role: str | None = None) -> bytes:
+    """The .xlsx of lead views (already scoped and masked by the lead service), in memory."""
+    from chalicelib.spreadsheets import export
+
+    columns, specs = _columns(profile, role)
+    return export(columns, (_row(lead, specs) for lead in views))
+
+
+def write_workbook(path: str, views: Iterable[LeadView], profile: LeadProfile, role: str | None = None) -> int:
+    """The same workbook written to `path` row by row as the views come; answers the rows written."""
+    from chalicelib.spreadsheets import export_to
+
+    columns, specs = _columns(profile, role)
+    return export_to(path, columns, (_row(lead, specs) for lead in views))
+
+
+def _columns(profile: LeadProfile, role: str | None) -> tuple[list[ExportColumn], list[CustomField]]:
+    """The fixed columns, then custom fields in the profile's order, without those the role may not see."""
+    from chalicelib.spreadsheets import ExportColumn
 
     specs = [spec for spec in profile.custom_fields if not (role and spec.visible_to and role not in spec.visible_to)]
-
-    rows: list[list[Any]] = []
-    for lead in views:
-        labels = lead.get("labels", {})
-        row: list[Any] = []
-        for name in _COLUMNS:
-            value: Any = lead.get(name)  # a lead field named by the column list
-            if name in OPTION_FIELDS or name == "status":
-                value = labels.get(name, value)
-            elif name in _TIMES:
-                value = _shanghai(value)
-            elif name == "phone":
-                value = _phone_cell(value)
-            elif name in ("owner", "team"):  # people read names, not ids
-                value = lead.get("owner_name" if name == "owner" else "team_label") or value
-            elif name == "partner_id" and value:
-                value = labels.get("partner") or value
-            row.append(value)
-        custom = lead.get("custom") or {}
-        row.extend(names.value(spec.key, custom[spec.key]) if spec.type in CHOICE_TYPES and custom.get(spec.key)
-                   else custom.get(spec.key) for spec in specs)
-        rows.append(row)
     columns = [ExportColumn(FIELD_LABELS[name], "number" if name == "amount" else "text") for name in _COLUMNS]
-    columns += [ExportColumn(spec.label, "number" if spec.type == "number" else "text")
-                for spec in specs]
-    return export(columns, rows)
+    columns += [ExportColumn(spec.label, "number" if spec.type == "number" else "text") for spec in specs]
+    return columns, specs
+
+
+def _row(lead: LeadView, specs: list[CustomField]) -> list[Any]:
+    labels = lead.get("labels", {})
+    row: list[Any] = []
+    for name in _COLUMNS:
+        value: Any = lead.get(name)  # a lead field named by the column list
+        if name in OPTION_FIELDS or name == "status":
+            value = labels.get(name, value)
+        elif name in _TIMES:
+            value = _shanghai(value)
+        elif name == "phone":
+            value = _phone_cell(value)
+        elif name in ("owner", "team"):  # people read names, not ids
+            value = lead.get("owner_name" if name == "owner" else "team_label") or value
+        elif name == "partner_id" and value:
+            value = labels.get("partner") or value
+        row.append(value)
+    custom = lead.get("custom") or {}
+    row.extend(names.value(spec.key, custom[spec.key]) if spec.type in CHOICE_TYPES and custom.get(spec.key)
+               else custom.get(spec.key) for spec in specs)
+    return row

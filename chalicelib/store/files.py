@@ -61,6 +61,13 @@ def write(key: str, data: bytes, content_type: str = XLSX) -> None:
                         ServerSideEncryption="AES256")
 
 
+def upload(key: str, path: str, content_type: str = XLSX) -> None:
+    """A file from disk, read by the client in chunks as it sends: an export never sits in memory whole."""
+    with aws_errors(), open(path, "rb") as body:
+        s3().put_object(Bucket=_bucket(), Key=key, Body=body, ContentType=content_type,
+                        ServerSideEncryption="AES256")
+
+
 def move(key: str, to: str) -> None:
 
     with aws_errors():
