@@ -85,7 +85,7 @@ def serve(port: int, state_dir: Path | None) -> None:
     from werkzeug.serving import make_server
 
     from local.atomic import make_dynamodb_atomic
-    from local.fast_moto import counter_adds, plain_json_answers
+    from local.fast_moto import counter_adds, plain_json_answers, quick_query
     from local.journal import Durable, deterministic_stream_records, sqs_deletes_by_message_id
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -94,6 +94,7 @@ def serve(port: int, state_dir: Path | None) -> None:
     make_dynamodb_atomic()
     plain_json_answers()
     counter_adds()
+    quick_query()
     deterministic_stream_records()
     sqs_deletes_by_message_id()
     _cache_service_names()

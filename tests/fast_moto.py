@@ -1,27 +1,16 @@
-"""Two costs of the in-process AWS that say nothing about our code, removed for the test suite only
-(results are the same; `make run` and `make bench` are unchanged).
+"""A cost of the in-process AWS that says nothing about our code, removed for the test suite only
+(results are the same; `make run` and `make bench` are unchanged): botocore builds a data loader per
+session, and each loader parses endpoints.json (~1 MB) and the service models again. pynamodb opens
+a session per model, and every test starts with none, so that was most of a test's setup. Here every
+session gets one shared loader per data path, as the clients of one session already share theirs
+(boto3 adds its resource folder to it once).
 
-1. botocore builds a data loader per session, and each loader parses endpoints.json (~1 MB) and the
-   service models again. pynamodb opens a session per model, and every test starts with none, so
-   that was most of a test's setup. Here every session gets one shared loader per data path, as the
-   clients of one session already share theirs (boto3 adds its resource folder to it once).
-
-2. moto's Query sorts every item of the table by its primary key before picking the partition
-   (O(n log n) comparisons of DynamoType, each converting to Decimal), then sorts the matches again
-   by the queried key. The second sort alone fixes the order (its key ends with the table's unique
-   primary key), so Query here walks the table unsorted; Scan, whose paging follows that order,
-   still sorts.
-
-The serializer and counter fast paths serve the local stack too: local/fast_moto.py.
+The serializer, counter and Query fast paths serve the local stack too: local/fast_moto.py.
 """
 
 from __future__ import annotations
 
 import functools
-import threading
-from typing import Any
-
-_QUERYING = threading.local()
 
 
 def share_botocore_loader() -> None:
@@ -44,29 +33,3 @@ def share_botocore_loader() -> None:
 
     shared_loader._shared = True  # type: ignore[attr-defined]
     botocore.session.create_loader = shared_loader
-
-
-def unsorted_query_candidates() -> None:
-    from moto.dynamodb.models.table import Table
-
-    if getattr(Table.query, "_unsorted", False):
-        return
-    all_items, query = Table.all_items, Table.query
-
-    def candidates(self: Any) -> Any:
-        if not getattr(_QUERYING, "on", False):
-            return all_items(self)
-        if self.range_key_attr:
-            return [item for partition in self.items.values() for item in partition.values()]
-        return list(self.items.values())
-
-    def unsorted_query(self: Any, *args: Any, **kwargs: Any) -> Any:
-        _QUERYING.on = True
-        try:
-            return query(self, *args, **kwargs)
-        finally:
-            _QUERYING.on = False
-
-    unsorted_query._unsorted = True  # type: ignore[attr-defined]
-    Table.all_items = candidates
-    Table.query = unsorted_query
