@@ -95,6 +95,25 @@ DERIVED_LABELS: dict[str, dict[str, str]] = {
     "answered_calls": ANSWERED_LABELS,
     "materials": MATERIALS_LABELS,
 }
+# Cross features: pairs of fields whose effect on winning depends on each other, which an additive
+# model (and a per-field frequency model) cannot express. Each is a field of its own whose values are
+# the pair's cells ("mortgage|100_500"), one per lead, fitted beside the two fields with a stronger L2
+# (`CROSS_L2`): a cross carries only what the two fields' own points leave out, and a sparse cell
+# stays near 0 (the two fields' points alone) until the history shows otherwise.
+#   loan_type×amount_band: what an amount means depends on the product. 200万 is a mortgage's sweet
+#     spot, an implausible 信用贷 (unsecured loans stop at tens of 万), and 5万 against a property is odd.
+#   source×first_contact: speed to lead matters most where the customer is comparing offers right
+#     now (a calculator or website form called within 5 minutes), less for a partner's batch or
+#     someone met at an event.
+CROSSES: dict[str, tuple[str, str]] = {
+    "loan_type×amount_band": ("loan_type", "amount_band"),
+    "source×first_contact": ("source", "first_contact"),
+}
+CROSS_SEPARATOR = "|"  # between the two values of a cross's cell; no derived value contains it
+# A cross's L2 (the policy's `l2_cross`; the fields' own is `l2`, 1), and how many fitted leads a
+# cell needs to get a weight at all (the two fields' points alone score the rarer cells).
+CROSS_L2 = 10.0
+CROSS_MIN_COUNT = 20
 BAND_LABELS = {"high": "高", "medium": "中", "low": "低"}
 Band = Literal["high", "medium", "low"]
 Basis = Literal["model", "prior"]
@@ -102,13 +121,26 @@ MAX_REASONS = 4
 
 
 def known_field(name: str) -> bool:
-    return name in FEATURE_FIELDS or (name.startswith(CUSTOM_PREFIX) and len(name) > len(CUSTOM_PREFIX))
+    return name in FEATURE_FIELDS or name in CROSSES or (
+        name.startswith(CUSTOM_PREFIX) and len(name) > len(CUSTOM_PREFIX))
 
 
 def field_name(name: str, custom_labels: Mapping[str, str] | None = None) -> str:
     if name.startswith(CUSTOM_PREFIX):
         return (custom_labels or {}).get(name, name[len(CUSTOM_PREFIX):])
+    if name in CROSSES:
+        return "×".join(field_name(part) for part in CROSSES[name])
     return FIELD_NAMES.get(name, name)
+
+
+def crosses_of(fields: Iterable[str]) -> list[str]:
+    """The crosses both of whose fields are among `fields` (a cross of an excluded field is out too)."""
+    chosen = set(fields)
+    return [name for name, (first, second) in CROSSES.items() if first in chosen and second in chosen]
+
+
+def cross_value(first: str, second: str) -> str:
+    return f"{first}{CROSS_SEPARATOR}{second}"
 
 
 # --- features -----------------------------------------------------------------------------------
@@ -205,6 +237,11 @@ def feature_values(lead: Mapping[str, Any], fields: Sequence[str]) -> list[tuple
             value = _calls(lead.get("answered_calls"))
         elif name == "materials":
             value = "1_plus" if _count(lead.get("materials_sent")) else "0"
+        elif name in CROSSES:
+            first, second = CROSSES[name]
+            pair = dict(out)
+            value = cross_value(*(pair[part] if part in pair else feature_values(lead, (part,))[0][1]
+                                  for part in (first, second)))
         elif name.startswith(CUSTOM_PREFIX):
             custom = lead.get("custom")
             raw = custom.get(name[len(CUSTOM_PREFIX):]) if isinstance(custom, Mapping) else None
@@ -218,7 +255,13 @@ def feature_values(lead: Mapping[str, Any], fields: Sequence[str]) -> list[tuple
 
 def reason_label(name: str, value: str, labels: Callable[[str, str], str],
                  custom_labels: Mapping[str, str] | None = None) -> str:
-    """How a rep reads one factor: 房产抵押贷, 征信：良好,无逾期, 金额30–100万, 周六咨询."""
+    """How a rep reads one factor: 房产抵押贷, 征信：良好,无逾期, 金额30–100万, 周六咨询, and a cross
+    as its two values: 房产抵押贷·100–500万, 贷款计算器·5分钟内首次联系."""
+    if name in CROSSES:
+        first, second = CROSSES[name]
+        first_value, _, second_value = value.rpartition(CROSS_SEPARATOR)  # the second is derived: no separator
+        return "·".join(_cross_part(part, part_value, labels, custom_labels)
+                        for part, part_value in ((first, first_value), (second, second_value)))
     if value == NONE:
         return f"{field_name(name, custom_labels)}未填写"
     derived = DERIVED_LABELS.get(name)
@@ -226,6 +269,15 @@ def reason_label(name: str, value: str, labels: Callable[[str, str], str],
     if name.startswith(CUSTOM_PREFIX):
         return f"{field_name(name, custom_labels)}：{text}"
     return FEATURE_FIELDS.get(name, "") + text
+
+
+def _cross_part(name: str, value: str, labels: Callable[[str, str], str],
+                custom_labels: Mapping[str, str] | None) -> str:
+    """One value of a cross, read without its field's prefix where the value says it (100–500万)."""
+    derived = DERIVED_LABELS.get(name)
+    if derived is not None and value in derived:
+        return derived[value]
+    return reason_label(name, value, labels, custom_labels)
 
 
 # --- scoring ------------------------------------------------------------------------------------
@@ -249,11 +301,13 @@ class Score(NamedTuple):  # a tuple: made for every lead scored, several times c
 
 _ENGAGEMENT = frozenset(ENGAGEMENT_FIELDS)
 # How `Scorer` reads each field: a plain text field, the capture's hour or weekday, an engagement
-# signal, a count of earlier inquiries, the amount, or anything else (custom fields).
-_PLAIN, _WHEN, _ENGAGED, _REINQUIRY, _AMOUNT, _OTHER = range(6)
+# signal, a count of earlier inquiries, the amount, anything else (custom fields), or a cross of two.
+_PLAIN, _WHEN, _ENGAGED, _REINQUIRY, _AMOUNT, _OTHER, _CROSS = range(7)
 
 
 def _kind(name: str) -> int:
+    if name in CROSSES:
+        return _CROSS
     if name in ("hour", "weekday"):
         return _WHEN
     if name in _ENGAGEMENT:
@@ -272,6 +326,9 @@ def format_points(points: int) -> str:
 # A factor that moves a score: (|points|, −its field's place, points, reason), so that a plain sort
 # puts the strongest first and, among equals, the one of the earlier field.
 Hit = tuple[float, int, float, str]
+# A step of a scorer's plan: (how to read it, field, its table, the tables of its group or a cross's
+# two slots, the slot its value is kept in for the crosses (−1: none)).
+_Step = tuple[int, str, dict[Any, Hit], tuple[Any, ...], int]
 
 
 class Scorer:
@@ -284,25 +341,54 @@ class Scorer:
         self.basis = basis
         self.version = version
         self.fields = tuple(points)
-        # field -> value -> hit, reasons prebuilt so scoring formats nothing new. Hour and weekday
-        # are one step of the plan (one parse of the capture time), and so are the engagement signals.
-        tables: dict[str, dict[str, Hit]] = {}
+        # field -> value -> hit, reasons prebuilt so scoring formats nothing new; a cross's table is
+        # keyed by its pair of values. Hour and weekday are one step of the plan (one parse of the
+        # capture time), and so are the engagement signals with the crosses that read them.
+        tables: dict[str, dict[Any, Hit]] = {}
         for place, (name, values) in enumerate(points.items()):
-            tables[name] = {value: (abs(float(p)), -place, float(p),
-                                    f"{reason_label(name, value, labels, custom_labels)} {format_points(round(p))}")
-                            for value, p in values.items() if p != 0}
-        # (how to read it, field, its table, or the tables of its group)
-        self._plan: list[tuple[int, str, dict[str, Hit], tuple[dict[str, Hit] | None, ...]]] = []
-        for name, table in tables.items():
+            table: dict[Any, Hit] = {}
+            for value, p in values.items():
+                if p == 0:
+                    continue
+                key: Any = value
+                if name in CROSSES:
+                    first, _, second = value.rpartition(CROSS_SEPARATOR)
+                    key = (first, second)
+                table[key] = (abs(float(p)), -place, float(p),
+                              f"{reason_label(name, value, labels, custom_labels)} {format_points(round(p))}")
+            tables[name] = table
+        crosses = [name for name, table in tables.items() if name in CROSSES and table]
+        # The values crosses read, each kept in a slot of a list made per lead.
+        parts = [part for name in crosses for part in CROSSES[name]]
+        slots = {part: place for place, part in enumerate(dict.fromkeys(parts))}
+        self._slots = len(slots)
+        plan: list[_Step] = []
+        engaged_crosses = tuple((tables[name], slots[CROSSES[name][0]], slots[CROSSES[name][1]])
+                                for name in crosses if set(CROSSES[name]) & _ENGAGEMENT)
+        for name in (*tables, *(part for part in slots if part not in tables)):
             kind = _kind(name)
+            table = tables.get(name, {})
+            if kind == _CROSS:
+                continue
             if kind == _WHEN:
-                if not any(step[0] == _WHEN for step in self._plan):
-                    self._plan.append((kind, name, {}, (tables.get("hour"), tables.get("weekday"))))
+                if not any(step[0] == _WHEN for step in plan):
+                    plan.append((kind, name, {}, (tables.get("hour"), tables.get("weekday")),
+                                 -1 if "hour" not in slots and "weekday" not in slots else 0))
             elif kind == _ENGAGED:
-                if not any(step[0] == _ENGAGED for step in self._plan):
-                    self._plan.append((kind, name, {}, tuple(tables.get(field) for field in ENGAGEMENT_FIELDS)))
-            elif table:
-                self._plan.append((kind, name, table, ()))
+                if not any(step[0] == _ENGAGED for step in plan):
+                    plan.append((kind, name, {}, (*(tables.get(signal) for signal in ENGAGEMENT_FIELDS),
+                                                  *(slots.get(signal, -1) for signal in ENGAGEMENT_FIELDS),
+                                                  engaged_crosses), 0))
+            elif table or name in slots:
+                plan.append((kind, name, table, (), slots.get(name, -1)))
+        # The when-step keeps hour and weekday in their slots (if crosses read them).
+        self._when_slots = (slots.get("hour", -1), slots.get("weekday", -1))
+        # Crosses of profile fields last, once every value they read is known; the engagement
+        # step scores its own (after the first contact only).
+        plan.sort(key=lambda step: step[0] == _ENGAGED)
+        plan.extend((_CROSS, name, tables[name], (slots[CROSSES[name][0]], slots[CROSSES[name][1]]), -1)
+                    for name in crosses if not set(CROSSES[name]) & _ENGAGEMENT)
+        self._plan = plan
         self.high_from = high_from
         self.medium_from = medium_from
         self.center = center
@@ -315,37 +401,59 @@ class Scorer:
         get = lead.get
         created: datetime | None = None
         parsed = False  # created_at is parsed once, for the slot and for the minutes to first contact
+        seen: list[str] = [NONE] * self._slots
         hit: Hit | None
-        for kind, name, table, group in self._plan:
+        for kind, name, table, group, slot in self._plan:
             if kind == _PLAIN:
                 raw = get(name)
-                hit = table.get(raw if raw.__class__ is str and raw else NONE)
+                value = raw if raw.__class__ is str and raw else NONE
             elif kind == _WHEN:
                 created, parsed = _parse(get("created_at")), True
                 hour, weekday = group
-                slot = _slot(created)
-                if hour is not None and (hit := hour.get(slot[0])) is not None:
+                slot_hour, slot_weekday = _slot(created)
+                if slot >= 0:
+                    at_hour, at_weekday = self._when_slots
+                    if at_hour >= 0:
+                        seen[at_hour] = slot_hour
+                    if at_weekday >= 0:
+                        seen[at_weekday] = slot_weekday
+                if hour is not None and (hit := hour.get(slot_hour)) is not None:
                     out.append(hit)
-                hit = weekday.get(slot[1]) if weekday is not None else None
+                if weekday is not None and (hit := weekday.get(slot_weekday)) is not None:
+                    out.append(hit)
+                continue
             elif kind == _AMOUNT:
-                hit = table.get(_amount_band(get("amount")))
+                value = _amount_band(get("amount"))
             elif kind == _REINQUIRY:
                 count = len(get("previous_leads") or ())
-                hit = table.get("0" if count == 0 else "1" if count == 1 else "2_plus")
+                value = "0" if count == 0 else "1" if count == 1 else "2_plus"
+            elif kind == _CROSS:
+                hit = table.get((seen[group[0]], seen[group[1]]))
+                if hit is not None:
+                    out.append(hit)
+                continue
             elif kind == _ENGAGED:  # before the owner's first contact: the average lead's (no hit)
                 contact = get("first_contact_at")
                 if not contact:
                     continue
                 if not parsed:
                     created, parsed = _parse(get("created_at")), True
-                for signal, value in zip(group, (_since(created, contact), _calls(get("answered_calls")),
-                                                 "1_plus" if _count(get("materials_sent")) else "0"), strict=True):
+                values = (_since(created, contact), _calls(get("answered_calls")),
+                          "1_plus" if _count(get("materials_sent")) else "0")
+                for signal, value, at in zip(group[:3], values, group[3:6], strict=True):
+                    if at >= 0:
+                        seen[at] = value
                     if signal is not None and (hit := signal.get(value)) is not None:
+                        out.append(hit)
+                for cross, first, second in group[6]:
+                    if (hit := cross.get((seen[first], seen[second]))) is not None:
                         out.append(hit)
                 continue
             else:
-                hit = table.get(feature_values(lead, (name,))[0][1])
-            if hit is not None:
+                value = feature_values(lead, (name,))[0][1]
+            if slot >= 0:
+                seen[slot] = value
+            if (hit := table.get(value)) is not None:
                 out.append(hit)
         return out
 
@@ -426,12 +534,15 @@ def split(n: int, seed: int, test: float = 0.2, calibration: float = 0.1) -> tup
 
 
 def fit(rows: Sequence[Sequence[tuple[str, str]]], outcomes: Sequence[int], *, l2: float = 1.0,
-        min_count: int = 5, sweeps: int = 6) -> tuple[float, dict[str, dict[str, float]]]:
+        min_count: int = 5, sweeps: int = 6, l2_cross: float = CROSS_L2,
+        min_cross_count: int = CROSS_MIN_COUNT) -> tuple[float, dict[str, dict[str, float]]]:
     """L2-regularised logistic regression on one-hot (field, value) features: (intercept, weights).
 
     Values seen fewer than `min_count` times get no weight (they score as the field's average).
     Block-coordinate Newton: per field, the rows' margins give each value's gradient and (diagonal,
-    the values of one field being exclusive) Hessian; one exact Newton step per block per sweep."""
+    the values of one field being exclusive) Hessian; one exact Newton step per block per sweep.
+    Crosses (`CROSSES`) are fields like any other, with their own L2 and minimum count; their
+    blocks come after the fields', so each sweep fits the cross to what the fields leave out."""
     n = len(rows)
     if n == 0:
         return 0.0, {}
@@ -440,8 +551,12 @@ def fit(rows: Sequence[Sequence[tuple[str, str]]], outcomes: Sequence[int], *, l
         for name, value in row:
             per = counts.setdefault(name, {})
             per[value] = per.get(value, 0) + 1
-    index = {name: {value: j for j, value in enumerate(v for v, c in per.items() if c >= min_count)}
-             for name, per in counts.items()}
+    # The fields first, then the crosses (a field's block sees the crosses' previous sweep).
+    order = sorted(counts, key=lambda name: name in CROSSES)
+    index = {name: {value: j for j, value in enumerate(
+        v for v, c in counts[name].items() if c >= (min_cross_count if name in CROSSES else min_count))}
+        for name in order}
+    penalty = {name: l2_cross if name in CROSSES else l2 for name in index}
     columns: dict[str, list[int]] = {name: [-1] * n for name in index}
     for i, row in enumerate(rows):
         for name, value in row:
@@ -472,7 +587,8 @@ def fit(rows: Sequence[Sequence[tuple[str, str]]], outcomes: Sequence[int], *, l
                     q = p[i]
                     g[j] += q - y[i]
                     h[j] += q * (1 - q)
-            delta = [-(g[j] + l2 * w[j]) / (h[j] + l2) for j in range(len(w))]
+            lam = penalty[name]
+            delta = [-(g[j] + lam * w[j]) / (h[j] + lam) for j in range(len(w))]
             for j in range(len(w)):
                 w[j] += delta[j]
             delta.append(0.0)  # column value -1 (no weight) moves nothing
@@ -527,11 +643,11 @@ def _quantile(sorted_values: Sequence[float], q: float) -> float:
 
 
 def train(rows: Sequence[Sequence[tuple[str, str]]], outcomes: Sequence[int], *, l2: float = 1.0,
-          min_count: int = 5, seed: int = 26, sweeps: int = 6) -> Trained:
+          min_count: int = 5, seed: int = 26, sweeps: int = 6, l2_cross: float = CROSS_L2) -> Trained:
     """Fit on 70 %, calibrate on 10 %, measure AUC and Brier on the 20 % neither saw."""
     fit_rows, cal_rows, test_rows = split(len(rows), seed)
     intercept, weights = fit([rows[i] for i in fit_rows], [outcomes[i] for i in fit_rows], l2=l2,
-                             min_count=min_count, sweeps=sweeps)
+                             min_count=min_count, sweeps=sweeps, l2_cross=l2_cross)
     # The average lead's margin, field by field: points are relative to it.
     baseline: dict[str, float] = {}
     fit_margins = []
