@@ -186,7 +186,8 @@ def test_scoring_reports_both_histories_and_the_correlated_one_ties_its_fields()
     for key in ("scoring", "scoring_engagement", "scoring_corr", "scoring_corr_engagement"):
         assert {f"{key}_auc_ours", f"{key}_auc_frequency", f"{key}_auc_ceiling", f"{key}_auc_limit",
                 f"{key}_auc_limit_minus_frequency", f"{key}_auc_limit_minus_frequency_mean8",
-                f"{key}_brier_ours", f"{key}_brier_frequency", f"{key}_train_s", f"{key}_leads_per_s"} <= set(figures)
+                f"{key}_brier_ours", f"{key}_brier_frequency", f"{key}_train_s", f"{key}_leads_per_s",
+                f"{key}_auc_ours_additive", f"{key}_brier_ours_additive"} <= set(figures)
         assert 0.5 < figures[f"{key}_auc_ours"] <= 1
     # The latent segment ties loan type, customer type, credit, source, hour and re-inquiries together.
     assert figures["scoring_corr_cramers_v_mean"] > 2 * figures["scoring_cramers_v_mean"]
