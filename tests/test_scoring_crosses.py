@@ -181,3 +181,49 @@ def test_the_prior_cannot_weigh_a_cross() -> None:
     with pytest.raises(ValueError, match="交叉因素"):
         ScoringPolicy(prior={"loan_type×amount_band": {"credit|100_500": -10}})
     assert ScoringPolicy(l2_cross=30).l2_cross == 30
+
+
+def test_the_compiled_scorer_reads_every_lead_as_feature_values_does() -> None:
+    """The scorer's fast reading (ranked factors, hour of the week from the epoch seconds, slots for
+    the crosses) gives what the training's reading gives, odd leads included."""
+    from datetime import UTC
+    from decimal import Decimal
+
+    from chalicelib.domain.scoring import ENGAGEMENT_FIELDS, MAX_REASONS, NONE, format_points
+
+    rng = random.Random(11)
+    fields = [*WITH_CROSSES, "custom.house"]
+    leads: list[dict[str, Any]] = []
+    for _ in range(3000):
+        created = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=rng.randrange(60 * 24 * 400))
+        lead = {"loan_type": rng.choice(["mortgage", "credit", None, "", 5]),
+                "amount": rng.choice([None, 0, 5, 12.5, Decimal("120"), True, "50", 800]),
+                "source": rng.choice(["loan_calculator", "partner", None]), "credit_status": rng.choice(["good", None]),
+                "created_at": rng.choice([created.isoformat(), created.replace(tzinfo=None).isoformat(), "bad", None]),
+                "first_contact_at": rng.choice([None, "", "bad", (created + timedelta(minutes=rng.choice(
+                    [1, 20, 100, 300, 3000]))).isoformat()]),
+                "answered_calls": rng.choice([None, 0, 1, 3, Decimal("2"), True]),
+                "materials_sent": rng.choice([None, 0, 1, Decimal("1")]),
+                "previous_leads": rng.choice([None, [], ["L1"], ["L1", "L2"]]),
+                "custom": rng.choice([None, {"house": "yes"}, {}])}
+        leads.append({key: value for key, value in lead.items() if value is not None or rng.random() < 0.5})
+    points: dict[str, dict[str, float]] = {}
+    for lead in leads:
+        for name, value in feature_values(lead, fields):
+            points.setdefault(name, {})[value] = round(rng.uniform(-9, 9), 3) if rng.random() < 0.9 else 0.0
+    scorer = Scorer("model", 1, points, LABELS, center=0.2, per_logit=7.0, platt=(1.1, -0.3),
+                    custom_labels={"custom.house": "有房"})
+    engaged = {*ENGAGEMENT_FIELDS, *(name for name, pair in CROSSES.items() if set(pair) & set(ENGAGEMENT_FIELDS))}
+    for lead in leads:
+        factors = []
+        for place, (name, value) in enumerate(feature_values(lead, list(points))):
+            p = points[name].get(value, 0.0)
+            if p and (lead.get("first_contact_at") or name not in engaged):
+                factors.append((abs(p), -place, p, f"{reason_label(name, value, LABELS, {'custom.house': '有房'})} "
+                                                   f"{format_points(round(p))}"))
+        factors.sort(reverse=True)
+        expected = min(100, max(0, round(50 + sum(p for _, _, p, _ in factors))))
+        got = scorer.score(lead)
+        assert got.score == expected, lead
+        assert got.reasons == tuple(reason for size, _, _, reason in factors[:MAX_REASONS] if size >= 0.5), lead
+    assert NONE in points["hour"] and any(lead.get("created_at") == "bad" for lead in leads)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import random
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -145,21 +146,23 @@ def cross_value(first: str, second: str) -> str:
 
 # --- features -----------------------------------------------------------------------------------
 
+_AMOUNT_BOUNDS = [bound for bound, _, _ in AMOUNT_BANDS]
+_AMOUNT_VALUES = [*(value for _, value, _ in AMOUNT_BANDS), NONE]  # NONE past the last (infinite) bound
+
+
 def _amount_band(amount: Any) -> str:
     if not isinstance(amount, (int, float, Decimal)) or isinstance(amount, bool):  # Decimal: DynamoDB's
         return NONE
     number = float(amount)
     if number <= 0:
         return NONE
-    for bound, value, _ in AMOUNT_BANDS:
-        if number < bound:
-            return value
-    return NONE  # not reached: the last bound is infinite
+    return _AMOUNT_VALUES[bisect_right(_AMOUNT_BOUNDS, number)]  # the first band whose bound is above
 
 
 # Beijing has kept UTC+8 all year since 1991: a fixed offset converts several times faster than the
 # zone database, and scoring does it for every lead.
 _BEIJING = timezone(timedelta(hours=8))
+_BEIJING_SECONDS = 8 * 3600
 _HOUR_VALUE = [next(value for until, value, _ in HOUR_SLOTS if hour < until) for hour in range(24)]
 
 
@@ -187,21 +190,24 @@ def _when(created_at: Any) -> tuple[str, str]:
     return _slot(_parse(created_at))
 
 
+# The bands' bounds as durations (the last, infinite, as the longest one): compared as they are,
+# no conversion to minutes per lead.
+_FIRST_CONTACT_BOUNDS = [timedelta(minutes=bound) if bound < math.inf else timedelta.max
+                         for bound, _, _ in FIRST_CONTACT_BANDS]
+_FIRST_CONTACT_VALUES = [*(value for _, value, _ in FIRST_CONTACT_BANDS), NONE]
+
+
 def _since(created: datetime | None, first_contact_at: Any) -> str:
     """Minutes from capture to the owner's first contact, as a band; `never` without a contact."""
     if not isinstance(first_contact_at, str) or not first_contact_at:
         return "never"
-    contact = _parse(first_contact_at)
-    if created is None or contact is None:
+    if created is None:
         return NONE
     try:
-        minutes = (contact - created).total_seconds() / 60
-    except TypeError:  # one of the two without a zone
+        return _FIRST_CONTACT_VALUES[bisect_right(_FIRST_CONTACT_BOUNDS,
+                                                  datetime.fromisoformat(first_contact_at) - created)]
+    except (ValueError, TypeError):  # not a time, or one of the two without a zone
         return NONE
-    for bound, value, _ in FIRST_CONTACT_BANDS:
-        if minutes < bound:
-            return value
-    return NONE  # not reached: the last bound is infinite
 
 
 def _first_contact(created_at: Any, first_contact_at: Any) -> str:
@@ -323,16 +329,27 @@ def format_points(points: int) -> str:
     return f"+{points}" if points > 0 else f"−{-points}"
 
 
-# A factor that moves a score: (|points|, −its field's place, points, reason), so that a plain sort
-# puts the strongest first and, among equals, the one of the earlier field.
+# A factor that moves a score, as a scorer compiles it: (|points|, −its field's place, points,
+# reason). Sorted, the strongest comes first and, among equals, the one of the earlier field.
 Hit = tuple[float, int, float, str]
-# A step of a scorer's plan: (how to read it, field, its table, the tables of its group or a cross's
-# two slots, the slot its value is kept in for the crosses (−1: none)).
-_Step = tuple[int, str, dict[Any, Hit], tuple[Any, ...], int]
+_Ranks = dict[Any, int]  # a field's values (a cross's pairs of values) and the ranks of their factors
+_Cross = tuple[_Ranks, int, int]  # a cross's ranks and the slots of its two values
+_Engaged = tuple[_Ranks, int, _Ranks, int, _Ranks, int, list[_Cross]]
+_new_score = tuple.__new__  # a Score without NamedTuple's __new__ frame: one per lead scored
+_WEEK_HOURS = 7 * 24
+_EPOCH_HOUR_OF_WEEK = 3 * 24  # 1970-01-01 00:00 (in any zone) was a Thursday: hour 72 of its week
 
 
 class Scorer:
-    """Points per (field, value), compiled once per document version; `score` is pure and fast."""
+    """Points per (field, value), compiled once per document version; `score` is pure and fast.
+
+    Compiling ranks every factor any lead can have, strongest first, so that a lead's factors are
+    a list of small ints: their points add up from one list, and its reasons are those of its
+    smallest ranks. It also sorts the fields by how they are read, so that scoring a lead is a few
+    tight loops of dict lookups: the plain text fields, the amount, the capture's hour and weekday
+    (one parse, then one lookup of the hour of the week), the earlier inquiries, custom fields, the
+    engagement signals (one step, after the first contact only) and the crosses. A cross reads the
+    values of its two fields from slots of a list made per lead."""
 
     def __init__(self, basis: Basis, version: int, points: Mapping[str, Mapping[str, float]],
                  labels: Callable[[str, str], str], *, high_from: int = 70, medium_from: int = 40,
@@ -341,12 +358,9 @@ class Scorer:
         self.basis = basis
         self.version = version
         self.fields = tuple(points)
-        # field -> value -> hit, reasons prebuilt so scoring formats nothing new; a cross's table is
-        # keyed by its pair of values. Hour and weekday are one step of the plan (one parse of the
-        # capture time), and so are the engagement signals with the crosses that read them.
-        tables: dict[str, dict[Any, Hit]] = {}
+        # Every factor, reasons prebuilt so scoring formats nothing; a cross's by its pair of values.
+        factors: list[tuple[Hit, str, Any]] = []
         for place, (name, values) in enumerate(points.items()):
-            table: dict[Any, Hit] = {}
             for value, p in values.items():
                 if p == 0:
                     continue
@@ -354,123 +368,183 @@ class Scorer:
                 if name in CROSSES:
                     first, _, second = value.rpartition(CROSS_SEPARATOR)
                     key = (first, second)
-                table[key] = (abs(float(p)), -place, float(p),
-                              f"{reason_label(name, value, labels, custom_labels)} {format_points(round(p))}")
-            tables[name] = table
+                reason = f"{reason_label(name, value, labels, custom_labels)} {format_points(round(p))}"
+                factors.append(((abs(float(p)), -place, float(p), reason), name, key))
+        factors.sort(key=lambda factor: factor[0], reverse=True)
+        self._points = [hit[2] for hit, _, _ in factors]
+        self._reasons = [hit[3] for hit, _, _ in factors]
+        self._weak_from = sum(1 for hit, _, _ in factors if hit[0] >= 0.5)  # smaller factors are no reason
+        tables: dict[str, dict[Any, int]] = {name: {} for name in points}  # field -> value -> rank
+        for rank, (_, name, key) in enumerate(factors):
+            tables[name][key] = rank
         crosses = [name for name, table in tables.items() if name in CROSSES and table]
-        # The values crosses read, each kept in a slot of a list made per lead.
-        parts = [part for name in crosses for part in CROSSES[name]]
-        slots = {part: place for place, part in enumerate(dict.fromkeys(parts))}
+        slots = {part: place for place, part in enumerate(dict.fromkeys(
+            part for name in crosses for part in CROSSES[name]))}
         self._slots = len(slots)
-        plan: list[_Step] = []
-        engaged_crosses = tuple((tables[name], slots[CROSSES[name][0]], slots[CROSSES[name][1]])
-                                for name in crosses if set(CROSSES[name]) & _ENGAGEMENT)
-        for name in (*tables, *(part for part in slots if part not in tables)):
-            kind = _kind(name)
+        kinds = {name: _kind(name) for name in (*tables, *slots)}
+
+        def read(kind: int) -> list[str]:  # the fields of a kind that score or that a cross reads
+            return [name for name, k in kinds.items() if k == kind and (tables.get(name) or name in slots)]
+
+        def step(name: str) -> tuple[dict[Any, int], int | None, int]:  # table, rank of an empty field, slot
             table = tables.get(name, {})
-            if kind == _CROSS:
-                continue
-            if kind == _WHEN:
-                if not any(step[0] == _WHEN for step in plan):
-                    plan.append((kind, name, {}, (tables.get("hour"), tables.get("weekday")),
-                                 -1 if "hour" not in slots and "weekday" not in slots else 0))
-            elif kind == _ENGAGED:
-                if not any(step[0] == _ENGAGED for step in plan):
-                    plan.append((kind, name, {}, (*(tables.get(signal) for signal in ENGAGEMENT_FIELDS),
-                                                  *(slots.get(signal, -1) for signal in ENGAGEMENT_FIELDS),
-                                                  engaged_crosses), 0))
-            elif table or name in slots:
-                plan.append((kind, name, table, (), slots.get(name, -1)))
-        # The when-step keeps hour and weekday in their slots (if crosses read them).
-        self._when_slots = (slots.get("hour", -1), slots.get("weekday", -1))
-        # Crosses of profile fields last, once every value they read is known; the engagement
-        # step scores its own (after the first contact only).
-        plan.sort(key=lambda step: step[0] == _ENGAGED)
-        plan.extend((_CROSS, name, tables[name], (slots[CROSSES[name][0]], slots[CROSSES[name][1]]), -1)
-                    for name in crosses if not set(CROSSES[name]) & _ENGAGEMENT)
-        self._plan = plan
+            return table, table.get(NONE), slots.get(name, -1)
+
+        self._plain = [(name, *step(name)[:2]) for name in read(_PLAIN) if name not in slots]
+        self._kept = [(name, *step(name)) for name in read(_PLAIN) if name in slots]
+        self._amount = step("amount_band") if read(_AMOUNT) else None
+        # Hour and weekday by the hour of the week, Beijing time (Monday 0–8 h is 0…7).
+        self._when = None
+        if read(_WHEN):
+            (hours, _, hour_slot), (weekdays, _, weekday_slot) = step("hour"), step("weekday")
+            week = [(_HOUR_VALUE[at % 24], WEEKDAY_VALUES[at // 24]) for at in range(_WEEK_HOURS)]
+            self._when = ([(hours.get(hour), weekdays.get(weekday), hour, weekday) for hour, weekday in week],
+                          hours, weekdays, hour_slot, weekday_slot)
+        self._reinquiry = step("re_inquiry") if read(_REINQUIRY) else None
+        self._other = [(name, tables[name]) for name in read(_OTHER)]
+        engaged_crosses = [(tables[name], slots[CROSSES[name][0]], slots[CROSSES[name][1]])
+                           for name in crosses if set(CROSSES[name]) & _ENGAGEMENT]
+        # (table, slot) of the first contact, the answered calls and the materials, then the crosses.
+        self._engaged: _Engaged | None = None
+        if read(_ENGAGED):
+            (contacts, _, contact_slot), (calls, _, calls_slot), (materials, _, materials_slot) = (
+                step(signal) for signal in ENGAGEMENT_FIELDS)
+            self._engaged = (contacts, contact_slot, calls, calls_slot, materials, materials_slot, engaged_crosses)
+        self._crosses = [(tables[name], slots[CROSSES[name][0]], slots[CROSSES[name][1]])
+                         for name in crosses if not set(CROSSES[name]) & _ENGAGEMENT]
         self.high_from = high_from
         self.medium_from = medium_from
         self.center = center
         self.per_logit = per_logit
         self.platt = platt
 
-    def explain(self, lead: Mapping[str, Any]) -> list[Hit]:
-        """The factors of `lead` that move its score."""
-        out: list[Hit] = []
+    def explain(self, lead: Mapping[str, Any]) -> list[tuple[float, str]]:
+        """The factors of `lead` that move its score, strongest first: (points, reason)."""
+        return [(self._points[rank], self._reasons[rank]) for rank in sorted(self._ranks(lead))]
+
+    def _ranks(self, lead: Mapping[str, Any]) -> list[int]:
+        out: list[int] = []
+        append = out.append
         get = lead.get
-        created: datetime | None = None
-        parsed = False  # created_at is parsed once, for the slot and for the minutes to first contact
+        rank: int | None
+        for name, table, empty in self._plain:
+            raw = get(name)
+            rank = table.get(raw) if raw.__class__ is str and raw else empty
+            if rank is not None:
+                append(rank)
         seen: list[str] = [NONE] * self._slots
-        hit: Hit | None
-        for kind, name, table, group, slot in self._plan:
-            if kind == _PLAIN:
-                raw = get(name)
-                value = raw if raw.__class__ is str and raw else NONE
-            elif kind == _WHEN:
-                created, parsed = _parse(get("created_at")), True
-                hour, weekday = group
-                slot_hour, slot_weekday = _slot(created)
-                if slot >= 0:
-                    at_hour, at_weekday = self._when_slots
-                    if at_hour >= 0:
-                        seen[at_hour] = slot_hour
-                    if at_weekday >= 0:
-                        seen[at_weekday] = slot_weekday
-                if hour is not None and (hit := hour.get(slot_hour)) is not None:
-                    out.append(hit)
-                if weekday is not None and (hit := weekday.get(slot_weekday)) is not None:
-                    out.append(hit)
-                continue
-            elif kind == _AMOUNT:
-                value = _amount_band(get("amount"))
-            elif kind == _REINQUIRY:
-                count = len(get("previous_leads") or ())
-                value = "0" if count == 0 else "1" if count == 1 else "2_plus"
-            elif kind == _CROSS:
-                hit = table.get((seen[group[0]], seen[group[1]]))
-                if hit is not None:
-                    out.append(hit)
-                continue
-            elif kind == _ENGAGED:  # before the owner's first contact: the average lead's (no hit)
-                contact = get("first_contact_at")
-                if not contact:
-                    continue
-                if not parsed:
-                    created, parsed = _parse(get("created_at")), True
-                values = (_since(created, contact), _calls(get("answered_calls")),
-                          "1_plus" if _count(get("materials_sent")) else "0")
-                for signal, value, at in zip(group[:3], values, group[3:6], strict=True):
-                    if at >= 0:
-                        seen[at] = value
-                    if signal is not None and (hit := signal.get(value)) is not None:
-                        out.append(hit)
-                for cross, first, second in group[6]:
-                    if (hit := cross.get((seen[first], seen[second]))) is not None:
-                        out.append(hit)
-                continue
+        for name, table, empty, slot in self._kept:
+            raw = get(name)
+            if raw.__class__ is str and raw:
+                seen[slot] = raw
+                rank = table.get(raw)
             else:
-                value = feature_values(lead, (name,))[0][1]
+                rank = empty
+            if rank is not None:
+                append(rank)
+        if self._amount is not None:
+            table, _, slot = self._amount
+            value = _amount_band(get("amount"))
             if slot >= 0:
                 seen[slot] = value
-            if (hit := table.get(value)) is not None:
-                out.append(hit)
+            if (rank := table.get(value)) is not None:
+                append(rank)
+        created: datetime | None = None
+        parsed = False  # created_at is parsed once, for the slot and for the minutes to first contact
+        if self._when is not None:
+            week, hours, weekdays, hour_slot, weekday_slot = self._when
+            created, parsed = _parse(get("created_at")), True
+            # The hour of the week from the epoch seconds, as astimezone(Beijing) would give it; the
+            # first and last years, where astimezone may overflow, take astimezone's own way.
+            at_hour = -1
+            if created is not None and 1 < created.year < 9999:
+                try:
+                    at_hour = (int((created.timestamp() + _BEIJING_SECONDS) // 3600) + _EPOCH_HOUR_OF_WEEK) \
+                        % _WEEK_HOURS
+                except (ValueError, OverflowError, OSError):  # a naive time the local zone cannot place
+                    at_hour = -1
+            if at_hour >= 0:
+                hour_rank, weekday_rank, hour, weekday = week[at_hour]
+            else:
+                hour, weekday = _slot(created)
+                hour_rank, weekday_rank = hours.get(hour), weekdays.get(weekday)
+            if hour_slot >= 0:
+                seen[hour_slot] = hour
+            if weekday_slot >= 0:
+                seen[weekday_slot] = weekday
+            if hour_rank is not None:
+                append(hour_rank)
+            if weekday_rank is not None:
+                append(weekday_rank)
+        if self._reinquiry is not None:
+            table, _, slot = self._reinquiry
+            count = len(get("previous_leads") or ())
+            value = "0" if count == 0 else "1" if count == 1 else "2_plus"
+            if slot >= 0:
+                seen[slot] = value
+            if (rank := table.get(value)) is not None:
+                append(rank)
+        for name, table in self._other:
+            if (rank := table.get(feature_values(lead, (name,))[0][1])) is not None:
+                append(rank)
+        # Before the owner's first contact the engagement factors (crosses included) score as the
+        # average lead's: nothing.
+        if self._engaged is not None and (contact := get("first_contact_at")):
+            contacts, contact_slot, calls, calls_slot, materials, materials_slot, crosses = self._engaged
+            if not parsed:
+                created = _parse(get("created_at"))
+            value = _since(created, contact)
+            if contact_slot >= 0:
+                seen[contact_slot] = value
+            if (rank := contacts.get(value)) is not None:
+                append(rank)
+            answered: Any = get("answered_calls")
+            if answered.__class__ is not int:
+                answered = _count(answered)
+            value = "0" if answered <= 0 else "1" if answered == 1 else "2_plus"
+            if calls_slot >= 0:
+                seen[calls_slot] = value
+            if (rank := calls.get(value)) is not None:
+                append(rank)
+            sent: Any = get("materials_sent")
+            value = "1_plus" if (sent > 0 if sent.__class__ is int else _count(sent)) else "0"
+            if materials_slot >= 0:
+                seen[materials_slot] = value
+            if (rank := materials.get(value)) is not None:
+                append(rank)
+            for table, first, second in crosses:
+                if (rank := table.get((seen[first], seen[second]))) is not None:
+                    append(rank)
+        for table, first, second in self._crosses:
+            if (rank := table.get((seen[first], seen[second]))) is not None:
+                append(rank)
         return out
 
     def score(self, lead: Mapping[str, Any]) -> Score:
-        hits = self.explain(lead)
+        ranks = self._ranks(lead)
+        ranks.sort()
+        points = self._points
         total = 0.0
-        for hit in hits:
-            total += hit[2]
-        value = min(100, max(0, round(50 + total)))
+        for rank in ranks:
+            total += points[rank]
+        value = round(50 + total)
+        if value < 0 or value > 100:
+            value = 0 if value < 0 else 100
         band: Band = "high" if value >= self.high_from else "medium" if value >= self.medium_from else "low"
-        hits.sort(reverse=True)
-        reasons = tuple(hit[3] for hit in hits[:MAX_REASONS] if hit[0] >= 0.5)
+        top = ranks[:MAX_REASONS]  # the strongest; those too weak to name are the largest ranks
+        if top and top[-1] >= self._weak_from:
+            top = top[:bisect_left(top, self._weak_from)]
         probability = None
         if self.platt is not None:
             a, b = self.platt
-            probability = _sigmoid(a * (self.center + total / self.per_logit) + b)
-        return Score(value, band, reasons, self.basis, self.version, probability)
+            z = a * (self.center + total / self.per_logit) + b
+            if z >= 0:  # _sigmoid, inline
+                probability = 1.0 / (1.0 + math.exp(-z))
+            else:
+                e = math.exp(z)
+                probability = e / (1.0 + e)
+        reasons = tuple(map(self._reasons.__getitem__, top))
+        return _new_score(Score, (value, band, reasons, self.basis, self.version, probability))
 
 
 # --- training -----------------------------------------------------------------------------------
