@@ -33,6 +33,7 @@ TARGETS: dict[str, tuple[str, float]] = {
     "import_ratio_vs_raw": ("<=", 2),
     "import_peak_rss_mb": ("<=", 512),
     "scoring_leads_per_s": (">=", 50_000),
+    "scoring_engagement_leads_per_s": (">=", 50_000),
 }
 
 

@@ -179,20 +179,26 @@ def test_item_level_rollback_leaves_moto_as_its_own_backup_would() -> None:
     assert len(own[2]) == 3 and '"N": "11"' in own[0][0]  # the cancelled one left no trace
 
 
-def test_scoring_reports_both_histories_and_the_correlated_one_ties_its_fields() -> None:
+def test_scoring_reports_three_histories_the_correlated_one_ties_its_fields_the_interacting_one_crosses_them() -> None:
     from bench import scoring
 
     figures = scoring.run(n=3000, verbose=False)
-    for key in ("scoring", "scoring_engagement", "scoring_corr", "scoring_corr_engagement"):
+    for key in ("scoring", "scoring_engagement", "scoring_corr", "scoring_corr_engagement", "scoring_inter",
+                "scoring_inter_engagement"):
         assert {f"{key}_auc_ours", f"{key}_auc_frequency", f"{key}_auc_ceiling", f"{key}_auc_limit",
                 f"{key}_auc_limit_minus_frequency", f"{key}_auc_limit_minus_frequency_mean8",
-                f"{key}_brier_ours", f"{key}_brier_frequency", f"{key}_train_s", f"{key}_leads_per_s"} <= set(figures)
+                f"{key}_brier_ours", f"{key}_brier_frequency", f"{key}_train_s", f"{key}_leads_per_s",
+                f"{key}_auc_ours_additive", f"{key}_brier_ours_additive"} <= set(figures)
         assert 0.5 < figures[f"{key}_auc_ours"] <= 1
     # The latent segment ties loan type, customer type, credit, source, hour and re-inquiries together.
     assert figures["scoring_corr_cramers_v_mean"] > 2 * figures["scoring_cramers_v_mean"]
     leads, _, _, _ = scoring.generate(3000, history="correlated")
     owners = [lead for lead in leads if lead["customer_type"] == "business_owner"]
     assert owners and sum(lead["loan_type"] in ("business", "mortgage") for lead in owners) > 0.6 * len(owners)
+    # The interacting history is the mild one's leads with more planted effects: same profiles, other odds.
+    mild, mild_truth, _, _ = scoring.generate(500)
+    interacting, truth, _, _ = scoring.generate(500, history="interacting")
+    assert interacting == mild and truth != mild_truth
 
 
 def test_scoring_sensitivity_loosens_and_tightens_the_segments_and_restores_them() -> None:

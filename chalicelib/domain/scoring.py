@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import random
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -95,6 +96,25 @@ DERIVED_LABELS: dict[str, dict[str, str]] = {
     "answered_calls": ANSWERED_LABELS,
     "materials": MATERIALS_LABELS,
 }
+# Cross features: pairs of fields whose effect on winning depends on each other, which an additive
+# model (and a per-field frequency model) cannot express. Each is a field of its own whose values are
+# the pair's cells ("mortgage|100_500"), one per lead, fitted beside the two fields with a stronger L2
+# (`CROSS_L2`): a cross carries only what the two fields' own points leave out, and a sparse cell
+# stays near 0 (the two fields' points alone) until the history shows otherwise.
+#   loan_type×amount_band: what an amount means depends on the product. 200万 is a mortgage's sweet
+#     spot, an implausible 信用贷 (unsecured loans stop at tens of 万), and 5万 against a property is odd.
+#   source×first_contact: speed to lead matters most where the customer is comparing offers right
+#     now (a calculator or website form called within 5 minutes), less for a partner's batch or
+#     someone met at an event.
+CROSSES: dict[str, tuple[str, str]] = {
+    "loan_type×amount_band": ("loan_type", "amount_band"),
+    "source×first_contact": ("source", "first_contact"),
+}
+CROSS_SEPARATOR = "|"  # between the two values of a cross's cell; no derived value contains it
+# A cross's L2 (the policy's `l2_cross`; the fields' own is `l2`, 1), and how many fitted leads a
+# cell needs to get a weight at all (the two fields' points alone score the rarer cells).
+CROSS_L2 = 10.0
+CROSS_MIN_COUNT = 20
 BAND_LABELS = {"high": "高", "medium": "中", "low": "低"}
 Band = Literal["high", "medium", "low"]
 Basis = Literal["model", "prior"]
@@ -102,16 +122,33 @@ MAX_REASONS = 4
 
 
 def known_field(name: str) -> bool:
-    return name in FEATURE_FIELDS or (name.startswith(CUSTOM_PREFIX) and len(name) > len(CUSTOM_PREFIX))
+    return name in FEATURE_FIELDS or name in CROSSES or (
+        name.startswith(CUSTOM_PREFIX) and len(name) > len(CUSTOM_PREFIX))
 
 
 def field_name(name: str, custom_labels: Mapping[str, str] | None = None) -> str:
     if name.startswith(CUSTOM_PREFIX):
         return (custom_labels or {}).get(name, name[len(CUSTOM_PREFIX):])
+    if name in CROSSES:
+        return "×".join(field_name(part) for part in CROSSES[name])
     return FIELD_NAMES.get(name, name)
 
 
+def crosses_of(fields: Iterable[str]) -> list[str]:
+    """The crosses both of whose fields are among `fields` (a cross of an excluded field is out too)."""
+    chosen = set(fields)
+    return [name for name, (first, second) in CROSSES.items() if first in chosen and second in chosen]
+
+
+def cross_value(first: str, second: str) -> str:
+    return f"{first}{CROSS_SEPARATOR}{second}"
+
+
 # --- features -----------------------------------------------------------------------------------
+
+_AMOUNT_BOUNDS = [bound for bound, _, _ in AMOUNT_BANDS]
+_AMOUNT_VALUES = [*(value for _, value, _ in AMOUNT_BANDS), NONE]  # NONE past the last (infinite) bound
+
 
 def _amount_band(amount: Any) -> str:
     if not isinstance(amount, (int, float, Decimal)) or isinstance(amount, bool):  # Decimal: DynamoDB's
@@ -119,15 +156,13 @@ def _amount_band(amount: Any) -> str:
     number = float(amount)
     if number <= 0:
         return NONE
-    for bound, value, _ in AMOUNT_BANDS:
-        if number < bound:
-            return value
-    return NONE  # not reached: the last bound is infinite
+    return _AMOUNT_VALUES[bisect_right(_AMOUNT_BOUNDS, number)]  # the first band whose bound is above
 
 
 # Beijing has kept UTC+8 all year since 1991: a fixed offset converts several times faster than the
 # zone database, and scoring does it for every lead.
 _BEIJING = timezone(timedelta(hours=8))
+_BEIJING_SECONDS = 8 * 3600
 _HOUR_VALUE = [next(value for until, value, _ in HOUR_SLOTS if hour < until) for hour in range(24)]
 
 
@@ -155,21 +190,24 @@ def _when(created_at: Any) -> tuple[str, str]:
     return _slot(_parse(created_at))
 
 
+# The bands' bounds as durations (the last, infinite, as the longest one): compared as they are,
+# no conversion to minutes per lead.
+_FIRST_CONTACT_BOUNDS = [timedelta(minutes=bound) if bound < math.inf else timedelta.max
+                         for bound, _, _ in FIRST_CONTACT_BANDS]
+_FIRST_CONTACT_VALUES = [*(value for _, value, _ in FIRST_CONTACT_BANDS), NONE]
+
+
 def _since(created: datetime | None, first_contact_at: Any) -> str:
     """Minutes from capture to the owner's first contact, as a band; `never` without a contact."""
     if not isinstance(first_contact_at, str) or not first_contact_at:
         return "never"
-    contact = _parse(first_contact_at)
-    if created is None or contact is None:
+    if created is None:
         return NONE
     try:
-        minutes = (contact - created).total_seconds() / 60
-    except TypeError:  # one of the two without a zone
+        return _FIRST_CONTACT_VALUES[bisect_right(_FIRST_CONTACT_BOUNDS,
+                                                  datetime.fromisoformat(first_contact_at) - created)]
+    except (ValueError, TypeError):  # not a time, or one of the two without a zone
         return NONE
-    for bound, value, _ in FIRST_CONTACT_BANDS:
-        if minutes < bound:
-            return value
-    return NONE  # not reached: the last bound is infinite
 
 
 def _first_contact(created_at: Any, first_contact_at: Any) -> str:
@@ -205,6 +243,11 @@ def feature_values(lead: Mapping[str, Any], fields: Sequence[str]) -> list[tuple
             value = _calls(lead.get("answered_calls"))
         elif name == "materials":
             value = "1_plus" if _count(lead.get("materials_sent")) else "0"
+        elif name in CROSSES:
+            first, second = CROSSES[name]
+            pair = dict(out)
+            value = cross_value(*(pair[part] if part in pair else feature_values(lead, (part,))[0][1]
+                                  for part in (first, second)))
         elif name.startswith(CUSTOM_PREFIX):
             custom = lead.get("custom")
             raw = custom.get(name[len(CUSTOM_PREFIX):]) if isinstance(custom, Mapping) else None
@@ -218,7 +261,13 @@ def feature_values(lead: Mapping[str, Any], fields: Sequence[str]) -> list[tuple
 
 def reason_label(name: str, value: str, labels: Callable[[str, str], str],
                  custom_labels: Mapping[str, str] | None = None) -> str:
-    """How a rep reads one factor: 房产抵押贷, 征信：良好,无逾期, 金额30–100万, 周六咨询."""
+    """How a rep reads one factor: 房产抵押贷, 征信：良好,无逾期, 金额30–100万, 周六咨询, and a cross
+    as its two values: 房产抵押贷·100–500万, 贷款计算器·5分钟内首次联系."""
+    if name in CROSSES:
+        first, second = CROSSES[name]
+        first_value, _, second_value = value.rpartition(CROSS_SEPARATOR)  # the second is derived: no separator
+        return "·".join(_cross_part(part, part_value, labels, custom_labels)
+                        for part, part_value in ((first, first_value), (second, second_value)))
     if value == NONE:
         return f"{field_name(name, custom_labels)}未填写"
     derived = DERIVED_LABELS.get(name)
@@ -226,6 +275,15 @@ def reason_label(name: str, value: str, labels: Callable[[str, str], str],
     if name.startswith(CUSTOM_PREFIX):
         return f"{field_name(name, custom_labels)}：{text}"
     return FEATURE_FIELDS.get(name, "") + text
+
+
+def _cross_part(name: str, value: str, labels: Callable[[str, str], str],
+                custom_labels: Mapping[str, str] | None) -> str:
+    """One value of a cross, read without its field's prefix where the value says it (100–500万)."""
+    derived = DERIVED_LABELS.get(name)
+    if derived is not None and value in derived:
+        return derived[value]
+    return reason_label(name, value, labels, custom_labels)
 
 
 # --- scoring ------------------------------------------------------------------------------------
@@ -249,11 +307,13 @@ class Score(NamedTuple):  # a tuple: made for every lead scored, several times c
 
 _ENGAGEMENT = frozenset(ENGAGEMENT_FIELDS)
 # How `Scorer` reads each field: a plain text field, the capture's hour or weekday, an engagement
-# signal, a count of earlier inquiries, the amount, or anything else (custom fields).
-_PLAIN, _WHEN, _ENGAGED, _REINQUIRY, _AMOUNT, _OTHER = range(6)
+# signal, a count of earlier inquiries, the amount, anything else (custom fields), or a cross of two.
+_PLAIN, _WHEN, _ENGAGED, _REINQUIRY, _AMOUNT, _OTHER, _CROSS = range(7)
 
 
 def _kind(name: str) -> int:
+    if name in CROSSES:
+        return _CROSS
     if name in ("hour", "weekday"):
         return _WHEN
     if name in _ENGAGEMENT:
@@ -269,13 +329,27 @@ def format_points(points: int) -> str:
     return f"+{points}" if points > 0 else f"−{-points}"
 
 
-# A factor that moves a score: (|points|, −its field's place, points, reason), so that a plain sort
-# puts the strongest first and, among equals, the one of the earlier field.
+# A factor that moves a score, as a scorer compiles it: (|points|, −its field's place, points,
+# reason). Sorted, the strongest comes first and, among equals, the one of the earlier field.
 Hit = tuple[float, int, float, str]
+_Ranks = dict[Any, int]  # a field's values (a cross's pairs of values) and the ranks of their factors
+_Cross = tuple[_Ranks, int, int]  # a cross's ranks and the slots of its two values
+_Engaged = tuple[_Ranks, int, _Ranks, int, _Ranks, int, list[_Cross]]
+_new_score = tuple.__new__  # a Score without NamedTuple's __new__ frame: one per lead scored
+_WEEK_HOURS = 7 * 24
+_EPOCH_HOUR_OF_WEEK = 3 * 24  # 1970-01-01 00:00 (in any zone) was a Thursday: hour 72 of its week
 
 
 class Scorer:
-    """Points per (field, value), compiled once per document version; `score` is pure and fast."""
+    """Points per (field, value), compiled once per document version; `score` is pure and fast.
+
+    Compiling ranks every factor any lead can have, strongest first, so that a lead's factors are
+    a list of small ints: their points add up from one list, and its reasons are those of its
+    smallest ranks. It also sorts the fields by how they are read, so that scoring a lead is a few
+    tight loops of dict lookups: the plain text fields, the amount, the capture's hour and weekday
+    (one parse, then one lookup of the hour of the week), the earlier inquiries, custom fields, the
+    engagement signals (one step, after the first contact only) and the crosses. A cross reads the
+    values of its two fields from slots of a list made per lead."""
 
     def __init__(self, basis: Basis, version: int, points: Mapping[str, Mapping[str, float]],
                  labels: Callable[[str, str], str], *, high_from: int = 70, medium_from: int = 40,
@@ -284,85 +358,193 @@ class Scorer:
         self.basis = basis
         self.version = version
         self.fields = tuple(points)
-        # field -> value -> hit, reasons prebuilt so scoring formats nothing new. Hour and weekday
-        # are one step of the plan (one parse of the capture time), and so are the engagement signals.
-        tables: dict[str, dict[str, Hit]] = {}
+        # Every factor, reasons prebuilt so scoring formats nothing; a cross's by its pair of values.
+        factors: list[tuple[Hit, str, Any]] = []
         for place, (name, values) in enumerate(points.items()):
-            tables[name] = {value: (abs(float(p)), -place, float(p),
-                                    f"{reason_label(name, value, labels, custom_labels)} {format_points(round(p))}")
-                            for value, p in values.items() if p != 0}
-        # (how to read it, field, its table, or the tables of its group)
-        self._plan: list[tuple[int, str, dict[str, Hit], tuple[dict[str, Hit] | None, ...]]] = []
-        for name, table in tables.items():
-            kind = _kind(name)
-            if kind == _WHEN:
-                if not any(step[0] == _WHEN for step in self._plan):
-                    self._plan.append((kind, name, {}, (tables.get("hour"), tables.get("weekday"))))
-            elif kind == _ENGAGED:
-                if not any(step[0] == _ENGAGED for step in self._plan):
-                    self._plan.append((kind, name, {}, tuple(tables.get(field) for field in ENGAGEMENT_FIELDS)))
-            elif table:
-                self._plan.append((kind, name, table, ()))
+            for value, p in values.items():
+                if p == 0:
+                    continue
+                key: Any = value
+                if name in CROSSES:
+                    first, _, second = value.rpartition(CROSS_SEPARATOR)
+                    key = (first, second)
+                reason = f"{reason_label(name, value, labels, custom_labels)} {format_points(round(p))}"
+                factors.append(((abs(float(p)), -place, float(p), reason), name, key))
+        factors.sort(key=lambda factor: factor[0], reverse=True)
+        self._points = [hit[2] for hit, _, _ in factors]
+        self._reasons = [hit[3] for hit, _, _ in factors]
+        self._weak_from = sum(1 for hit, _, _ in factors if hit[0] >= 0.5)  # smaller factors are no reason
+        tables: dict[str, dict[Any, int]] = {name: {} for name in points}  # field -> value -> rank
+        for rank, (_, name, key) in enumerate(factors):
+            tables[name][key] = rank
+        crosses = [name for name, table in tables.items() if name in CROSSES and table]
+        slots = {part: place for place, part in enumerate(dict.fromkeys(
+            part for name in crosses for part in CROSSES[name]))}
+        self._slots = len(slots)
+        kinds = {name: _kind(name) for name in (*tables, *slots)}
+
+        def read(kind: int) -> list[str]:  # the fields of a kind that score or that a cross reads
+            return [name for name, k in kinds.items() if k == kind and (tables.get(name) or name in slots)]
+
+        def step(name: str) -> tuple[dict[Any, int], int | None, int]:  # table, rank of an empty field, slot
+            table = tables.get(name, {})
+            return table, table.get(NONE), slots.get(name, -1)
+
+        self._plain = [(name, *step(name)[:2]) for name in read(_PLAIN) if name not in slots]
+        self._kept = [(name, *step(name)) for name in read(_PLAIN) if name in slots]
+        self._amount = step("amount_band") if read(_AMOUNT) else None
+        # Hour and weekday by the hour of the week, Beijing time (Monday 0–8 h is 0…7).
+        self._when = None
+        if read(_WHEN):
+            (hours, _, hour_slot), (weekdays, _, weekday_slot) = step("hour"), step("weekday")
+            week = [(_HOUR_VALUE[at % 24], WEEKDAY_VALUES[at // 24]) for at in range(_WEEK_HOURS)]
+            self._when = ([(hours.get(hour), weekdays.get(weekday), hour, weekday) for hour, weekday in week],
+                          hours, weekdays, hour_slot, weekday_slot)
+        self._reinquiry = step("re_inquiry") if read(_REINQUIRY) else None
+        self._other = [(name, tables[name]) for name in read(_OTHER)]
+        engaged_crosses = [(tables[name], slots[CROSSES[name][0]], slots[CROSSES[name][1]])
+                           for name in crosses if set(CROSSES[name]) & _ENGAGEMENT]
+        # (table, slot) of the first contact, the answered calls and the materials, then the crosses.
+        self._engaged: _Engaged | None = None
+        if read(_ENGAGED):
+            (contacts, _, contact_slot), (calls, _, calls_slot), (materials, _, materials_slot) = (
+                step(signal) for signal in ENGAGEMENT_FIELDS)
+            self._engaged = (contacts, contact_slot, calls, calls_slot, materials, materials_slot, engaged_crosses)
+        self._crosses = [(tables[name], slots[CROSSES[name][0]], slots[CROSSES[name][1]])
+                         for name in crosses if not set(CROSSES[name]) & _ENGAGEMENT]
         self.high_from = high_from
         self.medium_from = medium_from
         self.center = center
         self.per_logit = per_logit
         self.platt = platt
 
-    def explain(self, lead: Mapping[str, Any]) -> list[Hit]:
-        """The factors of `lead` that move its score."""
-        out: list[Hit] = []
+    def explain(self, lead: Mapping[str, Any]) -> list[tuple[float, str]]:
+        """The factors of `lead` that move its score, strongest first: (points, reason)."""
+        return [(self._points[rank], self._reasons[rank]) for rank in sorted(self._ranks(lead))]
+
+    def _ranks(self, lead: Mapping[str, Any]) -> list[int]:
+        out: list[int] = []
+        append = out.append
         get = lead.get
+        rank: int | None
+        for name, table, empty in self._plain:
+            raw = get(name)
+            rank = table.get(raw) if raw.__class__ is str and raw else empty
+            if rank is not None:
+                append(rank)
+        seen: list[str] = [NONE] * self._slots
+        for name, table, empty, slot in self._kept:
+            raw = get(name)
+            if raw.__class__ is str and raw:
+                seen[slot] = raw
+                rank = table.get(raw)
+            else:
+                rank = empty
+            if rank is not None:
+                append(rank)
+        if self._amount is not None:
+            table, _, slot = self._amount
+            value = _amount_band(get("amount"))
+            if slot >= 0:
+                seen[slot] = value
+            if (rank := table.get(value)) is not None:
+                append(rank)
         created: datetime | None = None
         parsed = False  # created_at is parsed once, for the slot and for the minutes to first contact
-        hit: Hit | None
-        for kind, name, table, group in self._plan:
-            if kind == _PLAIN:
-                raw = get(name)
-                hit = table.get(raw if raw.__class__ is str and raw else NONE)
-            elif kind == _WHEN:
-                created, parsed = _parse(get("created_at")), True
-                hour, weekday = group
-                slot = _slot(created)
-                if hour is not None and (hit := hour.get(slot[0])) is not None:
-                    out.append(hit)
-                hit = weekday.get(slot[1]) if weekday is not None else None
-            elif kind == _AMOUNT:
-                hit = table.get(_amount_band(get("amount")))
-            elif kind == _REINQUIRY:
-                count = len(get("previous_leads") or ())
-                hit = table.get("0" if count == 0 else "1" if count == 1 else "2_plus")
-            elif kind == _ENGAGED:  # before the owner's first contact: the average lead's (no hit)
-                contact = get("first_contact_at")
-                if not contact:
-                    continue
-                if not parsed:
-                    created, parsed = _parse(get("created_at")), True
-                for signal, value in zip(group, (_since(created, contact), _calls(get("answered_calls")),
-                                                 "1_plus" if _count(get("materials_sent")) else "0"), strict=True):
-                    if signal is not None and (hit := signal.get(value)) is not None:
-                        out.append(hit)
-                continue
+        if self._when is not None:
+            week, hours, weekdays, hour_slot, weekday_slot = self._when
+            created, parsed = _parse(get("created_at")), True
+            # The hour of the week from the epoch seconds, as astimezone(Beijing) would give it; the
+            # first and last years, where astimezone may overflow, take astimezone's own way.
+            at_hour = -1
+            if created is not None and 1 < created.year < 9999:
+                try:
+                    at_hour = (int((created.timestamp() + _BEIJING_SECONDS) // 3600) + _EPOCH_HOUR_OF_WEEK) \
+                        % _WEEK_HOURS
+                except (ValueError, OverflowError, OSError):  # a naive time the local zone cannot place
+                    at_hour = -1
+            if at_hour >= 0:
+                hour_rank, weekday_rank, hour, weekday = week[at_hour]
             else:
-                hit = table.get(feature_values(lead, (name,))[0][1])
-            if hit is not None:
-                out.append(hit)
+                hour, weekday = _slot(created)
+                hour_rank, weekday_rank = hours.get(hour), weekdays.get(weekday)
+            if hour_slot >= 0:
+                seen[hour_slot] = hour
+            if weekday_slot >= 0:
+                seen[weekday_slot] = weekday
+            if hour_rank is not None:
+                append(hour_rank)
+            if weekday_rank is not None:
+                append(weekday_rank)
+        if self._reinquiry is not None:
+            table, _, slot = self._reinquiry
+            count = len(get("previous_leads") or ())
+            value = "0" if count == 0 else "1" if count == 1 else "2_plus"
+            if slot >= 0:
+                seen[slot] = value
+            if (rank := table.get(value)) is not None:
+                append(rank)
+        for name, table in self._other:
+            if (rank := table.get(feature_values(lead, (name,))[0][1])) is not None:
+                append(rank)
+        # Before the owner's first contact the engagement factors (crosses included) score as the
+        # average lead's: nothing.
+        if self._engaged is not None and (contact := get("first_contact_at")):
+            contacts, contact_slot, calls, calls_slot, materials, materials_slot, crosses = self._engaged
+            if not parsed:
+                created = _parse(get("created_at"))
+            value = _since(created, contact)
+            if contact_slot >= 0:
+                seen[contact_slot] = value
+            if (rank := contacts.get(value)) is not None:
+                append(rank)
+            answered: Any = get("answered_calls")
+            if answered.__class__ is not int:
+                answered = _count(answered)
+            value = "0" if answered <= 0 else "1" if answered == 1 else "2_plus"
+            if calls_slot >= 0:
+                seen[calls_slot] = value
+            if (rank := calls.get(value)) is not None:
+                append(rank)
+            sent: Any = get("materials_sent")
+            value = "1_plus" if (sent > 0 if sent.__class__ is int else _count(sent)) else "0"
+            if materials_slot >= 0:
+                seen[materials_slot] = value
+            if (rank := materials.get(value)) is not None:
+                append(rank)
+            for table, first, second in crosses:
+                if (rank := table.get((seen[first], seen[second]))) is not None:
+                    append(rank)
+        for table, first, second in self._crosses:
+            if (rank := table.get((seen[first], seen[second]))) is not None:
+                append(rank)
         return out
 
     def score(self, lead: Mapping[str, Any]) -> Score:
-        hits = self.explain(lead)
+        ranks = self._ranks(lead)
+        ranks.sort()
+        points = self._points
         total = 0.0
-        for hit in hits:
-            total += hit[2]
-        value = min(100, max(0, round(50 + total)))
+        for rank in ranks:
+            total += points[rank]
+        value = round(50 + total)
+        if value < 0 or value > 100:
+            value = 0 if value < 0 else 100
         band: Band = "high" if value >= self.high_from else "medium" if value >= self.medium_from else "low"
-        hits.sort(reverse=True)
-        reasons = tuple(hit[3] for hit in hits[:MAX_REASONS] if hit[0] >= 0.5)
+        top = ranks[:MAX_REASONS]  # the strongest; those too weak to name are the largest ranks
+        if top and top[-1] >= self._weak_from:
+            top = top[:bisect_left(top, self._weak_from)]
         probability = None
         if self.platt is not None:
             a, b = self.platt
-            probability = _sigmoid(a * (self.center + total / self.per_logit) + b)
-        return Score(value, band, reasons, self.basis, self.version, probability)
+            z = a * (self.center + total / self.per_logit) + b
+            if z >= 0:  # _sigmoid, inline
+                probability = 1.0 / (1.0 + math.exp(-z))
+            else:
+                e = math.exp(z)
+                probability = e / (1.0 + e)
+        reasons = tuple(map(self._reasons.__getitem__, top))
+        return _new_score(Score, (value, band, reasons, self.basis, self.version, probability))
 
 
 # --- training -----------------------------------------------------------------------------------
@@ -426,12 +608,15 @@ def split(n: int, seed: int, test: float = 0.2, calibration: float = 0.1) -> tup
 
 
 def fit(rows: Sequence[Sequence[tuple[str, str]]], outcomes: Sequence[int], *, l2: float = 1.0,
-        min_count: int = 5, sweeps: int = 6) -> tuple[float, dict[str, dict[str, float]]]:
+        min_count: int = 5, sweeps: int = 6, l2_cross: float = CROSS_L2,
+        min_cross_count: int = CROSS_MIN_COUNT) -> tuple[float, dict[str, dict[str, float]]]:
     """L2-regularised logistic regression on one-hot (field, value) features: (intercept, weights).
 
     Values seen fewer than `min_count` times get no weight (they score as the field's average).
     Block-coordinate Newton: per field, the rows' margins give each value's gradient and (diagonal,
-    the values of one field being exclusive) Hessian; one exact Newton step per block per sweep."""
+    the values of one field being exclusive) Hessian; one exact Newton step per block per sweep.
+    Crosses (`CROSSES`) are fields like any other, with their own L2 and minimum count; their
+    blocks come after the fields', so each sweep fits the cross to what the fields leave out."""
     n = len(rows)
     if n == 0:
         return 0.0, {}
@@ -440,8 +625,12 @@ def fit(rows: Sequence[Sequence[tuple[str, str]]], outcomes: Sequence[int], *, l
         for name, value in row:
             per = counts.setdefault(name, {})
             per[value] = per.get(value, 0) + 1
-    index = {name: {value: j for j, value in enumerate(v for v, c in per.items() if c >= min_count)}
-             for name, per in counts.items()}
+    # The fields first, then the crosses (a field's block sees the crosses' previous sweep).
+    order = sorted(counts, key=lambda name: name in CROSSES)
+    index = {name: {value: j for j, value in enumerate(
+        v for v, c in counts[name].items() if c >= (min_cross_count if name in CROSSES else min_count))}
+        for name in order}
+    penalty = {name: l2_cross if name in CROSSES else l2 for name in index}
     columns: dict[str, list[int]] = {name: [-1] * n for name in index}
     for i, row in enumerate(rows):
         for name, value in row:
@@ -472,7 +661,8 @@ def fit(rows: Sequence[Sequence[tuple[str, str]]], outcomes: Sequence[int], *, l
                     q = p[i]
                     g[j] += q - y[i]
                     h[j] += q * (1 - q)
-            delta = [-(g[j] + l2 * w[j]) / (h[j] + l2) for j in range(len(w))]
+            lam = penalty[name]
+            delta = [-(g[j] + lam * w[j]) / (h[j] + lam) for j in range(len(w))]
             for j in range(len(w)):
                 w[j] += delta[j]
             delta.append(0.0)  # column value -1 (no weight) moves nothing
@@ -527,11 +717,11 @@ def _quantile(sorted_values: Sequence[float], q: float) -> float:
 
 
 def train(rows: Sequence[Sequence[tuple[str, str]]], outcomes: Sequence[int], *, l2: float = 1.0,
-          min_count: int = 5, seed: int = 26, sweeps: int = 6) -> Trained:
+          min_count: int = 5, seed: int = 26, sweeps: int = 6, l2_cross: float = CROSS_L2) -> Trained:
     """Fit on 70 %, calibrate on 10 %, measure AUC and Brier on the 20 % neither saw."""
     fit_rows, cal_rows, test_rows = split(len(rows), seed)
     intercept, weights = fit([rows[i] for i in fit_rows], [outcomes[i] for i in fit_rows], l2=l2,
-                             min_count=min_count, sweeps=sweeps)
+                             min_count=min_count, sweeps=sweeps, l2_cross=l2_cross)
     # The average lead's margin, field by field: points are relative to it.
     baseline: dict[str, float] = {}
     fit_margins = []

@@ -16,12 +16,15 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from chalicelib.domain.scoring import (
+    CROSS_L2,
+    CROSSES,
     CUSTOM_PREFIX,
     DERIVED_LABELS,
     FEATURE_FIELDS,
     NONE,
     SENSITIVE_FIELDS,
     Scorer,
+    crosses_of,
     known_field,
 )
 
@@ -33,7 +36,8 @@ def _field_problem(name: str) -> str | None:
     if name in SENSITIVE_FIELDS or name.removeprefix(CUSTOM_PREFIX) in SENSITIVE_FIELDS:
         return f"{name} 属于个人信息（姓名、电话、地址等），不能作为评分因素"
     if not known_field(name):
-        return f"未知的评分因素 {name}（可用：{'、'.join(FEATURE_FIELDS)}，或 custom.<自定义字段>）"
+        return (f"未知的评分因素 {name}（可用：{'、'.join((*FEATURE_FIELDS, *CROSSES))}，"
+                "或 custom.<自定义字段>）")
     return None
 
 
@@ -57,6 +61,7 @@ class ScoringPolicy(BaseModel):
     min_closed_leads: int = Field(default=200, ge=20, le=10_000_000)
     window_days: int = Field(default=180, ge=7, le=730)
     l2: float = Field(default=1.0, gt=0, le=1000)
+    l2_cross: float = Field(default=CROSS_L2, gt=0, le=1000)  # the crosses' (domain.scoring.CROSSES)
     bands: Bands = Field(default_factory=Bands)
     excluded_fields: list[str] = Field(default_factory=list)
     prior: dict[str, dict[str, int]] = Field(default_factory=dict)
@@ -73,6 +78,7 @@ class ScoringPolicy(BaseModel):
     @classmethod
     def _prior(cls, value: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
         problems = [p for name in value if (p := _field_problem(name))]
+        problems += [f"{name} 是交叉因素，只由历史模型学习，不能设先验分" for name in value if name in CROSSES]
         for name, points in value.items():
             derived = DERIVED_LABELS.get(name)
             unknown = sorted(v for v in points if derived is not None and v not in derived and v != NONE)
@@ -93,7 +99,8 @@ class TrainingWindow(BaseModel):
 
 
 class ScoringModel(BaseModel):
-    """What training publishes (`/api/config/scoring-model`): readable, and small (~100 weights)."""
+    """What training publishes (`/api/config/scoring-model`): readable, and small (~100 point values
+    for the fields, ~100 more for the crosses)."""
 
     model_config = ConfigDict(extra="forbid")
     version: int = 1
@@ -139,10 +146,12 @@ def empty_model() -> ScoringModel:
 
 
 def model_fields(policy: ScoringPolicy, custom_option_keys: list[str]) -> list[str]:
-    """The fields training may use: the profile's features and option custom fields, minus exclusions."""
+    """The fields training may use: the profile's features and option custom fields, minus exclusions,
+    then the crosses of the fields left (an excluded field takes its crosses with it)."""
     excluded = set(policy.excluded_fields)
-    return [name for name in (*MODEL_FIELDS, *(CUSTOM_PREFIX + key for key in custom_option_keys))
-            if name not in excluded]
+    fields = [name for name in (*MODEL_FIELDS, *(CUSTOM_PREFIX + key for key in custom_option_keys))
+              if name not in excluded]
+    return fields + [name for name in crosses_of(fields) if name not in excluded]
 
 
 def uses_model(policy: ScoringPolicy, model: ScoringModel, model_version: int) -> bool:
@@ -152,8 +161,10 @@ def uses_model(policy: ScoringPolicy, model: ScoringModel, model_version: int) -
 def compile_scorer(policy: ScoringPolicy, policy_version: int, model: ScoringModel, model_version: int,
                    labels: Callable[[str, str], str], custom_labels: Mapping[str, str] | None = None) -> Scorer:
     """The scorer in force: the model once there is enough history, else the prior. Fields the
-    admin excluded after the model was trained score nothing (as the field's average lead)."""
+    admin excluded after the model was trained score nothing (as the field's average lead), nor do
+    the crosses that read them."""
     excluded = set(policy.excluded_fields)
+    excluded |= {name for name, pair in CROSSES.items() if excluded & set(pair)}
     bands: dict[str, Any] = {"high_from": policy.bands.high_from, "medium_from": policy.bands.medium_from}
     if uses_model(policy, model, model_version):
         points = {name: values for name, values in model.points.items() if name not in excluded}

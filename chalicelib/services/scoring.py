@@ -111,7 +111,7 @@ def retrain(at: datetime, author: str = "system") -> JsonView:
         message = f"已结案线索 {len(history)} 条（需至少 {rules.min_closed_leads} 条且有赢有输），继续使用先验评分"
         return {**summary, "trained": False, "basis": "prior", "message": message}
     rows = [feature_values(lead, fields) for lead, _ in history]
-    fitted = train(rows, [o for _, o in history], l2=rules.l2)
+    fitted = train(rows, [o for _, o in history], l2=rules.l2, l2_cross=rules.l2_cross)
     document = ScoringModel(trained_at=iso_utc(at), window=TrainingWindow(start=iso_utc(start), end=iso_utc(at)),
                             samples=fitted.samples, auc=round(fitted.auc, 4), brier=round(fitted.brier, 4),
                             features=fields, intercept=fitted.intercept, center=fitted.center,
