@@ -141,7 +141,7 @@ def measure(n: int, mix: str = "demo") -> dict[str, Any]:
 
         import app as app_module
         from chalicelib.observability import logger
-        from chalicelib.services import capture
+        from chalicelib.services import capture, routing
         from chalicelib.store import config, rates
         from local.gateway import StageGateway
         from local.pump import TriggerPump
@@ -153,6 +153,7 @@ def measure(n: int, mix: str = "demo") -> dict[str, Any]:
         config.clear_cache()
         rates.clear_cache()
         capture._allocator.cache_clear()
+        routing.clear_turns()
         seeded_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
         seed_demo_org(seeded_at, Path(state.name))
         if mix == "assigned":

@@ -72,6 +72,19 @@ def test_round_robin_takes_turns_whatever_other_teams_receive(client: Any) -> No
     assert sorted(owners.values()) == [2, 2, 2], owners
 
 
+def test_round_robin_writes_the_team_counter_once_per_block_of_turns(client: Any) -> None:
+    """At 1,000 leads/s for one team its round-robin counter must not take 1,000 writes/s: the turns
+    come in blocks (routing.TURN_BLOCK), the reps still take them in order."""
+    from chalicelib.services import routing
+    from chalicelib.store.schema import SequenceModel
+
+    ids = [capture(client, phone(n), city="上海", loan_type="mortgage") for n in range(20)]
+    deliver(client, leads_stream())
+    owners = Counter(lead(client, i)["owner"] for i in ids)
+    assert sorted(owners.values()) == [6, 7, 7], owners
+    assert SequenceModel.get("rr#sh_mortgage").last == 2 * routing.TURN_BLOCK  # two writes for 20 leads
+
+
 def test_a_rep_off_duty_receives_nothing_until_back(client: Any) -> None:
     assert call(client, "PATCH", "/users/sh_rep2", "sh_lead", {"on_duty": False}).status_code == 200
     first = [capture(client, phone(n), city="上海", loan_type="mortgage") for n in range(6)]
