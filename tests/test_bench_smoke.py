@@ -52,7 +52,8 @@ def test_capture_cost_says_where_each_unit_of_an_assigned_lead_goes() -> None:
     assert placed == {"by_owner_keys": 4, "by_team_keys": 4, "by_sla_keys": 4, "by_idle_keys": 4}
     assert stream.write_units_item["UpdateItem sequences"] == 1  # four leads, one block of turns
     assert not any(key.startswith("Query tasks") for key in stream.read_units_by)
-    assert stream.read_units_by["BatchGetItem rep_load"] == 4 * 1.0  # the two counters of one rep, ½ unit each
+    assert stream.read_units_by["BatchGetItem rep_load"] == 4 * 0.5  # the one load item of one rep, ½ unit
+    assert stream.write_units_item["TransactWriteItems rep_load"] == 4 * 2  # one item, twice in the transaction
 
 
 def test_hot_keys_rate_every_written_item_at_live_traffic() -> None:

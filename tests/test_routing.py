@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
 
 from tests.helpers import body_of, call, capture, deliver, lead, leads_stream, phone
@@ -83,6 +85,31 @@ def test_round_robin_writes_the_team_counter_once_per_block_of_turns(client: Any
     owners = Counter(lead(client, i)["owner"] for i in ids)
     assert sorted(owners.values()) == [6, 7, 7], owners
     assert SequenceModel.get("rr#sh_mortgage").last == 2 * routing.TURN_BLOCK  # two writes for 20 leads
+
+
+def test_a_reps_load_is_one_item_counting_the_day_and_forgetting_the_days_before(client: Any) -> None:
+    """Receiving a lead is one write of the rep's load item, bounded by both caps: leads held, and
+    leads received today (an attribute per day; those of the days before are removed)."""
+    from chalicelib.domain.timeutil import shanghai_day
+    from chalicelib.store import ownership
+    from chalicelib.store.schema import RepLoadModel
+
+    today = shanghai_day(datetime.now(UTC))
+    before = {f"assigned#{today - timedelta(days=n)}": {"N": "7"} for n in (1, 6)}
+    boto3.client("dynamodb").put_item(TableName=RepLoadModel.Meta.table_name, Item={
+        "user_id": {"S": "sh_rep1"}, "key": {"S": "open"}, "n": {"N": "4"}, **before})
+    for rep in ("sh_rep2", "sh_rep3"):
+        call(client, "PATCH", f"/users/{rep}", "admin", {"on_duty": False})
+    call(client, "PATCH", "/users/sh_rep1", "admin", {"daily_cap": 2})
+    ids = [capture(client, phone(n), city="上海", loan_type="mortgage") for n in range(3)]
+    deliver(client, leads_stream())
+    assert Counter(lead(client, i)["status"] for i in ids) == {"assigned": 2, "pool": 1}
+    [item] = boto3.client("dynamodb").query(
+        TableName=RepLoadModel.Meta.table_name, KeyConditionExpression="user_id = :u",
+        ExpressionAttributeValues={":u": {"S": "sh_rep1"}}, ConsistentRead=True)["Items"]
+    assert item["key"]["S"] == "open" and item["n"]["N"] == "6"
+    assert {k for k in item if k.startswith("assigned#")} == {f"assigned#{today}"}
+    assert ownership.loads(["sh_rep1"], today.isoformat()) == {"sh_rep1": (6, 2)}
 
 
 def test_a_rep_off_duty_receives_nothing_until_back(client: Any) -> None:
