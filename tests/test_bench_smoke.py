@@ -53,7 +53,11 @@ def test_capture_cost_says_where_each_unit_of_an_assigned_lead_goes() -> None:
     assert stream.write_units_item["UpdateItem sequences"] == 1  # four leads, one block of turns
     assert not any(key.startswith("Query tasks") for key in stream.read_units_by)
     assert stream.read_units_by["BatchGetItem rep_load"] == 4 * 0.5  # the one load item of one rep, ½ unit
-    assert stream.write_units_item["TransactWriteItems rep_load"] == 4 * 2  # one item, twice in the transaction
+    # The placed lead is under 1 KB (its routing reason on the history entry written with it), and a
+    # rep's load is one item: each one unit, twice in the transaction.
+    assert stream.write_units_item["TransactWriteItems leads"] == 4 * 2
+    assert stream.write_units_item["TransactWriteItems rep_load"] == 4 * 2
+    assert stream.write_units_item["TransactWriteItems lead_events"] == 4 * 2
 
 
 def test_hot_keys_rate_every_written_item_at_live_traffic() -> None:

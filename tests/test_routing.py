@@ -112,6 +112,44 @@ def test_a_reps_load_is_one_item_counting_the_day_and_forgetting_the_days_before
     assert ownership.loads(["sh_rep1"], today.isoformat()) == {"sh_rep1": (6, 2)}
 
 
+def test_a_placed_lead_keeps_its_reason_and_consent_once_and_shows_them_as_before(client: Any) -> None:
+    """Placed with an owner, a lead keeps its routing reason on the history entry written with it, its
+    consent's time and page as its own created_at and page_url: under 1 KB (one write unit, not two).
+    The lead as read shows them all; a lead stored whole before reads as it was."""
+    from bench.meter import item_size
+    from chalicelib.store import leads
+    from chalicelib.store.schema import LeadModel
+
+    page = "https://www.example-lender.cn/loan/apply?from=bench&utm_source=baidu"
+    lead_id = capture(client, phone(1), city="上海", loan_type="mortgage", name="王伟", amount=80,
+                      utm_source="baidu", utm_medium="cpc", utm_campaign="spring_mortgage", page_url=page)
+    deliver(client, leads_stream())
+    ddb = boto3.client("dynamodb")
+    stored = ddb.get_item(TableName=LeadModel.Meta.table_name, Key={"lead_id": {"S": lead_id}})["Item"]
+    assert "reason" not in stored["route"]["M"] and set(stored["consent"]["M"]) == {
+        "granted", "channel", "text_version", "on_page"}
+    assert item_size(stored) < 1024
+    shown = lead(client, lead_id)
+    [routed] = [e for e in shown["history"] if e.get("from_status") == "new"]
+    assert shown["route"]["reason"] == routed["reason"] and "上海房贷" in routed["reason"]
+    assert shown["consent"]["at"] == shown["created_at"] and shown["consent"]["page_url"] == page
+    assert "on_page" not in shown["consent"]
+    # A lead whose history is too long to hold its routing entry among the newest: read by its key.
+    assert (leads.routing_entry(leads.get(lead_id) or {}, []) or {}).get("reason") == routed["reason"]
+    # Stored whole by the code before: read as it was.
+    old = dict(stored)
+    old["lead_id"] = {"S": "L20261101999"}
+    old["route"] = {"M": {**stored["route"]["M"], "reason": {"S": "命中规则「上海房贷」：旧的理由"}}}
+    old["consent"] = {"M": {"granted": {"BOOL": True}, "at": {"S": "2026-11-01T00:00:00.000Z"},
+                            "channel": {"S": "wechat"}, "text_version": {"S": "v0"},
+                            "page_url": {"S": "https://old.example.cn/"}}}
+    ddb.put_item(TableName=LeadModel.Meta.table_name, Item=old)
+    before = lead(client, "L20261101999")
+    assert before["route"]["reason"] == "命中规则「上海房贷」：旧的理由"
+    assert before["consent"] == {"granted": True, "at": "2026-11-01T00:00:00.000Z", "channel": "wechat",
+                                 "text_version": "v0", "page_url": "https://old.example.cn/"}
+
+
 def test_a_rep_off_duty_receives_nothing_until_back(client: Any) -> None:
     assert call(client, "PATCH", "/users/sh_rep2", "sh_lead", {"on_duty": False}).status_code == 200
     first = [capture(client, phone(n), city="上海", loan_type="mortgage") for n in range(6)]
