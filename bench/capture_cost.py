@@ -87,18 +87,25 @@ def _combine(*tallies: Tally) -> Tally:
 MIXES = ("assigned", "demo", "duplicate")
 
 # The `assigned` mix's routing: every lead to one team, round robin.
+ONE_TEAM = "sh_mortgage"
 ONE_TEAM_RULES = [{"id": "all", "name": "全部分配", "when": None,
-                   "action": {"type": "assign_team", "team": "sh_mortgage", "strategy": "round_robin"}}]
+                   "action": {"type": "assign_team", "team": ONE_TEAM, "strategy": "round_robin"}}]
 
 
-def _route_everything_to_one_team(at: str) -> None:
+def _route_everything_to_one_team(at: str, n: int) -> None:
+    """One rule sends every lead to 上海房贷组, whose reps may each take all n leads today (the
+    default daily cap, 50, would send 300 leads' last 150 to the pool)."""
     from chalicelib.rules.routing import default_rule_set
-    from chalicelib.store import config
+    from chalicelib.store import config, ownership
 
     document = default_rule_set().model_dump(mode="json")
     document["rules"] = ONE_TEAM_RULES
     config.publish("routing", document, "system", at)
     config.clear_cache()
+    for rep in ownership.team_members(ONE_TEAM):
+        if rep["role"] == "rep":
+            ownership.update_user(rep["user_id"], {"daily_cap": max(n, rep["daily_cap"]),
+                                                   "max_open": max(n, rep["max_open"])})
 
 
 _MEASURED: dict[tuple[int, str], dict[str, Any]] = {}
@@ -141,7 +148,7 @@ def measure(n: int, mix: str = "demo") -> dict[str, Any]:
 
         import app as app_module
         from chalicelib.observability import logger
-        from chalicelib.services import capture
+        from chalicelib.services import capture, routing
         from chalicelib.store import config, rates
         from local.gateway import StageGateway
         from local.pump import TriggerPump
@@ -153,10 +160,11 @@ def measure(n: int, mix: str = "demo") -> dict[str, Any]:
         config.clear_cache()
         rates.clear_cache()
         capture._allocator.cache_clear()
+        routing.clear_turns()
         seeded_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
         seed_demo_org(seeded_at, Path(state.name))
         if mix == "assigned":
-            _route_everything_to_one_team(seeded_at)
+            _route_everything_to_one_team(seeded_at, n)
         pump = TriggerPump(aws, app_module.app, threading.RLock(), pending)
         pump.skip_existing()
         gateway = StageGateway(app_module.app, Config.create(chalice_app=app_module.app, lambda_timeout=60,

@@ -45,14 +45,19 @@ def test_capture_cost_says_where_each_unit_of_an_assigned_lead_goes() -> None:
     assert abs(sum(total.read_units_by.values()) - total.read_units) < 1e-9
     # Issue 21: a placement writes its four list and sweep indexes keys only (one unit each, whatever
     # the lead's size), and reads neither the lead's tasks nor the whole team's load; the team's round-robin
-    # cursor is one small write per lead (fair turns whatever other teams receive).
+    # counter is written once per block of turns (was once per lead), fair turns whatever other teams receive.
     stream = raw["tallies"]["stream"]
     placed = {key.split("/")[1]: units for key, units in stream.write_units_item.items()
               if key.startswith("TransactWriteItems leads/")}
     assert placed == {"by_owner_keys": 4, "by_team_keys": 4, "by_sla_keys": 4, "by_idle_keys": 4}
-    assert stream.write_units_item["UpdateItem sequences"] == 4
+    assert stream.write_units_item["UpdateItem sequences"] == 1  # four leads, one block of turns
     assert not any(key.startswith("Query tasks") for key in stream.read_units_by)
-    assert stream.read_units_by["BatchGetItem rep_load"] == 4 * 1.0  # the two counters of one rep, ½ unit each
+    assert stream.read_units_by["BatchGetItem rep_load"] == 4 * 0.5  # the one load item of one rep, ½ unit
+    # The placed lead is under 1 KB (its routing reason on the history entry written with it), and a
+    # rep's load is one item: each one unit, twice in the transaction.
+    assert stream.write_units_item["TransactWriteItems leads"] == 4 * 2
+    assert stream.write_units_item["TransactWriteItems rep_load"] == 4 * 2
+    assert stream.write_units_item["TransactWriteItems lead_events"] == 4 * 2
 
 
 def test_hot_keys_rate_every_written_item_at_live_traffic() -> None:

@@ -184,21 +184,25 @@ def test_one_poison_record_among_a_hundred(client: Any) -> None:
     assert all(len(lead(client, i["lead_id"])["history"]) == 1 for i in _all_leads())
 
 
-@pytest.mark.parametrize("crash_in", ["place", "record_status"])
+@pytest.mark.parametrize(("crash_in", "to"), [("place", "owner"), ("place", "pool"), ("record_status", "pool")])
 def test_a_crash_between_the_phone_claim_placement_and_history_is_finished_by_the_retry(
-        client: Any, monkeypatch: pytest.MonkeyPatch, crash_in: str) -> None:
-    """Claim, placement and history are three conditional writes, not one transaction: a crash after
-    any of them fails the record, and the stream's retry of it ends in the state one delivery would
-    have made (placed once, one history entry, the rep's load counted once)."""
+        client: Any, monkeypatch: pytest.MonkeyPatch, crash_in: str, to: str) -> None:
+    """Claim, placement and history are conditional writes, not one transaction (a lead placed with
+    an owner gets its history entry in its placement's transaction; a pooled lead after it): a crash
+    after any of them fails the record, and the stream's retry of it ends in the state one delivery
+    would have made (placed once, one history entry, the rep's load counted once)."""
     from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
     from chalicelib.errors import StoreUnavailable
     from chalicelib.store import ownership, phone_keys
     from chalicelib.store import placement as dedup
 
-    manual = client.http.post("/leads", headers={**JSON, **auth("sh_rep1")},
-                              body=json.dumps({"phone": PHONE, "name": "王五"}))
-    lead_id = body_of(manual)["lead_id"]
+    if to == "owner":
+        manual = client.http.post("/leads", headers={**JSON, **auth("sh_rep1")},
+                                  body=json.dumps({"phone": PHONE, "name": "王五"}))
+        lead_id = body_of(manual)["lead_id"]
+    else:
+        lead_id = capture(client, PHONE, city="成都", loan_type="car")
     reader = leads_stream()
     event = {"Records": _lambda(reader.read(), reader.stream_arn)}
     real = getattr(dedup, crash_in)
@@ -213,10 +217,13 @@ def test_a_crash_between_the_phone_claim_placement_and_history_is_finished_by_th
     for _ in range(2):  # the retry, and one more replay
         assert client.lambda_.invoke("lead_stream", event).payload == {"batchItemFailures": []}
     item = lead(client, lead_id)
-    assert item["status"] == "assigned" and item["owner"] == "sh_rep1"
-    routed = [e for e in item["history"] if e.get("to_status") == "assigned"]
-    assert len(routed) == 1 and routed[0]["reason"] == "录入人即负责人"
-    assert ownership.counter("sh_rep1", "open").n == 1
+    routed = [e for e in item["history"] if e.get("from_status") == "new"]
+    if to == "owner":
+        assert item["status"] == "assigned" and item["owner"] == "sh_rep1"
+        assert len(routed) == 1 and routed[0]["reason"] == "录入人即负责人" == item["route"]["reason"]
+        assert ownership.counter("sh_rep1", "open").n == 1
+    else:
+        assert item["status"] == "pool" and len(routed) == 1 and routed[0]["reason"] == item["route"]["reason"]
     assert phone_keys.get_phone_key(E164).active_lead == lead_id  # type: ignore[union-attr]
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from chalicelib.domain.lead import validate_submission
-from chalicelib.domain.lead_number import LEAD_ID, BlockAllocator, format_lead_id
+from chalicelib.domain.lead_number import LEAD_ID, BlockAllocator, TurnBlocks, format_lead_id
 from chalicelib.domain.lifecycle import STATUS_LABELS, TRANSITIONS, check_transition
 from chalicelib.domain.phone import display_phone, mask_phone, normalise_cn_phone
 from chalicelib.domain.timeutil import iso_utc, shanghai_day
@@ -109,6 +109,30 @@ def test_block_allocator_reserves_once_per_block_and_never_repeats() -> None:
         t.join()
     assert len(seen) == 600 and len(set(seen)) == 600
     assert counter["calls"] <= 14  # 600 numbers, blocks of 50: the counter is no hot item
+
+
+def test_round_robin_turns_come_in_blocks_and_stay_fair_across_containers() -> None:
+    """A team's turns: one counter write per block of 16, never a turn twice; one container's turns
+    are consecutive (its leads go round the reps exactly); containers taking turns at once, and a
+    container gone with turns left, keep every rep within a block's worth of leads of the others."""
+    counter = {"value": 0, "calls": 0}
+
+    def reserve(name: str, size: int) -> int:
+        assert name == "rr#sh_mortgage"
+        counter["value"] += size
+        counter["calls"] += 1
+        return counter["value"]
+
+    alone = TurnBlocks(reserve, 16)
+    assert [alone.next("rr#sh_mortgage") for _ in range(20)] == list(range(20))
+    assert counter["calls"] == 2
+    containers = [alone, TurnBlocks(reserve, 16), TurnBlocks(reserve, 16)]
+    turns = [containers[n % 3 if n < 500 else 1].next("rr#sh_mortgage") for n in range(1000)]  # one goes at 500
+    assert len(set(turns)) == 1000 and not set(turns) & set(range(20))
+    assert counter["calls"] <= 2 + 1000 // 16 + 3
+    for reps in (2, 3, 4, 5, 8):
+        received = [sum(1 for t in turns if t % reps == r) for r in range(reps)]
+        assert max(received) - min(received) <= 16, (reps, received)
 
 
 def test_sequence_blocks_in_dynamodb_are_disjoint(aws: None) -> None:

@@ -328,6 +328,104 @@ def test_a_lead_touching_more_items_than_a_transaction_holds_is_applied_once(cli
     assert stored == want
 
 
+def _worked_images(count: int) -> list[dict[str, Any]]:
+    """Assigned leads of one day over four loan types and two teams: each record touches some 60–80
+    counter items, so no two of them fit one transaction whole."""
+    types, teams = ["mortgage", "credit", "business", "car"], ["sh_mortgage", "south_credit"]
+    return [{"lead_id": f"L20261101{n:06d}", "day": "2026-11-01", "created_at": "2026-11-01T02:00:00.000Z",
+             "status": "assigned", "source": "wechat", "loan_type": types[n % 4], "city": "上海",
+             "team": teams[n % 2], "owner": f"rep{n % 3}", "first_team": teams[n % 2], "first_owner": f"rep{n % 3}"}
+            for n in range(count)]
+
+
+def _expected(images: list[dict[str, Any]]) -> dict[Any, dict[str, Decimal]]:
+    from chalicelib.domain import analytics
+
+    total: dict[Any, dict[str, Decimal]] = {}
+    for image in images:
+        analytics.add_into(total, analytics.contribution(image))
+    return {k: {n: v for n, v in attrs.items() if v} for k, attrs in total.items()}
+
+
+def test_a_batch_shares_its_transactions_whatever_each_record_touches(client: Any,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A counter item is written once per transaction, not once per record: records share
+    transactions, one going on in the next when its items do not all fit (was a transaction of its
+    own, two writes of every item, for each record touching more than half a transaction's items)."""
+    from chalicelib.domain import analytics
+    from chalicelib.services import aggregates as service
+    from chalicelib.store import aggregates
+
+    images = _worked_images(12)
+    items = set().union(*(analytics.delta(None, image) for image in images))
+    assert all(len(analytics.delta(None, image)) > service.MAX_ITEMS // 2 for image in images)
+    written: list[int] = []
+    real = aggregates.apply_batch
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        written.append(len(args[3]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(aggregates, "apply_batch", counting)
+    changes = [service.Change(f"e{n}", 100 + n, None, image) for n, image in enumerate(images)]
+    assert service.on_lead_batch(changes, "2026-11-01T03:00:00Z") == len(images)
+    assert sum(written) == len(items)  # each item once
+    assert len(written) == -(-len(items) // service.MAX_ITEMS) < len(images)
+    assert dict(aggregates.scan_counters()) == _expected(images)
+
+
+@pytest.mark.parametrize("dies_at", [1, 2, 3])
+def test_a_batch_dying_between_transactions_is_applied_once_however_delivered_again(
+        client: Any, monkeypatch: pytest.MonkeyPatch, dies_at: int) -> None:
+    """A delivery dies after `dies_at` transactions (the marker may stand inside a record); the batch
+    delivered again from the same first record, cut shorter, whole, and whole again, counts every
+    record exactly once."""
+    from chalicelib.services import aggregates as service
+    from chalicelib.store import aggregates
+
+    images = _worked_images(9)
+    changes = [service.Change(f"e{n}", 100 + n, None, image) for n, image in enumerate(images)]
+    calls = {"n": 0}
+    real = aggregates.apply_batch
+
+    def dies(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] > dies_at:
+            raise RuntimeError("the invocation died")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(aggregates, "apply_batch", dies)
+    with pytest.raises(RuntimeError):
+        service.on_lead_batch(changes, "2026-11-01T03:00:00Z")
+    monkeypatch.setattr(aggregates, "apply_batch", real)
+    for again in (changes[:2], changes[:5], changes, changes):
+        service.on_lead_batch(again, "2026-11-01T03:00:00Z")
+    assert dict(aggregates.scan_counters()) == _expected(images)
+
+
+def test_a_marker_written_by_parts_of_a_record_goes_on_where_it_stood(client: Any) -> None:
+    """A marker left inside a record by the code that applied records in parts of MAX_ITEMS items
+    (`part`, no `keys`) is read as that many items: the delivery again applies the rest only."""
+    from chalicelib.domain import analytics
+    from chalicelib.services import aggregates as service
+    from chalicelib.store import aggregates
+
+    image = {"lead_id": "L20261101000001", "day": "2026-11-01", "created_at": "2026-11-01T02:00:00.000Z",
+             "status": "won", "source": "wechat", "team": "t3", "owner": "r3", "first_team": "t1", "first_owner": "r1",
+             "won_amount": 20, "won_date": "2026-11-09", "activity_count": 3,
+             "activity_by": {"t1/r1": 1, "t2/r2": 1, "t3/r3": 1}, "reclaimed_from": ["t1/r1", "t4/r4"]}
+    delta = analytics.delta(None, image)
+    first = {key: delta[key] for key in sorted(delta)[:service.MAX_ITEMS]}
+    client_ = aggregates._client()
+    client_.put_item(TableName=aggregates._table(), Item={"pk": {"S": "batch#e1"}, "sk": {"S": "-"},
+                                                          "seq": {"N": "-1"}, "part": {"N": "1"},
+                                                          "expires_at": {"N": "1893456000"}})
+    for key, attrs in first.items():
+        aggregates.replace(key, attrs)
+    service.on_lead_batch([service.Change("e1", 100, None, image)], "2026-11-01T03:00:00Z")
+    assert dict(aggregates.scan_counters()) == _expected([image])
+
+
 def test_report_period_segments_are_bounded() -> None:
     from chalicelib.services.reports import segments
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
 
 from tests.helpers import body_of, call, capture, deliver, lead, leads_stream, phone
@@ -70,6 +72,82 @@ def test_round_robin_takes_turns_whatever_other_teams_receive(client: Any) -> No
     deliver(client, leads_stream())
     owners = Counter(lead(client, i)["owner"] for i in ids)
     assert sorted(owners.values()) == [2, 2, 2], owners
+
+
+def test_round_robin_writes_the_team_counter_once_per_block_of_turns(client: Any) -> None:
+    """At 1,000 leads/s for one team its round-robin counter must not take 1,000 writes/s: the turns
+    come in blocks (routing.TURN_BLOCK), the reps still take them in order."""
+    from chalicelib.services import routing
+    from chalicelib.store.schema import SequenceModel
+
+    ids = [capture(client, phone(n), city="上海", loan_type="mortgage") for n in range(20)]
+    deliver(client, leads_stream())
+    owners = Counter(lead(client, i)["owner"] for i in ids)
+    assert sorted(owners.values()) == [6, 7, 7], owners
+    assert SequenceModel.get("rr#sh_mortgage").last == 2 * routing.TURN_BLOCK  # two writes for 20 leads
+
+
+def test_a_reps_load_is_one_item_counting_the_day_and_forgetting_the_days_before(client: Any) -> None:
+    """Receiving a lead is one write of the rep's load item, bounded by both caps: leads held, and
+    leads received today (an attribute per day; those of the days before are removed)."""
+    from chalicelib.domain.timeutil import shanghai_day
+    from chalicelib.store import ownership
+    from chalicelib.store.schema import RepLoadModel
+
+    today = shanghai_day(datetime.now(UTC))
+    before = {f"assigned#{today - timedelta(days=n)}": {"N": "7"} for n in (1, 6)}
+    boto3.client("dynamodb").put_item(TableName=RepLoadModel.Meta.table_name, Item={
+        "user_id": {"S": "sh_rep1"}, "key": {"S": "open"}, "n": {"N": "4"}, **before})
+    for rep in ("sh_rep2", "sh_rep3"):
+        call(client, "PATCH", f"/users/{rep}", "admin", {"on_duty": False})
+    call(client, "PATCH", "/users/sh_rep1", "admin", {"daily_cap": 2})
+    ids = [capture(client, phone(n), city="上海", loan_type="mortgage") for n in range(3)]
+    deliver(client, leads_stream())
+    assert Counter(lead(client, i)["status"] for i in ids) == {"assigned": 2, "pool": 1}
+    [item] = boto3.client("dynamodb").query(
+        TableName=RepLoadModel.Meta.table_name, KeyConditionExpression="user_id = :u",
+        ExpressionAttributeValues={":u": {"S": "sh_rep1"}}, ConsistentRead=True)["Items"]
+    assert item["key"]["S"] == "open" and item["n"]["N"] == "6"
+    assert {k for k in item if k.startswith("assigned#")} == {f"assigned#{today}"}
+    assert ownership.loads(["sh_rep1"], today.isoformat()) == {"sh_rep1": (6, 2)}
+
+
+def test_a_placed_lead_keeps_its_reason_and_consent_once_and_shows_them_as_before(client: Any) -> None:
+    """Placed with an owner, a lead keeps its routing reason on the history entry written with it, its
+    consent's time and page as its own created_at and page_url: under 1 KB (one write unit, not two).
+    The lead as read shows them all; a lead stored whole before reads as it was."""
+    from bench.meter import item_size
+    from chalicelib.store import leads
+    from chalicelib.store.schema import LeadModel
+
+    page = "https://www.example-lender.cn/loan/apply?from=bench&utm_source=baidu"
+    lead_id = capture(client, phone(1), city="上海", loan_type="mortgage", name="王伟", amount=80,
+                      utm_source="baidu", utm_medium="cpc", utm_campaign="spring_mortgage", page_url=page)
+    deliver(client, leads_stream())
+    ddb = boto3.client("dynamodb")
+    stored = ddb.get_item(TableName=LeadModel.Meta.table_name, Key={"lead_id": {"S": lead_id}})["Item"]
+    assert "reason" not in stored["route"]["M"] and set(stored["consent"]["M"]) == {
+        "granted", "channel", "text_version", "on_page"}
+    assert item_size(stored) < 1024
+    shown = lead(client, lead_id)
+    [routed] = [e for e in shown["history"] if e.get("from_status") == "new"]
+    assert shown["route"]["reason"] == routed["reason"] and "上海房贷" in routed["reason"]
+    assert shown["consent"]["at"] == shown["created_at"] and shown["consent"]["page_url"] == page
+    assert "on_page" not in shown["consent"]
+    # A lead whose history is too long to hold its routing entry among the newest: read by its key.
+    assert (leads.routing_entry(leads.get(lead_id) or {}, []) or {}).get("reason") == routed["reason"]
+    # Stored whole by the code before: read as it was.
+    old = dict(stored)
+    old["lead_id"] = {"S": "L20261101999"}
+    old["route"] = {"M": {**stored["route"]["M"], "reason": {"S": "命中规则「上海房贷」：旧的理由"}}}
+    old["consent"] = {"M": {"granted": {"BOOL": True}, "at": {"S": "2026-11-01T00:00:00.000Z"},
+                            "channel": {"S": "wechat"}, "text_version": {"S": "v0"},
+                            "page_url": {"S": "https://old.example.cn/"}}}
+    ddb.put_item(TableName=LeadModel.Meta.table_name, Item=old)
+    before = lead(client, "L20261101999")
+    assert before["route"]["reason"] == "命中规则「上海房贷」：旧的理由"
+    assert before["consent"] == {"granted": True, "at": "2026-11-01T00:00:00.000Z", "channel": "wechat",
+                                 "text_version": "v0", "page_url": "https://old.example.cn/"}
 
 
 def test_a_rep_off_duty_receives_nothing_until_back(client: Any) -> None:

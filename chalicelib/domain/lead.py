@@ -577,14 +577,15 @@ def build_lead(sub: LeadSubmission, *, lead_id: str, channel: Channel, created_a
     if not lead.get("custom"):
         lead.pop("custom", None)
     if sub.consent is not None:
+        # Given when the lead was captured (`at`: its created_at), on its page (`page_url`): stored
+        # once, on the lead, and read back into the consent (store/leads.py, `to_lead`).
         lead["consent"] = {
             "granted": sub.consent,
-            "at": created_at,
             "channel": sub.source or channel,
             "text_version": sub.consent_version or profile.consent_text_version,
         }
         if sub.page_url:
-            lead["consent"]["page_url"] = sub.page_url
+            lead["consent"]["on_page"] = True
     if sub.honeypot_filled:
         lead["spam_flags"] = ["honeypot"]
     return lead_fields({k: v for k, v in lead.items() if v is not None})

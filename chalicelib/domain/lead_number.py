@@ -1,4 +1,5 @@
-"""Lead numbers: `L` + Asia/Shanghai date (yyyymmdd) + a sequence of at least three digits.
+"""Lead numbers: `L` + Asia/Shanghai date (yyyymmdd) + a sequence of at least three digits; and the
+round robin's turns, from blocks likewise.
 
 Sequences come in blocks from a per-day counter (see store.sequences), so the counter item is
 written once per block, not once per lead; numbers left in a block when a container dies are
@@ -36,4 +37,28 @@ class BlockAllocator:
                 end = self._reserve(key, self._size)
                 current = end - self._size + 1
             self._blocks = {key: (current + 1, end)}  # only today's block is worth keeping
+            return current
+
+
+class TurnBlocks:
+    """A team's round-robin turns (0, 1, 2, ...), handed out from blocks that `reserve(name, size)`
+    takes from the team's counter (returning the counter after the block): the counter item is
+    written once per block, not once per lead. Within a container the turns are consecutive, so its
+    leads go round the reps exactly; containers working at once take turns from blocks of their own
+    (each rep stays within a block's worth of leads of the others while those blocks are in use),
+    and turns left in a block when a container goes are skipped (a rotation shifted, not unfair)."""
+
+    def __init__(self, reserve: Callable[[str, int], int], block_size: int) -> None:
+        self._reserve = reserve
+        self._size = block_size
+        self._blocks: dict[str, tuple[int, int]] = {}  # name -> (next turn, last turn of the block)
+        self._lock = threading.Lock()
+
+    def next(self, name: str) -> int:
+        with self._lock:
+            current, last = self._blocks.get(name, (0, -1))
+            if current > last:
+                last = self._reserve(name, self._size) - 1
+                current = last - self._size + 1
+            self._blocks[name] = (current + 1, last)
             return current

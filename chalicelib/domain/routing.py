@@ -589,3 +589,17 @@ def dry_run(live: CompiledRules, draft: CompiledRules, leads: Sequence[Mapping[s
         out.append({"lead_id": lead.get("lead_id"), "live": _summary(before), "draft": _summary(after),
                     "changed": before.outcome() != after.outcome()})
     return out
+
+
+_PREVIOUS = "（该号码曾有线索 {}）"
+
+
+def history_reason(reason: str, previous: Sequence[str] | None) -> str:
+    """The routing history entry's reason: the route's, and the phone's closed leads (re-inquiries)."""
+    return reason + (_PREVIOUS.format("、".join(previous)) if previous else "")
+
+
+def route_reason(entry_reason: str, previous: Sequence[str] | None) -> str:
+    """The route's reason from its history entry's (the one place a placed lead's reason is kept)."""
+    suffix = _PREVIOUS.format("、".join(previous)) if previous else ""
+    return entry_reason[:-len(suffix)] if suffix and entry_reason.endswith(suffix) else entry_reason

@@ -26,43 +26,62 @@ class Change:
 
 def on_lead_batch(records: list[Change], at: str) -> int:
     """Apply a batch's records (in stream order, the batch's first record first) exactly once, however
-    often and however cut the batch is delivered again: the marker is keyed on the first record and
-    holds the sequence number applied through (and, while one record too large for a transaction is
-    applied in parts, how many of its parts). Returns how many records were applied now."""
+    often and however cut the batch is delivered again.
+
+    The records' changes are summed per counter item and written in key order, in transactions of up
+    to MAX_ITEMS items: each item once per batch, however many of its records touch it (a record
+    alone may touch more items than a transaction holds). The marker, keyed on the batch's first
+    record, moves with each transaction to exactly where it leaves the batch: every record through
+    a sequence number, and for the records after it, up to which item key their changes are applied.
+    A delivery again from the same first record, cut shorter or longer, goes on from there. Returns
+    how many records were applied now."""
     if not records:
         return 0
     marker = records[0].event_id
     expires = int(parse_iso(at).timestamp()) + MARKER_TTL_S
     state = aggregates.applied_state(marker)
-    applied, done_parts = state if state is not None else (None, 0)
-    pending = [r for r in records if applied is None or r.sequence > applied]
+    pending = [r for r in records if state is None or r.sequence > state.through]
+    if not pending:
+        return 0
     deltas = [analytics.delta(r.old, r.new) for r in pending]
-    chunk: analytics.Contribution = {}
-    for index, record in enumerate(pending):
-        if len(deltas[index]) > MAX_ITEMS:
-            # One record alone touches more items than a transaction holds (a lead worked by several
-            # teams): its parts go one transaction each, the marker counting them.
-            keys = sorted(deltas[index])
-            pieces = [{k: deltas[index][k] for k in keys[i:i + MAX_ITEMS]} for i in range(0, len(keys), MAX_ITEMS)]
-            for number, piece in enumerate(pieces):
-                if index == 0 and number < done_parts:
-                    continue  # applied by an earlier delivery
-                final = number + 1 == len(pieces)
-                base = applied if applied is not None else -1
-                aggregates.apply_batch(marker, applied, record.sequence if final else base, _nonzero(piece), expires,
-                                       after_part=number, through_part=0 if final else number + 1)
-                applied = record.sequence if final else base
-                done_parts = 0 if final else number + 1
-            continue
-        analytics.add_into(chunk, deltas[index])
-        last = index + 1 == len(pending)
-        if last or len(chunk.keys() | deltas[index + 1].keys()) > MAX_ITEMS:
-            changes = _nonzero(chunk)
-            if changes:
-                aggregates.apply_batch(marker, applied, record.sequence, changes, expires)
-                applied = record.sequence
-            chunk = {}
+    bounds = [state.bound_of(r.sequence) if state is not None else None for r in pending]
+    if state is not None and state.legacy_items:
+        first = sorted(deltas[0])
+        if state.legacy_items < len(first):
+            bounds[0] = first[state.legacy_items]
+        else:  # not left by that code, which moved `through` past a record with its last part
+            deltas[0] = {}
+    total: analytics.Contribution = {}
+    for change, bound in zip(deltas, bounds, strict=True):
+        analytics.add_into(total, {key: attrs for key, attrs in change.items() if bound is None or key >= bound})
+    total = _nonzero(total)
+    keys = sorted(total)
+    last = pending[-1].sequence
+    later = state.steps_after(last) if state is not None else ()  # an earlier, longer delivery's records
+    for start in range(0, len(keys), MAX_ITEMS):
+        chunk = keys[start:start + MAX_ITEMS]
+        if start + MAX_ITEMS < len(keys):
+            # Every pending record now has its changes below the next key applied (or more, from before).
+            following = keys[start + MAX_ITEMS]
+            steps = [(r.sequence, max(b, following) if b is not None else following) for r, b in zip(pending, bounds,
+                                                                                                   strict=True)]
+            bounds = [bound for _, bound in steps]
+            to = aggregates.Applied(state.through if state is not None else -1, _runs(steps) + later)
+        else:
+            to = aggregates.Applied(last, later)
+        state = aggregates.apply_batch(marker, state, to, {key: total[key] for key in chunk}, expires)
     return len(pending)
+
+
+def _runs(steps: list[tuple[int, analytics.Key]]) -> tuple[tuple[int, analytics.Key], ...]:
+    """(sequence, bound) per record → (last sequence of a run, bound) per run of records alike."""
+    out: list[tuple[int, analytics.Key]] = []
+    for sequence, bound in steps:
+        if out and out[-1][1] == bound:
+            out[-1] = (sequence, bound)
+        else:
+            out.append((sequence, bound))
+    return tuple(out)
 
 
 def _nonzero(total: analytics.Contribution) -> analytics.Contribution:

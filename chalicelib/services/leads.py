@@ -10,6 +10,7 @@ from chalicelib.domain.access import Principal, can_read_lead, permissions, sees
 from chalicelib.domain.lifecycle import STATUS_LABELS
 from chalicelib.domain.phone import display_phone, mask_phone
 from chalicelib.domain.records import JsonObject, Lead, LeadPageView, LeadView
+from chalicelib.domain.routing import route_reason
 from chalicelib.domain.scoring import BAND_LABELS
 from chalicelib.domain.timeutil import day_bounds_utc
 from chalicelib.errors import BadRequest, Forbidden, NotFound
@@ -92,7 +93,12 @@ def get_lead(lead_id: str, who: Principal) -> LeadView:
     if lead is None or not can_read_lead(who, lead.get("owner"), lead.get("team"), lead["status"]):
         raise NotFound("线索不存在或无权查看")
     view = lead_view(lead, who)
-    view["history"] = [_named_event(event) for event in leads.history(lead_id)]
+    history = leads.history(lead_id)
+    view["history"] = [_named_event(event) for event in history]
+    route = lead.get("route")
+    if isinstance(route, dict) and "reason" not in route and (entry := leads.routing_entry(lead, history)):
+        # A lead placed with its history entry keeps the routing reason there only (store/placement.py).
+        view["route"] = {**route, "reason": route_reason(str(entry.get("reason") or ""), lead.get("previous_leads"))}
     view["tasks"] = [{**task, "owner_name": names.user(task["owner"])} for task in tasks.of_lead(lead_id)]
     # A lead merged by hand keeps both histories: the kept lead shows the merged ones' too.
     merged = [{**event, "lead_id": other} for other in lead.get("merged_leads") or []

@@ -35,6 +35,7 @@ from chalicelib.domain.cleaning import Cleaned, clean_lead, differences, fillabl
 from chalicelib.domain.lifecycle import ACTIVE, CLOSED
 from chalicelib.domain.ownership import Notice, OwnershipChange, pool_key
 from chalicelib.domain.records import Activity, EventDetail, JsonObject, Lead, RouteRecord
+from chalicelib.domain.routing import history_reason
 from chalicelib.domain.timeutil import iso_utc, parse_iso
 from chalicelib.geo import home_of
 from chalicelib.observability import logger
@@ -236,19 +237,19 @@ def _placed(owner: str | None, team: str | None) -> JsonObject:
 
 
 def _routing_reason(record: RouteRecord, previous: list[str] | None) -> str:
-    reason = str(record.get("reason") or "")
-    return reason + (f"（该号码曾有线索 {'、'.join(previous)}）" if previous else "")
+    return history_reason(str(record.get("reason") or ""), previous)
 
 
 def _finish_replay(lead_id: str, phone: str, at: str, event_id: str, newly_claimed: bool) -> None:
     """The lead left `new` before this delivery placed it. Placed by an earlier delivery of this
-    record (its route is on the lead): make sure its history entry exists. Now in a status that does
-    not hold the phone (closed since, or moved by hand before the stream came): give back the claim
-    this delivery just made."""
+    record (its route is on the lead) with the reason on the lead (a pooled lead, one update, its
+    history entry written after it): make sure that entry exists (a lead placed in a transaction got
+    its entry with it, and keeps no reason). Now in a status that does not hold the phone (closed
+    since, or moved by hand before the stream came): give back the claim this delivery just made."""
     current = leads.get(lead_id, consistent=True)
     if newly_claimed and (current is None or current["status"] not in ACTIVE):
         phone_keys.drop_claim(phone, lead_id)
-    if current is not None and current.get("route"):
+    if current is not None and current.get("route") and "reason" in current["route"]:
         record = current["route"]
         placement.record_status(lead_id, at, event_id, "new", str(record.get("status") or current["status"]),
                                 _routing_reason(record, current.get("previous_leads")),

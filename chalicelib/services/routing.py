@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from chalicelib.domain.lead import FIELD_LABELS, UTM_FIELDS
+from chalicelib.domain.lead_number import TurnBlocks
 from chalicelib.domain.ownership import Caps
 from chalicelib.domain.records import Lead, Member, RouteRecord
 from chalicelib.domain.routing import CompiledRules, Decision, compile_rules
@@ -17,6 +18,16 @@ from chalicelib.services import names
 from chalicelib.store import config, ownership, sequences
 
 _compiled: dict[int, CompiledRules] = {}
+# A team's round-robin counter (`rr#<team>`) is written once per block of turns: at 1,000 leads/s for
+# one team, 1000 / TURN_BLOCK writes/s on it (DESIGN.md: no hot keys).
+TURN_BLOCK = 16
+_turns = TurnBlocks(sequences.reserve_turns, TURN_BLOCK)
+
+
+def clear_turns() -> None:
+    """Forget the container's blocks of turns (a fresh store: tests, benchmarks)."""
+    global _turns
+    _turns = TurnBlocks(sequences.reserve_turns, TURN_BLOCK)
 
 
 @dataclass(frozen=True)
@@ -130,8 +141,8 @@ def route(lead: Lead, at: datetime) -> Route:
                      unstaffed_team=user.get("team") if user else None, rule_name=name)
     team = decision.team or ""
     members = ownership.team_members(team)
-    # One atomic counter per team gives the turns: fair under bursts and whatever other teams receive.
-    turn = sequences.next_turn(f"rr#{team}") if decision.strategy in ("round_robin", "weighted") else 0
+    # The team's own turns (blocks of its counter): fair under bursts and whatever other teams receive.
+    turn = _turns.next(f"rr#{team}") if decision.strategy in ("round_robin", "weighted") else 0
     first = _round_robin_first(members, day, turn) if decision.strategy == "round_robin" else None
     if first is not None:
         rep = first

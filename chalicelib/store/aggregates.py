@@ -3,17 +3,19 @@
 Key: `pk = <scope>#<yyyy-mm>#<shard>`, `sk = <yyyy-mm-dd>`; the counters are attributes
 `<dimension>|<value>|<metric>`. A dashboard over a date range is one Query per month and shard
 (a 30-day range: at most 2 × SHARDS queries returning days × SHARDS items), whatever the number of
-leads. The stream applies a whole batch of records at once: their changes summed per item, in one
-transaction (per ≤ 99 items) with the batch's marker `batch#<first eventID>` holding the sequence
-number applied through, so a delivery of the same batch again changes nothing, and a counter item
-takes one write per batch, however many leads the batch carries.
+leads. The stream applies a whole batch of records at once: their changes summed per item, in
+transactions of up to 99 items (in key order) with the batch's marker `batch#<first eventID>` holding
+how far they are applied (services/aggregates.py), so a delivery of the same batch again changes
+nothing, and a counter item takes one write per batch, however many leads the batch carries.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -60,46 +62,79 @@ def _update(key: Key, changes: dict[str, Decimal]) -> dict[str, object]:
                        "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}}
 
 
-def applied_through(marker: str) -> int | None:
-    """The stream sequence number a batch starting with eventID `marker` was applied through."""
-    state = applied_state(marker)
-    return state[0] if state is not None else None
+@dataclass(frozen=True)
+class Applied:
+    """How far a batch is applied: every record through sequence number `through`; after it, runs of
+    records (`steps`: the run's last sequence number, and the item key below which its records'
+    changes are applied), records after the last run not at all. `raw`: the marker as read, which
+    the next move is conditional on; `legacy_items`: a marker of the code that applied one record
+    in parts of 99 items says how many items (in key order) of the record after `through` it applied."""
+
+    through: int
+    steps: tuple[tuple[int, Key], ...] = ()
+    raw: tuple[tuple[str, str], ...] = ()
+    legacy_items: int = 0
+
+    def bound_of(self, sequence: int) -> Key | None:
+        """The item key below which this record's changes are applied (None: none of them)."""
+        for last, bound in self.steps:
+            if sequence <= last:
+                return bound
+        return None
+
+    def steps_after(self, sequence: int) -> tuple[tuple[int, Key], ...]:
+        return tuple(step for step in self.steps if step[0] > sequence)
 
 
-def applied_state(marker: str) -> tuple[int, int] | None:
-    """(sequence number applied through, parts of the next record applied) of a batch's marker."""
+_CONDITIONED = ("seq", "part", "v")  # the marker's attributes a move is conditional on
+_LEGACY_PART_ITEMS = 99
+
+
+def applied_state(marker: str) -> Applied | None:
+    """Where a batch starting with eventID `marker` was applied through (None: not at all)."""
     with aws_errors():
         item = _client().get_item(TableName=_table(), Key={"pk": {"S": f"batch#{marker}"}, "sk": {"S": "-"}},
                                   ConsistentRead=True).get("Item")
-    return (int(item["seq"]["N"]), int(item.get("part", {}).get("N", 0))) if item else None
+    if not item:
+        return None
+    raw = tuple((name, item[name]["N"]) for name in _CONDITIONED if name in item)
+    steps = tuple((int(last), (str(bound[0]), str(bound[1]), str(bound[2])))
+                  for last, bound in json.loads(item.get("steps", {}).get("S", "[]")))
+    return Applied(int(item["seq"]["N"]), steps, raw, _LEGACY_PART_ITEMS * int(item.get("part", {}).get("N", 0)))
 
 
-def apply_batch(marker: str, after: int | None, through: int, changes: Contribution, expires_epoch: int,
-                after_part: int = 0, through_part: int = 0) -> None:
-    """Add the changes of a batch's records and move its marker from `after` to `through`, in one
-    transaction: a delivery of the same batch again finds the marker and skips what it covers. A
-    record too large for one transaction moves the marker by parts (`after_part` → `through_part`)."""
-    if after is None:
+def apply_batch(marker: str, state: Applied | None, to: Applied, changes: Contribution,
+                expires_epoch: int) -> Applied:
+    """Add `changes` and move the batch's marker from `state` (None: no marker yet) to `to`, in one
+    transaction, conditional on the marker being exactly as read: a delivery of the same batch
+    again finds the marker and skips what it covers. Returns the marker as now written."""
+    read = dict(state.raw) if state is not None else {}
+    if state is None:
         condition: dict[str, object] = {"ConditionExpression": "attribute_not_exists(pk)"}
     else:
-        values = {":after": {"N": str(after)}, ":part": {"N": str(after_part)}}
-        part_test = "(attribute_not_exists(part) OR part = :part)" if after_part == 0 else "part = :part"
-        condition = {"ConditionExpression": f"seq = :after AND {part_test}", "ExpressionAttributeValues": values}
-    marker_item = {"Put": {"TableName": _table(), **condition,
-                           "Item": {"pk": {"S": f"batch#{marker}"}, "sk": {"S": "-"}, "seq": {"N": str(through)},
-                                    "part": {"N": str(through_part)}, "expires_at": {"N": str(expires_epoch)}}}}
-    items = [marker_item] + [_update(key, attrs) for key, attrs in sorted(changes.items())]
+        tests = [f"#{name} = :{name}" if name in read else f"attribute_not_exists(#{name})" for name in _CONDITIONED]
+        condition = {"ConditionExpression": " AND ".join(tests),
+                     "ExpressionAttributeNames": {f"#{name}": name for name in _CONDITIONED},
+                     "ExpressionAttributeValues": {f":{name}": {"N": value} for name, value in read.items()}}
+    version = str(int(read.get("v", "0")) + 1)
+    item = {"pk": {"S": f"batch#{marker}"}, "sk": {"S": "-"}, "seq": {"N": str(to.through)}, "v": {"N": version},
+            "expires_at": {"N": str(expires_epoch)}}
+    if to.steps:
+        item["steps"] = {"S": json.dumps([[last, list(bound)] for last, bound in to.steps], ensure_ascii=False)}
+    items: list[dict[str, object]] = [{"Put": {"TableName": _table(), **condition, "Item": item}}]
+    items += [_update(key, attrs) for key, attrs in sorted(changes.items())]
     for attempt in range(_ATTEMPTS):
         try:
             with aws_errors():
                 _client().transact_write_items(TransactItems=items)
-            return
+            return Applied(to.through, to.steps, (("seq", str(to.through)), ("v", version)))
         except ConditionFailed as exc:  # only the marker carries a condition
             if "ConditionalCheckFailed" in exc.reasons:
                 raise MarkerMoved(marker) from exc
             if "TransactionConflict" not in exc.reasons or attempt == _ATTEMPTS - 1:
                 raise StoreUnavailable() from exc
             time.sleep(random.uniform(0, 0.05 * 2 ** attempt))  # noqa: S311 - jitter, not security
+    raise StoreUnavailable()
 
 
 class MarkerMoved(RuntimeError):

@@ -65,7 +65,22 @@ def to_lead(model: LeadModel) -> Lead:
             data[name] = _plain_map(value)
         else:
             data[name] = plain(value)
+    consent = data.get("consent")
+    if isinstance(consent, dict):
+        data["consent"] = full_consent(consent, data)
     return data  # type: ignore[return-value]  # the attributes are the record's keys (tests/test_records)
+
+
+def full_consent(consent: dict[str, Any], lead: Mapping[str, Any]) -> dict[str, Any]:
+    """The consent as recorded: since 2026-12 the lead keeps its time and page once, as its own
+    `created_at` and `page_url` (`on_page`: given on that page); a consent stored whole before is as
+    it was."""
+    out = {k: v for k, v in consent.items() if k != "on_page"}
+    if "at" not in out and lead.get("created_at"):
+        out["at"] = lead["created_at"]
+    if consent.get("on_page") and lead.get("page_url") and "page_url" not in out:
+        out["page_url"] = lead["page_url"]
+    return out
 
 
 def set_actions(fields: Lead) -> list[Action]:
@@ -187,6 +202,20 @@ def to_entry(row: LeadEventModel) -> HistoryEntry:
 def history(lead_id: str, limit: int = 50) -> list[HistoryEntry]:
     rows = LeadEventModel.query(lead_id, scan_index_forward=False, limit=limit)
     return [to_entry(row) for row in rows]
+
+
+def routing_entry(lead: Lead, entries: list[HistoryEntry]) -> HistoryEntry | None:
+    """The history entry of the lead's routing (its one move out of `new`, at `route.decided_at`):
+    among `entries` (the newest, already read), else read by its key (a lead with a long history)."""
+    for entry in entries:
+        if entry.get("kind") == "status" and entry.get("from_status") == "new":
+            return entry
+    at = (lead.get("route") or {}).get("decided_at")
+    if not at:
+        return None
+    with aws_errors():
+        rows = LeadEventModel.query(lead["lead_id"], LeadEventModel.sk.startswith(f"{at}#status#"), limit=1)
+        return next((to_entry(row) for row in rows), None)
 
 
 def _plain_map(value: Any) -> Any:

@@ -4,15 +4,16 @@ all in one DynamoDB transaction."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.operand import Path
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import metrics
-from chalicelib.domain.ownership import Notice, OwnershipChange
+from chalicelib.domain.ownership import Caps, Notice, OwnershipChange
 from chalicelib.domain.records import Member, UserChanges
 from chalicelib.domain.sop import shard_of
 from chalicelib.domain.timeutil import beijing, parse_iso
@@ -73,20 +74,47 @@ def _bounded_add(tx: TransactWrite, user: str, key: str, cap: int | None, expire
     tx.update(RepLoadModel(user, key), actions=actions, condition=condition)
 
 
+# A rep's load is one item, `open`: `n` leads held, and an attribute per Shanghai day counting the
+# leads received that day (`assigned#<day>`), so receiving a lead is one write bounded by both caps
+# (was two items, `open` and `assigned#<day>`, two writes of a transaction each). Receiving one
+# removes the attributes of the days before, so the item stays small.
+LOAD = "open"
+STALE_DAYS = 31  # a rep away longer than this keeps one stale day attribute (a few bytes) until the next
+
+
+def day_attribute(day: str) -> str:
+    return f"assigned#{day}"
+
+
+def _receive(tx: TransactWrite, user: str, day: str, caps: Caps) -> None:
+    today = Path([day_attribute(day)])
+    earlier = [date.fromisoformat(day) - timedelta(days=n) for n in range(1, STALE_DAYS + 1)]
+    actions: list[Action] = [RepLoadModel.n.add(1), today.add(1)]
+    actions += [Path([day_attribute(d.isoformat())]).remove() for d in earlier]
+    conditions: list[Condition] = []
+    if caps.max_open is not None:
+        conditions.append(RepLoadModel.n.does_not_exist() | (RepLoadModel.n < caps.max_open))
+    if caps.daily is not None:
+        conditions.append(today.does_not_exist() | (today < caps.daily))
+    condition = None
+    for part in conditions:
+        condition = part if condition is None else condition & part
+    tx.update(RepLoadModel(user, LOAD), actions=actions, condition=condition)
+
+
 def add_load_ops(tx: TransactWrite, change: OwnershipChange) -> None:
     """The reps' side: counters (bounded by the caps), cooldowns."""
     expires = parse_iso(change.at) + timedelta(days=3)
     # A routed lead counts for its owner even when the owner entered it (owner set at capture).
     if change.new_owner and (change.new_owner != change.expected_owner or change.kind == "route"):
-        _bounded_add(tx, change.new_owner, "open", change.caps.max_open)
-        _bounded_add(tx, change.new_owner, f"assigned#{change.day}", change.caps.daily, expires)
+        _receive(tx, change.new_owner, change.day, change.caps)
     if change.kind == "claim":
         _bounded_add(tx, change.actor, f"claims#{change.day}", change.caps.claims_per_day, expires)
     if change.check_cooldown:
         tx.condition_check(RepLoadModel, change.actor, f"cooldown#{change.lead_id}",
                            condition=RepLoadModel.until.does_not_exist() | (RepLoadModel.until < change.at))
     if change.expected_owner and change.expected_owner != change.new_owner:
-        tx.update(RepLoadModel(change.expected_owner, "open"), actions=[RepLoadModel.n.add(-1)])
+        tx.update(RepLoadModel(change.expected_owner, LOAD), actions=[RepLoadModel.n.add(-1)])
         if change.cooldown_until:
             tx.update(RepLoadModel(change.expected_owner, f"cooldown#{change.lead_id}"),
                       actions=[RepLoadModel.until.set(change.cooldown_until),
@@ -134,9 +162,10 @@ def explain_refusal(change: OwnershipChange) -> Conflict:
         if cooldown.until and cooldown.until >= change.at:
             return Conflict(f"您释放或被收回的线索在 {beijing(cooldown.until)} 之前不能再次领取", code="CLAIM_COOLDOWN")
     owner = change.new_owner or change.actor
-    if change.caps.max_open is not None and counter(owner, "open").n >= change.caps.max_open:
+    held, today = loads([owner], change.day, consistent=True)[owner]
+    if change.caps.max_open is not None and held >= change.caps.max_open:
         return Conflict(f"持有线索已达上限（{change.caps.max_open} 条）", code="MAX_OPEN_REACHED")
-    if change.caps.daily is not None and counter(owner, f"assigned#{change.day}").n >= change.caps.daily:
+    if change.caps.daily is not None and today >= change.caps.daily:
         return Conflict(f"今日分配已达上限（{change.caps.daily} 条）", code="DAILY_CAP_REACHED")
     if change.kind == "claim" and change.caps.claims_per_day is not None and \
             counter(change.actor, f"claims#{change.day}").n >= change.caps.claims_per_day:
@@ -159,13 +188,29 @@ def counter(user: str, key: str) -> Load:
     return Load(int(row.n or 0), row.until)
 
 
-def loads(users: list[str], day: str) -> dict[str, tuple[int, int]]:
-    """(open, assigned today) per rep, in one batch read."""
-    keys = [(u, "open") for u in users] + [(u, f"assigned#{day}") for u in users]
-    found: dict[tuple[str, str], int] = {}
-    for row in RepLoadModel.batch_get(keys):
-        found[(row.user_id, row.key)] = int(row.n or 0)
-    return {u: (found.get((u, "open"), 0), found.get((u, f"assigned#{day}"), 0)) for u in users}
+def loads(users: list[str], day: str, consistent: bool = False) -> dict[str, tuple[int, int]]:
+    """(open, assigned on `day`) per rep: their load items, in one batch read."""
+    table = RepLoadModel.Meta.table_name
+    found: dict[str, dict[str, Any]] = {}
+    pending: list[dict[str, Any]] = [{"user_id": {"S": u}, "key": {"S": LOAD}} for u in dict.fromkeys(users)]
+    wanted = ["user_id", "n", day_attribute(day)]
+    request: dict[str, Any] = {}
+    while pending or request:
+        if not request:
+            batch, pending = pending[:100], pending[100:]
+            request = {table: {"Keys": batch, "ConsistentRead": consistent,
+                               "ProjectionExpression": ", ".join(f"#p{i}" for i in range(len(wanted))),
+                               "ExpressionAttributeNames": {f"#p{i}": name for i, name in enumerate(wanted)}}}
+        with aws_errors():
+            response = transaction_connection().client.batch_get_item(RequestItems=request)
+        for item in response.get("Responses", {}).get(table, []):
+            found[item["user_id"]["S"]] = item
+        request = response.get("UnprocessedKeys") or {}
+
+    def number(item: dict[str, Any], name: str) -> int:
+        return int(item.get(name, {}).get("N", 0))
+
+    return {u: (number(found.get(u, {}), "n"), number(found.get(u, {}), day_attribute(day))) for u in users}
 
 
 def to_member(row: UserModel) -> Member:

@@ -65,38 +65,59 @@ def _notice_item(notice: Notice, at: str, key: str, lead_id: str) -> Notificatio
 
 def settle(phone: str, change: OwnershipChange, fields: Lead, notices: list[Notice], event_key: str,
            reason: str, detail: JsonObject) -> Outcome:
-    """Claim the phone, then place the lead, then write its history: three writes, each conditional,
-    in this order so that a crash between them is finished by the stream's retry of the record.
+    """Claim the phone, then place the lead with its history entry: in that order, each conditional,
+    so that a crash between them is finished by the stream's retry of the record.
     RACE: another lead holds the phone, or a cap was hit meanwhile. ALREADY: the lead left `new`."""
     if not phone_keys.claim_phone(phone, change.lead_id, change.at):
         return Outcome.RACE
-    outcome = place(change, fields, notices)
-    if outcome is Outcome.DONE:
+    entry = _history(change.lead_id, change.at, event_key, "new", change.new_status, reason, detail=detail)
+    outcome, written = place(change, fields, notices, entry)
+    if outcome is Outcome.DONE and not written:
         record_status(change.lead_id, change.at, event_key, "new", change.new_status, reason, detail)
     return outcome
 
 
-def place(change: OwnershipChange, fields: Lead, notices: list[Notice]) -> Outcome:
+def place(change: OwnershipChange, fields: Lead, notices: list[Notice],
+          entry: LeadEventModel | None = None) -> tuple[Outcome, bool]:
     """Place a `new` lead (pool or an owner): the lead, and in one transaction with it only what must
-    not happen without it (the owner's load counters, bounded by the caps; a supervisor's notice).
-    A pooled lead is one conditional update. RACE: still `new` but a cap was hit meanwhile."""
+    not happen without it (the owner's load, bounded by the caps; the notices; the history entry,
+    which then alone keeps the routing reason). A pooled lead is one conditional update (its history
+    entry written after it, the reason kept on the lead for a retry to write it from).
+    RACE: still `new` but a cap was hit meanwhile. Also says whether `entry` was written."""
     lead_id, at = change.lead_id, change.at
+    transaction = bool(change.new_owner or change.expected_owner or notices)
+    with_entry = transaction and entry is not None
+    if with_entry:
+        fields = without_reason(fields)
     actions = ownership.lead_actions(change) + set_actions(fields)
     condition = ownership.lead_condition(change)
     try:
         with aws_errors():
-            if change.new_owner or change.expected_owner or notices:
+            if transaction:
                 with TransactWrite(connection=transaction_connection()) as tx:
                     tx.update(LeadModel(lead_id), actions=actions, condition=condition)
                     ownership.add_load_ops(tx, change)
                     for notice in notices:
                         tx.save(_notice_item(notice, at, lead_id, lead_id),
                                 condition=NotificationModel.sk.does_not_exist())
+                    if entry is not None:
+                        tx.save(entry, condition=LeadEventModel.sk.does_not_exist())
             else:
                 LeadModel(lead_id).update(actions=actions, condition=condition)
-        return Outcome.DONE
+        return Outcome.DONE, with_entry
     except ConditionFailed as failed:
-        return _outcome(failed, lead_id)
+        return _outcome(failed, lead_id), False
+
+
+def without_reason(fields: Lead) -> Lead:
+    """The lead's fields without the routing reason: written with the lead, the history entry keeps it
+    (services/leads.py shows it from there), and the placed lead stays under 1 KB (one write unit,
+    not two, for this and every later write of it)."""
+    route = fields.get("route")
+    if not route or "reason" not in route:
+        return fields
+    kept = {k: v for k, v in route.items() if k != "reason"}
+    return {**fields, "route": kept}  # type: ignore[typeddict-item]  # a RouteRecord without its reason
 
 
 def record_status(lead_id: str, at: str, event_key: str, before: str, after: str, reason: str,

@@ -1,4 +1,4 @@
-"""Lead-number blocks: one atomic ADD on a per-day counter reserves a whole block."""
+"""Lead-number and round-robin turn blocks: one atomic ADD on a counter reserves a whole block."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ def reserve_block(day_key: str, size: int) -> int:
     return int(result["Attributes"]["last"]["N"])
 
 
-def next_turn(name: str) -> int:
-    """The next turn of a team's round-robin (0, 1, 2, ...): one atomic ADD, race-free."""
+def reserve_turns(name: str, size: int) -> int:
+    """Reserve `size` turns of a team's round robin; returns the counter after them (the turns
+    taken so far). One atomic ADD, race-free: no turn is handed out twice."""
     with aws_errors():
-        result = SequenceModel(name).update(actions=[SequenceModel.last.add(1)])
-    return int(result["Attributes"]["last"]["N"]) - 1
+        result = SequenceModel(name).update(actions=[SequenceModel.last.add(size)])
+    return int(result["Attributes"]["last"]["N"])

@@ -31,9 +31,11 @@ class UserModel(_Table):
 
 
 class RepLoadModel(_Table):
-    """A rep's load, per rep (no shared hot item): `open` leads held, and per Shanghai day the
-    leads assigned (`assigned#2024-05-20`) and claimed (`claims#...`); `cooldown#<lead>` items
-    keep a rep from re-claiming a lead they released or lost, until `until`."""
+    """A rep's load, per rep (no shared hot item). The item `open`: `n` leads held, and an attribute
+    per Shanghai day, `assigned#2024-05-20`, the leads received that day (store/ownership.py: one
+    write bounded by both caps; items `assigned#<day>` of their own until 2026-12, expiring in 3
+    days). Items `claims#<day>`: leads claimed that day; `cooldown#<lead>`: keep a rep from
+    re-claiming a lead they released or lost, until `until`."""
 
     class Meta(_Meta):
         table_name = f"{PREFIX}rep_load"
