@@ -170,7 +170,7 @@ def client(demo_org: str) -> Iterator[Any]:
 
 @pytest.fixture
 def worked_org(client: Any) -> tuple[list[dict[str, Any]], Any]:
-    """The demo org after tests/test_dashboard.py's scenario (200 leads over 45 days, worked, moved,
+    """The demo org after tests/test_dashboard.py's scenario (100 leads over 45 days, worked, moved,
     reclaimed; the stream drained): its stream events for a replay and its clock. The scenario is the
     slowest thing the suite does, so it runs once per session and is restored for each test after."""
     from tests.test_dashboard import run_scenario
