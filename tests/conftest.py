@@ -36,10 +36,11 @@ from local.env import configure  # noqa: E402
 make_dynamodb_atomic()  # DynamoDB's per-request atomicity, which moto lacks under threads
 
 from local.fast_moto import counter_adds, plain_json_answers  # noqa: E402
-from tests.fast_moto import share_botocore_loader, unsorted_query_candidates  # noqa: E402
+from tests.fast_moto import cached_action_names, share_botocore_loader, unsorted_query_candidates  # noqa: E402
 
 share_botocore_loader()
 unsorted_query_candidates()
+cached_action_names()
 plain_json_answers()
 counter_adds()
 
