@@ -16,9 +16,10 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 run: $(STAMP)
 	@PORT=$(PORT) $(PY) -m local run
 
-# One pytest-xdist worker per core; a module's tests stay on one worker (its stack and browser fixtures).
+# One pytest-xdist worker per core; a module's tests stay on one worker (its stack and browser fixtures),
+# the longest modules first (tests/conftest.py: LONGEST_FIRST, WORKED_ORG_MODULES).
 test: $(STAMP) browser-deps
-	@$(PY) -m pytest -n auto --dist loadfile
+	@$(PY) -m pytest -n auto --dist loadfile --no-loadscope-reorder
 
 # The inner loop: the unit and moto layers (pyproject.toml's markers), no local stack, browser or package.
 FAST := (unit or moto) and not (stack or browser or package)

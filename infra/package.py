@@ -23,6 +23,8 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -148,8 +150,37 @@ def run_chalice(stage: str, merge_file: Path, out: Path) -> None:
         shutil.rmtree(out)
     env = {**os.environ, "AWS_DEFAULT_REGION": stages()[stage]["region"]}
     chalice = Path(sys.executable).with_name("chalice")
-    subprocess.run([str(chalice), "package", "--stage", stage, "--merge-template", str(merge_file), str(out)],
-                   cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    with shared_layers():
+        subprocess.run([str(chalice), "package", "--stage", stage, "--merge-template", str(merge_file), str(out)],
+                       cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+DEPLOYMENTS = ROOT / ".chalice" / "deployments"
+
+
+def layer_cache() -> Path:
+    """Where the dependency layers Chalice built are kept for every checkout of this machine."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "loan-leads" / "chalice-layers"
+
+
+@contextmanager
+def shared_layers() -> Iterator[None]:
+    """Chalice names a built dependency layer by the hash of the requirements (and Python) and reuses it
+    from .chalice/deployments/; a fresh checkout has none and downloads and builds it again (30 MB,
+    about a minute). The layers are shared between checkouts through the user's cache, as pip shares
+    its wheels: a changed requirements.txt still builds its own."""
+    cache = layer_cache()
+    DEPLOYMENTS.mkdir(parents=True, exist_ok=True)
+    for layer in cache.glob("managed-layer-*.zip"):
+        if not (DEPLOYMENTS / layer.name).exists():
+            shutil.copyfile(layer, DEPLOYMENTS / layer.name)
+    yield
+    for layer in DEPLOYMENTS.glob("managed-layer-*.zip"):
+        if not (cache / layer.name).exists():
+            cache.mkdir(parents=True, exist_ok=True)
+            partial = cache / (layer.name + ".partial")
+            shutil.copyfile(layer, partial)
+            partial.replace(cache / layer.name)  # another checkout never reads half a layer
 
 
 def function_name(resource: dict[str, Any]) -> str:

@@ -36,10 +36,11 @@ from local.env import configure  # noqa: E402
 make_dynamodb_atomic()  # DynamoDB's per-request atomicity, which moto lacks under threads
 
 from local.fast_moto import counter_adds, plain_json_answers, quick_query  # noqa: E402
-from tests.fast_moto import share_botocore_loader  # noqa: E402
+from tests.fast_moto import cached_action_names, share_botocore_loader  # noqa: E402
 
 share_botocore_loader()
 quick_query()
+cached_action_names()
 plain_json_answers()
 counter_adds()
 
@@ -171,7 +172,7 @@ def client(demo_org: str) -> Iterator[Any]:
 
 @pytest.fixture
 def worked_org(client: Any) -> tuple[list[dict[str, Any]], Any]:
-    """The demo org after tests/test_dashboard.py's scenario (200 leads over 45 days, worked, moved,
+    """The demo org after tests/test_dashboard.py's scenario (100 leads over 45 days, worked, moved,
     reclaimed; the stream drained): its stream events for a replay and its clock. The scenario is the
     slowest thing the suite does, so it runs once per session and is restored for each test after."""
     from tests.test_dashboard import run_scenario
@@ -192,12 +193,40 @@ _WORKED: list[tuple[list[dict[str, Any]], Any]] = []
 LAYERS = ("unit", "moto", "stack", "browser", "package")  # the markers of pyproject.toml
 
 
+# `make test` spreads the modules over one pytest-xdist worker per core (`--dist loadfile`): a module is
+# run whole by one worker (its stack and browser fixtures are module-scoped), and the modules on the
+# worked org go together, so that one worker builds the scenario and restores it for the other
+# (pytest-xdist's own `loadgroup` cannot: under pytest 9 it no longer sees the group in the test ids).
+# Modules are handed out in collection order (`--no-loadscope-reorder`), the longest first as measured
+# (`--durations`), so that no long module starts last while the other worker idles.
+WORKED_ORG_MODULES = ("test_dashboard.py", "test_reports.py")
+LONGEST_FIRST = ("test_dashboard.py", "test_reports.py", "test_fuzz.py", "test_bench_smoke.py",
+                 "test_local_durability.py", "test_package.py", "test_browser.py", "test_browser_labels.py",
+                 "test_browser_reports.py", "test_browser_config.py", "test_browser_loop.py", "test_local_stack.py",
+                 "test_browser_forms.py", "test_routing.py", "test_scoring.py", "test_dedup.py")
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class ModulesAndTheWorkedOrg(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = str(super()._split_scope(nodeid))
+            return "worked_org" if Path(module).name in WORKED_ORG_MODULES else module
+
+    return ModulesAndTheWorkedOrg(config, log)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test that uses the in-process AWS is a moto test, whatever its module's layer (every module
-    names its layer with `pytestmark`: tests/test_layers.py)."""
+    names its layer with `pytestmark`: tests/test_layers.py). Modules run longest first (LONGEST_FIRST)."""
     for item in items:
         if "aws" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.moto)
+    rank = {module: n for n, module in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(Path(str(item.path)).name, len(rank)))  # stable: the rest keep their order
 
 
 # PIPL: no personal data in logs. Every test's captured log records and output (Powertools prints

@@ -1,7 +1,7 @@
 """The dashboard: counters kept from the lead stream equal the figures computed from the leads
 themselves; replays change nothing; scope and drill-downs.
 
-Given 200 leads over 45 days (channels, partner, regions, duplicates, invalid), worked by the reps
+Given 100 leads (SCENARIO_LEADS) over 45 days (channels, partner, regions, duplicates, invalid), worked by the reps
 (contact, intent and back, won with amounts, lost, found invalid), when the stream has run, then
 every figure equals the one computed here directly from the lead items and their history."""
 
@@ -29,6 +29,13 @@ SOURCES = ["website_form", "wechat", "douyin", "zhihu", "loan_calculator", "onli
 PLACES = [("上海", "mortgage"), ("上海", "mortgage"), ("广州", "credit"), ("深圳", "credit"), ("杭州", "car"),
           ("成都", "business"), ("北京", "credit"), ("沈阳", "other"), ("上海", "credit")]
 CUSTOMERS = ["business_owner", "salaried", "self_employed", None]
+# The scenario's size: people captured over 45 days, new people of the last day (routed, never worked
+# before the SLA sweep) and repeat inquiries (duplicates). Every list, history and index read of moto walks
+# its tables, so the scenario costs about the square of its leads: it is as small as keeps what the tests
+# check (every status; 13 worked leads change hands, ≥ 10 must; 6 wait for the SLA reclaim; leads in
+# every filtered list of the last 30 days; leads without a loan type).
+ORIGINALS, NEW, REPEATS = 86, 6, 8
+SCENARIO_LEADS = ORIGINALS + NEW + REPEATS
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -236,11 +243,11 @@ def assert_equal(got: dict[str, Any], want: dict[str, Any], team: str | None = N
 def run_scenario(client: Any) -> tuple[list[dict[str, Any]], datetime]:
     rng = random.Random(7)
     now = datetime.now(UTC)
-    phones = valid_mobiles(rng, 190, exclude=["13816204573"])
+    phones = valid_mobiles(rng, ORIGINALS + NEW, exclude=["13816204573"])
     log: list[dict[str, Any]] = []
     reader = leads_stream()
     originals: list[tuple[str, datetime, str]] = []
-    for i, phone in enumerate(phones[:175]):
+    for i, phone in enumerate(phones[:ORIGINALS]):
         city, loan_type = PLACES[i % len(PLACES)]
         at = now - timedelta(days=rng.randint(0, 44), hours=rng.randint(0, 20), minutes=rng.randint(0, 59))
         body: dict[str, Any] = {"name": "测试" if i % 18 == 5 else "客户" + "甲乙丙丁戊己庚辛"[i % 8], "phone": phone,
@@ -251,12 +258,12 @@ def run_scenario(client: Any) -> tuple[list[dict[str, Any]], datetime]:
         if not partner:
             body["source"] = SOURCES[i % len(SOURCES)]
         originals.append((capture_at(body, at, partner), at, phone))
-    # 10 more new people, and 15 repeat inquiries from people already captured (duplicates)
-    for phone in phones[175:185]:
+    # NEW more new people, and REPEATS repeat inquiries from people already captured (duplicates)
+    for phone in phones[ORIGINALS:]:
         capture_at({"name": "新客户", "phone": phone, "source": "douyin", "city": "广州", "loan_type": "credit"},
                    now - timedelta(hours=rng.randint(1, 30)))
     drain(client, reader, log)
-    for _, at, phone in originals[:15]:
+    for _, at, phone in originals[:REPEATS]:
         capture_at({"name": "再次", "phone": phone, "source": "zhihu"}, min(now, at + timedelta(hours=2)))
     drain(client, reader, log)
 
@@ -345,7 +352,7 @@ def test_dashboard_equals_the_leads_replays_change_nothing_and_drills_down(clien
 
     log, now = worked_org
     leads = all_leads()
-    assert len(leads) == 200
+    assert len(leads) == SCENARIO_LEADS
     assert {x["status"] for x in leads} >= {"won", "lost", "invalid", "duplicate", "pool", "observing", "assigned",
                                             "contacted"}
     moved = [x for x in leads if x.get("first_owner") and x.get("owner") and x["first_owner"] != x["owner"]]
@@ -387,7 +394,7 @@ def test_dashboard_equals_the_leads_replays_change_nothing_and_drills_down(clien
         assert client.lambda_.invoke("lead_stream", event).payload == {"batchItemFailures": []}
     assert [body_of(dashboard(client, u, f, t, team)) for u, f, t, team in views] == answers
     report = aggregates.verify()
-    assert report["leads"] == 200 and report["differences"] == []
+    assert report["leads"] == SCENARIO_LEADS and report["differences"] == []
 
     # Every funnel figure and every channel's figures drill down to exactly the leads they count.
     first, last = today - timedelta(days=29), today

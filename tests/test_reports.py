@@ -16,7 +16,16 @@ import pytest
 
 from tests.helpers import auth
 from tests.test_capture import body_of
-from tests.test_dashboard import INTENT, all_leads, capture_at, drain, history_facts, listed, set_status
+from tests.test_dashboard import (
+    INTENT,
+    SCENARIO_LEADS,
+    all_leads,
+    capture_at,
+    drain,
+    history_facts,
+    listed,
+    set_status,
+)
 from tests.test_imports import deliver, job, xlsx
 from tests.test_stream import leads_stream
 
@@ -55,7 +64,7 @@ def test_cards_equal_the_leads_drill_down_and_survive_replays(client: Any, worke
     first = today - timedelta(days=60)  # a partial month, at least one whole month, a partial month
     span = {"from": first.isoformat(), "to": today.isoformat()}
     inside = [x for x in leads if first.isoformat() <= x["day"] <= today.isoformat()]
-    assert len(inside) == 200
+    assert len(inside) == SCENARIO_LEADS
 
     # Channel × measures, all teams.
     measures = ["leads", "valid", "intent", "won", "won_amount", "activities", "reclaims", "valid_rate"]
@@ -78,7 +87,7 @@ def test_cards_equal_the_leads_drill_down_and_survive_replays(client: Any, worke
         assert rows[source]["won_amount"] == pytest.approx(w["won_amount"])
         assert rows[source]["valid_rate"] == round(w["valid"] / w["leads"], 4)
     assert rows["douyin"]["source_label"] == "抖音"
-    assert got["total"]["leads"] == 200
+    assert got["total"]["leads"] == SCENARIO_LEADS
     # Every row drills to exactly the leads it counts.
     for source, row in rows.items():
         ids = {x["lead_id"] for x in inside if x["source"] == source}
@@ -119,11 +128,11 @@ def test_cards_equal_the_leads_drill_down_and_survive_replays(client: Any, worke
     assert {r["month_label"] for r in monthly["rows"]} >= {f"{today.year}年{today.month}月"}
     whole = ask(client, "admin", {"measures": ["leads"], "dimensions": [], "from": first.replace(day=1).isoformat(),
                                   "to": today.isoformat()})
-    assert whole["total"]["leads"] == 200 and whole["items_read"] < 2 + 31 + 31  # a whole month is one item
+    assert whole["total"]["leads"] == SCENARIO_LEADS and whole["items_read"] < 2 + 31 + 31  # a whole month is one item
 
     # Weeks: every week of the range a row, summing to the total; the median first contact.
     weekly = ask(client, "admin", {"measures": ["leads", "fc_median"], "dimensions": ["week"], **span})
-    assert sum(r["leads"] for r in weekly["rows"]) == 200 and len(weekly["rows"]) in (9, 10)
+    assert sum(r["leads"] for r in weekly["rows"]) == SCENARIO_LEADS and len(weekly["rows"]) in (9, 10)
     contacted = [x for x in inside if x.get("first_contact_at")]
     minutes = [fc_bucket(int((datetime.fromisoformat(x["first_contact_at"].replace("Z", "+00:00"))
                                - datetime.fromisoformat(x["created_at"].replace("Z", "+00:00"))).total_seconds() // 60))
