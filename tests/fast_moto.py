@@ -15,7 +15,7 @@ The serializer, counter and Query fast paths serve the local stack too: local/fa
 from __future__ import annotations
 
 import functools
-from typing import Any
+
 
 def share_botocore_loader() -> None:
     import botocore.loaders
