@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from pynamodb.connection import Connection
 
@@ -20,6 +21,13 @@ def transaction_connection() -> Connection:
             if not _made:
                 _made.append(Connection())
     return _made[0]
+
+
+def client(service: str) -> Any:
+    """A botocore client for another AWS service (S3, EventBridge), made from the tables' own botocore
+    session: each session parses botocore's endpoint data (1.2 MB of JSON) once, and boto3 would make
+    a second session (and cost its own import) on a cold container's first answer."""
+    return transaction_connection().session.create_client(service)
 
 
 def reset() -> None:
