@@ -1,0 +1,65 @@
+"""Cold start to first answer (bench/first_answer.py times it; no test here asserts a time): what each
+function's first answer loads and makes, the bytecode the package ships, botocore's endpoint data."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.unit
+
+
+def test_the_pruned_endpoint_document_is_botocores_own_for_our_services() -> None:
+    """chalicelib/store/endpoints.json is botocore's endpoints.json with only the services we call: after a
+    botocore upgrade, regenerate it (`.venv/bin/python -m chalicelib.store.endpoints`)."""
+    import botocore.loaders
+
+    from chalicelib.store.endpoints import PRUNED, prune
+
+    assert json.loads(PRUNED.read_text(encoding="utf-8")) == prune(botocore.loaders.Loader().load_data("endpoints"))
+
+
+@pytest.mark.parametrize("service", ["dynamodb", "events", "s3"])
+@pytest.mark.parametrize("region", ["us-east-1", "ap-southeast-1", "cn-north-1", "us-gov-west-1"])
+def test_a_lean_session_resolves_endpoints_as_botocore_does(monkeypatch: pytest.MonkeyPatch, service: str,
+                                                           region: str) -> None:
+    import botocore.loaders
+    import botocore.session
+
+    from chalicelib.store.endpoints import lean
+
+    for name in [name for name in os.environ if name.startswith("AWS_ENDPOINT_URL")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
+    read: list[str] = []
+    load_file = botocore.loaders.JSONFileLoader.load_file
+
+    def recorded(self: Any, file_path: str) -> Any:
+        read.append(os.path.basename(file_path))
+        return load_file(self, file_path)
+
+    monkeypatch.setattr(botocore.loaders.JSONFileLoader, "load_file", recorded)
+
+    def client(session: botocore.session.Session) -> Any:
+        return session.create_client(service, region, aws_access_key_id="a", aws_secret_access_key="b")
+
+    session = botocore.session.Session()
+    lean(session)
+    ours = client(session)
+    assert "endpoints" not in read  # the 1.2 MB document is never parsed
+    theirs = client(botocore.session.Session())
+    assert ours.meta.endpoint_url == theirs.meta.endpoint_url
+    assert ours.meta.partition == theirs.meta.partition
+    assert ours.meta.config.signature_version == theirs.meta.config.signature_version
+    assert ours._request_signer._signing_name == theirs._request_signer._signing_name
+    assert ours._request_signer._region_name == theirs._request_signer._region_name
+
+
+def test_a_client_of_a_service_without_endpoint_data_is_refused() -> None:
+    from chalicelib.store.connection import client
+
+    with pytest.raises(ValueError, match="SERVICES"):
+        client("sqs")
