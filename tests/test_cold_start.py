@@ -5,11 +5,19 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from infra.package import add_bytecode
+
 pytestmark = pytest.mark.unit
+
+RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
 
 
 def test_the_pruned_endpoint_document_is_botocores_own_for_our_services() -> None:
@@ -63,3 +71,38 @@ def test_a_client_of_a_service_without_endpoint_data_is_refused() -> None:
 
     with pytest.raises(ValueError, match="SERVICES"):
         client("sqs")
+
+
+def _archive(folder: Path, files: dict[str, str]) -> Path:
+    path = folder / "deployment.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return path
+
+
+def test_the_package_bytecode_is_loaded_whatever_the_sources_time_stamps(tmp_path: Path) -> None:
+    """Lambda cannot write bytecode beside the package: without the .pyc files `infra/package.py` adds, every
+    cold container compiles every module it imports. Unchecked hash-based .pyc files are used even when the
+    unzipped sources carry other times (here: a source changed after packaging still loads its bytecode)."""
+    archive = _archive(tmp_path, {"app.py": "VALUE = 'packaged'\n", "lib/__init__.py": "", "lib/part.py": "X = 1\n",
+                                  "lib/broken.py": "def (:\n"})
+    assert add_bytecode(archive, RUNTIME) == 3  # a module this Python cannot compile keeps its source alone
+    tag = sys.implementation.cache_tag
+    with zipfile.ZipFile(archive) as done:
+        assert {f"__pycache__/app.{tag}.pyc", f"lib/__pycache__/part.{tag}.pyc",
+                f"lib/__pycache__/__init__.{tag}.pyc"} <= set(done.namelist())
+        done.extractall(tmp_path / "task")
+    (tmp_path / "task" / "app.py").write_text("VALUE = 'changed'\n", encoding="utf-8")
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("PYTHONPYCACHEPREFIX", None)
+    out = subprocess.run([sys.executable, "-c", "import app, lib.part; print(app.VALUE, lib.part.X)"],
+                         cwd=tmp_path / "task", env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["packaged", "1"]
+
+
+def test_no_bytecode_for_a_runtime_of_another_python(tmp_path: Path) -> None:
+    archive = _archive(tmp_path, {"app.py": "VALUE = 1\n"})
+    assert add_bytecode(archive, "python3.9") == 0
+    with zipfile.ZipFile(archive) as done:
+        assert done.namelist() == ["app.py"]
