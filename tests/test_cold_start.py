@@ -20,6 +20,39 @@ pytestmark = pytest.mark.unit
 RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
 
 
+@pytest.fixture(scope="module")
+def first_answers() -> dict[str, Any]:
+    """One fresh interpreter per function: `import app` and its first invocation with an event from events/,
+    against a seeded moto server (the benchmark's unmeasured round)."""
+    from bench import first_answer
+
+    return first_answer.measure(runs=0)
+
+
+@pytest.mark.moto
+def test_no_first_answer_loads_what_its_path_does_not_use(first_answers: dict[str, Any]) -> None:
+    heavy = first_answers["heavy"]
+    assert set(heavy) == {"baseline", "api_capture", "api_lead_read", "lead_stream", "import_object", "sla_sweep"}
+    for kind, loaded in heavy.items():
+        if kind == "baseline":
+            continue
+        # pydantic-settings (the settings are a plain model), boto3 (the S3 and EventBridge clients come from
+        # the tables' botocore session), Powertools' batch utility, parser models and event data classes (the
+        # stream reports partial failures itself), phonenumbers (the events carry plain mobile numbers), X-Ray.
+        assert not set(loaded) & {"pydantic_settings", "boto3", "aws_lambda_powertools.utilities.batch",
+                                  "aws_lambda_powertools.utilities.parser",
+                                  "aws_lambda_powertools.utilities.data_classes", "phonenumbers",
+                                  "phonenumbers.geocoder", "aws_xray_sdk"}, kind
+        assert ("jwt" in loaded) == (kind == "api_lead_read"), kind  # only an authenticated call verifies a token
+        assert ("chalicelib.spreadsheets" in loaded) == (kind == "import_object"), kind
+
+
+@pytest.mark.moto
+def test_each_first_answer_makes_one_botocore_session(first_answers: dict[str, Any]) -> None:
+    assert first_answers["sessions"] == {"baseline": 0, "api_capture": 1, "api_lead_read": 1, "lead_stream": 1,
+                                         "import_object": 1, "sla_sweep": 1}
+
+
 def test_the_pruned_endpoint_document_is_botocores_own_for_our_services() -> None:
     """chalicelib/store/endpoints.json is botocore's endpoints.json with only the services we call: after a
     botocore upgrade, regenerate it (`.venv/bin/python -m chalicelib.store.endpoints`)."""
