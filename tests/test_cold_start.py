@@ -139,3 +139,18 @@ def test_no_bytecode_for_a_runtime_of_another_python(tmp_path: Path) -> None:
     assert add_bytecode(archive, "python3.9") == 0
     with zipfile.ZipFile(archive) as done:
         assert done.namelist() == ["app.py"]
+
+
+def test_every_stage_skips_the_search_for_pydantic_plugins() -> None:
+    """No pydantic plugin is installed; searching for one reads every installed package's metadata when a cold
+    container builds its first model."""
+    from chalice.config import Config
+
+    from infra.package import stages
+    from tests.conftest import ROOT
+
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text(encoding="utf-8"))
+    for stage in [*stages(), "local"]:
+        env = Config(chalice_stage=stage, config_from_disk=config).environment_variables
+        assert env.get("PYDANTIC_DISABLE_PLUGINS") == "__all__", stage
+    assert os.environ.get("PYDANTIC_DISABLE_PLUGINS") == "__all__"  # local/env.py, as the tests and `make run` use
