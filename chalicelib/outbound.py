@@ -23,9 +23,9 @@ DETAIL_TYPES = ("lead.captured", "lead.assigned", "lead.reclaimed", "lead.status
 
 @lru_cache(maxsize=1)
 def events_client() -> Any:
-    from chalicelib.store.connection import client
+    import boto3
 
-    return client("events")
+    return boto3.client("events")
 
 
 def publish(events: list[tuple[str, dict[str, Any]]]) -> int:
