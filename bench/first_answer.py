@@ -10,6 +10,11 @@ rounds), a fresh interpreter's `import boto3, pydantic`. Medians of 5; ratio = f
 
 The moto server answers in another process: its time is in the figure (as DynamoDB's would be),
 and every child pays one botocore client of its own (as a Lambda container does).
+
+Every child reads bytecode, as a container reads the package's (`infra/package.py` adds it to both
+artefacts): the children write and read it under this run's own PYTHONPYCACHEPREFIX, filled by the
+unmeasured round, whatever PYTHONDONTWRITEBYTECODE the caller has set (with it, the app's modules were
+compiled in every measured child, and the dependencies' read from the venv's bytecode).
 """
 
 from __future__ import annotations
@@ -28,9 +33,12 @@ ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
 RUNS = 5
 
-# What a Lambda container would have loaded by the end of the first answer, named when loaded.
-HEAVY = ("phonenumbers.geocoder", "python_calamine", "openpyxl", "aws_xray_sdk", "aws_lambda_powertools.metrics",
-         "aws_lambda_powertools.utilities.batch", "chalicelib.spreadsheets", "chalicelib.metrics")
+# What a Lambda container would have loaded by the end of the first answer, named when loaded
+# (aws_lambda_powertools.metrics comes with the Logger: Powertools' package imports it).
+HEAVY = ("phonenumbers", "phonenumbers.geocoder", "python_calamine", "openpyxl", "aws_xray_sdk", "boto3", "jwt",
+         "pydantic_settings", "aws_lambda_powertools.metrics", "aws_lambda_powertools.utilities.batch",
+         "aws_lambda_powertools.utilities.parser", "aws_lambda_powertools.utilities.data_classes",
+         "chalicelib.spreadsheets", "chalicelib.metrics")
 
 CHILD = r'''
 import json, sys, time
@@ -60,7 +68,12 @@ else:
         ok = not (isinstance(detail, dict) and detail.get("batchItemFailures"))
 elapsed = (time.perf_counter() - started) * 1000
 heavy = [name for name in sys.argv[3].split(",") if name in sys.modules]
-print(json.dumps({"ms": elapsed, "ok": ok, "heavy": heavy}))
+sessions = 0  # botocore sessions made (each parses botocore's endpoint data): counted after the clock stopped
+if "botocore.session" in sys.modules:
+    import gc
+    Session = sys.modules["botocore.session"].Session
+    sessions = sum(1 for thing in gc.get_objects() if isinstance(thing, Session))
+print(json.dumps({"ms": elapsed, "ok": ok, "heavy": heavy, "sessions": sessions}))
 '''
 
 FUNCTIONS = ("api_capture", "api_lead_read", "lead_stream", "import_object", "sla_sweep")
@@ -87,7 +100,8 @@ class _Setup:
         from local.seed import seed_demo_org
 
         seed_demo_org("2024-05-20T00:00:00.000Z", state)
-        self.env = dict(os.environ)
+        # The children verify the tokens this run mints (a caller's own OIDC_JWKS, e.g. the tests', would refuse them).
+        self.env = {**os.environ, "OIDC_JWKS": str(state / "oidc" / "jwks.json")}
         self.count = 0
         import boto3
 
@@ -185,10 +199,11 @@ def _load(name: str) -> dict[str, Any]:
     return copy.deepcopy(event)
 
 
-def _child(kind: str, event_path: Path, env: dict[str, str]) -> dict[str, Any]:
+def _child(kind: str, event_path: Path, env: dict[str, str], pycache: Path) -> dict[str, Any]:
+    env = {**env, "POWERTOOLS_LOG_LEVEL": "WARNING", "PYTHONPYCACHEPREFIX": str(pycache)}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     result = subprocess.run([sys.executable, "-c", CHILD, kind, str(event_path), ",".join(HEAVY)], cwd=ROOT,
-                            env={**env, "POWERTOOLS_LOG_LEVEL": "WARNING"}, capture_output=True, text=True,
-                            check=True)
+                            env=env, capture_output=True, text=True, check=True)
     line = result.stdout.strip().splitlines()[-1]
     answer: dict[str, Any] = json.loads(line)
     if not answer["ok"]:
@@ -202,16 +217,19 @@ def measure(runs: int = RUNS, functions: tuple[str, ...] = FUNCTIONS) -> dict[st
         try:
             times: dict[str, list[float]] = {kind: [] for kind in ("baseline", *functions)}
             heavy: dict[str, list[str]] = {}
+            sessions: dict[str, int] = {}
+            pycache = Path(folder) / "pycache"
             for kind in ("baseline", *functions):  # one unmeasured round: .pyc files, page cache
-                _child(kind, setup.event(kind, Path(folder)), setup.env)
+                answer = _child(kind, setup.event(kind, Path(folder)), setup.env, pycache)
+                heavy[kind], sessions[kind] = answer["heavy"], answer["sessions"]
             for _ in range(runs):  # alternating: the machine's load reaches every side alike
                 for kind in ("baseline", *functions):
-                    answer = _child(kind, setup.event(kind, Path(folder)), setup.env)
+                    answer = _child(kind, setup.event(kind, Path(folder)), setup.env, pycache)
                     times[kind].append(answer["ms"])
-                    heavy[kind] = answer["heavy"]
+                    heavy[kind], sessions[kind] = answer["heavy"], answer["sessions"]
         finally:
             setup.close()
-    return {"times": times, "heavy": heavy}
+    return {"times": times, "heavy": heavy, "sessions": sessions}
 
 
 def run(verbose: bool = True, runs: int = RUNS, functions: tuple[str, ...] = FUNCTIONS) -> dict[str, float]:
@@ -225,13 +243,14 @@ def run(verbose: bool = True, runs: int = RUNS, functions: tuple[str, ...] = FUN
     if verbose:
         print(f"first answer: a fresh interpreter's `import app` + the function's first invocation (events/, "
               f"against moto), median of {runs}, alternating with `import boto3, pydantic`")
-        print(f"  {'function':<16}{'median ms':>10}{'ratio':>8}{'target':>8}  runs (ms); heavy modules loaded")
+        print(f"  {'function':<16}{'median ms':>10}{'ratio':>8}{'target':>8}  runs (ms); botocore sessions; "
+              "heavy modules loaded")
         for kind in ("baseline", *functions):
             ratio = medians[kind] / base
             target = f"{TARGETS[kind]:g}" if kind in TARGETS else "-"
             runs_ms = " ".join(f"{v:.0f}" for v in raw["times"][kind])
             print(f"  {kind:<16}{medians[kind]:>10.0f}{ratio:>8.2f}{target:>8}  {runs_ms}; "
-                  f"{', '.join(raw['heavy'].get(kind, [])) or '-'}")
+                  f"{raw['sessions'].get(kind, 0)}; {', '.join(raw['heavy'].get(kind, [])) or '-'}")
     return figures
 
 

@@ -23,9 +23,9 @@ DETAIL_TYPES = ("lead.captured", "lead.assigned", "lead.reclaimed", "lead.status
 
 @lru_cache(maxsize=1)
 def events_client() -> Any:
-    import boto3
+    from chalicelib.store.connection import client
 
-    return boto3.client("events")
+    return client("events")
 
 
 def publish(events: list[tuple[str, dict[str, Any]]]) -> int:

@@ -5,23 +5,35 @@ the local stack sets them for `make run`, and tests set them in `conftest.py`. E
 from the variable of its name in capitals (`table_prefix` from `TABLE_PREFIX`); a variable that is
 not set leaves the default written here. Nothing is read at import: `get_settings()` reads the
 environment on its first call and keeps the result (`get_settings.cache_clear()` reads it again).
+
+A plain pydantic model filled from `os.environ`, not pydantic-settings: its import (sources for
+dotenv, secrets, CLI and cloud vaults) cost every function's cold start more than `import boto3`
+does, for a dozen flat variables.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from functools import lru_cache
-from typing import Annotated, Any, ClassVar
+from typing import Any, ClassVar
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # A comma-separated list in the environment (`CORS_ORIGINS=https://a.cn,https://b.cn`).
-CsvList = Annotated[list[str], NoDecode]
+CsvList = list[str]
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
+class Settings(BaseModel):
+    """`Settings()` reads the environment (names matched without regard to case); keyword arguments
+    win over it."""
+
+    model_config = ConfigDict(extra="ignore", validate_default=True)
+
+    def __init__(self, **values: Any) -> None:
+        environment = {name.lower(): value for name, value in os.environ.items()}
+        found = {field: environment[field] for field in type(self).model_fields if field in environment}
+        super().__init__(**{**found, **values})
 
     @classmethod
     def variables(cls) -> set[str]:

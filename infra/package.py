@@ -11,18 +11,24 @@
    with ReportBatchItemFailures, bisect, bounded retries and record age and an on-failure queue, the
    stream ARN from the table, alarms (errors, throttles, iterator age, failure queue depth, import
    failures) and a dashboard. The result is `build/<stage>/template.yaml` next to `deployment.zip`.
+4. Bytecode in both artefacts (`add_bytecode`): Chalice zips sources only, and Lambda's /var/task and /opt
+   are read-only, so without it every cold container compiles each module it imports (the app's and every
+   dependency's) before its first answer: ~7x the CPU of `import boto3` with bytecode.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import importlib.util
 import json
+import marshal
 import os
 import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -288,11 +294,54 @@ def package(stage: str, out_root: Path = BUILD) -> Path:
     merge_file.write_text(dump_cfn(merge_template(stage)), encoding="utf-8")
     run_chalice(stage, merge_file, out / "chalice")
     template = finish(load_cfn(out / "chalice" / "sam.yaml"), stage)
+    runtimes = {fn["Properties"]["Runtime"] for fn in functions(template).values()}
     for artefact in (out / "chalice").glob("*.zip"):  # the app and the dependencies layer
         shutil.copyfile(artefact, out / artefact.name)
+        for runtime in runtimes:
+            add_bytecode(out / artefact.name, runtime)
     path = out / "template.yaml"
     path.write_text(dump_cfn(template), encoding="utf-8")
     return path
+
+
+def add_bytecode(archive: Path, runtime: str) -> int:
+    """Adds `__pycache__/<name>.<tag>.pyc` beside every module of a Lambda zip; returns how many.
+
+    Hash-based and unchecked (PEP 552): Python loads them without looking at the source's time stamp,
+    which a zip keeps only to two seconds (a time-stamped .pyc would be refused, and Lambda cannot write
+    a new one). Compiled by this interpreter, so only for a runtime of the same version; a module this
+    version cannot compile keeps its source alone."""
+    if runtime != f"python{sys.version_info.major}.{sys.version_info.minor}":
+        print(f"{archive.name}: no bytecode (runtime {runtime}, packaged with Python {sys.version.split()[0]})",
+              file=sys.stderr)
+        return 0
+    tag = sys.implementation.cache_tag
+    unchecked_hash = (0b01).to_bytes(4, "little")  # PEP 552 flags: hash-based, do not check the source
+    compiled = 0
+    staged = archive.with_suffix(".tmp")
+    with zipfile.ZipFile(archive) as source, zipfile.ZipFile(staged, "w", zipfile.ZIP_DEFLATED) as target:
+        names = set(source.namelist())
+        for info in source.infolist():
+            data = source.read(info)
+            target.writestr(info, data)
+            folder, _, name = info.filename.rpartition("/")
+            if not name.endswith(".py"):
+                continue
+            pyc = f"{folder}/__pycache__/{name[:-3]}.{tag}.pyc" if folder else f"__pycache__/{name[:-3]}.{tag}.pyc"
+            if pyc in names:
+                continue
+            try:
+                code = compile(data, info.filename, "exec", dont_inherit=True)
+            except (SyntaxError, ValueError):
+                continue
+            stamp = zipfile.ZipInfo(pyc, date_time=info.date_time)
+            stamp.compress_type = zipfile.ZIP_DEFLATED
+            stamp.external_attr = info.external_attr
+            target.writestr(stamp, importlib.util.MAGIC_NUMBER + unchecked_hash + importlib.util.source_hash(data)
+                            + marshal.dumps(code))
+            compiled += 1
+    staged.replace(archive)
+    return compiled
 
 
 def lint(template: Path, stage: str) -> list[str]:

@@ -34,6 +34,9 @@ def configure(moto_endpoint: str | None, port: int, state_dir: Path = STATE_DIR)
         "POWERTOOLS_SERVICE_NAME": "loan-leads-local",
         # Business metrics are EMF lines on stdout, for CloudWatch: not for the local console.
         "POWERTOOLS_METRICS_DISABLED": "true",
+        # As every stage (.chalice/config.json): no pydantic plugin is installed, and looking for one reads
+        # the metadata of every installed package on the first model a cold container builds.
+        "PYDANTIC_DISABLE_PLUGINS": "__all__",
     }
     for key, value in values.items():
         os.environ.setdefault(key, value)

@@ -209,3 +209,34 @@ def test_mobile_fast_path_agrees_with_phonenumbers() -> None:
         national = "1" + "".join(rng.choice("0123456789") for _ in range(10))
         for text in (national, "+86" + national, "86" + national):
             assert fast(text) == slow(text), text
+
+
+def test_the_copied_mobile_pattern_is_phonenumbers_own() -> None:
+    """domain/phone.py keeps phonenumbers' CN mobile pattern as text (so a plain mobile needs no import of
+    phonenumbers): an upgrade that changes the metadata fails here."""
+    import phonenumbers
+
+    from chalicelib.domain.phone import CN_MOBILE_PATTERN
+
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region("CN")
+    assert metadata is not None and metadata.mobile is not None
+    assert metadata.mobile.national_number_pattern == CN_MOBILE_PATTERN
+
+
+def test_mobiles_display_as_phonenumbers_formats_them() -> None:
+    """display_phone writes a mobile's 3-4-4 groups itself: the same text as phonenumbers' national
+    format, for every five-digit prefix of the mobile pattern."""
+    import phonenumbers
+
+    from chalicelib.domain.phone import _CN_MOBILE
+
+    checked = 0
+    for prefix in range(10000, 20000):
+        digits = f"{prefix}987654"
+        if not _CN_MOBILE.fullmatch(digits):
+            continue
+        national = phonenumbers.format_number(phonenumbers.parse("+86" + digits, "CN"),
+                                              phonenumbers.PhoneNumberFormat.NATIONAL)
+        assert display_phone("+86" + digits) == national
+        checked += 1
+    assert checked > 4000

@@ -268,6 +268,23 @@ def test_artefacts_hold_the_app_and_a_lean_dependency_layer(packaged: dict[str, 
     assert not top & {"pip", "setuptools", "click", "inquirer", "moto"}  # no build tools, no dev packages
 
 
+def test_artefacts_carry_the_bytecode_of_every_module(packaged: dict[str, Path], stage: str) -> None:
+    """Lambda cannot write bytecode beside the package: each module's .pyc comes in the artefact, or every
+    cold container compiles it (tests/test_cold_start.py shows they are loaded)."""
+    import sys
+
+    tag = sys.implementation.cache_tag
+    for artefact in ("deployment.zip", "layer-deployment.zip"):
+        with zipfile.ZipFile(packaged[stage].parent / artefact) as archive:
+            names = set(archive.namelist())
+        modules = {name for name in names if name.endswith(".py")}
+        compiled = {name for name in modules
+                    if f"{name.rpartition('/')[0]}/__pycache__/{name.rpartition('/')[2][:-3]}.{tag}.pyc".lstrip("/")
+                    in names}
+        assert len(compiled) >= 0.99 * len(modules), (artefact, sorted(modules - compiled)[:10])
+        assert {"app.py", "chalicelib/handlers/streams.py"} <= compiled or artefact != "deployment.zip"
+
+
 def test_deploy_points_the_template_at_the_uploaded_artefacts(template: dict[str, Any]) -> None:
     from infra.deploy import artefacts, parse_parameters, with_s3_artefacts
 

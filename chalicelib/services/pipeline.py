@@ -2,7 +2,7 @@
 
     a batch of stream records
       → parse        each record's images, once, into lead records
-      → per record (a failed one is reported alone: Powertools' BatchProcessor)
+      → per record (a failed one is reported alone, as Powertools' BatchProcessor would)
           INSERT of a `new` lead:
             count      the submission against the IP/phone burst windows
             clean      normalise; not a lead → `invalid` with every reason
@@ -25,7 +25,7 @@ time of its batch.
 
 from __future__ import annotations
 
-import functools
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypedDict
@@ -87,27 +87,40 @@ class LeadRecord:
 
 def run(event: JsonObject, context: object) -> BatchResponse:
     """A batch of lead stream records (the Lambda event, as AWS sends it): each record through its
-    stages, then the dashboard counters, once."""
-    # Deferred import: only the stream function pays for the batch utility.
-    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+    stages, then the dashboard counters, once.
 
+    Partial batch failure as Powertools' BatchProcessor reports it for a DynamoDB stream: a record
+    that raises is reported by its sequence number and the others go on; when every record failed,
+    BatchProcessingError (the invocation fails, the stream retries and bisects). Written out here
+    because importing the batch utility builds Powertools' parser models for every event source
+    (SQS, Kinesis, Kafka...) once pydantic is loaded: more than `import boto3` on a cold start."""
     records: list[JsonObject] = event["Records"]
     batch_at = _batch_at(records)
     parsed: dict[str, LeadRecord] = {}
-    processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+    failures: list[dict[str, str]] = []
+    errors: list[Any] = []
     try:
-        response = process_partial_response(
-            event=event, record_handler=functools.partial(handle_record, batch_at=batch_at, parsed=parsed),
-            processor=processor, context=context)  # type: ignore[arg-type]
+        for record in records:
+            try:
+                handle_record(record, batch_at, parsed)
+            except Exception as exc:  # noqa: BLE001 - whatever a record raises fails that record alone
+                logger.debug("record failed", extra={"error": type(exc).__name__})
+                errors.append(sys.exc_info())
+                failures.append({"itemIdentifier": str((record.get("dynamodb") or {}).get("SequenceNumber"))})
     finally:
         logger.thread_safe_remove_keys(["correlation_id", "lead_id"])  # per thread: see observability
-    failures = [{"itemIdentifier": str(f["itemIdentifier"])} for f in response.get("batchItemFailures", [])]
+    if records and len(errors) == len(records):
+        from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+        raise BatchProcessingError(
+            msg=f"All records failed processing. {len(errors)} individual errors logged separately below.",
+            child_exceptions=errors)
     return count_for_dashboard(records, parsed, failures, batch_at)
 
 
-def handle_record(record: Any, batch_at: str, parsed: dict[str, LeadRecord]) -> None:
-    """One record through its stages (`record`: Powertools' DynamoDBRecord)."""
-    change = parse(record.raw_event, batch_at)
+def handle_record(record: JsonObject, batch_at: str, parsed: dict[str, LeadRecord]) -> None:
+    """One record through its stages (`record`: as the stream delivers it)."""
+    change = parse(record, batch_at)
     parsed[change.sequence] = change
     logger.thread_safe_append_keys(correlation_id=change.event_id, lead_id=change.keys.get("lead_id"))
     if change.kind == "INSERT":
@@ -136,16 +149,24 @@ def handle_record(record: Any, batch_at: str, parsed: dict[str, LeadRecord]) -> 
 
 
 def parse(record: JsonObject, batch_at: str) -> LeadRecord:
-    """The record's images as lead records (Powertools deserialises, `plain` turns Decimals into
-    numbers), and its own time (epoch seconds, may carry milliseconds), else its batch's."""
-    from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+    """The record's images as lead records (Powertools' DynamoDB deserialiser, `plain` turns Decimals
+    into numbers), and its own time (epoch seconds, may carry milliseconds), else its batch's."""
+    stream = record["dynamodb"]
+    old = _image(stream.get("OldImage"))
+    new = _image(stream.get("NewImage"))
+    return LeadRecord(str(record.get("eventID")), str(stream["SequenceNumber"]), str(record.get("eventName")),
+                      _at(record) or batch_at, _image(stream.get("Keys")) or {}, old, new)
 
-    stream = DynamoDBRecord(record).dynamodb
-    assert stream is not None
-    old = plain(stream.old_image) if stream.old_image else None
-    new = plain(stream.new_image) if stream.new_image else None
-    return LeadRecord(str(record.get("eventID")), str(record["dynamodb"]["SequenceNumber"]),
-                      str(record.get("eventName")), _at(record) or batch_at, plain(stream.keys or {}), old, new)
+
+def _image(attributes: JsonObject | None) -> Lead | None:
+    """DynamoDB JSON as plain values; None for a missing or empty image (as Powertools' record has it)."""
+    if not attributes:
+        return None
+    from aws_lambda_powertools.shared.dynamodb_deserializer import TypeDeserializer
+
+    deserialise = TypeDeserializer().deserialize
+    lead: Lead = plain({name: deserialise(value) for name, value in attributes.items()})
+    return lead
 
 
 # --- INSERT: count → clean → dedup → route → place ---------------------------------------------------

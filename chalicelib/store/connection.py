@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from pynamodb.connection import Connection
 
+from chalicelib.store.endpoints import SERVICES, lean
 from chalicelib.store.schema import MODELS
 
 _made: list[Connection] = []
@@ -18,8 +20,19 @@ def transaction_connection() -> Connection:
     if not _made:
         with _making:
             if not _made:
-                _made.append(Connection())
+                made = Connection()
+                lean(made.session)  # before its first client: the session has read no endpoint data yet
+                _made.append(made)
     return _made[0]
+
+
+def client(service: str) -> Any:
+    """A botocore client for another AWS service (S3, EventBridge), made from the tables' own botocore
+    session: each session parses botocore's endpoint data once, and boto3 would make a second session
+    (and cost its own import) on a cold container's first answer."""
+    if service not in SERVICES:
+        raise ValueError(f"{service}: add it to chalicelib.store.endpoints.SERVICES (and regenerate its data)")
+    return transaction_connection().session.create_client(service)
 
 
 def reset() -> None:

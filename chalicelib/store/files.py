@@ -16,9 +16,9 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 @lru_cache(maxsize=1)
 def s3() -> Any:
-    import boto3
+    from chalicelib.store.connection import client
 
-    return boto3.client("s3")
+    return client("s3")
 
 
 def _bucket() -> str:
