@@ -262,8 +262,9 @@ def _owned_by_record(meter: DynamoMeter) -> Iterator[None]:
 
     original = pipeline.handle_record
 
-    def handle(record: Any, batch_at: str, parsed: dict[str, Any]) -> None:
-        invocation, meter.owner = meter.owner, (record.dynamodb.keys or {}).get("lead_id")
+    def handle(record: dict[str, Any], batch_at: str, parsed: dict[str, Any]) -> None:
+        keys = record.get("dynamodb", {}).get("Keys") or {}
+        invocation, meter.owner = meter.owner, keys.get("lead_id", {}).get("S")
         try:
             original(record, batch_at, parsed)
         finally:
