@@ -231,18 +231,22 @@ def _moto_server() -> tuple[subprocess.Popen[bytes], str]:
 
     port = free_port()
     # The local stack's own moto process (atomic DynamoDB requests, as in use), not a bare moto.server.
+    # stdin a pipe: the server stops when its stdin closes (a `make bench` in the background has none).
     server = subprocess.Popen([sys.executable, "-m", "local.motoserver", str(port)], cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     endpoint = f"http://127.0.0.1:{port}"
     import urllib.request
 
-    for _ in range(100):
+    deadline = time.monotonic() + 60
+    while True:
         try:
             urllib.request.urlopen(endpoint + "/moto-api/", timeout=1).close()
-            break
+            return server, endpoint
         except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                raise RuntimeError(f"moto server did not start (exit {server.poll()})") from None
             time.sleep(0.1)
-    return server, endpoint
 
 
 def run() -> dict[str, float]:
