@@ -226,29 +226,6 @@ def full_import(path: Path) -> dict[str, Any]:
             "peak_rss_mb": _peak_rss_mb()}
 
 
-def _moto_server() -> tuple[subprocess.Popen[bytes], str]:
-    from local.aws import free_port
-
-    port = free_port()
-    # The local stack's own moto process (atomic DynamoDB requests, as in use), not a bare moto.server.
-    # stdin a pipe: the server stops when its stdin closes (a `make bench` in the background has none).
-    server = subprocess.Popen([sys.executable, "-m", "local.motoserver", str(port)], cwd=ROOT,
-                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    endpoint = f"http://127.0.0.1:{port}"
-    import urllib.request
-
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(endpoint + "/moto-api/", timeout=1).close()
-            return server, endpoint
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                raise RuntimeError(f"moto server did not start (exit {server.poll()})") from None
-            time.sleep(0.1)
-
-
 def run() -> dict[str, float]:
     data = build_file(ROWS)
     raws: list[float] = []
@@ -271,17 +248,14 @@ def run() -> dict[str, float]:
         wide = Path(folder) / "wide.xlsx"
         wide.write_bytes(wide_workbook())
         refused = {**_child(["wide", str(wide)], {}), "size_mb": wide.stat().st_size / 1e6}
-        server, endpoint = _moto_server()
+        from bench.local_journal import start_server, stop_server
+
+        # The local stack's own moto process (atomic DynamoDB requests, as in use), not a bare moto.server.
+        server, endpoint, _ = start_server(None)
         try:
             full = _child(["import", str(small)], {"AWS_ENDPOINT_URL": endpoint})
         finally:
-            assert server.stdin is not None
-            server.stdin.close()  # how it is told to stop (it ignores SIGTERM: local/motoserver.py)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            stop_server(server)
     print(f"   whole import of {WHOLE_ROWS} rows: {full['seconds']:.1f} s against moto's server, counts "
           f"{full['counts']}, {full['write_requests']} write requests; reading+validating+building all "
           f"{ROWS} rows: peak RSS {built['peak_rss_mb']:.0f} MB")

@@ -35,7 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 TABLE = "bench"
 
 
-def _start(state: Path | None) -> tuple[subprocess.Popen[bytes], str, float]:
+def start_server(state: Path | None) -> tuple[subprocess.Popen[bytes], str, float]:
+    """The local stack's own moto process (`local/motoserver.py`), journaled under `state` or in memory:
+    (process, endpoint, seconds until it listened). Its stdin is a pipe: closing it stops the server."""
     from local.aws import free_port
 
     port = free_port()
@@ -99,7 +101,8 @@ def _status(endpoint: str) -> dict[str, Any]:
         return status
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> float:
+def stop_server(proc: subprocess.Popen[bytes]) -> float:
+    """Close its stdin (it ignores SIGTERM) and wait for it: the seconds that took."""
     started = time.monotonic()
     assert proc.stdin is not None
     proc.stdin.close()
@@ -110,8 +113,8 @@ def _stop(proc: subprocess.Popen[bytes]) -> float:
 def run() -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="bench-journal-") as tmp:
         state = Path(tmp)
-        memory, memory_endpoint, _ = _start(None)
-        journal, journal_endpoint, _ = _start(state)
+        memory, memory_endpoint, _ = start_server(None)
+        journal, journal_endpoint, _ = start_server(state)
         try:
             _create(memory_endpoint)
             _create(journal_endpoint)
@@ -122,17 +125,17 @@ def run() -> dict[str, float]:
                 journal_rates.append(_puts(journal_endpoint, r * per_round, per_round))
             syncs = _status(journal_endpoint)["syncs"]
         finally:
-            _stop(memory)
+            stop_server(memory)
         os.killpg(journal.pid, signal.SIGKILL)  # a crash: nothing but the journal on disk
         journal.wait()
-        restarted, endpoint, replay_start_s = _start(state)
+        restarted, endpoint, replay_start_s = start_server(state)
         replayed = _status(endpoint)["replayed"]
         count = _client(endpoint).scan(TableName=TABLE, Select="COUNT")["Count"]
         fork_ms = _status(endpoint)["snapshot_fork_ms"]
-        stop_s = _stop(restarted)
-        again, endpoint, snapshot_start_s = _start(state)
+        stop_s = stop_server(restarted)
+        again, endpoint, snapshot_start_s = start_server(state)
         kept = _client(endpoint).scan(TableName=TABLE, Select="COUNT")["Count"]
-        _stop(again)
+        stop_server(again)
     memory_rps, journal_rps = sum(memory_rates) / ROUNDS, sum(journal_rates) / ROUNDS
     figures = {"memory_put_rps": memory_rps, "journal_put_rps": journal_rps,
                "journal_cost": memory_rps / journal_rps, "journal_records_per_sync": (N + 1) / max(syncs, 1),
