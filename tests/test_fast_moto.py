@@ -1,0 +1,94 @@
+"""local/fast_moto.py's index queries answer what DynamoDB (and moto's own path) answers: the
+partition in key order, pages of `Limit` cut at `ExclusiveStartKey`, range conditions, both
+directions, keys-only projections."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+pytestmark = pytest.mark.moto
+
+TABLE = "fast-moto-check"
+
+
+def _table() -> Any:
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    keys = [{"AttributeName": "id", "AttributeType": "S"}, {"AttributeName": "day", "AttributeType": "S"},
+            {"AttributeName": "at", "AttributeType": "S"}, {"AttributeName": "rank", "AttributeType": "N"}]
+    ddb.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST", AttributeDefinitions=keys,
+                     KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                     GlobalSecondaryIndexes=[
+                         {"IndexName": "by_day_keys", "Projection": {"ProjectionType": "KEYS_ONLY"},
+                          "KeySchema": [{"AttributeName": "day", "KeyType": "HASH"},
+                                        {"AttributeName": "at", "KeyType": "RANGE"}]},
+                         {"IndexName": "by_rank", "Projection": {"ProjectionType": "ALL"},
+                          "KeySchema": [{"AttributeName": "day", "KeyType": "HASH"},
+                                        {"AttributeName": "rank", "KeyType": "RANGE"}]}])
+    for n in range(150):
+        item = {"id": {"S": f"L{(n * 37) % 150:04d}"}, "day": {"S": "d1" if n % 3 else "d2"},
+                "at": {"S": f"T{n // 2:03d}"},  # pairs share a sort key: the table key orders them
+                "rank": {"N": str((n * 7) % 40 - 9)}, "note": {"S": "x" * (n % 5)}}
+        if n % 10 == 0:
+            del item["rank"]  # not in by_rank
+        ddb.put_item(TableName=TABLE, Item=item)
+    return ddb
+
+
+def _pages(ddb: Any, index: str, limit: int, forward: bool, **extra: Any) -> list[dict[str, Any]]:
+    names = {"#d": "day", **extra.pop("names", {})}
+    values = {":d": {"S": "d1"}, **extra.pop("values", {})}
+    condition = "#d = :d" + extra.pop("condition", "")
+    items: list[dict[str, Any]] = []
+    start = None
+    while True:
+        page = ddb.query(TableName=TABLE, IndexName=index, KeyConditionExpression=condition,
+                         ExpressionAttributeNames=names, ExpressionAttributeValues=values,
+                         ScanIndexForward=forward, Limit=limit, **({"ExclusiveStartKey": start} if start else {}))
+        assert len(page["Items"]) <= limit
+        items += page["Items"]
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return items
+        assert start == {name: items[-1][name] for name in start}
+
+
+def _expected(ddb: Any, key: str, number: bool, keep: Any = lambda item: True) -> list[dict[str, Any]]:
+    every = ddb.scan(TableName=TABLE)["Items"]
+    wanted = [item for item in every if item["day"]["S"] == "d1" and key in item and keep(item)]
+    return sorted(wanted, key=lambda item: (float(item[key]["N"]) if number else item[key]["S"], item["id"]["S"]))
+
+
+@pytest.mark.parametrize("limit", [1, 7, 50, 500])
+@pytest.mark.parametrize("forward", [True, False])
+def test_index_pages_walk_the_partition_in_key_order(limit: int, forward: bool) -> None:
+    with mock_aws():
+        ddb = _table()
+        expected = _expected(ddb, "at", number=False)
+        got = _pages(ddb, "by_day_keys", limit, forward)
+        assert [i["id"]["S"] for i in got] == [i["id"]["S"] for i in (expected if forward else expected[::-1])]
+        assert all(set(item) == {"id", "day", "at"} for item in got)  # keys only
+
+        ranked = _expected(ddb, "rank", number=True)
+        got = _pages(ddb, "by_rank", limit, forward)
+        assert [i["id"]["S"] for i in got] == [i["id"]["S"] for i in (ranked if forward else ranked[::-1])]
+        assert all("note" in item for item in got)  # every attribute
+
+
+@pytest.mark.parametrize("forward", [True, False])
+def test_range_conditions_with_pages(forward: bool) -> None:
+    with mock_aws():
+        ddb = _table()
+        between = _pages(ddb, "by_day_keys", 4, forward, condition=" AND #a BETWEEN :lo AND :hi",
+                         names={"#a": "at"}, values={":lo": {"S": "T010"}, ":hi": {"S": "T030"}})
+        expected = _expected(ddb, "at", number=False, keep=lambda i: "T010" <= i["at"]["S"] <= "T030")
+        assert [i["id"]["S"] for i in between] == [i["id"]["S"] for i in (expected if forward else expected[::-1])]
+
+        below = _pages(ddb, "by_rank", 3, forward, condition=" AND #r < :r", names={"#r": "rank"},
+                       values={":r": {"N": "5"}})
+        expected = _expected(ddb, "rank", number=True, keep=lambda i: float(i["rank"]["N"]) < 5)
+        assert expected and [i["id"]["S"] for i in below] == \
+            [i["id"]["S"] for i in (expected if forward else expected[::-1])]
