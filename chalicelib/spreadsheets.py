@@ -93,6 +93,17 @@ def _column_number(letters: bytes) -> int:
     return number
 
 
+def _columns_after(letters: bytes) -> bytes:
+    """A pattern for every column reference (A to XFD) after `letters`: longer ones, or as long and
+    greater at the first letter that differs."""
+    after = [b"[A-Z]{%d,3}" % (len(letters) + 1)] if len(letters) < 3 else []
+    for at, letter in enumerate(letters):
+        if letter < ord("Z"):
+            rest = len(letters) - at - 1
+            after.append(letters[:at] + b"[%c-Z]" % (letter + 1) + (b"[A-Z]{%d}" % rest if rest else b""))
+    return b"|".join(after) or b"(?!)"
+
+
 def _check_extent(rows: int, columns: int, cells: int, policy: ImportPolicy) -> None:
     """The reader holds a sheet as a dense grid from A1 to its last cell: rows × columns."""
     if columns > policy.max_columns:
@@ -105,9 +116,14 @@ def _check_extent(rows: int, columns: int, cells: int, policy: ImportPolicy) -> 
 class _SheetTags:
     """Counting a sheet's rows and cells in its XML, for the namespace prefix the sheet uses."""
 
-    def __init__(self, prefix: bytes) -> None:
+    def __init__(self, prefix: bytes, declared_columns: bytes | None = None) -> None:
         tag = b"<" + (prefix + b":" if prefix else b"")
         self.row, self.cell = tag + b"row", tag + b"c"
+        self.declared = _column_number(declared_columns) if declared_columns else 0
+        # A cell past the declared last column, when every cell names its column first (a search
+        # that finds nothing in an honest sheet, instead of a list of every cell's column).
+        self.beyond = re.compile(re.escape(self.cell) + rb' r="(?:' + _columns_after(declared_columns) + rb')\d') \
+            if declared_columns else None
         # What every common writer emits: the reference first (`<c r="B2" t="s">`, `<row r="2" ...>`).
         self.row_first = re.compile(re.escape(self.row) + rb' r="(\d{1,9})"')
         self.cell_first = re.compile(re.escape(self.cell) + rb' r="([A-Z]{1,3})\d')
@@ -124,9 +140,11 @@ class _SheetTags:
         # `<row` also finds `<rowBreaks>` (after the data, once): counting it too only errs on the safe side
         rows, cells = text.count(self.row), self.count(text, self.cell)
         numbers = self.row_first.findall(text)
-        letters = self.cell_first.findall(text)
         if len(numbers) < rows:
             numbers = self.row_any.findall(text)
+        if self.beyond is not None and text.count(self.cell + b' r="') == cells and not self.beyond.search(text):
+            return rows, max(map(int, set(numbers)), default=0), self.declared, cells
+        letters = self.cell_first.findall(text)
         columns = 0
         if len(letters) < cells:
             letters = self.cell_any.findall(text)
@@ -148,8 +166,8 @@ def _check_sheet_extent(part: IO[bytes], policy: ImportPolicy) -> None:
         piece = part.read(_CHUNK)
         if tags is None:
             root = _ROOT.search(piece[:4096])
-            tags = _SheetTags(root.group(1) or b"" if root else b"")
             declared = _DIMENSION.search(piece[:4096])
+            tags = _SheetTags(root.group(1) or b"" if root else b"", declared.group(1) if declared else None)
             if declared:
                 _check_extent(int(declared.group(2)), _column_number(declared.group(1)), 0, policy)
         buffer = carry + piece

@@ -92,16 +92,22 @@ def test_cell_cap_counts_cells_the_dimension_does_not_declare(client: Any) -> No
     assert "超过单次导入上限 10000 个单元格" in state["error"]["message"]
 
 
+@pytest.mark.parametrize("far", [b't="n" s="0" r="XFD1"', b'r="XFD1" t="n"'])
 @pytest.mark.parametrize("prefix", [b"", b"x"])
-def test_one_far_cell_is_a_grid_as_wide_as_its_column(client: Any, prefix: bytes) -> None:
+@pytest.mark.parametrize("declared", [b"", b'<dimension ref="A1:B1"/>'])
+def test_one_far_cell_is_a_grid_as_wide_as_its_column(client: Any, prefix: bytes, declared: bytes,
+                                                      far: bytes) -> None:
     from chalicelib.store import import_jobs as jobs
 
+    # The far cell names its column last or first; the dimension is missing or says two columns
+    # (when every cell names its column first, the check only searches for one past the declared).
     ns = prefix + b":" if prefix else b""
     rows = [b"<" + ns + b'row r="1"><' + ns + b'c r="A1" t="inlineStr"><' + ns + b"is><" + ns + b"t>x</"
-            + ns + b"t></" + ns + b"is></" + ns + b'c><' + ns + b'c t="n" s="0" r="XFD1"><' + ns + b"v>1</"
+            + ns + b"t></" + ns + b"is></" + ns + b"c><" + ns + b"c " + far + b"><" + ns + b"v>1</"
             + ns + b"v></" + ns + b"c></" + ns + b"row>"]
+    head = declared.replace(b"<", b"<" + ns)
     key = "imports/partners/demo_partner/far.xlsx"
-    state = jobs.get(deliver(key, put(key, workbook(rows, prefix=prefix)))["import_id"])
+    state = jobs.get(deliver(key, put(key, workbook(rows, prefix=prefix, head=head)))["import_id"])
     assert state is not None and state["status"] == "failed"
     assert "16384 列" in state["error"]["message"]
 
