@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -168,3 +169,34 @@ def test_each_stream_record_is_parsed_once(client: Any, monkeypatch: pytest.Monk
     payload = client.lambda_.invoke("lead_stream", lambda_event(records, reader.stream_arn)).payload
     assert payload == {"batchItemFailures": []}
     assert sorted(parsed) == sorted(r["eventID"] for r in records)
+
+
+def test_a_list_reads_leads_as_the_model_does(demo_org: str) -> None:
+    """`read_many` (lists, exports) reads items with the low-level client: the same records as
+    `get` (through the model) for every kind of attribute a lead holds."""
+    from chalicelib.store import leads
+    from chalicelib.store.schema import LeadModel
+
+    full = {"lead_id": "L20261203001", "status": "lost", "created_at": "2026-12-03T02:00:00Z",
+            "updated_at": "2026-12-03T02:00:00Z", "day": "2026-12-03", "phone": "+8613816204573", "name": "张三",
+            "amount": 50, "won_amount": 12.5, "source": "website_form", "channel": "public", "owner": "sh_rep1",
+            "utm_source": "baidu", "utm_campaign": "spring", "tags": ["高意向", "回访"],
+            "custom": {"house": "yes", "rooms": 3, "ok": True, "ratio": 0.25, "none": None, "list": [1, "a"]},
+            "consent": {"given": True, "text_version": "v2"}, "page_url": "https://www.example-lender.cn/a",
+            "route": {"rule_id": "r1", "version": 2, "reason": "命中规则", "status": "assigned"},
+            "activity_by": {"sh/sh_rep1": 4}, "reclaimed_from": ["sh/sh_rep2"], "score": 73}
+    leads.to_item(full).save()  # type: ignore[arg-type]
+    LeadModel("L20261203001").update(actions=[LeadModel.expires_at.set(datetime(2027, 6, 1, tzinfo=UTC))])
+    bare = {"lead_id": "L20261203002", "status": "new", "created_at": "2026-12-03T03:00:00Z",
+            "updated_at": "2026-12-03T03:00:00Z", "day": "2026-12-03", "phone": "+8613816204574",
+            "source": "api", "channel": "partner"}
+    import boto3
+
+    boto3.client("dynamodb").put_item(TableName=LeadModel.Meta.table_name,  # no `version`: the model's default
+                                      Item={k: {"S": v} for k, v in bare.items()})
+    read = {lead["lead_id"]: lead for lead in leads.read_many(["L20261203001", "L20261203002", "L404"])}
+    assert set(read) == {"L20261203001", "L20261203002"}
+    for lead_id, lead in read.items():
+        assert lead == leads.get(lead_id), lead_id
+    assert read["L20261203001"]["expires_at"] == "2027-06-01T00:00:00Z"
+    assert read["L20261203002"]["version"] == 1

@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -256,13 +257,30 @@ def _query_keys(idx: Any, partition: str, start: str, end: str, filters: dict[st
                 last_key: PageKey | None) -> tuple[list[Lead], PageKey | None]:
     """The list indexes hold keys only (so no lead update rewrites them): a page of keys, then the
     leads in one BatchGetItem, filtered here (a filtered page may come back short)."""
-    with aws_errors():
-        rows = idx.query(partition, LeadModel.created_at.between(start, end), scan_index_forward=False,
-                         limit=limit, last_evaluated_key=last_key)
-        ids = [row.lead_id for row in _take(rows, limit)]
-        found = read_many(ids)
+    ids, last_key = _keys_page(idx, partition, start, end, limit, last_key)
+    found = read_many(ids)
     found.sort(key=lambda lead: (lead["created_at"], lead["lead_id"]), reverse=True)
-    return [lead for lead in found if matches(lead, filters)], rows.last_evaluated_key
+    return [lead for lead in found if matches(lead, filters)], last_key
+
+
+def _keys_page(idx: Any, partition: str, start: str, end: str, limit: int,
+               last_key: PageKey | None) -> tuple[list[str], PageKey | None]:
+    """Up to `limit` lead ids of a keys-only index partition, newest first, and where to go on from
+    (the low-level client's answer as it is: a page of 500 keys as models cost more than the query)."""
+    query = {"TableName": LeadModel.Meta.table_name, "IndexName": idx.Meta.index_name,
+             "KeyConditionExpression": "#p = :p AND #c BETWEEN :a AND :b", "ScanIndexForward": False,
+             "ExpressionAttributeNames": {"#p": idx._hash_key_attribute().attr_name, "#c": "created_at"},
+             "ExpressionAttributeValues": {":p": {"S": partition}, ":a": {"S": start}, ":b": {"S": end}}}
+    ids: list[str] = []
+    with aws_errors():
+        while len(ids) < limit:  # more than one request only when a page stops at 1 MB
+            page = transaction_connection().client.query(
+                **query, Limit=limit - len(ids), **({"ExclusiveStartKey": last_key} if last_key else {}))
+            ids += [item["lead_id"]["S"] for item in page.get("Items", [])]
+            last_key = page.get("LastEvaluatedKey")
+            if not last_key:
+                break
+    return ids, last_key
 
 
 _BATCH = 100  # BatchGetItem's most keys a request
@@ -270,12 +288,82 @@ _BATCH = 100  # BatchGetItem's most keys a request
 
 def read_many(ids: list[str]) -> list[Lead]:
     """Leads by id, in no particular order; a missing id is left out. Beyond one request's 100 keys
-    the requests go out in parallel (an export's page of 500 is five requests at once, not in turn)."""
+    the requests go out in parallel (an export's page of 500 is five requests at once, not in turn).
+    Read with the low-level client and `lead_of_item`: a list page or an export reads hundreds of
+    leads, and building a model of each cost more than the read itself."""
     if len(ids) <= _BATCH:
-        return [to_lead(row) for row in LeadModel.batch_get(ids)] if ids else []
+        return _batch_read(ids) if ids else []
     chunks = [ids[i:i + _BATCH] for i in range(0, len(ids), _BATCH)]
     with aws_errors():
         return [lead for part in _pool().map(read_many, chunks) for lead in part]
+
+
+def _batch_read(ids: list[str]) -> list[Lead]:
+    table = LeadModel.Meta.table_name
+    request: Mapping[str, object] = {table: {"Keys": [{"lead_id": {"S": lead_id}} for lead_id in ids]}}
+    found: list[Lead] = []
+    with aws_errors():
+        while request:
+            response = transaction_connection().client.batch_get_item(RequestItems=request)
+            found += [lead_of_item(item) for item in response.get("Responses", {}).get(table, [])]
+            request = response.get("UnprocessedKeys") or {}
+    return found
+
+
+@lru_cache(maxsize=1)
+def _attribute_names() -> Mapping[str, str]:
+    """The table's attribute names → the model's (and the record's) names."""
+    return {attribute.attr_name: name for name, attribute in LeadModel.get_attributes().items()}
+
+
+@lru_cache(maxsize=1)
+def _defaults() -> Mapping[str, Any]:
+    """What the model gives an attribute the item does not hold (`version`: 1)."""
+    return {name: attribute.default for name, attribute in LeadModel.get_attributes().items()
+            if attribute.default is not None}
+
+
+def lead_of_item(item: Mapping[str, Mapping[str, Any]]) -> Lead:
+    """A leads-table item as the low-level client reads it, as `to_lead` gives it from the model:
+    the model's attributes that are set, numbers plain, `utm` spread out, the retention TTL as a time."""
+    names = _attribute_names()
+    data: dict[str, object] = {name: default() if callable(default) else default
+                               for name, default in _defaults().items()}
+    for attr_name, stored in item.items():
+        name = names.get(attr_name)
+        value = _value(stored)
+        if name is None or value is None:
+            continue
+        if name == "utm":
+            data.update(value)
+        elif name == "expires_at":
+            data[name] = datetime.fromtimestamp(int(stored["N"]), UTC).isoformat().replace("+00:00", "Z")
+        else:
+            data[name] = value
+    consent = data.get("consent")
+    if isinstance(consent, dict):
+        data["consent"] = full_consent(consent, data)
+    return data  # type: ignore[return-value]  # the attributes are the record's keys (tests/test_records)
+
+
+def _value(stored: Mapping[str, Any]) -> Any:
+    """One attribute value as plain JSON (`chalicelib.plain`: whole numbers as int, sets as lists)."""
+    kind, value = next(iter(stored.items()))
+    if kind == "S":
+        return value
+    if kind == "N":
+        return plain(Decimal(value))
+    if kind == "M":
+        return {key: _value(inner) for key, inner in value.items()}
+    if kind == "L":
+        return [_value(inner) for inner in value]
+    if kind == "BOOL":
+        return bool(value)
+    if kind == "NULL":
+        return None
+    if kind in ("SS", "NS"):
+        return [_value({kind[0]: inner}) for inner in value]
+    return value
 
 
 @lru_cache(maxsize=1)
