@@ -150,3 +150,37 @@ def test_listing_bad_parameters(client: Any) -> None:
         response = client.http.get(f"/leads{query}", headers=auth("admin"))
         assert response.status_code == 400, query
         assert body_of(response)["error"]["message"]
+
+
+def test_a_list_walks_past_quiet_days_at_once(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An admin's list spans 30 days, one partition each: the empty days between leads are probed
+    together (one key each), not read one after another (an export's last 29 days were 29 queries)."""
+    from datetime import UTC, datetime, timedelta
+
+    from chalicelib.domain.timeutil import shanghai_day
+    from chalicelib.store import leads as store
+    from chalicelib.store.schema import LeadModel
+
+    today = shanghai_day(datetime.now(UTC))
+    ids = []
+    for n, back in enumerate((0, 0, 3, 17, 29, 40)):
+        day = (today - timedelta(days=back)).isoformat()
+        lead_id = f"L{day.replace('-', '')}9{n:04d}"
+        ids.append(lead_id)
+        item = {"lead_id": lead_id, "day": day, "created_at": f"{day}T02:00:0{n}Z", "updated_at": f"{day}T02:00:00Z",
+                "status": "pool", "phone": f"+86137000000{n:02d}", "source": "website_form", "channel": "public"}
+        boto3.client("dynamodb").put_item(TableName=LeadModel.Meta.table_name, Item={k: {"S": v} for k, v in item.items()})
+    reads: list[str] = []
+    real = store.query_partition
+    monkeypatch.setattr(store, "query_partition", lambda index, partition, *a: reads.append(partition) or real(
+        index, partition, *a))
+    seen: list[str] = []
+    cursor = None
+    for _ in range(10):
+        page = body_of(client.http.get("/leads?limit=2" + (f"&cursor={cursor}" if cursor else ""), headers=auth("admin")))
+        seen += [item["lead_id"] for item in page["items"] if item["lead_id"] in ids]
+        cursor = page["cursor"]
+        if not cursor:
+            break
+    assert seen == [ids[1], ids[0], ids[2], ids[3], ids[4]]  # newest first; 40 days back is outside the view
+    assert len(reads) <= 6, reads  # the days holding leads (and a page's end), not all 30

@@ -109,6 +109,9 @@ def get_lead(lead_id: str, who: Principal) -> LeadView:
     return view
 
 
+_AHEAD = 8  # partitions probed at once for a lead (store/leads.holding)
+
+
 def _days(first: date, last: date) -> list[tuple[str, str]]:
     return [("by_day", (last - timedelta(days=n)).isoformat()) for n in range((last - first).days + 1)]
 
@@ -167,6 +170,12 @@ def list_leads(who: Principal, *, today: date, status: str | None = None, owner:
         items.extend(page)
         if last_key is None:
             position += 1
+            while len(items) < limit and position + 1 < len(partitions):  # walking on: past empty days at once
+                ahead = [name for _, name in partitions[position:position + _AHEAD]]
+                held = leads.holding(index, ahead, start, end)
+                position += held.index(True) if True in held else len(ahead)
+                if True in held:
+                    break
     more = position < len(partitions)
     next_cursor = leads.encode_cursor({"p": position, "k": last_key}) if more else None
     return {"items": [lead_view(item, who) for item in by_score(items, sort)], "cursor": next_cursor}

@@ -263,6 +263,16 @@ def _query_keys(idx: Any, partition: str, start: str, end: str, filters: dict[st
     return [lead for lead in found if matches(lead, filters)], last_key
 
 
+def holding(index: str, partitions: list[str], start: str, end: str) -> list[bool]:
+    """Which of these partitions of an index hold a lead between the bounds: one key each, the
+    queries at once (a list walking back over quiet days, an export's last days, wait for one
+    round trip, not one per day)."""
+    idx = {"by_day": LeadModel.by_day, "by_owner": LeadModel.by_owner, "by_team": LeadModel.by_team}[index]
+    with aws_errors():
+        return list(_pool().map(lambda partition: bool(_keys_page(idx, partition, start, end, 1, None)[0]),
+                                partitions))
+
+
 def _keys_page(idx: Any, partition: str, start: str, end: str, limit: int,
                last_key: PageKey | None) -> tuple[list[str], PageKey | None]:
     """Up to `limit` lead ids of a keys-only index partition, newest first, and where to go on from
