@@ -92,3 +92,21 @@ def test_range_conditions_with_pages(forward: bool) -> None:
         expected = _expected(ddb, "rank", number=True, keep=lambda i: float(i["rank"]["N"]) < 5)
         assert expected and [i["id"]["S"] for i in below] == \
             [i["id"]["S"] for i in (expected if forward else expected[::-1])]
+
+
+def test_an_item_is_measured_once_and_refused_over_the_limit_as_before() -> None:
+    """local/fast_moto.measured_items: a put of hundreds of attributes is kept whole; one over
+    DynamoDB's item size is refused with moto's (and DynamoDB's) error, and changes nothing."""
+    from botocore.exceptions import ClientError
+
+    with mock_aws():
+        ddb = _table()
+        wide = {"id": {"S": "W1"}, **{f"a{n:03d}": {"N": str(n)} for n in range(600)},
+                "m": {"M": {"x": {"L": [{"S": "嵌套"}, {"N": "1.5"}]}}}}
+        ddb.put_item(TableName=TABLE, Item=wide)
+        assert ddb.get_item(TableName=TABLE, Key={"id": {"S": "W1"}}, ConsistentRead=True)["Item"] == wide
+        with pytest.raises(ClientError) as refused:
+            ddb.put_item(TableName=TABLE, Item={"id": {"S": "W1"}, "big": {"S": "x" * 410_000}})
+        assert refused.value.response["Error"]["Code"] == "ValidationException"
+        assert "size" in refused.value.response["Error"]["Message"]
+        assert ddb.get_item(TableName=TABLE, Key={"id": {"S": "W1"}}, ConsistentRead=True)["Item"] == wide
