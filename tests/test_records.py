@@ -200,3 +200,23 @@ def test_a_list_reads_leads_as_the_model_does(demo_org: str) -> None:
         assert lead == leads.get(lead_id), lead_id
     assert read["L20261203001"]["expires_at"] == "2027-06-01T00:00:00Z"
     assert read["L20261203002"]["version"] == 1
+
+
+def test_batch_reads_take_the_items_as_sent_unless_they_hold_bytes() -> None:
+    """store/connection._items_as_sent: BatchGetItem's items straight from the answer's JSON (what
+    botocore's parser gives for them); an answer holding bytes (base64 in JSON) is left to botocore."""
+    import json
+
+    from chalicelib.store.connection import _items_as_sent
+
+    items = {"Responses": {"t": [{"id": {"S": "L1"}, "n": {"N": "1.5"}, "m": {"M": {"l": {"L": [{"BOOL": True}]}}}}]},
+             "UnprocessedKeys": {}}
+    response = {"status_code": 200, "body": json.dumps(items).encode()}
+    customized: dict[str, Any] = {}
+    _items_as_sent(response_dict=response, customized_response_dict=customized)
+    assert customized == {"Responses": items["Responses"]}
+    assert json.loads(response["body"]) == {"UnprocessedKeys": {}}
+    for body in (json.dumps({"Responses": {"t": [{"id": {"B": "AAE="}}]}}).encode(), b'{"__type":"x"}'):
+        response, customized = {"status_code": 200, "body": body}, {}
+        _items_as_sent(response_dict=response, customized_response_dict=customized)
+        assert customized == {} and response["body"] == body
