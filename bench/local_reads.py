@@ -9,9 +9,11 @@ running, drains the streams, then as a browser does, over one kept-alive connect
 - `export_2000_s`: `GET /api/exports/leads` and the download of the file it links to.
 
 How much of a page and of an export is the embedded AWS: the same reads the product makes (the
-`by_day_keys` query, then BatchGetItem of those leads, 100 keys a request) made directly with boto3
-against the same moto server, timed the same way (`list_page_aws_ms`, `export_aws_s`); the rest is
-the product (HTTP gateway, auth, pynamodb, views, workbook).
+`by_day_keys` query, then BatchGetItem of those leads, 100 keys a request, the items taken from the
+answer as the product takes them: `store/connection._items_as_sent`) made directly with boto3
+against the same moto server, one after another, timed the same way (`list_page_aws_ms`,
+`export_aws_s`); the rest is the product (HTTP gateway, auth, views, workbook; its batch reads go
+out five at once).
 
 N is 2,000 (`BENCH_READS_N`); about 3 minutes: `.venv/bin/python -m bench local_reads`."""
 
@@ -119,8 +121,11 @@ def _aws_part(endpoint: str) -> tuple[float, float]:
 
     import boto3
 
+    from chalicelib.store.connection import _items_as_sent
+
     ddb = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1",
                        aws_access_key_id="local", aws_secret_access_key="local")
+    ddb.meta.events.register("before-parse.dynamodb.BatchGetItem", _items_as_sent)  # as the product reads
     table = "loanleads-local-leads"
     day = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
 

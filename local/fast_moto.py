@@ -112,7 +112,7 @@ def plain_json_answers() -> None:
             if value.type in ("B", "BS"):
                 raise _NotPlain
             return {value.type: value.value}
-        if kind is dict:
+        if isinstance(value, dict):  # moto's items are LimitedSizeDicts
             return {k: plain_of(v) for k, v in value.items()}
         if kind is list:
             return [plain_of(v) for v in value]
