@@ -169,7 +169,8 @@ def test_a_list_walks_past_quiet_days_at_once(client: Any, monkeypatch: pytest.M
         ids.append(lead_id)
         item = {"lead_id": lead_id, "day": day, "created_at": f"{day}T02:00:0{n}Z", "updated_at": f"{day}T02:00:00Z",
                 "status": "pool", "phone": f"+86137000000{n:02d}", "source": "website_form", "channel": "public"}
-        boto3.client("dynamodb").put_item(TableName=LeadModel.Meta.table_name, Item={k: {"S": v} for k, v in item.items()})
+        boto3.client("dynamodb").put_item(TableName=LeadModel.Meta.table_name,
+                                          Item={k: {"S": v} for k, v in item.items()})
     reads: list[str] = []
     real = store.query_partition
     monkeypatch.setattr(store, "query_partition", lambda index, partition, *a: reads.append(partition) or real(
@@ -177,7 +178,8 @@ def test_a_list_walks_past_quiet_days_at_once(client: Any, monkeypatch: pytest.M
     seen: list[str] = []
     cursor = None
     for _ in range(10):
-        page = body_of(client.http.get("/leads?limit=2" + (f"&cursor={cursor}" if cursor else ""), headers=auth("admin")))
+        query = "/leads?limit=2" + (f"&cursor={cursor}" if cursor else "")
+        page = body_of(client.http.get(query, headers=auth("admin")))
         seen += [item["lead_id"] for item in page["items"] if item["lead_id"] in ids]
         cursor = page["cursor"]
         if not cursor:
