@@ -3,7 +3,9 @@ speaks plain JSON. One conversion for the store, the stream handler and the tool
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 
@@ -17,3 +19,16 @@ def plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         return float(value)
     return value
+
+
+def from_dynamodb(value: Mapping[str, Any]) -> Any:
+    """One attribute in DynamoDB JSON (`{"S": ...}`, `{"M": {...}}`: stream images, the low-level
+    client's items) as plain values."""
+    return plain(_deserializer().deserialize(value))
+
+
+@lru_cache(maxsize=1)
+def _deserializer() -> Any:
+    from aws_lambda_powertools.shared.dynamodb_deserializer import TypeDeserializer
+
+    return TypeDeserializer()

@@ -173,9 +173,10 @@ def list_leads(who: Principal, *, today: date, status: str | None = None, owner:
             while len(items) < limit and position + 1 < len(partitions):  # walking on: past empty days at once
                 ahead = [name for _, name in partitions[position:position + _AHEAD]]
                 held = leads.holding(index, ahead, start, end)
-                position += held.index(True) if True in held else len(ahead)
                 if True in held:
+                    position += held.index(True)
                     break
+                position += len(ahead)
     more = position < len(partitions)
     next_cursor = leads.encode_cursor({"p": position, "k": last_key}) if more else None
     return {"items": [lead_view(item, who) for item in by_score(items, sort)], "cursor": next_cursor}

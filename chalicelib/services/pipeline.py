@@ -39,7 +39,7 @@ from chalicelib.domain.routing import history_reason
 from chalicelib.domain.timeutil import iso_utc, parse_iso
 from chalicelib.geo import home_of
 from chalicelib.observability import logger
-from chalicelib.plain import plain
+from chalicelib.plain import from_dynamodb
 from chalicelib.services import capture_guard, handoff, names, routing, scoring, sop
 from chalicelib.services.aggregates import Change, on_lead_batch
 from chalicelib.services.privacy import retention_expiry
@@ -162,10 +162,7 @@ def _image(attributes: JsonObject | None) -> Lead | None:
     """DynamoDB JSON as plain values; None for a missing or empty image (as Powertools' record has it)."""
     if not attributes:
         return None
-    from aws_lambda_powertools.shared.dynamodb_deserializer import TypeDeserializer
-
-    deserialise = TypeDeserializer().deserialize
-    lead: Lead = plain({name: deserialise(value) for name, value in attributes.items()})
+    lead: Lead = {name: from_dynamodb(value) for name, value in attributes.items()}  # type: ignore[assignment]
     return lead
 
 

@@ -8,7 +8,6 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -20,7 +19,7 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.domain import analytics
 from chalicelib.domain.records import HistoryEntry, JsonObject, Lead, PageKey
 from chalicelib.errors import BadRequest, Conflict, StoreUnavailable
-from chalicelib.plain import plain
+from chalicelib.plain import from_dynamodb, plain
 from chalicelib.store.aws_errors import ConditionFailed, aws_errors, conditional
 from chalicelib.store.connection import transaction_connection
 from chalicelib.store.schema import IdempotencyModel, LeadEventModel, LeadModel
@@ -247,7 +246,7 @@ def query_partition(index: str, partition: str, start: str, end: str, filters: d
                     limit: int, last_key: PageKey | None) -> tuple[list[Lead], PageKey | None]:
     """Newest-first page of one index partition between two created_at bounds, `filters` applied
     (a page may hold fewer than `limit` leads: go on from the returned key)."""
-    idx = {"by_day": LeadModel.by_day, "by_owner": LeadModel.by_owner, "by_team": LeadModel.by_team}[index]
+    idx = _list_index(index)
     if index != "by_day":  # a lead read whole that changed hands since its index entry: not this list's
         filters = {index.removeprefix("by_"): partition, **filters}
     return _query_keys(idx, partition, start, end, filters, limit, last_key)
@@ -267,10 +266,15 @@ def holding(index: str, partitions: list[str], start: str, end: str) -> list[boo
     """Which of these partitions of an index hold a lead between the bounds: one key each, the
     queries at once (a list walking back over quiet days, an export's last days, wait for one
     round trip, not one per day)."""
-    idx = {"by_day": LeadModel.by_day, "by_owner": LeadModel.by_owner, "by_team": LeadModel.by_team}[index]
+    idx = _list_index(index)
     with aws_errors():
         return list(_pool().map(lambda partition: bool(_keys_page(idx, partition, start, end, 1, None)[0]),
                                 partitions))
+
+
+def _list_index(name: str) -> Any:
+    """The keys-only index a list reads (`by_day`, `by_owner`, `by_team`)."""
+    return {"by_day": LeadModel.by_day, "by_owner": LeadModel.by_owner, "by_team": LeadModel.by_team}[name]
 
 
 def _keys_page(idx: Any, partition: str, start: str, end: str, limit: int,
@@ -341,8 +345,10 @@ def lead_of_item(item: Mapping[str, Mapping[str, Any]]) -> Lead:
                                for name, default in _defaults().items()}
     for attr_name, stored in item.items():
         name = names.get(attr_name)
-        value = _value(stored)
-        if name is None or value is None:
+        if name is None:
+            continue
+        value = from_dynamodb(stored)
+        if value is None:
             continue
         if name == "utm":
             data.update(value)
@@ -354,26 +360,6 @@ def lead_of_item(item: Mapping[str, Mapping[str, Any]]) -> Lead:
     if isinstance(consent, dict):
         data["consent"] = full_consent(consent, data)
     return data  # type: ignore[return-value]  # the attributes are the record's keys (tests/test_records)
-
-
-def _value(stored: Mapping[str, Any]) -> Any:
-    """One attribute value as plain JSON (`chalicelib.plain`: whole numbers as int, sets as lists)."""
-    kind, value = next(iter(stored.items()))
-    if kind == "S":
-        return value
-    if kind == "N":
-        return plain(Decimal(value))
-    if kind == "M":
-        return {key: _value(inner) for key, inner in value.items()}
-    if kind == "L":
-        return [_value(inner) for inner in value]
-    if kind == "BOOL":
-        return bool(value)
-    if kind == "NULL":
-        return None
-    if kind in ("SS", "NS"):
-        return [_value({kind[0]: inner}) for inner in value]
-    return value
 
 
 @lru_cache(maxsize=1)
