@@ -159,7 +159,7 @@ def measured_items() -> None:
     whole item again for each attribute it adds, quadratic in the attributes (a report counter item
     holds hundreds). Here it is measured once; an item over the limit takes moto's path, which
     refuses it as it did."""
-    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
     from moto.dynamodb.models.utilities import bytesize
 
     if getattr(Item.__init__, "_measured", False):
@@ -172,9 +172,7 @@ def measured_items() -> None:
         if sum(bytesize(key) + value.size() for key, value in values.items()) > _ITEM_LIMIT:
             build(self, hash_key, range_key, attrs)
             return
-        self.hash_key, self.range_key = hash_key, range_key
-        self.attrs = LimitedSizeDict.__new__(LimitedSizeDict)
-        dict.update(self.attrs, values)
+        self.hash_key, self.range_key, self.attrs = hash_key, range_key, _unmeasured(values)
         if check:
             slow = Item.__new__(Item)
             build(slow, hash_key, range_key, attrs)
@@ -321,22 +319,30 @@ def _page_of(by: list[str], items: list[Any], plan: tuple[Any, ...]) -> list[Any
 
 
 def _keys_of(item: Any, names: list[str]) -> Any:
-    """The item with only `names`, sharing their values (moto copies the page before projecting it),
-    built as moto's `Item.__deepcopy__` builds one: without re-measuring the item at every attribute."""
-    from moto.dynamodb.models.dynamo_type import Item, LimitedSizeDict
+    """The item with only `names`, sharing their values (moto copies the page before projecting it)."""
+    from moto.dynamodb.models.dynamo_type import Item
 
     light = Item.__new__(Item)
     light.hash_key, light.range_key = item.hash_key, item.range_key
-    attrs = LimitedSizeDict.__new__(LimitedSizeDict)
-    dict.__init__(attrs, {name: item.attrs[name] for name in names if name in item.attrs})
-    light.attrs = attrs
+    light.attrs = _unmeasured({name: item.attrs[name] for name in names if name in item.attrs})
     return light
 
 
+def _unmeasured(values: dict[str, Any]) -> Any:
+    """An item's attributes as moto keeps them (a LimitedSizeDict), built as moto's `Item.__deepcopy__`
+    builds them: without re-measuring the whole item at every attribute."""
+    from moto.dynamodb.models.dynamo_type import LimitedSizeDict
+
+    attrs = LimitedSizeDict.__new__(LimitedSizeDict)
+    dict.update(attrs, values)
+    return attrs
+
+
 def _page_plan(table: Any, index_name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...] | None:
-    """(sort attributes, start key, forward, limit, range condition, key names if keys only) of a query
-    of an index, or None when moto's loop must see every item (a legacy filter, a key of several
-    attributes). The sort attributes are moto's own (`Table.query`, `_generate_attr_to_sort_by`)."""
+    """(sort attributes, range key names, (start key, forward, limit, range condition, key names if
+    keys only)) of a query of an index, or None when moto's loop must see every item (a legacy
+    filter, a key of several attributes). The sort attributes are moto's own (`Table.query`,
+    `_generate_attr_to_sort_by`) without the index's hash key, the same for the whole partition."""
     from moto.dynamodb.models.table import GlobalSecondaryIndex
 
     named = dict(zip(("range_comparison", "range_objs", "limit", "exclusive_start_key",
