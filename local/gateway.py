@@ -199,6 +199,14 @@ class Server:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
                 pass  # request lines could carry personal data in query strings
 
+            def handle_expect_100(self) -> bool:
+                """`100 Continue` sent at once: the write buffer above would hold it until the answer,
+                and a client that asked for it (botocore's S3 uploads of a file) waits 1 s first."""
+                self.send_response_only(100)
+                self.end_headers()
+                self.wfile.flush()
+                return True
+
             def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
                 self.send_response(status)
                 length = str(len(body))

@@ -8,6 +8,7 @@ import tracemalloc
 import uuid
 import zipfile
 from collections.abc import Callable
+from datetime import UTC
 from typing import Any
 
 import boto3
@@ -565,6 +566,37 @@ def test_export_memory_stays_flat_however_many_rows(demo_org: str, tmp_path: Any
     sheet = load_workbook(str(tmp_path / "20000.xlsx"), read_only=True)["线索"]
     rows = list(sheet.iter_rows(values_only=True))
     assert len(rows) == 20_001 and rows[-1][1] == "客户19999" and rows[0][:2] == ("线索ID", "客户姓名")
+
+
+def test_export_reads_the_next_page_while_this_one_is_written(monkeypatch: Any) -> None:
+    """The page after is asked for as soon as a page arrives, before its rows are written: the
+    reads (DynamoDB) and the workbook (this CPU) overlap. In order, every row once, and a failed
+    read still fails the export."""
+    import threading
+    from datetime import datetime
+
+    from chalicelib.domain.access import Principal
+    from chalicelib.services import exports
+
+    asked: dict[str | None, threading.Event] = {c: threading.Event() for c in (None, "2", "3")}
+
+    def list_leads(who: Any, *, today: Any, limit: int, cursor: str | None, **filters: Any) -> Any:
+        asked[cursor].set()
+        if cursor == "3" and filters.get("fail"):
+            raise RuntimeError("read failed")
+        number = int(cursor or 1)
+        return {"items": [{"lead_id": f"{number}-{i}"} for i in range(3)],
+                "cursor": str(number + 1) if number < 3 else None}
+
+    monkeypatch.setattr(exports.lead_service, "list_leads", list_leads)
+    who, at = Principal("admin", "admin"), datetime(2026, 11, 28, 2, tzinfo=UTC)
+    views = exports._views(who, at, {}, "leads")
+    assert next(views)["lead_id"] == "1-0"
+    assert asked["2"].wait(5), "the second page was not read while the first was being written"
+    assert not asked["3"].is_set()
+    assert [view["lead_id"] for view in views] == ["1-1", "1-2", *(f"{p}-{i}" for p in (2, 3) for i in range(3))]
+    with pytest.raises(RuntimeError):
+        list(exports._views(who, at, {"fail": True}, "leads"))
 
 
 def test_export_through_the_api_pages_scopes_and_masks(client: Any) -> None:

@@ -264,6 +264,22 @@ def test_partner_file_dropped_in_the_bucket_is_imported(stack: Stack) -> None:
     assert wait_import(stack, job["import_id"], token)["counts"]["imported"] == 1
 
 
+def test_an_upload_asking_100_continue_gets_it_at_once(stack: Stack) -> None:
+    """botocore uploads a file (an export) with `Expect: 100-continue` and waits up to 1 s for the
+    interim answer before sending the body: the gateway sends it at once, not with the final answer."""
+    import socket
+
+    port = int(stack.base.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"PUT /loanleads-local-imports/exports/continue-test.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     b"Content-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+        sock.settimeout(0.5)
+        assert sock.recv(64).startswith(b"HTTP/1.1 100 Continue\r\n")
+        sock.settimeout(5)
+        sock.sendall(b"hello")
+        assert sock.recv(64).startswith(b"HTTP/1.1 200")
+
+
 def test_gbk_and_utf8_bom_csv_import_identically_through_the_upload_url(stack: Stack) -> None:
     rows = ["客户姓名,联系方式,贷款类型,贷款金额（万元）,城市",
             "陈一,13917326685,房产抵押贷,80,上海",
