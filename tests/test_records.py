@@ -220,3 +220,51 @@ def test_batch_reads_take_the_items_as_sent_unless_they_hold_bytes() -> None:
         response, customized = {"status_code": 200, "body": body}, {}
         _items_as_sent(response_dict=response, customized_response_dict=customized)
         assert customized == {} and response["body"] == body
+
+
+class _Throttled:
+    """A DynamoDB client whose BatchGetItem leaves keys unprocessed as scripted: each answer gives the
+    first `served` keys asked (None: all of them)."""
+
+    def __init__(self, *served: int | None) -> None:
+        self.served, self.asked = list(served), []  # type: ignore[var-annotated]
+
+    def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:  # noqa: N803 (botocore's name)
+        [(table, request)] = RequestItems.items()
+        keys = request["Keys"]
+        self.asked.append(len(keys))
+        count = self.served.pop(0) if self.served else None
+        count = len(keys) if count is None else count
+        answer: dict[str, Any] = {"Responses": {table: [dict(key) for key in keys[:count]]}}
+        if keys[count:]:
+            answer["UnprocessedKeys"] = {table: {**request, "Keys": keys[count:]}}
+        return answer
+
+
+def test_batch_reads_ask_again_for_unprocessed_keys_waiting_longer_each_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Throttled keys are asked again after a random wait that doubles while nothing comes back (AWS's
+    advice for batch reads), at once after an answer that brought items; every key is read once,
+    100 a request. Keys that stay unprocessed fail the read (503), never give fewer items."""
+    from types import SimpleNamespace
+
+    from chalicelib.errors import StoreUnavailable
+    from chalicelib.store import connection
+
+    waits: list[float] = []
+    monkeypatch.setattr(connection.time, "sleep", waits.append)
+    keys = [{"id": {"S": f"k{n:03d}"}} for n in range(250)]
+
+    def read(client: _Throttled) -> list[str]:
+        monkeypatch.setattr(connection, "transaction_connection", lambda: SimpleNamespace(client=client))
+        return [item["id"]["S"] for item in connection.batch_get("t", keys)]
+
+    throttled = _Throttled(0, 0, 40, 0, None)
+    assert sorted(read(throttled)) == [key["id"]["S"] for key in keys]
+    assert throttled.asked == [100, 100, 100, 60, 60, 100, 50]
+    assert len(waits) == 3 and 0 <= waits[0] <= 0.05 and 0 <= waits[1] <= 0.1 and 0 <= waits[2] <= 0.05
+
+    waits.clear()
+    with pytest.raises(StoreUnavailable):
+        read(_Throttled(*[0] * 20))
+    assert len(waits) == connection.BATCH_RETRIES
+    assert all(0 <= wait <= 0.05 * 2 ** n for n, wait in enumerate(waits))

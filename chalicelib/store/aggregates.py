@@ -22,7 +22,7 @@ from typing import Any
 from chalicelib.domain.analytics import Contribution, Key
 from chalicelib.errors import StoreUnavailable
 from chalicelib.store.aws_errors import ConditionFailed, aws_errors
-from chalicelib.store.connection import transaction_connection
+from chalicelib.store.connection import batch_get, transaction_connection
 from chalicelib.store.schema import AggregateModel
 
 _ATTEMPTS = 5  # transaction conflicts on a shared counter item are retried here, then by the stream
@@ -205,14 +205,6 @@ def read_items(keys: list[Key]) -> dict[Key, dict[str, Decimal]]:
     report builder knows exactly which day and month items a card needs."""
     wanted = {(item_key(key)["pk"]["S"], item_key(key)["sk"]["S"]): key for key in keys}
     out: dict[Key, dict[str, Decimal]] = {key: {} for key in keys}
-    pending = [item_key(key) for key in dict.fromkeys(keys)]
-    while pending:
-        batch, pending = pending[:100], pending[100:]
-        request: dict[str, object] = {_table(): {"Keys": batch}}
-        while request:
-            with aws_errors():
-                response = _client().batch_get_item(RequestItems=request)
-            for item in response.get("Responses", {}).get(_table(), []):
-                out[wanted[(item["pk"]["S"], item["sk"]["S"])]] = _decode(item)
-            request = response.get("UnprocessedKeys") or {}
+    for item in batch_get(_table(), [item_key(key) for key in dict.fromkeys(keys)]):
+        out[wanted[(item["pk"]["S"], item["sk"]["S"])]] = _decode(item)
     return out

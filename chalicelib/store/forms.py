@@ -19,7 +19,7 @@ from pynamodb.exceptions import PutError
 from chalicelib.errors import StoreUnavailable
 from chalicelib.store import directory
 from chalicelib.store.aws_errors import aws_errors
-from chalicelib.store.connection import transaction_connection
+from chalicelib.store.connection import batch_get, transaction_connection
 from chalicelib.store.schema import CounterModel, NotificationModel
 
 VIEW_SHARDS = 4
@@ -63,21 +63,14 @@ def views(form_ids: list[str], first: date, last: date) -> dict[str, dict[str, i
     keys = [_view_key(form_id, month, shard) for form_id in form_ids for month in _months(first, last)
             for shard in range(VIEW_SHARDS)]
     out: dict[str, dict[str, int]] = {form_id: {} for form_id in form_ids}
-    client, table = transaction_connection().client, CounterModel.Meta.table_name
     low, high = first.isoformat(), last.isoformat()
-    for start in range(0, len(keys), 100):
-        pending: dict[str, object] = {table: {"Keys": [{"key": {"S": k}} for k in keys[start:start + 100]]}}
-        while pending:
-            with aws_errors():
-                answer = client.batch_get_item(RequestItems=pending)
-            for item in answer.get("Responses", {}).get(table, []):
-                into = out.setdefault(item["key"]["S"].split("#")[1], {})
-                for name, value in item.items():
-                    day, _, campaign = name.partition("|")
-                    if "N" in value and name != "expires_at" and low <= day <= high:
-                        slot = f"c|{campaign}" if campaign else "n"
-                        into[slot] = into.get(slot, 0) + int(Decimal(value["N"]))
-            pending = answer.get("UnprocessedKeys") or {}
+    for item in batch_get(CounterModel.Meta.table_name, [{"key": {"S": key}} for key in keys]):
+        into = out.setdefault(item["key"]["S"].split("#")[1], {})
+        for name, value in item.items():
+            day, _, campaign = name.partition("|")
+            if "N" in value and name != "expires_at" and low <= day <= high:
+                slot = f"c|{campaign}" if campaign else "n"
+                into[slot] = into.get(slot, 0) + int(Decimal(value["N"]))
     return out
 
 

@@ -21,7 +21,7 @@ from chalicelib.domain.records import HistoryEntry, JsonObject, Lead, PageKey
 from chalicelib.errors import BadRequest, Conflict, StoreUnavailable
 from chalicelib.plain import from_dynamodb, plain
 from chalicelib.store.aws_errors import ConditionFailed, aws_errors, conditional
-from chalicelib.store.connection import transaction_connection
+from chalicelib.store.connection import BATCH_KEYS, batch_get, transaction_connection
 from chalicelib.store.schema import IdempotencyModel, LeadEventModel, LeadModel
 
 _UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
@@ -155,7 +155,7 @@ def names(lead_ids: set[str]) -> dict[str, str | None]:
 
 
 def _replay(claim: IdempotencyClaim) -> str:
-    with aws_errors(), aws_errors():
+    with aws_errors():
         first = IdempotencyModel.get(claim.key, consistent_read=True)
     if first.request_hash != claim.request_hash:
         raise Conflict("该 Idempotency-Key 已用于另一份不同的提交", code="IDEMPOTENCY_KEY_REUSED")
@@ -297,31 +297,21 @@ def _keys_page(idx: Any, partition: str, start: str, end: str, limit: int,
     return ids, last_key
 
 
-_BATCH = 100  # BatchGetItem's most keys a request
-
-
 def read_many(ids: list[str]) -> list[Lead]:
     """Leads by id, in no particular order; a missing id is left out. Beyond one request's 100 keys
     the requests go out in parallel (an export's page of 500 is five requests at once, not in turn).
     Read with the low-level client and `lead_of_item`: a list page or an export reads hundreds of
     leads, and building a model of each cost more than the read itself."""
-    if len(ids) <= _BATCH:
+    if len(ids) <= BATCH_KEYS:
         return _batch_read(ids) if ids else []
-    chunks = [ids[i:i + _BATCH] for i in range(0, len(ids), _BATCH)]
+    chunks = [ids[i:i + BATCH_KEYS] for i in range(0, len(ids), BATCH_KEYS)]
     with aws_errors():
         return [lead for part in _pool().map(read_many, chunks) for lead in part]
 
 
 def _batch_read(ids: list[str]) -> list[Lead]:
-    table = LeadModel.Meta.table_name
-    request: Mapping[str, object] = {table: {"Keys": [{"lead_id": {"S": lead_id}} for lead_id in ids]}}
-    found: list[Lead] = []
-    with aws_errors():
-        while request:
-            response = transaction_connection().client.batch_get_item(RequestItems=request)
-            found += [lead_of_item(item) for item in response.get("Responses", {}).get(table, [])]
-            request = response.get("UnprocessedKeys") or {}
-    return found
+    keys = [{"lead_id": {"S": lead_id}} for lead_id in ids]
+    return [lead_of_item(item) for item in batch_get(LeadModel.Meta.table_name, keys)]
 
 
 @lru_cache(maxsize=1)

@@ -19,7 +19,7 @@ from chalicelib.domain.sop import shard_of
 from chalicelib.domain.timeutil import beijing, parse_iso
 from chalicelib.errors import Conflict
 from chalicelib.store.aws_errors import ConditionFailed, aws_errors
-from chalicelib.store.connection import transaction_connection
+from chalicelib.store.connection import batch_get, transaction_connection
 from chalicelib.store.schema import LeadEventModel, LeadModel, NotificationModel, RepLoadModel, UserModel
 
 
@@ -190,22 +190,12 @@ def counter(user: str, key: str) -> Load:
 
 def loads(users: list[str], day: str, consistent: bool = False) -> dict[str, tuple[int, int]]:
     """(open, assigned on `day`) per rep: their load items, in one batch read."""
-    table = RepLoadModel.Meta.table_name
-    found: dict[str, dict[str, Any]] = {}
-    pending: list[dict[str, Any]] = [{"user_id": {"S": u}, "key": {"S": LOAD}} for u in dict.fromkeys(users)]
+    keys = [{"user_id": {"S": u}, "key": {"S": LOAD}} for u in dict.fromkeys(users)]
     wanted = ["user_id", "n", day_attribute(day)]
-    request: dict[str, Any] = {}
-    while pending or request:
-        if not request:
-            batch, pending = pending[:100], pending[100:]
-            request = {table: {"Keys": batch, "ConsistentRead": consistent,
-                               "ProjectionExpression": ", ".join(f"#p{i}" for i in range(len(wanted))),
-                               "ExpressionAttributeNames": {f"#p{i}": name for i, name in enumerate(wanted)}}}
-        with aws_errors():
-            response = transaction_connection().client.batch_get_item(RequestItems=request)
-        for item in response.get("Responses", {}).get(table, []):
-            found[item["user_id"]["S"]] = item
-        request = response.get("UnprocessedKeys") or {}
+    found = {item["user_id"]["S"]: item for item in batch_get(
+        RepLoadModel.Meta.table_name, keys, ConsistentRead=consistent,
+        ProjectionExpression=", ".join(f"#p{i}" for i in range(len(wanted))),
+        ExpressionAttributeNames={f"#p{i}": name for i, name in enumerate(wanted)})}
 
     def number(item: dict[str, Any], name: str) -> int:
         return int(item.get(name, {}).get("N", 0))
