@@ -27,6 +27,9 @@ local stack's server, `make run`, and the test suite); answers and items are the
    condition, at most `Limit` + 1 of them, and for a keys-only index only their keys (moto copied
    every whole item of the page before projecting it). A 50-lead page of a 2,000-lead day took
    ~40 ms of moto, an export's later pages more: every earlier item compared to the start key.
+   The queried partition's items come from a map of the table by the key attribute, made again
+   after any write (moto keeps no index: each query walked every item of the table, and an export
+   of 2,000 leads asks ~40, most of them one-key probes of quiet days).
 
 Before these, the dashboard's scenario test spent two thirds of its time in them. `FAST_MOTO_CHECK=1`
 runs moto's own path beside them and fails on any difference (`FAST_MOTO_CHECK=1 make test-fast`).
@@ -38,10 +41,12 @@ import bisect
 import calendar
 import copy
 import datetime
+import functools
 import json
 import os
 import re
 import threading
+import weakref
 from typing import Any
 
 _PLAIN = (str, int, float, bool, list, dict, datetime.datetime)
@@ -243,6 +248,7 @@ def counter_adds() -> None:
                                 **({table.range_key_attr: key[table.range_key_attr]} if range_value else {})})
                 item = table.get_item(hash_value, range_value)
             before = {n: item.attrs.get(expression_attribute_names[n]) for n, _ in adds}
+            _written()
             _sum_into(item, expression_attribute_names, expression_attribute_values, adds)
             if item.size() > 400_000:  # let moto refuse it the way DynamoDB does
                 for n, old in before.items():
@@ -259,6 +265,33 @@ def counter_adds() -> None:
 
 
 _QUERYING = threading.local()
+# Bumped by every DynamoDB write (`quick_query` wraps the backend's writes; `counter_adds` bumps on its
+# own path): a table's map of items by an attribute is good while the count is the one it was made at.
+_WRITES = [0]
+_BY_ATTRIBUTE: weakref.WeakKeyDictionary[Any, dict[str, tuple[int, dict[Any, list[Any]]]]] = \
+    weakref.WeakKeyDictionary()
+
+
+def _written() -> None:
+    _WRITES[0] += 1
+
+
+def _items_where(table: Any, name: str, value: Any) -> list[Any]:
+    """The table's items whose attribute `name` equals `value` (DynamoType's own equality: type and
+    value as a number for numbers), from a map of the table by that attribute made once per write
+    anywhere: an export's many queries of one quiet store no longer each walk every item."""
+    maps = _BY_ATTRIBUTE.setdefault(table, {})
+    made = maps.get(name)
+    if made is None or made[0] != _WRITES[0]:
+        groups: dict[Any, list[Any]] = {}
+        every = (item for part in table.items.values() for item in part.values()) if table.range_key_attr \
+            else iter(table.items.values())
+        for item in every:
+            found = item.attrs.get(name)
+            if found is not None:
+                groups.setdefault(found, []).append(item)
+        made = maps[name] = (_WRITES[0], groups)
+    return made[1].get(value, [])
 
 
 def _may_match(item: Any, wanted: list[tuple[str, Any]]) -> bool:
@@ -376,6 +409,7 @@ def _page_plan(table: Any, index_name: str, args: tuple[Any, ...], kwargs: dict[
 
 def quick_query() -> None:
     """Point 3 of the module's text."""
+    from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import SecondaryIndex, Table
 
     if getattr(Table.query, "_quick", False):
@@ -387,9 +421,7 @@ def quick_query() -> None:
         wanted = getattr(_QUERYING, "wanted", None)
         if wanted is None:
             return all_items(self)
-        items = [item for part in self.items.values() for item in part.values()] if self.range_key_attr \
-            else list(self.items.values())
-        items = [item for item in items if _may_match(item, wanted)]
+        items = [item for item in _items_where(self, *wanted[0]) if _may_match(item, wanted)]
         planned = getattr(_QUERYING, "page", None)
         if planned is None:
             return items
@@ -431,6 +463,8 @@ def quick_query() -> None:
             return item
         return moto_project(self, item)
 
+    for name in _WRITE_OPERATIONS:
+        setattr(DynamoDBBackend, name, _counting(getattr(DynamoDBBackend, name)))
     moto_sorted = Table.sorted_items
     moto_project = SecondaryIndex.project
     SecondaryIndex.project = project
@@ -438,6 +472,22 @@ def quick_query() -> None:
     Table.all_items = candidates
     Table.sorted_items = sorted_items
     Table.query = quick
+
+
+_WRITE_OPERATIONS = ("put_item", "update_item", "delete_item", "batch_write_item", "transact_write_items",
+                     "restore_table_from_backup", "restore_table_to_point_in_time", "import_table")
+
+
+def _counting(operation: Any) -> Any:
+    """The backend's write, counted in `_WRITES` (the other patches' marks kept: `_atomic`, `_adds`)."""
+    @functools.wraps(operation)
+    def write(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return operation(*args, **kwargs)
+        finally:
+            _written()
+
+    return write
 
 
 _QUERY_KWARGS = {"index_name", "consistent_read", "filter_expression", "hash_key_conditions", "range_key_conditions"}

@@ -110,3 +110,38 @@ def test_an_item_is_measured_once_and_refused_over_the_limit_as_before() -> None
         assert refused.value.response["Error"]["Code"] == "ValidationException"
         assert "size" in refused.value.response["Error"]["Message"]
         assert ddb.get_item(TableName=TABLE, Key={"id": {"S": "W1"}}, ConsistentRead=True)["Item"] == wide
+
+
+def test_a_query_reads_its_partition_from_a_map_made_again_after_any_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Queries of a quiet table look only at the queried partition's items (from a map of the table
+    by the key, made once), and every kind of write makes the next query see it: an item moved into
+    the partition by an update, one put, one deleted, one written in a transaction or a batch."""
+    from local import fast_moto
+
+    looked: list[Any] = []
+    real = fast_moto._may_match
+    monkeypatch.setattr(fast_moto, "_may_match", lambda item, wanted: looked.append(item) or real(item, wanted))
+
+    def ids(day: str) -> list[str]:
+        return sorted(item["id"]["S"] for item in ddb.query(
+            TableName=TABLE, IndexName="by_day_keys", KeyConditionExpression="#d = :d",
+            ExpressionAttributeNames={"#d": "day"}, ExpressionAttributeValues={":d": {"S": day}})["Items"])
+
+    with mock_aws():
+        ddb = _table()
+        d2 = ids("d2")
+        looked.clear()
+        assert ids("d2") == d2 and len(looked) == len(d2) == 50  # not the table's 150
+        ddb.update_item(TableName=TABLE, Key={"id": {"S": "L0001"}}, UpdateExpression="SET #d = :d",
+                        ExpressionAttributeNames={"#d": "day"}, ExpressionAttributeValues={":d": {"S": "d3"}})
+        assert ids("d3") == ["L0001"]
+        ddb.put_item(TableName=TABLE, Item={"id": {"S": "N1"}, "day": {"S": "d3"}, "at": {"S": "T999"}})
+        assert ids("d3") == ["L0001", "N1"]
+        ddb.delete_item(TableName=TABLE, Key={"id": {"S": "L0001"}})
+        assert ids("d3") == ["N1"]
+        ddb.transact_write_items(TransactItems=[{"Put": {"TableName": TABLE, "Item": {
+            "id": {"S": "N2"}, "day": {"S": "d3"}, "at": {"S": "T998"}}}}])
+        ddb.batch_write_item(RequestItems={TABLE: [{"PutRequest": {"Item": {
+            "id": {"S": "N3"}, "day": {"S": "d3"}, "at": {"S": "T997"}}}}]})
+        assert ids("d3") == ["N1", "N2", "N3"]
+        assert ids("d2") == sorted(set(d2) - {"L0001"})
