@@ -421,7 +421,13 @@ def quick_query() -> None:
         wanted = getattr(_QUERYING, "wanted", None)
         if wanted is None:
             return all_items(self)
-        items = [item for item in _items_where(self, *wanted[0]) if _may_match(item, wanted)]
+        name, value = wanted[0]
+        if name == self.hash_key_attr:  # the table's own partition (an index keyed alike holds the same items)
+            found = self.items.get(value)
+            items = [] if found is None else list(found.values()) if self.range_key_attr else [found]
+        else:
+            items = _items_where(self, name, value)
+        items = [item for item in items if _may_match(item, wanted)]
         planned = getattr(_QUERYING, "page", None)
         if planned is None:
             return items
