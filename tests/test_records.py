@@ -172,8 +172,9 @@ def test_each_stream_record_is_parsed_once(client: Any, monkeypatch: pytest.Monk
 
 
 def test_a_list_reads_leads_as_the_model_does(demo_org: str) -> None:
-    """`read_many` (lists, exports) reads items with the low-level client: the same records as
-    `get` (through the model) for every kind of attribute a lead holds."""
+    """`read_many` (lists, exports) and `query_pool` (the pool's list and export) read items with the
+    low-level client: the same records as `get` (through the model) for every kind of attribute a lead
+    holds."""
     from chalicelib.store import leads
     from chalicelib.store.schema import LeadModel
 
@@ -184,7 +185,8 @@ def test_a_list_reads_leads_as_the_model_does(demo_org: str) -> None:
             "custom": {"house": "yes", "rooms": 3, "ok": True, "ratio": 0.25, "none": None, "list": [1, "a"]},
             "consent": {"given": True, "text_version": "v2"}, "page_url": "https://www.example-lender.cn/a",
             "route": {"rule_id": "r1", "version": 2, "reason": "命中规则", "status": "assigned"},
-            "activity_by": {"sh/sh_rep1": 4}, "reclaimed_from": ["sh/sh_rep2"], "score": 73}
+            "activity_by": {"sh/sh_rep1": 4}, "reclaimed_from": ["sh/sh_rep2"], "score": 73,
+            "pool_key": "华东"}
     leads.to_item(full).save()  # type: ignore[arg-type]
     LeadModel("L20261203001").update(actions=[LeadModel.expires_at.set(datetime(2027, 6, 1, tzinfo=UTC))])
     bare = {"lead_id": "L20261203002", "status": "new", "created_at": "2026-12-03T03:00:00Z",
@@ -200,10 +202,12 @@ def test_a_list_reads_leads_as_the_model_does(demo_org: str) -> None:
         assert lead == leads.get(lead_id), lead_id
     assert read["L20261203001"]["expires_at"] == "2027-06-01T00:00:00Z"
     assert read["L20261203002"]["version"] == 1
+    pooled = leads.query_pool("华东", "2026-12-03T00:00:00Z", "2026-12-04T00:00:00Z", {}, 10, None, 5)
+    assert [lead["lead_id"] for lead in pooled] == ["L20261203001"] and pooled[0] == leads.get("L20261203001")
 
 
 def test_batch_reads_take_the_items_as_sent_unless_they_hold_bytes() -> None:
-    """store/connection._items_as_sent: BatchGetItem's items straight from the answer's JSON (what
+    """store/connection._items_as_sent: BatchGetItem's and Query's items straight from the answer's JSON (what
     botocore's parser gives for them); an answer holding bytes (base64 in JSON) is left to botocore."""
     import json
 
@@ -216,6 +220,11 @@ def test_batch_reads_take_the_items_as_sent_unless_they_hold_bytes() -> None:
     _items_as_sent(response_dict=response, customized_response_dict=customized)
     assert customized == {"Responses": items["Responses"]}
     assert json.loads(response["body"]) == {"UnprocessedKeys": {}}
+    page = {"Items": items["Responses"]["t"], "Count": 1, "LastEvaluatedKey": {"id": {"S": "L1"}}}
+    response, customized = {"status_code": 200, "body": json.dumps(page).encode()}, {}
+    _items_as_sent(response_dict=response, customized_response_dict=customized)  # a Query's page
+    assert customized == {"Items": page["Items"]}
+    assert json.loads(response["body"]) == {"Count": 1, "LastEvaluatedKey": {"id": {"S": "L1"}}}
     for body in (json.dumps({"Responses": {"t": [{"id": {"B": "AAE="}}]}}).encode(), b'{"__type":"x"}'):
         response, customized = {"status_code": 200, "body": body}, {}
         _items_as_sent(response_dict=response, customized_response_dict=customized)

@@ -29,24 +29,26 @@ def transaction_connection() -> Connection:
                 made = Connection()
                 lean(made.session)  # before its first client: the session has read no endpoint data yet
                 made.session.register("before-parse.dynamodb.BatchGetItem", _items_as_sent)
+                made.session.register("before-parse.dynamodb.Query", _items_as_sent)
                 _made.append(made)
     return _made[0]
 
 
 def _items_as_sent(response_dict: MutableMapping[str, Any], customized_response_dict: MutableMapping[str, Any],
                    **_: Any) -> None:
-    """BatchGetItem's items are the answer's JSON as it is (attribute values: strings, lists, maps)
-    unless one holds bytes: `json.loads` gives them as botocore's parser would, which walks each
-    attribute by its shape (half an export's CPU, 2,000 leads). botocore parses the rest of the answer
-    and adds these back (`customized_response_dict`)."""
+    """BatchGetItem's and Query's items are the answer's JSON as it is (attribute values: strings,
+    lists, maps) unless one holds bytes: `json.loads` gives them as botocore's parser would, which
+    walks each attribute by its shape (half an export's CPU, 2,000 leads). botocore parses the rest of
+    the answer (LastEvaluatedKey, UnprocessedKeys) and adds these back (`customized_response_dict`)."""
     body = response_dict.get("body")
     if response_dict.get("status_code") != 200 or not isinstance(body, bytes) or b'"B":' in body \
             or b'"BS":' in body:
         return
     answer = json.loads(body)
-    if isinstance(answer, dict) and "Responses" in answer:
-        customized_response_dict["Responses"] = answer.pop("Responses")
-        response_dict["body"] = json.dumps(answer).encode()
+    for items in ("Responses", "Items"):
+        if isinstance(answer, dict) and items in answer:
+            customized_response_dict[items] = answer.pop(items)
+            response_dict["body"] = json.dumps(answer).encode()
 
 
 BATCH_KEYS = 100  # BatchGetItem's most keys a request
