@@ -616,6 +616,39 @@ def test_export_through_the_api_pages_scopes_and_masks(client: Any) -> None:
     assert client.http.get("/exports/leads").status_code == 401
 
 
+def test_a_pool_export_merges_the_regions_reading_each_lead_once(client: Any) -> None:
+    """The pool of two regions, 1,100 leads: the file lists them newest first across both, as the
+    pool's list pages them, and DynamoDB returned each lead once (a list page reads a page's worth from
+    every region to show the newest 500 of them: ~2,000 items for these)."""
+    from chalicelib.store import leads
+    from chalicelib.store.connection import transaction_connection
+
+    made = make_leads(1_100, None, "pool", seed=64)
+    for index, lead in enumerate(made):
+        lead.update(created_at=f"2026-11-28T{index // 3600:02d}:{index // 60 % 60:02d}:{index % 60:02d}.000Z",
+                    pool_key="华东" if index % 3 else "华南", region="华东" if index % 3 else "华南")
+    for start in range(0, len(made), 500):
+        leads.insert_batch(made[start:start + 500])
+    returned: list[int] = []
+
+    def count(parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        if model.name == "Query" and "Count" in parsed:
+            returned.append(parsed["Count"])
+
+    events = transaction_connection().client.meta.events
+    events.register("after-call.dynamodb", count)
+    try:
+        body, sheet = export(client, "admin", "scope=pool")
+    finally:
+        events.unregister("after-call.dynamodb", count)
+    assert body["rows"] == 1_100 and not body["truncated"]
+    ids = [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)]
+    assert ids == [lead["lead_id"] for lead in sorted(made, key=lambda lead: lead["created_at"], reverse=True)]
+    assert sum(returned) == 1_100
+    page = client.http.get("/pool?limit=100", headers=auth("admin")).json_body  # the list: the same order
+    assert [item["lead_id"] for item in page["items"]] == ids[:100]
+
+
 def test_export_names_partners_and_custom_options(client: Any) -> None:
     import json
 

@@ -69,11 +69,14 @@ def export_leads(who: Principal, at: datetime, filters: JsonObject, scope: str =
 def _views(who: Principal, at: datetime, filters: JsonObject, scope: str) -> Iterator[LeadView]:
     """The list's views page after page (each page one index query and its leads' batch reads). The
     next page is read while this one's rows go into the workbook: the reads wait on DynamoDB, the
-    workbook on this CPU, so an export takes about the longer of the two, not their sum."""
+    workbook on this CPU, so an export takes about the longer of the two, not their sum. The pool's
+    regions are merged as they are read (`pool.export_pool`)."""
+    if scope == "pool":
+        yield from pool.export_pool(who, at, region=filters.get("region"), loan_type=filters.get("loan_type"),
+                                    page=_PAGE)
+        return
+
     def page(cursor: str | None) -> LeadPageView:
-        if scope == "pool":
-            return pool.list_pool(who, at, region=filters.get("region"), loan_type=filters.get("loan_type"),
-                                  limit=_PAGE, cursor=cursor)
         return lead_service.list_leads(who, today=shanghai_day(at), limit=_PAGE, cursor=cursor, **filters)
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-read") as ahead:

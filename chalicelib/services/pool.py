@@ -3,14 +3,15 @@ All of them go through the ownership state machine (domain.ownership → store.o
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import heapq
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import cast
 from urllib.parse import urlsplit
 
 from chalicelib.domain.access import Principal, require_role
 from chalicelib.domain.ownership import Caps, Kind, OwnershipChange, plan
-from chalicelib.domain.records import JsonView, Lead, LeadPageView, Member, UserChanges
+from chalicelib.domain.records import JsonView, Lead, LeadPageView, LeadView, Member, UserChanges
 from chalicelib.domain.timeutil import iso_utc
 from chalicelib.errors import BadRequest, DomainError, Forbidden, NotFound, ValidationFailed
 from chalicelib.rules.cleaning import REGIONS
@@ -64,6 +65,21 @@ def list_pool(who: Principal, now: datetime, *, region: str | None = None, loan_
         same = [r["lead_id"] for r in rows if r["created_at"] == last]
         next_cursor = leads.encode_cursor({"before": last, "seen": same + (list(seen) if last == before else [])})
     return {"items": [lead_view(r, who) for r in by_score(rows, sort)], "cursor": next_cursor}
+
+
+def export_pool(who: Principal, now: datetime, *, region: str | None = None, loan_type: str | None = None,
+                page: int = 500) -> Iterator[LeadView]:
+    """The pool as `list_pool` lists it (newest first, the same filters and masking), every lead read
+    once: the regions' leads merged as they are read (a list page reads a page's worth from every
+    region, to show the newest of them)."""
+    if region is not None and region not in POOL_PARTITIONS:
+        raise BadRequest("未知大区", fields={"region": f"可选：{'、'.join(POOL_PARTITIONS)}"})
+    before = iso_utc(now + timedelta(days=1))
+    filters = {"loan_type": loan_type} if loan_type else {}
+    regions = [leads.pool_leads(partition, before, filters, page)
+               for partition in ([region] if region else POOL_PARTITIONS)]
+    for lead in heapq.merge(*regions, key=lambda lead: (lead["created_at"], lead["lead_id"]), reverse=True):
+        yield lead_view(lead, who)
 
 
 def claim(who: Principal, lead_id: str, at: datetime) -> JsonView:

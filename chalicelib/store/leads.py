@@ -418,26 +418,48 @@ def _field(lead: Lead, name: str) -> str:
 
 def query_pool(partition: str, after: str, before: str, filters: dict[str, str], min_amount: float | None,
                max_amount: float | None, limit: int) -> list[Lead]:
-    """One region's pooled leads with after <= created_at <= before, newest first. The index holds
-    whole leads: taken from the answer by `lead_of_item`, no model built per lead (a pool export
-    reads thousands)."""
+    """One region's pooled leads with after <= created_at <= before, newest first."""
+    condition = _pool_condition(filters, min_amount, max_amount)
+    found: list[Lead] = []
+    last_key: PageKey | None = None
+    while len(found) < limit:  # a filtered page may come back short: go on from where it stopped
+        page, last_key = _pool_page(partition, after, before, condition, limit - len(found), last_key)
+        found += page
+        if not last_key:
+            break
+    return found
+
+
+def pool_leads(partition: str, before: str, filters: dict[str, str], page: int) -> Iterator[Lead]:
+    """Every pooled lead of one region created before `before`, newest first, read `page` at a time
+    (an export of the pool merges the regions' as they come: each lead read once)."""
+    condition = _pool_condition(filters, None, None)
+    last_key: PageKey | None = None
+    while True:
+        found, last_key = _pool_page(partition, "0", before, condition, page, last_key)
+        yield from found
+        if not last_key:
+            return
+
+
+def _pool_condition(filters: dict[str, str], min_amount: float | None, max_amount: float | None) -> Condition | None:
     condition = filter_condition(filters)
     for clause in ([LeadModel.amount >= min_amount] if min_amount is not None else []) + \
                   ([LeadModel.amount <= max_amount] if max_amount is not None else []):
         condition = clause if condition is None else condition & clause
-    found: list[Lead] = []
-    last_key = None
+    return condition
+
+
+def _pool_page(partition: str, after: str, before: str, condition: Condition | None, limit: int,
+               last_key: PageKey | None) -> tuple[list[Lead], PageKey | None]:
+    """One request's pooled leads (the index holds whole leads: taken from the answer by
+    `lead_of_item`, no model built per lead) and where to go on from."""
     with aws_errors():
-        while len(found) < limit:  # a filtered page may come back short: go on from where it stopped
-            page = LeadModel._get_connection().query(
-                partition, range_key_condition=LeadModel.created_at.between(after, before),
-                filter_condition=condition, index_name=LeadModel.by_pool.Meta.index_name, scan_index_forward=False,
-                limit=limit - len(found), exclusive_start_key=last_key)
-            found += [lead_of_item(item) for item in page.get("Items", [])]
-            last_key = page.get("LastEvaluatedKey")
-            if not last_key:
-                break
-    return found
+        answer = LeadModel._get_connection().query(
+            partition, range_key_condition=LeadModel.created_at.between(after, before), filter_condition=condition,
+            index_name=LeadModel.by_pool.Meta.index_name, scan_index_forward=False, limit=limit,
+            exclusive_start_key=last_key)
+    return [lead_of_item(item) for item in answer.get("Items", [])], answer.get("LastEvaluatedKey")
 
 
 def sla_due(shard: str, now: str, limit: int = 500) -> list[Lead]:
