@@ -419,25 +419,26 @@ def _field(lead: Lead, name: str) -> str:
 def query_pool(partition: str, after: str, before: str, filters: dict[str, str], min_amount: float | None,
                max_amount: float | None, limit: int) -> list[Lead]:
     """One region's pooled leads with after <= created_at <= before, newest first."""
-    condition = _pool_condition(filters, min_amount, max_amount)
-    found: list[Lead] = []
-    last_key: PageKey | None = None
-    while len(found) < limit:  # a filtered page may come back short: go on from where it stopped
-        page, last_key = _pool_page(partition, after, before, condition, limit - len(found), last_key)
-        found += page
-        if not last_key:
-            break
-    return found
+    return list(_pool_leads(partition, after, before, _pool_condition(filters, min_amount, max_amount), limit, limit))
 
 
 def pool_leads(partition: str, before: str, filters: dict[str, str], page: int) -> Iterator[Lead]:
     """Every pooled lead of one region created before `before`, newest first, read `page` at a time
     (an export of the pool merges the regions' as they come: each lead read once)."""
-    condition = _pool_condition(filters, None, None)
+    return _pool_leads(partition, "0", before, _pool_condition(filters, None, None), page)
+
+
+def _pool_leads(partition: str, after: str, before: str, condition: Condition | None, page: int,
+                total: int | None = None) -> Iterator[Lead]:
+    """Pages of up to `page` leads (at most `total` in all); a filtered page may come back short: go
+    on from where it stopped."""
     last_key: PageKey | None = None
-    while True:
-        found, last_key = _pool_page(partition, "0", before, condition, page, last_key)
+    given = 0
+    while total is None or given < total:
+        found, last_key = _pool_page(partition, after, before, condition,
+                                     page if total is None else min(page, total - given), last_key)
         yield from found
+        given += len(found)
         if not last_key:
             return
 
