@@ -244,3 +244,44 @@ def test_a_multi_choice_field_is_captured_shown_edited_and_exported_by_its_label
     assert template.cell(2, column).value == "房产、车辆"
     letter = template.cell(1, column).column_letter
     assert not any(str(v.sqref).startswith(letter) for v in template.data_validations.dataValidation)
+
+
+def test_a_document_is_read_in_one_request_and_an_older_head_still_reads(demo_org: str) -> None:
+    """The head carries its version's body: a container reads a document with one GetItem (a first
+    answer reads several). A head written before heads carried bodies is followed to its version."""
+    from chalicelib.rules.cleaning import CleaningRules, default_cleaning_rules
+    from chalicelib.store import config
+    from chalicelib.store.connection import transaction_connection
+    from chalicelib.store.schema import ConfigModel
+
+    document = default_cleaning_rules().model_dump(mode="json")
+    document["burst"]["ip_max"] = 77
+    version = config.publish("cleaning", document, "admin", "2026-12-03T00:00:00.000Z")
+    calls: list[str] = []
+
+    def count(model: Any, **_: Any) -> None:
+        calls.append(model.name)
+
+    events = transaction_connection().client.meta.events
+    events.register("before-call.dynamodb", count)
+    try:
+        config.clear_cache()
+        assert config.document("cleaning", CleaningRules, default_cleaning_rules)[0].burst.ip_max == 77
+        assert calls == ["GetItem"]
+        ConfigModel("cleaning", 0, current=version, created_at="2026-12-03T00:00:00.000Z", author="admin").save()
+        config.clear_cache()
+        calls.clear()
+        rules, read_version = config.document("cleaning", CleaningRules, default_cleaning_rules)
+        assert (rules.burst.ip_max, read_version, calls) == (77, version, ["GetItem", "GetItem"])
+    finally:
+        events.unregister("before-call.dynamodb", count)
+
+
+def test_a_document_too_large_for_the_head_is_read_from_its_version(demo_org: str) -> None:
+    from chalicelib.store import config
+    from chalicelib.store.schema import ConfigModel
+
+    body = {"rules": [], "padding": "字" * (config.HEAD_BODY_MAX // 3 + 10)}
+    version = config.publish("big_document", body, "admin", "2026-12-03T00:00:00.000Z")
+    assert ConfigModel.get("big_document", 0).body is None
+    assert config._current("big_document") == (version, json.dumps(body, ensure_ascii=False))

@@ -21,14 +21,23 @@ _cache: dict[str, tuple[float, Any]] = {}
 Doc = TypeVar("Doc", bound=BaseModel)
 
 
+# The head carries a copy of its version's body up to this size (one read per document, not two);
+# a larger body is read from its version item (an item holds at most 400 KB).
+HEAD_BODY_MAX = 200_000
+
+
 def _current(name: str) -> tuple[int, str | None]:
-    """(version, body) of the current document; (0, None) when none was ever published."""
+    """(version, body) of the current document; (0, None) when none was ever published. One GetItem:
+    the head carries its version's body (a head without it, too large or written before heads
+    carried bodies, is followed to its version item)."""
     try:
         with aws_errors():
             head = ConfigModel.get(name, 0)
             if head.current is None:
                 return 0, None
             version = int(head.current)
+            if head.body is not None:
+                return version, head.body
             body: str | None = ConfigModel.get(name, version).body
             return version, body
     except ConfigModel.DoesNotExist:
@@ -86,10 +95,11 @@ def publish(name: str, body: JsonObject, author: str, at: str, note: str = "") -
         version = int(head.current or 0) + 1
     except ConfigModel.DoesNotExist:
         version = 1
-    ConfigModel(name, version, body=json.dumps(body, ensure_ascii=False), created_at=at, author=author,
-                note=note or None).save(
+    text = json.dumps(body, ensure_ascii=False)
+    ConfigModel(name, version, body=text, created_at=at, author=author, note=note or None).save(
         condition=ConfigModel.version.does_not_exist())
-    ConfigModel(name, 0, current=version, created_at=at, author=author).save()
+    carried = text if len(text.encode()) <= HEAD_BODY_MAX else None
+    ConfigModel(name, 0, current=version, body=carried, created_at=at, author=author).save()
     _cache.pop(name, None)
     return version
 

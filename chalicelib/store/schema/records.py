@@ -11,7 +11,7 @@ from chalicelib.store.schema.base import ALL, PREFIX, _Meta, _Table, index
 
 class ConfigModel(_Table):
     """Versioned configuration documents (lead profile, rules, policies). Version 0 is the head:
-    it names the current version."""
+    it names the current version and carries a copy of its body (store/config.py)."""
 
     class Meta(_Meta):
         table_name = f"{PREFIX}config"
