@@ -184,11 +184,12 @@ def test_one_poison_record_among_a_hundred(client: Any) -> None:
     assert all(len(lead(client, i["lead_id"])["history"]) == 1 for i in _all_leads())
 
 
-@pytest.mark.parametrize(("crash_in", "to"), [("place", "owner"), ("place", "pool"), ("record_status", "pool")])
+@pytest.mark.parametrize(("crash_in", "to"), [("place_group", "owner"), ("place", "pool"), ("record_status", "pool")])
 def test_a_crash_between_the_phone_claim_placement_and_history_is_finished_by_the_retry(
         client: Any, monkeypatch: pytest.MonkeyPatch, crash_in: str, to: str) -> None:
     """Claim, placement and history are conditional writes, not one transaction (a lead placed with
-    an owner gets its history entry in its placement's transaction; a pooled lead after it): a crash
+    an owner gets its history entry in its placement's transaction, with its batch's others; a pooled
+    lead after it): a crash
     after any of them fails the record, and the stream's retry of it ends in the state one delivery
     would have made (placed once, one history entry, the rep's load counted once)."""
     from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError

@@ -8,7 +8,8 @@
             clean      normalise; not a lead → `invalid` with every reason
             dedup      the phone's active lead? → `duplicate`, merged into it (re-inquiry)
             route      score, then the rule set: team and rep, or the pool
-            place      claim the phone, place the lead, write its history (race-free)
+            place      claim the phone, place the lead, write its history (race-free); a lead
+                       routed to a rep waits to be placed with the batch's others (placing.py)
           MODIFY: follow up  SOP tasks for the change; a closed lead gives its phone up
           REMOVE: purge  what still names the lead (retention TTL, erasure)
           events       `lead.captured` / `lead.assigned` / `lead.status_changed` on the bus
@@ -40,7 +41,7 @@ from chalicelib.domain.timeutil import iso_utc, parse_iso
 from chalicelib.geo import home_of
 from chalicelib.observability import logger
 from chalicelib.plain import from_dynamodb
-from chalicelib.services import capture_guard, handoff, names, routing, scoring, sop
+from chalicelib.services import capture_guard, handoff, names, placing, routing, scoring, sop
 from chalicelib.services.aggregates import Change, on_lead_batch
 from chalicelib.services.privacy import retention_expiry
 from chalicelib.store import config, counters, directory, leads, phone_keys, placement
@@ -97,18 +98,45 @@ def run(event: JsonObject, context: object) -> BatchResponse:
     records: list[JsonObject] = event["Records"]
     batch_at = _batch_at(records)
     parsed: dict[str, LeadRecord] = {}
-    failures: list[dict[str, str]] = []
-    errors: list[Any] = []
-    try:
-        for record in records:
+    failed: dict[str, Any] = {}  # sequence number → the error, each failed record once
+
+    def fail(record: JsonObject) -> None:
+        logger.debug("record failed", extra={"error": type(sys.exc_info()[1]).__name__})
+        failed.setdefault(str((record.get("dynamodb") or {}).get("SequenceNumber")), sys.exc_info())
+
+    def place_held(waiting: list[placing.Waiting]) -> None:
+        """The batch's routed leads held back so far, in one transaction; refused as a whole, each
+        placed again on its own (its record handled as if alone); what follows a placement after it."""
+        try:
+            placed = placement.place_group([w.placement for w in waiting])
+        except Exception:  # noqa: BLE001 - nothing written: each of these records fails, the stream retries
+            for w in waiting:
+                fail(w.record)
+            return
+        for w in waiting:
             try:
-                handle_record(record, batch_at, parsed)
-            except Exception as exc:  # noqa: BLE001 - whatever a record raises fails that record alone
-                logger.debug("record failed", extra={"error": type(exc).__name__})
-                errors.append(sys.exc_info())
-                failures.append({"itemIdentifier": str((record.get("dynamodb") or {}).get("SequenceNumber"))})
+                if placed:
+                    for step in w.after:
+                        step()
+                else:
+                    with placing.alone():
+                        handle_record(w.record, batch_at, parsed)
+            except Exception:  # noqa: BLE001 - that record alone
+                fail(w.record)
+
+    try:
+        with placing.grouping(place_held) as group:
+            for record in records:
+                try:
+                    handle_record(record, batch_at, parsed)
+                except Exception:  # noqa: BLE001 - whatever a record raises fails that record alone
+                    fail(record)
+            group.flush()
     finally:
         logger.thread_safe_remove_keys(["correlation_id", "lead_id"])  # per thread: see observability
+    order = {str((r.get("dynamodb") or {}).get("SequenceNumber")): i for i, r in enumerate(records)}
+    failures = [{"itemIdentifier": seq} for seq in sorted(failed, key=lambda seq: order.get(seq, 0))]
+    errors = list(failed.values())
     if records and len(errors) == len(records):
         from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
@@ -128,9 +156,17 @@ def handle_record(record: JsonObject, batch_at: str, parsed: dict[str, LeadRecor
         if "lead_id" not in image or "phone" not in image:
             raise ValueError("lead image without lead_id or phone")
         outcome = process_new_lead(image, change.event_id, change.at)
-        logger.info("lead cleaned", extra={"outcome": outcome})
-        metrics.lead_outcome(outcome, image.get("source"))
-        publish_events(None, image, change.at)
+
+        def placed() -> None:
+            logger.info("lead cleaned", extra={"outcome": outcome, "lead_id": image["lead_id"]})
+            metrics.lead_outcome(outcome, image.get("source"))
+            publish_events(None, image, change.at)
+
+        group = placing.current()
+        if group is not None and group.holds(image["lead_id"]):  # placed with its batch's others
+            group.waiting_for(image["lead_id"], record).after.append(placed)
+        else:
+            placed()
     elif change.kind == "MODIFY" and change.old is not None and change.new is not None:
         if follow_up(change.old, change.new, change.at):
             logger.info("lead change handled")
@@ -181,10 +217,14 @@ def process_new_lead(image: Lead, event_id: str, at: str) -> str:
     for _ in range(MAX_ATTEMPTS):
         key = phone_keys.get_phone_key(lead["phone"])  # dedup
         if key is not None and key.active_lead and key.active_lead != lead["lead_id"]:
+            group = placing.current()
+            if group is not None and group.holds(key.active_lead):
+                group.flush()  # merge into the lead as placed (its owner is told of the re-inquiry)
+                continue
             outcome, result = merge_into(lead, key.active_lead, cleaned.updates, event_id, at), "duplicate"
         else:
             outcome, result = route_and_place(lead, key, cleaned.updates, event_id, at)
-        if outcome is Outcome.DONE:
+        if outcome in (Outcome.DONE, Outcome.HELD):
             return result
         if outcome is Outcome.ALREADY:
             return "already"
@@ -232,8 +272,9 @@ def route_and_place(lead: Lead, key: PhoneKey | None, updates: Lead, event_id: s
     if route.owner and lead.get("created_by") != route.owner:  # a rep's own entry needs no message
         notices += handoff.notices(change, lead, why=_why(route))
     newly_claimed = key is None or key.active_lead != lead_id
+    group = placing.current()  # within a batch, a routed lead is placed with the batch's others
     outcome = placement.settle(lead["phone"], change, fields, notices, event_id, reason,
-                               _placed(route.owner, route.team))  # place
+                               _placed(route.owner, route.team), hold=group.add if group else None)  # place
     if outcome is Outcome.ALREADY:
         _finish_replay(lead_id, lead["phone"], at, event_id, newly_claimed)
     return outcome, route.status

@@ -14,7 +14,7 @@ from chalicelib.domain.routing import CompiledRules, Decision, compile_rules
 from chalicelib.domain.scoring import BAND_LABELS
 from chalicelib.domain.timeutil import iso_utc, shanghai_day
 from chalicelib.rules.routing import RuleSet, default_rule_set
-from chalicelib.services import names
+from chalicelib.services import names, placing
 from chalicelib.store import config, ownership, sequences
 
 _compiled: dict[int, CompiledRules] = {}
@@ -84,9 +84,10 @@ def _on_duty(members: list[Member]) -> list[Member]:
 def _eligible(members: list[Member], day: str) -> list[tuple[Member, int, int]]:
     reps = _on_duty(members)
     load = ownership.loads([m["user_id"] for m in reps], day) if reps else {}
+    held = placing.held(load, day)  # the batch's leads not yet in the load items
     out = []
     for rep in reps:
-        open_count, today = load[rep["user_id"]]
+        open_count, today = (n + held[rep["user_id"]] for n in load[rep["user_id"]])
         if open_count < rep["max_open"] and today < rep["daily_cap"]:
             out.append((rep, open_count, today))
     return out

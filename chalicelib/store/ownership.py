@@ -86,20 +86,28 @@ def day_attribute(day: str) -> str:
     return f"assigned#{day}"
 
 
-def _receive(tx: TransactWrite, user: str, day: str, caps: Caps) -> None:
+def receive(tx: TransactWrite, user: str, day: str, caps: Caps, count: int = 1) -> None:
+    """The rep receives `count` leads on `day`: one update of their load item, refused unless all
+    `count` fit under both caps (a stream batch's placements to one rep share it: store/placement.py)."""
     today = Path([day_attribute(day)])
     earlier = [date.fromisoformat(day) - timedelta(days=n) for n in range(1, STALE_DAYS + 1)]
-    actions: list[Action] = [RepLoadModel.n.add(1), today.add(1)]
+    actions: list[Action] = [RepLoadModel.n.add(count), today.add(count)]
     actions += [Path([day_attribute(d.isoformat())]).remove() for d in earlier]
     conditions: list[Condition] = []
     if caps.max_open is not None:
-        conditions.append(RepLoadModel.n.does_not_exist() | (RepLoadModel.n < caps.max_open))
+        conditions.append(RepLoadModel.n.does_not_exist() | (RepLoadModel.n <= caps.max_open - count))
     if caps.daily is not None:
-        conditions.append(today.does_not_exist() | (today < caps.daily))
+        conditions.append(today.does_not_exist() | (today <= caps.daily - count))
     condition = None
     for part in conditions:
         condition = part if condition is None else condition & part
     tx.update(RepLoadModel(user, LOAD), actions=actions, condition=condition)
+
+
+def only_receives(change: OwnershipChange) -> bool:
+    """Whether the change's load side is its new owner receiving it, nothing else (a routed lead)."""
+    return (change.kind == "route" and change.new_owner is not None and not change.check_cooldown
+            and change.expected_owner in (None, change.new_owner))
 
 
 def add_load_ops(tx: TransactWrite, change: OwnershipChange) -> None:
@@ -107,7 +115,7 @@ def add_load_ops(tx: TransactWrite, change: OwnershipChange) -> None:
     expires = parse_iso(change.at) + timedelta(days=3)
     # A routed lead counts for its owner even when the owner entered it (owner set at capture).
     if change.new_owner and (change.new_owner != change.expected_owner or change.kind == "route"):
-        _receive(tx, change.new_owner, change.day, change.caps)
+        receive(tx, change.new_owner, change.day, change.caps)
     if change.kind == "claim":
         _bounded_add(tx, change.actor, f"claims#{change.day}", change.caps.claims_per_day, expires)
     if change.check_cooldown:

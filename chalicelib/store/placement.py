@@ -6,6 +6,8 @@ on a lost race, so the caller can read again and retry."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from enum import Enum
 
 from pynamodb.expressions.update import Action
@@ -26,6 +28,7 @@ class Outcome(Enum):
     DONE = "done"
     ALREADY = "already"  # the lead had left `new`: a replay, nothing to do
     RACE = "race"  # the phone item or the active lead changed underneath: read again
+    HELD = "held"  # phone claimed, placement handed to the batch's group (services/placing.py)
 
 
 def status_update(lead_id: str, target: str, at: str, fields: Lead) -> tuple[LeadModel, list[Action]]:
@@ -64,13 +67,17 @@ def _notice_item(notice: Notice, at: str, key: str, lead_id: str) -> Notificatio
 
 
 def settle(phone: str, change: OwnershipChange, fields: Lead, notices: list[Notice], event_key: str,
-           reason: str, detail: JsonObject) -> Outcome:
+           reason: str, detail: JsonObject, hold: Callable[[Placement], None] | None = None) -> Outcome:
     """Claim the phone, then place the lead with its history entry: in that order, each conditional,
-    so that a crash between them is finished by the stream's retry of the record.
+    so that a crash between them is finished by the stream's retry of the record. With `hold`, a
+    routed lead is handed to it instead of placed (HELD: its batch places it with others).
     RACE: another lead holds the phone, or a cap was hit meanwhile. ALREADY: the lead left `new`."""
     if not phone_keys.claim_phone(phone, change.lead_id, change.at):
         return Outcome.RACE
     entry = _history(change.lead_id, change.at, event_key, "new", change.new_status, reason, detail=detail)
+    if hold is not None and ownership.only_receives(change):
+        hold(Placement(change, fields, tuple(notices), entry))
+        return Outcome.HELD
     outcome, written = place(change, fields, notices, entry)
     if outcome is Outcome.DONE and not written:
         record_status(change.lead_id, change.at, event_key, "new", change.new_status, reason, detail)
@@ -107,6 +114,55 @@ def place(change: OwnershipChange, fields: Lead, notices: list[Notice],
         return Outcome.DONE, with_entry
     except ConditionFailed as failed:
         return _outcome(failed, lead_id), False
+
+
+@dataclass(frozen=True)
+class Placement:
+    """One routed lead's placement, held back to be written with others of its stream batch."""
+
+    change: OwnershipChange
+    fields: Lead
+    notices: tuple[Notice, ...]
+    entry: LeadEventModel
+
+    def items(self) -> int:
+        """Its items in a transaction (the lead, its notices, its history entry), its owner's load aside."""
+        return 2 + len(self.notices)
+
+
+def place_group(placements: Sequence[Placement]) -> bool:
+    """Place routed leads in one transaction: each lead as `place` writes it (conditional on still
+    being `new` and unowned), its notices and history entry, and one load update per rep and day for
+    all the leads that rep receives, bounded by the caps for all of them. False: a condition refused
+    or a conflict cancelled it, nothing written (the caller places the leads one by one)."""
+    received: dict[tuple[str, str], list[OwnershipChange]] = {}
+    for placement in placements:
+        change = placement.change
+        if not ownership.only_receives(change) or change.new_owner is None:
+            raise ValueError(f"{change.lead_id}: not a routed placement")
+        received.setdefault((change.new_owner, change.day), []).append(change)
+    for changes in received.values():
+        caps = changes[0].caps
+        if any(cap is not None and len(changes) > cap for cap in (caps.max_open, caps.daily)):
+            return False  # more than the caps allow at all: one by one, each refused on its own
+    try:
+        with aws_errors(), TransactWrite(connection=transaction_connection()) as tx:
+            for placement in placements:
+                change = placement.change
+                actions = ownership.lead_actions(change) + set_actions(without_reason(placement.fields))
+                tx.update(LeadModel(change.lead_id), actions=actions, condition=ownership.lead_condition(change))
+                for notice in placement.notices:
+                    tx.save(_notice_item(notice, change.at, change.lead_id, change.lead_id),
+                            condition=NotificationModel.sk.does_not_exist())
+                tx.save(placement.entry, condition=LeadEventModel.sk.does_not_exist())
+            for (user, day), changes in received.items():
+                ownership.receive(tx, user, day, changes[0].caps, count=len(changes))
+        return True
+    except ConditionFailed as failed:
+        if failed.aws_code == "TransactionCanceledException" and not failed.reasons & {
+                "ConditionalCheckFailed", "TransactionConflict"}:
+            raise StoreUnavailable() from failed
+        return False
 
 
 def without_reason(fields: Lead) -> Lead:

@@ -1,0 +1,109 @@
+"""A stream batch's routed leads, placed together.
+
+Routing a lead to a rep adds one to that rep's load item, bounded by the caps. Placed one by one,
+that item takes a write per lead: the rate at which the rep receives leads (333 writes/s for each of
+three reps taking 1,000 leads/s; DynamoDB allows 1,000 per partition). A batch's routed leads are
+instead held back here, their phones already claimed, and written together by
+`store.placement.place_group`: one transaction of up to 100 items holding each lead with its notices
+and history entry, and one load update per rep for every lead that rep receives in it. Routing sees
+the held-back leads in the reps' loads (`held`), so the caps and the turns hold as if each lead had
+been placed at once.
+
+Nothing changes for a lead when its group cannot be written as a whole (a lead moved meanwhile, a
+cap reached by another path, a conflict): the pipeline then places each of them again on its own,
+the way it places any lead (`services/pipeline.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalicelib.store.placement import Placement
+
+MAX_ITEMS = 100  # TransactWriteItems' limit
+
+
+@dataclass
+class Waiting:
+    placement: Placement
+    record: Any  # the stream record, as delivered (placed again from it if the group is refused)
+    after: list[Callable[[], None]] = field(default_factory=list)  # what follows its placement
+
+
+class PlacementGroup:
+    """The batch's held-back placements (at most one transaction's worth)."""
+
+    def __init__(self, flush: Callable[[list[Waiting]], None]) -> None:
+        self._flush = flush
+        self.waiting: list[Waiting] = []
+        self._received: dict[str, tuple[str, int]] = {}  # rep → (Shanghai day, leads held back for them)
+        self._items = 0
+
+    def held(self, rep: str, day: str) -> int:
+        """Leads held back for `rep` on `day`, not yet in their load item."""
+        held_day, count = self._received.get(rep, ("", 0))
+        return count if held_day == day else 0
+
+    def holds(self, lead_id: str) -> bool:
+        return any(w.placement.change.lead_id == lead_id for w in self.waiting)
+
+    def waiting_for(self, lead_id: str, record: Any) -> Waiting:
+        """The lead's held-back placement, now with its stream record."""
+        found = next(w for w in self.waiting if w.placement.change.lead_id == lead_id)
+        found.record = record
+        return found
+
+    def add(self, placement: Placement, record: Any = None) -> None:
+        change = placement.change
+        rep, day = str(change.new_owner), change.day
+        held_day, count = self._received.get(rep, (day, 0))
+        new_rep = rep not in self._received
+        if held_day != day or self._items + placement.items() + int(new_rep) > MAX_ITEMS:
+            self.flush()  # one load update per rep in a transaction: a second day waits for the next
+            count, new_rep = 0, True
+        self.waiting.append(Waiting(placement, record))
+        self._received[rep] = (day, count + 1)
+        self._items += placement.items() + int(new_rep)
+
+    def flush(self) -> None:
+        waiting, self.waiting, self._received, self._items = self.waiting, [], {}, 0
+        if waiting:
+            self._flush(waiting)
+
+
+_current: ContextVar[PlacementGroup | None] = ContextVar("placement_group", default=None)
+
+
+def current() -> PlacementGroup | None:
+    """The group of the batch being handled (None outside a batch: placed at once)."""
+    return _current.get()
+
+
+@contextmanager
+def grouping(flush: Callable[[list[Waiting]], None]) -> Iterator[PlacementGroup]:
+    group = PlacementGroup(flush)
+    token = _current.set(group)
+    try:
+        yield group
+    finally:
+        _current.reset(token)
+
+
+@contextmanager
+def alone() -> Iterator[None]:
+    """Lead records handled here are placed at once (a refused group's leads, one by one)."""
+    token = _current.set(None)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+def held(reps: Mapping[str, Any], day: str) -> dict[str, int]:
+    """Per rep, the leads the current batch holds back for them on `day` (routing adds them to loads)."""
+    group = current()
+    return {rep: group.held(rep, day) if group else 0 for rep in reps}
