@@ -237,11 +237,12 @@ def _child(kind: str, event_path: Path, env: dict[str, str], pycache: Path) -> d
     return answer
 
 
-def measure(runs: int = RUNS, functions: tuple[str, ...] = FUNCTIONS) -> dict[str, Any]:
+def measure(runs: int = RUNS, functions: tuple[str, ...] = FUNCTIONS,
+            floors: tuple[str, ...] = FLOORS) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-first-") as folder:
         setup = _Setup(Path(folder) / "state")
         try:
-            kinds = ("baseline", *FLOORS, *functions)
+            kinds = ("baseline", *floors, *functions)
             times: dict[str, list[float]] = {kind: [] for kind in kinds}
             heavy: dict[str, list[str]] = {}
             sessions: dict[str, int] = {}
