@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -360,8 +362,9 @@ def test_invalid_rule_sets_are_refused_naming_the_rule(client: Any) -> None:
     assert body_of(call(client, "GET", "/config/routing", "admin"))["version"] == 1
 
 
-def _load_writes(client: Any) -> tuple[list[int], Any]:
-    """Per TransactWriteItems call, how many of its items update a rep's load item."""
+@contextmanager
+def _load_writes() -> Iterator[list[int]]:
+    """Per TransactWriteItems call while in the block, how many of its items update a rep's load item."""
     from chalicelib.store.connection import transaction_connection
     from chalicelib.store.schema import RepLoadModel
 
@@ -374,7 +377,10 @@ def _load_writes(client: Any) -> tuple[list[int], Any]:
 
     events = transaction_connection().client.meta.events
     events.register("provide-client-params.dynamodb.TransactWriteItems", count)
-    return seen, lambda: events.unregister("provide-client-params.dynamodb.TransactWriteItems", count)
+    try:
+        yield seen
+    finally:
+        events.unregister("provide-client-params.dynamodb.TransactWriteItems", count)
 
 
 def test_a_batchs_routed_leads_share_one_load_write_per_rep(client: Any) -> None:
@@ -385,11 +391,8 @@ def test_a_batchs_routed_leads_share_one_load_write_per_rep(client: Any) -> None
     from chalicelib.store import inbox, ownership
 
     ids = [capture(client, phone(n), city="上海", loan_type="mortgage") for n in range(40)]
-    writes, stop = _load_writes(client)
-    try:
+    with _load_writes() as writes:
         assert deliver(client, leads_stream()) == {"batchItemFailures": []}
-    finally:
-        stop()
     assert [w for w in writes if w] == [3, 3], writes  # (the dashboard counters: a transaction of their own)
     owners = Counter(lead(client, i)["owner"] for i in ids)
     assert sorted(owners.values()) == [13, 13, 14], owners
@@ -408,11 +411,8 @@ def test_the_caps_hold_for_a_batchs_held_back_leads(client: Any) -> None:
     for rep in ("sh_rep1", "sh_rep2", "sh_rep3"):
         ownership.update_user(rep, {"daily_cap": 2})
     ids = [capture(client, phone(n), city="上海", loan_type="mortgage") for n in range(10)]
-    writes, stop = _load_writes(client)
-    try:
+    with _load_writes() as writes:
         assert deliver(client, leads_stream()) == {"batchItemFailures": []}
-    finally:
-        stop()
     placed = [lead(client, i) for i in ids]
     assert Counter(item.get("owner") for item in placed) == {"sh_rep1": 2, "sh_rep2": 2, "sh_rep3": 2, None: 4}
     assert all(item["status"] == "pool" for item in placed if not item.get("owner"))
@@ -428,11 +428,8 @@ def test_a_refused_group_places_its_leads_one_by_one(client: Any) -> None:
 
     ids = [capture(client, phone(n), city="上海", loan_type="mortgage") for n in range(6)]
     assert leads.move_status(ids[2], "new", "invalid", "2026-11-28T03:00:00.000Z", "admin", "空号", "by-hand", {})
-    writes, stop = _load_writes(client)
-    try:
+    with _load_writes() as writes:
         assert deliver(client, leads_stream())["batchItemFailures"] == []
-    finally:
-        stop()
     assert writes[0] == 3 and len(writes) > 1  # the group refused, then one placement at a time
     assert lead(client, ids[2])["status"] == "invalid"
     owners = Counter(lead(client, i).get("owner") for i in ids)
