@@ -42,12 +42,19 @@ def _history(lead_id: str, at: str, event_key: str, before: str, after: str, rea
                           from_status=before, to_status=after, reason=reason, related_lead=related, detail=detail)
 
 
-def _outcome(failed: ConditionFailed, lead_id: str) -> Outcome:
-    """Why a transaction was cancelled. pynamodb groups items by kind, so reasons are not in call
-    order: read the lead instead (one read, only on the unhappy path)."""
+def _refused(failed: ConditionFailed) -> ConditionFailed:
+    """A condition or a conflict cancelled the write (the caller reads again or places otherwise);
+    a transaction cancelled for any other reason (throttling, a validation) is StoreUnavailable."""
     if failed.aws_code == "TransactionCanceledException" and not failed.reasons & {"ConditionalCheckFailed",
                                                                                  "TransactionConflict"}:
         raise StoreUnavailable() from failed
+    return failed
+
+
+def _outcome(failed: ConditionFailed, lead_id: str) -> Outcome:
+    """Why a transaction was cancelled. pynamodb groups items by kind, so reasons are not in call
+    order: read the lead instead (one read, only on the unhappy path)."""
+    _refused(failed)
     return _status_outcome(lead_id)
 
 
@@ -91,7 +98,7 @@ def place(change: OwnershipChange, fields: Lead, notices: list[Notice],
     which then alone keeps the routing reason). A pooled lead is one conditional update (its history
     entry written after it, the reason kept on the lead for a retry to write it from).
     RACE: still `new` but a cap was hit meanwhile. Also says whether `entry` was written."""
-    lead_id, at = change.lead_id, change.at
+    lead_id = change.lead_id
     transaction = bool(change.new_owner or change.expected_owner or notices)
     with_entry = transaction and entry is not None
     if with_entry:
@@ -102,18 +109,25 @@ def place(change: OwnershipChange, fields: Lead, notices: list[Notice],
         with aws_errors():
             if transaction:
                 with TransactWrite(connection=transaction_connection()) as tx:
-                    tx.update(LeadModel(lead_id), actions=actions, condition=condition)
+                    _add_placement(tx, change, actions, notices, entry)
                     ownership.add_load_ops(tx, change)
-                    for notice in notices:
-                        tx.save(_notice_item(notice, at, lead_id, lead_id),
-                                condition=NotificationModel.sk.does_not_exist())
-                    if entry is not None:
-                        tx.save(entry, condition=LeadEventModel.sk.does_not_exist())
             else:
                 LeadModel(lead_id).update(actions=actions, condition=condition)
         return Outcome.DONE, with_entry
     except ConditionFailed as failed:
         return _outcome(failed, lead_id), False
+
+
+def _add_placement(tx: TransactWrite, change: OwnershipChange, actions: list[Action], notices: Sequence[Notice],
+                   entry: LeadEventModel | None) -> None:
+    """A placed lead's side of a transaction: the lead (still as the change expects it), the notices
+    and the history entry, each written once however often the record is handled."""
+    tx.update(LeadModel(change.lead_id), actions=actions, condition=ownership.lead_condition(change))
+    for notice in notices:
+        tx.save(_notice_item(notice, change.at, change.lead_id, change.lead_id),
+                condition=NotificationModel.sk.does_not_exist())
+    if entry is not None:
+        tx.save(entry, condition=LeadEventModel.sk.does_not_exist())
 
 
 @dataclass(frozen=True)
@@ -138,9 +152,9 @@ def place_group(placements: Sequence[Placement]) -> bool:
     received: dict[tuple[str, str], list[OwnershipChange]] = {}
     for placement in placements:
         change = placement.change
-        if not ownership.only_receives(change) or change.new_owner is None:
+        if not ownership.only_receives(change):
             raise ValueError(f"{change.lead_id}: not a routed placement")
-        received.setdefault((change.new_owner, change.day), []).append(change)
+        received.setdefault((str(change.new_owner), change.day), []).append(change)
     for changes in received.values():
         caps = changes[0].caps
         if any(cap is not None and len(changes) > cap for cap in (caps.max_open, caps.daily)):
@@ -150,18 +164,12 @@ def place_group(placements: Sequence[Placement]) -> bool:
             for placement in placements:
                 change = placement.change
                 actions = ownership.lead_actions(change) + set_actions(without_reason(placement.fields))
-                tx.update(LeadModel(change.lead_id), actions=actions, condition=ownership.lead_condition(change))
-                for notice in placement.notices:
-                    tx.save(_notice_item(notice, change.at, change.lead_id, change.lead_id),
-                            condition=NotificationModel.sk.does_not_exist())
-                tx.save(placement.entry, condition=LeadEventModel.sk.does_not_exist())
+                _add_placement(tx, change, actions, placement.notices, placement.entry)
             for (user, day), changes in received.items():
                 ownership.receive(tx, user, day, changes[0].caps, count=len(changes))
         return True
     except ConditionFailed as failed:
-        if failed.aws_code == "TransactionCanceledException" and not failed.reasons & {
-                "ConditionalCheckFailed", "TransactionConflict"}:
-            raise StoreUnavailable() from failed
+        _refused(failed)
         return False
 
 
