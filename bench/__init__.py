@@ -24,6 +24,7 @@ TARGETS: dict[str, tuple[str, float]] = {
     "hottest_index_partition_writes_per_s_assigned": ("<=", 1000),
     "hottest_index_partition_writes_per_s": ("<=", 1000),
     "dashboard_read_units_ratio_50k_vs_1k": ("<=", 1.5),
+    "dashboard_read_units_ratio_50k_vs_1k_worst": ("<=", 1.5),
     "dashboard_read_ratio_50k_vs_1k": ("<=", 1.1),
     "list_page_p50_ms": ("<=", 100),
     "export_2000_s": ("<=", 2),

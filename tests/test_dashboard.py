@@ -12,6 +12,7 @@ import random
 import statistics
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import boto3
@@ -133,7 +134,10 @@ def expected(leads: list[dict[str, Any]], facts: dict[str, dict[str, Any]], firs
              team: str | None = None) -> dict[str, Any]:
     """The figures under the documented attribution: a lead for the team and rep that first received
     it, a win for the owner at the time, an activity and the first contact for whoever made them,
-    a reclaim against the rep it was taken from."""
+    a reclaim against the rep it was taken from. Medians are of the histograms' buckets (minutes to
+    first contact, days to a win), averages of the exact values."""
+    from chalicelib.domain import analytics
+
     in_range = [x for x in leads if first.isoformat() <= x["day"] <= last.isoformat()]
 
     def minutes(x: dict[str, Any]) -> int:
@@ -169,7 +173,8 @@ def expected(leads: list[dict[str, Any]], facts: dict[str, dict[str, Any]], firs
         fc = [r[4] for r in group if r[3] == "fc"]
         return {"leads": total("leads"), "valid": total("valid"), "intent": total("intent"), "won": total("won"),
                 "won_amount": round(total("won_amount"), 2), "activities": total("activities"),
-                "reclaimed": total("reclaimed"), "fc_median": statistics.median(fc) if fc else None,
+                "reclaimed": total("reclaimed"),
+                "fc_median": statistics.median(analytics.fc_bucket(m) for m in fc) if fc else None,
                 "ids": ids("leads"), "valid_ids": ids("valid"), "intent_ids": ids("intent"), "won_ids": ids("won")}
 
     def by(key: Any, shown: tuple[str, ...] = ("leads", "won")) -> dict[str, dict[str, Any]]:
@@ -182,7 +187,7 @@ def expected(leads: list[dict[str, Any]], facts: dict[str, dict[str, Any]], firs
     def cycle(group: list[Any]) -> dict[str, Any]:
         days = [r[4] for r in group if r[3] == "cycle"]
         return {"won": len(days), "avg_days": round(sum(days) / len(days), 2) if days else None,
-                "median_days": statistics.median(days) if days else None}
+                "median_days": statistics.median(analytics.cy_bucket(d) for d in days) if days else None}
 
     def cycles(key: Any) -> dict[str, dict[str, Any]]:
         groups: dict[str, list[Any]] = defaultdict(list)
@@ -465,7 +470,7 @@ def test_bad_ranges_are_refused_in_chinese(client: Any, query: str, field: str) 
 
 
 def test_verify_reports_and_repairs_a_wrong_counter(client: Any) -> None:
-    from chalicelib.domain.analytics import ALL, SHARDS, shard_of
+    from chalicelib.domain.analytics import ALL, DASH, pentad
     from chalicelib.services import aggregates
     from chalicelib.store.schema import AggregateModel
 
@@ -473,15 +478,50 @@ def test_verify_reports_and_repairs_a_wrong_counter(client: Any) -> None:
     assert aggregates.verify()["differences"] == []
     lead = all_leads()[0]
     ddb = boto3.client("dynamodb")
-    key = {"pk": {"S": f"{ALL}#{lead['day'][:7]}#{shard_of(lead['lead_id'])}"}, "sk": {"S": lead["day"]}}
+    key = {"pk": {"S": f"{ALL}#{lead['day'][:7]}#{DASH}"}, "sk": {"S": pentad(lead["day"])}}
     ddb.update_item(TableName=AggregateModel.Meta.table_name, Key=key, UpdateExpression="ADD #a :v",
                     ExpressionAttributeNames={"#a": "source|website_form|n"},
                     ExpressionAttributeValues={":v": {"N": "5"}})
     report = aggregates.verify()
-    assert report["differences"] == [{"scope": ALL, "day": lead["day"], "shard": shard_of(lead["lead_id"]),
+    assert report["differences"] == [{"scope": ALL, "day": pentad(lead["day"]), "shard": DASH,
                                       "counters": {"source|website_form|n": {"expected": 1, "actual": 6}}}]
-    assert SHARDS >= 2 and aggregates.verify(fix=True)["fixed"] is True
+    assert aggregates.verify(fix=True)["fixed"] is True
     assert aggregates.verify()["differences"] == []
+
+
+def test_counters_of_an_older_layout_are_rebuilt_once_when_the_local_stack_starts(client: Any) -> None:
+    """State from before an upgrade: the dashboard's items as the old code kept them (per shard, no
+    pentads or months) and no layout mark. Starting the local stack rebuilds them from the leads
+    before the first request; the next start finds the mark and reads nothing else."""
+    from chalicelib.domain.analytics import DASH, LAYOUT
+    from chalicelib.services import aggregates
+    from chalicelib.store import aggregates as counters
+    from chalicelib.store.schema import AggregateModel
+    from local.__main__ import _upgrade_counters
+
+    class Pump:
+        drained = 0
+
+        def pump_streams(self) -> bool:
+            self.drained += 1
+            return False
+
+    _seed_one(client)
+    day = all_leads()[0]["day"]
+    old = [key for key, _ in counters.scan_counters() if key[2] == DASH]
+    for key in old:
+        counters.replace(key, {})
+    counters.replace(("all", day, "2"), {"total|all|n": Decimal(1)})  # the old per-shard day item
+    boto3.client("dynamodb").delete_item(TableName=AggregateModel.Meta.table_name,
+                                         Key={"pk": {"S": "layout#counters"}, "sk": {"S": "-"}})
+    assert not aggregates.current() and len(aggregates.verify()["differences"]) == len(old) + 1
+    pump = Pump()
+    _upgrade_counters(pump)
+    assert pump.drained == 1 and aggregates.current() and counters.layout() == LAYOUT
+    assert aggregates.verify()["differences"] == [] and ("all", day, "2") not in dict(counters.scan_counters())
+    assert body_of(dashboard(client, "admin", date.fromisoformat(day), date.fromisoformat(day)))["funnel"]["total"] == 1
+    _upgrade_counters(pump)
+    assert pump.drained == 1  # current: nothing drained, nothing scanned
 
 
 def test_a_lead_moving_back_and_forth_counts_once_per_stage_in_any_record_order() -> None:
@@ -502,14 +542,19 @@ def test_a_lead_moving_back_and_forth_counts_once_per_stage_in_any_record_order(
     total: analytics.Contribution = {}
     for part in deltas:
         analytics.add_into(total, part)
-    figures = analytics.fold(total.values())
+    figures = analytics.fold(attrs for (_, period, kind), attrs in total.items() if period == "2026-05-01")
     for scope_total in (figures["total"]["all"], figures["owner"]["sh_rep1"]):
         assert (scope_total.n, scope_total.valid, scope_total.intent, scope_total.won) == (2, 2, 2, 2)  # 2 scopes
-    one = analytics.fold([total[("all", "2026-05-01", analytics.shard_of("L20260501001"))]])
+    one = analytics.fold([total[("all", "2026-05-01", analytics.DASH)]])
     douyin = one["source"]["douyin"]
     assert (douyin.n, douyin.valid, douyin.intent, douyin.won, douyin.act) == (1, 1, 1, 1, 2)
-    assert douyin.won_amt == analytics.Decimal("80.5") and one["owner"]["sh_rep1"].fc == {42: 1}
-    assert one["team"]["sh_mortgage"].cy == {8: 1}
+    assert douyin.won_amt == analytics.Decimal("80.5") and one["owner"]["sh_rep1"].fc == {40: 1}  # 42 minutes
+    assert one["owner"]["sh_rep1"].fc_sum == 42 and one["team"]["sh_mortgage"].cy == {8: 1}
+    # The day, its pentad and its month hold the same counters; the trend item the day's funnel.
+    assert total[("all", "2026-05-p1", analytics.DASH)] == total[("all", "2026-05", analytics.DASH)] == \
+        total[("all", "2026-05-01", analytics.DASH)]
+    day_one = analytics.fold([total[("all", "2026-05", analytics.TREND)]])["trend"]["01"]
+    assert (day_one.n, day_one.valid, day_one.won) == (1, 1, 1)
     assert analytics.histogram_median({3: 1, 10: 2, 20: 1}) == 10 and analytics.histogram_median({1: 1, 4: 1}) == 2.5
     # Found invalid later: no longer valid, nor intent (the funnel stays a funnel).
     invalid = {**images[4], "status": "invalid"}
@@ -521,7 +566,7 @@ def test_each_record_is_counted_once_however_its_batch_is_cut_and_delivered_agai
     """A record that fails holds back the counters of itself and everything after it (the retry
     starts there); a batch delivered again from the same record, cut shorter or longer, counts
     nothing twice."""
-    from chalicelib.domain.analytics import SHARDS
+    from chalicelib.domain.analytics import DASH
     from chalicelib.domain.timeutil import shanghai_day
     from chalicelib.services import aggregates, pipeline
     from chalicelib.store import aggregates as counters
@@ -546,7 +591,7 @@ def test_each_record_is_counted_once_however_its_batch_is_cut_and_delivered_agai
         return [f["itemIdentifier"] for f in payload["batchItemFailures"]]
 
     def counted() -> int:
-        return sum(int(item.get("total|all|n", 0)) for item in counters.read("all", day, day, SHARDS))
+        return int(counters.read_items([("all", day, DASH)])[("all", day, DASH)].get("total|all|n", 0))
 
     monkeypatch.setattr(pipeline, "process_new_lead", fails_on_the_third)
     assert deliver(inserts) == [inserts[2]["dynamodb"]["SequenceNumber"]]
@@ -564,3 +609,39 @@ def test_each_record_is_counted_once_however_its_batch_is_cut_and_delivered_agai
         reader.advance(records[-1])
     report = aggregates.verify()
     assert report["leads"] == 5 and report["differences"] == []
+
+
+def test_a_range_is_read_from_a_few_pre_merged_items_that_sum_to_exactly_its_days() -> None:
+    """Every day that can hold leads is counted once inside the range and not at all outside it;
+    a 30-day view reads at most 10 dashboard items, a year at most 24."""
+    from chalicelib.domain import analytics
+
+    def days_of(period: str) -> list[date]:
+        year, month = int(period[:4]), int(period[5:7])
+        if len(period) == 7:
+            start, end = date(year, month, 1), (date(year, month, 28) + timedelta(days=4)).replace(day=1)
+            return [start + timedelta(days=i) for i in range((end - start).days)]
+        if "-p" in period:
+            n = int(period[-1])
+            whole = days_of(period[:7])
+            return [d for d in whole if 5 * (n - 1) < d.day <= (5 * n if n < 6 else 31)]
+        return [date.fromisoformat(period)]
+
+    rng = random.Random(7)
+    widest = {30: 0, 366: 0}
+    for _ in range(3000):
+        first = date(2025, 1, 1) + timedelta(days=rng.randrange(700))
+        span = rng.choice([1, 7, 30, 30, 30, rng.randrange(1, 366), 366])
+        last = first + timedelta(days=span - 1)
+        latest = last + timedelta(days=rng.choice([0, 1, 1, 3, 45]))  # the request's day and one more
+        periods = analytics.cover(first, last, latest)
+        counted: dict[date, int] = defaultdict(int)
+        for sign, period in periods:
+            for d in days_of(period):
+                counted[d] += sign
+        for d, times in counted.items():
+            if d <= latest:
+                assert times == (1 if first <= d <= last else 0), (first, last, latest, d, periods)
+        if span in widest:
+            widest[span] = max(widest[span], len(periods))
+    assert 0 < widest[30] <= 10 and 0 < widest[366] <= 24, widest

@@ -333,7 +333,8 @@ def test_ops_finds_and_repairs_dashboard_counters_that_differ_from_the_leads(cli
     while deliver(client, reader) == {"batchItemFailures": []} and reader.read():
         pass  # the capture, then the placement it caused
     assert check_aggregates(fix=False)["differences"] == []
-    (key, counters), = [(k, c) for k, c in aggregates.scan_counters() if k[0] == "all"]
+    (key, counters), = [(k, c) for k, c in aggregates.scan_counters() if k[0] == "all" and "-p" not in k[1]
+                        and len(k[1]) == 10 and k[2] == "d"]  # the day (its pentad and month hold the same)
     aggregates.replace(key, {**counters, "total|all|n": Decimal(2)})  # as if a record were counted twice
     found = check_aggregates(fix=True)
     assert [d["counters"] for d in found["differences"]] == [{"total|all|n": {"expected": 1, "actual": 2}}]

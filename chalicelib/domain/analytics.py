@@ -24,22 +24,22 @@ Counting rules (the lead's current image decides):
 
 from __future__ import annotations
 
+import bisect
+import calendar
 import re
-import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 from chalicelib.domain.timeutil import parse_iso
 
-SHARDS = 4  # every lead's counters live in one of SHARDS items per scope and day
 NONE = "_none"  # the value of a field the lead does not have (also a GET /api/leads filter value)
 ALL = "all"
 # score_band: is the score right? won rate by the band the lead was given when it was placed.
 # form_id: the hosted form (at most the catalog's 200); campaign: at most 100 characters each, from
-# the forms' tracking links and partners' fields (a day's shard item holds the campaigns of its leads).
+# the forms' tracking links and partners' fields (a dashboard item holds the campaigns of its leads).
 DIMENSIONS = ("total", "source", "partner_id", "loan_type", "region", "province", "customer_type", "team", "owner",
               "score_band", "form_id", "campaign")
 INTENT_STAGES = frozenset({"intent", "qualifying", "won"})
@@ -52,12 +52,82 @@ HISTOGRAMS: dict[str, frozenset[str]] = {
 }
 STAGES = ("valid", "intent", "won", "first_contact")
 
-Key = tuple[str, str, str]  # (scope, day, shard); counters are attributes `<dimension>|<value>|<metric>`
+Key = tuple[str, str, str]  # (scope, period, kind); counters are attributes `<dimension>|<value>|<metric>`
 Contribution = dict[Key, dict[str, Decimal]]
 
+# The dashboard's items: per scope, one per Shanghai day, one per pentad (days 1–5, 6–10, … 26–end:
+# `2026-06-p4`) and one per month (`2026-06`), each holding every dimension of the leads created in it,
+# so a range reads a few pre-merged items (`cover`), not one per day. `TREND`: per scope and month,
+# each day's leads, valid leads and wins (`trend|<day of month>|n`), for the trend chart.
+DASH = "d"
+TREND = "t"
+# The counters' layout: changed whenever their keys or attributes change, so a stack knows its counters
+# must be rebuilt from the leads (`services/aggregates.verify(fix=True)`; the local stack does it on start).
+LAYOUT = "2026-12-03 pentads"
+# Histograms keep buckets (lower edges): minutes to first contact to the minute within 10 minutes,
+# then 5, 10, 15, 30, 60 minutes, days past a day; days to a win to the day within two weeks, then
+# aligned to the dashboard's cycle ranges (15, 31, 61, 91 days). An item's size stops growing with
+# leads; a median is the middle leads' bucket.
+FC_EDGES = (*range(11), 15, 20, 25, 30, 40, 50, 60, 75, 90, 105, 120, 150, 180, 240, 300, 360, 480, 600, 720, 960,
+            1200, 1440, 2880, 4320, 5760, 7200, 8640, 10080, 14400, 20160, 30240, 43200)
+CY_EDGES = (*range(15), 15, 21, 31, 46, 61, 76, 91, 121, 181, 271, 366)
 
-def shard_of(lead_id: str) -> str:
-    return str(zlib.crc32(lead_id.encode()) % SHARDS)
+
+def _bucket(edges: tuple[int, ...], value: int) -> int:
+    return edges[bisect.bisect_right(edges, value) - 1]
+
+
+def fc_bucket(minutes: int) -> int:
+    return _bucket(FC_EDGES, minutes)
+
+
+def cy_bucket(days: int) -> int:
+    return _bucket(CY_EDGES, days)
+
+
+def pentad(day: str) -> str:
+    return f"{day[:7]}-p{min(6, (int(day[8:10]) - 1) // 5 + 1)}"
+
+
+def _pentads(last: int) -> list[tuple[int, int]]:
+    return [(1, 5), (6, 10), (11, 15), (16, 20), (21, 25), (26, last)]
+
+
+def _best(block: tuple[int, int], level: int, want: set[int], have: set[int],
+          days_in: int) -> list[tuple[int, tuple[int, int], int]]:
+    """The fewest signed blocks (sign, block, level) of one month summing to the days `want`, `have`
+    the days that can hold leads: the block itself, its parts within `want`, or the block less its
+    parts outside `want`."""
+    inside = {d for d in have if block[0] <= d <= block[1]}
+    want = want & inside
+    if not want:
+        return []
+    if want == inside:
+        return [(1, block, level)]
+    kids = _pentads(days_in) if level == 0 else [(d, d) for d in range(block[0], block[1] + 1)]
+    add = [part for kid in kids for part in _best(kid, level + 1, want, inside, days_in)]
+    less = [(1, block, level)] + [(-sign, part, depth) for kid in kids
+                                  for sign, part, depth in _best(kid, level + 1, inside - want, inside, days_in)]
+    return min(add, less, key=len)
+
+
+def cover(first: date, last: date, latest: date) -> list[tuple[int, str]]:
+    """Dashboard periods, each signed (+1, -1), whose counters sum to those of the days first..last:
+    per month, either its pentads and days within the range, or the month item less its pentads and
+    days outside it, whichever is fewer items. Days after `latest` hold no leads (a lead's day is
+    the day it was received), so the month item stands for the month so far."""
+    out: list[tuple[int, str]] = []
+    start = first
+    while start <= last:
+        days_in = calendar.monthrange(start.year, start.month)[1]
+        end = min(last, date(start.year, start.month, days_in))
+        month = f"{start:%Y-%m}"
+        held = {d for d in range(1, days_in + 1) if date(start.year, start.month, d) <= latest}
+        for sign, (a, _), level in _best((1, days_in), 0, set(range(start.day, end.day + 1)), held, days_in):
+            out.append((sign, month if level == 0 else f"{month}-p{(a - 1) // 5 + 1}" if level == 1
+                        else f"{month}-{a:02d}"))
+        start = end + timedelta(days=1)
+    return out
 
 
 def scope_of(team: str | None) -> str:
@@ -151,11 +221,11 @@ def contribution(image: Mapping[str, Any] | None) -> Contribution:
     if not image or not image.get("lead_id") or not image.get("day"):
         return {}
     minutes, days = first_contact_minutes(image), cycle_days(image)
-    shard = shard_of(image["lead_id"])
-    out: Contribution = {}
+    day = str(image["day"])
+    board: dict[str, dict[str, Decimal]] = {}
     for team, rep, figures in facts(image):
         for scope in [ALL] + ([scope_of(team)] if team else []):
-            attrs = out.setdefault((scope, image["day"], shard), {})
+            attrs = board.setdefault(scope, {})
             for dimension in DIMENSIONS:
                 if dimension == "team" and scope != ALL:
                     continue  # within a team's scope the team is the total
@@ -168,12 +238,19 @@ def contribution(image: Mapping[str, Any] | None) -> Contribution:
                 for metric, amount in figures.items():
                     if metric == "#fc" and minutes is not None and dimension in HISTOGRAMS["fc"]:
                         _add(attrs, {at + "fc_n": Decimal(1), at + "fc_sum": Decimal(minutes),
-                                     at + f"fc#{minutes}": Decimal(1)})
+                                     at + f"fc#{fc_bucket(minutes)}": Decimal(1)})
                     elif metric == "#cy" and days is not None and dimension in HISTOGRAMS["cy"]:
                         _add(attrs, {at + "cy_n": Decimal(1), at + "cy_sum": Decimal(days),
-                                     at + f"cy#{days}": Decimal(1)})
+                                     at + f"cy#{cy_bucket(days)}": Decimal(1)})
                     elif not metric.startswith("#"):
                         _add(attrs, {at + metric: amount})
+    out: Contribution = {}
+    for scope, attrs in board.items():
+        for period in (day, pentad(day), day[:7]):
+            _add(out.setdefault((scope, period, DASH), {}), attrs)
+        trend = {f"trend|{day[8:10]}|{metric}": attrs[f"total|{ALL}|{metric}"]
+                 for metric in ("n", "valid", "won") if f"total|{ALL}|{metric}" in attrs}
+        _add(out.setdefault((scope, day[:7], TREND), {}), trend)
     for key, attrs in report_contribution(image, minutes, days).items():
         _add(out.setdefault(key, {}), attrs)
     return {key: attrs for key, attrs in out.items() if attrs}
@@ -205,18 +282,6 @@ def report_scope(dimension: str, scope: str) -> str:
 
 def product_scope(scope: str, loan_type: str) -> str:
     return f"{scope}~{loan_type}"
-
-
-def fc_bucket(minutes: int) -> int:
-    """Minutes to first contact as the report's histogram keeps them (its median's precision): to the
-    minute within the first hour, to 10 minutes within a day, then to the hour, past a week to the day."""
-    if minutes < 60:
-        return minutes
-    if minutes < 1440:
-        return minutes - minutes % 10
-    if minutes < 10080:
-        return minutes - minutes % 60
-    return minutes - minutes % 1440
 
 
 def _report_values(image: Mapping[str, Any]) -> dict[str, str | list[str]]:
@@ -254,7 +319,7 @@ def report_contribution(image: Mapping[str, Any], minutes: int | None, days: int
                         part.update({"fc_n": Decimal(1), "fc_sum": Decimal(minutes),
                                      f"fc#{fc_bucket(minutes)}": Decimal(1)})
                     elif metric == "#cy" and days is not None and dimension == "total":
-                        part.update({"cy_n": Decimal(1), "cy_sum": Decimal(days), f"cy#{days}": Decimal(1)})
+                        part.update({"cy_n": Decimal(1), "cy_sum": Decimal(days), f"cy#{cy_bucket(days)}": Decimal(1)})
                     elif not metric.startswith("#"):
                         part[metric] = amount
                 if not part:
@@ -306,7 +371,7 @@ def add_into(total: Contribution, part: Contribution) -> None:
 
 @dataclass
 class Figures:
-    """One dimension value's sums over a date range and the shards."""
+    """One dimension value's sums over a date range."""
 
     n: int = 0
     valid: int = 0

@@ -30,5 +30,6 @@ def dashboard() -> dict[str, Any]:
     request = bp.current_request
     who = http.principal(request)
     params = dict(request.query_params or {})
-    last = _day(params, "to", shanghai_day(http.received_at(request)))
-    return figures(who, _day(params, "from", last - timedelta(days=29)), last, params.get("team") or None)
+    today = shanghai_day(http.received_at(request))
+    last = _day(params, "to", today)
+    return figures(who, _day(params, "from", last - timedelta(days=29)), last, params.get("team") or None, today)

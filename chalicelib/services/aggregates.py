@@ -110,7 +110,14 @@ def verify(fix: bool = False) -> JsonView:
         differences.append({"scope": scope, "day": day, "shard": shard, "counters": wrong})
         if fix:
             aggregates.replace(key, want)
+    if fix or not differences:
+        aggregates.set_layout(analytics.LAYOUT)
     return {"leads": count, "items": len(expected), "differences": differences, "fixed": bool(fix and differences)}
+
+
+def current() -> bool:
+    """Whether the counters are in this code's layout (a rebuild since the layout last changed)."""
+    return aggregates.layout() == analytics.LAYOUT
 
 
 def _num(value: Decimal | None) -> float | int:

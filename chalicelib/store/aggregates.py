@@ -1,12 +1,13 @@
 """Dashboard counters: the only code that reads or writes the aggregates table.
 
-Key: `pk = <scope>#<yyyy-mm>#<shard>`, `sk = <yyyy-mm-dd>`; the counters are attributes
-`<dimension>|<value>|<metric>`. A dashboard over a date range is one Query per month and shard
-(a 30-day range: at most 2 × SHARDS queries returning days × SHARDS items), whatever the number of
-leads. The stream applies a whole batch of records at once: their changes summed per item, in
-transactions of up to 99 items (in key order) with the batch's marker `batch#<first eventID>` holding
-how far they are applied (services/aggregates.py), so a delivery of the same batch again changes
-nothing, and a counter item takes one write per batch, however many leads the batch carries.
+Key: `pk = <scope>#<yyyy-mm>#<kind>`, `sk = <period>` (a day, pentad or month: `domain/analytics.py`);
+the counters are attributes `<dimension>|<value>|<metric>`. A dashboard reads the few items that
+cover its range, and the report builder the day and month items its card needs, by BatchGetItem
+(`read_items`), whatever the number of leads. The stream applies a whole batch of records at once:
+their changes summed per item, in transactions of up to 99 items (in key order) with the batch's
+marker `batch#<first eventID>` holding how far they are applied (services/aggregates.py), so a
+delivery of the same batch again changes nothing, and a counter item takes one write per batch,
+however many leads the batch carries.
 """
 
 from __future__ import annotations
@@ -41,13 +42,13 @@ Item = dict[str, dict[str, str]]
 
 
 def item_key(key: Key) -> dict[str, dict[str, str]]:
-    scope, day, shard = key
-    return {"pk": {"S": f"{scope}#{day[:7]}#{shard}"}, "sk": {"S": day}}
+    scope, period, kind = key
+    return {"pk": {"S": f"{scope}#{period[:7]}#{kind}"}, "sk": {"S": period}}
 
 
 def key_of(item: Item) -> Key:
-    scope, _, shard = item["pk"]["S"].rsplit("#", 2)
-    return scope, item["sk"]["S"], shard
+    scope, _, kind = item["pk"]["S"].rsplit("#", 2)
+    return scope, item["sk"]["S"], kind
 
 
 def _number(value: Decimal) -> dict[str, str]:
@@ -146,38 +147,6 @@ def _decode(item: Item) -> dict[str, Decimal]:
     return {name: amount for name, amount in numbers.items() if amount}  # a counter back at 0 is absent
 
 
-def _months(first: str, last: str) -> list[str]:
-    months, year, month = [], int(first[:4]), int(first[5:7])
-    while f"{year:04d}-{month:02d}" <= last[:7]:
-        months.append(f"{year:04d}-{month:02d}")
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    return months
-
-
-def read(scope: str, first: str, last: str, shards: int) -> list[dict[str, Decimal]]:
-    """The counters of every item of `scope` for the Shanghai days first..last."""
-    return [counters for _, counters in read_days(scope, first, last, shards)]
-
-
-def read_days(scope: str, first: str, last: str, shards: int) -> list[tuple[str, dict[str, Decimal]]]:
-    """Like `read`, each item with its Shanghai day (for a trend over the range)."""
-    out: list[tuple[str, dict[str, Decimal]]] = []
-    for month in _months(first, last):
-        for shard in range(shards):
-            params: dict[str, object] = {
-                "TableName": _table(), "KeyConditionExpression": "pk = :pk AND sk BETWEEN :a AND :b",
-                "ExpressionAttributeValues": {":pk": {"S": f"{scope}#{month}#{shard}"}, ":a": {"S": first},
-                                              ":b": {"S": last}}}
-            while True:
-                with aws_errors():
-                    page = _client().query(**params)
-                out.extend((str(item["sk"]["S"])[:10], _decode(item)) for item in page.get("Items", []))
-                if "LastEvaluatedKey" not in page:
-                    break
-                params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    return out
-
-
 # -- offline only (ops: rebuild and verify) ----------------------------------------------------
 
 def scan_counters() -> Iterator[tuple[Key, dict[str, Decimal]]]:
@@ -186,8 +155,23 @@ def scan_counters() -> Iterator[tuple[Key, dict[str, Decimal]]]:
     with aws_errors():
         for page in _client().get_paginator("scan").paginate(TableName=_table()):
             for item in page.get("Items", []):
-                if not item["pk"]["S"].startswith(("batch#", "cost#", "board#")):
+                if not item["pk"]["S"].startswith(("batch#", "cost#", "board#", "layout#")):
                     yield key_of(item), _decode(item)
+
+
+_LAYOUT = {"pk": {"S": "layout#counters"}, "sk": {"S": "-"}}
+
+
+def layout() -> str | None:
+    """The counters' layout the last rebuild left (None: never rebuilt or written before markers)."""
+    with aws_errors():
+        item = _client().get_item(TableName=_table(), Key=_LAYOUT, ConsistentRead=True).get("Item")
+    return str(item["layout"]["S"]) if item else None
+
+
+def set_layout(name: str) -> None:
+    with aws_errors():
+        _client().put_item(TableName=_table(), Item={**_LAYOUT, "layout": {"S": name}})
 
 
 def replace(key: Key, attrs: dict[str, Decimal]) -> None:
