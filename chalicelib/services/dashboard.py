@@ -130,7 +130,8 @@ def _form_figures(figures: dict[str, dict[str, Figures]], first: date, last: dat
 
 def _read(scope: str, first: date, last: date, today: date) -> tuple[dict[str, dict[str, Figures]], dict[str, Figures]]:
     """The range's figures (its cover's items summed, signed) and each day's trend figures: one
-    BatchGetItem of at most ~6 items per month of the range, whatever the number of leads."""
+    BatchGetItem of the cover (at most 10 items for 30 days, 24 for a year) and a trend item per
+    month, whatever the number of leads."""
     periods = analytics.cover(first, last, today + timedelta(days=1))  # a day's margin for clocks
     months = sorted({f"{first + timedelta(days=i):%Y-%m}" for i in range((last - first).days + 1)})
     keys = [(scope, period, analytics.DASH) for _, period in periods] + [(scope, m, analytics.TREND) for m in months]
