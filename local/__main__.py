@@ -149,9 +149,7 @@ def _upgrade_counters(pump: Any) -> None:
 
     if aggregates.current():
         return
-    for _ in range(1000):
-        if not pump.pump_streams():
-            break
+    pump.drain()
     report = aggregates.verify(fix=True)
     print(f"看板统计已按当前结构核对：{report['leads']} 条线索{'，已重建' if report['fixed'] else '，无需更新'}",
           flush=True)

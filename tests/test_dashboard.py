@@ -502,9 +502,9 @@ def test_counters_of_an_older_layout_are_rebuilt_once_when_the_local_stack_start
     class Pump:
         drained = 0
 
-        def pump_streams(self) -> bool:
+        def drain(self) -> int:
             self.drained += 1
-            return False
+            return 0
 
     _seed_one(client)
     day = all_leads()[0]["day"]
