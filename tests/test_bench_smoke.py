@@ -58,12 +58,16 @@ def test_capture_cost_says_where_each_unit_of_an_assigned_lead_goes() -> None:
     assert stream.write_units_item["UpdateItem sequences"] == 1  # N (< 16) leads, one block of turns
     assert not any(key.startswith("Query tasks") for key in stream.read_units_by)
     assert stream.read_units_by["BatchGetItem rep_load"] == N * 0.5  # the one load item of one rep, ½ unit
-    # The placed lead is under 1 KB (its routing reason on the history entry written with it): one unit,
-    # twice in the transaction. A rep's load is one item, updated once for all the leads they receive
-    # in the batch's transaction (the N leads: one transaction, three reps), not once per lead.
+    # The placed lead is under 1 KB (its routing reason on its history entry): one unit, twice in the
+    # transaction. A rep's load is one item, updated once for all the leads they receive in the batch's
+    # transaction (the N leads: one transaction, three reps), not once per lead. The history entry and the
+    # 新分配 notice are written from the placement's own record, outside it: one unit each, not two.
     assert stream.write_units_item["TransactWriteItems leads"] == N * 2
     assert stream.write_units_item["TransactWriteItems rep_load"] == 3 * 2
-    assert stream.write_units_item["TransactWriteItems lead_events"] == N * 2
+    assert "TransactWriteItems lead_events" not in stream.write_units_item
+    assert "TransactWriteItems notifications" not in stream.write_units_item
+    assert stream.write_units_item["PutItem lead_events"] == N
+    assert stream.write_units_item["PutItem notifications"] == N
 
 
 def test_hot_keys_rate_every_written_item_at_live_traffic() -> None:

@@ -184,12 +184,13 @@ def test_one_poison_record_among_a_hundred(client: Any) -> None:
     assert all(len(lead(client, i["lead_id"])["history"]) == 1 for i in _all_leads())
 
 
-@pytest.mark.parametrize(("crash_in", "to"), [("place_group", "owner"), ("place", "pool"), ("record_status", "pool")])
+@pytest.mark.parametrize(("crash_in", "to"), [("place_group", "owner"), ("record_routing", "owner"),
+                                              ("place", "pool"), ("record_status", "pool")])
 def test_a_crash_between_the_phone_claim_placement_and_history_is_finished_by_the_retry(
         client: Any, monkeypatch: pytest.MonkeyPatch, crash_in: str, to: str) -> None:
     """Claim, placement and history are conditional writes, not one transaction (a lead placed with
-    an owner gets its history entry in its placement's transaction, with its batch's others; a pooled
-    lead after it): a crash
+    an owner gets its history entry and notices from its placement's own record; a pooled lead after
+    its placement, from the reason it keeps): a crash
     after any of them fails the record, and the stream's retry of it ends in the state one delivery
     would have made (placed once, one history entry, the rep's load counted once)."""
     from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
@@ -206,6 +207,10 @@ def test_a_crash_between_the_phone_claim_placement_and_history_is_finished_by_th
         lead_id = capture(client, PHONE, city="成都", loan_type="car")
     reader = leads_stream()
     event = {"Records": _lambda(reader.read(), reader.stream_arn)}
+    if crash_in == "record_routing":  # placed; the crash comes with the placement's own record
+        assert client.lambda_.invoke("lead_stream", event).payload == {"batchItemFailures": []}
+        records = [r for r in leads_stream().read() if r["eventName"] == "MODIFY"]
+        event = {"Records": _lambda(records, reader.stream_arn)}
     real = getattr(dedup, crash_in)
 
     def crash(*args: Any, **kwargs: Any) -> Any:  # the container dies before this write
@@ -217,6 +222,8 @@ def test_a_crash_between_the_phone_claim_placement_and_history_is_finished_by_th
     monkeypatch.setattr(dedup, crash_in, real)
     for _ in range(2):  # the retry, and one more replay
         assert client.lambda_.invoke("lead_stream", event).payload == {"batchItemFailures": []}
+    for _ in range(2):  # then every record of the stream (the placement's too), twice
+        assert deliver(client, leads_stream()) == {"batchItemFailures": []}
     item = lead(client, lead_id)
     routed = [e for e in item["history"] if e.get("from_status") == "new"]
     if to == "owner":
@@ -333,8 +340,10 @@ def test_racing_replayed_and_crashing_deliveries_end_in_one_consistent_state(
 
         monkeypatch.setattr(module, name, call)
 
-    for module, name in ((phone_keys, "claim_phone"), (placement, "place"), (placement, "record_status"),
-                         (placement, "mark_duplicate"), (phone_keys, "drop_claim")):
+    patched = ((phone_keys, "claim_phone"), (placement, "place"), (placement, "record_status"),
+               (placement, "mark_duplicate"), (phone_keys, "drop_claim"))
+    reals = [(module, name, getattr(module, name)) for module, name in patched]
+    for module, name in patched:
         flaky(module, name)
     work: queue.Queue[str] = queue.Queue()
     for lead_id in rng.sample(sorted(images) * 2, len(images) * 2):
@@ -359,6 +368,17 @@ def test_racing_replayed_and_crashing_deliveries_end_in_one_consistent_state(
     for t in threads:
         t.join()
     assert retries, "the crashes must have happened"
+    for module, name, real in reals:
+        monkeypatch.setattr(module, name, real)
+    # Then the stream's records of what the deliveries changed (the placements': their history entries),
+    # twice (the captures' records stood for the deliveries above, under the test's own event ids).
+    reader = leads_stream()
+    changes = [record for batch in iter(lambda: _read_on(reader), []) for record in batch
+               if record["eventName"] == "MODIFY"]
+    for _ in range(2):
+        for start in range(0, len(changes), 100):
+            event = {"Records": _lambda(changes[start:start + 100], reader.stream_arn)}
+            assert client.lambda_.invoke("lead_stream", event).payload == {"batchItemFailures": []}
     assigned: dict[str, int] = {}
     for phone, ids in submitted.items():
         final = {i: leads.get(i, consistent=True) or {} for i in ids}
@@ -377,6 +397,13 @@ def test_racing_replayed_and_crashing_deliveries_end_in_one_consistent_state(
     assert sum(assigned.values()) == 4  # the four Shanghai mortgage leads went to reps
     assert {rep: ownership.counter(rep, "open").n - open_before[rep] for rep in reps} == \
         {rep: assigned.get(rep, 0) for rep in reps}
+
+
+def _read_on(reader: Any) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = reader.read()
+    if records:
+        reader.advance(records[-1])
+    return records
 
 
 def test_concurrent_submissions_of_one_phone_have_one_winner(client: Any) -> None:

@@ -105,6 +105,13 @@ def test_insert_sample_is_exactly_what_capture_writes(client: Any) -> None:
 
 # -- DynamoDB stream -----------------------------------------------------------------------------
 
+def _placements(client: Any) -> None:
+    """The table's own stream, delivered: the placements' records write the routing history entries."""
+    from tests.helpers import deliver, leads_stream
+
+    assert deliver(client, leads_stream()) == {"batchItemFailures": []}
+
+
 def test_insert_sample_places_the_lead_once(client: Any) -> None:
     event = sample("dynamodb_stream_insert.json")
     lead_id = event["Records"][0]["dynamodb"]["Keys"]["lead_id"]["S"]
@@ -113,6 +120,7 @@ def test_insert_sample_places_the_lead_once(client: Any) -> None:
     placed = stored_lead(lead_id)
     assert placed["status"] == {"S": "assigned"}  # a Shanghai mortgage lead: demo rule r1 → sh_mortgage
     assert placed["team"] == {"S": "sh_mortgage"} and placed["owner"]["S"].startswith("sh_rep")
+    _placements(client)
     assert len(history(lead_id)) == 1
 
     # At-least-once delivery: the same record again changes nothing.
@@ -151,6 +159,7 @@ def test_poison_record_fails_alone_and_its_neighbours_are_placed(client: Any) ->
     result = invoke(client, "lead_stream", {"Records": [first, poison, last]})
 
     assert result == {"batchItemFailures": [{"itemIdentifier": poison["dynamodb"]["SequenceNumber"]}]}
+    _placements(client)
     for record in (first, last):
         lead_id = record["dynamodb"]["Keys"]["lead_id"]["S"]
         assert stored_lead(lead_id)["status"] == {"S": "assigned"}

@@ -31,7 +31,9 @@ def fields(item: dict[str, Any]) -> dict[str, Any]:
 def test_merge_then_unmerge_restores_both_exactly(client: Any) -> None:
     kept = manual(client, "sh_rep1", "13816204573", "周芷若")
     other = capture(client, "13917326685", name="周芷若", loan_type="car", city="上海")
-    deliver(client, leads_stream())
+    reader = leads_stream()
+    deliver(client, reader)
+    deliver(client, reader)  # the placements' records (history entries)
     before_kept, before_other = lead(client, kept), lead(client, other)
 
     response = post(client, "admin", f"/leads/{kept}/merge", {"source": other, "reason": "同一客户的两个号码"})

@@ -14,7 +14,7 @@ import boto3
 import pytest
 
 from tests.helpers import auth
-from tests.test_events import call_api, history, invoke, put_images, sample, stored_lead
+from tests.test_events import _placements, call_api, history, invoke, put_images, sample, stored_lead
 
 pytestmark = pytest.mark.moto
 
@@ -200,6 +200,7 @@ def test_remove_with_keys_only_purges_what_names_the_lead(client: Any) -> None:
     lead_id = insert["Records"][0]["dynamodb"]["Keys"]["lead_id"]["S"]
     put_images(insert)
     assert invoke(client, "lead_stream", insert) == {"batchItemFailures": []}
+    _placements(client)
     assert len(history(lead_id)) == 1
     boto3.client("dynamodb").delete_item(TableName="loanleads-local-leads", Key={"lead_id": {"S": lead_id}})
 
@@ -217,6 +218,7 @@ def test_record_without_creation_time_takes_the_batch_time(client: Any) -> None:
     put_images(event)
 
     assert invoke(client, "lead_stream", event) == {"batchItemFailures": []}
+    _placements(client)  # the placements' records: each entry at its placement's time, the batch's
 
     for record in (first, last):
         lead_id = record["dynamodb"]["Keys"]["lead_id"]["S"]

@@ -22,7 +22,9 @@ SH_PHONES = ["13816204573", "13917326685", "13725814690", "13612876540", "135123
 
 def test_demo_rules_route_by_region_product_and_load(client: Any) -> None:
     sh = [capture(client, p, city="上海", loan_type="mortgage") for p in SH_PHONES]
-    deliver(client, leads_stream())
+    reader = leads_stream()
+    deliver(client, reader)  # the captures: routed and placed
+    deliver(client, reader)  # the placements: their history entries (the reasons) and notices
     owners = Counter(lead(client, i)["owner"] for i in sh)
     assert owners == {"sh_rep1": 2, "sh_rep2": 2, "sh_rep3": 2}
     first = lead(client, sh[0])
@@ -115,7 +117,8 @@ def test_a_reps_load_is_one_item_counting_the_day_and_forgetting_the_days_before
 
 
 def test_a_placed_lead_keeps_its_reason_and_consent_once_and_shows_them_as_before(client: Any) -> None:
-    """Placed with an owner, a lead keeps its routing reason on the history entry written with it, its
+    """Placed with an owner, a lead keeps its routing reason on the history entry written from its
+    placement's record, its
     consent's time and page as its own created_at and page_url: under 1 KB (one write unit, not two).
     The lead as read shows them all; a lead stored whole before reads as it was."""
     from bench.meter import item_size
@@ -125,7 +128,9 @@ def test_a_placed_lead_keeps_its_reason_and_consent_once_and_shows_them_as_befor
     page = "https://www.example-lender.cn/loan/apply?from=bench&utm_source=baidu"
     lead_id = capture(client, phone(1), city="上海", loan_type="mortgage", name="王伟", amount=80,
                       utm_source="baidu", utm_medium="cpc", utm_campaign="spring_mortgage", page_url=page)
-    deliver(client, leads_stream())
+    reader = leads_stream()
+    deliver(client, reader)
+    deliver(client, reader)  # the placement's record: its history entry
     ddb = boto3.client("dynamodb")
     stored = ddb.get_item(TableName=LeadModel.Meta.table_name, Key={"lead_id": {"S": lead_id}})["Item"]
     assert "reason" not in stored["route"]["M"] and set(stored["consent"]["M"]) == {
@@ -385,15 +390,19 @@ def _load_writes() -> Iterator[list[int]]:
 
 def test_a_batchs_routed_leads_share_one_load_write_per_rep(client: Any) -> None:
     """A rep's load item takes one write per transaction of the batch's routed leads, not one per lead
-    (at 1,000 leads/s for three reps it took 333 writes/s each): 40 leads to one team are placed in two
-    transactions (100 items at most), each rep's load updated once in each, the turns and the counts
-    as if placed one by one, every lead with its history entry and its rep's 新分配 notice."""
+    (at 1,000 leads/s for three reps it took 333 writes/s each): 40 leads to one team are placed in one
+    transaction (each lead, and each rep's load updated once), the turns and the counts as if placed
+    one by one; the placements' records then give every lead its history entry and its rep's 新分配
+    notice, once however often they come."""
     from chalicelib.store import inbox, ownership
 
     ids = [capture(client, phone(n), city="上海", loan_type="mortgage") for n in range(40)]
+    reader = leads_stream()
     with _load_writes() as writes:
-        assert deliver(client, leads_stream()) == {"batchItemFailures": []}
-    assert [w for w in writes if w] == [3, 3], writes  # (the dashboard counters: a transaction of their own)
+        assert deliver(client, reader) == {"batchItemFailures": []}
+    assert [w for w in writes if w] == [3], writes  # (the dashboard counters: a transaction of their own)
+    assert deliver(client, reader) == {"batchItemFailures": []}  # the placements' records
+    assert deliver(client, leads_stream()) == {"batchItemFailures": []}  # every record again: nothing twice
     owners = Counter(lead(client, i)["owner"] for i in ids)
     assert sorted(owners.values()) == [13, 13, 14], owners
     for rep, held in owners.items():
@@ -446,8 +455,66 @@ def test_a_re_inquiry_in_the_same_batch_reaches_the_first_leads_rep(client: Any)
 
     first = capture(client, phone(1), city="上海", loan_type="mortgage")
     second = capture(client, phone(1), city="上海", loan_type="mortgage", source="wechat")
-    assert deliver(client, leads_stream())["batchItemFailures"] == []
+    reader = leads_stream()
+    assert deliver(client, reader)["batchItemFailures"] == []
+    assert deliver(client, reader)["batchItemFailures"] == []  # the placement's record: the 新分配 notice
     owner = lead(client, first)["owner"]
     assert lead(client, second)["status"] == "duplicate"
     kinds = [n["kind"] for n in inbox.page(owner, False, 200, None)[0]]
     assert "re_inquiry" in kinds and "assigned" in kinds, kinds
+
+
+def test_a_routed_leads_entry_and_notice_come_from_its_placement_in_the_words_that_placed_it(client: Any) -> None:
+    """A lead routed to a rep is placed with its load alone (under 1 KB, without its reason); the
+    placement's own stream record then writes its history entry and the rep's 新分配 notice, one write
+    unit each. Their words are the rule set's version that decided, even when the rule was renamed in
+    between, and a record that comes again writes nothing twice."""
+    from chalicelib.services import names
+    from chalicelib.store import inbox
+
+    lead_id = capture(client, phone(1), city="上海", loan_type="mortgage", name="王伟", amount=80)
+    reader = leads_stream()
+    assert deliver(client, reader) == {"batchItemFailures": []}
+    placed = lead(client, lead_id)
+    owner = placed["owner"]
+
+    def assigned_notices() -> list[dict[str, Any]]:
+        return [n for n in inbox.page(owner, False, 200, None)[0] if n["kind"] == "assigned"]
+
+    assert placed["status"] == "assigned" and placed["route"]["version"] == 1
+    assert not [e for e in placed["history"] if e.get("from_status") == "new"] and assigned_notices() == []
+    rules = body_of(call(client, "GET", "/config/routing", "admin"))["document"]
+    rules["rules"][0]["name"] = "沪上按揭"  # r1, renamed: version 2
+    assert call(client, "PUT", "/config/routing", "admin", rules).status_code == 200
+
+    assert deliver(client, reader) == {"batchItemFailures": []}  # the placement's record
+    assert deliver(client, leads_stream()) == {"batchItemFailures": []}  # every record again
+    shown = lead(client, lead_id)
+    [routed] = [e for e in shown["history"] if e.get("from_status") == "new"]
+    assert routed["reason"] == shown["route"]["reason"]
+    assert routed["reason"].startswith("命中规则「上海房贷」：")
+    assert routed["reason"].endswith(f" → {names.user(owner)}")
+    assert routed["at"] == placed["assigned_at"]
+    assert {k: routed["detail"][k] for k in ("kind", "to_owner", "to_team")} == {
+        "kind": "route", "to_owner": owner, "to_team": "sh_mortgage"}
+    [notice] = assigned_notices()
+    assert notice["lead_id"] == lead_id and notice["title"] == "新分配：王伟"
+    assert "命中分配规则「上海房贷」" in notice["body"] and "请在" in notice["body"]
+    assert "沪上按揭" not in notice["body"]
+
+
+def test_a_placement_whose_entry_an_earlier_version_wrote_is_not_doubled(client: Any) -> None:
+    """Placed by the version before this one, a lead got its history entry in its placement's
+    transaction, keyed on the capture's record: its placement's record, handled after an upgrade,
+    finds it and writes no second one."""
+    from chalicelib.store import leads
+    from chalicelib.store.placement import _history
+
+    lead_id = capture(client, phone(1), city="上海", loan_type="mortgage")
+    reader = leads_stream()
+    assert deliver(client, reader) == {"batchItemFailures": []}
+    at = str((leads.get(lead_id) or {})["assigned_at"])
+    _history(lead_id, at, "evt-before-upgrade", "new", "assigned", "命中规则「上海房贷」").save()
+    assert deliver(client, reader) == {"batchItemFailures": []}
+    routed = [e for e in lead(client, lead_id)["history"] if e.get("from_status") == "new"]
+    assert [e["reason"] for e in routed] == ["命中规则「上海房贷」"]

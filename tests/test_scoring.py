@@ -61,7 +61,9 @@ def test_a_routing_rule_on_score_sends_high_scoring_leads_to_the_named_rep(clien
     published = call(client, "PUT", "/config/routing", "admin", rules)
     assert published.status_code == 200, published.body
     hot, cold = capture(client, phone(1), **HOT), capture(client, phone(2), **COLD)
-    deliver(client, leads_stream())
+    reader = leads_stream()
+    deliver(client, reader)
+    deliver(client, reader)  # the placement's record: the reason on its history entry
     hot_lead, cold_lead = lead(client, hot), lead(client, cold)
     assert hot_lead["score"] == 85 and hot_lead["score_band"] == "high"
     assert (hot_lead["owner"], hot_lead["route"]["rule_id"]) == ("gz_rep1", "hot")

@@ -157,6 +157,10 @@ class CompiledRules:
             candidates ^= lowest
         return self._no_match
 
+    def decision(self, rule_id: str) -> Decision | None:
+        """The decision of the rule `rule_id` (None: no such enabled rule in this version)."""
+        return next((decision for _, decision in self._rules if decision.rule_id == rule_id), None)
+
     def is_business_hours(self, at: datetime) -> bool:
         return self._calendar.is_open(at)
 

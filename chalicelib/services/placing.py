@@ -4,8 +4,9 @@ Routing a lead to a rep adds one to that rep's load item, bounded by the caps. P
 that item takes a write per lead: the rate at which the rep receives leads (333 writes/s for each of
 three reps taking 1,000 leads/s; DynamoDB allows 1,000 per partition). A batch's routed leads are
 instead held back here, their phones already claimed, and written together by
-`store.placement.place_group`: one transaction of up to 100 items holding each lead with its notices
-and history entry, and one load update per rep for every lead that rep receives in it. Routing sees
+`store.placement.place_group`: one transaction of up to 100 items holding each lead and one load
+update per rep for every lead that rep receives in it (each lead's history entry and notice follow
+from its placement's own stream record: `pipeline.record_routing`). Routing sees
 the held-back leads in the reps' loads (`held`), so the caps and the turns hold as if each lead had
 been placed at once.
 

@@ -13,7 +13,7 @@ from chalicelib.domain.records import Lead, Member, RouteRecord
 from chalicelib.domain.routing import CompiledRules, Decision, compile_rules
 from chalicelib.domain.scoring import BAND_LABELS
 from chalicelib.domain.timeutil import iso_utc, shanghai_day
-from chalicelib.rules.routing import RuleSet, default_rule_set
+from chalicelib.rules.routing import RuleSet, RuleSetInvalid, default_rule_set
 from chalicelib.services import names, placing
 from chalicelib.store import config, ownership, sequences
 
@@ -76,6 +76,48 @@ def live_rules() -> CompiledRules:
     return _compiled[version]
 
 
+_earlier: dict[int, CompiledRules] = {}  # a version no longer live, to explain what it decided
+SELF_ENTERED = "录入人即负责人"
+
+
+def rules_at(version: int) -> CompiledRules:
+    """The rule set as published at `version` (the live one, or an earlier one read and compiled)."""
+    live = live_rules()
+    if version == live.version:
+        return live
+    if version not in _earlier:
+        body = config.version_body("routing", version)
+        rule_set = RuleSet.model_validate(body) if body else default_rule_set()
+        _earlier.clear()
+        _earlier[version] = compile_document(rule_set.model_copy(update={"version": version}))
+    return _earlier[version]
+
+
+def _assigned_reason(decision: Decision, owner: str) -> str:
+    """Why routing gave the lead to `owner`: the rule's reason, and the rep a team's strategy picked."""
+    return decision.reason if decision.action == "assign_rep" else f"{decision.reason} → {names.user(owner)}"
+
+
+def explain(lead: Lead) -> Route | None:
+    """The route of a lead that routing placed with an owner, as `route` gave it, rebuilt from what the
+    lead keeps (`route`: the rule and the rule set's version, without the reason, so the lead stays
+    under 1 KB): the words of its routing history entry and of its owner's 新分配 notice, which the
+    stream writes from the placement's own record (services/pipeline.py). None: not such a lead."""
+    record: RouteRecord = lead.get("route") or {}
+    owner = lead.get("owner")
+    if not owner or lead.get("status") != "assigned" or "decided_at" not in record:
+        return None
+    if record.get("rule_id") is None:
+        return Route("assigned", owner, lead.get("team"), SELF_ENTERED, record={**record, "reason": SELF_ENTERED})
+    try:
+        decision = rules_at(int(record.get("version") or 0)).decision(str(record["rule_id"]))
+    except RuleSetInvalid:  # that version no longer compiles (a team since removed): its rule's words are gone
+        decision = None
+    reason = _assigned_reason(decision, owner) if decision else f"按分配规则分配 → {names.user(owner)}"
+    return Route("assigned", owner, lead.get("team"), reason, record={**record, "reason": reason},
+                 rule_name=decision.rule_name if decision else None)
+
+
 def _on_duty(members: list[Member]) -> list[Member]:
     reps = [m for m in members if m["role"] == "rep" and m["active"] and m["on_duty"]]
     return sorted(reps, key=lambda m: m["user_id"])
@@ -119,8 +161,8 @@ def _pick(decision: Decision, eligible: list[tuple[Member, int, int]], turn: int
 def route(lead: Lead, at: datetime) -> Route:
     record_base: RouteRecord = {"decided_at": iso_utc(at)}
     if lead.get("owner"):
-        return Route("assigned", lead["owner"], lead.get("team"), "录入人即负责人",
-                     record={**record_base, "rule_id": None, "reason": "录入人即负责人"})
+        return Route("assigned", lead["owner"], lead.get("team"), SELF_ENTERED,
+                     record={**record_base, "rule_id": None, "reason": SELF_ENTERED})
     decision = live_rules().decide(lead, at)
     record: RouteRecord = {**record_base, "rule_id": decision.rule_id, "version": decision.version,
                            "reason": decision.reason}
@@ -155,6 +197,6 @@ def route(lead: Lead, at: datetime) -> Route:
                          rule_name=name)
         rep = _pick(decision, eligible, turn)
     caps = Caps(max_open=rep["max_open"], daily=rep["daily_cap"])
-    reason = f"{decision.reason} → {rep.get('name') or rep['user_id']}"
+    reason = _assigned_reason(decision, rep["user_id"])
     return Route("assigned", rep["user_id"], team, reason, caps, {**record, "reason": reason,
                                                                     "strategy": decision.strategy}, rule_name=name)

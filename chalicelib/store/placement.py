@@ -76,15 +76,19 @@ def _notice_item(notice: Notice, at: str, key: str, lead_id: str) -> Notificatio
 def settle(phone: str, change: OwnershipChange, fields: Lead, notices: list[Notice], event_key: str,
            reason: str, detail: JsonObject, hold: Callable[[Placement], None] | None = None) -> Outcome:
     """Claim the phone, then place the lead with its history entry: in that order, each conditional,
-    so that a crash between them is finished by the stream's retry of the record. With `hold`, a
-    routed lead is handed to it instead of placed (HELD: its batch places it with others).
+    so that a crash between them is finished by the stream's retry of the record. A lead routed to an
+    owner is placed alone (its load with it): its history entry and its owner's notice follow from the
+    stream's record of the placement (`record_routing`), so `notices` are only the others' (none). With
+    `hold`, such a lead is handed to it instead of placed (HELD: its batch places it with others).
     RACE: another lead holds the phone, or a cap was hit meanwhile. ALREADY: the lead left `new`."""
     if not phone_keys.claim_phone(phone, change.lead_id, change.at):
         return Outcome.RACE
+    if ownership.only_receives(change) and not notices:
+        if hold is not None:
+            hold(Placement(change, without_reason(fields)))
+            return Outcome.HELD
+        return place(change, without_reason(fields), [])[0]
     entry = _history(change.lead_id, change.at, event_key, "new", change.new_status, reason, detail=detail)
-    if hold is not None and ownership.only_receives(change):
-        hold(Placement(change, fields, tuple(notices), entry))
-        return Outcome.HELD
     outcome, written = place(change, fields, notices, entry)
     if outcome is Outcome.DONE and not written:
         record_status(change.lead_id, change.at, event_key, "new", change.new_status, reason, detail)
@@ -132,22 +136,21 @@ def _add_placement(tx: TransactWrite, change: OwnershipChange, actions: list[Act
 
 @dataclass(frozen=True)
 class Placement:
-    """One routed lead's placement, held back to be written with others of its stream batch."""
+    """One routed lead's placement (its fields without the routing reason), held back to be written
+    with others of its stream batch."""
 
     change: OwnershipChange
     fields: Lead
-    notices: tuple[Notice, ...]
-    entry: LeadEventModel
 
     def items(self) -> int:
-        """Its items in a transaction (the lead, its notices, its history entry), its owner's load aside."""
-        return 2 + len(self.notices)
+        """Its items in a transaction (the lead), its owner's load aside."""
+        return 1
 
 
 def place_group(placements: Sequence[Placement]) -> bool:
     """Place routed leads in one transaction: each lead as `place` writes it (conditional on still
-    being `new` and unowned), its notices and history entry, and one load update per rep and day for
-    all the leads that rep receives, bounded by the caps for all of them. False: a condition refused
+    being `new` and unowned) and one load update per rep and day for all the leads that rep receives,
+    bounded by the caps for all of them (history entries and notices: `record_routing`). False: a condition refused
     or a conflict cancelled it, nothing written (the caller places the leads one by one)."""
     received: dict[tuple[str, str], list[OwnershipChange]] = {}
     for placement in placements:
@@ -163,8 +166,8 @@ def place_group(placements: Sequence[Placement]) -> bool:
         with aws_errors(), TransactWrite(connection=transaction_connection()) as tx:
             for placement in placements:
                 change = placement.change
-                actions = ownership.lead_actions(change) + set_actions(without_reason(placement.fields))
-                _add_placement(tx, change, actions, placement.notices, placement.entry)
+                actions = ownership.lead_actions(change) + set_actions(placement.fields)
+                _add_placement(tx, change, actions, (), None)
             for (user, day), changes in received.items():
                 ownership.receive(tx, user, day, changes[0].caps, count=len(changes))
         return True
@@ -190,6 +193,30 @@ def record_status(lead_id: str, at: str, event_key: str, before: str, after: str
     often the event is handled (a replay writes it if a crash came between the change and this)."""
     conditional(lambda: _history(lead_id, at, event_key, before, after, reason, detail=detail).save(
         condition=LeadEventModel.sk.does_not_exist()))
+
+
+ROUTED = "route"  # the event key of a routed lead's history entry (one per lead: its move out of `new`)
+
+
+def record_routing(lead_id: str, at: str, reason: str, detail: JsonObject, notices: Sequence[Notice]) -> int:
+    """A routed lead's history entry and its owner's notices, after its placement (written from the
+    stream's record of it): each keyed on the placement, so a record handled again writes nothing
+    twice, and one write unit each (two inside the placement's transaction). A lead placed by an
+    earlier version wrote its entry in that transaction under another key: found first, not doubled.
+    Returns the items written."""
+    with aws_errors():
+        if next(iter(LeadEventModel.query(lead_id, LeadEventModel.sk.startswith(f"{at}#status#"), limit=1)), None):
+            return 0
+    written = 0
+    if conditional(lambda: _history(lead_id, at, ROUTED, "new", "assigned", reason,
+                                                        detail=detail).save(
+            condition=LeadEventModel.sk.does_not_exist())):
+        written += 1
+    for notice in notices:
+        if conditional(lambda notice=notice: _notice_item(notice, at, lead_id, lead_id).save(  # type: ignore[misc]
+                condition=NotificationModel.sk.does_not_exist())):
+            written += 1
+    return written
 
 
 def mark_duplicate(lead_id: str, active_id: str, phone: str, at: str, event_key: str,
