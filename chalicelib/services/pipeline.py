@@ -10,7 +10,8 @@
             route      score, then the rule set: team and rep, or the pool
             place      claim the phone, place the lead, write its history (race-free); a lead
                        routed to a rep waits to be placed with the batch's others (placing.py)
-          MODIFY: follow up  SOP tasks for the change; a closed lead gives its phone up
+          MODIFY: follow up  a routed lead's placement: its history entry and the rep's notice;
+                       SOP tasks for the change; a closed lead gives its phone up
           REMOVE: purge  what still names the lead (retention TTL, erasure)
           events       `lead.captured` / `lead.assigned` / `lead.status_changed` on the bus
       → aggregates   the dashboard counters, each record once however the batch is cut
@@ -303,9 +304,10 @@ def _routing_reason(record: RouteRecord, previous: list[str] | None) -> str:
 def _finish_replay(lead_id: str, phone: str, at: str, event_id: str, newly_claimed: bool) -> None:
     """The lead left `new` before this delivery placed it. Placed by an earlier delivery of this
     record (its route is on the lead) with the reason on the lead (a pooled lead, one update, its
-    history entry written after it): make sure that entry exists (a lead placed in a transaction got
-    its entry with it, and keeps no reason). Now in a status that does not hold the phone (closed
-    since, or moved by hand before the stream came): give back the claim this delivery just made."""
+    history entry written after it): make sure that entry exists (a lead placed with an owner keeps
+    no reason: its entry comes from its placement's own record, `record_routing`). Now in a status
+    that does not hold the phone (closed since, or moved by hand before the stream came): give back
+    the claim this delivery just made."""
     current = leads.get(lead_id, consistent=True)
     if newly_claimed and (current is None or current["status"] not in ACTIVE):
         phone_keys.drop_claim(phone, lead_id)
