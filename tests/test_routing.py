@@ -518,3 +518,35 @@ def test_a_placement_whose_entry_an_earlier_version_wrote_is_not_doubled(client:
     assert deliver(client, reader) == {"batchItemFailures": []}
     routed = [e for e in lead(client, lead_id)["history"] if e.get("from_status") == "new"]
     assert [e["reason"] for e in routed] == ["命中规则「上海房贷」"]
+
+
+def test_a_crash_between_a_routed_leads_entry_and_its_notice_is_finished_by_the_retry(
+        client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The placement's record writes the history entry, then the notice: a crash between them fails
+    the record, and the stream's retry writes the notice (the entry it finds is its own), once."""
+    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+    from chalicelib.errors import StoreUnavailable
+    from chalicelib.store import inbox, placement
+    from local.streams import lambda_event
+
+    lead_id = capture(client, phone(1), city="上海", loan_type="mortgage", name="王伟")
+    reader = leads_stream()
+    assert deliver(client, reader) == {"batchItemFailures": []}
+    event = lambda_event(reader.read(), reader.stream_arn)  # the placement's record
+    owner = lead(client, lead_id)["owner"]
+    real = placement._notice_item
+
+    def crash(*args: Any, **kwargs: Any) -> Any:  # the container dies after the entry, before the notice
+        raise StoreUnavailable()
+
+    monkeypatch.setattr(placement, "_notice_item", crash)
+    with pytest.raises(BatchProcessingError):
+        client.lambda_.invoke("lead_stream", event)
+    assert len([e for e in lead(client, lead_id)["history"] if e.get("from_status") == "new"]) == 1
+    monkeypatch.setattr(placement, "_notice_item", real)
+    for _ in range(2):  # the retry, and one more replay
+        assert client.lambda_.invoke("lead_stream", event).payload == {"batchItemFailures": []}
+    assert len([e for e in lead(client, lead_id)["history"] if e.get("from_status") == "new"]) == 1
+    notices = [n for n in inbox.page(owner, False, 200, None)[0] if n["kind"] == "assigned"]
+    assert [n["lead_id"] for n in notices] == [lead_id]

@@ -204,18 +204,17 @@ def record_routing(lead_id: str, at: str, reason: str, detail: JsonObject, notic
     twice, and one write unit each (two inside the placement's transaction). A lead placed by an
     earlier version wrote its entry in that transaction under another key: found first, not doubled.
     Returns the items written."""
+    key = f"{at}#status#{ROUTED}"
     with aws_errors():
-        if next(iter(LeadEventModel.query(lead_id, LeadEventModel.sk.startswith(f"{at}#status#"), limit=1)), None):
-            return 0
-    written = 0
-    if conditional(lambda: _history(lead_id, at, ROUTED, "new", "assigned", reason,
-                                                        detail=detail).save(
-            condition=LeadEventModel.sk.does_not_exist())):
-        written += 1
-    for notice in notices:
-        if conditional(lambda notice=notice: _notice_item(notice, at, lead_id, lead_id).save(  # type: ignore[misc]
-                condition=NotificationModel.sk.does_not_exist())):
-            written += 1
+        found = next(iter(LeadEventModel.query(lead_id, LeadEventModel.sk.startswith(f"{at}#status#"), limit=1)), None)
+    if found is not None and found.sk != key:
+        return 0  # placed by the version before: its transaction wrote the entry and the notices
+    entry = _history(lead_id, at, ROUTED, "new", "assigned", reason, detail=detail)
+    written = int(conditional(lambda: entry.save(condition=LeadEventModel.sk.does_not_exist())))
+    for notice in notices:  # after the entry: a crash between them, and the record's retry writes the rest
+        item = _notice_item(notice, at, lead_id, lead_id)
+        written += int(conditional(lambda item=item: item.save(  # type: ignore[misc]
+            condition=NotificationModel.sk.does_not_exist())))
     return written
 
 
