@@ -113,14 +113,20 @@ def token(stack: Stack, user: str) -> str:
 
 
 def captured(stack: Stack, **fields: Any) -> dict[str, Any]:
-    """Capture through the public API and wait until the stream has routed it."""
+    """Capture through the public API and wait until the stream has routed it and recorded why (a lead
+    routed to a rep gets its history entry and the rep's notice from its placement's own record)."""
     lead_id = api(stack, "POST", "/capture", body={"consent": True, **fields})["lead_id"]
     deadline = time.monotonic() + 60
     while True:
         lead = api(stack, "GET", f"/leads/{lead_id}", "admin")
-        if lead["status"] != "new" or time.monotonic() > deadline:
+        if settled(lead) or time.monotonic() > deadline:
             return dict(lead)
         time.sleep(0.2)
+
+
+def settled(lead: dict[str, Any]) -> bool:
+    """Out of `new`, with the history entry of that move (its reason)."""
+    return lead["status"] != "new" and any(e.get("from_status") == "new" for e in lead.get("history", []))
 
 
 def shanghai(iso: str) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests import test_browser
-from tests.test_browser import PHONE, Session, api
+from tests.test_browser import PHONE, Session, api, settled
 from tests.test_browser_labels import bar_point
 from tests.test_local_stack import Stack
 
@@ -155,7 +155,7 @@ def captured_wait(stack: Stack, lead_id: str) -> dict[str, Any]:
     deadline = time.monotonic() + 60
     while True:
         lead = api(stack, "GET", f"/leads/{lead_id}", "admin")
-        if lead["status"] != "new" or time.monotonic() > deadline:
+        if settled(lead) or time.monotonic() > deadline:
             return dict(lead)
         time.sleep(0.2)
 
