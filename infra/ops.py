@@ -3,6 +3,7 @@
     python -m infra.ops <stage> first-admin <user_id> <name> [--email EMAIL]
     python -m infra.ops <stage> partner <partner_id> <label>
     python -m infra.ops <stage> aggregates [--fix]
+    python -m infra.ops <stage> clocks
 
 `first-admin` writes the user (role admin) into the stage's users table and, where the stage signs in
 through its Cognito user pool, creates the pool user (Cognito mails a temporary password) in the
@@ -11,6 +12,8 @@ through its Cognito user pool, creates the pool user (Cognito mails a temporary 
 `partner` registers a partner and prints its new API key once (only its SHA-256 is stored).
 `aggregates` recomputes the dashboard counters from the leads (a Scan: offline) and prints every
 difference; `--fix` repairs them. Run it after a stream failure alarm, once the stream is drained.
+`clocks` keys the leads of a stage deployed before the sweep's one index (`by_clock_keys`) in it
+(a Scan, idempotent): run it once right after the deploy that adds that index (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -85,6 +88,7 @@ def main() -> None:  # pragma: no cover - needs an AWS account
     partner.add_argument("label")
     counters = commands.add_parser("aggregates")
     counters.add_argument("--fix", action="store_true")
+    commands.add_parser("clocks")
     args = parser.parse_args()
     _use_stage(args.stage)
     if args.command == "first-admin":
@@ -95,6 +99,10 @@ def main() -> None:  # pragma: no cover - needs an AWS account
                 raise SystemExit("the stack has no UserPoolId output: deploy the stage first")
             _cognito_admin(pool_id, args.user_id, args.email)
         print(f"admin {args.user_id} created in {args.stage}")
+    elif args.command == "clocks":
+        from chalicelib.store import leads
+
+        print(f"{leads.migrate_clocks()} leads keyed in by_clock_keys")
     elif args.command == "aggregates":
         import json
 

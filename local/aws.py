@@ -40,6 +40,7 @@ class LocalAws:
         self.stream_arns: dict[str, str] = {}
         self.queue_url = ""
         self.continue_queue_url = ""
+        self.indexes_added: list[tuple[str, str]] = []  # (table, index) made by create_resources on old tables
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self, timeout_s: float = 60) -> str:
@@ -111,6 +112,7 @@ class LocalAws:
                 description = ddb.describe_table(TableName=name)["Table"]
                 if "StreamSpecification" in definition:
                     self.stream_arns[name] = description["LatestStreamArn"]
+                self._add_indexes(ddb, definition, description)
                 continue
             create = {k: v for k, v in definition.items() if k not in ("StreamSpecification", "TimeToLiveAttribute")}
             ddb.create_table(**create)
@@ -148,6 +150,27 @@ class LocalAws:
         if saved:  # migrated into the journal: the old file is kept aside, never read again
             self.snapshot_file.replace(self.snapshot_file.with_suffix(".json.migrated"))
         return pending
+
+    def _add_indexes(self, ddb: Any, definition: dict[str, Any], description: dict[str, Any]) -> None:
+        """An index the schema gained since the table was made (moto builds it from the items at once;
+        DynamoDB backfills it). One the schema dropped stays until the upgrade that needs it gone
+        (`local/__main__.py`) has moved the items off it: `drop_index`."""
+        have = {index["IndexName"] for index in description.get("GlobalSecondaryIndexes") or []}
+        attributes = {a["AttributeName"]: a for a in description.get("AttributeDefinitions") or []}
+        attributes.update({a["AttributeName"]: a for a in definition["AttributeDefinitions"]})
+        for index in definition.get("GlobalSecondaryIndexes") or []:
+            if index["IndexName"] not in have:
+                ddb.update_table(TableName=definition["TableName"], AttributeDefinitions=list(attributes.values()),
+                                 GlobalSecondaryIndexUpdates=[{"Create": index}])
+                self.indexes_added.append((definition["TableName"], index["IndexName"]))
+
+    def indexes(self, table: str) -> set[str]:
+        table_description = self.client("dynamodb").describe_table(TableName=table)["Table"]
+        return {index["IndexName"] for index in table_description.get("GlobalSecondaryIndexes") or []}
+
+    def drop_index(self, table: str, index: str) -> None:
+        self.client("dynamodb").update_table(TableName=table,
+                                             GlobalSecondaryIndexUpdates=[{"Delete": {"IndexName": index}}])
 
     @staticmethod
     def _bucket_exists(s3: Any, bucket: str) -> bool:

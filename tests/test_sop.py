@@ -220,3 +220,91 @@ def test_a_reminder_for_a_lead_gone_to_the_pool_is_dropped(client: Any) -> None:
     deliver(client, leads_stream())
     assert tick(client, later(t, days=2, minutes=5))["reminded"] == 0
     assert "sop_reminder" not in inbox_kinds(client, "sh_rep1")
+
+
+def test_one_sweep_index_entry_per_lead_and_the_idle_clock_follows_the_last_activity(client: Any) -> None:
+    """A lead's two clocks share one entry of the sweep's index, keyed on the earlier; an activity does
+    not move it (nor rewrite the index): the sweep does when the idle deadline comes, from the last
+    activity, and only a lead untouched for `no_activity_minutes` gets a task."""
+    from chalicelib.domain.access import Principal
+    from chalicelib.domain.followup import ActivityIn
+    from chalicelib.services import followup
+    from chalicelib.store import leads
+
+    lead_id, t = assigned_lead(client)
+    placed = leads.get(lead_id)
+    assert placed is not None and placed["clock_at"] == placed["sla_at"] < str(placed["idle_at"])
+    assert placed["idle_at"] == iso_utc(parse_iso(t) + timedelta(days=7))
+    call(client, "POST", f"/leads/{lead_id}/activities", "sh_rep1", {"type": "call"})  # first contact
+    deliver(client, leads_stream())
+    contacted = leads.get(lead_id)
+    assert contacted is not None and "sla_at" not in contacted
+    assert contacted["clock_at"] == contacted["idle_at"] == placed["idle_at"]
+    worked_at = parse_iso(later(t, days=5))
+    followup.log_activity(Principal("sh_rep1", "rep", "sh_mortgage"), lead_id, ActivityIn(type="wechat"), worked_at)
+    worked = leads.get(lead_id)
+    assert worked is not None and worked["last_activity_at"] == iso_utc(worked_at)
+    assert worked["clock_at"] == placed["idle_at"]  # the activity left the index alone
+    assert tick(client, later(t, days=7, minutes=5))["idle_tasks"] == 0  # worked two days ago: no task
+    moved = leads.get(lead_id)
+    assert moved is not None and moved["clock_at"] == moved["idle_at"] == iso_utc(worked_at + timedelta(days=7))
+    assert tick(client, later(t, days=12, minutes=5))["idle_tasks"] == 1
+    assert tick(client, later(t, days=12, minutes=5))["idle_tasks"] == 0  # the same tick twice
+    assert [x["rule_id"] for x in lead(client, lead_id)["tasks"]].count("no_activity") == 1
+
+
+def test_a_closed_lead_leaves_the_sweeps_index(client: Any) -> None:
+    from chalicelib.store import leads
+
+    lead_id, t = assigned_lead(client)
+    version = lead(client, lead_id)["version"]
+    response = call(client, "POST", f"/leads/{lead_id}/status", "sh_rep1",
+                    {"status": "invalid", "version": version, "reason": "空号"})
+    assert response.status_code == 200, response.body
+    closed = leads.get(lead_id)
+    assert closed is not None and not {"sla_at", "idle_at", "clock_at", "clock_shard"} & set(closed)
+    deliver(client, leads_stream())
+    assert tick(client, later(t, days=30)) == {"time": later(t, days=30), "reclaimed": 0, "due_notified": 0,
+                                               "overdue_escalated": 0, "idle_tasks": 0, "board_summaries": 0,
+                                               "reminded": 0}
+
+
+def test_leads_of_a_state_from_before_the_one_sweep_index_are_keyed_in_it_on_start(client: Any, tmp_path: Any) -> None:
+    """A local state made before `by_clock_keys` (the clocks keyed in `by_sla_keys` / `by_idle_keys`):
+    the start adds the index, keys the owned leads in it, then drops the old two; a lead not
+    contacted in time is then reclaimed as before. The next start does nothing."""
+    import boto3
+
+    from chalicelib.store import leads
+    from chalicelib.store.schema import LeadModel, table_definition
+    from local.__main__ import _upgrade_clocks
+    from local.aws import LocalAws
+
+    ddb, table = boto3.client("dynamodb"), LeadModel.Meta.table_name
+    definition = table_definition(LeadModel)
+    old = {k: v for k, v in definition.items() if k not in ("TimeToLiveAttribute",)}
+    old["GlobalSecondaryIndexes"] = [index for index in definition["GlobalSecondaryIndexes"]
+                                     if index["IndexName"] != "by_clock_keys"]
+    old["GlobalSecondaryIndexes"] += [
+        {"IndexName": f"by_{kind}_keys", "Projection": {"ProjectionType": "KEYS_ONLY"},
+         "KeySchema": [{"AttributeName": f"{kind}_shard", "KeyType": "HASH"},
+                       {"AttributeName": f"{kind}_at", "KeyType": "RANGE"}]} for kind in ("sla", "idle")]
+    old["AttributeDefinitions"] = [a for a in definition["AttributeDefinitions"] if not a["AttributeName"].startswith(
+        "clock_")] + [{"AttributeName": f"{kind}_{part}", "AttributeType": "S"}
+                      for kind in ("sla", "idle") for part in ("shard", "at")]
+    ddb.delete_table(TableName=table)
+    ddb.create_table(**old)
+    lead_id, t = assigned_lead(client)
+    ddb.update_item(TableName=table, Key={"lead_id": {"S": lead_id}},  # as the code before wrote it
+                    UpdateExpression="SET sla_shard = :s, idle_shard = :s REMOVE clock_shard, clock_at",
+                    ExpressionAttributeValues={":s": {"S": "s1"}})
+    aws = LocalAws(tmp_path)
+    aws.create_resources()
+    assert aws.indexes_added == [(table, "by_clock_keys")]
+    _upgrade_clocks(aws)
+    assert aws.indexes(table) == {i["IndexName"] for i in definition["GlobalSecondaryIndexes"]}
+    keyed = ddb.get_item(TableName=table, Key={"lead_id": {"S": lead_id}})["Item"]
+    assert not {"sla_shard", "idle_shard"} & set(keyed) and keyed["clock_at"] == keyed["sla_at"]
+    assert tick(client, later(t, hours=24, minutes=5))["reclaimed"] == 1
+    _upgrade_clocks(aws)  # the next start: nothing left to move
+    assert leads.migrate_clocks() == 0

@@ -89,10 +89,10 @@ class Lead(TypedDict, total=False):
     first_contact_at: str
     last_activity_at: str
     last_activity_type: str
-    sla_shard: str | None
     sla_at: str | None
-    idle_shard: str | None
     idle_at: str | None
+    clock_shard: str | None
+    clock_at: str | None
     won_amount: float | None
     score: float
     score_band: str

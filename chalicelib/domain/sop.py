@@ -11,7 +11,7 @@ from chalicelib.domain.business_time import WorkingCalendar
 from chalicelib.domain.timeutil import iso_utc, parse_iso
 from chalicelib.rules.sop import ReminderRule, SopPolicy, TaskRule
 
-SHARDS = 4  # the due-task and SLA indexes are spread so no single partition takes every write
+SHARDS = 4  # the due-task and lead-clock indexes are spread so no single partition takes every write
 
 
 def shard_of(key: str) -> str:
@@ -93,3 +93,17 @@ def reclaim_deadline(at: str, policy: SopPolicy) -> str | None:
     if policy.reclaim_uncontacted_minutes is None:
         return None
     return iso_utc(parse_iso(at) + timedelta(minutes=policy.reclaim_uncontacted_minutes))
+
+
+def next_clock(sla_at: str | None, idle_at: str | None) -> str | None:
+    """When the sweep must next look at a lead: the earlier of its running clocks (first contact,
+    no activity), the one key of the sweep's index (`by_clock_keys`), or None when neither runs."""
+    running = [at for at in (sla_at, idle_at) if at]
+    return min(running) if running else None
+
+
+def idle_due_again(last_activity_at: str | None, policy: SopPolicy) -> str | None:
+    """Where an idle deadline that came due goes when the lead was worked since it was set: the
+    idle clock is not moved by each activity (that would rewrite the sweep's index every time), the
+    sweep moves it once it comes due, to `no_activity_minutes` after the last activity."""
+    return idle_deadline(last_activity_at, policy) if last_activity_at else None

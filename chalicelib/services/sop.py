@@ -10,7 +10,7 @@ from chalicelib.domain.business_time import WorkingCalendar
 from chalicelib.domain.lifecycle import CLOSED
 from chalicelib.domain.ownership import Notice, plan
 from chalicelib.domain.records import EventDetail, Lead, Task
-from chalicelib.domain.sop import SHARDS, NewTask, due_at, reclaim_deadline, reminders_for, tasks_for
+from chalicelib.domain.sop import SHARDS, NewTask, due_at, idle_due_again, reclaim_deadline, reminders_for, tasks_for
 from chalicelib.domain.sop import idle_deadline as domain_idle_deadline
 from chalicelib.domain.timeutil import beijing, iso_utc, parse_iso
 from chalicelib.errors import Conflict
@@ -149,9 +149,16 @@ def sweep(now: datetime) -> dict[str, int]:
     events: list[tuple[str, EventDetail]] = []
     robots: list[tuple[str | None, str, str]] = []
     cooldown = config.document("pool", PoolPolicy, default_pool_policy)[0].cooldown_hours
+    rules = policy()
+    counts["idle_tasks"] = 0
     for shard in range(SHARDS):
-        for lead in leads.sla_due(f"s{shard}", at):
+        for lead in leads.clock_due(f"s{shard}", at):
+            sla_at = lead.get("sla_at")
+            if not (sla_at and sla_at <= at):
+                counts["idle_tasks"] += _idle(lead, at, rules)
+                continue
             if lead["status"] != "assigned" or lead.get("first_contact_at"):
+                leads.set_clocks(lead, None, lead.get("idle_at"))  # a clock that should have stopped
                 continue
             try:
                 handoff.apply(plan("reclaim", lead, actor="system", at=at, reason="分配后未在规定时间内首次联系",
@@ -165,8 +172,7 @@ def sweep(now: datetime) -> dict[str, int]:
             robots.append((lead.get("team"), f"线索已收回公海：{lead['lead_id']}",
                            f"{names.user(lead.get('owner'))} 未在规定时间内首次联系线索 {lead['lead_id']}，"
                            "线索已自动收回公海。"))
-    counts["idle_tasks"] = _idle_tasks(at)
-    escalate = policy().escalate_overdue_after_minutes
+    escalate = rules.escalate_overdue_after_minutes
     due = tasks.needing_alert(at)
     customers = leads.names({task["lead_id"] for task in due})
     for task in due:
@@ -215,24 +221,28 @@ def _remind(reminder: Task, at: str) -> int:
     return 1 if tasks.deliver_reminder(reminder, notice, at) and notice else 0
 
 
-def _idle_tasks(at: str) -> int:
-    """Owned leads untouched for `no_activity_minutes`: a task for the owner, and the clock restarts
-    (conditionally, so the same tick twice creates one task)."""
-    rules = policy()
-    if rules.no_activity_minutes is None:
+def _idle(lead: Lead, at: str, rules: SopPolicy) -> int:
+    """An owned lead whose idle deadline came due: worked since that deadline was set (activities do
+    not move it), the clock moves to `no_activity_minutes` after the last activity; untouched, a
+    task for the owner and the clock restarts. Conditional on the deadline found, so the same tick
+    twice creates one task."""
+    sla_at, idle_at = lead.get("sla_at"), str(lead.get("idle_at") or "")
+    if rules.no_activity_minutes is None or not lead.get("owner") or not idle_at:
+        leads.set_clocks(lead, sla_at, None)  # the policy no longer asks, or no one owns it
         return 0
-    made = 0
-    for shard in range(SHARDS):
-        for lead in leads.idle_due(f"s{shard}", at):
-            if not lead.get("owner"):
-                continue
-            idle_at = lead.get("idle_at") or ""
-            stamp = "".join(ch for ch in idle_at if ch.isalnum())
-            due = iso_utc(parse_iso(at) + timedelta(minutes=rules.no_activity_due_minutes))
-            task = NewTask(f"no_activity-{stamp}", rules.no_activity_task, "no_activity", due, str(lead.get("owner")))
-            if leads.push_idle(lead["lead_id"], idle_at, domain_idle_deadline(at, rules)):
-                made += tasks.create(lead["lead_id"], task, lead.get("team"), at)
-    return made
+    if idle_at > at:  # neither clock is due: the index key was left behind; key it again
+        leads.set_clocks(lead, sla_at, idle_at)
+        return 0
+    again = idle_due_again(lead.get("last_activity_at"), rules)
+    if again and again > at:
+        leads.set_clocks(lead, sla_at, again)
+        return 0
+    stamp = "".join(ch for ch in idle_at if ch.isalnum())
+    due = iso_utc(parse_iso(at) + timedelta(minutes=rules.no_activity_due_minutes))
+    task = NewTask(f"no_activity-{stamp}", rules.no_activity_task, "no_activity", due, str(lead.get("owner")))
+    if leads.set_clocks(lead, sla_at, domain_idle_deadline(at, rules)):
+        return tasks.create(lead["lead_id"], task, lead.get("team"), at)
+    return 0
 
 
 def _task_detail(task: Task, at: str) -> EventDetail:

@@ -7,12 +7,13 @@ import uuid
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.domain.lifecycle import CLOSED
 from chalicelib.domain.records import Activity, Lead
 from chalicelib.domain.scoring import ANSWERED_OUTCOMES
-from chalicelib.domain.sop import shard_of
 from chalicelib.errors import Conflict
 from chalicelib.store.aws_errors import ConditionFailed, aws_errors
 from chalicelib.store.connection import transaction_connection
+from chalicelib.store.leads import clock_actions
 from chalicelib.store.schema import LeadEventModel, LeadModel
 
 
@@ -29,16 +30,21 @@ def log_activity(lead: Lead, activity: Activity, actor: str, at: str, contact: b
         actions.append(LeadModel.answered_calls.add(1))  # engagement signals: the stream rescores the lead
     elif activity["activity_type"] == "materials_sent":
         actions.append(LeadModel.materials_sent.add(1))
-    if idle_at and lead.get("owner"):
-        actions += [LeadModel.idle_at.set(idle_at), LeadModel.idle_shard.set(shard_of(lead["lead_id"]))]
+    # The idle clock is not moved by each activity (which would rewrite the sweep's index every
+    # time): the sweep moves it when it comes due, from `last_activity_at`. A first contact stops the
+    # first-contact clock; an owned lead without an idle clock gets one.
+    sla = None if contact else lead.get("sla_at")
+    idle = lead.get("idle_at") or (idle_at if lead.get("owner") and lead["status"] not in CLOSED else None)
+    if (sla, idle) != (lead.get("sla_at"), lead.get("idle_at")):
+        actions += clock_actions(lead["lead_id"], sla, idle)
     # Who logged it, with the team they worked it for: the dashboard counts an activity for its author
     # (the version condition below makes the read-modify-write of the map safe).
     author = f"{lead.get('team') or ''}/{actor}"
     counts = {k: int(v) for k, v in (lead.get("activity_by") or {}).items()}
     actions.append(LeadModel.activity_by.set({**counts, author: counts.get(author, 0) + 1}))
     if contact:
-        actions += [LeadModel.first_contact_at.set(LeadModel.first_contact_at | at), LeadModel.sla_at.remove(),
-                    LeadModel.sla_shard.remove(), LeadModel.first_contact_by.set(LeadModel.first_contact_by | actor)]
+        actions += [LeadModel.first_contact_at.set(LeadModel.first_contact_at | at),
+                    LeadModel.first_contact_by.set(LeadModel.first_contact_by | actor)]
         if lead.get("team"):
             actions.append(LeadModel.first_contact_team.set(LeadModel.first_contact_team | lead["team"]))
     if moves:
@@ -59,13 +65,12 @@ def log_activity(lead: Lead, activity: Activity, actor: str, at: str, contact: b
 
 def set_status(lead: Lead, target: str, version: int, actor: str, at: str, reason: str | None,
                fields: Lead) -> None:
-    actions: list[Action] = [LeadModel.status.set(target), LeadModel.updated_at.set(at), LeadModel.version.add(1),
-                             LeadModel.sla_at.remove(), LeadModel.sla_shard.remove()]
+    actions: list[Action] = [LeadModel.status.set(target), LeadModel.updated_at.set(at), LeadModel.version.add(1)]
+    # Out of `assigned` by hand: the first-contact clock stops; closed: the idle clock too.
+    actions += clock_actions(lead["lead_id"], None, None if target in CLOSED else lead.get("idle_at"))
     actions += [getattr(LeadModel, k).set(v) for k, v in fields.items() if v is not None]
     if "expires_at" not in fields:  # retention runs only while a lead stays invalid or lost
         actions.append(LeadModel.expires_at.remove())
-    if target in ("won", "lost", "invalid"):
-        actions += [LeadModel.idle_at.remove(), LeadModel.idle_shard.remove()]
     if target in ("intent", "qualifying", "won"):  # the funnel's 意向: reached once, kept on the way back
         actions.append(LeadModel.intent_at.set(LeadModel.intent_at | at))
     try:

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 from pynamodb.attributes import MapAttribute
@@ -463,33 +463,36 @@ def _pool_page(partition: str, after: str, before: str, condition: Condition | N
     return [lead_of_item(item) for item in answer.get("Items", [])], answer.get("LastEvaluatedKey")
 
 
-def sla_due(shard: str, now: str, limit: int = 500) -> list[Lead]:
-    """Assigned leads whose first-contact deadline passed (a sparse, keys-only index: only those
-    are read, then the leads themselves)."""
-    return _due(LeadModel.by_sla.query(shard, LeadModel.sla_at <= now, limit=limit), "sla_at", now)
+def clock_actions(lead_id: str, sla_at: str | None, idle_at: str | None) -> list[Action]:
+    """Set (or remove) a lead's two clocks and its one entry in the sweep's index, keyed on the earlier."""
+    from chalicelib.domain.sop import next_clock, shard_of  # not on the capture path: the SOP rules' models
+
+    clock = next_clock(sla_at, idle_at)
+    actions: list[Action] = []
+    for attribute, value in ((LeadModel.sla_at, sla_at), (LeadModel.idle_at, idle_at), (LeadModel.clock_at, clock),
+                             (LeadModel.clock_shard, shard_of(lead_id) if clock else None)):
+        actions.append(attribute.set(value) if value else attribute.remove())
+    return actions
 
 
-def idle_due(shard: str, now: str, limit: int = 500) -> list[Lead]:
-    """Owned leads with no activity until their idle deadline (a sparse, keys-only index)."""
-    return _due(LeadModel.by_idle.query(shard, LeadModel.idle_at <= now, limit=limit), "idle_at", now)
-
-
-def _due(rows: Iterator[LeadModel], deadline: str, now: str) -> list[Lead]:
-    """The leads of a keys-only sweep index, oldest deadline first as the index ordered them, read
-    again whole; one whose deadline moved past `now` (or went) since the index was written is left."""
+def clock_due(shard: str, now: str, limit: int = 500) -> list[Lead]:
+    """Owned leads one of whose clocks (first contact, no activity) came due, oldest first: a sparse,
+    keys-only index, so only those are read, then the leads themselves. One whose clock moved past
+    `now` (or went) since the index was written is left."""
     with aws_errors():
-        ids = [row.lead_id for row in rows]
+        ids = [row.lead_id for row in LeadModel.by_clock.query(shard, LeadModel.clock_at <= now, limit=limit)]
         found = read_many(ids)
     order = {lead_id: n for n, lead_id in enumerate(ids)}
-    due = [lead for lead in found if lead.get(deadline) and str(lead.get(deadline)) <= now]
+    due = [lead for lead in found if lead.get("clock_at") and str(lead.get("clock_at")) <= now]
     return sorted(due, key=lambda lead: order[lead["lead_id"]])
 
 
-def push_idle(lead_id: str, expected: str, next_at: str | None) -> bool:
-    """Restart the idle clock, once per deadline (conditional on the one that came due)."""
-    actions: list[Action] = ([LeadModel.idle_at.set(next_at)] if next_at
-                             else [LeadModel.idle_at.remove(), LeadModel.idle_shard.remove()])
-    return conditional(lambda: LeadModel(lead_id).update(actions=actions, condition=LeadModel.idle_at == expected))
+def set_clocks(lead: Lead, sla_at: str | None, idle_at: str | None) -> bool:
+    """Move a lead's clocks once per deadline that came due: conditional on the index key the sweep
+    found, so the same tick twice (or two sweeps at once) moves them once."""
+    actions = clock_actions(lead["lead_id"], sla_at, idle_at)
+    return conditional(lambda: LeadModel(lead["lead_id"]).update(
+        actions=actions, condition=LeadModel.clock_at == lead.get("clock_at")))
 
 
 def set_score(lead_id: str, fields: Lead, signals: Mapping[str, object]) -> bool:
@@ -514,6 +517,28 @@ def set_score(lead_id: str, fields: Lead, signals: Mapping[str, object]) -> bool
         return True
     except ConditionFailed:
         return False
+
+
+def migrate_clocks() -> int:
+    """Leads written before the sweep's one index (`by_clock_keys`; their clocks were keyed in
+    `by_sla_keys` and `by_idle_keys` through `sla_shard` / `idle_shard`) keyed in it, the old keys
+    removed. Offline, once per store (a Scan: `local` on start, `infra.ops clocks` on AWS);
+    conditional on each lead's version, so a lead changed meanwhile (and keyed by that change) is
+    left as it is. Returns the leads moved."""
+    from pynamodb.expressions.operand import Path
+
+    from chalicelib.domain.sop import next_clock
+
+    moved = 0
+    for lead in scan_all():
+        sla_at, idle_at = lead.get("sla_at"), lead.get("idle_at")
+        if not (sla_at or idle_at) or lead.get("clock_at") == next_clock(sla_at, idle_at):
+            continue
+        actions = [*clock_actions(lead["lead_id"], sla_at, idle_at), Path("sla_shard").remove(),
+                   Path("idle_shard").remove()]
+        moved += conditional(partial(LeadModel(lead["lead_id"]).update, actions=actions,
+                                     condition=LeadModel.version == lead["version"]))
+    return moved
 
 
 def scan_all() -> Iterator[Lead]:

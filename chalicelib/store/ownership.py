@@ -15,11 +15,11 @@ from pynamodb.transactions import TransactWrite
 from chalicelib import metrics
 from chalicelib.domain.ownership import Caps, Notice, OwnershipChange
 from chalicelib.domain.records import Member, UserChanges
-from chalicelib.domain.sop import shard_of
 from chalicelib.domain.timeutil import beijing, parse_iso
 from chalicelib.errors import Conflict
 from chalicelib.store.aws_errors import ConditionFailed, aws_errors
 from chalicelib.store.connection import batch_get, transaction_connection
+from chalicelib.store.leads import clock_actions
 from chalicelib.store.schema import LeadEventModel, LeadModel, NotificationModel, RepLoadModel, UserModel
 
 
@@ -32,16 +32,9 @@ def lead_actions(change: OwnershipChange) -> list[Action]:
         actions.append(attribute.set(value) if value else attribute.remove())
     if change.new_owner and (change.new_owner != change.expected_owner or change.kind == "route"):
         actions.append(LeadModel.assigned_at.set(change.at))
-    # The first-contact clock runs only while the lead is `assigned` to someone who has not called.
-    if change.sla_at:
-        actions += [LeadModel.sla_at.set(change.sla_at),
-                    LeadModel.sla_shard.set(shard_of(change.lead_id))]
-    else:
-        actions += [LeadModel.sla_at.remove(), LeadModel.sla_shard.remove()]
-    if change.new_owner and change.idle_at:
-        actions += [LeadModel.idle_at.set(change.idle_at), LeadModel.idle_shard.set(shard_of(change.lead_id))]
-    elif not change.new_owner:
-        actions += [LeadModel.idle_at.remove(), LeadModel.idle_shard.remove()]
+    # The first-contact clock runs only while the lead is `assigned` to someone who has not called;
+    # the idle clock while someone owns it. A change of hands starts both afresh.
+    actions += clock_actions(change.lead_id, change.sla_at, change.idle_at if change.new_owner else None)
     first_owner, first_team = change.first_receiver
     if first_owner:  # kept from the first time: the dashboard's attribution (domain/analytics.py)
         actions.append(LeadModel.first_owner.set(LeadModel.first_owner | first_owner))

@@ -32,11 +32,10 @@ from chalicelib.store.schema.intake import CounterModel, IdempotencyModel, Phone
 from chalicelib.store.schema.leads import (
     LeadEventModel,
     LeadModel,
+    LeadsByClock,
     LeadsByDay,
-    LeadsByIdle,
     LeadsByOwner,
     LeadsByPhone,
-    LeadsBySla,
     LeadsByTeam,
     LeadsInPool,
 )
@@ -54,8 +53,8 @@ from chalicelib.store.schema.tasks import NotificationModel, TaskModel, TasksByO
 __all__ = [
     "ALL", "KEYS", "MODELS", "PREFIX", "AggregateModel", "ApiKeyModel", "ApiKeysByPartner", "AuditModel",
     "ConfigModel", "CounterModel", "IdempotencyModel", "ImportJobModel", "ImportsByMonth", "ImportsByTeam",
-    "ImportsByUploader", "LeadEventModel", "LeadModel", "LeadsByDay", "LeadsByIdle", "LeadsByOwner",
-    "LeadsByPhone", "LeadsBySla", "LeadsByTeam", "LeadsInPool", "NotificationModel", "PartnerModel",
+    "ImportsByUploader", "LeadEventModel", "LeadModel", "LeadsByClock", "LeadsByDay", "LeadsByOwner",
+    "LeadsByPhone", "LeadsByTeam", "LeadsInPool", "NotificationModel", "PartnerModel",
     "PhoneKeyModel", "RepLoadModel", "SequenceModel", "TaskModel", "TasksByOwner", "TasksToAlert", "TeamModel",
     "UserModel", "UsersByRole", "UsersByTeam", "index", "logical_name", "table_definition", "table_definitions",
 ]

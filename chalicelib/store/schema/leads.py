@@ -31,17 +31,12 @@ LeadsInPool = index(
     doc="""The pool, newest first, one partition per region (sparse: only pooled leads carry pool_key).""")
 
 
-LeadsBySla = index(
-    "by_sla_keys", "sla_shard", "sla_at", KEYS,
-    doc="""Assigned leads not yet contacted, by their first-contact deadline (sparse, sharded). Keys
-    only: the sweep reads the few due leads by BatchGetItem, and a write of a lead over 1 KB costs
-    this index one unit, not two (was `by_sla` with every attribute).""")
-
-
-LeadsByIdle = index(
-    "by_idle_keys", "idle_shard", "idle_at", KEYS,
-    doc="""Owned leads by the moment they count as untouched ("no activity for N days"); sparse. Keys
-    only, read as `by_sla_keys` is (was `by_idle` with every attribute).""")
+LeadsByClock = index(
+    "by_clock_keys", "clock_shard", "clock_at", KEYS,
+    doc="""Owned leads by the next moment the sweep must look at them (sparse, sharded): the earlier
+    of the first-contact deadline (`sla_at`, reclaim) and the no-activity deadline (`idle_at`), so one
+    index entry per owned lead where there were two (`by_sla_keys`, `by_idle_keys`): one write unit
+    less per assignment. Keys only: the sweep reads the few due leads by BatchGetItem.""")
 
 
 LeadsByPhone = index(
@@ -101,10 +96,10 @@ class LeadModel(_Table):
     first_contact_at = UnicodeAttribute(null=True)  # stops the first-contact SLA clock
     last_activity_at = UnicodeAttribute(null=True)
     last_activity_type = UnicodeAttribute(null=True)
-    sla_shard = UnicodeAttribute(null=True)  # set only while the first-contact clock runs
-    sla_at = UnicodeAttribute(null=True)
-    idle_shard = UnicodeAttribute(null=True)  # set only while someone owns the lead
-    idle_at = UnicodeAttribute(null=True)
+    sla_at = UnicodeAttribute(null=True)  # first-contact deadline: set only while that clock runs
+    idle_at = UnicodeAttribute(null=True)  # no-activity deadline, while someone owns the lead (moved lazily)
+    clock_shard = UnicodeAttribute(null=True)  # by_clock_keys: set only while a clock runs
+    clock_at = UnicodeAttribute(null=True)  # the earlier of sla_at and idle_at
     won_amount = NumberAttribute(null=True)
     score = NumberAttribute(null=True)  # 0–100 (domain/scoring.py), written when the stream places the lead
     score_band = UnicodeAttribute(null=True)  # high / medium / low
@@ -135,8 +130,7 @@ class LeadModel(_Table):
     by_owner = LeadsByOwner()
     by_team = LeadsByTeam()
     by_pool = LeadsInPool()
-    by_sla = LeadsBySla()
-    by_idle = LeadsByIdle()
+    by_clock = LeadsByClock()
     by_phone = LeadsByPhone()
 
 class LeadEventModel(_Table):
