@@ -120,12 +120,14 @@ class _SheetTags:
         tag = b"<" + (prefix + b":" if prefix else b"")
         self.row, self.cell = tag + b"row", tag + b"c"
         self.declared = _column_number(declared_columns) if declared_columns else 0
-        # A cell past the declared last column, when every cell names its column first (a search
-        # that finds nothing in an honest sheet, instead of a list of every cell's column).
-        self.beyond = re.compile(re.escape(self.cell) + rb' r="(?:' + _columns_after(declared_columns) + rb')\d') \
-            if declared_columns else None
+        # A cell tag that does not name its column first, or names one past the declared last column:
+        # a search that finds nothing in an honest sheet (instead of a list of every cell's column).
+        self.irregular = re.compile(re.escape(self.cell) + rb'(?:[>/]| (?!r=")| r="(?:' +
+                                    _columns_after(declared_columns) + rb')\d)') if declared_columns else None
         # What every common writer emits: the reference first (`<c r="B2" t="s">`, `<row r="2" ...>`).
-        self.row_first = re.compile(re.escape(self.row) + rb' r="(\d{1,9})"')
+        # Every row tag, with its number when it comes first (b"" when not): rows counted and numbered
+        # in one pass.
+        self.row_first = re.compile(re.escape(self.row) + rb'(?: r="(\d{1,9})")?[\s/>]')
         self.cell_first = re.compile(re.escape(self.cell) + rb' r="([A-Z]{1,3})\d')
         # Anything else: the reference anywhere in the tag, or none (a cell then follows the previous one).
         self.row_any = re.compile(re.escape(self.row) + rb'\s[^>]*?\br="(\d{1,9})"')
@@ -137,13 +139,15 @@ class _SheetTags:
 
     def extent(self, text: bytes) -> tuple[int, int, int, int]:
         """(rows, the last row's number, the last column's number, cells) in a piece of sheet XML."""
-        # `<row` also finds `<rowBreaks>` (after the data, once): counting it too only errs on the safe side
-        rows, cells = text.count(self.row), self.count(text, self.cell)
         numbers = self.row_first.findall(text)
-        if len(numbers) < rows:
+        rows = len(numbers)
+        if b"" in numbers:
             numbers = self.row_any.findall(text)
-        if self.beyond is not None and text.count(self.cell + b' r="') == cells and not self.beyond.search(text):
-            return rows, max(map(int, set(numbers)), default=0), self.declared, cells
+        # An honest sheet: every cell names its column first, within the declared ones. Then its cells
+        # are those references (two passes over the text, not five).
+        if self.irregular is not None and not self.irregular.search(text):
+            return rows, max(map(int, set(numbers)), default=0), self.declared, text.count(self.cell + b' r="')
+        cells = self.count(text, self.cell)
         letters = self.cell_first.findall(text)
         columns = 0
         if len(letters) < cells:

@@ -92,6 +92,20 @@ def test_cell_cap_counts_cells_the_dimension_does_not_declare(client: Any) -> No
     assert "超过单次导入上限 10000 个单元格" in state["error"]["message"]
 
 
+def test_cell_cap_counts_cells_that_repeat_a_reference(client: Any) -> None:
+    from chalicelib.store import import_jobs as jobs
+
+    # Every cell names its column first, within the declared two: the grid is 600 × 2, but the
+    # reader holds each of the 12,000 cells before it places them.
+    set_policy(client, max_cells=10_000)
+    row = b'<row r="1">' + b'<c r="A1" t="inlineStr"><is><t>x</t></is></c>' * 20 + b"</row>"
+    data = workbook([row], repeat=600, head=b'<dimension ref="A1:B600"/>')
+    key = "imports/partners/demo_partner/repeats.xlsx"
+    state = jobs.get(deliver(key, put(key, data))["import_id"])
+    assert state is not None and state["status"] == "failed"
+    assert "超过单次导入上限 10000 个单元格" in state["error"]["message"]
+
+
 @pytest.mark.parametrize("far", [b't="n" s="0" r="XFD1"', b'r="XFD1" t="n"'])
 @pytest.mark.parametrize("prefix", [b"", b"x"])
 @pytest.mark.parametrize("declared", [b"", b'<dimension ref="A1:B1"/>'])
@@ -112,11 +126,13 @@ def test_one_far_cell_is_a_grid_as_wide_as_its_column(client: Any, prefix: bytes
     assert "16384 列" in state["error"]["message"]
 
 
-def test_tall_sparse_sheet_is_refused_by_its_last_row(client: Any) -> None:
+@pytest.mark.parametrize("last", [b'<row r="1048576">', b'<row spans="2:2" r="1048576">'])
+def test_tall_sparse_sheet_is_refused_by_its_last_row(client: Any, last: bytes) -> None:
     from chalicelib.store import import_jobs as jobs
 
+    # The last row's number comes first in its tag, or after another attribute.
     rows = [b'<row r="1"><c r="A1"><v>1</v></c><c r="B1"><v>1</v></c></row>',
-            b'<row r="1048576"><c r="B1048576"><v>1</v></c></row>']
+            last + b'<c r="B1048576"><v>1</v></c></row>']
     key = "imports/partners/demo_partner/tall.xlsx"
     state = jobs.get(deliver(key, put(key, workbook(rows)))["import_id"])
     assert state is not None and state["status"] == "failed"
