@@ -12,6 +12,9 @@ Mixes (`MIXES`), each a fresh stack:
 - `demo`: the demo org's default rules (上海+房贷 and 华南+信贷 assigned, the rest to the pool).
 - `duplicate`: N leads captured and drained first (not measured), then N new submissions from the
   same phones: each becomes a duplicate of the first and re-inquires on it.
+- `lone`: the `assigned` routing, but each lead's stream drained before the next is posted (at most
+  `LONE_N` leads): how a small lender's leads arrive, one every few minutes, each alone in its stream
+  batches, so whatever a batch writes as a whole (the dashboard counters) is paid by one lead.
 """
 
 from __future__ import annotations
@@ -84,7 +87,8 @@ def _combine(*tallies: Tally) -> Tally:
     return total
 
 
-MIXES = ("assigned", "demo", "duplicate")
+MIXES = ("assigned", "demo", "duplicate", "lone")
+LONE_N = 30  # each lead drained alone: its batches cost the same at any N
 
 # The `assigned` mix's routing: every lead to one team, round robin.
 ONE_TEAM = "sh_mortgage"
@@ -163,7 +167,7 @@ def measure(n: int, mix: str = "demo") -> dict[str, Any]:
         routing.clear_turns()
         seeded_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
         seed_demo_org(seeded_at, Path(state.name))
-        if mix == "assigned":
+        if mix in ("assigned", "lone"):
             _route_everything_to_one_team(seeded_at, n)
         pump = TriggerPump(aws, app_module.app, threading.RLock(), pending)
         pump.skip_existing()
@@ -174,6 +178,15 @@ def measure(n: int, mix: str = "demo") -> dict[str, Any]:
         addresses = client_addresses(rng, 2 * n)
         statuses: dict[int, int] = {}
         owners: dict[str, str] = {}  # request -> the lead it captured
+
+        def drain(round_: str, measured: bool, i: int | None = None) -> None:
+            meter.phase, meter.owner = ("stream" if measured else "warmup"), None
+            with _owned_by_record(meter):
+                for invocation in itertools.count():
+                    # what a batch writes as a whole
+                    meter.owner = f"invocation-{round_}-{'' if i is None else f'{i}-'}{invocation}"
+                    if not pump.pump_streams():
+                        break
 
         def capture_and_drain(round_: str, measured: bool) -> None:
             for i in range(n):
@@ -192,12 +205,9 @@ def measure(n: int, mix: str = "demo") -> dict[str, Any]:
                     statuses[status] = statuses.get(status, 0) + 1
                 if status == 202:
                     owners[meter.owner] = json.loads(response["body"])["lead_id"]
-            meter.phase, meter.owner = ("stream" if measured else "warmup"), None
-            with _owned_by_record(meter):
-                for invocation in itertools.count():
-                    meter.owner = f"invocation-{round_}-{invocation}"  # what a batch writes as a whole
-                    if not pump.pump_streams():
-                        break
+                if mix == "lone":
+                    drain(round_, measured, i)
+            drain(round_, measured)
 
         if mix == "duplicate":
             capture_and_drain("first", measured=False)
@@ -310,7 +320,7 @@ def _checks(mix: str, n: int, raw: dict[str, Any], total: Tally) -> dict[str, bo
         "no_failed_calls": total.failures == 0,
         "stream_delivered": raw["pump"]["stream_failures"] == 0 and raw["pump"]["dead_letters"] == 0,
     }
-    if mix == "assigned":  # every lead placed with an owner
+    if mix in ("assigned", "lone"):  # every lead placed with an owner
         checks["all_assigned"] = statuses == {"assigned": n}
     elif mix == "demo":  # every lead cleaned and kept, none rejected as test data or merged
         checks["all_kept"] = (sum(statuses.values()) == n
@@ -370,7 +380,7 @@ def run(n: int = 300, verbose: bool = True, mixes: tuple[str, ...] = MIXES) -> d
     (`write_units_per_assigned_lead`...); `write_units_per_lead` stays the demo mix's (its history)."""
     figures: dict[str, float] = {}
     for mix in mixes:
-        of_mix = run_mix(n, mix, verbose)
+        of_mix = run_mix(min(n, LONE_N) if mix == "lone" else n, mix, verbose)
         if mix == "demo":
             figures.update(of_mix)
         else:

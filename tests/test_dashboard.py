@@ -576,15 +576,6 @@ def test_each_record_is_counted_once_however_its_batch_is_cut_and_delivered_agai
     for phone in valid_mobiles(random.Random(5), 5):
         capture_at({"name": "测试", "phone": phone, "source": "wechat"}, now)
     reader = leads_stream()
-    inserts = reader.read()
-    assert [r["eventName"] for r in inserts] == ["INSERT"] * 5
-    third = inserts[2]["dynamodb"]["Keys"]["lead_id"]["S"]
-    healthy = pipeline.process_new_lead
-
-    def fails_on_the_third(image: dict[str, Any], event_id: str, at: str) -> str:
-        if image["lead_id"] == third:
-            raise RuntimeError("store unavailable")
-        return healthy(image, event_id, at)
 
     def deliver(records: list[dict[str, Any]]) -> list[str]:
         payload = client.lambda_.invoke("lead_stream", lambda_event(records, reader.stream_arn)).payload
@@ -593,18 +584,32 @@ def test_each_record_is_counted_once_however_its_batch_is_cut_and_delivered_agai
     def counted() -> int:
         return int(counters.read_items([("all", day, DASH)])[("all", day, DASH)].get("total|all|n", 0))
 
-    monkeypatch.setattr(pipeline, "process_new_lead", fails_on_the_third)
-    assert deliver(inserts) == [inserts[2]["dynamodb"]["SequenceNumber"]]
+    inserts = reader.read()
+    assert [r["eventName"] for r in inserts] == ["INSERT"] * 5
+    assert deliver(inserts) == [] and counted() == 0  # a `new` lead counts once it is worked out
+    reader.advance(inserts[-1])
+    placements = reader.read()  # the stream's own changes: into the pool
+    assert [r["eventName"] for r in placements] == ["MODIFY"] * 5
+    third = placements[2]["dynamodb"]["Keys"]["lead_id"]["S"]
+    healthy = pipeline.follow_up
+
+    def fails_on_the_third(old: dict[str, Any], new: dict[str, Any], at: str) -> int:
+        if new["lead_id"] == third:
+            raise RuntimeError("store unavailable")
+        return healthy(old, new, at)
+
+    monkeypatch.setattr(pipeline, "follow_up", fails_on_the_third)
+    assert deliver(placements) == [placements[2]["dynamodb"]["SequenceNumber"]]
     assert counted() == 2  # the first two; the rest wait for the retry that starts at the third
-    monkeypatch.setattr(pipeline, "process_new_lead", healthy)
-    assert deliver(inserts[2:4]) == [] and counted() == 4  # the retry, cut short
-    assert deliver(inserts[2:]) == [] and counted() == 5  # the same first record, one more after it
+    monkeypatch.setattr(pipeline, "follow_up", healthy)
+    assert deliver(placements[2:4]) == [] and counted() == 4  # the retry, cut short
+    assert deliver(placements[2:]) == [] and counted() == 5  # the same first record, one more after it
     # Lambda never goes back before a failed record, but may deliver from it again, cut anyhow (a crash).
-    for again in (inserts[2:], inserts[2:4], inserts[2:3]):
+    for again in (placements[2:], placements[2:4], placements[2:3], inserts):
         assert deliver(again) == []
     assert counted() == 5
-    reader.advance(inserts[-1])
-    while records := reader.read():  # the placements that followed
+    reader.advance(placements[-1])
+    while records := reader.read():  # anything that followed
         assert deliver(records) == []
         reader.advance(records[-1])
     report = aggregates.verify()

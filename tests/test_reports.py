@@ -202,14 +202,15 @@ def test_costs_for_two_channels_give_cost_per_valid_and_roi(client: Any) -> None
     place = {"loan_type": "mortgage", "city": "上海"}
     wechat = [capture_at({"name": "客户甲", "phone": p, "source": "wechat", **place}, at) for p in phones[:3]]
     douyin = [capture_at({"name": "客户乙", "phone": p, "source": "douyin", **place}, at) for p in phones[3:]]
-    drain(client, leads_stream(), [])
+    stream = leads_stream()  # one reader: the stream delivered on from where it stopped, as Lambda does
+    drain(client, stream, [])
     from chalicelib.store import leads as store
 
     won_wechat = store.get(wechat[0])
     set_status(client, wechat[0], won_wechat["owner"], "intent")  # type: ignore[index]
     set_status(client, wechat[0], won_wechat["owner"], "won", won_amount=12, won_date=month.isoformat())  # type: ignore[index]
     set_status(client, douyin[1], "admin", "invalid", reason="空号")
-    drain(client, leads_stream(), [])
+    drain(client, stream, [])
 
     # Form: wechat spend on two days (one entered twice: replaced, not added), and a bad entry beside them.
     days = [month.isoformat(), (month + timedelta(days=1)).isoformat()]

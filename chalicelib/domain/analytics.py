@@ -13,7 +13,11 @@ the pool's own row (`_none`). All of it is kept on the lead (first_owner/first_t
 first_contact_by/_team, activity_by, reclaimed_from), so a change of hands moves no figure.
 
 Counting rules (the lead's current image decides):
-- total: every lead, on its creation day (Asia/Shanghai);
+- total: every lead the stream has worked out (cleaned, de-duplicated, routed: no longer `new`,
+  a second or two after its capture), on its creation day (Asia/Shanghai). A `new` lead
+  contributes nothing, so a capture's own record writes no counter: the placement's writes them
+  once (half the counter writes of a lead arriving alone, each batch's items written once, not
+  twice);
 - valid: not `invalid`, not `duplicate` now (a lead a rep later finds invalid stops counting);
 - intent: valid, and has reached 意向明确 at least once (`intent_at`, set once, when it first
   enters intent, qualifying or won): moving back and forth counts once;
@@ -63,7 +67,7 @@ DASH = "d"
 TREND = "t"
 # The counters' layout: changed whenever their keys or attributes change, so a stack knows its counters
 # must be rebuilt from the leads (`services/aggregates.verify(fix=True)`; the local stack does it on start).
-LAYOUT = "2026-12-03 pentads"
+LAYOUT = "2026-12-04 counted once worked out"
 # Histograms keep buckets (lower edges): minutes to first contact to the minute within 10 minutes,
 # then 5, 10, 15, 30, 60 minutes, days past a day; days to a win to the day within two weeks, then
 # aligned to the dashboard's cycle ranges (15, 31, 61, 91 days). An item's size stops growing with
@@ -218,7 +222,7 @@ def facts(image: Mapping[str, Any]) -> list[tuple[str | None, str | None, dict[s
 
 def contribution(image: Mapping[str, Any] | None) -> Contribution:
     """Attribute `<dimension>|<value>|<metric>` → amount, per aggregate item, for one lead image."""
-    if not image or not image.get("lead_id") or not image.get("day"):
+    if not image or not image.get("lead_id") or not image.get("day") or image.get("status") == "new":
         return {}
     minutes, days = first_contact_minutes(image), cycle_days(image)
     day = str(image["day"])
