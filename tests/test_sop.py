@@ -245,6 +245,11 @@ def test_one_sweep_index_entry_per_lead_and_the_idle_clock_follows_the_last_acti
     worked = leads.get(lead_id)
     assert worked is not None and worked["last_activity_at"] == iso_utc(worked_at)
     assert worked["clock_at"] == placed["idle_at"]  # the activity left the index alone
+    version = lead(client, lead_id)["version"]
+    assert call(client, "POST", f"/leads/{lead_id}/status", "sh_rep1",
+                {"status": "intent", "version": version}).status_code == 200
+    moving = leads.get(lead_id)  # a status change by hand keeps the idle clock
+    assert moving is not None and moving["clock_at"] == moving["idle_at"] == placed["idle_at"]
     assert tick(client, later(t, days=7, minutes=5))["idle_tasks"] == 0  # worked two days ago: no task
     moved = leads.get(lead_id)
     assert moved is not None and moved["clock_at"] == moved["idle_at"] == iso_utc(worked_at + timedelta(days=7))
