@@ -35,8 +35,8 @@ def on_lead_batch(records: list[Change], at: str) -> int:
     a sequence number, and for the records after it, up to which item key their changes are applied.
     A delivery again from the same first record, cut shorter or longer, goes on from there. Returns
     how many records were applied now."""
-    if not records:
-        return 0
+    if not records or not any(analytics.delta(r.old, r.new) for r in records):
+        return 0  # nothing to count (captures: a `new` lead counts once worked out): no marker read
     marker = records[0].event_id
     expires = int(parse_iso(at).timestamp()) + MARKER_TTL_S
     state = aggregates.applied_state(marker)
