@@ -11,6 +11,8 @@ update that asks for more. So when the live tables are more than one index chang
 template (an index renamed, its projection changed), the deploy goes in steps (`index_steps`): first
 the new indexes, one per table per step (the old ones keep serving), then the changed ones (deleted,
 then created), then the old ones removed; each step waits until every table and index is ACTIVE.
+An index replaced by one keyed on new attributes (`UPGRADES`: `by_sla_keys` and `by_idle_keys` by
+`by_clock_keys`) leaves the items to key: the deploy then runs the `infra.ops` command that does it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import copy
 import hashlib
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -88,6 +91,17 @@ def _definitions(properties: dict[str, Any], live: list[dict[str, Any]],
     used = {k["AttributeName"] for k in properties["KeySchema"]}
     used |= {k["AttributeName"] for index in indexes for k in index["KeySchema"]}
     return [types[name] for name in sorted(used)]
+
+
+# Data upgrades an index change calls for: when a deployed table still had one of these indexes, the
+# `infra.ops` command that moves its items to the index that replaced it runs after the deploy.
+UPGRADES = {"by_sla_keys": "clocks", "by_idle_keys": "clocks"}
+
+
+def upgrades_after(live: dict[str, dict[str, Any]]) -> list[str]:
+    """The `infra.ops` commands the live tables' indexes call for, each once, in order."""
+    named = {index["IndexName"] for table in live.values() for index in table.get("GlobalSecondaryIndexes") or []}
+    return sorted({UPGRADES[name] for name in named if name in UPGRADES})
 
 
 def index_steps(template: dict[str, Any], live: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -188,12 +202,17 @@ def deploy(stage: str, parameters: list[str], bucket: str) -> None:  # pragma: n
     except ClientError:
         kind = "CREATE"
     tables = _tables(cfn, stack) if kind == "UPDATE" else {}
-    steps = index_steps(template, _live_indexes(ddb, tables))
+    live = _live_indexes(ddb, tables)
+    steps = index_steps(template, live)
     for number, step in enumerate(steps, 1):
         if len(steps) > 1:
             print(f"{stack}: step {number} of {len(steps)} (at most one index change per table)")
             _wait_until_tables_active(ddb, list(tables.values()))
         _apply(cfn, s3, bucket, app, stage, stack, kind, step, parameters)
+    for command in upgrades_after(live):  # the items the old indexes held, keyed in their successor
+        _wait_until_tables_active(ddb, list(tables.values()))
+        print(f"{stack}: python -m infra.ops {stage} {command}")
+        subprocess.run([sys.executable, "-m", "infra.ops", stage, command], check=True)
     for output in cfn.describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", []):
         print(f"  {output['OutputKey']}: {output['OutputValue']}")
 

@@ -13,7 +13,7 @@ through its Cognito user pool, creates the pool user (Cognito mails a temporary 
 `aggregates` recomputes the dashboard counters from the leads (a Scan: offline) and prints every
 difference; `--fix` repairs them. Run it after a stream failure alarm, once the stream is drained.
 `clocks` keys the leads of a stage deployed before the sweep's one index (`by_clock_keys`) in it
-(a Scan, idempotent): run it once right after the deploy that adds that index (docs/operations.md).
+(a Scan, idempotent): the deploy that adds that index runs it (docs/operations.md).
 """
 
 from __future__ import annotations

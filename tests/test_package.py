@@ -397,3 +397,31 @@ def test_a_deploy_changes_at_most_one_index_per_table_per_step(packaged: dict[st
         changed = set(_indexes({"Resources": {leads: {"Properties": before}}}, leads)) ^ \
             set(_indexes(after, leads))
         assert len(changed) <= 1
+
+
+def test_a_stage_deployed_with_the_two_sweep_indexes_reaches_the_one_and_keys_its_leads(
+        packaged: dict[str, Path]) -> None:
+    """`by_sla_keys` and `by_idle_keys` (gone since 2026-12-04) to `by_clock_keys`: the new index
+    first, then each old one removed, a step each; then the deploy runs `infra.ops <stage> clocks`,
+    which keys the leads the old indexes held. A stage already in shape runs nothing."""
+    from infra.deploy import index_steps, upgrades_after
+
+    template: dict[str, Any] = yaml.safe_load(packaged["dev"].read_text(encoding="utf-8"))
+    leads = "LeadsTable"
+
+    def old(kind: str) -> dict[str, Any]:
+        return {"IndexName": f"by_{kind}_keys", "Projection": {"ProjectionType": "KEYS_ONLY"},
+                "KeySchema": [{"AttributeName": f"{kind}_shard", "KeyType": "HASH"},
+                              {"AttributeName": f"{kind}_at", "KeyType": "RANGE"}]}
+
+    table = _live(template, leads, by_clock_keys=None, by_sla_keys=old("sla"), by_idle_keys=old("idle"))
+    table["AttributeDefinitions"] = [d for d in table["AttributeDefinitions"] if not d["AttributeName"].startswith(
+        "clock_")] + [{"AttributeName": f"{kind}_{part}", "AttributeType": "S"}
+                      for kind in ("sla", "idle") for part in ("shard", "at")]
+    live = {leads: table}
+    steps = index_steps(template, live)
+    target = set(_indexes(template, leads))
+    assert [set(_indexes(step, leads)) for step in steps] == [
+        target | {"by_sla_keys", "by_idle_keys"}, target | {"by_sla_keys"}, target]
+    assert upgrades_after(live) == ["clocks"]
+    assert upgrades_after({leads: _live(template, leads)}) == [] == upgrades_after({})
