@@ -542,7 +542,8 @@ def test_a_lead_moving_back_and_forth_counts_once_per_stage_in_any_record_order(
     total: analytics.Contribution = {}
     for part in deltas:
         analytics.add_into(total, part)
-    figures = analytics.fold(attrs for (_, period, kind), attrs in total.items() if period == "2026-05-01")
+    figures = analytics.fold(attrs for (_, period, kind), attrs in total.items()
+                             if period == "2026-05-01" and kind == analytics.DASH)
     for scope_total in (figures["total"]["all"], figures["owner"]["sh_rep1"]):
         assert (scope_total.n, scope_total.valid, scope_total.intent, scope_total.won) == (2, 2, 2, 2)  # 2 scopes
     one = analytics.fold([total[("all", "2026-05-01", analytics.DASH)]])

@@ -339,10 +339,11 @@ def test_a_lead_touching_more_items_than_a_transaction_holds_is_applied_once(cli
 
 
 def _worked_images(count: int) -> list[dict[str, Any]]:
-    """Assigned leads of one day over four loan types and two teams: each record touches some 60–80
+    """Assigned leads of three days over four loan types and two teams: each record touches some 76
     counter items, so no two of them fit one transaction whole."""
     types, teams = ["mortgage", "credit", "business", "car"], ["sh_mortgage", "south_credit"]
-    return [{"lead_id": f"L20261101{n:06d}", "day": "2026-11-01", "created_at": "2026-11-01T02:00:00.000Z",
+    return [{"lead_id": f"L2026110{1 + n % 3}{n:06d}", "day": f"2026-11-0{1 + n % 3}",
+             "created_at": f"2026-11-0{1 + n % 3}T02:00:00.000Z",
              "status": "assigned", "source": "wechat", "loan_type": types[n % 4], "city": "上海",
              "team": teams[n % 2], "owner": f"rep{n % 3}", "first_team": teams[n % 2], "first_owner": f"rep{n % 3}"}
             for n in range(count)]
@@ -561,3 +562,22 @@ def test_overdue_tasks_by_team_and_rep_from_the_task_index(client: Any) -> None:
 
 def ask_catalog(client: Any) -> list[dict[str, Any]]:
     return list(body_of(client.http.get("/reports/catalog", headers=auth("admin")))["measures"])
+
+
+def test_the_few_valued_dimensions_share_one_report_item_per_scope_and_period() -> None:
+    """A routed lead's report items: one `few` item per scope and period for the eight dimensions with
+    a few values each (was one item each: 120 report items a lead, 68 now), and a card on one of them
+    reads its own attributes only."""
+    from chalicelib.domain import analytics
+
+    image = _worked_images(1)[0]  # 2026-11-01, mortgage, sh_mortgage / rep0
+    keys = {key for key in analytics.contribution(image) if key[0].startswith("r/")}
+    scopes = ("all", "team:sh_mortgage", "all~mortgage", "team:sh_mortgage~mortgage")
+    assert {key for key in keys if key[0].startswith("r/few/")} == \
+        {(f"r/few/{scope}", period, "r") for scope in scopes for period in ("2026-11-01", "2026-11")}
+    assert not any(key[0].split("/")[1] in analytics.FEW for key in keys)
+    assert len(keys) == 68
+    few = analytics.contribution(image)[("r/few/all", "2026-11", "r")]
+    assert set(analytics.fold_report([few], "status")) == {"assigned"}
+    assert set(analytics.fold_report([few], "loan_type")) == {"mortgage"}
+    assert analytics.fold_report([few], "total")["all"].n == 1

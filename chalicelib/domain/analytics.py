@@ -67,7 +67,7 @@ DASH = "d"
 TREND = "t"
 # The counters' layout: changed whenever their keys or attributes change, so a stack knows its counters
 # must be rebuilt from the leads (`services/aggregates.verify(fix=True)`; the local stack does it on start).
-LAYOUT = "2026-12-04 counted once worked out"
+LAYOUT = "2026-12-04 few dimensions in one report item"
 # Histograms keep buckets (lower edges): minutes to first contact to the minute within 10 minutes,
 # then 5, 10, 15, 30, 60 minutes, days past a day; days to a win to the day within two weeks, then
 # aligned to the dashboard's cycle ranges (15, 31, 61, 91 days). An item's size stops growing with
@@ -263,13 +263,18 @@ def contribution(image: Mapping[str, Any] | None) -> Contribution:
 # -- report counters (the report builder) -------------------------------------------------------
 # One item per (dimension, scope, period), the period a Shanghai day or a month (the month item is
 # the sum of its days, kept by the same stream write), so a card over a year reads at most its two
-# partial months' days plus one item per whole month, and each item holds one dimension: its size is
-# bounded by that dimension's values, not by the number of leads. Keys: (`r/<dimension>/<scope>`,
-# period, "r"); attributes `<value>|<metric>`. Custom option fields of the profile plug in as
+# partial months' days plus one item per whole month, and each item holds one dimension (but `FEW`,
+# below): its size is bounded by that dimension's values, not by the number of leads. Keys:
+# (`r/<dimension>/<scope>`, period, "r"); attributes `<value>|<metric>`. Custom option fields of the profile plug in as
 # `custom.<key>` (their values are option codes).
 REPORT_DIMENSIONS = ("total", "source", "campaign", "form_id", "partner_id", "loan_type", "purpose", "credit_status",
                      "customer_type", "region", "province", "city", "team", "owner", "status", "score_band")
 REPORT_SHARD = "r"
+# Dimensions with a few values each share one item per (scope, period), `r/few/<scope>`, their
+# attributes `<dimension>|<value>|<metric>`: a lead touches 1 item for them, not 8 (a lead alone in
+# its stream batch writes ~50 report items fewer), and the item stays ~10 KB at any volume (about 45
+# values). A card on one of them reads that item and keeps its own attributes.
+FEW = frozenset({"total", "loan_type", "purpose", "credit_status", "customer_type", "region", "status", "score_band"})
 _OPTION_CODE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
@@ -281,7 +286,12 @@ PRODUCT = "loan_type"
 
 
 def report_scope(dimension: str, scope: str) -> str:
-    return f"r/{dimension}/{scope}"
+    return f"r/{report_item(dimension)[0]}/{scope}"
+
+
+def report_item(dimension: str) -> tuple[str, str]:
+    """(the item a report dimension is kept in, its attributes' prefix there)."""
+    return ("few", f"{dimension}|") if dimension in FEW else (dimension, "")
 
 
 def product_scope(scope: str, loan_type: str) -> str:
@@ -328,19 +338,24 @@ def report_contribution(image: Mapping[str, Any], minutes: int | None, days: int
                         part[metric] = amount
                 if not part:
                     continue
-                named = {f"{each}|{metric}": amount for each in ([value] if isinstance(value, str) else value)
+                prefix = report_item(dimension)[1]
+                named = {f"{prefix}{each}|{metric}": amount for each in ([value] if isinstance(value, str) else value)
                          for metric, amount in part.items()}
                 for period in (day, day[:7]):
                     _add(out.setdefault((report_scope(dimension, scope), period, REPORT_SHARD), {}), named)
     return out
 
 
-def fold_report(items: Iterable[Mapping[str, Any]]) -> dict[str, Figures]:
-    """Report items of one dimension ({"value|metric": amount}) → value → summed figures."""
+def fold_report(items: Iterable[Mapping[str, Any]], dimension: str = "") -> dict[str, Figures]:
+    """Report items holding `dimension` ({"value|metric": amount}, or {"dimension|value|metric": amount}
+    in the `few` item) → value → summed figures."""
+    prefix = report_item(dimension)[1] if dimension else ""
     out: dict[str, Figures] = {}
     for attrs in items:
         for name, amount in attrs.items():
-            value, sep, metric = name.rpartition("|")
+            if not name.startswith(prefix):
+                continue
+            value, sep, metric = name[len(prefix):].rpartition("|")
             if sep:
                 out.setdefault(value, Figures()).add(metric, Decimal(str(amount)))
     return out

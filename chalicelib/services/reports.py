@@ -347,7 +347,7 @@ def _figures(p: Plan, first: date, last: date, measures: list[str]) -> _Result:
     out: dict[Cell, Figures] = {}
     for key, counters in items.items():
         bucket = bucket_of(key[1], p.time)
-        for value, f in analytics.fold_report([counters]).items():
+        for value, f in analytics.fold_report([counters], dimension).items():
             _merge(out.setdefault((bucket, value), Figures()), f)
     costs: dict[Cell, Decimal] = {}
     if COST_MEASURES & set(measures):
@@ -366,7 +366,7 @@ def _valid_by_partner(p: Plan, first: date, last: date) -> dict[tuple[str, str],
             for d in segments(first, last, by_day=True)]
     out: dict[tuple[str, str], int] = {}
     for key, counters in aggregates.read_items(keys).items():
-        for value, f in analytics.fold_report([counters]).items():
+        for value, f in analytics.fold_report([counters], "partner_id").items():
             if f.valid and value != analytics.NONE:
                 out[(key[1], value)] = f.valid
     return out
