@@ -282,16 +282,27 @@ def _items_where(table: Any, name: str, value: Any) -> list[Any]:
     anywhere: an export's many queries of one quiet store no longer each walk every item."""
     maps = _BY_ATTRIBUTE.setdefault(table, {})
     made = maps.get(name)
-    if made is None or made[0] != _WRITES[0]:
+    writes = _WRITES[0]  # read before the walk: a write landing during it makes the next query walk again
+    if made is None or made[0] != writes:
         groups: dict[Any, list[Any]] = {}
-        every = (item for part in table.items.values() for item in part.values()) if table.range_key_attr \
-            else iter(table.items.values())
-        for item in every:
+        for item in _every_item(table):
             found = item.attrs.get(name)
             if found is not None:
                 groups.setdefault(found, []).append(item)
-        made = maps[name] = (_WRITES[0], groups)
+        made = maps[name] = (writes, groups)
     return made[1].get(value, [])
+
+
+def _every_item(table: Any) -> list[Any]:
+    """The table's items now. Queries are served beside writes (which hold the journal's mutation
+    lock, reads do not): a walk that meets the table changing starts again."""
+    while True:
+        try:
+            if table.range_key_attr:
+                return [item for part in list(table.items.values()) for item in list(part.values())]
+            return list(table.items.values())
+        except RuntimeError:  # dictionary changed size during iteration
+            continue
 
 
 def _may_match(item: Any, wanted: list[tuple[str, Any]]) -> bool:

@@ -161,7 +161,9 @@ def test_rep_works_a_new_lead_from_assignment_to_intent(browser: Any, stack: Sta
     deadline = time.monotonic() + 60
     while "收集资质材料" not in (text := rep.page.inner_text("main")) and time.monotonic() < deadline:
         rep.page.wait_for_timeout(500)
-        rep.go("tasks")
+        rep.page.reload()  # the same route: going to it again would not read the tasks again
+        rep.page.wait_for_selector("main h1")
+        rep.page.wait_for_function("!document.querySelector('main .loading')")
     # The stack's log says what the stream did meanwhile, should the task not come (seen once under load).
     assert "收集资质材料" in text and lead["lead_id"] in text, stack.output[-6000:]
     rep.shot("tasks-phone")

@@ -155,3 +155,41 @@ def test_a_query_reads_its_partition_from_a_map_made_again_after_any_write(monke
                          ExpressionAttributeValues={":i": {"S": "N2"}})["Items"][0]["day"] == {"S": "d3"}
         assert len(looked) == 1 and maps == []
         assert ids("d3") == ["N1", "N2", "N3"] and maps == ["day"]
+
+
+def test_a_write_landing_while_the_map_is_made_is_seen_by_the_next_query() -> None:
+    """moto's server answers queries beside writes: a put whose item joins the table after a query
+    began walking it, and which is counted before that walk ends, must not leave the map marked as
+    current (it was: the task the stream had just created stayed out of a rep's task list until the
+    next write anywhere, up to a minute in the browser tests)."""
+    from moto.dynamodb.models import dynamodb_backends
+
+    from local import fast_moto
+
+    def ids(day: str) -> list[str]:
+        return sorted(item["id"]["S"] for item in ddb.query(
+            TableName=TABLE, IndexName="by_day_keys", KeyConditionExpression="#d = :d",
+            ExpressionAttributeNames={"#d": "day"}, ExpressionAttributeValues={":d": {"S": day}})["Items"])
+
+    with mock_aws():
+        ddb = _table()
+        for name in ("X", "Y"):
+            ddb.put_item(TableName=TABLE, Item={"id": {"S": name}, "day": {"S": "d4"}, "at": {"S": f"T-{name}"}})
+        table = dynamodb_backends["123456789012"]["us-east-1"].get_table(TABLE)
+        key = next(k for k, item in table.items.items() if item.attrs["id"].value == "Y")
+        late = table.items.pop(key)
+
+        class Racing(dict):  # type: ignore[type-arg]
+            """The table as a query's walk meets it: another request's put lands once the walk began."""
+
+            def values(self) -> Any:
+                walked = list(super().values())
+                if key not in self:
+                    self[key] = late
+                    fast_moto._written()
+                return iter(walked)
+
+        table.items = Racing(table.items)
+        fast_moto._written()  # the map is stale: the next query walks the table
+        assert ids("d4") == ["X"]  # raced with the put: either answer is right for that moment
+        assert ids("d4") == ["X", "Y"]  # but the put happened: the next query sees it
