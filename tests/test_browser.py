@@ -11,7 +11,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -201,6 +201,20 @@ def test_another_rep_claims_from_the_pool(browser: Any, stack: Stack) -> None:
     assert api(stack, "GET", f"/leads/{lead['lead_id']}", "admin")["owner"] == "gz_rep2"
     rep.go("leads")
     rep.page.locator(f"#lead-list li[data-lead='{lead['lead_id']}']").wait_for()
+    rep.close()
+
+
+def test_the_menu_entry_of_the_page_shown_reads_it_again(browser: Any, stack: Stack) -> None:
+    lead = captured(stack, name="孙小梅", phone="13816209931", city="上海", loan_type="mortgage", amount=60)
+    owner = lead["owner"]
+    rep = Session(browser, stack, DESKTOP)
+    rep.sign_in(owner)
+    rep.go("tasks")
+    assert "补充收入证明" not in rep.page.inner_text("main")
+    due = (datetime.now(ZoneInfo("Asia/Shanghai")) + timedelta(days=1)).isoformat()
+    api(stack, "POST", f"/leads/{lead['lead_id']}/tasks", owner, {"title": "补充收入证明", "due_at": due})
+    rep.page.locator("#nav-tasks").click()  # the page shown: its menu entry reads it again
+    rep.page.wait_for_selector("main >> text=补充收入证明")
     rep.close()
 
 

@@ -32,8 +32,11 @@ function parse() {
 
 function renderNav(current) {
   const items = PAGES.filter((p) => p.roles.includes(me.role));
+  // The menu entry of the page shown reads it again (the same hash changes nothing by itself).
+  const again = (p) => (event) => { if (location.hash === `#/${p.path}`) { event.preventDefault(); route(); } };
   mount(nav, items.map((p) => h("a", { href: `#/${p.path}`, "aria-current": p.path === current ? "page" : null,
-    id: `nav-${p.path}` }, p.label, p.path === "inbox" ? h("span", { id: "unread", class: "badge", hidden: true }) : null)));
+    id: `nav-${p.path}`, onclick: again(p) }, p.label,
+    p.path === "inbox" ? h("span", { id: "unread", class: "badge", hidden: true }) : null)));
   nav.hidden = false;
 }
 
