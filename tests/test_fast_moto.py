@@ -56,6 +56,13 @@ def _pages(ddb: Any, index: str, limit: int, forward: bool, **extra: Any) -> lis
         assert start == {name: items[-1][name] for name in start}
 
 
+def _ids(ddb: Any, day: str) -> list[str]:
+    """The ids of one day's partition of `by_day_keys`, sorted."""
+    return sorted(item["id"]["S"] for item in ddb.query(
+        TableName=TABLE, IndexName="by_day_keys", KeyConditionExpression="#d = :d",
+        ExpressionAttributeNames={"#d": "day"}, ExpressionAttributeValues={":d": {"S": day}})["Items"])
+
+
 def _expected(ddb: Any, key: str, number: bool, keep: Any = lambda item: True) -> list[dict[str, Any]]:
     every = ddb.scan(TableName=TABLE)["Items"]
     wanted = [item for item in every if item["day"]["S"] == "d1" and key in item and keep(item)]
@@ -122,29 +129,24 @@ def test_a_query_reads_its_partition_from_a_map_made_again_after_any_write(monke
     real = fast_moto._may_match
     monkeypatch.setattr(fast_moto, "_may_match", lambda item, wanted: looked.append(item) or real(item, wanted))
 
-    def ids(day: str) -> list[str]:
-        return sorted(item["id"]["S"] for item in ddb.query(
-            TableName=TABLE, IndexName="by_day_keys", KeyConditionExpression="#d = :d",
-            ExpressionAttributeNames={"#d": "day"}, ExpressionAttributeValues={":d": {"S": day}})["Items"])
-
     with mock_aws():
         ddb = _table()
-        d2 = ids("d2")
+        d2 = _ids(ddb, "d2")
         looked.clear()
-        assert ids("d2") == d2 and len(looked) == len(d2) == 50  # not the table's 150
+        assert _ids(ddb, "d2") == d2 and len(looked) == len(d2) == 50  # not the table's 150
         ddb.update_item(TableName=TABLE, Key={"id": {"S": "L0001"}}, UpdateExpression="SET #d = :d",
                         ExpressionAttributeNames={"#d": "day"}, ExpressionAttributeValues={":d": {"S": "d3"}})
-        assert ids("d3") == ["L0001"]
+        assert _ids(ddb, "d3") == ["L0001"]
         ddb.put_item(TableName=TABLE, Item={"id": {"S": "N1"}, "day": {"S": "d3"}, "at": {"S": "T999"}})
-        assert ids("d3") == ["L0001", "N1"]
+        assert _ids(ddb, "d3") == ["L0001", "N1"]
         ddb.delete_item(TableName=TABLE, Key={"id": {"S": "L0001"}})
-        assert ids("d3") == ["N1"]
+        assert _ids(ddb, "d3") == ["N1"]
         ddb.transact_write_items(TransactItems=[{"Put": {"TableName": TABLE, "Item": {
             "id": {"S": "N2"}, "day": {"S": "d3"}, "at": {"S": "T998"}}}}])
         ddb.batch_write_item(RequestItems={TABLE: [{"PutRequest": {"Item": {
             "id": {"S": "N3"}, "day": {"S": "d3"}, "at": {"S": "T997"}}}}]})
-        assert ids("d3") == ["N1", "N2", "N3"]
-        assert ids("d2") == sorted(set(d2) - {"L0001"})
+        assert _ids(ddb, "d3") == ["N1", "N2", "N3"]
+        assert _ids(ddb, "d2") == sorted(set(d2) - {"L0001"})
         # A query of the table's own key takes its partition straight from the table: no map to make
         # again after each write (the stream reads a lead's tasks between its writes).
         maps: list[str] = []
@@ -154,7 +156,7 @@ def test_a_query_reads_its_partition_from_a_map_made_again_after_any_write(monke
         assert ddb.query(TableName=TABLE, KeyConditionExpression="id = :i",
                          ExpressionAttributeValues={":i": {"S": "N2"}})["Items"][0]["day"] == {"S": "d3"}
         assert len(looked) == 1 and maps == []
-        assert ids("d3") == ["N1", "N2", "N3"] and maps == ["day"]
+        assert _ids(ddb, "d3") == ["N1", "N2", "N3"] and maps == ["day"]
 
 
 def test_a_write_landing_while_the_map_is_made_is_seen_by_the_next_query() -> None:
@@ -165,11 +167,6 @@ def test_a_write_landing_while_the_map_is_made_is_seen_by_the_next_query() -> No
     from moto.dynamodb.models import dynamodb_backends
 
     from local import fast_moto
-
-    def ids(day: str) -> list[str]:
-        return sorted(item["id"]["S"] for item in ddb.query(
-            TableName=TABLE, IndexName="by_day_keys", KeyConditionExpression="#d = :d",
-            ExpressionAttributeNames={"#d": "day"}, ExpressionAttributeValues={":d": {"S": day}})["Items"])
 
     with mock_aws():
         ddb = _table()
@@ -191,5 +188,5 @@ def test_a_write_landing_while_the_map_is_made_is_seen_by_the_next_query() -> No
 
         table.items = Racing(table.items)
         fast_moto._written()  # the map is stale: the next query walks the table
-        assert ids("d4") == ["X"]  # raced with the put: either answer is right for that moment
-        assert ids("d4") == ["X", "Y"]  # but the put happened: the next query sees it
+        assert _ids(ddb, "d4") == ["X"]  # raced with the put: either answer is right for that moment
+        assert _ids(ddb, "d4") == ["X", "Y"]  # but the put happened: the next query sees it
