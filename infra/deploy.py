@@ -29,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from chalicelib.store.schema.leads import RETIRED_SWEEP_INDEXES
 from infra.package import BUILD, dump_cfn, stages
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
@@ -95,7 +96,7 @@ def _definitions(properties: dict[str, Any], live: list[dict[str, Any]],
 
 # Data upgrades an index change calls for: when a deployed table still had one of these indexes, the
 # `infra.ops` command that moves its items to the index that replaced it runs after the deploy.
-UPGRADES = {"by_sla_keys": "clocks", "by_idle_keys": "clocks"}
+UPGRADES = dict.fromkeys(RETIRED_SWEEP_INDEXES, "clocks")
 
 
 def upgrades_after(live: dict[str, dict[str, Any]]) -> list[str]:

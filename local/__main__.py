@@ -149,9 +149,10 @@ def _upgrade_clocks(aws: Any) -> None:
     half-way, the next start does it again: the old indexes go last."""
     from chalicelib.store import leads
     from chalicelib.store.schema import LeadModel
+    from chalicelib.store.schema.leads import RETIRED_SWEEP_INDEXES
 
     table = LeadModel.Meta.table_name
-    old = aws.indexes(table) & {"by_sla_keys", "by_idle_keys"}
+    old = aws.indexes(table) & RETIRED_SWEEP_INDEXES
     if not old:
         return
     moved = leads.migrate_clocks()

@@ -40,7 +40,6 @@ class LocalAws:
         self.stream_arns: dict[str, str] = {}
         self.queue_url = ""
         self.continue_queue_url = ""
-        self.indexes_added: list[tuple[str, str]] = []  # (table, index) made by create_resources on old tables
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self, timeout_s: float = 60) -> str:
@@ -162,7 +161,6 @@ class LocalAws:
             if index["IndexName"] not in have:
                 ddb.update_table(TableName=definition["TableName"], AttributeDefinitions=list(attributes.values()),
                                  GlobalSecondaryIndexUpdates=[{"Create": index}])
-                self.indexes_added.append((definition["TableName"], index["IndexName"]))
 
     def indexes(self, table: str) -> set[str]:
         table_description = self.client("dynamodb").describe_table(TableName=table)["Table"]

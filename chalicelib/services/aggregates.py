@@ -35,15 +35,17 @@ def on_lead_batch(records: list[Change], at: str) -> int:
     a sequence number, and for the records after it, up to which item key their changes are applied.
     A delivery again from the same first record, cut shorter or longer, goes on from there. Returns
     how many records were applied now."""
-    if not records or not any(analytics.delta(r.old, r.new) for r in records):
+    changes = [analytics.delta(r.old, r.new) for r in records]
+    if not any(changes):
         return 0  # nothing to count (captures: a `new` lead counts once worked out): no marker read
     marker = records[0].event_id
     expires = int(parse_iso(at).timestamp()) + MARKER_TTL_S
     state = aggregates.applied_state(marker)
-    pending = [r for r in records if state is None or r.sequence > state.through]
-    if not pending:
+    left = [(r, change) for r, change in zip(records, changes, strict=True)
+            if state is None or r.sequence > state.through]
+    if not left:
         return 0
-    deltas = [analytics.delta(r.old, r.new) for r in pending]
+    pending, deltas = [r for r, _ in left], [change for _, change in left]
     bounds = [state.bound_of(r.sequence) if state is not None else None for r in pending]
     if state is not None and state.legacy_items:
         first = sorted(deltas[0])

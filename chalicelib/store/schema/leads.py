@@ -39,6 +39,11 @@ LeadsByClock = index(
     less per assignment. Keys only: the sweep reads the few due leads by BatchGetItem.""")
 
 
+# The two sweep indexes `by_clock_keys` replaced (2026-12-04): a store that still has them holds
+# leads keyed under them only, which `store/leads.migrate_clocks` keys again (local start, deploy).
+RETIRED_SWEEP_INDEXES = frozenset({"by_sla_keys", "by_idle_keys"})
+
+
 LeadsByPhone = index(
     "by_phone", "phone", "created_at", KEYS,
     doc="""Every lead of one person (PIPL: find and erase all of a person's data). Keys only, so it is
