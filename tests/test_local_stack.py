@@ -53,10 +53,13 @@ class Stack:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                if self.request("GET", "/api/health")[0] == 200:
+                # Up once it answers and has printed what it started (the banner follows the server's
+                # start: tests read the forms' and moto's addresses from it).
+                if self.request("GET", "/api/health")[0] == 200 and "Ctrl-C stops everything." in self.output:
                     return
             except OSError:
-                time.sleep(0.2)
+                pass
+            time.sleep(0.2)
         self.stop()
         raise AssertionError(f"stack did not start:\n{self.output}")
 
