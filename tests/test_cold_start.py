@@ -83,6 +83,14 @@ def test_a_lean_session_resolves_endpoints_as_botocore_does(monkeypatch: pytest.
         return load_file(self, file_path)
 
     monkeypatch.setattr(botocore.loaders.JSONFileLoader, "load_file", recorded)
+    listed: list[str] = []
+    listdir = os.listdir
+
+    def listing(path: Any = ".") -> list[str]:
+        listed.append(str(path))
+        return listdir(path)
+
+    monkeypatch.setattr(os, "listdir", listing)
 
     def client(session: botocore.session.Session) -> Any:
         return session.create_client(service, region, aws_access_key_id="a", aws_secret_access_key="b")
@@ -91,6 +99,9 @@ def test_a_lean_session_resolves_endpoints_as_botocore_does(monkeypatch: pytest.
     lean(session)
     ours = client(session)
     assert "endpoints" not in read  # the 1.2 MB document is never parsed
+    builtin = botocore.loaders.Loader.BUILTIN_DATA_PATH
+    assert builtin not in listed  # nor every service's folder listed (~400) to find ours
+    assert set(read) >= {"service-2", "endpoint-rule-set-1"}
     theirs = client(botocore.session.Session())
     assert ours.meta.endpoint_url == theirs.meta.endpoint_url
     assert ours.meta.partition == theirs.meta.partition
