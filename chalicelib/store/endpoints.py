@@ -39,7 +39,7 @@ def _pruned() -> dict[str, Any]:
     return document
 
 
-class _LeanLoader(botocore.loaders.Loader):
+class _LeanLoader(botocore.loaders.Loader):  # type: ignore[misc]  # botocore is untyped
     """botocore's data loader, with the session's search paths, for the functions' services only: the
     endpoint document is the pruned one (as built-in data: botocore then resolves endpoints by the
     services' rule sets, as with its own file), and the services it knows are SERVICES, found without
@@ -51,9 +51,9 @@ class _LeanLoader(botocore.loaders.Loader):
             return super().load_data_with_path(name)  # type: ignore[no-any-return]
         return _pruned(), os.path.join(self.BUILTIN_DATA_PATH, _NAME)
 
-    @botocore.loaders.instance_cache
     def list_available_services(self, type_name: str) -> list[str]:
-        """Those of SERVICES with a `type_name` document on the search paths, as botocore would list them."""
+        """Those of SERVICES with a `type_name` document on the search paths, as botocore would list them
+        (a few file-system calls: not cached, as botocore's own listing is)."""
         return sorted(name for name in SERVICES if any(
             self.file_loader.exists(os.path.join(path, name, version, type_name))
             for path in self.search_paths if os.path.isdir(os.path.join(path, name))
