@@ -117,7 +117,7 @@ class _Setup:
         from chalicelib.store import connection
 
         connection.reset()
-        self.aws.create_resources()
+        self.pending = self.aws.create_resources()
         from local.seed import seed_demo_org
 
         seed_demo_org("2024-05-20T00:00:00.000Z", state)
@@ -139,18 +139,31 @@ class _Setup:
         os.environ.update(self.saved_env)
 
     def _lead_to_read(self) -> str:
-        """One lead captured through the API's own handler in this process (not in a child)."""
+        """One lead captured through the API's own handler in this process (not in a child) and worked
+        out by the lead stream: routed to a rep, as most leads a rep opens are (its history shows the
+        routing, rebuilt from the rule set's version that decided)."""
         import random
+        import threading
 
         import app
         from bench.capture_cost import lead_body
         from bench.phones import valid_mobiles
+        from chalicelib.store import leads
+        from local.pump import TriggerPump
 
         event = json.loads((EVENTS / "apigw_capture_json.json").read_text(encoding="utf-8"))
         rng = random.Random(7)
-        event["body"] = json.dumps(lead_body(valid_mobiles(rng, 1)[0], rng), ensure_ascii=False)
+        body = {**lead_body(valid_mobiles(rng, 1)[0], rng), "city": "上海", "province": "上海", "loan_type": "mortgage"}
+        event["body"] = json.dumps(body, ensure_ascii=False)
         response = app.app(event, _Context())
-        return str(json.loads(response["body"])["lead_id"])
+        lead_id = str(json.loads(response["body"])["lead_id"])
+        pump = TriggerPump(self.aws, app.app, threading.RLock(), self.pending)
+        while pump.pump_streams():
+            pass
+        lead = leads.get(lead_id, consistent=True) or {}
+        if lead.get("status") != "assigned":
+            raise RuntimeError(f"the lead to read was not routed to a rep: {lead.get('status')}")
+        return lead_id
 
     def event(self, kind: str, folder: Path) -> Path:
         """A fresh event file for one run of `kind`."""

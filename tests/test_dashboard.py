@@ -80,13 +80,14 @@ def all_leads() -> list[dict[str, Any]]:
 
 
 def history_facts(lead: dict[str, Any]) -> dict[str, Any]:
-    """Who a lead's figures belong to, from its history alone (independent of the counters and of the
-    attribution fields the store keeps on the lead): the team and rep that first received it, the
-    author (and their team at the time) of each activity and of the first contact, the rep and team
-    of each SLA reclaim, and whether it ever reached intent."""
-    from chalicelib.store import leads
+    """Who a lead's figures belong to, from its history alone as the lead page shows it (independent
+    of the counters; the routing entry of a lead routed to an owner is rebuilt from its `route` and
+    first receiver, `routing.history`, every later move is an entry of its own): the team and rep that
+    first received it, the author (and their team at the time) of each activity and of the first
+    contact, the rep and team of each SLA reclaim, and whether it ever reached intent."""
+    from chalicelib.services import routing
 
-    events = sorted(leads.history(lead["lead_id"], limit=500), key=lambda e: e["at"])
+    events = sorted(routing.history(lead, limit=500), key=lambda e: e["at"])
     moves = [e for e in events if isinstance(e.get("detail"), dict) and "to_owner" in e["detail"]]
 
     def team_at(at: str) -> str | None:

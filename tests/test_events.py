@@ -50,12 +50,14 @@ def stored_lead(lead_id: str) -> dict[str, Any]:
 
 
 def history(lead_id: str) -> list[dict[str, Any]]:
-    from chalicelib.store.schema import LeadEventModel
+    """The lead's history as its page shows it (the routing entry of a lead routed to an owner is
+    rebuilt from the lead, the others are items of their own)."""
+    from chalicelib.services import routing
+    from chalicelib.store import leads
 
-    items: list[dict[str, Any]] = boto3.client("dynamodb").query(
-        TableName=LeadEventModel.Meta.table_name, KeyConditionExpression="lead_id = :id",
-        ExpressionAttributeValues={":id": {"S": lead_id}})["Items"]
-    return items
+    entries: list[dict[str, Any]] = list(routing.history(leads.get(lead_id, consistent=True) or {"lead_id": lead_id},
+                                                         limit=500))
+    return entries
 
 
 def put_images(event: dict[str, Any]) -> None:

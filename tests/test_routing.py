@@ -117,11 +117,12 @@ def test_a_reps_load_is_one_item_counting_the_day_and_forgetting_the_days_before
 
 
 def test_a_placed_lead_keeps_its_reason_and_consent_once_and_shows_them_as_before(client: Any) -> None:
-    """Placed with an owner, a lead keeps its routing reason on the history entry written from its
-    placement's record, its
-    consent's time and page as its own created_at and page_url: under 1 KB (one write unit, not two).
-    The lead as read shows them all; a lead stored whole before reads as it was."""
+    """Placed with an owner, a lead keeps no routing reason (its history entry rebuilds it from the rule
+    set's version that decided), its consent's time and page as its own created_at and page_url: under
+    1 KB (one write unit, not two). The lead as read shows them all; a lead stored whole before reads
+    as it was."""
     from bench.meter import item_size
+    from chalicelib.services import routing
     from chalicelib.store import leads
     from chalicelib.store.schema import LeadModel
 
@@ -130,7 +131,7 @@ def test_a_placed_lead_keeps_its_reason_and_consent_once_and_shows_them_as_befor
                       utm_source="baidu", utm_medium="cpc", utm_campaign="spring_mortgage", page_url=page)
     reader = leads_stream()
     deliver(client, reader)
-    deliver(client, reader)  # the placement's record: its history entry
+    deliver(client, reader)  # the placement's record: its owner's notice
     ddb = boto3.client("dynamodb")
     stored = ddb.get_item(TableName=LeadModel.Meta.table_name, Key={"lead_id": {"S": lead_id}})["Item"]
     assert "reason" not in stored["route"]["M"] and set(stored["consent"]["M"]) == {
@@ -141,8 +142,9 @@ def test_a_placed_lead_keeps_its_reason_and_consent_once_and_shows_them_as_befor
     assert shown["route"]["reason"] == routed["reason"] and "上海房贷" in routed["reason"]
     assert shown["consent"]["at"] == shown["created_at"] and shown["consent"]["page_url"] == page
     assert "on_page" not in shown["consent"]
-    # A lead whose history is too long to hold its routing entry among the newest: read by its key.
-    assert (leads.routing_entry(leads.get(lead_id) or {}, []) or {}).get("reason") == routed["reason"]
+    # A lead whose history is too long to hold its routing entry among the newest: rebuilt all the same.
+    assert leads.routing_entry(leads.get(lead_id) or {}, []) is None  # no item of its own
+    assert (routing.routing_entry(leads.get(lead_id) or {}) or {}).get("reason") == routed["reason"]
     # Stored whole by the code before: read as it was.
     old = dict(stored)
     old["lead_id"] = {"S": "L20261101999"}
@@ -465,12 +467,14 @@ def test_a_re_inquiry_in_the_same_batch_reaches_the_first_leads_rep(client: Any)
 
 
 def test_a_routed_leads_entry_and_notice_come_from_its_placement_in_the_words_that_placed_it(client: Any) -> None:
-    """A lead routed to a rep is placed with its load alone (under 1 KB, without its reason); the
-    placement's own stream record then writes its history entry and the rep's 新分配 notice, one write
-    unit each. Their words are the rule set's version that decided, even when the rule was renamed in
-    between, and a record that comes again writes nothing twice."""
+    """A lead routed to a rep is placed with its load alone (under 1 KB, without its reason); its
+    history shows the routing at once, rebuilt from the lead (no item of its own: one write unit less),
+    and the placement's own stream record writes the rep's 新分配 notice (one write unit). Their words
+    are the rule set's version that decided, even when the rule was renamed in between, and a record
+    that comes again writes nothing twice."""
     from chalicelib.services import names
     from chalicelib.store import inbox
+    from chalicelib.store.schema import LeadEventModel
 
     lead_id = capture(client, phone(1), city="上海", loan_type="mortgage", name="王伟", amount=80)
     reader = leads_stream()
@@ -482,7 +486,8 @@ def test_a_routed_leads_entry_and_notice_come_from_its_placement_in_the_words_th
         return [n for n in inbox.page(owner, False, 200, None)[0] if n["kind"] == "assigned"]
 
     assert placed["status"] == "assigned" and placed["route"]["version"] == 1
-    assert not [e for e in placed["history"] if e.get("from_status") == "new"] and assigned_notices() == []
+    assert [e["to_status"] for e in placed["history"] if e.get("from_status") == "new"] == ["assigned"]
+    assert assigned_notices() == []
     rules = body_of(call(client, "GET", "/config/routing", "admin"))["document"]
     rules["rules"][0]["name"] = "沪上按揭"  # r1, renamed: version 2
     assert call(client, "PUT", "/config/routing", "admin", rules).status_code == 200
@@ -501,6 +506,10 @@ def test_a_routed_leads_entry_and_notice_come_from_its_placement_in_the_words_th
     assert notice["lead_id"] == lead_id and notice["title"] == "新分配：王伟"
     assert "命中分配规则「上海房贷」" in notice["body"] and "请在" in notice["body"]
     assert "沪上按揭" not in notice["body"]
+    stored = boto3.client("dynamodb").query(TableName=LeadEventModel.Meta.table_name,
+                                            KeyConditionExpression="lead_id = :id",
+                                            ExpressionAttributeValues={":id": {"S": lead_id}})["Items"]
+    assert stored == []  # the routing entry is the lead's own record, shown as an entry
 
 
 def test_a_placement_whose_entry_an_earlier_version_wrote_is_not_doubled(client: Any) -> None:
@@ -520,10 +529,10 @@ def test_a_placement_whose_entry_an_earlier_version_wrote_is_not_doubled(client:
     assert [e["reason"] for e in routed] == ["命中规则「上海房贷」"]
 
 
-def test_a_crash_between_a_routed_leads_entry_and_its_notice_is_finished_by_the_retry(
+def test_a_crash_before_a_routed_leads_notice_is_finished_by_the_retry(
         client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The placement's record writes the history entry, then the notice: a crash between them fails
-    the record, and the stream's retry writes the notice (the entry it finds is its own), once."""
+    """The placement's record writes the owner's notice: a crash before it fails the record, and the
+    stream's retry writes the notice, once; the history shows the routing once all along."""
     from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
     from chalicelib.errors import StoreUnavailable
@@ -537,7 +546,7 @@ def test_a_crash_between_a_routed_leads_entry_and_its_notice_is_finished_by_the_
     owner = lead(client, lead_id)["owner"]
     real = placement._notice_item
 
-    def crash(*args: Any, **kwargs: Any) -> Any:  # the container dies after the entry, before the notice
+    def crash(*args: Any, **kwargs: Any) -> Any:  # the container dies before the notice
         raise StoreUnavailable()
 
     monkeypatch.setattr(placement, "_notice_item", crash)

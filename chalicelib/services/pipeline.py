@@ -10,7 +10,7 @@
             route      score, then the rule set: team and rep, or the pool
             place      claim the phone, place the lead, write its history (race-free); a lead
                        routed to a rep waits to be placed with the batch's others (placing.py)
-          MODIFY: follow up  a routed lead's placement: its history entry and the rep's notice;
+          MODIFY: follow up  a routed lead's placement: the rep's notice;
                        SOP tasks for the change; a closed lead gives its phone up
           REMOVE: purge  what still names the lead (retention TTL, erasure)
           events       `lead.captured` / `lead.assigned` / `lead.status_changed` on the bus
@@ -271,8 +271,9 @@ def route_and_place(lead: Lead, key: PhoneKey | None, updates: Lead, event_id: s
         notices.append(Notice(supervisor, "unstaffed", f"无人可分配：{handoff.customer(lead)}",
                               f"客户 {handoff.customer(lead)}（线索 {lead_id}）命中{names.team(route.unstaffed_team)}，"
                               "但无在岗且未满额的销售，已进入公海，请安排处理。", lead.get("name")))
-    # A lead routed to an owner: its history entry and the owner's notice follow from the stream's
-    # record of its placement (`record_routing`), one write unit each instead of two in its transaction.
+    # A lead routed to an owner: the owner's notice follows from the stream's record of its placement
+    # (`record_routing`), one write unit instead of two in its transaction; its history entry is
+    # rebuilt from the lead when its history is read (`routing.history`).
     newly_claimed = key is None or key.active_lead != lead_id
     group = placing.current()  # within a batch, a routed lead is placed with the batch's others
     outcome = placement.settle(lead["phone"], change, fields, notices, event_id, reason,
@@ -305,7 +306,7 @@ def _finish_replay(lead_id: str, phone: str, at: str, event_id: str, newly_claim
     """The lead left `new` before this delivery placed it. Placed by an earlier delivery of this
     record (its route is on the lead) with the reason on the lead (a pooled lead, one update, its
     history entry written after it): make sure that entry exists (a lead placed with an owner keeps
-    no reason: its entry comes from its placement's own record, `record_routing`). Now in a status
+    no reason: its entry is rebuilt from the lead, `routing.history`). Now in a status
     that does not hold the phone (closed since, or moved by hand before the stream came): give back
     the claim this delivery just made."""
     current = leads.get(lead_id, consistent=True)
@@ -320,23 +321,21 @@ def _finish_replay(lead_id: str, phone: str, at: str, event_id: str, newly_claim
 
 
 def record_routing(old: Lead, new: Lead) -> bool:
-    """A lead routing placed with an owner (its record of leaving `new`): the routing history entry and
-    the owner's 新分配 notice, in the words routing gave them (`routing.explain`: the rule set's version
-    that decided). Each once however often the record comes (store/placement.py)."""
+    """A lead routing placed with an owner (its record of leaving `new`): the owner's 新分配 notice, in
+    the words routing gave it (`routing.explain`: the rule set's version that decided), once however
+    often the record comes (store/placement.py). Its routing history entry is not an item: the lead
+    keeps the decision, and its history shows it from there (`routing.history`)."""
     if old.get("status") != "new" or old.get("route") or "reason" in (new.get("route") or {}):
         return False  # not a placement, or one that kept its reason (pooled: its entry written with it)
     route = routing.explain(new)
-    if route is None:
+    if route is None or new.get("created_by") == route.owner:  # a rep's own entry needs no message
         return False
     lead_id, at = new["lead_id"], str(route.record["decided_at"])
-    reason = _routing_reason(route.record, new.get("previous_leads"))
-    change = OwnershipChange("route", lead_id, at, "system", reason, expected_status="new",
+    change = OwnershipChange("route", lead_id, at, "system", route.reason, expected_status="new",
                              expected_owner=old.get("owner"), new_status="assigned", new_owner=route.owner,
                              new_team=route.team, pool_key=None, sla_at=new.get("sla_at"),
                              expected_team=old.get("team"))
-    own_entry = new.get("created_by") == route.owner  # a rep's own entry needs no message
-    notices = [] if own_entry else handoff.notices(change, new, why=_why(route))
-    return placement.record_routing(lead_id, at, reason, _placed(route.owner, route.team), notices) > 0
+    return placement.notify_routed(lead_id, at, handoff.notices(change, new, why=_why(route))) > 0
 
 
 def merge_into(lead: Lead, active_id: str, updates: Lead, event_id: str, at: str) -> Outcome:

@@ -5,8 +5,9 @@ that item takes a write per lead: the rate at which the rep receives leads (333 
 three reps taking 1,000 leads/s; DynamoDB allows 1,000 per partition). A batch's routed leads are
 instead held back here, their phones already claimed, and written together by
 `store.placement.place_group`: one transaction of up to 100 items holding each lead and one load
-update per rep for every lead that rep receives in it (each lead's history entry and notice follow
-from its placement's own stream record: `pipeline.record_routing`). Routing sees
+update per rep for every lead that rep receives in it (each lead's notice follows from its
+placement's own stream record, `pipeline.record_routing`; its history entry is rebuilt from the lead,
+`routing.history`). Routing sees
 the held-back leads in the reps' loads (`held`), so the caps and the turns hold as if each lead had
 been placed at once.
 

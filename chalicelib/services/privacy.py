@@ -15,6 +15,7 @@ from chalicelib.domain.records import JsonObject, JsonView, Lead, lead_fields
 from chalicelib.domain.timeutil import iso_utc
 from chalicelib.errors import Conflict, Forbidden, NotFound, StaleVersion, ValidationFailed
 from chalicelib.observability import logger
+from chalicelib.services import routing
 from chalicelib.settings import get_settings
 from chalicelib.store import audit, config, directory, leads, privacy
 from chalicelib.store.counters import window_key
@@ -117,7 +118,7 @@ def lead_audit(who: Principal, lead_id: str) -> JsonView:
     lead = leads.get(lead_id)
     if lead is None or not can_read_lead(who, lead.get("owner"), lead.get("team"), lead["status"]):
         raise NotFound("线索不存在或无权查看")
-    history = sorted(leads.history(lead_id, limit=500), key=lambda e: e.get("at") or "")
+    history = sorted(routing.history(lead, limit=500), key=lambda e: e.get("at") or "")
     return {"lead_id": lead_id, "history": history, "audit": audit.of_entity(f"lead#{lead_id}")}
 
 
@@ -140,8 +141,8 @@ def _window_keys(lead: Lead) -> list[tuple[str, bool]]:
 
 def _involved(lead: Lead) -> set[str]:
     users, teams = privacy.people_involved(lead["lead_id"])
-    teams |= {team} if (team := lead.get("team")) else set()
-    users |= {owner} if (owner := lead.get("owner")) else set()
+    teams |= {team for team in (lead.get("team"), lead.get("first_team")) if team}
+    users |= {owner for owner in (lead.get("owner"), lead.get("first_owner")) if owner}
     users |= {s for team in teams if (s := directory.supervisor_of(team))}
     return users
 

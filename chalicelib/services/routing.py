@@ -9,13 +9,13 @@ from datetime import datetime
 from chalicelib.domain.lead import FIELD_LABELS, UTM_FIELDS
 from chalicelib.domain.lead_number import TurnBlocks
 from chalicelib.domain.ownership import Caps
-from chalicelib.domain.records import Lead, Member, RouteRecord
-from chalicelib.domain.routing import CompiledRules, Decision, compile_rules
+from chalicelib.domain.records import HistoryEntry, Lead, Member, RouteRecord
+from chalicelib.domain.routing import CompiledRules, Decision, compile_rules, history_reason
 from chalicelib.domain.scoring import BAND_LABELS
 from chalicelib.domain.timeutil import iso_utc, shanghai_day
 from chalicelib.rules.routing import RuleSet, RuleSetInvalid, default_rule_set
 from chalicelib.services import names, placing
-from chalicelib.store import config, ownership, sequences
+from chalicelib.store import config, leads, ownership, sequences
 
 _compiled: dict[int, CompiledRules] = {}
 # A team's round-robin counter (`rr#<team>`) is written once per block of turns: at 1,000 leads/s for
@@ -99,23 +99,62 @@ def _assigned_reason(decision: Decision, owner: str) -> str:
 
 
 def explain(lead: Lead) -> Route | None:
-    """The route of a lead that routing placed with an owner, as `route` gave it, rebuilt from what the
-    lead keeps (`route`: the rule and the rule set's version, without the reason, so the lead stays
-    under 1 KB): the words of its routing history entry and of its owner's 新分配 notice, which the
-    stream writes from the placement's own record (services/pipeline.py). None: not such a lead."""
+    """The route of a lead that routing has just placed with an owner (the placement's own record),
+    rebuilt from what the lead keeps (`route`: the rule and the rule set's version, without the
+    reason, so the lead stays under 1 KB): the words of its owner's 新分配 notice, which the stream
+    writes from that record (services/pipeline.py). None: not such a lead."""
     record: RouteRecord = lead.get("route") or {}
     owner = lead.get("owner")
     if not owner or lead.get("status") != "assigned" or "decided_at" not in record:
         return None
+    return _rebuilt(record, owner, lead.get("team"))
+
+
+def first_route(lead: Lead) -> Route | None:
+    """The route that placed the lead with an owner, whatever has happened to it since: rebuilt from
+    what it keeps for good (`route`, and `first_owner` / `first_team`, whom routing gave it to). None:
+    routing did not place it with an owner (pooled: its reason is on `route` and on a history entry)."""
+    record: RouteRecord = lead.get("route") or {}
+    owner = lead.get("first_owner")
+    if not owner or "decided_at" not in record or "reason" in record or record.get("status") not in (None, "assigned"):
+        return None
+    return _rebuilt(record, owner, lead.get("first_team"))
+
+
+def _rebuilt(record: RouteRecord, owner: str, team: str | None) -> Route:
     if record.get("rule_id") is None:
-        return Route("assigned", owner, lead.get("team"), SELF_ENTERED, record={**record, "reason": SELF_ENTERED})
+        return Route("assigned", owner, team, SELF_ENTERED, record={**record, "reason": SELF_ENTERED})
     try:
         decision = rules_at(int(record.get("version") or 0)).decision(str(record["rule_id"]))
     except RuleSetInvalid:  # that version no longer compiles (a team since removed): its rule's words are gone
         decision = None
     reason = _assigned_reason(decision, owner) if decision else f"按分配规则分配 → {names.user(owner)}"
-    return Route("assigned", owner, lead.get("team"), reason, record={**record, "reason": reason},
+    return Route("assigned", owner, team, reason, record={**record, "reason": reason},
                  rule_name=decision.rule_name if decision else None)
+
+
+def routing_entry(lead: Lead) -> HistoryEntry | None:
+    """The history entry of the lead's routing to an owner, rebuilt (`first_route`): the lead keeps
+    the decision itself (when, which rule of which version, to whom), so no item of its own is
+    written for it (one write unit less per routed lead)."""
+    route = first_route(lead)
+    if route is None:
+        return None
+    return {"kind": "status", "at": str(route.record["decided_at"]), "actor": "system", "from_status": "new",
+            "to_status": "assigned", "reason": history_reason(route.reason, lead.get("previous_leads")),
+            "detail": {"kind": "route", "to_owner": route.owner, "to_team": route.team}}
+
+
+def history(lead: Lead, limit: int = 50) -> list[HistoryEntry]:
+    """The lead's history, newest first, at most `limit` entries: those stored and its routing entry
+    (`routing_entry`; a lead placed by an earlier version has it stored, found among the others)."""
+    entries = leads.history(lead["lead_id"], limit)
+    entry = routing_entry(lead)
+    if entry is None or any(e.get("kind") == "status" and e.get("from_status") == "new" for e in entries):
+        return entries
+    if len(entries) >= limit and str(entries[-1].get("at") or "") > str(entry["at"]):
+        return entries  # the routing is older than this page of the history
+    return sorted([*entries, entry], key=lambda e: str(e.get("at") or ""), reverse=True)[:limit]
 
 
 def _on_duty(members: list[Member]) -> list[Member]:

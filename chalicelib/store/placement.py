@@ -77,8 +77,9 @@ def settle(phone: str, change: OwnershipChange, fields: Lead, notices: list[Noti
            reason: str, detail: JsonObject, hold: Callable[[Placement], None] | None = None) -> Outcome:
     """Claim the phone, then place the lead with its history entry: in that order, each conditional,
     so that a crash between them is finished by the stream's retry of the record. A lead routed to an
-    owner is placed alone (its load with it): its history entry and its owner's notice follow from the
-    stream's record of the placement (`record_routing`), so `notices` are only the others' (none). With
+    owner is placed alone (its load with it): its owner's notice follows from the stream's record of
+    the placement (`record_routing`) and its history entry is rebuilt from the lead when read
+    (`routing.history`), so `notices` are only the others' (none). With
     `hold`, such a lead is handed to it instead of placed (HELD: its batch places it with others).
     RACE: another lead holds the phone, or a cap was hit meanwhile. ALREADY: the lead left `new`."""
     if not phone_keys.claim_phone(phone, change.lead_id, change.at):
@@ -150,7 +151,8 @@ class Placement:
 def place_group(placements: Sequence[Placement]) -> bool:
     """Place routed leads in one transaction: each lead as `place` writes it (conditional on still
     being `new` and unowned) and one load update per rep and day for all the leads that rep receives,
-    bounded by the caps for all of them (history entries and notices: `record_routing`). False: a condition refused
+    bounded by the caps for all of them (notices: `record_routing`; history entries: rebuilt from
+    the leads, `routing.history`). False: a condition refused
     or a conflict cancelled it, nothing written (the caller places the leads one by one)."""
     received: dict[tuple[str, str], list[OwnershipChange]] = {}
     for placement in placements:
@@ -177,9 +179,9 @@ def place_group(placements: Sequence[Placement]) -> bool:
 
 
 def without_reason(fields: Lead) -> Lead:
-    """The lead's fields without the routing reason: written with the lead, the history entry keeps it
-    (services/leads.py shows it from there), and the placed lead stays under 1 KB (one write unit,
-    not two, for this and every later write of it)."""
+    """The lead's fields without the routing reason (rebuilt from the rule set's version that decided,
+    `routing.first_route`, or kept on the history entry written with the lead), so the placed lead
+    stays under 1 KB: one write unit, not two, for this and every later write of it."""
     route = fields.get("route")
     if not route or "reason" not in route:
         return fields
@@ -195,23 +197,13 @@ def record_status(lead_id: str, at: str, event_key: str, before: str, after: str
         condition=LeadEventModel.sk.does_not_exist()))
 
 
-ROUTED = "route"  # the event key of a routed lead's history entry (one per lead: its move out of `new`)
-
-
-def record_routing(lead_id: str, at: str, reason: str, detail: JsonObject, notices: Sequence[Notice]) -> int:
-    """A routed lead's history entry and its owner's notices, after its placement (written from the
-    stream's record of it): each keyed on the placement, so a record handled again writes nothing
-    twice, and one write unit each (two inside the placement's transaction). A lead placed by an
-    earlier version wrote its entry in that transaction under another key: found first, not doubled.
+def notify_routed(lead_id: str, at: str, notices: Sequence[Notice]) -> int:
+    """A routed lead's notices, after its placement (written from the stream's record of it): each
+    keyed on the placement (the key a placement's own transaction gave them before, too), so a record
+    handled again writes nothing twice; one write unit each (two inside the placement's transaction).
     Returns the items written."""
-    key = f"{at}#status#{ROUTED}"
-    with aws_errors():
-        found = next(iter(LeadEventModel.query(lead_id, LeadEventModel.sk.startswith(f"{at}#status#"), limit=1)), None)
-    if found is not None and found.sk != key:
-        return 0  # placed by the version before: its transaction wrote the entry and the notices
-    entry = _history(lead_id, at, ROUTED, "new", "assigned", reason, detail=detail)
-    written = int(conditional(lambda: entry.save(condition=LeadEventModel.sk.does_not_exist())))
-    for notice in notices:  # after the entry: a crash between them, and the record's retry writes the rest
+    written = 0
+    for notice in notices:
         item = _notice_item(notice, at, lead_id, lead_id)
         written += int(conditional(lambda item=item: item.save(  # type: ignore[misc]
             condition=NotificationModel.sk.does_not_exist())))
