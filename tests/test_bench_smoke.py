@@ -61,6 +61,9 @@ def test_capture_cost_says_where_each_unit_of_an_assigned_lead_goes() -> None:
     assert stream.write_units_item["UpdateItem sequences"] == 1  # N (< 16) leads, one block of turns
     assert not any(key.startswith("Query tasks") for key in stream.read_units_by)
     assert stream.read_units_by["BatchGetItem rep_load"] == N * 0.5  # the one load item of one rep, ½ unit
+    # The team's members, read once for the batch's leads (was once per lead), beside the three queries
+    # of the names shown in messages (users by role, once per container).
+    assert stream.requests["Query users"] == 1 + 3
     # The captures' batch counts nothing (a `new` lead counts once worked out): it neither reads nor
     # writes a batch marker; the placements' batch does both, once.
     assert stream.requests["GetItem aggregates"] == 1 and stream.requests["TransactWriteItems aggregates"] >= 1

@@ -44,6 +44,7 @@ class PlacementGroup:
         self.waiting: list[Waiting] = []
         self._received: dict[str, tuple[str, int]] = {}  # rep → (Shanghai day, leads held back for them)
         self._items = 0
+        self.teams: dict[str, list[Any]] = {}  # team → its members as the batch read them (once)
 
     def held(self, rep: str, day: str) -> int:
         """Leads held back for `rep` on `day`, not yet in their load item."""
@@ -103,6 +104,17 @@ def alone() -> Iterator[None]:
         yield
     finally:
         _current.reset(token)
+
+
+def team_members(team: str, read: Callable[[str], list[Any]]) -> list[Any]:
+    """A team's members, read once per batch (its leads are routed at one moment: a rep put on or off
+    duty counts from the next batch, a second later); outside a batch, read each time."""
+    group = current()
+    if group is None:
+        return read(team)
+    if team not in group.teams:
+        group.teams[team] = read(team)
+    return group.teams[team]
 
 
 def held(reps: Mapping[str, Any], day: str) -> dict[str, int]:

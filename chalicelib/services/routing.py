@@ -222,7 +222,7 @@ def route(lead: Lead, at: datetime) -> Route:
         return Route("pool", None, None, reason, record={**record, "reason": reason},
                      unstaffed_team=user.get("team") if user else None, rule_name=name)
     team = decision.team or ""
-    members = ownership.team_members(team)
+    members = placing.team_members(team, ownership.team_members)
     # The team's own turns (blocks of its counter): fair under bursts and whatever other teams receive.
     turn = _turns.next(f"rr#{team}") if decision.strategy in ("round_robin", "weighted") else 0
     first = _round_robin_first(members, day, turn) if decision.strategy == "round_robin" else None
