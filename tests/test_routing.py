@@ -559,3 +559,23 @@ def test_a_crash_before_a_routed_leads_notice_is_finished_by_the_retry(
     assert len([e for e in lead(client, lead_id)["history"] if e.get("from_status") == "new"]) == 1
     notices = [n for n in inbox.page(owner, False, 200, None)[0] if n["kind"] == "assigned"]
     assert [n["lead_id"] for n in notices] == [lead_id]
+
+
+def test_a_routed_lead_whose_rule_set_version_no_longer_reads_still_shows_its_history(client: Any) -> None:
+    """A routed lead's history entry is rebuilt from the rule set's version that decided, for as long
+    as the lead lives: a version that no longer reads or compiles (a document written by an older
+    schema, a team removed since) gives the plain words, never a failed lead page."""
+    from chalicelib.services import names, routing
+    from chalicelib.store.schema import ConfigModel
+
+    lead_id = capture(client, phone(1), city="上海", loan_type="mortgage", name="王伟")
+    deliver(client, leads_stream())
+    owner = lead(client, lead_id)["owner"]
+    rules = body_of(call(client, "GET", "/config/routing", "admin"))["document"]
+    assert call(client, "PUT", "/config/routing", "admin", rules).status_code == 200  # version 2: 1 is earlier
+    for body in ('{"rules": 5}', '{"rules": [{"id": "r1", "action": {"type": "assign_team", "team": "gone"}}]}'):
+        ConfigModel("routing", 1, body=body).save()
+        routing._earlier.clear()
+        shown = lead(client, lead_id)
+        [routed] = [e for e in shown["history"] if e.get("from_status") == "new"]
+        assert routed["reason"] == f"按分配规则分配 → {names.user(owner)}" == shown["route"]["reason"]

@@ -126,8 +126,8 @@ def _rebuilt(record: RouteRecord, owner: str, team: str | None) -> Route:
         return Route("assigned", owner, team, SELF_ENTERED, record={**record, "reason": SELF_ENTERED})
     try:
         decision = rules_at(int(record.get("version") or 0)).decision(str(record["rule_id"]))
-    except RuleSetInvalid:  # that version no longer compiles (a team since removed): its rule's words are gone
-        decision = None
+    except (RuleSetInvalid, ValueError):  # that version no longer compiles (a team since removed) or reads
+        decision = None  # (written by an older schema: pydantic's ValidationError): its rule's words are gone
     reason = _assigned_reason(decision, owner) if decision else f"按分配规则分配 → {names.user(owner)}"
     return Route("assigned", owner, team, reason, record={**record, "reason": reason},
                  rule_name=decision.rule_name if decision else None)
