@@ -164,7 +164,7 @@ def measure(n: int, mix: str = "demo") -> dict[str, Any]:
         config.clear_cache()
         rates.clear_cache()
         capture._allocator.cache_clear()
-        routing.clear_turns()
+        routing.clear_caches()
         seeded_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
         seed_demo_org(seeded_at, Path(state.name))
         if mix in ("assigned", "lone"):

@@ -121,8 +121,8 @@ def aws() -> Iterator[None]:
 
 
 def fresh_caches() -> None:
-    """Each test's AWS is new: forget clients, config, the door list, settings, lead-number blocks and
-    round-robin turns of the last one."""
+    """Each test's AWS is new: forget clients, config, the door list, settings, lead-number blocks,
+    round-robin turns and compiled rule sets of the last one."""
     from chalicelib.services import capture, names, routing
     from chalicelib.settings import get_settings
     from chalicelib.store import config as config_store
@@ -134,7 +134,7 @@ def fresh_caches() -> None:
     get_settings.cache_clear()
     get_settings()  # from the test environment, not from the stage variables Chalice's client patches in
     capture._allocator.cache_clear()
-    routing.clear_turns()
+    routing.clear_caches()
     names.clear()
 
 

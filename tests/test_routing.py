@@ -579,3 +579,41 @@ def test_a_routed_lead_whose_rule_set_version_no_longer_reads_still_shows_its_hi
         shown = lead(client, lead_id)
         [routed] = [e for e in shown["history"] if e.get("from_status") == "new"]
         assert routed["reason"] == f"按分配规则分配 → {names.user(owner)}" == shown["route"]["reason"]
+
+
+def test_lead_pages_of_leads_routed_by_several_earlier_versions_compile_each_version_once(
+        client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each lead page rebuilds its routing entry in the words of the version that placed the lead: a
+    container keeps the last few earlier versions compiled, so pages of leads from different versions,
+    read in turn, read and compile each version once (it kept one, and read them again in turn)."""
+    from chalicelib.services import routing
+    from chalicelib.store import config
+
+    def publish(name: str) -> None:
+        rules = body_of(call(client, "GET", "/config/routing", "admin"))["document"]
+        rules["rules"][0]["name"] = name
+        assert call(client, "PUT", "/config/routing", "admin", rules).status_code == 200
+
+    reader = leads_stream()
+    first = capture(client, phone(1), city="上海", loan_type="mortgage")
+    deliver(client, reader)
+    publish("沪上按揭")  # version 2
+    second = capture(client, phone(2), city="上海", loan_type="mortgage")
+    deliver(client, reader)
+    publish("上海按揭三版")  # version 3: both leads' versions are earlier ones now
+    read = config.version_body
+    bodies: list[int] = []
+
+    def counted(name: str, version: int) -> Any:
+        bodies.append(version)
+        return read(name, version)
+
+    routing._earlier.clear()  # the placements' records explained them already: a new container
+    monkeypatch.setattr(config, "version_body", counted)
+    words = {}
+    for lead_id in (first, second, first, second):
+        [routed] = [e for e in lead(client, lead_id)["history"] if e.get("from_status") == "new"]
+        words.setdefault(lead_id, set()).add(routed["reason"].split("：")[0])
+    assert words == {first: {"命中规则「上海房贷」"}, second: {"命中规则「沪上按揭」"}}
+    assert sorted(bodies) == [1, 2]
+    assert len(routing._earlier) == 2

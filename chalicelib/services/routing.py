@@ -24,10 +24,13 @@ TURN_BLOCK = 16
 _turns = TurnBlocks(sequences.reserve_turns, TURN_BLOCK)
 
 
-def clear_turns() -> None:
-    """Forget the container's blocks of turns (a fresh store: tests, benchmarks)."""
+def clear_caches() -> None:
+    """Forget the container's blocks of turns and compiled rule sets (a fresh store, whose version 2
+    is another rule set: tests, benchmarks)."""
     global _turns
     _turns = TurnBlocks(sequences.reserve_turns, TURN_BLOCK)
+    _compiled.clear()
+    _earlier.clear()
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,10 @@ def live_rules() -> CompiledRules:
     return _compiled[version]
 
 
-_earlier: dict[int, CompiledRules] = {}  # a version no longer live, to explain what it decided
+# Versions no longer live, to explain what they decided (a lead page rebuilds its routing entry in the
+# words of the version that placed it): the few last read, each compiled once per container.
+_earlier: dict[int, CompiledRules] = {}
+EARLIER_KEPT = 8
 SELF_ENTERED = "录入人即负责人"
 
 
@@ -88,8 +94,10 @@ def rules_at(version: int) -> CompiledRules:
     if version not in _earlier:
         body = config.version_body("routing", version)
         rule_set = RuleSet.model_validate(body) if body else default_rule_set()
-        _earlier.clear()
-        _earlier[version] = compile_document(rule_set.model_copy(update={"version": version}))
+        compiled = compile_document(rule_set.model_copy(update={"version": version}))
+        while len(_earlier) >= EARLIER_KEPT:
+            del _earlier[next(iter(_earlier))]  # the one read longest ago
+        _earlier[version] = compiled
     return _earlier[version]
 
 
