@@ -157,8 +157,10 @@ def history(lead: Lead, limit: int = 50) -> list[HistoryEntry]:
     """The lead's history, newest first, at most `limit` entries: those stored and its routing entry
     (`routing_entry`; a lead placed by an earlier version has it stored, found among the others)."""
     entries = leads.history(lead["lead_id"], limit)
+    if any(e.get("kind") == "status" and e.get("from_status") == "new" for e in entries):
+        return entries  # stored (a pooled lead's, or one placed before 2026-12-04): nothing to rebuild
     entry = routing_entry(lead)
-    if entry is None or any(e.get("kind") == "status" and e.get("from_status") == "new" for e in entries):
+    if entry is None:
         return entries
     if len(entries) >= limit and str(entries[-1].get("at") or "") > str(entry["at"]):
         return entries  # the routing is older than this page of the history
