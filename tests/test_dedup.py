@@ -459,7 +459,18 @@ def test_a_burst_from_one_ip_is_invalid(client: Any, guard_window_s: int) -> Non
         assert sorted(k.split("#")[0] for k in ip_items()) == ["ip", "rate"]  # the guard's, the burst's
 
 
-def test_a_burst_from_one_phone_is_merged_but_notifies_once(client: Any) -> None:
+@pytest.mark.parametrize("guard_window_s", [3600, 420])
+def test_a_burst_from_one_phone_is_merged_but_notifies_once(client: Any, guard_window_s: int) -> None:
+    """A phone's repeats count against cleaning's burst (600 s) and the capture guard's rate (3600 s):
+    both windows are sets of one counter item per phone (the burst's divides the guard's), so a
+    repeat writes one counter, keyed on a keyed hash of the number, never the number itself (with
+    windows that do not divide, two items, also keyed on the hash)."""
+    from chalicelib.rules.capture_guard import default_capture_guard
+    from chalicelib.services.capture_guard import phone_digest
+    from chalicelib.store.schema import CounterModel
+
+    guard = {**default_capture_guard().model_dump(mode="json"), "phone_window_s": guard_window_s}
+    client.http.put("/config/capture-guard", headers={**JSON, **auth("admin")}, body=json.dumps(guard))
     client.http.post("/leads", headers={**JSON, **auth("sh_rep1")}, body=json.dumps({"phone": PHONE}))
     for _ in range(8):
         capture(client, PHONE)
@@ -468,6 +479,16 @@ def test_a_burst_from_one_phone_is_merged_but_notifies_once(client: Any) -> None
     assert [i["status"] for i in leads_].count("duplicate") == 8  # nothing lost
     assert len(inbox("sh_rep1")) == 4  # the owner's lead is 1 of 5 allowed; 4 more notify, the rest do not
     assert sum("phone_burst" in (i.get("spam_flags") or []) for i in leads_) == 4
+    items = boto3.client("dynamodb").scan(TableName=CounterModel.Meta.table_name)["Items"]
+    phone_items = [i for i in items if not i["key"]["S"].startswith(("ip#", "rate#ip#", "rates#ip#"))]
+    assert all(phone_digest(leads_[0]["phone"]) in i["key"]["S"] for i in phone_items)
+    assert not any(leads_[0]["phone"].lstrip("+") in i["key"]["S"] for i in items)
+    if guard_window_s == 3600:
+        assert [i["key"]["S"].split("#")[:3] for i in phone_items] == [["rates", "phone", "3600"]]
+        sets = {name: len(v["SS"]) for name, v in phone_items[0].items() if "SS" in v}
+        assert sets["members"] == 9 and sorted(sets.values()) == [6, 9]  # the hour's 9; the burst's 5 + 1 (capped)
+    else:
+        assert sorted(i["key"]["S"].split("#")[0] for i in phone_items) == ["phone", "rate"]
 
 
 def test_no_scan_on_the_capture_and_stream_path(client: Any, demo_org: str) -> None:

@@ -15,6 +15,7 @@ import hmac
 import json
 import urllib.parse
 import urllib.request
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -59,48 +60,93 @@ def phone_digest(phone: str) -> str:
     return hmac.new(key, phone.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
 
 
+@dataclass(frozen=True)
+class _Window:
+    seconds: int
+    limit: int  # counted up to limit + 1: over it is a flood
+    also: frozenset[str] = frozenset()  # other leads the window counts with this one
+
+
+def _count(kind: str, value: str, member: str, created: str, guard: _Window | None,
+           burst: _Window | None) -> tuple[int, int]:
+    """`member` counted among `value`'s leads in the guard's window and in cleaning's burst window
+    (0 for a window not counted): (guard count, burst count). When one window divides the other,
+    both are sets of one item (`rates#<kind>#<longer window>`): one write for both."""
+    if guard and burst and max(guard.seconds, burst.seconds) % min(guard.seconds, burst.seconds) == 0:
+        outer, inner = (burst, guard) if burst.seconds >= guard.seconds else (guard, burst)
+        key, expires = counters.window_key(f"rates#{kind}#{outer.seconds}", value, created, outer.seconds)
+        inner_set = f"w{inner.seconds}#{counters.window_start(created, inner.seconds)}"
+        long, short = counters.count_nested(key, member, outer.limit + 1, inner_set, inner.limit + 1, expires,
+                                            outer.also, inner.also)
+        return (short, long) if outer is burst else (long, short)
+    counts = []
+    for window, name in ((guard, f"rate#{kind}"), (burst, kind)):
+        if window is None:
+            counts.append(0)
+            continue
+        key, expires = counters.window_key(name, value, created, window.seconds)
+        counts.append(counters.count_in_window(key, member, window.limit + 1, expires, window.also))
+    return counts[0], counts[1]
+
+
+def window_items(lead: Lead, burst: BurstLimits) -> list[tuple[str, bool]]:
+    """The counter items that may name the lead (each: whether it is the person's own, a phone's
+    window, or shared, an IP's), for erasure. Also the items of the code before one item held both
+    windows (a phone's burst window was keyed on the number itself), alive for two windows."""
+    rules, at = guard_rules(), lead["created_at"]
+    keys = []
+    for kind, value, own, guard_s, burst_s in (("phone", phone_digest(lead["phone"]), True, rules.phone_window_s,
+                                                burst.phone_window_s),
+                                               ("ip", lead.get("client_ip"), False, rules.ip_window_s,
+                                                burst.ip_window_s)):
+        if value:
+            windows = [(f"rates#{kind}#{max(guard_s, burst_s)}", max(guard_s, burst_s)),
+                       (f"rate#{kind}", guard_s), (kind, burst_s)]
+            keys += [(counters.window_key(name, value, at, seconds)[0], own) for name, seconds in windows]
+    keys.append((counters.window_key("phone", lead["phone"], at, burst.phone_window_s)[0], True))
+    if lead.get("client_ip"):
+        keys.append((counters.window_key(f"rates#ip#{burst.ip_window_s}", lead["client_ip"], at,
+                                         burst.ip_window_s)[0], False))
+    return list(dict.fromkeys(keys))
+
+
 def count_submission(lead: Lead, burst: BurstLimits, at: str) -> bool:
     """The stream's count of one captured lead's IP against the guard's rate and cleaning's burst
-    (one write when the guard's window divides the burst window); True if it is a burst. Over the
-    guard's rate, the IP goes on the door list until the window ends."""
+    (one write when one window divides the other); True if it is a burst. Over the guard's rate, the
+    IP goes on the door list until the window ends."""
     ip, channel, lead_id, created = lead.get("client_ip"), lead.get("channel"), lead["lead_id"], lead["created_at"]
     if not ip:
         return False
     rules = guard_rules()
     guarded = channel == "public" and not rules.exempt(ip)
     bursty = channel in burst.ip_channels and not burst.ip_exempt(ip)
-    count = in_burst = 0
-    if guarded and bursty and burst.ip_window_s % rules.ip_window_s == 0:
-        key, expires = counters.window_key(f"rates#ip#{burst.ip_window_s}", ip, created, burst.ip_window_s)
-        inner = f"w{rules.ip_window_s}#{counters.window_start(created, rules.ip_window_s)}"
-        in_burst, count = counters.count_nested(key, lead_id, burst.ip_max + 1, inner, rules.ip_max + 1, expires)
-    else:
-        if guarded:
-            key, expires = counters.window_key("rate#ip", ip, created, rules.ip_window_s)
-            count = counters.count_in_window(key, lead_id, rules.ip_max + 1, expires)
-        if bursty:
-            key, expires = counters.window_key("ip", ip, created, burst.ip_window_s)
-            in_burst = counters.count_in_window(key, lead_id, burst.ip_max + 1, expires)
+    count, in_burst = _count("ip", ip, lead_id, created, _Window(rules.ip_window_s, rules.ip_max) if guarded else None,
+                             _Window(burst.ip_window_s, burst.ip_max) if bursty else None)
     if guarded and count > rules.ip_max:
         _bar(f"ip#{ip}", counters.window_start(created, rules.ip_window_s) + rules.ip_window_s, at)
     return in_burst > burst.ip_max
 
 
-def count_repeat(lead: Lead, active: Lead, at: str) -> None:
-    """The stream's count of a phone's submissions against the guard's rate, when one repeats the
-    phone of its active lead (the first lead of a phone, the usual case, writes no counter). Over
-    the rate, the phone goes on the door list until the window ends."""
+def count_repeat(lead: Lead, active: Lead, burst: BurstLimits, at: str) -> bool:
+    """The stream's count of a submission that repeats the phone of its active lead (the first lead
+    of a phone, the usual case, writes no counter; the active lead counts with it in each window it
+    came in), against the guard's rate and cleaning's burst: one write when one window divides the
+    other. Over the rate, the phone goes on the door list until the window ends. True if it is a
+    burst (its owner is then told once per burst window)."""
     rules = guard_rules()
-    if lead.get("channel") != "public" or rules.exempt(lead.get("client_ip")):
-        return
-    digest = phone_digest(lead["phone"])
-    key, expires = counters.window_key("rate#phone", digest, lead["created_at"], rules.phone_window_s)
-    same_window = counters.window_key("rate#phone", digest, active["created_at"], rules.phone_window_s)[0] == key
-    count = counters.count_in_window(key, lead["lead_id"], rules.phone_max + 1, expires,
-                                     also=frozenset({active["lead_id"]} if same_window else ()))
-    if count > rules.phone_max:
-        _bar(f"phone#{digest}", counters.window_start(lead["created_at"], rules.phone_window_s)
-             + rules.phone_window_s, at)
+    digest, created = phone_digest(lead["phone"]), lead["created_at"]
+
+    def window(seconds: int, limit: int) -> _Window:
+        same = counters.window_start(created, seconds) == counters.window_start(active["created_at"], seconds)
+        return _Window(seconds, limit, frozenset({active["lead_id"]}) if same else frozenset())
+
+    guarded = lead.get("channel") == "public" and not rules.exempt(lead.get("client_ip"))
+    count, in_burst = _count("phone", digest, lead["lead_id"], created,
+                             window(rules.phone_window_s, rules.phone_max) if guarded else None,
+                             window(burst.phone_window_s, burst.phone_max))
+    if guarded and count > rules.phone_max:
+        _bar(f"phone#{digest}", counters.window_start(created, rules.phone_window_s) + rules.phone_window_s, at)
+    return in_burst > burst.phone_max
 
 
 def _bar(name: str, until: int, at: str) -> None:

@@ -45,7 +45,7 @@ from chalicelib.plain import from_dynamodb
 from chalicelib.services import capture_guard, handoff, names, placing, routing, scoring, sop
 from chalicelib.services.aggregates import Change, on_lead_batch
 from chalicelib.services.privacy import retention_expiry
-from chalicelib.store import config, counters, directory, leads, phone_keys, placement
+from chalicelib.store import config, directory, leads, phone_keys, placement
 from chalicelib.store.phone_keys import PhoneKey
 from chalicelib.store.placement import Outcome
 
@@ -350,8 +350,7 @@ def merge_into(lead: Lead, active_id: str, updates: Lead, event_id: str, at: str
         # stale one, should its record be redriven, then merges into it).
         phone_keys.take_over_phone(lead["phone"], active_id, lead["lead_id"], at)
         return Outcome.RACE
-    capture_guard.count_repeat(lead, active, at)
-    quiet = _phone_burst(lead, active)
+    quiet = capture_guard.count_repeat(lead, active, config.cleaning_rules().burst, at)
     source_label = config.lead_profile().option_label("source", lead["source"])
     activity: Activity = {"channel": lead["source"], "reason": f"客户通过「{source_label}」再次咨询",
                           "detail": {"lead_id": lead["lead_id"], "captured_at": lead["created_at"],
@@ -369,18 +368,6 @@ def merge_into(lead: Lead, active_id: str, updates: Lead, event_id: str, at: str
         fields["spam_flags"] = sorted({*(lead.get("spam_flags") or []), "phone_burst"})
     return placement.mark_duplicate(lead["lead_id"], active_id, lead["phone"], at, event_id, fields,
                                     fill, activity, notice, import_id=lead.get("import_id"))
-
-
-def _phone_burst(lead: Lead, active: Lead) -> bool:
-    """More than `phone_max` leads of one phone within the window. Counted only when a submission
-    repeats the phone (with the active lead, when it came in the same window), so the first lead of
-    a phone, the usual case, writes no counter."""
-    burst = config.cleaning_rules().burst
-    key, expires = counters.window_key("phone", lead["phone"], lead["created_at"], burst.phone_window_s)
-    same_window = counters.window_key("phone", lead["phone"], active["created_at"], burst.phone_window_s)[0] == key
-    count = counters.count_in_window(key, lead["lead_id"], burst.phone_max + 1, expires,
-                                     also=frozenset({active["lead_id"]} if same_window else ()))
-    return count > burst.phone_max
 
 
 # --- MODIFY: follow up -----------------------------------------------------------------------------

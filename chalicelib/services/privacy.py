@@ -18,7 +18,6 @@ from chalicelib.observability import logger
 from chalicelib.services import routing
 from chalicelib.settings import get_settings
 from chalicelib.store import audit, config, directory, leads, privacy
-from chalicelib.store.counters import window_key
 
 # What a generic edit may change. Everything else on a lead is the system's: who owns it, its
 # status and version, consent, partner, phone (the de-duplication key), numbers and timestamps.
@@ -125,18 +124,9 @@ def lead_audit(who: Principal, lead_id: str) -> JsonView:
 def _window_keys(lead: Lead) -> list[tuple[str, bool]]:
     """The counter items that may name the lead (cleaning's bursts, the capture guard's rates), each
     with whether it is the person's own (a phone's window) or shared (an IP's)."""
-    from chalicelib.services.capture_guard import guard_rules, phone_digest
+    from chalicelib.services.capture_guard import window_items
 
-    burst, guard = config.cleaning_rules().burst, guard_rules()
-    phone, at = lead["phone"], lead["created_at"]
-    keys = [(window_key("phone", phone, at, burst.phone_window_s)[0], True),
-            (window_key("rate#phone", phone_digest(phone), at, guard.phone_window_s)[0], True)]
-    ip = lead.get("client_ip")
-    if ip:
-        keys += [(window_key("ip", ip, at, burst.ip_window_s)[0], False),
-                 (window_key("rate#ip", ip, at, guard.ip_window_s)[0], False),
-                 (window_key(f"rates#ip#{burst.ip_window_s}", ip, at, burst.ip_window_s)[0], False)]
-    return keys
+    return window_items(lead, config.cleaning_rules().burst)
 
 
 def _involved(lead: Lead) -> set[str]:

@@ -6,6 +6,7 @@ flood costs one small item, not one that grows with it. Items expire by TTL afte
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from chalicelib.domain.timeutil import parse_iso
@@ -27,22 +28,23 @@ def window_key(kind: str, value: str, at: str, window_s: int) -> tuple[str, date
 
 
 def _add(key: str, sets: dict[str, int], member: str, expires_at: datetime,
-         also: frozenset[str] = frozenset()) -> dict[str, int] | None:
-    """Add `member` (and `also`) to each named set, each under its cap unless it already holds
-    `member`; the sets' sizes after, or None when one of them was full."""
+         also: Mapping[str, frozenset[str]] | None = None) -> dict[str, int] | None:
+    """Add `member` (and the set's `also`) to each named set, each under its cap unless it already
+    holds `member`; the sets' sizes after, or None when one of them was full."""
     names = {f"#s{i}": name for i, name in enumerate(sets)}
-    values: dict[str, object] = {":m": {"SS": sorted({member, *also})}, ":one": {"S": member},
-                              ":expires": {"N": str(int(expires_at.timestamp()))}}
-    conditions = []
+    values: dict[str, object] = {":one": {"S": member}, ":expires": {"N": str(int(expires_at.timestamp()))}}
+    conditions, adds = [], []
     for i, (placeholder, name) in enumerate(names.items()):
+        values[f":m{i}"] = {"SS": sorted({member, *(also or {}).get(name, ())})}
         values[f":cap{i}"] = {"N": str(sets[name])}
+        adds.append(f"{placeholder} :m{i}")
         conditions.append(f"(attribute_not_exists({placeholder}) OR size({placeholder}) < :cap{i} "
                           f"OR contains({placeholder}, :one))")
     try:
         with aws_errors():
             response = transaction_connection().client.update_item(
                 TableName=CounterModel.Meta.table_name, Key={"key": {"S": key}},
-                UpdateExpression="ADD " + ", ".join(f"{p} :m" for p in names) + " SET expires_at = :expires",
+                UpdateExpression="ADD " + ", ".join(adds) + " SET expires_at = :expires",
                 ConditionExpression=" AND ".join(conditions), ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values, ReturnValues="ALL_NEW")
     except ConditionFailed:
@@ -53,20 +55,21 @@ def _add(key: str, sets: dict[str, int], member: str, expires_at: datetime,
 def count_in_window(key: str, member: str, cap: int, expires_at: datetime, also: frozenset[str] = frozenset()) -> int:
     """Add `member` (and `also`) to the window's set and return the set's size. Adding the same member
     again (a replayed record) counts it once. Past `cap` members the set stops growing: returns cap + 1."""
-    sizes = _add(key, {MEMBERS: cap}, member, expires_at, also)
+    sizes = _add(key, {MEMBERS: cap}, member, expires_at, {MEMBERS: also})
     return cap + 1 if sizes is None else sizes[MEMBERS]
 
 
-def count_nested(key: str, member: str, outer_cap: int, inner: str, inner_cap: int,
-                 expires_at: datetime) -> tuple[int, int]:
+def count_nested(key: str, member: str, outer_cap: int, inner: str, inner_cap: int, expires_at: datetime,
+                 also_outer: frozenset[str] = frozenset(), also_inner: frozenset[str] = frozenset()) -> tuple[int, int]:
     """Count `member` in two windows of one item, a long one (`members`) and one of the short windows
-    that divide it (the set named `inner`): one write for both. Returns both sizes, each cap + 1
-    once full (then the other set is counted alone)."""
-    sizes = _add(key, {MEMBERS: outer_cap, inner: inner_cap}, member, expires_at)
+    that divide it (the set named `inner`): one write for both (`also_*`: other members each window
+    counts with it). Returns both sizes, each cap + 1 once full (then the other set is counted alone)."""
+    also = {MEMBERS: also_outer, inner: also_inner}
+    sizes = _add(key, {MEMBERS: outer_cap, inner: inner_cap}, member, expires_at, also)
     if sizes is not None:
         return sizes[MEMBERS], sizes[inner]
-    outer = _add(key, {MEMBERS: outer_cap}, member, expires_at)
-    inner_size = _add(key, {inner: inner_cap}, member, expires_at)
+    outer = _add(key, {MEMBERS: outer_cap}, member, expires_at, also)
+    inner_size = _add(key, {inner: inner_cap}, member, expires_at, also)
     return (outer_cap + 1 if outer is None else outer[MEMBERS],
             inner_cap + 1 if inner_size is None else inner_size[inner])
 
