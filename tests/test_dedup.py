@@ -99,6 +99,69 @@ def test_second_channel_is_a_duplicate_with_a_re_inquiry(client: Any, demo_org: 
                                {"field": "partner_id", "label": "合作方", "text": "演示合作方（贷款超市）"}]
 
 
+def test_a_duplicates_history_entry_is_rebuilt_from_it_and_the_phone_is_checked_only_when_needed(
+        client: Any) -> None:
+    """A submission merged into its phone's active lead keeps when and into which lead: its history
+    shows the merge from there, and no history item is written for it (two write units less). The
+    merge's transaction checks the phone's item only while the active lead is `new` (its claim may
+    be taken over) or has leads merged into it by hand (an unmerge moves their claims back); a placed
+    lead's own condition (still active) covers the rest: two write units less per duplicate. A lead
+    merged before the change keeps its stored entry, shown once."""
+    import botocore.client
+
+    from chalicelib.services import routing
+    from chalicelib.services.pipeline import process_new_lead
+    from chalicelib.store import leads
+    from chalicelib.store import phone_keys as dedup
+    from chalicelib.store.schema import PREFIX, LeadEventModel, LeadModel
+
+    transactions: list[list[str]] = []
+    original = botocore.client.BaseClient._make_api_call
+
+    def spy(self: Any, operation: str, params: Any) -> Any:
+        if operation == "TransactWriteItems":  # each item's table, without the stage's prefix
+            transactions.append(sorted(next(iter(item.values()))["TableName"].removeprefix(PREFIX)
+                                       for item in params["TransactItems"]))
+        return original(self, operation, params)
+
+    def merge() -> list[str]:
+        """The merge's transaction (a record delivered again tries it again: the same items, refused)."""
+        found = {tuple(t) for t in transactions if "lead_events" in t}
+        assert len(found) == 1, found
+        return list(found.pop())
+
+    first = capture(client, PHONE, name="王小明")
+    early = capture(client, PHONE, source="douyin")
+    assert dedup.claim_phone(E164, first, "2026-11-28T03:00:00.000Z")  # claimed, not yet placed: `new`
+    botocore.client.BaseClient._make_api_call = spy  # type: ignore[method-assign]
+    try:
+        assert process_new_lead(leads.get(early) or {}, "evt-2", "2026-11-28T03:00:01.000Z") == "duplicate"
+        assert merge() == ["lead_events", "leads", "leads", "phone_keys"]
+        transactions.clear()
+        deliver(client, leads_stream())  # the first placed (pool)
+        assert lead(client, first)["status"] == "pool"
+        transactions.clear()
+        later = capture(client, PHONE, source="zhihu")
+        deliver(client, leads_stream())
+    finally:
+        botocore.client.BaseClient._make_api_call = original  # type: ignore[method-assign]
+    assert merge() == ["lead_events", "leads", "leads"]  # the active lead's own condition holds
+    for dup in (early, later):
+        assert list(LeadEventModel.query(dup)) == []  # no item: the lead keeps the merge
+        item = lead(client, dup)
+        assert item["duplicate_of"] == first and item["duplicate_at"]
+        [entry] = [e for e in item["history"] if e["kind"] == "status"]
+        assert (entry["from_status"], entry["to_status"], entry["at"]) == ("new", "duplicate", item["duplicate_at"])
+        assert entry["reason"] == f"与 {first} 为同一客户，已合并" and entry["related_lead"] == first
+    # A lead merged by the code before: its stored entry, shown once (not rebuilt beside it).
+    stored = leads.get(later) or {}
+    LeadModel(later).update(actions=[LeadModel.duplicate_at.remove()])
+    LeadEventModel(later, f"{stored['duplicate_at']}#status#old", kind="status", at=stored["duplicate_at"],
+                   actor="system", from_status="new", to_status="duplicate", reason=f"与 {first} 为同一客户，已合并",
+                   related_lead=first).save()
+    assert [e["to_status"] for e in routing.history(leads.get(later) or {}) if e["kind"] == "status"] == ["duplicate"]
+
+
 def test_owner_is_notified_of_a_re_inquiry(client: Any) -> None:
     manual = client.http.post("/leads", headers={**JSON, **auth("sh_rep1")},
                               body=json.dumps({"name": "赵敏", "phone": PHONE}))

@@ -28,7 +28,13 @@ def fields(item: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in item.items() if k not in SKIP}
 
 
-def test_merge_then_unmerge_restores_both_exactly(client: Any) -> None:
+def test_merge_then_unmerge_restores_both_exactly(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.store import placement
+
+    checked: list[bool] = []  # whether each re-inquiry's merge checked the phone's item
+    real = placement.mark_duplicate
+    monkeypatch.setattr(placement, "mark_duplicate",
+                        lambda *a, **k: checked.append(k["check_phone"]) or real(*a, **k))
     kept = manual(client, "sh_rep1", "13816204573", "周芷若")
     other = capture(client, "13917326685", name="周芷若", loan_type="car", city="上海")
     reader = leads_stream()
@@ -46,6 +52,7 @@ def test_merge_then_unmerge_restores_both_exactly(client: Any) -> None:
     later = capture(client, "13917326685", source="wechat")  # the second number now leads to the kept lead
     deliver(client, leads_stream())
     assert lead(client, later)["duplicate_of"] == kept
+    assert set(checked) == {True}  # a lead with leads merged into it by hand: an unmerge may move the claim back
 
     response = post(client, "sh_lead", f"/leads/{other}/unmerge", {"reason": "误合并"})
     assert response.status_code == 404  # the pooled lead is not in the supervisor's team
@@ -62,6 +69,7 @@ def test_merge_then_unmerge_restores_both_exactly(client: Any) -> None:
     again = capture(client, "13917326685", source="douyin")  # and the number belongs to its own lead again
     deliver(client, leads_stream())
     assert lead(client, again)["duplicate_of"] == other
+    assert checked[-1] is False  # a placed lead's own condition (still active) is enough
 
 
 def test_merge_rules(client: Any) -> None:

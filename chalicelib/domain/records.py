@@ -73,6 +73,7 @@ class Lead(TypedDict, total=False):
     form_id: str
     remark: str
     duplicate_of: str | None
+    duplicate_at: str | None
     custom: dict[str, Any]
     spam_flags: list[str]
     invalid_reasons: list[str]

@@ -223,7 +223,7 @@ def process_new_lead(image: Lead, event_id: str, at: str) -> str:
             if group is not None and group.holds(key.active_lead):
                 group.flush()  # merge into the lead as placed (its owner is told of the re-inquiry)
                 continue
-            outcome, result = merge_into(lead, key.active_lead, cleaned.updates, event_id, at), "duplicate"
+            outcome, result = merge_into(lead, key.active_lead, cleaned.updates, at), "duplicate"
         else:
             outcome, result = route_and_place(lead, key, cleaned.updates, event_id, at)
         if outcome in (Outcome.DONE, Outcome.HELD):
@@ -338,7 +338,7 @@ def record_routing(old: Lead, new: Lead) -> bool:
     return placement.notify_routed(lead_id, at, handoff.notices(change, new, why=_why(route))) > 0
 
 
-def merge_into(lead: Lead, active_id: str, updates: Lead, event_id: str, at: str) -> Outcome:
+def merge_into(lead: Lead, active_id: str, updates: Lead, at: str) -> Outcome:
     """The phone has an active lead: this submission becomes its `duplicate` (a 再次咨询 on it)."""
     active = leads.get(active_id)
     if active is None or active["status"] in CLOSED:
@@ -366,8 +366,9 @@ def merge_into(lead: Lead, active_id: str, updates: Lead, event_id: str, at: str
     fields: Lead = {**updates}
     if quiet:
         fields["spam_flags"] = sorted({*(lead.get("spam_flags") or []), "phone_burst"})
-    return placement.mark_duplicate(lead["lead_id"], active_id, lead["phone"], at, event_id, fields,
-                                    fill, activity, notice, import_id=lead.get("import_id"))
+    return placement.mark_duplicate(lead["lead_id"], active_id, lead["phone"], at, fields,
+                                    fill, activity, notice, import_id=lead.get("import_id"),
+                                    check_phone=active["status"] == "new" or bool(active.get("merged_leads")))
 
 
 # --- MODIFY: follow up -----------------------------------------------------------------------------

@@ -153,13 +153,24 @@ def routing_entry(lead: Lead) -> HistoryEntry | None:
             "detail": {"kind": "route", "to_owner": route.owner, "to_team": route.team}}
 
 
+def duplicate_entry(lead: Lead) -> HistoryEntry | None:
+    """The history entry of a submission the stream merged into its phone's active lead, rebuilt:
+    the lead keeps when and into which lead (`duplicate_at`, `duplicate_of`; store/placement.py)."""
+    if lead.get("status") != "duplicate" or not lead.get("duplicate_at") or lead.get("merge_snapshot"):
+        return None  # not such a submission (a lead merged by hand has its own entries)
+    active = str(lead.get("duplicate_of"))
+    return {"kind": "status", "at": str(lead["duplicate_at"]), "actor": "system", "from_status": "new",
+            "to_status": "duplicate", "reason": f"与 {active} 为同一客户，已合并", "related_lead": active}
+
+
 def history(lead: Lead, limit: int = 50) -> list[HistoryEntry]:
-    """The lead's history, newest first, at most `limit` entries: those stored and its routing entry
-    (`routing_entry`; a lead placed by an earlier version has it stored, found among the others)."""
+    """The lead's history, newest first, at most `limit` entries: those stored and the entry of its
+    one move out of `new` when the lead keeps that move itself (`routing_entry`, `duplicate_entry`;
+    a lead moved before either change has it stored, found among the others)."""
     entries = leads.history(lead["lead_id"], limit)
     if any(e.get("kind") == "status" and e.get("from_status") == "new" for e in entries):
         return entries  # stored (a pooled lead's, or one placed before 2026-12-04): nothing to rebuild
-    entry = routing_entry(lead)
+    entry = routing_entry(lead) or duplicate_entry(lead)
     if entry is None:
         return entries
     if len(entries) >= limit and str(entries[-1].get("at") or "") > str(entry["at"]):

@@ -210,22 +210,29 @@ def notify_routed(lead_id: str, at: str, notices: Sequence[Notice]) -> int:
     return written
 
 
-def mark_duplicate(lead_id: str, active_id: str, phone: str, at: str, event_key: str,
-                   fields: Lead, fill: Lead, activity: Activity,
-                   notice: Notice | None, import_id: str | None = None) -> Outcome:
+def mark_duplicate(lead_id: str, active_id: str, phone: str, at: str, fields: Lead, fill: Lead, activity: Activity,
+                   notice: Notice | None, import_id: str | None = None, check_phone: bool = True) -> Outcome:
     """Merge a new submission into the phone's active lead: the submission becomes `duplicate`,
     the active lead gets a 再次咨询 activity, its empty fields filled (never overwritten), and its
     owner a notification; an imported submission counts on its import job as a repeat of an existing
-    lead. All or nothing, keyed on the submission, so a replay adds nothing."""
-    model, actions = status_update(lead_id, "duplicate", at, {**fields, "duplicate_of": active_id})
+    lead. All or nothing, keyed on the submission, so a replay adds nothing. The submission keeps
+    when and into which lead it was merged (`duplicate_at`, `duplicate_of`): its history entry is
+    rebuilt from them (`routing.history`), no item of its own (two write units less).
+
+    The active lead must still be active (not closed: a closed lead gives its phone up). The phone's
+    item is checked too only with `check_phone` (the caller's: the active lead is `new`, whose claim a
+    newer lead may take over, or has leads merged into it by hand, whose claims an unmerge moves
+    back): otherwise a phone's claim leaves an active lead only when that lead closes (its status),
+    so the lead's own condition holds for both (two write units less)."""
+    model, actions = status_update(lead_id, "duplicate", at, {**fields, "duplicate_of": active_id,
+                                                                "duplicate_at": at})
     fills: list[Action] = [getattr(LeadModel, k).set(getattr(LeadModel, k) | v) for k, v in fill.items()]
     fills += [LeadModel.updated_at.set(at), LeadModel.version.add(1)]
     try:
         with aws_errors(), TransactWrite(connection=transaction_connection()) as tx:
-            tx.condition_check(PhoneKeyModel, phone, condition=PhoneKeyModel.active_lead == active_id)
+            if check_phone:
+                tx.condition_check(PhoneKeyModel, phone, condition=PhoneKeyModel.active_lead == active_id)
             tx.update(model, actions=actions, condition=LeadModel.status == "new")
-            tx.save(_history(lead_id, at, event_key, "new", "duplicate", f"与 {active_id} 为同一客户，已合并",
-                             related=active_id), condition=LeadEventModel.sk.does_not_exist())
             tx.update(LeadModel(active_id), actions=fills, condition=LeadModel.status.is_in(*ACTIVE))
             tx.save(LeadEventModel(active_id, f"{at}#activity#{lead_id}", kind="activity", at=at, actor="system",
                                    activity_type="re_inquiry", related_lead=lead_id, **activity),

@@ -85,6 +85,7 @@ class LeadModel(_Table):
     form_id = UnicodeAttribute(null=True)  # the hosted form it was submitted on (/f/<form_id>)
     remark = UnicodeAttribute(null=True)
     duplicate_of = UnicodeAttribute(null=True)
+    duplicate_at = UnicodeAttribute(null=True)  # when the stream merged it into duplicate_of (its history entry)
     custom = MapAttribute[str, Any](null=True)
     spam_flags = ListAttribute[str](null=True)
     invalid_reasons = ListAttribute[str](null=True)
