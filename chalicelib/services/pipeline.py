@@ -279,7 +279,7 @@ def route_and_place(lead: Lead, key: PhoneKey | None, updates: Lead, event_id: s
     outcome = placement.settle(lead["phone"], change, fields, notices, event_id, reason,
                                _placed(route.owner, route.team), hold=group.add if group else None)  # place
     if outcome is Outcome.ALREADY:
-        _finish_replay(lead_id, lead["phone"], at, event_id, newly_claimed)
+        _finish_replay(lead_id, lead["phone"], newly_claimed)
     return outcome, route.status
 
 
@@ -302,22 +302,14 @@ def _routing_reason(record: RouteRecord, previous: list[str] | None) -> str:
     return history_reason(str(record.get("reason") or ""), previous)
 
 
-def _finish_replay(lead_id: str, phone: str, at: str, event_id: str, newly_claimed: bool) -> None:
-    """The lead left `new` before this delivery placed it. Placed by an earlier delivery of this
-    record (its route is on the lead) with the reason on the lead (a pooled lead, one update, its
-    history entry written after it): make sure that entry exists (a lead placed with an owner keeps
-    no reason: its entry is rebuilt from the lead, `routing.history`). Now in a status
+def _finish_replay(lead_id: str, phone: str, newly_claimed: bool) -> None:
+    """The lead left `new` before this delivery placed it (placed by an earlier delivery of this
+    record: its history entry is rebuilt from the lead, or was written with it). Now in a status
     that does not hold the phone (closed since, or moved by hand before the stream came): give back
     the claim this delivery just made."""
     current = leads.get(lead_id, consistent=True)
     if newly_claimed and (current is None or current["status"] not in ACTIVE):
         phone_keys.drop_claim(phone, lead_id)
-    if current is not None and current.get("route") and "reason" in current["route"]:
-        record = current["route"]
-        placement.record_status(lead_id, at, event_id, "new", str(record.get("status") or current["status"]),
-                                _routing_reason(record, current.get("previous_leads")),
-                                _placed(current.get("first_owner") or current.get("owner"),
-                                        current.get("first_team") or current.get("team")))
 
 
 def record_routing(old: Lead, new: Lead) -> bool:
@@ -326,7 +318,7 @@ def record_routing(old: Lead, new: Lead) -> bool:
     often the record comes (store/placement.py). Its routing history entry is not an item: the lead
     keeps the decision, and its history shows it from there (`routing.history`)."""
     if old.get("status") != "new" or old.get("route") or "reason" in (new.get("route") or {}):
-        return False  # not a placement, or one that kept its reason (pooled: its entry written with it)
+        return False  # not a placement, or one that kept its reason (pooled: no notice)
     route = routing.explain(new)
     if route is None or new.get("created_by") == route.owner:  # a rep's own entry needs no message
         return False

@@ -163,14 +163,25 @@ def duplicate_entry(lead: Lead) -> HistoryEntry | None:
             "to_status": "duplicate", "reason": f"与 {active} 为同一客户，已合并", "related_lead": active}
 
 
+def pool_entry(lead: Lead) -> HistoryEntry | None:
+    """The history entry of a lead routing left in the pool by one update, rebuilt: such a lead keeps
+    its route with the reason (store/placement.py `settle`)."""
+    record: RouteRecord = lead.get("route") or {}
+    if record.get("status") != "pool" or "reason" not in record or "decided_at" not in record:
+        return None
+    return {"kind": "status", "at": str(record["decided_at"]), "actor": "system", "from_status": "new",
+            "to_status": "pool", "reason": history_reason(str(record["reason"]), lead.get("previous_leads")),
+            "detail": {"kind": "route", "to_owner": None, "to_team": None}}
+
+
 def history(lead: Lead, limit: int = 50) -> list[HistoryEntry]:
     """The lead's history, newest first, at most `limit` entries: those stored and the entry of its
-    one move out of `new` when the lead keeps that move itself (`routing_entry`, `duplicate_entry`;
-    a lead moved before either change has it stored, found among the others)."""
+    one move out of `new` when the lead keeps that move itself (`routing_entry`, `duplicate_entry`,
+    `pool_entry`; a lead moved before these changes has it stored, found among the others)."""
     entries = leads.history(lead["lead_id"], limit)
     if any(e.get("kind") == "status" and e.get("from_status") == "new" for e in entries):
         return entries  # stored (a pooled lead's, or one placed before 2026-12-04): nothing to rebuild
-    entry = routing_entry(lead) or duplicate_entry(lead)
+    entry = routing_entry(lead) or duplicate_entry(lead) or pool_entry(lead)
     if entry is None:
         return entries
     if len(entries) >= limit and str(entries[-1].get("at") or "") > str(entry["at"]):

@@ -75,38 +75,40 @@ def _notice_item(notice: Notice, at: str, key: str, lead_id: str) -> Notificatio
 
 def settle(phone: str, change: OwnershipChange, fields: Lead, notices: list[Notice], event_key: str,
            reason: str, detail: JsonObject, hold: Callable[[Placement], None] | None = None) -> Outcome:
-    """Claim the phone, then place the lead with its history entry: in that order, each conditional,
-    so that a crash between them is finished by the stream's retry of the record. A lead routed to an
-    owner is placed alone (its load with it): its owner's notice follows from the stream's record of
-    the placement (`record_routing`) and its history entry is rebuilt from the lead when read
-    (`routing.history`), so `notices` are only the others' (none). With
-    `hold`, such a lead is handed to it instead of placed (HELD: its batch places it with others).
-    RACE: another lead holds the phone, or a cap was hit meanwhile. ALREADY: the lead left `new`."""
+    """Claim the phone, then place the lead: in that order, each conditional, so that a crash between
+    them is finished by the stream's retry of the record. A lead routed to an owner is placed alone
+    (its load with it): its owner's notice follows from the stream's record of the placement
+    (`record_routing`) and its history entry is rebuilt from the lead when read (`routing.history`),
+    so `notices` are only the others' (none). With `hold`, such a lead is handed to it instead of
+    placed (HELD: its batch places it with others). A pooled lead is one update, its entry rebuilt
+    too; a placement that takes a lead from its owner, or tells someone (an unstaffed team's
+    supervisor), writes its entry in its transaction. RACE: another lead holds the phone, or a cap
+    was hit meanwhile. ALREADY: the lead left `new`."""
     if not phone_keys.claim_phone(phone, change.lead_id, change.at):
         return Outcome.RACE
     if ownership.only_receives(change) and not notices:
         if hold is not None:
             hold(Placement(change, without_reason(fields)))
             return Outcome.HELD
-        return place(change, without_reason(fields), [])[0]
+        return place(change, without_reason(fields), [])
+    if not (change.new_owner or change.expected_owner or notices):
+        # Pooled by one conditional update: the lead keeps its route with the reason (it fits 1 KB),
+        # and its history entry is rebuilt from it when read (`routing.history`), no item of its own.
+        return place(change, fields, [])
     entry = _history(change.lead_id, change.at, event_key, "new", change.new_status, reason, detail=detail)
-    outcome, written = place(change, fields, notices, entry)
-    if outcome is Outcome.DONE and not written:
-        record_status(change.lead_id, change.at, event_key, "new", change.new_status, reason, detail)
-    return outcome
+    return place(change, fields, notices, entry)
 
 
 def place(change: OwnershipChange, fields: Lead, notices: list[Notice],
-          entry: LeadEventModel | None = None) -> tuple[Outcome, bool]:
+          entry: LeadEventModel | None = None) -> Outcome:
     """Place a `new` lead (pool or an owner): the lead, and in one transaction with it only what must
     not happen without it (the owner's load, bounded by the caps; the notices; the history entry,
-    which then alone keeps the routing reason). A pooled lead is one conditional update (its history
-    entry written after it, the reason kept on the lead for a retry to write it from).
-    RACE: still `new` but a cap was hit meanwhile. Also says whether `entry` was written."""
+    which then alone keeps the routing reason). A pooled lead is one conditional update (the reason
+    kept on the lead: its history entry is rebuilt from it, `routing.history`).
+    RACE: still `new` but a cap was hit meanwhile."""
     lead_id = change.lead_id
     transaction = bool(change.new_owner or change.expected_owner or notices)
-    with_entry = transaction and entry is not None
-    if with_entry:
+    if transaction and entry is not None:
         fields = without_reason(fields)
     actions = ownership.lead_actions(change) + set_actions(fields)
     condition = ownership.lead_condition(change)
@@ -118,9 +120,9 @@ def place(change: OwnershipChange, fields: Lead, notices: list[Notice],
                     ownership.add_load_ops(tx, change)
             else:
                 LeadModel(lead_id).update(actions=actions, condition=condition)
-        return Outcome.DONE, with_entry
+        return Outcome.DONE
     except ConditionFailed as failed:
-        return _outcome(failed, lead_id), False
+        return _outcome(failed, lead_id)
 
 
 def _add_placement(tx: TransactWrite, change: OwnershipChange, actions: list[Action], notices: Sequence[Notice],
@@ -187,14 +189,6 @@ def without_reason(fields: Lead) -> Lead:
         return fields
     kept = {k: v for k, v in route.items() if k != "reason"}
     return {**fields, "route": kept}  # type: ignore[typeddict-item]  # a RouteRecord without its reason
-
-
-def record_status(lead_id: str, at: str, event_key: str, before: str, after: str, reason: str,
-                  detail: JsonObject | None = None) -> None:
-    """The history entry of a status change already made, keyed on the event: written once however
-    often the event is handled (a replay writes it if a crash came between the change and this)."""
-    conditional(lambda: _history(lead_id, at, event_key, before, after, reason, detail=detail).save(
-        condition=LeadEventModel.sk.does_not_exist()))
 
 
 def notify_routed(lead_id: str, at: str, notices: Sequence[Notice]) -> int:
