@@ -84,7 +84,9 @@ def test_second_channel_is_a_duplicate_with_a_re_inquiry(client: Any, demo_org: 
     deliver(client, leads_stream())
     dup = lead(client, second)
     assert dup["status"] == "duplicate" and dup["duplicate_of"] == first
+    assert dup["can"]["work"] is False  # worked on its original (the page links there), not here
     active = lead(client, first)
+    assert active["can"]["work"] is True
     assert active["status"] == "pool"
     assert active["name"] == "王小明" and active["loan_type"] == "car"  # never overwritten
     assert active["amount"] == 200  # an empty field filled from the inquiry

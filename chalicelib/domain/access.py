@@ -56,7 +56,7 @@ def permissions(who: Principal, lead: Mapping[str, Any]) -> dict[str, bool]:
         who.role == "supervisor" and team is not None and team == who.team)
     masked = not sees_full_phone(who, owner, team)
     return {
-        "work": works,
+        "work": works and status != "duplicate",  # merged into its original: worked there, not here
         "reveal": masked and works,
         "claim": who.role == "rep" and in_pool,
         "release": owner == who.user_id and status in OWNED,

@@ -71,7 +71,10 @@ function profile(lead, can) {
     ["贷款类型", labels.loan_type], ["贷款金额", amount(lead.amount)], ["贷款用途", labels.purpose],
     ["客户类型", labels.customer_type], ["征信情况", labels.credit_status],
     ["城市", [lead.city, lead.province, lead.region].filter(Boolean).join(" / ")],
-    ["来源", labels.source || lead.source], ["进线渠道", labels.channel], ["活动", lead.campaign], ["备注", lead.remark], ["负责人", lead.owner ? lead.owner_name || "—" : "公海（无人负责）"], ["团队", lead.team_label],
+    ["来源", labels.source || lead.source], ["进线渠道", labels.channel], ["活动", lead.campaign], ["备注", lead.remark],
+    ["负责人", lead.owner ? lead.owner_name || "—" : lead.status === "duplicate" ? null : "公海（无人负责）"], ["团队", lead.team_label],
+    ["重复于", lead.status === "duplicate" && lead.duplicate_of
+      ? h("a", { href: `#/lead/${encodeURIComponent(lead.duplicate_of)}`, "data-test": "original" }, `原线索 ${lead.duplicate_of}（在原线索上跟进）`) : null],
     ["下次跟进", lead.next_follow_up ? h("span", { id: "next-follow-up" }, fmtTime(lead.next_follow_up)) : null],
     ["创建时间", fmtTime(lead.created_at)], ["首次联系", lead.first_contact_at ? fmtTime(lead.first_contact_at) : null],
     ["分配依据", lead.route?.reason], ["签约金额", amount(lead.won_amount)], ["关闭原因", lead.close_reason],
