@@ -62,6 +62,30 @@ def test_test_data_becomes_invalid_with_reasons_and_is_kept(client: Any, phone: 
     assert item["status"] == "invalid"
     assert any(reason in r for r in item["invalid_reasons"])
     assert item["history"][0]["to_status"] == "invalid"
+    assert item["history"][0]["reason"] == "；".join(item["invalid_reasons"]) and item["invalid_at"]
+
+
+def test_an_invalid_leads_history_entry_is_rebuilt_from_it_and_stays_when_it_is_restored(client: Any) -> None:
+    """Cleaning's refusal is one conditional update of the lead (it keeps `invalid_at` and its reasons),
+    no history item (three write units less than a transaction of both); a later move out of
+    `invalid` (the lifecycle allows one to the pool) adds its own entry, and the refusal still shows
+    beneath it."""
+    from chalicelib.store import leads
+    from chalicelib.store.schema import LeadEventModel
+
+    lead_id = capture(client, "13800138000", name="李雷")
+    deliver(client, leads_stream())
+    item = lead(client, lead_id)
+    assert item["status"] == "invalid" and list(LeadEventModel.query(lead_id)) == []
+    [entry] = item["history"]
+    assert (entry["from_status"], entry["to_status"], entry["at"]) == ("new", "invalid", item["invalid_at"])
+    assert "测试号码" in entry["reason"]
+    assert leads.move_status(lead_id, "invalid", "pool", "2099-01-01T00:00:00.000Z", "admin", "核实为真实客户",
+                             "evt-restore")
+    restored = lead(client, lead_id)
+    assert restored["status"] == "pool"
+    assert [(e["from_status"], e["to_status"]) for e in restored["history"] if e["kind"] == "status"] == \
+        [("invalid", "pool"), ("new", "invalid")]
 
 
 def test_blocklist_is_data(client: Any) -> None:

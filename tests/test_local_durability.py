@@ -129,12 +129,13 @@ def _check(stack: Stack, acked: dict[str, str]) -> None:
 
     def misrecorded(lead_id: str) -> bool:
         """Not one routing entry in its history: a lead routed to an owner keeps the decision itself
-        (`route` without the reason, `first_owner`), a pooled one its route with the reason, and a
-        duplicate its merge (`duplicate_at`), the entry rebuilt from it (no item); the others, one item."""
+        (`route` without the reason, `first_owner`), a pooled one its route with the reason, a
+        duplicate its merge (`duplicate_at`), an invalid one its refusal (`invalid_at`), the entry
+        rebuilt from it (no item); the others, one item."""
         item = stored[lead_id]
         route = item.get("route", {}).get("M", {})
         rebuilt = ("first_owner" in item and "reason" not in route) or "duplicate_at" in item \
-            or ("reason" in route and route.get("status", {}).get("S") == "pool")
+            or "invalid_at" in item or ("reason" in route and route.get("status", {}).get("S") == "pool")
         return routed[lead_id] != (0 if rebuilt else 1)
 
     assert {lead_id: routed[lead_id] for lead_id in leads if misrecorded(lead_id)} == {}, \

@@ -77,6 +77,7 @@ class Lead(TypedDict, total=False):
     custom: dict[str, Any]
     spam_flags: list[str]
     invalid_reasons: list[str]
+    invalid_at: str | None
     created_by: str
     client_ip: str
     route: RouteRecord

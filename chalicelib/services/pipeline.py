@@ -214,7 +214,7 @@ def process_new_lead(image: Lead, event_id: str, at: str) -> str:
     ip_burst = capture_guard.count_submission(image, rules.burst, at)  # count
     cleaned = clean_lead(image, rules, config.lead_profile(), home_of, ip_burst=ip_burst)  # clean
     if not cleaned.valid:
-        return reject(image, cleaned, event_id, at)
+        return reject(image, cleaned, at)
     lead: Lead = {**image, **cleaned.updates}
     for _ in range(MAX_ATTEMPTS):
         key = phone_keys.get_phone_key(lead["phone"])  # dedup
@@ -233,11 +233,10 @@ def process_new_lead(image: Lead, event_id: str, at: str) -> str:
     raise Contention(f"phone item of {lead['lead_id']} kept changing")
 
 
-def reject(image: Lead, cleaned: Cleaned, event_id: str, at: str) -> str:
+def reject(image: Lead, cleaned: Cleaned, at: str) -> str:
     """Not a lead: `invalid`, with every reason, kept until its retention ends."""
-    moved = leads.move_status(image["lead_id"], "new", "invalid", at, "system", "；".join(cleaned.reasons), event_id,
-                              {**cleaned.updates, "invalid_reasons": cleaned.reasons,
-                               "expires_at": retention_expiry("invalid", at)})
+    moved = leads.reject_new(image["lead_id"], at, {**cleaned.updates, "invalid_reasons": cleaned.reasons,
+                                                     "invalid_at": at, "expires_at": retention_expiry("invalid", at)})
     return "invalid" if moved else "already"
 
 

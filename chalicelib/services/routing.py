@@ -174,14 +174,24 @@ def pool_entry(lead: Lead) -> HistoryEntry | None:
             "detail": {"kind": "route", "to_owner": None, "to_team": None}}
 
 
+def invalid_entry(lead: Lead) -> HistoryEntry | None:
+    """The history entry of a lead cleaning refused, rebuilt: it keeps when and why (`invalid_at`,
+    `invalid_reasons`, kept when someone restores it to the pool)."""
+    if not lead.get("invalid_at"):
+        return None
+    return {"kind": "status", "at": str(lead["invalid_at"]), "actor": "system", "from_status": "new",
+            "to_status": "invalid", "reason": "；".join(lead.get("invalid_reasons") or [])}
+
+
 def history(lead: Lead, limit: int = 50) -> list[HistoryEntry]:
     """The lead's history, newest first, at most `limit` entries: those stored and the entry of its
     one move out of `new` when the lead keeps that move itself (`routing_entry`, `duplicate_entry`,
-    `pool_entry`; a lead moved before these changes has it stored, found among the others)."""
+    `pool_entry`, `invalid_entry`; a lead moved before these changes has it stored, found among the
+    others)."""
     entries = leads.history(lead["lead_id"], limit)
     if any(e.get("kind") == "status" and e.get("from_status") == "new" for e in entries):
         return entries  # stored (a pooled lead's, or one placed before 2026-12-04): nothing to rebuild
-    entry = routing_entry(lead) or duplicate_entry(lead) or pool_entry(lead)
+    entry = routing_entry(lead) or duplicate_entry(lead) or pool_entry(lead) or invalid_entry(lead)
     if entry is None:
         return entries
     if len(entries) >= limit and str(entries[-1].get("at") or "") > str(entry["at"]):

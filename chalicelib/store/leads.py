@@ -191,6 +191,15 @@ def move_status(lead_id: str, expected: str, target: str, at: str, actor: str, r
         raise StoreUnavailable() from exc
 
 
+def reject_new(lead_id: str, at: str, fields: Lead) -> bool:
+    """A `new` lead cleaning refused: `invalid`, with `fields` (its reasons and `invalid_at`, which its
+    history entry is rebuilt from, `routing.invalid_entry`), one conditional update, no history item
+    (three write units less than the transaction of `move_status`). False when it already left `new`."""
+    actions: list[Action] = [LeadModel.status.set("invalid"), LeadModel.updated_at.set(at), LeadModel.version.add(1)]
+    return conditional(lambda: LeadModel(lead_id).update(actions=actions + set_actions(fields),
+                                                          condition=LeadModel.status == "new"))
+
+
 def to_entry(row: LeadEventModel) -> HistoryEntry:
     """A history item as a history entry (without its keys)."""
     item = {k: v for k, v in row.attribute_values.items() if k not in ("lead_id", "sk", "detail")}

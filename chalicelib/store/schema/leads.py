@@ -89,6 +89,7 @@ class LeadModel(_Table):
     custom = MapAttribute[str, Any](null=True)
     spam_flags = ListAttribute[str](null=True)
     invalid_reasons = ListAttribute[str](null=True)
+    invalid_at = UnicodeAttribute(null=True)  # when cleaning made it invalid (its history entry, with the reasons)
     created_by = UnicodeAttribute(null=True)
     client_ip = UnicodeAttribute(null=True)
     route = MapAttribute[str, Any](null=True)
