@@ -82,12 +82,12 @@ def all_leads() -> list[dict[str, Any]]:
 def history_facts(lead: dict[str, Any]) -> dict[str, Any]:
     """Who a lead's figures belong to, from its history alone as the lead page shows it (independent
     of the counters; the routing entry of a lead routed to an owner is rebuilt from its `route` and
-    first receiver, `routing.history`, every later move is an entry of its own): the team and rep that
+    first receiver, `history.of_lead`, every later move is an entry of its own): the team and rep that
     first received it, the author (and their team at the time) of each activity and of the first
     contact, the rep and team of each SLA reclaim, and whether it ever reached intent."""
-    from chalicelib.services import routing
+    from chalicelib.services import history
 
-    events = sorted(routing.history(lead, limit=500), key=lambda e: e["at"])
+    events = sorted(history.of_lead(lead, limit=500), key=lambda e: e["at"])
     moves = [e for e in events if isinstance(e.get("detail"), dict) and "to_owner" in e["detail"]]
 
     def team_at(at: str) -> str | None:

@@ -135,7 +135,7 @@ def test_a_duplicates_history_entry_is_rebuilt_from_it_and_the_phone_is_checked_
     merged before the change keeps its stored entry, shown once."""
     import botocore.client
 
-    from chalicelib.services import routing
+    from chalicelib.services import history
     from chalicelib.services.pipeline import process_new_lead
     from chalicelib.store import leads
     from chalicelib.store import phone_keys as dedup
@@ -185,7 +185,7 @@ def test_a_duplicates_history_entry_is_rebuilt_from_it_and_the_phone_is_checked_
     LeadEventModel(later, f"{stored['duplicate_at']}#status#old", kind="status", at=stored["duplicate_at"],
                    actor="system", from_status="new", to_status="duplicate", reason=f"与 {first} 为同一客户，已合并",
                    related_lead=first).save()
-    assert [e["to_status"] for e in routing.history(leads.get(later) or {}) if e["kind"] == "status"] == ["duplicate"]
+    assert [e["to_status"] for e in history.of_lead(leads.get(later) or {}) if e["kind"] == "status"] == ["duplicate"]
 
 
 def test_owner_is_notified_of_a_re_inquiry(client: Any) -> None:
@@ -400,7 +400,7 @@ def test_racing_replayed_and_crashing_deliveries_end_in_one_consistent_state(
 
     from chalicelib.domain.lifecycle import CLOSED
     from chalicelib.errors import StoreUnavailable
-    from chalicelib.services import routing
+    from chalicelib.services import history
     from chalicelib.services.pipeline import process_new_lead
     from chalicelib.store import leads, ownership, phone_keys, placement
 
@@ -478,7 +478,7 @@ def test_racing_replayed_and_crashing_deliveries_end_in_one_consistent_state(
         assert all(final[i]["duplicate_of"] == active for i in ids if i != active)
         key = phone_keys.get_phone_key(final[active]["phone"])
         assert key is not None and key.active_lead == active and key.history == []
-        routed = [e for e in routing.history(final[active], limit=500) if e["kind"] == "status"]
+        routed = [e for e in history.of_lead(final[active], limit=500) if e["kind"] == "status"]
         assert len(routed) == 1 and routed[0]["to_status"] == final[active]["status"]
         assert sorted(a["related_lead"] for a in activities(active)) == sorted(i for i in ids if i != active)
         if final[active].get("owner"):

@@ -50,14 +50,12 @@ def stored_lead(lead_id: str) -> dict[str, Any]:
 
 
 def history(lead_id: str) -> list[dict[str, Any]]:
-    """The lead's history as its page shows it (the routing entry of a lead routed to an owner is
-    rebuilt from the lead, the others are items of their own)."""
-    from chalicelib.services import routing
+    """The lead's history as its page shows it (the entry of its move out of `new` rebuilt from the
+    lead where that move wrote none, the others items of their own)."""
+    from chalicelib.services.history import of_lead
     from chalicelib.store import leads
 
-    entries: list[dict[str, Any]] = list(routing.history(leads.get(lead_id, consistent=True) or {"lead_id": lead_id},
-                                                         limit=500))
-    return entries
+    return list(of_lead(leads.get(lead_id, consistent=True) or {"lead_id": lead_id}, limit=500))  # type: ignore[arg-type]
 
 
 def put_images(event: dict[str, Any]) -> None:

@@ -15,7 +15,7 @@ from chalicelib.domain.scoring import BAND_LABELS
 from chalicelib.domain.timeutil import day_bounds_utc
 from chalicelib.errors import BadRequest, Forbidden, NotFound
 from chalicelib.rules.profile import OPTION_FIELDS
-from chalicelib.services import names, routing
+from chalicelib.services import history, names, routing
 from chalicelib.store import config, leads, tasks
 
 _HIDDEN = ("client_ip", "ip_rank", "day", "spam_flags")  # ip_rank: on leads captured before 2026-11-29
@@ -93,17 +93,17 @@ def get_lead(lead_id: str, who: Principal) -> LeadView:
     if lead is None or not can_read_lead(who, lead.get("owner"), lead.get("team"), lead["status"]):
         raise NotFound("线索不存在或无权查看")
     view = lead_view(lead, who)
-    history = routing.history(lead)
-    view["history"] = [_named_event(event) for event in history]
+    entries = history.of_lead(lead)
+    view["history"] = [_named_event(event) for event in entries]
     route = lead.get("route")
     if isinstance(route, dict) and "reason" not in route and (
-            entry := leads.routing_entry(lead, history) or routing.routing_entry(lead)):
+            entry := leads.routing_entry(lead, entries) or routing.routing_entry(lead)):
         # A placed lead keeps no routing reason (under 1 KB): its history entry has it (store/placement.py).
         view["route"] = {**route, "reason": route_reason(str(entry.get("reason") or ""), lead.get("previous_leads"))}
     view["tasks"] = [{**task, "owner_name": names.user(task["owner"])} for task in tasks.of_lead(lead_id)]
     # A lead merged by hand keeps both histories: the kept lead shows the merged ones' too.
     merged = [{**event, "lead_id": other} for other in lead.get("merged_leads") or []
-              for event in routing.history(leads.get(other) or {"lead_id": other})]
+              for event in history.of_lead(leads.get(other) or {"lead_id": other})]
     if merged:
         view["merged_history"] = sorted((_named_event(event) for event in merged), key=lambda event: event["at"],
                                         reverse=True)

@@ -272,7 +272,7 @@ def route_and_place(lead: Lead, key: PhoneKey | None, updates: Lead, event_id: s
                               "但无在岗且未满额的销售，已进入公海，请安排处理。", lead.get("name")))
     # A lead routed to an owner: the owner's notice follows from the stream's record of its placement
     # (`record_routing`), one write unit instead of two in its transaction; its history entry is
-    # rebuilt from the lead when its history is read (`routing.history`).
+    # rebuilt from the lead when its history is read (`history.of_lead`).
     newly_claimed = key is None or key.active_lead != lead_id
     group = placing.current()  # within a batch, a routed lead is placed with the batch's others
     outcome = placement.settle(lead["phone"], change, fields, notices, event_id, reason,
@@ -315,7 +315,7 @@ def record_routing(old: Lead, new: Lead) -> bool:
     """A lead routing placed with an owner (its record of leaving `new`): the owner's 新分配 notice, in
     the words routing gave it (`routing.explain`: the rule set's version that decided), once however
     often the record comes (store/placement.py). Its routing history entry is not an item: the lead
-    keeps the decision, and its history shows it from there (`routing.history`)."""
+    keeps the decision, and its history shows it from there (`history.of_lead`)."""
     if old.get("status") != "new" or old.get("route") or "reason" in (new.get("route") or {}):
         return False  # not a placement, or one that kept its reason (pooled: no notice)
     route = routing.explain(new)

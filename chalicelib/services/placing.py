@@ -7,7 +7,7 @@ instead held back here, their phones already claimed, and written together by
 `store.placement.place_group`: one transaction of up to 100 items holding each lead and one load
 update per rep for every lead that rep receives in it (each lead's notice follows from its
 placement's own stream record, `pipeline.record_routing`; its history entry is rebuilt from the lead,
-`routing.history`). Routing sees
+`history.of_lead`). Routing sees
 the held-back leads in the reps' loads (`held`), so the caps and the turns hold as if each lead had
 been placed at once.
 

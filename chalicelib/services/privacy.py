@@ -15,7 +15,7 @@ from chalicelib.domain.records import JsonObject, JsonView, Lead, lead_fields
 from chalicelib.domain.timeutil import iso_utc
 from chalicelib.errors import Conflict, Forbidden, NotFound, StaleVersion, ValidationFailed
 from chalicelib.observability import logger
-from chalicelib.services import routing
+from chalicelib.services import history
 from chalicelib.settings import get_settings
 from chalicelib.store import audit, config, directory, leads, privacy
 
@@ -117,8 +117,8 @@ def lead_audit(who: Principal, lead_id: str) -> JsonView:
     lead = leads.get(lead_id)
     if lead is None or not can_read_lead(who, lead.get("owner"), lead.get("team"), lead["status"]):
         raise NotFound("线索不存在或无权查看")
-    history = sorted(routing.history(lead, limit=500), key=lambda e: e.get("at") or "")
-    return {"lead_id": lead_id, "history": history, "audit": audit.of_entity(f"lead#{lead_id}")}
+    entries = sorted(history.of_lead(lead, limit=500), key=lambda e: e.get("at") or "")
+    return {"lead_id": lead_id, "history": entries, "audit": audit.of_entity(f"lead#{lead_id}")}
 
 
 def _window_keys(lead: Lead) -> list[tuple[str, bool]]:

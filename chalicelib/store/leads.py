@@ -193,7 +193,7 @@ def move_status(lead_id: str, expected: str, target: str, at: str, actor: str, r
 
 def reject_new(lead_id: str, at: str, fields: Lead) -> bool:
     """A `new` lead cleaning refused: `invalid`, with `fields` (its reasons and `invalid_at`, which its
-    history entry is rebuilt from, `routing.invalid_entry`), one conditional update, no history item
+    history entry is rebuilt from, `history.invalid_entry`), one conditional update, no history item
     (three write units less than the transaction of `move_status`). False when it already left `new`."""
     actions: list[Action] = [LeadModel.status.set("invalid"), LeadModel.updated_at.set(at), LeadModel.version.add(1)]
     return conditional(lambda: LeadModel(lead_id).update(actions=actions + set_actions(fields),

@@ -78,7 +78,7 @@ def settle(phone: str, change: OwnershipChange, fields: Lead, notices: list[Noti
     """Claim the phone, then place the lead: in that order, each conditional, so that a crash between
     them is finished by the stream's retry of the record. A lead routed to an owner is placed alone
     (its load with it): its owner's notice follows from the stream's record of the placement
-    (`record_routing`) and its history entry is rebuilt from the lead when read (`routing.history`),
+    (`record_routing`) and its history entry is rebuilt from the lead when read (`history.of_lead`),
     so `notices` are only the others' (none). With `hold`, such a lead is handed to it instead of
     placed (HELD: its batch places it with others). A pooled lead is one update, its entry rebuilt
     too; a placement that takes a lead from its owner, or tells someone (an unstaffed team's
@@ -93,7 +93,7 @@ def settle(phone: str, change: OwnershipChange, fields: Lead, notices: list[Noti
         return place(change, without_reason(fields), [])
     if not (change.new_owner or change.expected_owner or notices):
         # Pooled by one conditional update: the lead keeps its route with the reason (it fits 1 KB),
-        # and its history entry is rebuilt from it when read (`routing.history`), no item of its own.
+        # and its history entry is rebuilt from it when read (`history.of_lead`), no item of its own.
         return place(change, fields, [])
     entry = _history(change.lead_id, change.at, event_key, "new", change.new_status, reason, detail=detail)
     return place(change, fields, notices, entry)
@@ -104,7 +104,7 @@ def place(change: OwnershipChange, fields: Lead, notices: list[Notice],
     """Place a `new` lead (pool or an owner): the lead, and in one transaction with it only what must
     not happen without it (the owner's load, bounded by the caps; the notices; the history entry,
     which then alone keeps the routing reason). A pooled lead is one conditional update (the reason
-    kept on the lead: its history entry is rebuilt from it, `routing.history`).
+    kept on the lead: its history entry is rebuilt from it, `history.of_lead`).
     RACE: still `new` but a cap was hit meanwhile."""
     lead_id = change.lead_id
     transaction = bool(change.new_owner or change.expected_owner or notices)
@@ -154,7 +154,7 @@ def place_group(placements: Sequence[Placement]) -> bool:
     """Place routed leads in one transaction: each lead as `place` writes it (conditional on still
     being `new` and unowned) and one load update per rep and day for all the leads that rep receives,
     bounded by the caps for all of them (notices: `record_routing`; history entries: rebuilt from
-    the leads, `routing.history`). False: a condition refused
+    the leads, `history.of_lead`). False: a condition refused
     or a conflict cancelled it, nothing written (the caller places the leads one by one)."""
     received: dict[tuple[str, str], list[OwnershipChange]] = {}
     for placement in placements:
@@ -211,7 +211,7 @@ def mark_duplicate(lead_id: str, active_id: str, phone: str, at: str, fields: Le
     owner a notification; an imported submission counts on its import job as a repeat of an existing
     lead. All or nothing, keyed on the submission, so a replay adds nothing. The submission keeps
     when and into which lead it was merged (`duplicate_at`, `duplicate_of`): its history entry is
-    rebuilt from them (`routing.history`), no item of its own (two write units less).
+    rebuilt from them (`history.of_lead`), no item of its own (two write units less).
 
     The active lead must still be active (not closed: a closed lead gives its phone up). The phone's
     item is checked too only with `check_phone` (the caller's: the active lead is `new`, whose claim a
