@@ -77,6 +77,26 @@ def test_lost_needs_a_reason_and_frees_the_phone(client: Any) -> None:
     assert lead(client, again)["previous_leads"] == [lead_id]
 
 
+def test_the_lead_page_offers_only_the_statuses_the_api_sets_by_hand(client: Any) -> None:
+    """变更状态 offers what the lead may be set to by hand, from the server (it offered 公海 from every
+    working, lost or invalid lead, which the API refuses: the pool and assignment are moves of their
+    own); each one offered is accepted."""
+    lead_id = owned_lead(client)
+    item = body_of(call(client, "GET", f"/leads/{lead_id}", "sh_rep1"))
+    assert item["status"] == "assigned"
+    assert item["statuses"] == ["contacted", "observing", "intent", "qualifying", "lost", "invalid"]
+    lost = call(client, "POST", f"/leads/{lead_id}/status", "sh_rep1",
+                {"status": "lost", "version": item["version"], "reason": "已在他行办理"})
+    assert lost.status_code == 200
+    assert body_of(call(client, "GET", f"/leads/{lead_id}", "sh_rep1"))["statuses"] == []  # lost: nothing by hand
+    pooled = capture(client, "13917326685", city="成都", loan_type="car")
+    deliver(client, leads_stream())
+    view = body_of(call(client, "GET", f"/leads/{pooled}", "admin"))
+    assert (view["status"], view["statuses"]) == ("pool", ["invalid"])
+    assert call(client, "POST", f"/leads/{pooled}/status", "admin",
+                {"status": "invalid", "version": view["version"], "reason": "空号"}).status_code == 200
+
+
 def test_inbox_lists_counts_and_marks_read(client: Any) -> None:
     owned_lead(client)
     for source in ("wechat", "douyin"):

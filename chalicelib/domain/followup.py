@@ -8,14 +8,22 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chalicelib.domain.lifecycle import STATUS_LABELS, check_transition
+from chalicelib.domain.lifecycle import STATUS_LABELS, TRANSITIONS, check_transition
 from chalicelib.errors import Conflict, ValidationFailed
 
 ActivityType = Literal["call", "sms", "wechat", "email", "visit", "note", "materials_sent"]
 ACTIVITY_LABELS = {"call": "电话", "sms": "短信", "wechat": "微信", "email": "邮件", "visit": "面谈/上门",
                    "note": "备注", "materials_sent": "资料已发送", "re_inquiry": "再次咨询"}
 # Statuses a rep sets by hand; the pool, assignment and de-duplication have their own paths.
-MANUAL_TARGETS = frozenset({"contacted", "observing", "intent", "qualifying", "won", "lost", "invalid"})
+MANUAL_ORDER = ("contacted", "observing", "intent", "qualifying", "won", "lost", "invalid")
+MANUAL_TARGETS = frozenset(MANUAL_ORDER)
+
+
+def manual_targets(status: str) -> list[str]:
+    """The statuses a lead in `status` may be set to by hand (the lead page's 变更状态 offers these and
+    no other: the pool and assignment are moves of their own), working ones first."""
+    allowed = TRANSITIONS.get(status, frozenset())
+    return [target for target in MANUAL_ORDER if target in allowed]
 
 
 class ActivityIn(BaseModel):

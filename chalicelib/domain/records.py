@@ -130,6 +130,7 @@ class LeadView(Lead, total=False):
     owner_name: str | None
     team_label: str | None
     can: dict[str, bool]
+    statuses: list[str]  # what 变更状态 may set it to (the lead page only)
     history: list[JsonObject]
     tasks: list[JsonObject]
     merged_history: list[JsonObject]

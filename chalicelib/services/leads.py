@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from typing import cast
 
 from chalicelib.domain.access import Principal, can_read_lead, permissions, sees_full_phone
+from chalicelib.domain.followup import manual_targets
 from chalicelib.domain.lifecycle import STATUS_LABELS
 from chalicelib.domain.phone import display_phone, mask_phone
 from chalicelib.domain.records import JsonObject, Lead, LeadPageView, LeadView
@@ -93,6 +94,7 @@ def get_lead(lead_id: str, who: Principal) -> LeadView:
     if lead is None or not can_read_lead(who, lead.get("owner"), lead.get("team"), lead["status"]):
         raise NotFound("线索不存在或无权查看")
     view = lead_view(lead, who)
+    view["statuses"] = manual_targets(lead["status"]) if view["can"]["work"] else []
     entries = history.of_lead(lead)
     view["history"] = [_named_event(event) for event in entries]
     route = lead.get("route")

@@ -4,16 +4,7 @@ export const STATUS = {
   new: "新线索", invalid: "无效线索", duplicate: "重复线索", pool: "公海", assigned: "已分配", contacted: "初步接触",
   observing: "待观察", intent: "意向明确", qualifying: "资质审核", won: "签约放款", lost: "流失",
 };
-const WORKING = ["contacted", "observing", "intent", "qualifying"];
 // The lifecycle's transitions (chalicelib/domain/lifecycle.py); the API enforces them, this only offers them.
-export const TRANSITIONS = {
-  assigned: [...WORKING, "pool", "invalid", "lost"],
-  contacted: ["observing", "intent", "qualifying", "pool", "invalid", "lost"],
-  observing: ["contacted", "intent", "qualifying", "pool", "invalid", "lost"],
-  intent: ["observing", "qualifying", "won", "lost", "pool"],
-  qualifying: ["intent", "observing", "won", "lost"],
-  lost: ["pool"], invalid: ["pool"], pool: ["invalid"],
-};
 export const ACTIVITY = { call: "电话", sms: "短信", wechat: "微信", email: "邮件", visit: "面谈", note: "备注",
   materials_sent: "资料已发送" };
 export const ROLE = { admin: "管理员", supervisor: "主管", rep: "销售" };

@@ -2,7 +2,7 @@
 // requires, tasks, the timeline of activities and history; claim / release / 分配 · 转交. What the
 // caller may do comes from the server (`lead.can`: work, reveal, claim, release, assign).
 import { get, patch, post } from "../api.js";
-import { ACTIVITY, busy, errorBox, fmtTime, h, loading, mount, statusTag, STATUS, TRANSITIONS, toast } from "../ui.js";
+import { ACTIVITY, busy, errorBox, fmtTime, h, loading, mount, statusTag, STATUS, toast } from "../ui.js";
 import { amount, assignableReps, assignBar, localPhone } from "./common.js";
 
 const OUTCOMES = ["已接通", "未接通", "有意向", "无意向", "稍后再联系"];
@@ -34,7 +34,7 @@ export async function render(view, ctx) {
     can.work ? editCard(lead, again) : null,
     can.assign ? assignCard(lead, reps, again) : null,
     works ? quickLog(lead, again) : null,
-    works && TRANSITIONS[lead.status] ? statusForm(lead, again) : null,
+    works && lead.statuses?.length ? statusForm(lead, again) : null,
     taskSection(lead, works, again),
     timeline(lead));
 }
@@ -205,7 +205,7 @@ function statusForm(lead, again) {
   const slot = h("div");
   const extra = h("div", { class: "row" });
   const target = h("select", { id: "status-target", "aria-label": "新状态", onchange: () => fields() },
-    h("option", { value: "" }, "变更为…"), TRANSITIONS[lead.status].map((s) => h("option", { value: s }, STATUS[s])));
+    h("option", { value: "" }, "变更为…"), lead.statuses.map((s) => h("option", { value: s }, STATUS[s])));
   const reason = h("input", { id: "status-reason", "aria-label": "原因", placeholder: "原因" });
   const wonAmount = h("input", { type: "number", min: 0, step: "0.01", "aria-label": "放款金额（万元）", placeholder: "放款金额（万元）" });
   const wonDate = h("input", { type: "date", "aria-label": "放款日期" });
