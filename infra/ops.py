@@ -4,6 +4,7 @@
     python -m infra.ops <stage> partner <partner_id> <label>
     python -m infra.ops <stage> aggregates [--fix]
     python -m infra.ops <stage> clocks
+    python -m infra.ops <stage> loads
 
 `first-admin` writes the user (role admin) into the stage's users table and, where the stage signs in
 through its Cognito user pool, creates the pool user (Cognito mails a temporary password) in the
@@ -14,6 +15,8 @@ through its Cognito user pool, creates the pool user (Cognito mails a temporary 
 difference; `--fix` repairs them. Run it after a stream failure alarm, once the stream is drained.
 `clocks` keys the leads of a stage deployed before the sweep's one index (`by_clock_keys`) in it
 (a Scan, idempotent): the deploy that adds that index runs it (docs/operations.md).
+`loads` recounts each rep's held leads (the `open` count `max_open` bounds) from the leads they own in
+a working status, once per stage (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -89,6 +92,7 @@ def main() -> None:  # pragma: no cover - needs an AWS account
     counters = commands.add_parser("aggregates")
     counters.add_argument("--fix", action="store_true")
     commands.add_parser("clocks")
+    commands.add_parser("loads")
     args = parser.parse_args()
     _use_stage(args.stage)
     if args.command == "first-admin":
@@ -103,6 +107,12 @@ def main() -> None:  # pragma: no cover - needs an AWS account
         from chalicelib.store import leads
 
         print(f"{leads.migrate_clocks()} leads keyed in by_clock_keys")
+    elif args.command == "loads":
+        from chalicelib.store import ownership
+        from chalicelib.store.schema import UserModel
+
+        users = [user.user_id for user in UserModel.scan(attributes_to_get=["user_id"])]
+        print(f"{ownership.recount_held(users)} reps' held counts recounted")
     elif args.command == "aggregates":
         import json
 

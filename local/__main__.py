@@ -70,6 +70,7 @@ def run() -> int:
         seed_demo_org(iso_utc(datetime.now(UTC)))
         pump.skip_existing()
     _upgrade_clocks(aws)
+    _upgrade_held()
     _upgrade_counters(pump)
     try:
         server = Server(app_module.app, pump, lock, port, aws_endpoint=aws.endpoint)
@@ -159,6 +160,17 @@ def _upgrade_clocks(aws: Any) -> None:
     for index in sorted(old):
         aws.drop_index(table, index)
     print(f"跟进时钟已迁移到统一的到期索引：{moved} 条线索", flush=True)
+
+
+def _upgrade_held() -> None:
+    """The reps' held counts of a state from before closed leads left them, recounted once, before
+    the first request (`infra.ops loads` on AWS)."""
+    from chalicelib.store import ownership
+    from chalicelib.store.schema import UserModel
+
+    changed = ownership.recount_held([user.user_id for user in UserModel.scan(attributes_to_get=["user_id"])])
+    if changed:
+        print(f"销售持有线索数已按在跟进线索重新计算：{changed} 人", flush=True)
 
 
 def _upgrade_counters(pump: Any) -> None:

@@ -271,6 +271,47 @@ def test_max_open_caps_claims(client: Any) -> None:
     assert refused.status_code == 409 and body_of(refused)["error"]["code"] == "MAX_OPEN_REACHED"
 
 
+def test_a_closed_lead_leaves_the_reps_held_count(client: Any) -> None:
+    """`max_open` bounds the leads a rep holds in a working status: one they win, lose or mark invalid
+    (or that is merged by hand into another) leaves the count in the same transaction, so the rep
+    may claim again (before, closed leads stayed counted: a rep who had closed 200 leads received
+    none). An unmerge counts it again. A store counted the old way is recounted once."""
+    from chalicelib.store import ownership
+    from chalicelib.store.schema import RepLoadModel
+
+    def held() -> int:
+        return ownership.counter("sh_rep1", "open").n
+
+    call(client, "PATCH", "/users/sh_rep1", "admin", {"max_open": 1})
+    a, b, c = pooled_lead(client, 0), pooled_lead(client, 1), pooled_lead(client, 2)
+    assert call(client, "POST", f"/leads/{a}/claim", "sh_rep1").status_code == 200
+    assert call(client, "POST", f"/leads/{b}/claim", "sh_rep1").status_code == 409  # holds one of one
+    version = lead(client, a)["version"]
+    assert call(client, "POST", f"/leads/{a}/status", "sh_rep1",
+                {"status": "lost", "version": version, "reason": "已在他行办理"}).status_code == 200
+    assert held() == 0
+    assert call(client, "POST", f"/leads/{b}/claim", "sh_rep1").status_code == 200  # may hold one again
+    version = lead(client, b)["version"]
+    assert call(client, "POST", f"/leads/{b}/status", "sh_rep1",
+                {"status": "contacted", "version": version}).status_code == 200
+    assert held() == 1  # still working it
+    call(client, "PATCH", "/users/sh_rep1", "admin", {"max_open": 10})
+    assert call(client, "POST", f"/leads/{c}/claim", "sh_rep1").status_code == 200
+    assert held() == 2
+    merged = call(client, "POST", f"/leads/{b}/merge", "admin", {"source": c, "reason": "同一客户"})
+    assert merged.status_code == 200, merged.body
+    assert held() == 1  # the merged one is worked on the kept lead
+    assert call(client, "POST", f"/leads/{c}/unmerge", "admin", {"reason": "误合并"}).status_code == 200
+    assert held() == 2
+    # A store from before: the count as the old code left it (a lead lost in the rep's hands still in).
+    RepLoadModel.delete(RepLoadModel(*ownership.HELD_LAYOUT))
+    RepLoadModel("sh_rep1", "open").update(actions=[RepLoadModel.n.set(7)])
+    assert ownership.recount_held(["sh_rep1", "sh_rep2"]) == 1
+    assert held() == 2  # b and c, worked by sh_rep1; a (lost) no longer
+    RepLoadModel("sh_rep1", "open").update(actions=[RepLoadModel.n.set(7)])
+    assert ownership.recount_held(["sh_rep1"]) == 0 and held() == 7  # once per store
+
+
 def test_pool_list_filters_and_masks(client: Any) -> None:
     chengdu = [pooled_lead(client, n) for n in range(3)]
     sh_credit = capture(client, phone(50), city="上海", loan_type="credit", amount=80)

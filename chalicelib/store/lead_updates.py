@@ -14,6 +14,7 @@ from chalicelib.errors import Conflict
 from chalicelib.store.aws_errors import ConditionFailed, aws_errors
 from chalicelib.store.connection import transaction_connection
 from chalicelib.store.leads import clock_actions
+from chalicelib.store.ownership import held_moves
 from chalicelib.store.schema import LeadEventModel, LeadModel
 
 
@@ -77,6 +78,7 @@ def set_status(lead: Lead, target: str, version: int, actor: str, at: str, reaso
         with aws_errors(), TransactWrite(connection=transaction_connection()) as tx:
             tx.update(LeadModel(lead["lead_id"]), actions=actions,
                       condition=(LeadModel.version == version) & (LeadModel.status == lead["status"]))
+            held_moves(tx, lead.get("owner"), lead["status"], target)
             tx.save(LeadEventModel(lead["lead_id"], f"{at}#status#{uuid.uuid4().hex[:12]}", kind="status", at=at,
                                    actor=actor, from_status=lead["status"], to_status=target, reason=reason))
     except ConditionFailed as exc:

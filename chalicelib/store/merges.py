@@ -9,6 +9,7 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.domain.records import Lead
 from chalicelib.store.aws_errors import conditional
 from chalicelib.store.connection import transaction_connection
+from chalicelib.store.ownership import held_moves
 from chalicelib.store.placement import status_update
 from chalicelib.store.schema import LeadEventModel, LeadModel, PhoneKeyModel
 
@@ -25,6 +26,7 @@ def merge(source: Lead, target: Lead, at: str, actor: str, reason: str, phone_wa
         with TransactWrite(connection=transaction_connection()) as tx:
             tx.update(source_model, actions=source_actions,
                       condition=(LeadModel.version == source["version"]) & (LeadModel.status == source["status"]))
+            held_moves(tx, source.get("owner"), source["status"], "duplicate")
             tx.update(LeadModel(target["lead_id"]), condition=LeadModel.version == target["version"],
                       actions=[LeadModel.merged_leads.set(merged), LeadModel.updated_at.set(at),
                                LeadModel.version.add(1)])
@@ -54,6 +56,7 @@ def unmerge(source: Lead, target: Lead, at: str, actor: str, reason: str) -> boo
         with TransactWrite(connection=transaction_connection()) as tx:
             tx.update(source_model, actions=source_actions,
                       condition=(LeadModel.version == source["version"]) & LeadModel.merge_snapshot.exists())
+            held_moves(tx, source.get("owner"), "duplicate", snapshot["status"])
             tx.update(LeadModel(target["lead_id"]), actions=target_actions,
                       condition=LeadModel.version == target["version"])
             for lead_id in (source["lead_id"], target["lead_id"]):

@@ -13,6 +13,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import metrics
+from chalicelib.domain.access import OWNED
 from chalicelib.domain.ownership import Caps, Notice, OwnershipChange
 from chalicelib.domain.records import Member, UserChanges
 from chalicelib.domain.timeutil import beijing, parse_iso
@@ -120,6 +121,51 @@ def add_load_ops(tx: TransactWrite, change: OwnershipChange) -> None:
             tx.update(RepLoadModel(change.expected_owner, f"cooldown#{change.lead_id}"),
                       actions=[RepLoadModel.until.set(change.cooldown_until),
                                RepLoadModel.expires_at.set(parse_iso(change.cooldown_until))])
+
+
+def held_moves(tx: TransactWrite, owner: str | None, before: str, after: str) -> None:
+    """A lead changing status in its owner's hands: out of a working status (closed: won, lost,
+    invalid; or merged into another lead) it no longer counts among the leads they hold (`open`, the
+    count `max_open` bounds); back into one (an unmerge), it counts again. Before 2026-12-04 a closed
+    lead stayed counted, so a rep who had closed `max_open` leads received none (`recount_held`)."""
+    if not owner or (before in OWNED) == (after in OWNED):
+        return
+    tx.update(RepLoadModel(owner, LOAD), actions=[RepLoadModel.n.add(-1 if before in OWNED else 1)])
+
+
+HELD_LAYOUT = ("_layout", "held")  # the rep_load item saying the held counts were recounted
+
+
+def recount_held(users: Sequence[str]) -> int:
+    """Each user's held count set to the leads they own in a working status, once per store (offline:
+    `local` on start, `infra.ops loads` on AWS; a Query and a batch read of each user's leads).
+    Conditional on the count as read, so a lead received meanwhile makes it count again. Returns the
+    users whose count changed; 0 when the store was recounted before."""
+    from chalicelib.store.leads import read_many
+
+    try:
+        RepLoadModel.get(*HELD_LAYOUT, consistent_read=True)
+        return 0
+    except RepLoadModel.DoesNotExist:
+        pass
+    changed = 0
+    for user in users:
+        for _ in range(5):
+            before = counter(user, LOAD).n
+            ids = [row.lead_id for row in LeadModel.by_owner.query(user)]
+            held = sum(1 for lead in read_many(ids) if lead.get("owner") == user and lead.get("status") in OWNED)
+            if held == before:
+                break
+            condition = RepLoadModel.n.does_not_exist() if not before else RepLoadModel.n == before
+            try:
+                with aws_errors():
+                    RepLoadModel(user, LOAD).update(actions=[RepLoadModel.n.set(held)], condition=condition)
+                changed += 1
+                break
+            except ConditionFailed:
+                continue  # a lead received or given up meanwhile: count again
+    RepLoadModel(*HELD_LAYOUT, until="2026-12-04 closed leads leave the held count").save()
+    return changed
 
 
 def history_item(change: OwnershipChange) -> LeadEventModel:
