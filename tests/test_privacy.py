@@ -89,6 +89,22 @@ def test_erase_removes_the_person_from_every_table(client: Any) -> None:
     assert body_of(board)["funnel"]["total"] == len(_lead_ids()) == 1
 
 
+def test_erasing_a_lead_a_rep_holds_frees_their_held_count(client: Any) -> None:
+    """The erased lead leaves its rep's held count (`max_open`) with it, once however often the
+    purge runs (the REMOVE record purges again)."""
+    from chalicelib.store import ownership
+
+    made = call(client, "POST", "/leads", "sh_rep1", {"phone": PHONE, "name": "欧阳娜娜"})
+    assert made.status_code in (200, 201, 202), made.body
+    reader = leads_stream()
+    deliver(client, reader)
+    assert ownership.counter("sh_rep1", "open").n == 1
+    response = call(client, "POST", "/privacy/erase", "admin", {"phone": PHONE, "reason": "本人申请删除"})
+    assert response.status_code == 200, response.body
+    assert deliver(client, reader) == {"batchItemFailures": []}
+    assert ownership.counter("sh_rep1", "open").n == 0
+
+
 def test_erase_needs_an_admin_a_reason_and_a_person(client: Any) -> None:
     lead_id = capture(client, PHONE)
     assert call(client, "POST", "/privacy/erase", "sh_lead", {"lead_id": lead_id, "reason": "x"}).status_code == 403

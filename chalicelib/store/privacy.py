@@ -13,7 +13,8 @@ from chalicelib.errors import Conflict
 from chalicelib.store import counters
 from chalicelib.store.aws_errors import ConditionFailed, aws_errors
 from chalicelib.store.connection import transaction_connection
-from chalicelib.store.leads import set_actions
+from chalicelib.store.leads import get, set_actions
+from chalicelib.store.ownership import held_moves
 from chalicelib.store.schema import (
     AuditModel,
     CounterModel,
@@ -91,9 +92,31 @@ def purge_lead(lead: Lead, users: set[str], window_keys: list[tuple[str, bool]])
         for key, whole in window_keys:  # a phone's window holds only this person's leads: whole
             if counters.drop(key) if whole else counters.forget(key, lead_id):
                 removed[CounterModel.Meta.table_name] += 1
-        LeadModel(lead_id).delete()
+        _delete_lead(lead)
         removed[LeadModel.Meta.table_name] += 1
     return removed
+
+
+def _delete_lead(lead: Lead) -> None:
+    """The lead, gone; one a rep held in a working status leaves their held count with it (once:
+    the delete is conditional on the lead as read, which a lead changed meanwhile is read again for)."""
+    current: Lead | None = lead
+    for _ in range(5):
+        if current is None:
+            return  # deleted meanwhile (the REMOVE record's purge, or a second erasure)
+        owner, status = current.get("owner"), str(current.get("status"))
+
+        def write(owner: str | None = owner, status: str = status) -> None:
+            with aws_errors(), TransactWrite(connection=transaction_connection()) as tx:
+                tx.delete(LeadModel(lead["lead_id"]), condition=LeadModel.status == status)
+                held_moves(tx, owner, status, "erased")
+
+        try:
+            write()
+            return
+        except ConditionFailed:
+            current = get(lead["lead_id"], consistent=True)
+    raise Conflict("线索正在被修改，请稍后重试")
 
 
 def delete_phone_key(phone: str) -> int:
