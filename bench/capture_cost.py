@@ -1,4 +1,4 @@
-"""DynamoDB requests and capacity units per captured lead, counted at the client, on three mixes.
+"""DynamoDB requests and capacity units per captured lead, counted at the client, on five mixes.
 
 An embedded moto server (a temporary state dir, nothing under .local/), the demo org seeded,
 N leads posted to POST /capture through API Gateway's event shape (half plain JSON, half with an
@@ -15,6 +15,7 @@ Mixes (`MIXES`), each a fresh stack:
 - `lone`: the `assigned` routing, but each lead's stream drained before the next is posted (at most
   `LONE_N` leads): how a small lender's leads arrive, one every few minutes, each alone in its stream
   batches, so whatever a batch writes as a whole (the dashboard counters) is paid by one lead.
+- `invalid`: N leads cleaning refuses (a test name, 测试), the junk a public form's ads bring in.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def _combine(*tallies: Tally) -> Tally:
     return total
 
 
-MIXES = ("assigned", "demo", "duplicate", "lone")
+MIXES = ("assigned", "demo", "duplicate", "lone", "invalid")
 LONE_N = 30  # each lead drained alone: its batches cost the same at any N
 
 # The `assigned` mix's routing: every lead to one team, round robin.
@@ -195,7 +196,10 @@ def measure(n: int, mix: str = "demo") -> dict[str, Any]:
                 headers = {"Content-Type": "application/json"}
                 if i % 2:
                     headers["Idempotency-Key"] = f"bench-{round_}-{i:06d}"
-                body = json.dumps(lead_body(phones[i], rng), ensure_ascii=False).encode("utf-8")
+                fields = lead_body(phones[i], rng)
+                if mix == "invalid":
+                    fields["name"] = "测试"  # a test name: cleaning refuses the lead
+                body = json.dumps(fields, ensure_ascii=False).encode("utf-8")
                 meter.owner = f"request-{round_}-{i}"
                 # visitors of a public form: one address each
                 gateway.client_ip = addresses[i + (n if round_ == "again" else 0)]
@@ -325,6 +329,8 @@ def _checks(mix: str, n: int, raw: dict[str, Any], total: Tally) -> dict[str, bo
     elif mix == "demo":  # every lead cleaned and kept, none rejected as test data or merged
         checks["all_kept"] = (sum(statuses.values()) == n
                               and not {"new", "invalid", "duplicate"} & set(statuses))
+    elif mix == "invalid":  # every lead refused by cleaning
+        checks["all_invalid"] = statuses == {"invalid": n}
     else:  # the second round merged into the first
         checks["all_duplicates"] = statuses.get("duplicate", 0) == n and sum(statuses.values()) == 2 * n
     return checks

@@ -18,7 +18,7 @@ def test_every_benchmark_module_has_a_run() -> None:
 
 
 # Each mix is measured once per process (capture_cost.measured) on a fresh embedded AWS with the demo org
-# seeded: the three tests on capture costs share their runs (N leads each) instead of seeding six times.
+# seeded: the three tests on capture costs share their runs (N leads each) instead of seeding them again.
 N = 6
 
 
@@ -39,6 +39,9 @@ def test_capture_cost_counts_requests_and_units_per_lead() -> None:
     # A lead arriving alone pays by itself what its stream batches write as a whole (the counters).
     assert figures["scans_lone"] == 0
     assert figures["write_units_per_lone_lead"] > 2 * figures["write_units_per_assigned_lead"]
+    # A lead cleaning refuses is one update of it in the stream (its history entry rebuilt from it).
+    assert figures["scans_invalid"] == 0
+    assert figures["write_units_per_invalid_lead"] < figures["write_units_per_lead"]
 
 
 def test_capture_cost_says_where_each_unit_of_an_assigned_lead_goes() -> None:
