@@ -10,6 +10,7 @@ import sys
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -168,7 +169,10 @@ def _upgrade_held() -> None:
     from chalicelib.store import ownership
     from chalicelib.store.schema import UserModel
 
-    changed = ownership.recount_held([user.user_id for user in UserModel.scan(attributes_to_get=["user_id"])])
+    def users() -> Iterator[str]:  # scanned only when the store was not recounted yet
+        yield from (user.user_id for user in UserModel.scan(attributes_to_get=["user_id"]))
+
+    changed = ownership.recount_held(users())
     if changed:
         print(f"销售持有线索数已按在跟进线索重新计算：{changed} 人", flush=True)
 

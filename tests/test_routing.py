@@ -308,6 +308,9 @@ def test_a_closed_lead_leaves_the_reps_held_count(client: Any) -> None:
     RepLoadModel("sh_rep1", "open").update(actions=[RepLoadModel.n.set(7)])
     assert ownership.recount_held(["sh_rep1", "sh_rep2"]) == 1
     assert held() == 2  # b and c, worked by sh_rep1; a (lost) no longer
+    RepLoadModel.delete(RepLoadModel(*ownership.HELD_LAYOUT))
+    RepLoadModel("sh_rep1", "open").update(actions=[RepLoadModel.n.set(0)])  # too low, the item there
+    assert ownership.recount_held(iter(["sh_rep1"])) == 1 and held() == 2
     RepLoadModel("sh_rep1", "open").update(actions=[RepLoadModel.n.set(7)])
     assert ownership.recount_held(["sh_rep1"]) == 0 and held() == 7  # once per store
 

@@ -34,7 +34,7 @@ def pool_entry(lead: Lead) -> HistoryEntry | None:
 
 def invalid_entry(lead: Lead) -> HistoryEntry | None:
     """The history entry of a lead cleaning refused, rebuilt: it keeps when and why (`invalid_at`,
-    `invalid_reasons`, kept when someone restores it to the pool)."""
+    `invalid_reasons`, never cleared by a later move)."""
     if not lead.get("invalid_at"):
         return None
     return {"kind": "status", "at": str(lead["invalid_at"]), "actor": "system", "from_status": "new",
@@ -48,7 +48,7 @@ def of_lead(lead: Lead, limit: int = 50) -> list[HistoryEntry]:
     others)."""
     entries = leads.history(lead["lead_id"], limit)
     if any(e.get("kind") == "status" and e.get("from_status") == "new" for e in entries):
-        return entries  # stored (a pooled lead's, or one placed before 2026-12-04): nothing to rebuild
+        return entries  # stored (a move with an entry of its own, or one made before it was rebuilt)
     entry = routing.routing_entry(lead) or duplicate_entry(lead) or pool_entry(lead) or invalid_entry(lead)
     if entry is None:
         return entries

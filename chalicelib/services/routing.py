@@ -121,7 +121,7 @@ def explain(lead: Lead) -> Route | None:
 def first_route(lead: Lead) -> Route | None:
     """The route that placed the lead with an owner, whatever has happened to it since: rebuilt from
     what it keeps for good (`route`, and `first_owner` / `first_team`, whom routing gave it to). None:
-    routing did not place it with an owner (pooled: its reason is on `route` and on a history entry)."""
+    routing did not place it with an owner (pooled: its reason is on `route`, `history.pool_entry`)."""
     record: RouteRecord = lead.get("route") or {}
     owner = lead.get("first_owner")
     if not owner or "decided_at" not in record or "reason" in record or record.get("status") not in (None, "assigned"):

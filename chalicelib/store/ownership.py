@@ -3,7 +3,7 @@ all in one DynamoDB transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -20,7 +20,7 @@ from chalicelib.domain.timeutil import beijing, parse_iso
 from chalicelib.errors import Conflict
 from chalicelib.store.aws_errors import ConditionFailed, aws_errors
 from chalicelib.store.connection import batch_get, transaction_connection
-from chalicelib.store.leads import clock_actions
+from chalicelib.store.leads import clock_actions, read_many
 from chalicelib.store.schema import LeadEventModel, LeadModel, NotificationModel, RepLoadModel, UserModel
 
 
@@ -136,13 +136,12 @@ def held_moves(tx: TransactWrite, owner: str | None, before: str, after: str) ->
 HELD_LAYOUT = ("_layout", "held")  # the rep_load item saying the held counts were recounted
 
 
-def recount_held(users: Sequence[str]) -> int:
+def recount_held(users: Iterable[str]) -> int:
     """Each user's held count set to the leads they own in a working status, once per store (offline:
-    `local` on start, `infra.ops loads` on AWS; a Query and a batch read of each user's leads).
-    Conditional on the count as read, so a lead received meanwhile makes it count again. Returns the
-    users whose count changed; 0 when the store was recounted before."""
-    from chalicelib.store.leads import read_many
-
+    `local` on start, `infra.ops loads` on AWS; a Query and a batch read of each user's leads;
+    `users` is iterated only when the store was not recounted yet). Conditional on the count as
+    read, so a lead received meanwhile makes it count again. Returns the users whose count changed;
+    0 when the store was recounted before."""
     try:
         RepLoadModel.get(*HELD_LAYOUT, consistent_read=True)
         return 0
@@ -156,15 +155,16 @@ def recount_held(users: Sequence[str]) -> int:
             held = sum(1 for lead in read_many(ids) if lead.get("owner") == user and lead.get("status") in OWNED)
             if held == before:
                 break
-            condition = RepLoadModel.n.does_not_exist() if not before else RepLoadModel.n == before
+            unchanged = (RepLoadModel.n.does_not_exist() | (RepLoadModel.n == 0)) if not before \
+                else RepLoadModel.n == before
             try:
                 with aws_errors():
-                    RepLoadModel(user, LOAD).update(actions=[RepLoadModel.n.set(held)], condition=condition)
+                    RepLoadModel(user, LOAD).update(actions=[RepLoadModel.n.set(held)], condition=unchanged)
                 changed += 1
                 break
             except ConditionFailed:
                 continue  # a lead received or given up meanwhile: count again
-    RepLoadModel(*HELD_LAYOUT, until="2026-12-04 closed leads leave the held count").save()
+    RepLoadModel(*HELD_LAYOUT).save()
     return changed
 
 
