@@ -73,15 +73,16 @@ def test_capture_cost_says_where_each_unit_of_an_assigned_lead_goes() -> None:
     # The placed lead is under 1 KB (no routing reason: rebuilt from its rule set's version): one unit,
     # twice in the transaction. A rep's load is one item, updated once for all the leads they receive in
     # the batch's transaction (the N leads: one transaction, three reps), not once per lead. The 新分配
-    # notice is written from the placement's own record, outside it: one unit, not two. The routing
-    # history entry is no item (the lead keeps the decision; its history shows it), and nothing is read
-    # to find one.
+    # notices are written from the placements' own records, outside it: one message per rep for the
+    # leads placed together, not one per lead. The routing history entry is no item (the lead keeps
+    # the decision; its history shows it), and nothing is read to find one.
     assert stream.write_units_item["TransactWriteItems leads"] == N * 2
     assert stream.write_units_item["TransactWriteItems rep_load"] == 3 * 2
     assert "TransactWriteItems notifications" not in stream.write_units_item
     assert not any("lead_events" in key for key in stream.write_units_item)
     assert not any("lead_events" in key for key in stream.read_units_by)
-    assert stream.write_units_item["PutItem notifications"] == N
+    assert "PutItem notifications" not in stream.write_units_item
+    assert stream.requests["UpdateItem notifications"] == 3 and stream.write_units_item["UpdateItem notifications"] == 3
 
 
 def test_hot_keys_rate_every_written_item_at_live_traffic() -> None:

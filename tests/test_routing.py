@@ -453,7 +453,12 @@ def test_a_batchs_routed_leads_share_one_load_write_per_rep(client: Any) -> None
     assert sorted(owners.values()) == [13, 13, 14], owners
     for rep, held in owners.items():
         assert ownership.counter(rep, "open").n == held
-        assert len([n for n in inbox.page(rep, False, 200, None)[0] if n["kind"] == "assigned"]) == held
+        # its 新分配: one message naming each of the rep's leads once (not one message per lead)
+        told = [n for n in inbox.page(rep, False, 200, None)[0] if n["kind"] == "assigned"]
+        assert len(told) == 1 and not told[0]["read"], told
+        mine = sorted(i for i in ids if lead(client, i)["owner"] == rep)
+        assert sorted(x["lead_id"] for x in told[0]["leads"]) == mine
+        assert told[0]["title"] == f"新分配 {held} 位客户" and f"等 {held} 位客户已分配给您" in told[0]["body"]
     placed = lead(client, ids[17])
     assert placed["status"] == "assigned" and [e["to_status"] for e in placed["history"]].count("assigned") == 1
 
@@ -588,16 +593,16 @@ def test_a_crash_before_a_routed_leads_notice_is_finished_by_the_retry(
     assert deliver(client, reader) == {"batchItemFailures": []}
     event = lambda_event(reader.read(), reader.stream_arn)  # the placement's record
     owner = lead(client, lead_id)["owner"]
-    real = placement._notice_item
+    real = placement.notify_together
 
     def crash(*args: Any, **kwargs: Any) -> Any:  # the container dies before the notice
         raise StoreUnavailable()
 
-    monkeypatch.setattr(placement, "_notice_item", crash)
+    monkeypatch.setattr(placement, "notify_together", crash)
     with pytest.raises(BatchProcessingError):
         client.lambda_.invoke("lead_stream", event)
     assert len([e for e in lead(client, lead_id)["history"] if e.get("from_status") == "new"]) == 1
-    monkeypatch.setattr(placement, "_notice_item", real)
+    monkeypatch.setattr(placement, "notify_together", real)
     for _ in range(2):  # the retry, and one more replay
         assert client.lambda_.invoke("lead_stream", event).payload == {"batchItemFailures": []}
     assert len([e for e in lead(client, lead_id)["history"] if e.get("from_status") == "new"]) == 1
@@ -661,3 +666,47 @@ def test_lead_pages_of_leads_routed_by_several_earlier_versions_compile_each_ver
     assert words == {first: {"命中规则「上海房贷」"}, second: {"命中规则「沪上按揭」"}}
     assert sorted(bodies) == [1, 2]
     assert len(routing._earlier) == 2
+
+
+def test_leads_placed_together_make_one_message_per_rep_however_their_records_come(client: Any) -> None:
+    """Routing places a batch's leads together; each rep's 新分配 is one message naming the rep's leads
+    of that placement, whether their placement records come in one batch or several, once or again: a
+    record handled again neither names its lead twice nor marks a read message unread; a record of a
+    lead the message did not name yet does. Erasing one of those customers removes their entry and
+    leaves the others'."""
+    from chalicelib.store import inbox, ownership
+    from local.streams import lambda_event
+
+    for rep in ("sh_rep2", "sh_rep3"):  # one rep on duty: every lead is hers
+        ownership.update_user(rep, {"on_duty": False})
+    ids = [capture(client, phone(n), city="上海", loan_type="mortgage", name=f"客户{n}") for n in range(6)]
+    reader = leads_stream()
+    assert deliver(client, reader) == {"batchItemFailures": []}
+    placements = reader.read()
+    assert len(placements) == 6
+    first, second = lambda_event(placements[:4], reader.stream_arn), lambda_event(placements[4:], reader.stream_arn)
+    assert client.lambda_.invoke("lead_stream", first).payload == {"batchItemFailures": []}
+    told = [n for n in inbox.page("sh_rep1", False, 50, None)[0] if n["kind"] == "assigned"]
+    assert len(told) == 1 and [x["lead_id"] for x in told[0]["leads"]] == ids[:4], told
+    assert told[0]["title"] == "新分配 4 位客户" and "客户0（房产抵押贷，线索" in told[0]["body"]
+    assert "命中分配规则" in told[0]["body"] and "前逐一首次联系" in told[0]["body"]
+    inbox.mark_read("sh_rep1", [told[0]["id"]])
+    assert client.lambda_.invoke("lead_stream", first).payload == {"batchItemFailures": []}  # again
+    again = [n for n in inbox.page("sh_rep1", False, 50, None)[0] if n["kind"] == "assigned"]
+    assert [(n["id"], n["read"], len(n["leads"])) for n in again] == [(told[0]["id"], True, 4)]
+    assert client.lambda_.invoke("lead_stream", second).payload == {"batchItemFailures": []}
+    whole = [n for n in inbox.page("sh_rep1", False, 50, None)[0] if n["kind"] == "assigned"]
+    assert [(n["id"], n["read"]) for n in whole] == [(told[0]["id"], False)]
+    assert [x["lead_id"] for x in whole[0]["leads"]] == ids and whole[0]["title"] == "新分配 6 位客户"
+    erased = call(client, "POST", "/privacy/erase", "admin", {"lead_id": ids[0], "reason": "本人申请删除"})
+    assert erased.status_code == 200, body_of(erased)
+    left = [n for n in inbox.page("sh_rep1", False, 50, None)[0] if n["kind"] == "assigned"]
+    assert [x["lead_id"] for x in left[0]["leads"]] == ids[1:] and "客户0" not in left[0]["body"]
+    for lead_id in ids[1:5]:
+        erased = call(client, "POST", "/privacy/erase", "admin", {"lead_id": lead_id, "reason": "本人申请删除"})
+        assert erased.status_code == 200
+    one = [n for n in inbox.page("sh_rep1", False, 50, None)[0] if n["kind"] == "assigned"]
+    assert one[0]["lead_id"] == ids[5] and one[0]["lead_name"] == "客户5" and "leads" not in one[0]
+    assert one[0]["title"] == "新分配：客户5" and "请在" in one[0]["body"] and "前首次联系" in one[0]["body"]
+    call(client, "POST", "/privacy/erase", "admin", {"lead_id": ids[5], "reason": "本人申请删除"})
+    assert [n for n in inbox.page("sh_rep1", False, 50, None)[0] if n["kind"] == "assigned"] == []

@@ -129,20 +129,51 @@ class Audience:
     why: str = ""  # a routed lead's reason
 
 
+@dataclass(frozen=True)
+class Assigned:
+    """One lead of a 新分配 message: its number, its customer's name and summary (e.g. 房贷 · 50 万元)."""
+
+    lead_id: str
+    customer: str
+    summary: str = ""
+
+    def about(self) -> str:
+        return f"{self.customer}（{self.summary}，线索 {self.lead_id}）" if self.summary \
+            else f"{self.customer}（线索 {self.lead_id}）"
+
+
+SHOWN = 10  # customers a 新分配 message names before 等
+
+
+def assigned_words(leads: list[Assigned], why: str, sla_at: str | None) -> tuple[str, str]:
+    """The title and body of a 新分配 message: one lead as every change of hands tells it; the leads
+    one routing placed together with the same rep, as one message (a 2,000-row import round-robined
+    to ten reps is ten messages, not 2,000), the first `SHOWN` named. `sla_at`: the first-contact
+    deadline (the earliest, for several)."""
+    leads = sorted(leads, key=lambda lead: lead.lead_id)
+    if len(leads) == 1:
+        deadline = f"请在 {beijing(sla_at)} 前首次联系。" if sla_at else "请及时跟进。"
+        return f"新分配：{leads[0].customer}", f"客户 {leads[0].about()} 已分配给您（{why}）。{deadline}"
+    named = "、".join(lead.about() for lead in leads[:SHOWN])
+    more = f" 等 {len(leads)} 位客户" if len(leads) > SHOWN else f"（共 {len(leads)} 位）"
+    deadline = f"请在 {beijing(sla_at)} 前逐一首次联系。" if sla_at else "请及时逐一跟进。"
+    return (f"新分配 {len(leads)} 位客户",
+            f"客户 {named}{more}已分配给您（{why}）。{deadline}")
+
+
 def messages(change: OwnershipChange, who: Audience) -> list[Notice]:
     """Everyone who must know of one change of hands, once: the new owner (新分配), the previous owner
     (已转交 / 已收回) and, for a reclaim, the supervisor. Nobody is told of what they did themselves."""
     out: list[Notice] = []
     lead, name = change.lead_id, who.customer
-    about = f"{name}（{who.summary}，线索 {lead}）" if who.summary else f"{name}（线索 {lead}）"
+    about = Assigned(lead, name, who.summary).about()
     actor = who.name_of(change.actor)
     reason = f"，原因：{change.reason}" if change.reason else ""
     new, old = change.new_owner, change.expected_owner
     if new and new != old and new != change.actor:
         why = who.why if change.kind == "route" else f"{actor}{LABELS[change.kind]}{reason}"
-        deadline = f"请在 {beijing(change.sla_at)} 前首次联系。" if change.sla_at else "请及时跟进。"
-        out.append(Notice(new, "assigned", f"新分配：{name}",
-                          f"客户 {about} 已分配给您（{why}）。{deadline}", name))
+        title, body = assigned_words([Assigned(lead, name, who.summary)], why, change.sla_at)
+        out.append(Notice(new, "assigned", title, body, name))
     if old and old != new and old != change.actor:
         if change.kind == "reclaim":
             out.append(Notice(old, "reclaimed", f"已收回：{name}",

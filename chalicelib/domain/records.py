@@ -32,6 +32,7 @@ class RouteRecord(TypedDict, total=False):
     priority: str
     tags: list[str]
     status: str
+    group: str  # placed in one transaction with these others (`placement.together`): one 新分配 per rep
 
 
 class Lead(TypedDict, total=False):
@@ -241,6 +242,7 @@ class Message(TypedDict):
     lead_name: str | None
     created_at: str
     read: bool
+    leads: NotRequired[list[JsonObject]]  # a 新分配 of several leads: each {lead_id, name}
 
 
 class AuditEntry(TypedDict, total=False):

@@ -10,7 +10,8 @@
             route      score, then the rule set: team and rep, or the pool
             place      claim the phone, place the lead, write its history (race-free); a lead
                        routed to a rep waits to be placed with the batch's others (placing.py)
-          MODIFY: follow up  a routed lead's placement: the rep's notice;
+          MODIFY: follow up  a routed lead's placement: the rep's notice (one per rep for the
+                       leads placed together, written at the batch's end);
                        SOP tasks for the change; a closed lead gives its phone up
           REMOVE: purge  what still names the lead (retention TTL, erasure)
           events       `lead.captured` / `lead.assigned` / `lead.status_changed` on the bus
@@ -28,14 +29,16 @@ time of its batch.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypedDict
 
 from chalicelib import metrics
 from chalicelib.domain.cleaning import Cleaned, clean_lead, differences, fillable
 from chalicelib.domain.lifecycle import ACTIVE, CLOSED
-from chalicelib.domain.ownership import Notice, OwnershipChange, pool_key
+from chalicelib.domain.ownership import Assigned, Notice, OwnershipChange, pool_key
 from chalicelib.domain.records import Activity, EventDetail, JsonObject, Lead, RouteRecord
 from chalicelib.domain.routing import history_reason
 from chalicelib.domain.timeutil import iso_utc, parse_iso
@@ -87,6 +90,34 @@ class LeadRecord:
 
 # --- the batch --------------------------------------------------------------------------------------
 
+@dataclass
+class _Together:
+    """The batch's 新分配 of leads placed together (`route.group`), per rep and group: one write at
+    the batch's end (`placement.notify_together`) where each lead wrote one; a write that fails
+    fails the records it was for (the stream delivers them again, and the union names each once)."""
+
+    waiting: dict[tuple[str, str], tuple[list[Assigned], str, list[str], list[JsonObject]]] = field(
+        default_factory=dict)
+
+    def add(self, owner: str, group: str, lead: Assigned, why: str, sla_at: str | None, record: JsonObject) -> None:
+        leads, _, deadlines, records = self.waiting.setdefault((owner, group), ([], why, [], []))
+        leads.append(lead)
+        deadlines.extend([sla_at] if sla_at else [])
+        records.append(record)
+
+    def flush(self, fail: Callable[[JsonObject], None]) -> None:
+        for (owner, group), (placed, why, deadlines, records) in self.waiting.items():
+            try:
+                placement.notify_together(owner, group, placed, why, min(deadlines) if deadlines else None)
+            except Exception:  # noqa: BLE001 - those records alone
+                for record in records:
+                    fail(record)
+        self.waiting.clear()
+
+
+_TOGETHER: ContextVar[_Together | None] = ContextVar("together", default=None)
+
+
 def run(event: JsonObject, context: object) -> BatchResponse:
     """A batch of lead stream records (the Lambda event, as AWS sends it): each record through its
     stages, then the dashboard counters, once.
@@ -125,6 +156,8 @@ def run(event: JsonObject, context: object) -> BatchResponse:
             except Exception:  # noqa: BLE001 - that record alone
                 fail(w.record)
 
+    together = _Together()
+    token = _TOGETHER.set(together)
     try:
         with placing.grouping(place_held) as group:
             for record in records:
@@ -133,7 +166,9 @@ def run(event: JsonObject, context: object) -> BatchResponse:
                 except Exception:  # noqa: BLE001 - whatever a record raises fails that record alone
                     fail(record)
             group.flush()
+        together.flush(fail)
     finally:
+        _TOGETHER.reset(token)
         logger.thread_safe_remove_keys(["correlation_id", "lead_id"])  # per thread: see observability
     order = {str((r.get("dynamodb") or {}).get("SequenceNumber")): i for i, r in enumerate(records)}
     failures = [{"itemIdentifier": seq} for seq in sorted(failed, key=lambda seq: order.get(seq, 0))]
@@ -169,7 +204,7 @@ def handle_record(record: JsonObject, batch_at: str, parsed: dict[str, LeadRecor
         else:
             placed()
     elif change.kind == "MODIFY" and change.old is not None and change.new is not None:
-        routed = record_routing(change.old, change.new)
+        routed = record_routing(change.old, change.new, record)
         if follow_up(change.old, change.new, change.at) or routed:
             logger.info("lead change handled")
         publish_events(change.old, change.new, change.at)
@@ -311,17 +346,26 @@ def _finish_replay(lead_id: str, phone: str, newly_claimed: bool) -> None:
         phone_keys.drop_claim(phone, lead_id)
 
 
-def record_routing(old: Lead, new: Lead) -> bool:
+def record_routing(old: Lead, new: Lead, record: JsonObject | None = None) -> bool:
     """A lead routing placed with an owner (its record of leaving `new`): the owner's 新分配 notice, in
     the words routing gave it (`routing.explain`: the rule set's version that decided), once however
-    often the record comes (store/placement.py). Its routing history entry is not an item: the lead
-    keeps the decision, and its history shows it from there (`history.of_lead`)."""
+    often the record comes (store/placement.py); leads placed together (`route.group`) share one
+    message per rep, added to at the batch's end (`_Together`). Its routing history entry is not an
+    item: the lead keeps the decision, and its history shows it from there (`history.of_lead`)."""
     if old.get("status") != "new" or old.get("route") or "reason" in (new.get("route") or {}):
         return False  # not a placement, or one that kept its reason (pooled: no notice)
     route = routing.explain(new)
     if route is None or new.get("created_by") == route.owner:  # a rep's own entry needs no message
         return False
     lead_id, at = new["lead_id"], str(route.record["decided_at"])
+    group = (new.get("route") or {}).get("group")
+    if group and route.owner:
+        lead = Assigned(lead_id, handoff.customer(new), handoff.summary(new))
+        batch = _TOGETHER.get()
+        if batch is not None and record is not None:
+            batch.add(route.owner, str(group), lead, _why(route), new.get("sla_at"), record)
+            return True
+        return placement.notify_together(route.owner, str(group), [lead], _why(route), new.get("sla_at"))
     change = OwnershipChange("route", lead_id, at, "system", route.reason, expected_status="new",
                              expected_owner=old.get("owner"), new_status="assigned", new_owner=route.owner,
                              new_team=route.team, pool_key=None, sla_at=new.get("sla_at"),

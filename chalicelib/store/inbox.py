@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+from chalicelib.domain.ownership import Assigned, assigned_words
 from chalicelib.domain.records import Message, PageKey
 from chalicelib.store.aws_errors import aws_errors, conditional
 from chalicelib.store.schema import NotificationModel
 
 
 def to_message(row: NotificationModel) -> Message:
-    """A notifications-table item as an inbox message."""
-    return {"id": row.sk, "kind": row.kind, "title": row.title, "body": row.body, "lead_id": row.lead_id,
+    """A notifications-table item as an inbox message; a 新分配 of leads placed together
+    (`placement.notify_together`) in its words as read now: one lead as any, several as one."""
+    if row.lead_ids:
+        leads = sorted((Assigned(*(entry.split("\t", 2) + ["", ""])[:3]) for entry in row.leads or ()),
+                       key=lambda lead: lead.lead_id)
+        title, body = assigned_words(leads, row.why or "按分配规则", row.sla_at)
+        one = leads[0] if len(leads) == 1 else None
+        message: Message = {"id": row.sk, "kind": row.kind, "title": title, "body": body,
+                            "lead_id": one.lead_id if one else None, "lead_name": one.customer if one else None,
+                            "created_at": row.created_at, "read": bool(row.read)}
+        if one is None:
+            message["leads"] = [{"lead_id": lead.lead_id, "name": lead.customer} for lead in leads]
+        return message
+    return {"id": row.sk, "kind": row.kind, "title": row.title or "", "body": row.body, "lead_id": row.lead_id,
             "lead_name": row.lead_name, "created_at": row.created_at, "read": bool(row.read)}
 
 

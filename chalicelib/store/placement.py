@@ -6,16 +6,19 @@ on a lost race, so the caller can read again and retry."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import Enum
 
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.lifecycle import ACTIVE
-from chalicelib.domain.ownership import Notice, OwnershipChange
+from chalicelib.domain.ownership import Assigned, Notice, OwnershipChange
 from chalicelib.domain.records import Activity, JsonObject, Lead
+from chalicelib.domain.timeutil import iso_utc, parse_iso
 from chalicelib.errors import StoreUnavailable
 from chalicelib.store import ownership, phone_keys
 from chalicelib.store.aws_errors import ConditionFailed, aws_errors, conditional
@@ -166,11 +169,15 @@ def place_group(placements: Sequence[Placement]) -> bool:
         caps = changes[0].caps
         if any(cap is not None and len(changes) > cap for cap in (caps.max_open, caps.daily)):
             return False  # more than the caps allow at all: one by one, each refused on its own
+    group = together(placements)
     try:
         with aws_errors(), TransactWrite(connection=transaction_connection()) as tx:
             for placement in placements:
                 change = placement.change
-                actions = ownership.lead_actions(change) + set_actions(placement.fields)
+                fields = placement.fields
+                if fields.get("route"):  # its 新分配 is one message with the others the rep receives here
+                    fields = {**fields, "route": {**fields["route"], "group": group}}
+                actions = ownership.lead_actions(change) + set_actions(fields)
                 _add_placement(tx, change, actions, (), None)
             for (user, day), changes in received.items():
                 ownership.receive(tx, user, day, changes[0].caps, count=len(changes))
@@ -180,6 +187,41 @@ def place_group(placements: Sequence[Placement]) -> bool:
         return False
 
 
+def together(placements: Sequence[Placement]) -> str:
+    """The key of leads placed in one transaction (`route.group` on each): its earliest moment and a
+    digest of the leads, the same for every record of them, so their 新分配 is one message per rep
+    (`notify_together`). No lead number in it: the message outlives an erased lead's entry."""
+    ids = "|".join(sorted(p.change.lead_id for p in placements))
+    millis = int(parse_iso(min(p.change.at for p in placements)).timestamp() * 1000)
+    return f"{millis:x}-{hashlib.sha256(ids.encode()).hexdigest()[:8]}"  # a few bytes: the lead stays under 1 KB
+
+
+def notify_together(owner: str, group: str, leads: Iterable[Assigned], why: str, sla_at: str | None) -> bool:
+    """Add leads placed together (`route.group`) to their rep's one 新分配 message, from their
+    placements' stream records: a set union keyed on the rep and the group, so records handled in
+    any batches, any number of times, make one message naming each lead once, read again only when
+    it names a lead it did not (a record handled again writes nothing). About one write unit per rep
+    and group where each lead wrote one. Its words are written when read (`ownership.assigned_words`)."""
+    millis, _, digest = group.partition("-")
+    at = iso_utc(datetime.fromtimestamp(int(millis, 16) / 1000, tz=UTC))
+    leads = list(leads)
+    ids = {lead.lead_id for lead in leads}
+    entries = {"\t".join(part.replace("\t", " ") for part in (lead.lead_id, lead.customer, lead.summary))
+               for lead in leads}
+    new = [~NotificationModel.lead_ids.contains(lead_id) for lead_id in sorted(ids)]
+    condition = new[0]
+    for more in new[1:]:
+        condition = condition | more
+    actions: list[Action] = [NotificationModel.kind.set("assigned"), NotificationModel.read.set(False),
+                             NotificationModel.created_at.set(NotificationModel.created_at | at),
+                             NotificationModel.lead_ids.add(ids), NotificationModel.leads.add(entries),
+                             NotificationModel.why.set(NotificationModel.why | why)]
+    if sla_at:
+        actions.append(NotificationModel.sla_at.set(NotificationModel.sla_at | sla_at))
+    item = NotificationModel(owner, f"{at}#assigned#{digest}")
+    return conditional(lambda: item.update(actions=actions, condition=condition))
+
+
 def without_reason(fields: Lead) -> Lead:
     """The lead's fields without the routing reason (rebuilt from the rule set's version that decided,
     `routing.first_route`, or kept on the history entry written with the lead), so the placed lead
@@ -187,7 +229,8 @@ def without_reason(fields: Lead) -> Lead:
     route = fields.get("route")
     if not route or "reason" not in route:
         return fields
-    kept = {k: v for k, v in route.items() if k != "reason"}
+    # and without `status`: a lead keeps a route without reason only when routing gave it an owner
+    kept = {k: v for k, v in route.items() if k != "reason" and not (k == "status" and v == "assigned")}
     return {**fields, "route": kept}  # type: ignore[typeddict-item]  # a RouteRecord without its reason
 
 

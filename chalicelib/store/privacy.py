@@ -84,9 +84,10 @@ def purge_lead(lead: Lead, users: set[str], window_keys: list[tuple[str, bool]])
             IdempotencyModel(lead["idempotency_key"]).delete()
             removed[IdempotencyModel.Meta.table_name] += 1
         for user in users:
-            mentions = (NotificationModel.lead_id == lead_id) | NotificationModel.sk.contains(lead_id)
+            mentions = (NotificationModel.lead_id == lead_id) | NotificationModel.sk.contains(lead_id) \
+                | NotificationModel.lead_ids.contains(lead_id)
             for note in NotificationModel.query(user, filter_condition=mentions):
-                note.delete()
+                _forget(note, lead_id)
                 removed[NotificationModel.Meta.table_name] += 1
             RepLoadModel(user, f"cooldown#{lead_id}").delete()
         for key, whole in window_keys:  # a phone's window holds only this person's leads: whole
@@ -95,6 +96,20 @@ def purge_lead(lead: Lead, users: set[str], window_keys: list[tuple[str, bool]])
         _delete_lead(lead)
         removed[LeadModel.Meta.table_name] += 1
     return removed
+
+
+def _forget(note: NotificationModel, lead_id: str) -> None:
+    """A message without the lead: a 新分配 of several leads (`placement.notify_together`) loses its
+    entry and keeps the others; any other message naming it is deleted."""
+    others = (note.lead_ids or set()) - {lead_id}
+    if not others:
+        note.delete()
+        return
+    entries = {entry for entry in note.leads or () if entry.split("\t", 1)[0] == lead_id}
+    actions: list[Action] = [NotificationModel.lead_ids.delete({lead_id})]
+    if entries:
+        actions.append(NotificationModel.leads.delete(entries))
+    note.update(actions=actions)
 
 
 def _delete_lead(lead: Lead) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pynamodb.attributes import BooleanAttribute, UnicodeAttribute
+from pynamodb.attributes import BooleanAttribute, UnicodeAttribute, UnicodeSetAttribute
 
 from chalicelib.store.schema.base import ALL, PREFIX, _Meta, _Table, index
 
@@ -46,9 +46,16 @@ class NotificationModel(_Table):
     user_id = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
     kind = UnicodeAttribute()
-    title = UnicodeAttribute()
+    title = UnicodeAttribute(null=True)  # none on a message of leads placed together: written when read
     body = UnicodeAttribute(null=True)
     lead_id = UnicodeAttribute(null=True)
     lead_name = UnicodeAttribute(null=True)  # the customer, as the message was written (erased with the lead)
     created_at = UnicodeAttribute()
     read = BooleanAttribute(default=False)
+    # The 新分配 of leads one routing placed together with a rep (`placement.notify_together`): each
+    # placement's record adds its lead to the sets, so however the stream batches those records the
+    # rep gets one message; its words are written when read (`ownership.assigned_words`).
+    lead_ids = UnicodeSetAttribute(null=True)
+    leads = UnicodeSetAttribute(null=True)  # "<lead_id>\t<customer>\t<summary>" each (erased with the lead)
+    why = UnicodeAttribute(null=True)  # the routing reason, as the first record gave it
+    sla_at = UnicodeAttribute(null=True)  # the first-contact deadline, as the first record gave it

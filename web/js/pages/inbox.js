@@ -1,5 +1,5 @@
-// 消息: the inbox, newest first, each with its customer's name; a message about a lead opens that
-// lead's page (and is marked read); the badge in the menu follows.
+// 消息: the inbox, newest first, each with its customer's name (a 新分配 of several leads: each
+// customer's); a message about a lead opens that lead's page (and is marked read); the badge follows.
 import { get, post, query } from "../api.js";
 import { refreshUnread } from "../app.js";
 import { busy, empty, errorBox, fmtTime, h, loading, mount } from "../ui.js";
@@ -49,12 +49,23 @@ export async function render(view) {
         if (n.lead_id) location.hash = `#/lead/${encodeURIComponent(n.lead_id)}`; else load(true);
       }
     };
+    const openLead = (leadId) => async (event) => {
+      if (!n.read) {
+        event.preventDefault();
+        await post("/inbox/read", { ids: [n.id] }).catch(() => null);
+        refreshUnread();
+        location.hash = `#/lead/${encodeURIComponent(leadId)}`;
+      }
+    };
     const href = n.lead_id ? `#/lead/${encodeURIComponent(n.lead_id)}` : null;
     return h("li", { class: n.read ? "" : "unread", dataset: { id: n.id, lead: n.lead_id || null } },
       h("div", { class: "row" }, h("strong", { class: "grow" }, href ? h("a", { href, onclick: open }, n.title) : n.title),
         n.read ? null : h("span", { class: "tag" }, "未读")),
       n.lead_id ? h("div", { class: "customer" }, "客户：", h("a", { href, onclick: open }, n.lead_name || "（未留姓名）"),
         h("span", { class: "muted" }, ` 编号 ${n.lead_id}`)) : null,
+      // several leads placed together: one message, each customer a link to their lead
+      n.leads ? h("div", { class: "customer" }, "客户：", ...n.leads.flatMap((x, i) => [i ? "、" : null,
+        h("a", { href: `#/lead/${encodeURIComponent(x.lead_id)}`, onclick: openLead(x.lead_id) }, x.name || "（未留姓名）")])) : null,
       n.body ? h("div", {}, n.body) : null,
       h("div", { class: "row muted" }, h("span", { class: "grow" }, fmtTime(n.created_at)),
         href ? h("a", { href, onclick: open }, "查看线索")
