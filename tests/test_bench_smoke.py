@@ -82,6 +82,10 @@ def test_capture_cost_says_where_each_unit_of_an_assigned_lead_goes() -> None:
     assert not any("lead_events" in key for key in stream.write_units_item)
     assert not any("lead_events" in key for key in stream.read_units_by)
     assert "PutItem notifications" not in stream.write_units_item
+    # The first task (首次联系) is in the rep's task list but not in the alert index: the lead's clock
+    # is keyed on its due time.
+    assert stream.write_units_item["PutItem tasks/by_owner"] == N
+    assert "PutItem tasks/by_alert" not in stream.write_units_item
     assert stream.requests["UpdateItem notifications"] == 3 and stream.write_units_item["UpdateItem notifications"] == 3
 
 

@@ -233,7 +233,9 @@ def test_one_sweep_index_entry_per_lead_and_the_idle_clock_follows_the_last_acti
 
     lead_id, t = assigned_lead(client)
     placed = leads.get(lead_id)
-    assert placed is not None and placed["clock_at"] == placed["sla_at"] < str(placed["idle_at"])
+    # keyed on the earliest: its first task's due time (the task has no alert entry of its own)
+    assert placed is not None and placed["clock_at"] == placed["next_follow_up"]
+    assert placed["next_follow_up"] < placed["sla_at"] < str(placed["idle_at"])
     assert placed["idle_at"] == iso_utc(parse_iso(t) + timedelta(days=7))
     call(client, "POST", f"/leads/{lead_id}/activities", "sh_rep1", {"type": "call"})  # first contact
     deliver(client, leads_stream())
@@ -313,3 +315,47 @@ def test_leads_of_a_state_from_before_the_one_sweep_index_are_keyed_in_it_on_sta
     assert tick(client, later(t, hours=24, minutes=5))["reclaimed"] == 1
     _upgrade_clocks(aws)  # the next start: nothing left to move
     assert leads.migrate_clocks() == 0
+
+
+def test_the_first_contact_task_comes_due_by_the_leads_own_clock(client: Any) -> None:
+    """The assignment's 首次联系 task has no entry in the tasks' alert index: the lead's one clock is
+    keyed on its due time (a write unit less at assignment and at first contact). At that time the
+    sweep tells the task's owner, once; the task then waits in the alert index for its escalation and
+    the clock goes back to the reclaim deadline. Handed to another rep before it is due, the task
+    and its clock go with the lead: the new owner is told. Contacted in time: nobody is."""
+    from chalicelib.store import leads, tasks
+
+    lead_id, t = assigned_lead(client)
+    [first] = tasks.of_lead(lead_id)
+    placed = leads.get(lead_id)
+    assert placed is not None and first["alert_at"] is None and placed["clock_at"] == first["due_at"]
+    assert tick(client, later(t, hours=2, minutes=5))["due_notified"] == 1
+    assert tick(client, later(t, hours=2, minutes=6))["due_notified"] == 0  # told once
+    assert inbox_kinds(client, "sh_rep1") == ["task_due"]
+    [due] = tasks.of_lead(lead_id)
+    after = leads.get(lead_id)
+    assert due["stage"] == "overdue" and due["alert_at"] == iso_utc(parse_iso(t) + timedelta(hours=3))
+    assert after is not None and after["clock_at"] == after["sla_at"]
+    assert tick(client, later(t, hours=3, minutes=5))["overdue_escalated"] == 1
+    assert "task_overdue" in inbox_kinds(client, "sh_lead")
+
+    handed, _ = assigned_lead(client, phone="13816204574")
+    moved = body_of(call(client, "POST", "/leads/assign", "sh_lead", {"lead_ids": [handed], "to": "sh_rep2",
+                                                                      "reason": "客户要求换人"}))
+    assert moved["results"][0]["kind"] == "reassign"
+    deliver(client, leads_stream())  # the first task moves to the new owner
+    kept = leads.get(handed)
+    assert kept is not None and kept["clock_at"] == tasks.of_lead(handed)[0]["due_at"] < kept["sla_at"]
+    marked, _ = assigned_lead(client, phone="13816204576")  # a status set by hand keeps the task's clock
+    version = lead(client, marked)["version"]
+    assert call(client, "POST", f"/leads/{marked}/status", "sh_rep1",
+                {"status": "observing", "version": version}).status_code == 200
+    still = leads.get(marked)
+    assert still is not None and still["clock_at"] == tasks.of_lead(marked)[0]["due_at"]
+    contacted, t3 = assigned_lead(client, phone="13816204575")
+    call(client, "POST", f"/leads/{contacted}/activities", "sh_rep1", {"type": "call", "outcome": "接通"})
+    deliver(client, leads_stream())
+    assert tick(client, later(t3, hours=2, minutes=5))["due_notified"] == 2  # the handed and the marked lead's
+    assert inbox_kinds(client, "sh_rep2").count("task_due") == 1
+    # the first lead's and the one marked by hand; not the contacted one's
+    assert inbox_kinds(client, "sh_rep1").count("task_due") == 2

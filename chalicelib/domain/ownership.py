@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
+from chalicelib.domain.sop import pending_alert
 from chalicelib.domain.timeutil import beijing, iso_utc, parse_iso, shanghai_day
 from chalicelib.errors import Conflict, Forbidden
 
@@ -58,6 +59,7 @@ class OwnershipChange:
     check_cooldown: bool = False
     sla_at: str | None = None  # first-contact deadline, when the lead becomes `assigned`
     idle_at: str | None = None  # "no activity" deadline, while someone owns the lead
+    alert_at: str | None = None  # the due time of the tasks its assignment made (`sop.pending_alert`)
     extra: dict[str, Any] = field(default_factory=dict)
     expected_team: str | None = None
 
@@ -112,8 +114,10 @@ def plan(kind: Kind, lead: Mapping[str, Any], *, actor: str, at: str, reason: st
             raise Conflict("只能重新分配跟进中的线索", code="NOT_REASSIGNABLE")
         if to_owner == owner:
             raise Conflict("新负责人与当前负责人相同", code="SAME_OWNER")
+        # the tasks move with the lead: the clock still wakes the sweep when its first task is due
         return OwnershipChange(kind, new_status=status, new_owner=to_owner, new_team=to_team, pool_key=None,
-                               caps=caps, sla_at=sla_at if status == "assigned" else None, idle_at=idle_at, **common)
+                               caps=caps, sla_at=sla_at if status == "assigned" else None, idle_at=idle_at,
+                               alert_at=pending_alert(lead), **common)
     raise ValueError(kind)
 
 

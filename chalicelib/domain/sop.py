@@ -95,11 +95,21 @@ def reclaim_deadline(at: str, policy: SopPolicy) -> str | None:
     return iso_utc(parse_iso(at) + timedelta(minutes=policy.reclaim_uncontacted_minutes))
 
 
-def next_clock(sla_at: str | None, idle_at: str | None) -> str | None:
-    """When the sweep must next look at a lead: the earlier of its running clocks (first contact,
-    no activity), the one key of the sweep's index (`by_clock_keys`), or None when neither runs."""
-    running = [at for at in (sla_at, idle_at) if at]
+def next_clock(sla_at: str | None, idle_at: str | None, alert_at: str | None = None) -> str | None:
+    """When the sweep must next look at a lead: the earliest of its running clocks (first contact,
+    no activity, and the due time of the tasks its assignment made, `alert_at`), the one key of the
+    sweep's index (`by_clock_keys`), or None when none runs."""
+    running = [at for at in (sla_at, idle_at, alert_at) if at]
     return min(running) if running else None
+
+
+def pending_alert(lead: Mapping[str, Any]) -> str | None:
+    """The due time the lead's clock waits for on behalf of the tasks its assignment made (首次联系),
+    which have no alert of their own (`sop.on_lead_change`): the lead's clock when it is earlier than
+    both deadlines. A change that sets the clocks again keeps it, until the sweep has told the owner."""
+    clock = lead.get("clock_at")
+    deadlines = next_clock(lead.get("sla_at"), lead.get("idle_at"))
+    return str(clock) if clock and (deadlines is None or str(clock) < deadlines) else None
 
 
 def idle_due_again(last_activity_at: str | None, policy: SopPolicy) -> str | None:

@@ -40,5 +40,6 @@ def with_follow_up(change: OwnershipChange) -> OwnershipChange:
     if change.new_status == "pool":
         return replace(change, extra={**change.extra, "next_follow_up": None})
     if change.expected_status in ("new", "pool") and change.new_status == "assigned":
-        return replace(change, extra={**change.extra, "next_follow_up": sop.first_follow_up(change.at)})
+        first = sop.first_follow_up(change.at)  # its first task's alert: the lead's clock (`sop.pending_alert`)
+        return replace(change, alert_at=first, extra={**change.extra, "next_follow_up": first})
     return change

@@ -298,7 +298,8 @@ def route_and_place(lead: Lead, key: PhoneKey | None, updates: Lead, event_id: s
                              expected_owner=lead.get("owner"), new_status=route.status, new_owner=route.owner,
                              new_team=route.team, pool_key=pool_key(lead) if route.status == "pool" else None,
                              caps=route.caps, sla_at=clocks.sla_at if clocks else None,
-                             idle_at=clocks.idle_at if clocks else None, expected_team=lead.get("team"))
+                             idle_at=clocks.idle_at if clocks else None,
+                             alert_at=clocks.first_follow_up if clocks else None, expected_team=lead.get("team"))
     notices: list[Notice] = []
     supervisor = directory.supervisor_of(route.unstaffed_team) if route.unstaffed_team else None
     if supervisor:

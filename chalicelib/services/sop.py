@@ -10,7 +10,17 @@ from chalicelib.domain.business_time import WorkingCalendar
 from chalicelib.domain.lifecycle import CLOSED
 from chalicelib.domain.ownership import Notice, plan
 from chalicelib.domain.records import EventDetail, Lead, Task
-from chalicelib.domain.sop import SHARDS, NewTask, due_at, idle_due_again, reclaim_deadline, reminders_for, tasks_for
+from chalicelib.domain.sop import (
+    SHARDS,
+    NewTask,
+    due_at,
+    idle_due_again,
+    next_clock,
+    pending_alert,
+    reclaim_deadline,
+    reminders_for,
+    tasks_for,
+)
 from chalicelib.domain.sop import idle_deadline as domain_idle_deadline
 from chalicelib.domain.timeutil import beijing, iso_utc, parse_iso
 from chalicelib.errors import Conflict
@@ -112,7 +122,10 @@ def on_lead_change(old: Lead, new: Lead, at: str) -> int:
             changed += tasks.close(lead_id, task["task_id"], "done", at)
     if not ends:
         for made in created:
-            changed += tasks.create(lead_id, made, new.get("team"), at)
+            # The assignment's task due when the lead's clock is (its first-contact task): that clock
+            # wakes the sweep for it, so it needs no alert entry of its own (`sweep`, `_assignment_due`).
+            covered = made.rule_id in on_assignment and new.get("clock_at") == made.due_at
+            changed += tasks.create(lead_id, made, new.get("team"), at, alert=not covered)
     if changed > reminded and not _first_tasks_as_written(old, new, created, touches):
         tasks.refresh_next_follow_up(lead_id)
     return changed
@@ -151,8 +164,14 @@ def sweep(now: datetime) -> dict[str, int]:
     cooldown = config.document("pool", PoolPolicy, default_pool_policy)[0].cooldown_hours
     rules = policy()
     counts["idle_tasks"] = 0
+    escalate = rules.escalate_overdue_after_minutes
     for shard in range(SHARDS):
         for lead in leads.clock_due(f"s{shard}", at):
+            if pending_alert(lead):  # the clock waited for its assignment's tasks, not a deadline
+                counts["due_notified"] += _assignment_due(lead, at, escalate, events)
+                lead = {**lead, "clock_at": next_clock(lead.get("sla_at"), lead.get("idle_at"))}
+                if not (lead["clock_at"] and lead["clock_at"] <= at):
+                    continue  # else a deadline came due too (a late tick): on to it
             sla_at = lead.get("sla_at")
             if not (sla_at and sla_at <= at):
                 counts["idle_tasks"] += _idle(lead, at, rules)
@@ -172,7 +191,6 @@ def sweep(now: datetime) -> dict[str, int]:
             robots.append((lead.get("team"), f"线索已收回公海：{lead['lead_id']}",
                            f"{names.user(lead.get('owner'))} 未在规定时间内首次联系线索 {lead['lead_id']}，"
                            "线索已自动收回公海。"))
-    escalate = rules.escalate_overdue_after_minutes
     due = tasks.needing_alert(at)
     customers = leads.names({task["lead_id"] for task in due})
     for task in due:
@@ -181,14 +199,7 @@ def sweep(now: datetime) -> dict[str, int]:
         if task["stage"] == "remind":
             counts["reminded"] += _remind(task, at)
         elif task["stage"] == "due":
-            notice = Notice(task["owner"], "task_due", f"任务已到期：{task['title']}",
-                            f"客户 {_who(task)} 的任务「{task['title']}」已于 {beijing(task['due_at'])} 到期，"
-                            "请尽快处理。",
-                            task.get("lead_name"))
-            later = iso_utc(parse_iso(task["due_at"]) + timedelta(minutes=escalate)) if escalate else None
-            if tasks.advance_alert(task, "overdue" if later else None, later, notice, at):
-                counts["due_notified"] += 1
-                events.append(("task.due", _task_detail(task, at)))
+            counts["due_notified"] += _tell_due(task, at, escalate, events)
         elif task["stage"] == "overdue":
             supervisor = directory.supervisor_of(team) if (team := task.get("team")) else None
             notice = Notice(supervisor, "task_overdue", f"任务逾期：{task['title']}",
@@ -207,6 +218,31 @@ def sweep(now: datetime) -> dict[str, int]:
         if hook:
             post_webhook(hook[0], hook[1], title, text)
     return counts
+
+
+def _tell_due(task: Task, at: str, escalate: int | None, events: list[tuple[str, EventDetail]]) -> int:
+    """A task come due: its owner told once, and the task keyed for its escalation (if any)."""
+    notice = Notice(task["owner"], "task_due", f"任务已到期：{task['title']}",
+                    f"客户 {_who(task)} 的任务「{task['title']}」已于 {beijing(task['due_at'])} 到期，请尽快处理。",
+                    task.get("lead_name"))
+    later = iso_utc(parse_iso(task["due_at"]) + timedelta(minutes=escalate)) if escalate else None
+    if not tasks.advance_alert(task, "overdue" if later else None, later, notice, at):
+        return 0
+    events.append(("task.due", _task_detail(task, at)))
+    return 1
+
+
+def _assignment_due(lead: Lead, at: str, escalate: int | None, events: list[tuple[str, EventDetail]]) -> int:
+    """The lead's clock came due for the tasks its assignment made without an alert of their own
+    (首次联系, `on_lead_change`): each still open and due is told to its owner as any due task is, and
+    keyed in `by_alert` for its escalation; the clock goes back to the deadlines. One contacted in
+    time was closed, and is not told. The same tick twice tells once (`advance_alert` is conditional)."""
+    told = 0
+    for task in tasks.of_lead(lead["lead_id"]):
+        if task["status"] == "open" and not task.get("alert_at") and task["stage"] == "due" and task["due_at"] <= at:
+            told += _tell_due({**task, "lead_name": lead.get("name")}, at, escalate, events)
+    leads.set_clocks(lead, lead.get("sla_at"), lead.get("idle_at"))
+    return told
 
 
 def _remind(reminder: Task, at: str) -> int:

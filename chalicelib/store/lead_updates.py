@@ -10,6 +10,7 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.domain.lifecycle import CLOSED
 from chalicelib.domain.records import Activity, Lead
 from chalicelib.domain.scoring import ANSWERED_OUTCOMES
+from chalicelib.domain.sop import pending_alert
 from chalicelib.errors import Conflict
 from chalicelib.store.aws_errors import ConditionFailed, aws_errors
 from chalicelib.store.connection import transaction_connection
@@ -37,7 +38,8 @@ def log_activity(lead: Lead, activity: Activity, actor: str, at: str, contact: b
     sla = None if contact else lead.get("sla_at")
     idle = lead.get("idle_at") or (idle_at if lead.get("owner") and lead["status"] not in CLOSED else None)
     if (sla, idle) != (lead.get("sla_at"), lead.get("idle_at")):
-        actions += clock_actions(lead["lead_id"], sla, idle)
+        # a contact is what the assignment's tasks asked for (the stream closes them): their alert goes too
+        actions += clock_actions(lead["lead_id"], sla, idle, None if contact else pending_alert(lead))
     # Who logged it, with the team they worked it for: the dashboard counts an activity for its author
     # (the version condition below makes the read-modify-write of the map safe).
     author = f"{lead.get('team') or ''}/{actor}"
@@ -68,7 +70,9 @@ def set_status(lead: Lead, target: str, version: int, actor: str, at: str, reaso
                fields: Lead) -> None:
     actions: list[Action] = [LeadModel.status.set(target), LeadModel.updated_at.set(at), LeadModel.version.add(1)]
     # Out of `assigned` by hand: the first-contact clock stops; closed: the idle clock too.
-    actions += clock_actions(lead["lead_id"], None, None if target in CLOSED else lead.get("idle_at"))
+    closed = target in CLOSED
+    actions += clock_actions(lead["lead_id"], None, None if closed else lead.get("idle_at"),
+                             None if closed else pending_alert(lead))
     actions += [getattr(LeadModel, k).set(v) for k, v in fields.items() if v is not None]
     if "expires_at" not in fields:  # retention runs only while a lead stays invalid or lost
         actions.append(LeadModel.expires_at.remove())

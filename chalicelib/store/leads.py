@@ -472,11 +472,12 @@ def _pool_page(partition: str, after: str, before: str, condition: Condition | N
     return [lead_of_item(item) for item in answer.get("Items", [])], answer.get("LastEvaluatedKey")
 
 
-def clock_actions(lead_id: str, sla_at: str | None, idle_at: str | None) -> list[Action]:
-    """Set (or remove) a lead's two clocks and its one entry in the sweep's index, keyed on the earlier."""
+def clock_actions(lead_id: str, sla_at: str | None, idle_at: str | None, alert_at: str | None = None) -> list[Action]:
+    """Set (or remove) a lead's two clocks and its one entry in the sweep's index, keyed on the
+    earliest of them and `alert_at` (the due time of its assignment's tasks, `sop.pending_alert`)."""
     from chalicelib.domain.sop import next_clock, shard_of  # not on the capture path: the SOP rules' models
 
-    clock = next_clock(sla_at, idle_at)
+    clock = next_clock(sla_at, idle_at, alert_at)
     actions: list[Action] = []
     for attribute, value in ((LeadModel.sla_at, sla_at), (LeadModel.idle_at, idle_at), (LeadModel.clock_at, clock),
                              (LeadModel.clock_shard, shard_of(lead_id) if clock else None)):
@@ -496,10 +497,10 @@ def clock_due(shard: str, now: str, limit: int = 500) -> list[Lead]:
     return sorted(due, key=lambda lead: order[lead["lead_id"]])
 
 
-def set_clocks(lead: Lead, sla_at: str | None, idle_at: str | None) -> bool:
+def set_clocks(lead: Lead, sla_at: str | None, idle_at: str | None, alert_at: str | None = None) -> bool:
     """Move a lead's clocks once per deadline that came due: conditional on the index key the sweep
     found, so the same tick twice (or two sweeps at once) moves them once."""
-    actions = clock_actions(lead["lead_id"], sla_at, idle_at)
+    actions = clock_actions(lead["lead_id"], sla_at, idle_at, alert_at)
     return conditional(lambda: LeadModel(lead["lead_id"]).update(
         actions=actions, condition=LeadModel.clock_at == lead.get("clock_at")))
 
@@ -536,12 +537,10 @@ def migrate_clocks() -> int:
     left as it is. Returns the leads moved."""
     from pynamodb.expressions.operand import Path
 
-    from chalicelib.domain.sop import next_clock
-
     moved = 0
     for lead in scan_all():
         sla_at, idle_at = lead.get("sla_at"), lead.get("idle_at")
-        if not (sla_at or idle_at) or lead.get("clock_at") == next_clock(sla_at, idle_at):
+        if not (sla_at or idle_at) or lead.get("clock_shard"):  # keyed in the one index already
             continue
         actions = [*clock_actions(lead["lead_id"], sla_at, idle_at), Path("sla_shard").remove(),
                    Path("idle_shard").remove()]

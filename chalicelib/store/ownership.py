@@ -35,7 +35,9 @@ def lead_actions(change: OwnershipChange) -> list[Action]:
         actions.append(LeadModel.assigned_at.set(change.at))
     # The first-contact clock runs only while the lead is `assigned` to someone who has not called;
     # the idle clock while someone owns it. A change of hands starts both afresh.
-    actions += clock_actions(change.lead_id, change.sla_at, change.idle_at if change.new_owner else None)
+    owned = bool(change.new_owner)
+    actions += clock_actions(change.lead_id, change.sla_at, change.idle_at if owned else None,
+                             change.alert_at if owned else None)
     first_owner, first_team = change.first_receiver
     if first_owner:  # kept from the first time: the dashboard's attribution (domain/analytics.py)
         actions.append(LeadModel.first_owner.set(LeadModel.first_owner | first_owner))

@@ -21,11 +21,14 @@ def to_task(row: TaskModel) -> Task:
             "alert_at": row.alert_at, "created_at": row.created_at, "done_at": row.done_at}
 
 
-def create(lead_id: str, task: NewTask, team: str | None, at: str) -> bool:
-    """Idempotent: the task id comes from the trigger, so a replay finds it there already."""
+def create(lead_id: str, task: NewTask, team: str | None, at: str, alert: bool = True) -> bool:
+    """Idempotent: the task id comes from the trigger, so a replay finds it there already. Without
+    `alert`, the task is not in the sweep's `by_alert` index (two write units less over its life): the
+    lead's own clock wakes the sweep at its due time (`sop.pending_alert`), which then keys it there."""
     row = TaskModel(lead_id, task.task_id, title=task.title, rule_id=task.rule_id, owner=task.owner, team=team,
-                    due_at=task.due_at, stage="due", alert_shard=shard_of(lead_id + task.task_id),
-                    alert_at=task.due_at, created_at=at)
+                    due_at=task.due_at, stage="due", created_at=at)
+    if alert:
+        row.alert_shard, row.alert_at = shard_of(lead_id + task.task_id), task.due_at
     return conditional(lambda: row.save(condition=TaskModel.task_id.does_not_exist()))
 
 
@@ -160,14 +163,17 @@ def advance_alert(task: Task, next_stage: str | None, next_alert: str | None, no
     """Move a task to its next alert stage and tell someone, once: both or neither."""
     actions: list[Action]
     if next_stage and next_alert:
-        actions = [TaskModel.stage.set(next_stage), TaskModel.alert_at.set(next_alert)]
+        actions = [TaskModel.stage.set(next_stage), TaskModel.alert_at.set(next_alert),
+                   TaskModel.alert_shard.set(shard_of(task["lead_id"] + task["task_id"]))]
     else:
         actions = [TaskModel.stage.remove(), TaskModel.alert_shard.remove(), TaskModel.alert_at.remove()]
+    # A task the lead's clock alerted (`create` without `alert`) has no alert moment of its own yet.
+    alerted = TaskModel.alert_at == task["alert_at"] if task.get("alert_at") else TaskModel.alert_at.does_not_exist()
+
     def write() -> None:
         with TransactWrite(connection=transaction_connection()) as tx:
             tx.update(TaskModel(task["lead_id"], task["task_id"]), actions=actions,
-                      condition=(TaskModel.stage == task["stage"]) & (TaskModel.alert_at == task["alert_at"])
-                      & (TaskModel.status == "open"))
+                      condition=(TaskModel.stage == task["stage"]) & alerted & (TaskModel.status == "open"))
             if notice is not None:
                 tx.save(NotificationModel(notice.user_id, f"{at}#{notice.kind}#{task['lead_id']}#{task['task_id']}",
                                           kind=notice.kind, title=notice.title, body=notice.body,
