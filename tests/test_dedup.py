@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.helpers import JSON, auth, body_of, capture, deliver, lead, leads_stream
+from tests.helpers import JSON, auth, body_of, call, capture, deliver, lead, leads_stream
 
 pytestmark = pytest.mark.moto
 
@@ -109,6 +109,15 @@ def test_second_channel_is_a_duplicate_with_a_re_inquiry(client: Any, demo_org: 
     dup = lead(client, second)
     assert dup["status"] == "duplicate" and dup["duplicate_of"] == first
     assert dup["can"]["work"] is False  # worked on its original (the page links there), not here
+    # nor through the API: a follow-up on the duplicate is refused, with where to go, and writes nothing
+    refused = call(client, "POST", f"/leads/{second}/activities", "admin", {"type": "call"})
+    error = body_of(refused)["error"]
+    assert refused.status_code == 409 and error["code"] == "DUPLICATE_LEAD"
+    assert first in error["message"] and "请在原线索上跟进" in error["message"]
+    task = call(client, "POST", f"/leads/{second}/tasks", "admin",
+                {"title": "回访", "due_at": "2026-12-10T10:00:00+08:00"})
+    assert task.status_code == 409 and body_of(task)["error"]["code"] == "DUPLICATE_LEAD"
+    assert lead(client, second)["version"] == dup["version"] and lead(client, second)["tasks"] == []
     active = lead(client, first)
     assert active["can"]["work"] is True
     assert active["status"] == "pool"

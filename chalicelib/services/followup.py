@@ -9,7 +9,7 @@ from chalicelib.domain.access import Principal
 from chalicelib.domain.followup import ACTIVITY_LABELS, ActivityIn, StatusChange, check_status_change
 from chalicelib.domain.records import Activity, JsonView, Lead
 from chalicelib.domain.timeutil import iso_utc
-from chalicelib.errors import BadRequest, NotFound
+from chalicelib.errors import BadRequest, Conflict, NotFound
 from chalicelib.services import sop
 from chalicelib.services.privacy import retention_expiry
 from chalicelib.store import inbox, lead_updates, leads
@@ -26,8 +26,18 @@ def _workable(lead_id: str, who: Principal) -> Lead:
     return lead
 
 
-def log_activity(who: Principal, lead_id: str, activity: ActivityIn, at: datetime) -> JsonView:
+def _followed_up(lead_id: str, who: Principal) -> Lead:
+    """A lead one may log follow-ups on (activities, tasks): workable, and not a duplicate, which was
+    merged into its original and is worked there (the lead page offers it no forms: `can.work`)."""
     lead = _workable(lead_id, who)
+    if lead["status"] == "duplicate":
+        raise Conflict(f"这是一条重复提交，已并入线索 {lead.get('duplicate_of') or ''}，请在原线索上跟进",
+                       code="DUPLICATE_LEAD")
+    return lead
+
+
+def log_activity(who: Principal, lead_id: str, activity: ActivityIn, at: datetime) -> JsonView:
+    lead = _followed_up(lead_id, who)
     contact = lead.get("owner") == who.user_id  # only the owner's own contact stops the clock
     logged = cast(Activity, {"activity_type": activity.type,
                              **activity.model_dump(exclude={"type"}, exclude_none=True)})

@@ -10,7 +10,7 @@ from chalicelib.domain.records import JsonView
 from chalicelib.domain.sop import NewTask
 from chalicelib.domain.timeutil import SHANGHAI, iso_utc, parse_iso
 from chalicelib.errors import NotFound, ValidationFailed
-from chalicelib.services.followup import _workable
+from chalicelib.services.followup import _followed_up, _workable
 from chalicelib.store import leads, tasks
 
 
@@ -29,7 +29,7 @@ def my_tasks(who: Principal, now: datetime) -> JsonView:
 
 
 def add_task(who: Principal, lead_id: str, title: str, due_at: str, now: datetime) -> JsonView:
-    lead = _workable(lead_id, who)
+    lead = _followed_up(lead_id, who)
     owner = lead.get("owner") or who.user_id
     try:
         due = iso_utc(parse_iso(due_at))
