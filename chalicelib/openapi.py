@@ -122,7 +122,9 @@ def _document() -> dict[str, Any]:
             "/leads/{lead_id}/merge": {"post": _op("手工合并（source 并入此线索）", 404, 409, 422)},
             "/leads/{lead_id}/unmerge": {"post": _op("撤销手工合并", 404, 409, 422)},
             "/leads/{lead_id}/activities": {"post": _op("记录跟进（电话、短信、微信、邮件、面谈、备注等）", 404, 422)},
-            "/leads/{lead_id}/status": {"post": _op("变更状态（version 乐观锁）", 404, 409, 422)},
+            "/leads/{lead_id}/status": {"post": _op(
+                "变更状态（version 乐观锁；主管、管理员可将流失或无效线索重新放回公海：status=pool，须填写原因）",
+                404, 409, 422)},
             "/tasks": {"get": _op("我的待办：逾期、今日、未来 7 天")},
             "/leads/{lead_id}/tasks": {"post": _op("新建手工任务（title、due_at）", 404, 422)},
             "/leads/{lead_id}/tasks/{task_id}/complete": {"post": _op("完成任务", 404)},

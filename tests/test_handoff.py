@@ -184,3 +184,74 @@ def test_next_follow_up_follows_hand_made_tasks(client: Any) -> None:
     header, row = rows[0], next(r for r in rows[1:] if r[0] == lead_id)
     assert row[header.index("下次跟进")] == parse_iso(first).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
     assert row[header.index("负责人")] not in (None, owner)
+
+
+def test_a_lost_or_invalid_lead_goes_back_to_the_pool_by_a_supervisor_or_an_admin(client: Any) -> None:
+    """A real customer a cleaning rule flagged, or a lost one worth another try, is put back in the
+    pool (变更状态 → 公海, with a reason) by an admin or its team's supervisor: an ownership move with
+    its history entry; its retention ends; it takes its phone back, which another active lead of the
+    phone refuses (409 naming it, nothing changed); the rep who lost it keeps the held count the loss
+    gave back; the counters agree with the leads after it."""
+    from chalicelib.services import aggregates
+    from chalicelib.store import leads, ownership
+    from chalicelib.store.schema import PhoneKeyModel
+
+    stream = leads_stream()  # one reader: each record delivered once, as the stream's trigger does
+
+    def settle() -> None:
+        while stream.read():
+            deliver(client, stream)
+
+    flagged = capture(client, "13816204591", name="测试", city="上海", loan_type="mortgage")  # a test name
+    settle()
+    assert lead(client, flagged)["status"] == "invalid" and lead(client, flagged)["expires_at"]
+    assert "pool" in lead(client, flagged)["statuses"]  # the admin's form offers it
+    version = lead(client, flagged)["version"]
+    bare = call(client, "POST", f"/leads/{flagged}/status", "admin", {"status": "pool", "version": version})
+    assert bare.status_code == 422 and "reason" in body_of(bare)["error"]["fields"]
+    assert call(client, "POST", f"/leads/{flagged}/status", "sh_rep1",
+                {"status": "pool", "version": version, "reason": "真实客户"}).status_code == 404
+    back = call(client, "POST", f"/leads/{flagged}/status", "admin",
+                {"status": "pool", "version": version, "reason": "客户本人姓测，真实客户"})
+    assert back.status_code == 200, back.body
+    item = lead(client, flagged)
+    assert item["status"] == "pool" and "expires_at" not in item and item["can"]["claim"] is False
+    [entry] = [e for e in item["history"] if e["kind"] == "ownership"]
+    assert entry["detail"]["kind"] == "reopen" and "重新放回公海" in entry["reason"] and "真实客户" in entry["reason"]
+    stored = leads.get(flagged)
+    assert stored is not None and PhoneKeyModel.get(stored["phone"]).active_lead == flagged
+    settle()
+    claimed = call(client, "POST", f"/leads/{flagged}/claim", "sh_rep1")
+    assert claimed.status_code == 200, claimed.body
+
+    lost = lead(client, capture(client, "13816204592", name="钱多", city="上海", loan_type="mortgage", amount=80))
+    settle()
+    lost = lead(client, lost["lead_id"])
+    rep = lost["owner"]
+    held = ownership.counter(rep, "open").n
+    assert call(client, "POST", f"/leads/{lost['lead_id']}/status", rep,
+                {"status": "lost", "version": lost["version"], "reason": "暂无需求"}).status_code == 200
+    assert ownership.counter(rep, "open").n == held - 1
+    settle()
+    assert "pool" not in body_of(call(client, "GET", f"/leads/{lost['lead_id']}", rep))["statuses"]  # a rep's is not
+    again = capture(client, "13816204592", name="钱多", city="上海", loan_type="mortgage")  # the customer is back
+    settle()
+    gone = lead(client, lost["lead_id"])
+    refused = call(client, "POST", f"/leads/{gone['lead_id']}/status", "sh_lead",
+                   {"status": "pool", "version": gone["version"], "reason": "再跟一次"})
+    assert refused.status_code == 409 and body_of(refused)["error"]["code"] == "PHONE_IN_USE"
+    assert again in body_of(refused)["error"]["message"]
+    unchanged = lead(client, gone["lead_id"])
+    assert unchanged["status"] == "lost" and unchanged["version"] == gone["version"]
+    newer = lead(client, again)
+    assert call(client, "POST", f"/leads/{again}/status", newer["owner"],
+                {"status": "invalid", "version": newer["version"], "reason": "重复登记"}).status_code == 200
+    settle()
+    held = ownership.counter(rep, "open").n
+    reopened = call(client, "POST", f"/leads/{gone['lead_id']}/status", "sh_lead",
+                    {"status": "pool", "version": gone["version"], "reason": "再跟一次"})
+    assert reopened.status_code == 200, reopened.body
+    assert ownership.counter(rep, "open").n == held  # the loss already gave it back
+    assert lead(client, gone["lead_id"])["status"] == "pool" and "close_reason" not in lead(client, gone["lead_id"])
+    settle()
+    assert aggregates.verify()["differences"] == []

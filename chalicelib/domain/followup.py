@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chalicelib.domain.lifecycle import STATUS_LABELS, TRANSITIONS, check_transition
+from chalicelib.domain.lifecycle import REOPENABLE, STATUS_LABELS, TRANSITIONS, check_transition
 from chalicelib.errors import Conflict, ValidationFailed
 
 ActivityType = Literal["call", "sms", "wechat", "email", "visit", "note", "materials_sent"]
@@ -19,11 +19,13 @@ MANUAL_ORDER = ("contacted", "observing", "intent", "qualifying", "won", "lost",
 MANUAL_TARGETS = frozenset(MANUAL_ORDER)
 
 
-def manual_targets(status: str) -> list[str]:
+def manual_targets(status: str, role: str | None = None) -> list[str]:
     """The statuses a lead in `status` may be set to by hand (the lead page's 变更状态 offers these and
-    no other: the pool and assignment are moves of their own), working ones first."""
+    no other: the pool and assignment are moves of their own, but for a closed lead a supervisor or an
+    admin puts back in the pool, `REOPENABLE`), working ones first."""
     allowed = TRANSITIONS.get(status, frozenset())
-    return [target for target in MANUAL_ORDER if target in allowed]
+    reopen = ["pool"] if status in REOPENABLE and role in ("admin", "supervisor") else []
+    return [target for target in MANUAL_ORDER if target in allowed] + reopen
 
 
 class ActivityIn(BaseModel):

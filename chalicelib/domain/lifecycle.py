@@ -22,6 +22,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 CLOSED = frozenset({"won", "lost", "invalid"})
+# Closed leads a supervisor or an admin may put back in the pool (`ownership.plan("reopen")`): a lost
+# customer worth another try, a real customer a cleaning rule flagged.
+REOPENABLE = frozenset(status for status in CLOSED if "pool" in TRANSITIONS[status])
 ACTIVE = frozenset(STATUS_LABELS) - CLOSED - {"duplicate"}
 
 

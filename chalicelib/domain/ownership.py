@@ -1,8 +1,9 @@
 """The one ownership state machine: every way a lead gets, changes or loses its owner.
 
-Routing, a supervisor's assignment, a rep's claim, release, reassignment, transfer and the SLA
-reclaim all become an `OwnershipChange`; the store applies it in one transaction with the caps,
-the load counters, the cooldown and the history. No path can skip any of them."""
+Routing, a supervisor's assignment, a rep's claim, release, reassignment, transfer, the SLA
+reclaim and a closed lead put back in the pool (reopen) all become an `OwnershipChange`; the store
+applies it in one transaction with the caps, the load counters, the cooldown, the phone's claim
+(reopen) and the history. No path can skip any of them."""
 
 from __future__ import annotations
 
@@ -11,14 +12,16 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
+from chalicelib.domain.lifecycle import REOPENABLE
 from chalicelib.domain.sop import pending_alert
 from chalicelib.domain.timeutil import beijing, iso_utc, parse_iso, shanghai_day
 from chalicelib.errors import Conflict, Forbidden
 
-Kind = Literal["route", "assign", "claim", "release", "reassign", "transfer", "reclaim"]
+Kind = Literal["route", "assign", "claim", "release", "reassign", "transfer", "reclaim", "reopen"]
 OWNED = frozenset({"assigned", "contacted", "observing", "intent", "qualifying"})
 LABELS = {"route": "规则分配", "assign": "主管分配", "claim": "从公海领取", "release": "释放回公海",
-          "reassign": "重新分配", "transfer": "转移到其他团队", "reclaim": "超时收回公海"}
+          "reassign": "重新分配", "transfer": "转移到其他团队", "reclaim": "超时收回公海",
+          "reopen": "重新放回公海"}
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class OwnershipChange:
     sla_at: str | None = None  # first-contact deadline, when the lead becomes `assigned`
     idle_at: str | None = None  # "no activity" deadline, while someone owns the lead
     alert_at: str | None = None  # the due time of the tasks its assignment made (`sop.pending_alert`)
+    claim_phone: str | None = None  # a closed lead reopened: it takes its phone back (refused if held)
     extra: dict[str, Any] = field(default_factory=dict)
     expected_team: str | None = None
 
@@ -118,6 +122,14 @@ def plan(kind: Kind, lead: Mapping[str, Any], *, actor: str, at: str, reason: st
         return OwnershipChange(kind, new_status=status, new_owner=to_owner, new_team=to_team, pool_key=None,
                                caps=caps, sla_at=sla_at if status == "assigned" else None, idle_at=idle_at,
                                alert_at=pending_alert(lead), **common)
+    if kind == "reopen":
+        # A lost lead, or one made invalid (a real customer a rule flagged), back to the pool: its
+        # retention ends and it takes its phone back, which another active lead of the phone refuses.
+        if status not in REOPENABLE:
+            raise Conflict("只有已流失或无效的线索可以重新放回公海", code="NOT_REOPENABLE")
+        return OwnershipChange(kind, new_status="pool", new_owner=None, new_team=None, pool_key=pool_key(lead),
+                               claim_phone=str(lead["phone"]), extra={"expires_at": None, "close_reason": None},
+                               **common)
     raise ValueError(kind)
 
 
@@ -178,7 +190,7 @@ def messages(change: OwnershipChange, who: Audience) -> list[Notice]:
         why = who.why if change.kind == "route" else f"{actor}{LABELS[change.kind]}{reason}"
         title, body = assigned_words([Assigned(lead, name, who.summary)], why, change.sla_at)
         out.append(Notice(new, "assigned", title, body, name))
-    if old and old != new and old != change.actor:
+    if old and old != new and old != change.actor and change.kind != "reopen":  # a closed lead: nobody's work
         if change.kind == "reclaim":
             out.append(Notice(old, "reclaimed", f"已收回：{name}",
                               f"您负责的客户 {about} 分配后未在规定时间内首次联系，"

@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import cast
 
-from chalicelib.domain.access import Principal
+from chalicelib.domain.access import Principal, require_role
 from chalicelib.domain.followup import ACTIVITY_LABELS, ActivityIn, StatusChange, check_status_change
+from chalicelib.domain.ownership import plan
+from chalicelib.domain.phone import normalise_cn_phone
 from chalicelib.domain.records import Activity, JsonView, Lead
 from chalicelib.domain.timeutil import iso_utc
-from chalicelib.errors import BadRequest, Conflict, NotFound
-from chalicelib.services import sop
+from chalicelib.errors import BadRequest, Conflict, NotFound, ValidationFailed
+from chalicelib.services import handoff, sop
 from chalicelib.services.privacy import retention_expiry
 from chalicelib.store import inbox, lead_updates, leads
 
@@ -49,6 +51,8 @@ def log_activity(who: Principal, lead_id: str, activity: ActivityIn, at: datetim
 
 def change_status(who: Principal, lead_id: str, change: StatusChange, at: datetime) -> JsonView:
     lead = _workable(lead_id, who)
+    if change.status == "pool":
+        return _reopen(who, lead, change, at)
     check_status_change(lead, change)
     fields: Lead = {}
     if change.status == "won":
@@ -70,3 +74,20 @@ def my_inbox(who: Principal, unread_only: bool, limit: int, cursor: str | None) 
 
 def mark_read(who: Principal, ids: list[str]) -> JsonView:
     return {"marked": inbox.mark_read(who.user_id, ids), "unread": inbox.unread_count(who.user_id)}
+
+
+def _reopen(who: Principal, lead: Lead, change: StatusChange, at: datetime) -> JsonView:
+    """A lost or invalid lead back to the pool, by a supervisor of its team or an admin, with a reason:
+    the ownership move `reopen` (its history entry, its phone taken back, its retention ended)."""
+    require_role(who, "admin", "supervisor")
+    if not change.reason:
+        raise ValidationFailed(fields={"reason": "重新放回公海须填写原因"})
+    if lead["version"] != change.version:
+        raise Conflict("线索已被他人修改，请刷新后重试", fields={"version": str(lead["version"])},
+                       code="STALE_VERSION")
+    try:
+        normalise_cn_phone(str(lead.get("phone") or ""))
+    except ValueError as exc:
+        raise Conflict("该线索的手机号无效，不能放回公海", code="PHONE_INVALID") from exc
+    handoff.apply(plan("reopen", lead, actor=who.user_id, at=iso_utc(at), reason=change.reason), lead)
+    return {"lead_id": lead["lead_id"], "status": "pool", "version": change.version + 1}

@@ -94,7 +94,7 @@ def get_lead(lead_id: str, who: Principal) -> LeadView:
     if lead is None or not can_read_lead(who, lead.get("owner"), lead.get("team"), lead["status"]):
         raise NotFound("线索不存在或无权查看")
     view = lead_view(lead, who)
-    view["statuses"] = manual_targets(lead["status"]) if view["can"]["work"] else []
+    view["statuses"] = manual_targets(lead["status"], who.role) if view["can"]["work"] else []
     entries = history.of_lead(lead)
     view["history"] = [_named_event(event) for event in entries]
     route = lead.get("route")

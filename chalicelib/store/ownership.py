@@ -21,7 +21,7 @@ from chalicelib.errors import Conflict
 from chalicelib.store.aws_errors import ConditionFailed, aws_errors
 from chalicelib.store.connection import batch_get, transaction_connection
 from chalicelib.store.leads import clock_actions, read_many
-from chalicelib.store.schema import LeadEventModel, LeadModel, NotificationModel, RepLoadModel, UserModel
+from chalicelib.store.schema import LeadEventModel, LeadModel, NotificationModel, PhoneKeyModel, RepLoadModel, UserModel
 
 
 def lead_actions(change: OwnershipChange) -> list[Action]:
@@ -117,7 +117,8 @@ def add_load_ops(tx: TransactWrite, change: OwnershipChange) -> None:
     if change.check_cooldown:
         tx.condition_check(RepLoadModel, change.actor, f"cooldown#{change.lead_id}",
                            condition=RepLoadModel.until.does_not_exist() | (RepLoadModel.until < change.at))
-    if change.expected_owner and change.expected_owner != change.new_owner:
+    # a closed lead (reopened) left its owner's held count when it closed (`held_moves`)
+    if change.expected_owner and change.expected_owner != change.new_owner and change.expected_status in OWNED:
         tx.update(RepLoadModel(change.expected_owner, LOAD), actions=[RepLoadModel.n.add(-1)])
         if change.cooldown_until:
             tx.update(RepLoadModel(change.expected_owner, f"cooldown#{change.lead_id}"),
@@ -192,6 +193,12 @@ def apply(change: OwnershipChange, notices: Sequence[Notice] = ()) -> None:
             tx.update(LeadModel(change.lead_id), actions=lead_actions(change), condition=lead_condition(change))
             tx.save(history_item(change), condition=LeadEventModel.sk.does_not_exist())
             add_load_ops(tx, change)
+            if change.claim_phone:  # the phone's one active lead (uniqueness), as the stream claims it
+                claim: list[Action] = [PhoneKeyModel.active_lead.set(change.lead_id),
+                                       PhoneKeyModel.updated_at.set(change.at)]
+                tx.update(PhoneKeyModel(change.claim_phone), actions=claim,
+                          condition=PhoneKeyModel.active_lead.does_not_exist()
+                          | (PhoneKeyModel.active_lead == change.lead_id))
             for notice in notices:
                 tx.save(notice_item(notice, change.at, change.lead_id), condition=NotificationModel.sk.does_not_exist())
     except ConditionFailed as exc:
@@ -206,6 +213,13 @@ def explain_refusal(change: OwnershipChange) -> Conflict:
         if change.kind == "claim":
             return Conflict("该线索已被他人领取", code="ALREADY_CLAIMED")
         return Conflict("线索已被他人修改，请刷新后重试")
+    if change.claim_phone:
+        try:
+            other = PhoneKeyModel.get(change.claim_phone, consistent_read=True).active_lead
+        except PhoneKeyModel.DoesNotExist:
+            other = None
+        if other and other != change.lead_id:
+            return Conflict(f"该客户已有在跟进的线索 {other}，请在该线索上跟进", code="PHONE_IN_USE")
     if change.check_cooldown:
         cooldown = counter(change.actor, f"cooldown#{change.lead_id}")
         if cooldown.until and cooldown.until >= change.at:

@@ -9,7 +9,7 @@ const OUTCOMES = ["已接通", "未接通", "有意向", "无意向", "稍后再
 const KIND = { activity: "跟进", status: "状态", ownership: "归属", merge: "合并", unmerge: "撤销合并", edit: "编辑" };
 const TASK_STATUS = { done: "已完成", cancelled: "已取消" };
 const OWNERSHIP = { route: "自动分配", claim: "领取", release: "释放", assign: "分配", reassign: "重新分配",
-  transfer: "转移", reclaim: "超时收回", import: "导入分配", merge: "合并" };
+  transfer: "转移", reclaim: "超时收回", reopen: "重新放回公海", import: "导入分配", merge: "合并" };
 
 export async function render(view, ctx) {
   const id = ctx.args[0];
@@ -211,7 +211,7 @@ function statusForm(lead, again) {
   const wonDate = h("input", { type: "date", "aria-label": "放款日期" });
   function fields() {
     const s = target.value;
-    reason.placeholder = ["lost", "invalid"].includes(s) ? "原因（必填）" : "原因（可选）";
+    reason.placeholder = ["lost", "invalid", "pool"].includes(s) ? "原因（必填）" : "原因（可选）";
     mount(extra, s ? reason : null, s === "won" ? [wonAmount, wonDate] : null);
   }
   const button = h("button", { type: "button", class: "primary", id: "status-save", onclick: () => busy(button, async () => {
