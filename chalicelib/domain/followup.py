@@ -60,7 +60,12 @@ def check_status_change(lead: Mapping[str, Any], change: StatusChange) -> None:
         raise ValidationFailed(fields=errors)
     if change.status not in MANUAL_TARGETS:
         raise ValidationFailed(fields={"status": "此状态不能手工设置（公海、分配请用领取/释放/分配）"})
-    if lead["version"] != change.version:
+    check_version(lead, change.version)
+    check_transition(lead["status"], change.status)
+
+
+def check_version(lead: Mapping[str, Any], version: int) -> None:
+    """The version the change was made against is the lead's still, else a Chinese 409."""
+    if lead["version"] != version:
         raise Conflict("线索已被他人修改，请刷新后重试", fields={"version": str(lead["version"])},
                        code="STALE_VERSION")
-    check_transition(lead["status"], change.status)

@@ -6,7 +6,13 @@ from datetime import datetime
 from typing import cast
 
 from chalicelib.domain.access import Principal, require_role
-from chalicelib.domain.followup import ACTIVITY_LABELS, ActivityIn, StatusChange, check_status_change
+from chalicelib.domain.followup import (
+    ACTIVITY_LABELS,
+    ActivityIn,
+    StatusChange,
+    check_status_change,
+    check_version,
+)
 from chalicelib.domain.ownership import plan
 from chalicelib.domain.phone import normalise_cn_phone
 from chalicelib.domain.records import Activity, JsonView, Lead
@@ -82,9 +88,7 @@ def _reopen(who: Principal, lead: Lead, change: StatusChange, at: datetime) -> J
     require_role(who, "admin", "supervisor")
     if not change.reason:
         raise ValidationFailed(fields={"reason": "重新放回公海须填写原因"})
-    if lead["version"] != change.version:
-        raise Conflict("线索已被他人修改，请刷新后重试", fields={"version": str(lead["version"])},
-                       code="STALE_VERSION")
+    check_version(lead, change.version)
     try:
         normalise_cn_phone(str(lead.get("phone") or ""))
     except ValueError as exc:

@@ -8,12 +8,22 @@ from chalicelib.store.aws_errors import aws_errors, conditional
 from chalicelib.store.schema import NotificationModel
 
 
+def assigned_entry(lead: Assigned) -> str:
+    """One lead of a 新分配 of several (`placement.notify_together`), as its set holds it."""
+    return "\t".join(part.replace("\t", " ") for part in (lead.lead_id, lead.customer, lead.summary))
+
+
+def assigned_of(entry: str) -> Assigned:
+    """`assigned_entry`, read back."""
+    lead_id, customer, summary = (entry.split("\t", 2) + ["", ""])[:3]
+    return Assigned(lead_id, customer, summary)
+
+
 def to_message(row: NotificationModel) -> Message:
     """A notifications-table item as an inbox message; a 新分配 of leads placed together
     (`placement.notify_together`) in its words as read now: one lead as any, several as one."""
     if row.lead_ids:
-        leads = sorted((Assigned(*(entry.split("\t", 2) + ["", ""])[:3]) for entry in row.leads or ()),
-                       key=lambda lead: lead.lead_id)
+        leads = sorted(map(assigned_of, row.leads or ()), key=lambda lead: lead.lead_id)
         title, body = assigned_words(leads, row.why or "按分配规则", row.sla_at)
         one = leads[0] if len(leads) == 1 else None
         message: Message = {"id": row.sk, "kind": row.kind, "title": title, "body": body,

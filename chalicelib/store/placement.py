@@ -23,6 +23,7 @@ from chalicelib.errors import StoreUnavailable
 from chalicelib.store import ownership, phone_keys
 from chalicelib.store.aws_errors import ConditionFailed, aws_errors, conditional
 from chalicelib.store.connection import transaction_connection
+from chalicelib.store.inbox import assigned_entry
 from chalicelib.store.leads import set_actions
 from chalicelib.store.schema import ImportJobModel, LeadEventModel, LeadModel, NotificationModel, PhoneKeyModel
 
@@ -206,8 +207,7 @@ def notify_together(owner: str, group: str, leads: Iterable[Assigned], why: str,
     at = iso_utc(datetime.fromtimestamp(int(millis, 16) / 1000, tz=UTC))
     leads = list(leads)
     ids = {lead.lead_id for lead in leads}
-    entries = {"\t".join(part.replace("\t", " ") for part in (lead.lead_id, lead.customer, lead.summary))
-               for lead in leads}
+    entries = set(map(assigned_entry, leads))
     new = [~NotificationModel.lead_ids.contains(lead_id) for lead_id in sorted(ids)]
     condition = new[0]
     for more in new[1:]:

@@ -13,6 +13,7 @@ from chalicelib.errors import Conflict
 from chalicelib.store import counters
 from chalicelib.store.aws_errors import ConditionFailed, aws_errors
 from chalicelib.store.connection import transaction_connection
+from chalicelib.store.inbox import assigned_of
 from chalicelib.store.leads import get, set_actions
 from chalicelib.store.ownership import held_moves
 from chalicelib.store.schema import (
@@ -105,7 +106,7 @@ def _forget(note: NotificationModel, lead_id: str) -> None:
     if not others:
         note.delete()
         return
-    entries = {entry for entry in note.leads or () if entry.split("\t", 1)[0] == lead_id}
+    entries = {entry for entry in note.leads or () if assigned_of(entry).lead_id == lead_id}
     actions: list[Action] = [NotificationModel.lead_ids.delete({lead_id})]
     if entries:
         actions.append(NotificationModel.leads.delete(entries))

@@ -41,22 +41,16 @@ export async function render(view) {
   }
 
   function item(n) {
-    const open = async (event) => {
-      if (!n.read) {
-        event.preventDefault();
-        await post("/inbox/read", { ids: [n.id] }).catch(() => null);
-        refreshUnread();
-        if (n.lead_id) location.hash = `#/lead/${encodeURIComponent(n.lead_id)}`; else load(true);
-      }
-    };
+    // unread: marked read first, then the lead opened (or, without one, the list shown again)
     const openLead = (leadId) => async (event) => {
       if (!n.read) {
         event.preventDefault();
         await post("/inbox/read", { ids: [n.id] }).catch(() => null);
         refreshUnread();
-        location.hash = `#/lead/${encodeURIComponent(leadId)}`;
+        if (leadId) location.hash = `#/lead/${encodeURIComponent(leadId)}`; else load(true);
       }
     };
+    const open = openLead(n.lead_id);
     const href = n.lead_id ? `#/lead/${encodeURIComponent(n.lead_id)}` : null;
     return h("li", { class: n.read ? "" : "unread", dataset: { id: n.id, lead: n.lead_id || null } },
       h("div", { class: "row" }, h("strong", { class: "grow" }, href ? h("a", { href, onclick: open }, n.title) : n.title),
