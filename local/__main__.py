@@ -146,14 +146,17 @@ def aggregates(fix: bool) -> int:
 
 
 def _upgrade_clocks(aws: Any) -> None:
-    """Leads of a state from before the sweep's one index (`by_clock_keys`) keyed in it, then the two
-    indexes it replaced dropped: once, before the first request (`infra.ops clocks` on AWS). Killed
-    half-way, the next start does it again: the old indexes go last."""
+    """Indexes the leads no longer have dropped (`RETIRED_INDEXES`); leads of a state from before the
+    sweep's one index (`by_clock_keys`) keyed in it, then the two indexes it replaced dropped: once,
+    before the first request (`infra.ops clocks` on AWS). Killed half-way, the next start does it
+    again: the old indexes go last."""
     from chalicelib.store import leads
     from chalicelib.store.schema import LeadModel
-    from chalicelib.store.schema.leads import RETIRED_SWEEP_INDEXES
+    from chalicelib.store.schema.leads import RETIRED_INDEXES, RETIRED_SWEEP_INDEXES
 
     table = LeadModel.Meta.table_name
+    for index in sorted(aws.indexes(table) & RETIRED_INDEXES):  # nothing to move: dropped
+        aws.drop_index(table, index)
     old = aws.indexes(table) & RETIRED_SWEEP_INDEXES
     if not old:
         return

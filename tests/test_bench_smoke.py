@@ -54,13 +54,13 @@ def test_capture_cost_says_where_each_unit_of_an_assigned_lead_goes() -> None:
     assert sum(total.write_units_item.values()) == total.write_units
     assert any(key.endswith("/by_owner_keys") for key in total.write_units_item)
     assert abs(sum(total.read_units_by.values()) - total.read_units) < 1e-9
-    # Issue 21: a placement writes its three list and sweep indexes keys only (one unit each, whatever
-    # the lead's size), and reads neither the lead's tasks nor the whole team's load; the team's round-robin
+    # Issue 21: a placement writes its list and sweep indexes keys only (one unit each, whatever the
+    # lead's size), two of them (no team index: a team's list merges its members'), and reads neither the lead's tasks nor the whole team's load; the team's round-robin
     # counter is written once per block of turns (was once per lead), fair turns whatever other teams receive.
     stream = raw["tallies"]["stream"]
     placed = {key.split("/")[1]: units for key, units in stream.write_units_item.items()
               if key.startswith("TransactWriteItems leads/")}
-    assert placed == {"by_owner_keys": N, "by_team_keys": N, "by_clock_keys": N}
+    assert placed == {"by_owner_keys": N, "by_clock_keys": N}
     assert stream.write_units_item["UpdateItem sequences"] == 1  # N (< 16) leads, one block of turns
     assert not any(key.startswith("Query tasks") for key in stream.read_units_by)
     assert stream.read_units_by["BatchGetItem rep_load"] == N * 0.5  # the one load item of one rep, ½ unit

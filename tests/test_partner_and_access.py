@@ -186,3 +186,66 @@ def test_a_list_walks_past_quiet_days_at_once(client: Any, monkeypatch: pytest.M
             break
     assert seen == [ids[1], ids[0], ids[2], ids[3], ids[4]]  # newest first; 40 days back is outside the view
     assert len(reads) <= 6, reads  # the days holding leads (and a page's end), not all 30
+
+
+def test_a_team_list_merges_its_members_leads_newest_first(client: Any, demo_org: str) -> None:
+    """There is no index keyed on the team (a placement writes one index entry less): a team's list
+    reads its members' `by_owner_keys` partitions and merges them by `created_at`, page by page,
+    each lead once, ties (an import's leads share their time) included, a member's lead that left
+    the team not listed, and a tampered cursor refused."""
+    import base64
+    from datetime import UTC, datetime
+
+    from chalicelib.domain.timeutil import shanghai_day
+    from chalicelib.store.schema import LeadModel
+
+    today = shanghai_day(datetime.now(UTC)).isoformat()
+    owners = ["sh_rep1", "sh_rep2", "sh_rep3", "sh_rep1", "sh_rep2", "sh_lead", "sh_rep3", "sh_rep1", "gz_rep1"]
+    leads = []
+    for n, owner in enumerate(owners * 3):
+        second = n // 4  # four leads share each second: ties across and within members
+        team = "south_credit" if owner == "gz_rep1" or n == 13 else "sh_mortgage"  # n 13: changed teams
+        status = "won" if n % 7 == 0 else "assigned"
+        item = {"lead_id": f"L{today.replace('-', '')}8{n:04d}", "day": today, "status": status,
+                "created_at": f"{today}T01:00:{second:02d}Z", "updated_at": f"{today}T01:00:00Z",
+                "phone": f"+86137100000{n:02d}", "source": "website_form", "channel": "public",
+                "owner": owner, "team": team}
+        boto3.client("dynamodb").put_item(TableName=LeadModel.Meta.table_name,
+                                          Item={k: {"S": v} for k, v in item.items()})
+        leads.append(item)
+
+    def walk(user: str, query: str, limit: int) -> list[str]:
+        seen: list[str] = []
+        cursor = None
+        for _ in range(40):
+            url = f"/leads?limit={limit}{query}" + (f"&cursor={cursor}" if cursor else "")
+            page = body_of(client.http.get(url, headers=auth(user)))
+            assert len(page["items"]) <= limit
+            seen += [item["lead_id"] for item in page["items"]]
+            cursor = page["cursor"]
+            if not cursor:
+                return seen
+        raise AssertionError("the list did not end")
+
+    def expect(**match: str) -> list[str]:
+        return [x["lead_id"] for x in sorted(leads, key=lambda x: (x["created_at"], x["lead_id"]), reverse=True)
+                if all(x[k] == v for k, v in match.items())]
+
+    team = expect(team="sh_mortgage")
+    assert len(team) == 23
+    for limit in (1, 2, 3, 50):
+        seen = walk("sh_lead", "", limit)
+        assert len(seen) == len(set(seen)) and set(seen) == set(team), limit
+        created = [next(x["created_at"] for x in leads if x["lead_id"] == i) for i in seen]
+        assert created == sorted(created, reverse=True), limit  # newest first across members
+    assert set(walk("sh_lead", "&status=won", 2)) == set(expect(team="sh_mortgage", status="won"))
+    assert walk("sh_lead", "&owner=sh_rep2", 2) == expect(team="sh_mortgage", owner="sh_rep2")
+    assert set(walk("admin", "&team=sh_mortgage", 4)) == set(team)
+    assert set(walk("gz_lead", "", 3)) == set(expect(team="south_credit", owner="gz_rep1"))  # not n 13
+
+    page = body_of(client.http.get("/leads?limit=2", headers=auth("sh_lead")))
+    for state in ({"sh_rep1": "x"}, ["sh_rep1"], {"sh_rep1": ["", "L1"]}):
+        bad = base64.urlsafe_b64encode(json.dumps({"p": 0, "k": state}).encode()).decode()
+        response = client.http.get(f"/leads?limit=2&cursor={bad}", headers=auth("sh_lead"))
+        assert response.status_code == 400 and body_of(response)["error"]["message"] == "分页游标无效", state
+    assert page["cursor"]

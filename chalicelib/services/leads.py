@@ -17,7 +17,7 @@ from chalicelib.domain.timeutil import day_bounds_utc
 from chalicelib.errors import BadRequest, Forbidden, NotFound
 from chalicelib.rules.profile import OPTION_FIELDS
 from chalicelib.services import history, names, routing
-from chalicelib.store import config, leads, tasks
+from chalicelib.store import config, leads, ownership, tasks
 
 _HIDDEN = ("client_ip", "ip_rank", "day", "spam_flags")  # ip_rank: on leads captured before 2026-11-29
 MAX_RANGE_DAYS = 366
@@ -150,12 +150,16 @@ def list_leads(who: Principal, *, today: date, status: str | None = None, owner:
             raise Forbidden("只能查看本团队的线索")
         if owner:
             filters["owner"] = owner
-        partitions = [("by_team", who.team)]
         if any(k in filters for k in _RECEIVED):  # the team's leads wherever they are now (pool included)
             if filters.get("first_team", who.team) != who.team:
                 raise Forbidden("只能查看本团队的线索")
             filters["first_team"] = who.team
             partitions = _days(first, last)
+        elif owner:  # one member's leads: their own partition, this team's only
+            filters["team"] = who.team
+            partitions = [("by_owner", owner)]
+        else:
+            partitions = [("by_team", who.team)]
     elif owner:
         if team:
             filters["team"] = team
@@ -169,7 +173,13 @@ def list_leads(who: Principal, *, today: date, status: str | None = None, owner:
     items: list[Lead] = []
     while position < len(partitions) and len(items) < limit:
         index, partition = partitions[position]
-        page, last_key = leads.query_partition(index, partition, start, end, filters, limit - len(items), last_key)
+        if index == "by_team":  # the team's members' leads, merged newest first
+            owners = [member["user_id"] for member in ownership.team_members(partition)]
+            page, last_key = leads.query_owners(owners, start, end, {**filters, "team": partition},
+                                                limit - len(items), last_key)
+        else:
+            page, last_key = leads.query_partition(index, partition, start, end, filters, limit - len(items),
+                                                   last_key)
         items.extend(page)
         if last_key is None:
             position += 1

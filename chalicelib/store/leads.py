@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import heapq
+import itertools
 import json
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -281,29 +283,85 @@ def holding(index: str, partitions: list[str], start: str, end: str) -> list[boo
                                 partitions))
 
 
+def query_owners(owners: list[str], start: str, end: str, filters: dict[str, str], limit: int,
+                 state: object) -> tuple[list[Lead], dict[str, list[str] | None] | None]:
+    """Newest-first page of the leads some owners hold between two created_at bounds: a team's
+    list, its members' `by_owner_keys` partitions merged by `created_at` (there is no index keyed on
+    the team: a placement writes one index entry less). Each partition is read from where the last
+    page left it, at most `limit` keys, all at once; the newest `limit` of them are this page.
+    `state` (None to start): per owner, the last key taken ([created_at, lead_id]; null once its
+    partition is exhausted; absent, not read yet). Returns the leads, `filters` applied (a page may
+    come back short: go on from the state), and the next state (None at the end)."""
+    left = _owners_state(state)
+    reading = [owner for owner in dict.fromkeys(owners) if left.get(owner, []) is not None]
+
+    def read(owner: str) -> tuple[list[tuple[str, str]], PageKey | None]:
+        after = left.get(owner)
+        key = {"lead_id": {"S": after[1]}, "owner": {"S": owner}, "created_at": {"S": after[0]}} if after else None
+        return _index_page(LeadModel.by_owner, owner, start, end, limit, key)
+
+    with aws_errors():
+        pages = dict(zip(reading, _pool().map(read, reading), strict=True))
+    merged = heapq.merge(*([(created, lead_id, owner) for created, lead_id in rows]
+                           for owner, (rows, _) in pages.items()), reverse=True)
+    taken = list(itertools.islice(merged, limit))
+    after = {owner: left[owner] for owner in owners if owner in left}
+    for owner, (rows, more) in pages.items():
+        mine = [[created, lead_id] for created, lead_id, who in taken if who == owner]
+        if len(mine) == len(rows) and more is None:
+            after[owner] = None  # exhausted
+        elif mine:
+            after[owner] = mine[-1]
+    listed = {lead_id: owner for _, lead_id, owner in taken}
+    found = [lead for lead in read_many(list(listed)) if lead.get("owner") == listed[lead["lead_id"]]]
+    found.sort(key=lambda lead: (lead["created_at"], lead["lead_id"]), reverse=True)
+    done = all(after.get(owner, []) is None for owner in reading)
+    return [lead for lead in found if matches(lead, filters)], None if done else after
+
+
+def _owners_state(state: object) -> dict[str, list[str] | None]:
+    """A merged list's cursor state as `query_owners` wrote it (a tampered one: 400)."""
+    if state is None:
+        return {}
+    if isinstance(state, dict) and all(
+            isinstance(owner, str) and (at is None or (isinstance(at, list) and len(at) == 2
+                                                       and all(isinstance(x, str) and x for x in at)))
+            for owner, at in state.items()):
+        return state
+    raise BadRequest("分页游标无效", fields={"cursor": "无效"})
+
+
 def _list_index(name: str) -> Any:
-    """The keys-only index a list reads (`by_day`, `by_owner`, `by_team`)."""
-    return {"by_day": LeadModel.by_day, "by_owner": LeadModel.by_owner, "by_team": LeadModel.by_team}[name]
+    """The keys-only index a list reads (`by_day`, `by_owner`)."""
+    return {"by_day": LeadModel.by_day, "by_owner": LeadModel.by_owner}[name]
 
 
 def _keys_page(idx: Any, partition: str, start: str, end: str, limit: int,
                last_key: PageKey | None) -> tuple[list[str], PageKey | None]:
-    """Up to `limit` lead ids of a keys-only index partition, newest first, and where to go on from
-    (the low-level client's answer as it is: a page of 500 keys as models cost more than the query)."""
+    """Up to `limit` lead ids of a keys-only index partition, newest first, and where to go on from."""
+    rows, last_key = _index_page(idx, partition, start, end, limit, last_key)
+    return [lead_id for _, lead_id in rows], last_key
+
+
+def _index_page(idx: Any, partition: str, start: str, end: str, limit: int,
+                last_key: PageKey | None) -> tuple[list[tuple[str, str]], PageKey | None]:
+    """Up to `limit` (created_at, lead id) of a keys-only index partition, newest first, and where to
+    go on from (the low-level client's answer as it is: a page of 500 keys as models cost more than
+    the query)."""
     query = {"TableName": LeadModel.Meta.table_name, "IndexName": idx.Meta.index_name,
              "KeyConditionExpression": "#p = :p AND #c BETWEEN :a AND :b", "ScanIndexForward": False,
              "ExpressionAttributeNames": {"#p": idx._hash_key_attribute().attr_name, "#c": "created_at"},
              "ExpressionAttributeValues": {":p": {"S": partition}, ":a": {"S": start}, ":b": {"S": end}}}
-    ids: list[str] = []
+    rows: list[tuple[str, str]] = []
     with aws_errors():
-        while len(ids) < limit:  # more than one request only when a page stops at 1 MB
+        while len(rows) < limit:  # more than one request only when a page stops at 1 MB
             page = transaction_connection().client.query(
-                **query, Limit=limit - len(ids), **({"ExclusiveStartKey": last_key} if last_key else {}))
-            ids += [item["lead_id"]["S"] for item in page.get("Items", [])]
+                **query, Limit=limit - len(rows), **({"ExclusiveStartKey": last_key} if last_key else {}))
+            rows += [(item["created_at"]["S"], item["lead_id"]["S"]) for item in page.get("Items", [])]
             last_key = page.get("LastEvaluatedKey")
             if not last_key:
                 break
-    return ids, last_key
+    return rows, last_key
 
 
 def read_many(ids: list[str]) -> list[Lead]:

@@ -36,7 +36,6 @@ from chalicelib.store.schema.leads import (
     LeadsByDay,
     LeadsByOwner,
     LeadsByPhone,
-    LeadsByTeam,
     LeadsInPool,
 )
 from chalicelib.store.schema.records import (
@@ -54,7 +53,7 @@ __all__ = [
     "ALL", "KEYS", "MODELS", "PREFIX", "AggregateModel", "ApiKeyModel", "ApiKeysByPartner", "AuditModel",
     "ConfigModel", "CounterModel", "IdempotencyModel", "ImportJobModel", "ImportsByMonth", "ImportsByTeam",
     "ImportsByUploader", "LeadEventModel", "LeadModel", "LeadsByClock", "LeadsByDay", "LeadsByOwner",
-    "LeadsByPhone", "LeadsByTeam", "LeadsInPool", "NotificationModel", "PartnerModel",
+    "LeadsByPhone", "LeadsInPool", "NotificationModel", "PartnerModel",
     "PhoneKeyModel", "RepLoadModel", "SequenceModel", "TaskModel", "TasksByOwner", "TasksToAlert", "TeamModel",
     "UserModel", "UsersByRole", "UsersByTeam", "index", "logical_name", "table_definition", "table_definitions",
 ]

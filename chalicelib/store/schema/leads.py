@@ -21,11 +21,6 @@ LeadsByOwner = index(
     rewritten on every update, two units for a lead over 1 KB).""")
 
 
-LeadsByTeam = index(
-    "by_team_keys", "team", "created_at", KEYS,
-    doc="""A supervisor's team, newest first; keys only, read as `by_owner_keys` is (was `by_team`).""")
-
-
 LeadsInPool = index(
     "by_pool", "pool_key", "created_at", ALL,
     doc="""The pool, newest first, one partition per region (sparse: only pooled leads carry pool_key).""")
@@ -42,6 +37,10 @@ LeadsByClock = index(
 # The two sweep indexes `by_clock_keys` replaced (2026-12-04): a store that still has them holds
 # leads keyed under them only, which `store/leads.migrate_clocks` keys again (local start, deploy).
 RETIRED_SWEEP_INDEXES = frozenset({"by_sla_keys", "by_idle_keys"})
+
+# Indexes dropped with nothing to move (local start, deploy): `by_team_keys` (2026-12-04), a team's
+# list now merged from its members' `by_owner_keys` (`store/leads.query_owners`).
+RETIRED_INDEXES = frozenset({"by_team_keys"})
 
 
 LeadsByPhone = index(
@@ -135,7 +134,6 @@ class LeadModel(_Table):
 
     by_day = LeadsByDay()
     by_owner = LeadsByOwner()
-    by_team = LeadsByTeam()
     by_pool = LeadsInPool()
     by_clock = LeadsByClock()
     by_phone = LeadsByPhone()
