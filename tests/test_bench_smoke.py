@@ -55,11 +55,12 @@ def test_capture_cost_says_where_each_unit_of_an_assigned_lead_goes() -> None:
     assert any(key.endswith("/by_owner_keys") for key in total.write_units_item)
     assert abs(sum(total.read_units_by.values()) - total.read_units) < 1e-9
     # Issue 21: a placement writes its list and sweep indexes keys only (one unit each, whatever the
-    # lead's size), two of them (no team index: a team's list merges its members'), and reads neither the lead's tasks nor the whole team's load; the team's round-robin
-    # counter is written once per block of turns (was once per lead), fair turns whatever other teams receive.
+    # lead's size), two of them (no team index: a team's list merges its members'), and reads neither
+    # the lead's tasks nor the whole team's load; the team's round-robin counter is written once per
+    # block of turns (was once per lead), fair turns whatever other teams receive.
     stream = raw["tallies"]["stream"]
     placed = {key.split("/")[1]: units for key, units in stream.write_units_item.items()
-              if key.startswith("TransactWriteItems leads/")}
+              if key.startswith("UpdateItem leads/")}
     assert placed == {"by_owner_keys": N, "by_clock_keys": N}
     assert stream.write_units_item["UpdateItem sequences"] == 1  # N (< 16) leads, one block of turns
     assert not any(key.startswith("Query tasks") for key in stream.read_units_by)
@@ -71,13 +72,15 @@ def test_capture_cost_says_where_each_unit_of_an_assigned_lead_goes() -> None:
     # writes a batch marker; the placements' batch does both, once.
     assert stream.requests["GetItem aggregates"] == 1 and stream.requests["TransactWriteItems aggregates"] >= 1
     # The placed lead is under 1 KB (no routing reason: rebuilt from its rule set's version): one unit,
-    # twice in the transaction. A rep's load is one item, updated once for all the leads they receive in
-    # the batch's transaction (the N leads: one transaction, three reps), not once per lead. The 新分配
+    # written alone, not in a transaction (which wrote it twice). A rep's load is one item, reserving all
+    # the leads they receive in the batch's group in one update and settling in one more (the N leads:
+    # three reps, two updates each), not once per lead. The 新分配
     # notices are written from the placements' own records, outside it: one message per rep for the
     # leads placed together, not one per lead. The routing history entry is no item (the lead keeps
     # the decision; its history shows it), and nothing is read to find one.
-    assert stream.write_units_item["TransactWriteItems leads"] == N * 2
-    assert stream.write_units_item["TransactWriteItems rep_load"] == 3 * 2
+    assert stream.write_units_item["UpdateItem leads"] == N
+    assert stream.write_units_item["UpdateItem rep_load"] == 3 * 2
+    assert not any(key.startswith("TransactWriteItems leads") for key in stream.write_units_item)
     assert "TransactWriteItems notifications" not in stream.write_units_item
     assert not any("lead_events" in key for key in stream.write_units_item)
     assert not any("lead_events" in key for key in stream.read_units_by)

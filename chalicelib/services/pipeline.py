@@ -137,17 +137,18 @@ def run(event: JsonObject, context: object) -> BatchResponse:
         failed.setdefault(str((record.get("dynamodb") or {}).get("SequenceNumber")), sys.exc_info())
 
     def place_held(waiting: list[placing.Waiting]) -> None:
-        """The batch's routed leads held back so far, in one transaction; refused as a whole, each
-        placed again on its own (its record handled as if alone); what follows a placement after it."""
+        """The batch's routed leads held back so far, placed together; those refused (a cap, a lead
+        moved meanwhile) each placed again on its own (its record handled as if alone); what follows
+        a placement after it."""
         try:
-            placed = placement.place_group([w.placement for w in waiting])
-        except Exception:  # noqa: BLE001 - nothing written: each of these records fails, the stream retries
+            refused = {p.change.lead_id for p in placement.place_group([w.placement for w in waiting])}
+        except Exception:  # noqa: BLE001 - each of these records fails, the stream retries (placed ones: `already`)
             for w in waiting:
                 fail(w.record)
             return
         for w in waiting:
             try:
-                if placed:
+                if w.placement.change.lead_id not in refused:
                     for step in w.after:
                         step()
                 else:

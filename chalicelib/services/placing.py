@@ -4,16 +4,14 @@ Routing a lead to a rep adds one to that rep's load item, bounded by the caps. P
 that item takes a write per lead: the rate at which the rep receives leads (333 writes/s for each of
 three reps taking 1,000 leads/s; DynamoDB allows 1,000 per partition). A batch's routed leads are
 instead held back here, their phones already claimed, and written together by
-`store.placement.place_group`: one transaction of up to 100 items holding each lead and one load
-update per rep for every lead that rep receives in it (each lead's notice follows from its
-placement's own stream record, `pipeline.record_routing`; its history entry is rebuilt from the lead,
-`history.of_lead`). Routing sees
-the held-back leads in the reps' loads (`held`), so the caps and the turns hold as if each lead had
-been placed at once.
+`store.placement.place_group`, up to 100 at a time: each rep's load reserves all of theirs in one
+update and settles in one more, each lead is one update of its own (each lead's notice follows from
+its placement's own stream record, `pipeline.record_routing`; its history entry is rebuilt from the
+lead, `history.of_lead`). Routing sees the held-back leads in the reps' loads (`held`), so the caps
+and the turns hold as if each lead had been placed at once.
 
-Nothing changes for a lead when its group cannot be written as a whole (a lead moved meanwhile, a
-cap reached by another path, a conflict): the pipeline then places each of them again on its own,
-the way it places any lead (`services/pipeline.py`).
+A lead the group could not place (moved meanwhile, its rep's caps reached by another path) is
+placed again on its own, the way the pipeline places any lead (`services/pipeline.py`).
 """
 
 from __future__ import annotations
@@ -26,7 +24,7 @@ from typing import Any
 
 from chalicelib.store.placement import Placement
 
-MAX_ITEMS = 100  # TransactWriteItems' limit
+MAX_LEADS = 100  # a group's leads: a rep's reservation (their ids) and 新分配 (their names) stay small
 
 
 @dataclass
@@ -37,13 +35,12 @@ class Waiting:
 
 
 class PlacementGroup:
-    """The batch's held-back placements (at most one transaction's worth)."""
+    """The batch's held-back placements (at most MAX_LEADS)."""
 
     def __init__(self, flush: Callable[[list[Waiting]], None]) -> None:
         self._flush = flush
         self.waiting: list[Waiting] = []
         self._received: dict[str, tuple[str, int]] = {}  # rep → (Shanghai day, leads held back for them)
-        self._items = 0
         self.teams: dict[str, list[Any]] = {}  # team → its members as the batch read them (once)
 
     def held(self, rep: str, day: str) -> int:
@@ -64,16 +61,14 @@ class PlacementGroup:
         change = placement.change
         rep, day = str(change.new_owner), change.day
         held_day, count = self._received.get(rep, (day, 0))
-        new_rep = rep not in self._received
-        if held_day != day or self._items + placement.items() + int(new_rep) > MAX_ITEMS:
-            self.flush()  # one load update per rep in a transaction: a second day waits for the next
-            count, new_rep = 0, True
+        if held_day != day or len(self.waiting) >= MAX_LEADS:
+            self.flush()  # one reservation per rep and group: a second day waits for the next
+            count = 0
         self.waiting.append(Waiting(placement, record))
         self._received[rep] = (day, count + 1)
-        self._items += placement.items() + int(new_rep)
 
     def flush(self) -> None:
-        waiting, self.waiting, self._received, self._items = self.waiting, [], {}, 0
+        waiting, self.waiting, self._received = self.waiting, [], {}
         if waiting:
             self._flush(waiting)
 

@@ -3,6 +3,8 @@ all in one DynamoDB transaction."""
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 from typing import Any
@@ -18,7 +20,7 @@ from chalicelib.domain.ownership import Caps, Notice, OwnershipChange
 from chalicelib.domain.records import Member, UserChanges
 from chalicelib.domain.timeutil import beijing, parse_iso
 from chalicelib.errors import Conflict
-from chalicelib.store.aws_errors import ConditionFailed, aws_errors
+from chalicelib.store.aws_errors import ConditionFailed, aws_errors, conditional
 from chalicelib.store.connection import batch_get, transaction_connection
 from chalicelib.store.leads import clock_actions, read_many
 from chalicelib.store.schema import LeadEventModel, LeadModel, NotificationModel, PhoneKeyModel, RepLoadModel, UserModel
@@ -98,6 +100,110 @@ def receive(tx: TransactWrite, user: str, day: str, caps: Caps, count: int = 1) 
     for part in conditions:
         condition = part if condition is None else condition & part
     tx.update(RepLoadModel(user, LOAD), actions=actions, condition=condition)
+
+
+# A placement group's leads are written one by one, not in a transaction with their reps' loads (a
+# transaction writes each item twice: one write unit more per lead). Each rep's load takes them first,
+# in one update bounded by the caps that also records them, `r#<day>#<group>` → {t: when (this
+# machine's clock), ids: the leads}; once the leads are written it goes, giving back those that were
+# not (`settle`). A container that died in between leaves it behind: whoever reads the load item
+# (routing, the directory page) and finds one older than any function runs gives back the leads the
+# group did not place (`_repair`). Until then the rep looks busier than they are, never less busy,
+# so the caps hold throughout.
+RESERVED = "r#"
+_log = logging.getLogger(__name__)
+STALE_RESERVATION_S = 900  # longer than any function runs (the lead stream's timeout: 300 s)
+
+
+def _reservation(day: str, group: str) -> str:
+    return f"{RESERVED}{day}#{group}"
+
+
+def reserve(user: str, day: str, caps: Caps, group: str, lead_ids: Sequence[str]) -> str | None:
+    """The rep is to receive these leads of a placement group on `day`: one update of their load item
+    adding them to their held and day's counts, refused unless all fit under both caps, recording
+    the reservation until `settle`. "new": reserved now (a lead an earlier, settled attempt placed
+    is counted there, not here); "earlier": by an attempt before of the same group for the same
+    leads, not settled (it counts the leads that attempt placed); None: a cap refused, or that group
+    reserved other leads (an attempt that decided otherwise, given back by `_repair`)."""
+    count, name = len(lead_ids), _reservation(day, group)
+    names = {"#n": "n", "#d": day_attribute(day), "#r": name}
+    values: dict[str, Any] = {":c": {"N": str(count)},
+                              ":r": {"M": {"t": {"N": str(int(time.time()))}, "ids": {"SS": sorted(lead_ids)}}}}
+    earlier = [day_attribute((date.fromisoformat(day) - timedelta(days=n)).isoformat())
+               for n in range(1, STALE_DAYS + 1)]
+    names.update({f"#e{i}": attribute for i, attribute in enumerate(earlier)})
+    condition = ["attribute_not_exists(#r)"]
+    if caps.max_open is not None:
+        condition.append("(attribute_not_exists(#n) OR #n <= :open)")
+        values[":open"] = {"N": str(caps.max_open - count)}
+    if caps.daily is not None:
+        condition.append("(attribute_not_exists(#d) OR #d <= :daily)")
+        values[":daily"] = {"N": str(caps.daily - count)}
+    client = transaction_connection().client
+    if conditional(lambda: client.update_item(
+            TableName=RepLoadModel.Meta.table_name, Key={"user_id": {"S": user}, "key": {"S": LOAD}},
+            UpdateExpression="ADD #n :c, #d :c SET #r = :r REMOVE " + ", ".join(f"#e{i}" for i in range(len(earlier))),
+            ConditionExpression=" AND ".join(condition), ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values)):
+        return "new"
+    with aws_errors():
+        item = client.get_item(TableName=RepLoadModel.Meta.table_name, ConsistentRead=True,
+                               Key={"user_id": {"S": user}, "key": {"S": LOAD}}).get("Item", {})
+    held = item.get(name, {}).get("M", {}).get("ids", {}).get("SS")
+    return "earlier" if held is not None and sorted(held) == sorted(lead_ids) else None
+
+
+def settle(user: str, day: str, group: str, unplaced: int) -> bool:
+    """A placement group's leads are written: its reservation on the rep's load item goes, and the
+    `unplaced` of them (refused meanwhile) leave the rep's counts. Once only: False when it was
+    settled already (by an attempt before, or by `_repair`)."""
+    names = {"#r": _reservation(day, group)}
+    expression = "REMOVE #r"
+    values: dict[str, Any] = {}
+    if unplaced:
+        names.update({"#n": "n", "#d": day_attribute(day)})
+        values[":less"] = {"N": str(-unplaced)}
+        expression += " ADD #n :less, #d :less"
+    return conditional(lambda: transaction_connection().client.update_item(
+        TableName=RepLoadModel.Meta.table_name, Key={"user_id": {"S": user}, "key": {"S": LOAD}},
+        UpdateExpression=expression, ConditionExpression="attribute_exists(#r)", ExpressionAttributeNames=names,
+        **({"ExpressionAttributeValues": values} if values else {})))
+
+
+def placed_by(group: str, user: str, lead_ids: Iterable[str]) -> set[str]:
+    """Which of these leads a placement group placed with `user` (their route keeps the group, and
+    `first_owner` the rep it went to): read strongly consistent."""
+    keys = [{"lead_id": {"S": lead_id}} for lead_id in dict.fromkeys(lead_ids)]
+    with aws_errors():
+        found = batch_get(LeadModel.Meta.table_name, keys, ConsistentRead=True,
+                          ProjectionExpression="lead_id, #route, first_owner",
+                          ExpressionAttributeNames={"#route": "route"}) if keys else []
+    return {item["lead_id"]["S"] for item in found
+            if item.get("route", {}).get("M", {}).get("group", {}).get("S") == group
+            and item.get("first_owner", {}).get("S") == user}
+
+
+def _repair(user: str, item: dict[str, Any], now_s: float) -> bool:
+    """Give back what reservations older than any function runs hold for leads their group did not
+    place (its container died before `settle`). True when one was settled. (A replay's reservation
+    left this way keeps the leads an earlier, settled attempt of its group placed: counted twice,
+    the rep busier than they are until `recount_held`, never less busy.)"""
+    repaired = False
+    for name, value in item.items():
+        if not name.startswith(RESERVED):
+            continue
+        held = value.get("M", {})
+        if now_s - int(held.get("t", {}).get("N", 0)) < STALE_RESERVATION_S:
+            continue
+        day, _, group = name[len(RESERVED):].partition("#")
+        ids = held.get("ids", {}).get("SS", [])
+        unplaced = len(ids) - len(placed_by(group, user, ids))
+        if settle(user, day, group, unplaced):
+            repaired = True
+            _log.warning("a placement's reservation left by a stopped function given back",
+                         extra={"user": user, "group": group, "leads": len(ids), "unplaced": unplaced})
+    return repaired
 
 
 def only_receives(change: OwnershipChange) -> bool:
@@ -252,13 +358,14 @@ def counter(user: str, key: str) -> Load:
 
 
 def loads(users: list[str], day: str, consistent: bool = False) -> dict[str, tuple[int, int]]:
-    """(open, assigned on `day`) per rep: their load items, in one batch read."""
+    """(open, assigned on `day`) per rep: their load items, in one batch read (whole: a reservation a
+    dead container left is given back here, and the item read again)."""
     keys = [{"user_id": {"S": u}, "key": {"S": LOAD}} for u in dict.fromkeys(users)]
-    wanted = ["user_id", "n", day_attribute(day)]
-    found = {item["user_id"]["S"]: item for item in batch_get(
-        RepLoadModel.Meta.table_name, keys, ConsistentRead=consistent,
-        ProjectionExpression=", ".join(f"#p{i}" for i in range(len(wanted))),
-        ExpressionAttributeNames={f"#p{i}": name for i, name in enumerate(wanted)})}
+    found = {item["user_id"]["S"]: item for item in batch_get(RepLoadModel.Meta.table_name, keys,
+                                                              ConsistentRead=consistent)}
+    now = time.time()
+    if any([_repair(user, item, now) for user, item in found.items()]):
+        return loads(users, day, consistent=True)
 
     def number(item: dict[str, Any], name: str) -> int:
         return int(item.get(name, {}).get("N", 0))

@@ -6,6 +6,7 @@ on a lost race, so the caller can read again and retry."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -149,43 +150,74 @@ class Placement:
     change: OwnershipChange
     fields: Lead
 
-    def items(self) -> int:
-        """Its items in a transaction (the lead), its owner's load aside."""
-        return 1
 
-
-def place_group(placements: Sequence[Placement]) -> bool:
-    """Place routed leads in one transaction: each lead as `place` writes it (conditional on still
-    being `new` and unowned) and one load update per rep and day for all the leads that rep receives,
-    bounded by the caps for all of them (notices: `record_routing`; history entries: rebuilt from
-    the leads, `history.of_lead`). False: a condition refused
-    or a conflict cancelled it, nothing written (the caller places the leads one by one)."""
-    received: dict[tuple[str, str], list[OwnershipChange]] = {}
+def place_group(placements: Sequence[Placement]) -> list[Placement]:
+    """Place routed leads together, without a transaction (which would write each lead twice): each
+    rep's load takes all the leads they receive here in one update, bounded by the caps for all of
+    them, that also records them (`ownership.reserve`); then each lead is written as `place` writes
+    it (conditional on still being `new` and unowned), keyed on the group (`route.group`: its 新分配
+    is one message per rep, `notify_together`); then the reservation goes, giving back the leads
+    refused meanwhile (`ownership.settle`). Returns the placements not made (a rep's caps refused
+    them, or the lead moved): the caller places each on its own. A container that dies in between
+    leaves a reservation the next read of the rep's load gives back for the leads the group did not
+    place (`ownership.loads`), so the caps hold throughout and a lead is counted once."""
+    received: dict[tuple[str, str], list[Placement]] = {}
     for placement in placements:
         change = placement.change
         if not ownership.only_receives(change):
             raise ValueError(f"{change.lead_id}: not a routed placement")
-        received.setdefault((str(change.new_owner), change.day), []).append(change)
-    for changes in received.values():
-        caps = changes[0].caps
-        if any(cap is not None and len(changes) > cap for cap in (caps.max_open, caps.daily)):
-            return False  # more than the caps allow at all: one by one, each refused on its own
+        received.setdefault((str(change.new_owner), change.day), []).append(placement)
     group = together(placements)
-    try:
-        with aws_errors(), TransactWrite(connection=transaction_connection()) as tx:
-            for placement in placements:
-                change = placement.change
-                fields = placement.fields
-                if fields.get("route"):  # its 新分配 is one message with the others the rep receives here
-                    fields = {**fields, "route": {**fields["route"], "group": group}}
-                actions = ownership.lead_actions(change) + set_actions(fields)
-                _add_placement(tx, change, actions, (), None)
-            for (user, day), changes in received.items():
-                ownership.receive(tx, user, day, changes[0].caps, count=len(changes))
-        return True
-    except ConditionFailed as failed:
-        _refused(failed)
-        return False
+    refused: list[Placement] = []
+    for (user, day), mine in received.items():
+        caps, ids = mine[0].change.caps, [p.change.lead_id for p in mine]
+        reserved = None if any(cap is not None and len(mine) > cap for cap in (caps.max_open, caps.daily)) \
+            else ownership.reserve(user, day, caps, group, ids)
+        if reserved is None:  # more than the caps allow (or another attempt's reservation): one by one
+            refused += mine
+            continue
+        tried: list[str] = []
+        failed: list[Placement] = []
+        try:
+            for placement in mine:
+                tried.append(placement.change.lead_id)
+                if not _write_placed(placement, group):
+                    failed.append(placement)
+        except Exception:
+            _settle_if_known(user, day, group, ids, tried[-1], [p.change.lead_id for p in failed], reserved)
+            raise
+        if reserved == "earlier":  # the attempt before placed some of them: counted by this reservation
+            placed_before = ownership.placed_by(group, user, [p.change.lead_id for p in failed]) if failed else set()
+            failed = [p for p in failed if p.change.lead_id not in placed_before]
+        ownership.settle(user, day, group, len(failed))
+        refused += failed
+    return refused
+
+
+def _write_placed(placement: Placement, group: str) -> bool:
+    """One lead of a placement group, as `place` writes a lead: False when it left `new` or got an
+    owner meanwhile."""
+    change, fields = placement.change, placement.fields
+    if fields.get("route"):
+        fields = {**fields, "route": {**fields["route"], "group": group}}
+    actions = ownership.lead_actions(change) + set_actions(fields)
+    return conditional(lambda: LeadModel(change.lead_id).update(actions=actions,
+                                                                condition=ownership.lead_condition(change)))
+
+
+def _settle_if_known(user: str, day: str, group: str, ids: list[str], unknown: str, refused: list[str],
+                     reserved: str) -> None:
+    """A lead's write failed (the store unavailable): settle the reservation by what the leads say now,
+    if the store answers (else the next read of the rep's load does, once it is old enough): those
+    written count, the refused and those not tried do not (placed, if at all, by an earlier attempt
+    that counted them), the one whose write failed as the lead says."""
+    with contextlib.suppress(StoreUnavailable):
+        if reserved == "earlier":
+            placed = len(ownership.placed_by(group, user, ids))
+        else:
+            written = ids.index(unknown) - len(refused)
+            placed = written + len(ownership.placed_by(group, user, [unknown]))
+        ownership.settle(user, day, group, len(ids) - placed)
 
 
 def together(placements: Sequence[Placement]) -> str:
