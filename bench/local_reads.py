@@ -6,6 +6,8 @@ running, drains the streams, then as a browser does, over one kept-alive connect
 - `capture_p50_ms_one_client`: one client posting captures one after another (kept-alive
   connection, the pump running beside it), 60 times, median;
 - `list_page_p50_ms`: the first page of 50 leads (`GET /api/leads?limit=50` as admin), 30 times, median;
+  `list_page_team_p50_ms`: the same page as the 上海房贷组's supervisor (its three reps' `by_owner_keys`
+  merged, ~1,300 leads), alternating with the admin's in the same run;
 - `export_2000_s`: `GET /api/exports/leads` and the download of the file it links to, median of three
   after one unmeasured (`export_2000_first_s`: that first one, which also makes the API process's S3
   client, as the first export in a fresh Lambda container does), as the page is measured warm.
@@ -68,16 +70,20 @@ def run(verbose: bool = True) -> dict[str, float]:
             _drain(base)
             filled_s = time.perf_counter() - started
             token = str(_call(base, "POST", "/_local/token?user=admin")["token"])  # type: ignore[index]
+            lead_token = str(_call(base, "POST", "/_local/token?user=sh_lead")["token"])  # type: ignore[index]
             url = urlsplit(base)
             connection = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=300)
             capture_times = _one_client_captures(url.hostname or "127.0.0.1", url.port or 80)
             _drain(base)
             _get(connection, "/api/leads?limit=50", token)  # warm
-            times = []
-            for _ in range(30):
-                t = time.perf_counter()
-                _get(connection, "/api/leads?limit=50", token)
-                times.append(time.perf_counter() - t)
+            _get(connection, "/api/leads?limit=50", lead_token)
+            times, team_times = [], []
+            for _ in range(30):  # alternating: the admin's page (by day), the supervisor's (members merged)
+                for who, into in ((token, times), (lead_token, team_times)):
+                    t = time.perf_counter()
+                    page = json.loads(_get(connection, "/api/leads?limit=50", who))
+                    into.append(time.perf_counter() - t)
+                    assert len(page["items"]) == 50
             exports = []
             for _ in range(4):  # the first in a fresh API process (its S3 client made), then warm as pages are
                 t = time.perf_counter()
@@ -92,7 +98,9 @@ def run(verbose: bool = True) -> dict[str, float]:
         finally:
             _stop_stack(proc)
     page_ms = statistics.median(times) * 1000
-    figures = {"list_page_p50_ms": page_ms, "export_2000_s": export_s, "export_2000_first_s": export_cold_s,
+    team_ms = statistics.median(team_times) * 1000
+    figures = {"list_page_p50_ms": page_ms, "list_page_team_p50_ms": team_ms,
+               "export_2000_s": export_s, "export_2000_first_s": export_cold_s,
                "export_rows": float(export.get("rows", 0)),
                "capture_p50_ms_one_client": statistics.median(capture_times) * 1000,
                "list_page_aws_ms": page_aws * 1000, "export_aws_s": export_aws}
@@ -100,6 +108,8 @@ def run(verbose: bool = True) -> dict[str, float]:
     print(f"   one client's capture p50 {figures['capture_p50_ms_one_client']:.0f} ms (pump running, kept-alive)")
     print(f"   50-lead page p50 {page_ms:.0f} ms (kept-alive connection); of it the same reads straight "
           f"to moto {page_aws * 1000:.0f} ms, the product {page_ms - page_aws * 1000:.0f} ms")
+    print(f"   the same page as a team's supervisor (its members' partitions merged) p50 {team_ms:.0f} ms, "
+          "alternating with the admin's")
     print(f"   export of {export.get('rows')} leads {export_s:.1f} s, median of 3 after the API process's first "
           f"({export_cold_s:.1f} s) ({len(data) // 1024} KiB); of it the same reads straight to moto "
           f"{export_aws:.1f} s, the product {export_s - export_aws:.1f} s")
