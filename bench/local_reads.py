@@ -77,7 +77,8 @@ def run(verbose: bool = True) -> dict[str, float]:
             _drain(base)
             _get(connection, "/api/leads?limit=50", token)  # warm
             _get(connection, "/api/leads?limit=50", lead_token)
-            times, team_times = [], []
+            times: list[float] = []
+            team_times: list[float] = []
             for _ in range(30):  # alternating: the admin's page (by day), the supervisor's (members merged)
                 for who, into in ((token, times), (lead_token, team_times)):
                     t = time.perf_counter()
