@@ -1,5 +1,6 @@
 """Applying ownership changes: the lead, its history, the reps' load counters, caps and cooldowns,
-all in one DynamoDB transaction."""
+all in one DynamoDB transaction; and a stream batch's routed leads reserved on their reps' loads
+(`reserve`, `settle`), which the placement group writes one by one (`store/placement.place_group`)."""
 
 from __future__ import annotations
 
