@@ -171,11 +171,12 @@ def list_leads(who: Principal, *, today: date, status: str | None = None, owner:
     position = int(state.get("p", 0))
     last_key = state.get("k")
     items: list[Lead] = []
+    members = {team: [member["user_id"] for member in ownership.team_members(team)]
+               for index, team in partitions if index == "by_team"}
     while position < len(partitions) and len(items) < limit:
         index, partition = partitions[position]
         if index == "by_team":  # the team's members' leads, merged newest first
-            owners = [member["user_id"] for member in ownership.team_members(partition)]
-            page, last_key = leads.query_owners(owners, start, end, {**filters, "team": partition},
+            page, last_key = leads.query_owners(members[partition], start, end, {**filters, "team": partition},
                                                 limit - len(items), last_key)
         else:
             page, last_key = leads.query_partition(index, partition, start, end, filters, limit - len(items),
