@@ -70,6 +70,7 @@ def run() -> int:
     if first_start:
         seed_demo_org(iso_utc(datetime.now(UTC)))
         pump.skip_existing()
+    _drop_retired_indexes(aws)
     _upgrade_clocks(aws)
     _upgrade_held()
     _upgrade_counters(pump)
@@ -145,18 +146,26 @@ def aggregates(fix: bool) -> int:
     return 0 if not report["differences"] or report["fixed"] else 1
 
 
-def _upgrade_clocks(aws: Any) -> None:
-    """Indexes the leads no longer have dropped (`RETIRED_INDEXES`); leads of a state from before the
-    sweep's one index (`by_clock_keys`) keyed in it, then the two indexes it replaced dropped: once,
-    before the first request (`infra.ops clocks` on AWS). Killed half-way, the next start does it
-    again: the old indexes go last."""
-    from chalicelib.store import leads
+def _drop_retired_indexes(aws: Any) -> None:
+    """Indexes of the leads table with nothing to move, dropped from a state that still has them
+    (`RETIRED_INDEXES`; the deploy drops them by its index steps)."""
     from chalicelib.store.schema import LeadModel
-    from chalicelib.store.schema.leads import RETIRED_INDEXES, RETIRED_SWEEP_INDEXES
+    from chalicelib.store.schema.leads import RETIRED_INDEXES
 
     table = LeadModel.Meta.table_name
-    for index in sorted(aws.indexes(table) & RETIRED_INDEXES):  # nothing to move: dropped
+    for index in sorted(aws.indexes(table) & RETIRED_INDEXES):
         aws.drop_index(table, index)
+
+
+def _upgrade_clocks(aws: Any) -> None:
+    """Leads of a state from before the sweep's one index (`by_clock_keys`) keyed in it, then the two
+    indexes it replaced dropped: once, before the first request (`infra.ops clocks` on AWS). Killed
+    half-way, the next start does it again: the old indexes go last."""
+    from chalicelib.store import leads
+    from chalicelib.store.schema import LeadModel
+    from chalicelib.store.schema.leads import RETIRED_SWEEP_INDEXES
+
+    table = LeadModel.Meta.table_name
     old = aws.indexes(table) & RETIRED_SWEEP_INDEXES
     if not old:
         return

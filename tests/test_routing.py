@@ -580,6 +580,45 @@ def test_a_group_cut_short_by_a_dead_container_is_counted_once(client: Any, monk
     assert counted() == exact
 
 
+def test_a_group_whose_write_fails_settles_by_what_the_leads_say(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store fails a lead's write (the function lives on): the reservation is settled at once by
+    the leads written, no reservation left, the counts exact before and after the stream's retry."""
+    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+    from chalicelib.errors import StoreUnavailable
+    from chalicelib.store import placement
+    from chalicelib.store.schema import RepLoadModel
+
+    reps = ["sh_rep1", "sh_rep2", "sh_rep3"]
+    ids = [capture(client, phone(n), city="上海", loan_type="mortgage") for n in range(6)]
+    reader = leads_stream()
+    real_write, calls = placement._write_placed, []
+
+    def fails_third(placed: Any, group: str) -> bool:
+        calls.append(placed.change.lead_id)
+        if len(calls) == 3:
+            raise StoreUnavailable()
+        return real_write(placed, group)
+
+    monkeypatch.setattr(placement, "_write_placed", fails_third)
+    with pytest.raises(BatchProcessingError):  # the group's records fail: the stream delivers them again
+        deliver(client, reader)
+
+    def counted() -> dict[str, int]:
+        items = [boto3.client("dynamodb").get_item(TableName=RepLoadModel.Meta.table_name,
+                                                   Key={"user_id": {"S": r}, "key": {"S": "open"}}).get("Item", {})
+                 for r in reps]
+        assert not [name for item in items for name in item if name.startswith("r#")]
+        return {r: int(item.get("n", {}).get("N", 0)) for r, item in zip(reps, items, strict=True)}
+
+    owned = Counter(lead(client, i).get("owner") for i in ids if lead(client, i)["status"] == "assigned")
+    assert counted() == {r: owned[r] for r in reps}
+    monkeypatch.setattr(placement, "_write_placed", real_write)
+    assert deliver(client, leads_stream())["batchItemFailures"] == []  # the stream delivers them again
+    owned = Counter(lead(client, i)["owner"] for i in ids)
+    assert sum(owned.values()) == 6 and counted() == {r: owned[r] for r in reps}
+
+
 def test_a_re_inquiry_in_the_same_batch_reaches_the_first_leads_rep(client: Any) -> None:
     """The second submission of a phone, in the batch that routes the first: the first is placed
     before the second merges into it, so its rep is told of the re-inquiry."""

@@ -85,13 +85,17 @@ def day_attribute(day: str) -> str:
     return f"assigned#{day}"
 
 
+def _days_before(day: str) -> list[str]:
+    """The day attributes a load update removes: the STALE_DAYS days before `day`."""
+    return [day_attribute((date.fromisoformat(day) - timedelta(days=n)).isoformat()) for n in range(1, STALE_DAYS + 1)]
+
+
 def receive(tx: TransactWrite, user: str, day: str, caps: Caps, count: int = 1) -> None:
     """The rep receives `count` leads on `day`: one update of their load item, refused unless all
     `count` fit under both caps (a stream batch's placements to one rep share it: store/placement.py)."""
     today = Path([day_attribute(day)])
-    earlier = [date.fromisoformat(day) - timedelta(days=n) for n in range(1, STALE_DAYS + 1)]
     actions: list[Action] = [RepLoadModel.n.add(count), today.add(count)]
-    actions += [Path([day_attribute(d.isoformat())]).remove() for d in earlier]
+    actions += [Path([name]).remove() for name in _days_before(day)]
     conditions: list[Condition] = []
     if caps.max_open is not None:
         conditions.append(RepLoadModel.n.does_not_exist() | (RepLoadModel.n <= caps.max_open - count))
@@ -131,8 +135,7 @@ def reserve(user: str, day: str, caps: Caps, group: str, lead_ids: Sequence[str]
     names = {"#n": "n", "#d": day_attribute(day), "#r": name}
     values: dict[str, Any] = {":c": {"N": str(count)},
                               ":r": {"M": {"t": {"N": str(int(time.time()))}, "ids": {"SS": sorted(lead_ids)}}}}
-    earlier = [day_attribute((date.fromisoformat(day) - timedelta(days=n)).isoformat())
-               for n in range(1, STALE_DAYS + 1)]
+    earlier = _days_before(day)
     names.update({f"#e{i}": attribute for i, attribute in enumerate(earlier)})
     condition = ["attribute_not_exists(#r)"]
     if caps.max_open is not None:

@@ -176,16 +176,18 @@ def place_group(placements: Sequence[Placement]) -> list[Placement]:
         if reserved is None:  # more than the caps allow (or another attempt's reservation): one by one
             refused += mine
             continue
-        tried: list[str] = []
+        written: list[str] = []
         failed: list[Placement] = []
-        try:
-            for placement in mine:
-                tried.append(placement.change.lead_id)
-                if not _write_placed(placement, group):
-                    failed.append(placement)
-        except Exception:
-            _settle_if_known(user, day, group, ids, tried[-1], [p.change.lead_id for p in failed], reserved)
-            raise
+        for placement in mine:
+            try:
+                ok = _write_placed(placement, group)
+            except Exception:
+                _settle_if_known(user, day, group, ids, written, placement.change.lead_id, reserved)
+                raise
+            if ok:
+                written.append(placement.change.lead_id)
+            else:
+                failed.append(placement)
         if reserved == "earlier":  # the attempt before placed some of them: counted by this reservation
             placed_before = ownership.placed_by(group, user, [p.change.lead_id for p in failed]) if failed else set()
             failed = [p for p in failed if p.change.lead_id not in placed_before]
@@ -205,7 +207,7 @@ def _write_placed(placement: Placement, group: str) -> bool:
                                                                 condition=ownership.lead_condition(change)))
 
 
-def _settle_if_known(user: str, day: str, group: str, ids: list[str], unknown: str, refused: list[str],
+def _settle_if_known(user: str, day: str, group: str, ids: list[str], written: list[str], unknown: str,
                      reserved: str) -> None:
     """A lead's write failed (the store unavailable): settle the reservation by what the leads say now,
     if the store answers (else the next read of the rep's load does, once it is old enough): those
@@ -215,8 +217,7 @@ def _settle_if_known(user: str, day: str, group: str, ids: list[str], unknown: s
         if reserved == "earlier":
             placed = len(ownership.placed_by(group, user, ids))
         else:
-            written = ids.index(unknown) - len(refused)
-            placed = written + len(ownership.placed_by(group, user, [unknown]))
+            placed = len(written) + len(ownership.placed_by(group, user, [unknown]))
         ownership.settle(user, day, group, len(ids) - placed)
 
 
